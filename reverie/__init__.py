@@ -1,0 +1,90 @@
+"""reverie: tables of media whose columns compute themselves.
+
+>>> import reverie as rv
+>>> rv.String
+StringType(nullable=True)
+"""
+
+from __future__ import annotations
+
+from reverie import functions
+from reverie.api import (
+    create_dir,
+    create_table,
+    drop_dir,
+    drop_table,
+    get_table,
+    init,
+    list_dirs,
+    list_tables,
+    move,
+)
+from reverie.catalog.status import UpdateStatus
+from reverie.catalog.table import Table
+from reverie.display.resultset import ResultSet
+from reverie.errors import (
+    AlreadyExistsError,
+    ContentViolationError,
+    Error,
+    ExecutionError,
+    InvalidValueError,
+    NotFoundError,
+    ServiceError,
+    TypeMismatchError,
+)
+from reverie.exprs.expr import Expr
+from reverie.functions.udf import Batch, Function, udf
+from reverie.types import (
+    Array,
+    Bool,
+    ColumnType,
+    Date,
+    Float,
+    Image,
+    Int,
+    Json,
+    Required,
+    String,
+    Timestamp,
+)
+
+__version__ = '0.1.0'
+
+__all__ = [
+    'AlreadyExistsError',
+    'Array',
+    'Batch',
+    'Bool',
+    'ColumnType',
+    'ContentViolationError',
+    'Date',
+    'Error',
+    'ExecutionError',
+    'Expr',
+    'Float',
+    'Function',
+    'Image',
+    'Int',
+    'InvalidValueError',
+    'Json',
+    'NotFoundError',
+    'Required',
+    'ResultSet',
+    'ServiceError',
+    'String',
+    'Table',
+    'Timestamp',
+    'TypeMismatchError',
+    'UpdateStatus',
+    'create_dir',
+    'create_table',
+    'drop_dir',
+    'drop_table',
+    'functions',
+    'get_table',
+    'init',
+    'list_dirs',
+    'list_tables',
+    'move',
+    'udf',
+]

@@ -1,0 +1,60 @@
+"""Table and directory paths: ``dir/sub/table`` or ``dir.sub.table``, names validated."""
+
+from __future__ import annotations
+
+import re
+
+from reverie.errors import InvalidValueError
+
+_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,62}$')
+
+
+def normalize_path(path: str, *, what: str = 'path', allow_root: bool = False) -> str:
+    """``'a.b.t'`` and ``'a/b/t'`` both become ``'a/b/t'``; every part must be a name."""
+    if not isinstance(path, str):
+        raise InvalidValueError(f'A {what} must be a string such as "dir/table", got {path!r}.')
+    if path == '' and allow_root:
+        return ''
+    parts = re.split(r'[./]', path)
+    for part in parts:
+        if not _NAME.match(part):
+            raise InvalidValueError(
+                f'Invalid {what} {path!r}: {part!r} is not a valid name. Names start with a '
+                'letter or _, contain only letters, digits and _, and are at most 63 long '
+                '(e.g. "reve_demo/scenes").'
+            )
+    return '/'.join(parts)
+
+
+# Names of Table attributes: a column called so could not be reached as ``t.<name>``.
+RESERVED_NAMES = frozenset({
+    'add_column', 'add_computed_column', 'collect', 'columns', 'count', 'credits_used',
+    'delete', 'describe', 'drop_column', 'group_by', 'head', 'insert', 'limit', 'name',
+    'order_by', 'path', 'recompute_columns', 'rename_column', 'select', 'show', 'tail',
+    'to_pandas', 'update', 'where', 'get_metadata', 'list_views',
+})
+
+
+def check_column_name(name: object) -> str:
+    """A valid column name, else InvalidValueError saying why."""
+    if not isinstance(name, str) or not _NAME.match(name) or name.startswith('_'):
+        raise InvalidValueError(
+            f'Invalid column name {name!r}: use letters, digits and _, starting with a letter '
+            '(at most 63 characters).'
+        )
+    if name in RESERVED_NAMES:
+        raise InvalidValueError(
+            f'Column name {name!r} is reserved (it is a Table method or attribute); '
+            'choose another name.'
+        )
+    return name
+
+
+def parent_of(path: str) -> str:
+    """``'a/b/t'`` -> ``'a/b'``; top-level paths have parent ``''``."""
+    return path.rpartition('/')[0]
+
+
+def name_of(path: str) -> str:
+    """Last part of a path."""
+    return path.rpartition('/')[2]

@@ -1,0 +1,182 @@
+"""Check and convert rows before anything is written.
+
+Every value is validated against its column type; images are read and decoded (several
+at once, in threads) and only then written to the media store. A bad value raises
+``InvalidValueError`` naming the table, column, row and expected type.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reverie import types as ts
+from reverie.errors import InvalidValueError
+from reverie.exec.schema import TableSchema
+from reverie.store.images import CheckedImage, ImageInputError, load_image_input
+from reverie.store.media import MediaStore
+
+_IMAGE_WORKERS = 8
+
+
+@dataclass
+class PreparedRows:
+    """Rows ready to insert, keyed by SQL column name, and the rows refused."""
+
+    rows: list[dict[str, Any]]
+    rejected: list[tuple[int, InvalidValueError]]
+
+
+def prepare_rows(
+    schema: TableSchema,
+    rows: Sequence[dict[str, Any]],
+    media: MediaStore,
+    *,
+    skip_bad: bool,
+) -> PreparedRows:
+    """Validate ``rows``; raise on the first bad one unless ``skip_bad``."""
+    writable = {c.name: c for c in schema.columns if not c.is_computed}
+    computed = {c.name for c in schema.columns if c.is_computed}
+    required = [c for c in writable.values() if not c.col_type.nullable]
+    table = schema.name
+    good: list[tuple[int, dict[str, Any]]] = []
+    rejected: list[tuple[int, InvalidValueError]] = []
+    pending_images: list[tuple[dict[str, Any], str, Any, int, str]] = []
+
+    for i, row in enumerate(rows):
+        try:
+            if not isinstance(row, dict):
+                raise InvalidValueError(
+                    f'Row {i} of the insert into {table!r} is a {type(row).__name__}; pass a '
+                    'dict of column name to value.'
+                )
+            out: dict[str, Any] = {}
+            for name, value in row.items():
+                col = writable.get(name)
+                if col is None:
+                    raise _unknown_column(table, name, i, computed, list(writable))
+                if value is None:
+                    if not col.col_type.nullable:
+                        raise InvalidValueError(
+                            f'Column {name!r} (table {table!r}, row {i}) is Required and cannot '
+                            'be None.'
+                        )
+                    out[col.sql.value] = None
+                elif isinstance(col.col_type, ts.ImageType):
+                    pending_images.append((out, col.sql.value, value, i, name))
+                else:
+                    out[col.sql.value] = convert_value(col.col_type, value, table, name, i)
+            for col in required:
+                if col.name not in row:
+                    raise InvalidValueError(
+                        f'Column {col.name!r} (table {table!r}, row {i}) is Required but missing; '
+                        f'every row needs a value for it.'
+                    )
+            good.append((i, out))
+        except InvalidValueError as e:
+            if not skip_bad:
+                raise
+            rejected.append((i, e))
+
+    bad_rows = _load_images(schema, pending_images, media, skip_bad)
+    for i, e in bad_rows:
+        rejected.append((i, e))
+    bad_ids = {i for i, _ in bad_rows}
+    return PreparedRows([r for i, r in good if i not in bad_ids], sorted(rejected, key=lambda x: x[0]))
+
+
+def convert_value(col_type: ts.ColumnType, value: Any, table: str, column: str, row: int) -> Any:
+    """Validate one non-image value and convert it for the database."""
+    try:
+        return col_type.to_db(col_type.validate(value))
+    except TypeError as e:
+        raise InvalidValueError(
+            f'Column {column!r} (table {table!r}, row {row}) expects {col_type}, got '
+            f'{type(value).__name__} {_short(value)}. {_hint(col_type, e)}'
+        ) from None
+    except ValueError as e:
+        raise InvalidValueError(
+            f'Column {column!r} (table {table!r}, row {row}) expects {e}; got {_short(value)}.'
+        ) from None
+
+
+def _hint(col_type: ts.ColumnType, e: TypeError) -> str:
+    if isinstance(col_type, ts.ImageType):
+        return 'Pass a file path, URL, bytes or PIL image.'
+    return f'Pass a {e} (or None for a missing value).'
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + '...'
+
+
+def _unknown_column(
+    table: str, name: Any, row: int, computed: set[str], known: list[str]
+) -> InvalidValueError:
+    if name in computed:
+        return InvalidValueError(
+            f'Column {name!r} (table {table!r}, row {row}) is computed; it cannot be given '
+            'a value on insert.'
+        )
+    return InvalidValueError(
+        f'Table {table!r} has no column {name!r} (row {row}); its columns are '
+        f'{", ".join(map(repr, known))}. Add it first with t.add_column({name}=rv.String).'
+    )
+
+
+def _load_images(
+    schema: TableSchema,
+    pending: list[tuple[dict[str, Any], str, Any, int, str]],
+    media: MediaStore,
+    skip_bad: bool,
+) -> list[tuple[int, InvalidValueError]]:
+    """Read, check and store every image; returns the rows refused (when skip_bad)."""
+    if not pending:
+        return []
+    table = schema.name
+
+    def check(item: tuple[dict[str, Any], str, Any, int, str]) -> CheckedImage | InvalidValueError:
+        _, _, value, i, name = item
+        col = schema.column(name)
+        assert col is not None and isinstance(col.col_type, ts.ImageType)
+        try:
+            checked = load_image_input(value)
+        except TypeError:
+            return InvalidValueError(
+                f'Column {name!r} (table {table!r}, row {i}) expects Image, got '
+                f'{type(value).__name__} {_short(value)}. Pass a file path, URL, bytes or PIL image.'
+            )
+        except ImageInputError as e:
+            return InvalidValueError(
+                f'Column {name!r} (table {table!r}, row {i}): {e}. Pass a readable PNG, JPEG or '
+                'WebP image (path, URL, bytes or PIL image).'
+            )
+        size_ok = col.col_type.size is None or (checked.width, checked.height) == col.col_type.size
+        mode_ok = col.col_type.mode is None or checked.mode == col.col_type.mode
+        if not (size_ok and mode_ok):
+            return InvalidValueError(
+                f'Column {name!r} (table {table!r}, row {i}) expects {col.col_type}, got an image '
+                f'of size {(checked.width, checked.height)} and mode {checked.mode!r}. Resize or '
+                'convert it first.'
+            )
+        return checked
+
+    if len(pending) == 1:
+        results = [check(pending[0])]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(_IMAGE_WORKERS) as pool:
+            results = list(pool.map(check, pending))
+    bad: dict[int, InvalidValueError] = {}
+    for item, result in zip(pending, results, strict=True):
+        if isinstance(result, InvalidValueError):
+            if not skip_bad:
+                raise result
+            bad.setdefault(item[3], result)
+    # Only now, with every image checked, write files: a refused insert leaves nothing behind.
+    for (out, key, _, i, _), result in zip(pending, results, strict=True):
+        if i not in bad and isinstance(result, CheckedImage):
+            out[key] = media.put(result.data, result.ext)
+    return sorted(bad.items())

@@ -1,0 +1,576 @@
+"""``Table``: a thin handle over the catalog, the store and the evaluator.
+
+``t.prompt`` is a column expression; ``t.insert``, ``t.add_computed_column``,
+``t.select(...).collect()`` and friends do the work. A handle notices schema changes made
+by other handles or processes (the table's version) and reloads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from reverie import types as ts
+from reverie.catalog.catalog import Catalog
+from reverie.catalog.paths import check_column_name, name_of
+from reverie.catalog.query import Query
+from reverie.catalog.rows import convert_value, prepare_rows
+from reverie.catalog.status import UpdateStatus
+from reverie.display.resultset import ResultSet
+from reverie.display.text import text_table
+from reverie.errors import (
+    AlreadyExistsError,
+    ExecutionError,
+    InvalidValueError,
+    NotFoundError,
+    TypeMismatchError,
+)
+from reverie.exec.cells import LEASE_SECONDS, owner_id
+from reverie.exec.evaluator import ComputeStats, OnError, compute_pending
+from reverie.exec.loop import run_sync
+from reverie.exec.schema import ColumnSchema, TableSchema
+from reverie.exprs import nodes as n
+from reverie.exprs import serialize
+from reverie.exprs.expr import Expr, as_node
+from reverie.exprs.render import render
+from reverie.exprs.to_sql import to_sql
+from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ERROR, PENDING, ROWID, ColumnSql, columns_table
+
+INSERT_CHUNK = 5000
+
+
+class Table:
+    """A table of the catalog; columns are attributes: ``t.prompt``."""
+
+    def __init__(self, catalog: Catalog, table_id: int) -> None:
+        self._catalog = catalog
+        self._id = table_id
+
+    # -- identity and schema -------------------------------------------------------
+    def _schema(self) -> TableSchema:
+        return self._catalog.schema(self._id)
+
+    @property
+    def path(self) -> str:
+        """``dir/sub/name``."""
+        return self._schema().path
+
+    @property
+    def name(self) -> str:
+        """The table's name (last part of its path)."""
+        return name_of(self.path)
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names in order."""
+        return [c.name for c in self._schema().columns]
+
+    def __getattr__(self, name: str) -> Expr:
+        if name.startswith('_'):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, name: str) -> Expr:
+        schema = self._schema()
+        col = schema.column(name)
+        if col is None:
+            raise AttributeError(
+                f'Table {schema.path!r} has no column {name!r}; its columns are '
+                f'{", ".join(repr(c.name) for c in schema.columns)}.'
+            )
+        return Expr(col.ref(self._id))
+
+    def __repr__(self) -> str:
+        return self.describe(print_it=False)
+
+    def _repr_html_(self) -> str:
+        return '<pre>' + self.describe(print_it=False).replace('<', '&lt;') + '</pre>'
+
+    def describe(self, *, print_it: bool = True) -> str:
+        """The schema as a table: column name, type, and the expression computing it."""
+        schema = self._schema()
+        names = ['Column Name', 'Type', 'Computed With']
+        rows = [
+            [c.name, str(c.col_type), render(c.expr) if c.expr is not None else (c.load_error or '')]
+            for c in schema.columns
+        ]
+        text = f"Table '{schema.path}'\n\n" + text_table(names, [list(col) for col in zip(*rows, strict=True)], len(rows))
+        if print_it:
+            print(text)
+        return text
+
+    # -- queries -----------------------------------------------------------------------
+    def _query(self) -> Query:
+        return Query(self)
+
+    def select(self, *exprs: Any, **named: Any) -> Query:
+        """``t.select(t.a, t.b.width, total=t.x + t.y)``."""
+        return self._query().select(*exprs, **named)
+
+    def where(self, predicate: Expr) -> Query:
+        """``t.where(t.n > 1)``."""
+        return self._query().where(predicate)
+
+    def order_by(self, *exprs: Any, asc: bool = True) -> Query:
+        """``t.order_by(t.n, asc=False)``."""
+        return self._query().order_by(*exprs, asc=asc)
+
+    def limit(self, n_rows: int) -> Query:
+        """``t.limit(5)``."""
+        return self._query().limit(n_rows)
+
+    def group_by(self, *exprs: Any) -> Query:
+        """Not supported yet."""
+        return self._query().group_by(*exprs)
+
+    def collect(self) -> ResultSet:
+        """Every row."""
+        return self._query().collect()
+
+    def head(self, n_rows: int = 10) -> ResultSet:
+        """First rows."""
+        return self._query().head(n_rows)
+
+    def tail(self, n_rows: int = 10) -> ResultSet:
+        """Last rows."""
+        return self._query().tail(n_rows)
+
+    def show(self, n_rows: int = 20) -> ResultSet:
+        """First rows, for display."""
+        return self._query().show(n_rows)
+
+    def to_pandas(self) -> Any:
+        """Every row as a pandas DataFrame."""
+        return self._query().to_pandas()
+
+    def count(self) -> int:
+        """Number of rows."""
+        schema = self._schema()
+        with self._catalog.store.read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(schema.sa_table)).scalar_one())
+
+    # -- writes ------------------------------------------------------------------------
+    def insert(
+        self,
+        rows: Sequence[dict[str, Any]] | None = None,
+        /,
+        *,
+        on_error: OnError = 'abort',
+        print_stats: bool = True,
+        **values: Any,
+    ) -> UpdateStatus:
+        """Insert rows (a list of dicts, or one row as keyword arguments).
+
+        Every value is checked first; with ``on_error='abort'`` one bad row refuses the whole
+        insert and nothing is written, with ``'ignore'`` the good rows go in and the status
+        counts the rejected ones. Computed columns are then filled in for the new rows.
+        """
+        _check_on_error(on_error)
+        if rows is None:
+            rows = [values]
+        elif values:
+            raise InvalidValueError('insert() takes a list of rows or keyword values, not both.')
+        if isinstance(rows, dict):
+            rows = [rows]
+        start = time.perf_counter()
+        schema = self._schema()
+        prepared = prepare_rows(schema, list(rows), self._catalog.media, skip_bad=on_error == 'ignore')
+        rowids = self._insert_prepared(schema, prepared.rows)
+        status = UpdateStatus(
+            num_rows=len(prepared.rows),
+            updated_cols=[c.name for c in schema.columns],
+            rejected_rows=len(prepared.rejected),
+            num_excs=len(prepared.rejected),
+            errors=[str(e) for _, e in prepared.rejected],
+        )
+        if schema.computed() and rowids:
+            stats = self._compute(schema, rowids=rowids, on_error=on_error, desc='Computing cells')
+            _merge(status, stats)
+        if print_stats:
+            elapsed = time.perf_counter() - start
+            rows_n = status.num_rows
+            print(
+                f'Inserted {rows_n} row{"" if rows_n == 1 else "s"} with {status.num_excs} '
+                f'error{"" if status.num_excs == 1 else "s"} in {elapsed:.2f} s '
+                f'({rows_n / max(elapsed, 1e-9):.2f} rows/s)'
+            )
+        return status
+
+    def _insert_prepared(self, schema: TableSchema, rows: list[dict[str, Any]]) -> list[int]:
+        if not rows:
+            return []
+        t = schema.sa_table
+        computed = schema.computed()
+        if computed:
+            claim = {CLAIM_OWNER: owner_id(), CLAIM_UNTIL: time.time() + LEASE_SECONDS}
+            for row in rows:
+                row.update(claim)
+        # Every row needs the same keys for executemany.
+        keys = {k for row in rows for k in row}
+        for row in rows:
+            for k in keys - row.keys():
+                row[k] = None
+        rowids: list[int] = []
+        with self._catalog.store.begin() as conn:
+            for start in range(0, len(rows), INSERT_CHUNK):
+                chunk = rows[start : start + INSERT_CHUNK]
+                if computed:
+                    result = conn.execute(sa.insert(t).returning(t.c[ROWID], sort_by_parameter_order=True), chunk)
+                    rowids.extend(result.scalars().all())
+                else:
+                    conn.execute(sa.insert(t), chunk)
+        return rowids
+
+    def _compute(
+        self,
+        schema: TableSchema,
+        *,
+        rowids: Sequence[int] | None,
+        on_error: OnError,
+        desc: str,
+    ) -> ComputeStats:
+        try:
+            stats = run_sync(
+                compute_pending(self._catalog.exec, schema, rowids=rowids, on_error=on_error, desc=desc)
+            )
+        except KeyboardInterrupt:
+            print(
+                f'Interrupted: finished cells are kept. Resume with '
+                f'`reverie resume {schema.path}` or t.recompute_columns().'
+            )
+            raise
+        if stats.busy_elsewhere:
+            print(f'{stats.busy_elsewhere} rows are being computed by another process right now.')
+        if on_error == 'abort' and stats.first_error is not None:
+            first = stats.first_error
+            raise ExecutionError(
+                f'Computing column {first.column.name!r} of table {schema.path!r} failed for row '
+                f'{first.rowid}: {first.errortype}: {first.errormsg}. Finished cells are kept; '
+                f"see t.select(t.{first.column.name}.errormsg) and use on_error='ignore' to go on "
+                'past errors, or fix the cause and run t.recompute_columns(errors_only=True).'
+            )
+        return stats
+
+    def add_column(self, *, if_exists: Literal['error', 'ignore'] = 'error', **columns: Any) -> UpdateStatus:
+        """Add stored (non-computed) columns: ``t.add_column(caption=rv.String)``."""
+        if not columns:
+            raise InvalidValueError('add_column() needs name=type, e.g. t.add_column(caption=rv.String).')
+        schema = self._schema()
+        added = []
+        for name, col_type_spec in columns.items():
+            check_column_name(name)
+            col_type = ts.to_column_type(col_type_spec)
+            if schema.column(name) is not None:
+                if if_exists == 'ignore':
+                    continue
+                raise AlreadyExistsError(f'Table {schema.path!r} already has a column {name!r}.')
+            if not col_type.nullable:
+                raise InvalidValueError(
+                    f'Column {name!r} cannot be Required when added to an existing table '
+                    '(existing rows have no value for it).'
+                )
+            self._add_column_row(schema, name, col_type, None)
+            added.append(name)
+        if added:
+            print(f'Added column{"s" if len(added) > 1 else ""} {", ".join(map(repr, added))} to table {self.name!r}.')
+        return UpdateStatus(updated_cols=added)
+
+    def add_computed_column(
+        self,
+        *,
+        on_error: OnError = 'abort',
+        if_exists: Literal['error', 'ignore', 'replace'] = 'error',
+        print_stats: bool = True,
+        **columns: Any,
+    ) -> UpdateStatus:
+        """Add a column computed from others; existing rows are filled in now.
+
+        Examples:
+            >>> t.add_computed_column(loud=shout(t.prompt))  # doctest: +SKIP
+            Added 2 column values with 0 errors in 0.01 s (180.00 rows/s)
+        """
+        _check_on_error(on_error)
+        if len(columns) != 1:
+            raise InvalidValueError('add_computed_column() takes exactly one name=expression.')
+        ((name, value),) = columns.items()
+        check_column_name(name)
+        schema = self._schema()
+        existing = schema.column(name)
+        if existing is not None:
+            if if_exists == 'ignore':
+                return UpdateStatus()
+            if if_exists == 'error':
+                raise AlreadyExistsError(
+                    f'Table {schema.path!r} already has a column {name!r}; pass '
+                    'if_exists="replace" to redefine it.'
+                )
+            self.drop_column(name)
+            schema = self._schema()
+        node = as_node(value)
+        for ref in n.column_refs(node):
+            if ref.table_id != self._id:
+                raise InvalidValueError(
+                    f'Computed column {name!r} uses column {ref.name!r} of another table.'
+                )
+        col_type = node.col_type
+        if col_type is None:
+            raise TypeMismatchError(f'Cannot tell the type of {render(node)!r}; a computed column needs one.')
+        start = time.perf_counter()
+        self._add_column_row(schema, name, col_type.copy(nullable=True), node)
+        schema = self._schema()
+        stats = self._compute(schema, rowids=None, on_error=on_error, desc=f'Computing {name}')
+        status = UpdateStatus(updated_cols=[name])
+        _merge(status, stats)
+        if print_stats:
+            elapsed = time.perf_counter() - start
+            k = status.num_computed_values
+            print(
+                f'Added {k} column value{"" if k == 1 else "s"} with {status.num_excs} '
+                f'error{"" if status.num_excs == 1 else "s"} in {elapsed:.2f} s '
+                f'({k / max(elapsed, 1e-9):.2f} rows/s)'
+            )
+        return status
+
+    def _add_column_row(
+        self, schema: TableSchema, name: str, col_type: ts.ColumnType, node: n.Node | None
+    ) -> None:
+        store = self._catalog.store
+        with store.begin() as conn:
+            position = len(schema.columns)
+            col_id = conn.execute(
+                sa.insert(columns_table)
+                .values(
+                    table_id=self._id,
+                    name=name,
+                    position=position,
+                    col_type=col_type.to_json(),
+                    computed=None if node is None else {'expr': serialize.to_json(node)},
+                )
+                .returning(columns_table.c.id)
+            ).scalar_one()
+            sql = ColumnSql(col_id, node is not None)
+            store.add_sql_columns(conn, schema.sa_table.name, sql.sa_columns(col_type.sql_type()))
+            self._catalog.bump_version(conn, self._id)
+
+    def drop_column(self, name: str) -> None:
+        """Drop a column; refused while computed columns use it."""
+        schema = self._schema()
+        col = self._column(schema, name)
+        dependents = schema.dependents(col.id)
+        if dependents:
+            names = ', '.join(repr(d.name) for d in dependents)
+            raise InvalidValueError(
+                f'Cannot drop column {name!r}: computed column(s) {names} use it. Drop those first.'
+            )
+        store = self._catalog.store
+        with store.begin() as conn:
+            conn.execute(sa.delete(columns_table).where(columns_table.c.id == col.id))
+            names = [c.name for c in col.sql.sa_columns(col.col_type.sql_type())]
+            store.drop_sql_columns(conn, schema.sa_table.name, names)
+            self._catalog.bump_version(conn, self._id)
+        print(f"Dropped column '{name}' from table '{self.name}'.")
+
+    def rename_column(self, old: str, new: str) -> None:
+        """Rename a column; expressions that use it keep working."""
+        schema = self._schema()
+        col = self._column(schema, old)
+        check_column_name(new)
+        if schema.column(new) is not None:
+            raise AlreadyExistsError(f'Table {schema.path!r} already has a column {new!r}.')
+        with self._catalog.store.begin() as conn:
+            conn.execute(sa.update(columns_table).where(columns_table.c.id == col.id).values(name=new))
+            self._catalog.bump_version(conn, self._id)
+
+    def recompute_columns(
+        self,
+        *columns: str | Expr,
+        where: Expr | None = None,
+        errors_only: bool = False,
+        cascade: bool = True,
+        on_error: OnError = 'ignore',
+    ) -> UpdateStatus:
+        """Compute cells again: all, those matching ``where``, or only error cells.
+
+        With no columns named, finishes pending cells of every computed column (what
+        ``reverie resume`` does). Columns that depend on a recomputed column are recomputed
+        too (``cascade``).
+        """
+        _check_on_error(on_error)
+        schema = self._schema()
+        targets: list[ColumnSchema] = []
+        for c in columns:
+            col_name = c.node.name if isinstance(c, Expr) and isinstance(c.node, n.ColumnRef) else c
+            col = self._column(schema, str(col_name))
+            if not col.is_computed:
+                raise InvalidValueError(f'Column {col.name!r} is not computed; nothing to recompute.')
+            targets.append(col)
+        start = time.perf_counter()
+        if targets:
+            self._reset_cells(schema, targets, where=where, errors_only=errors_only, cascade=cascade)
+        stats = self._compute(schema, rowids=None, on_error=on_error, desc='Recomputing cells')
+        status = UpdateStatus(updated_cols=[c.name for c in targets])
+        _merge(status, stats)
+        elapsed = time.perf_counter() - start
+        k = status.num_computed_values
+        print(
+            f'Computed {k} cell{"" if k == 1 else "s"} with {status.num_excs} '
+            f'error{"" if status.num_excs == 1 else "s"} in {elapsed:.2f} s.'
+        )
+        return status
+
+    def _reset_cells(
+        self,
+        schema: TableSchema,
+        targets: list[ColumnSchema],
+        *,
+        where: Expr | None,
+        errors_only: bool,
+        cascade: bool,
+    ) -> None:
+        t = schema.sa_table
+        conds: list[Any] = []
+        if where is not None:
+            clause = to_sql(where.node, self._sql_resolver(schema))
+            if clause is None:
+                raise InvalidValueError(
+                    'recompute_columns(where=...) needs a condition SQL can evaluate '
+                    '(comparisons of stored columns).'
+                )
+            conds.append(clause)
+        with self._catalog.store.begin() as conn:
+            for col in targets:
+                col_conds = list(conds)
+                if errors_only:
+                    col_conds.append(t.c[col.sql.state] == ERROR)
+                affected = [col, *(schema.dependents(col.id) if cascade else [])]
+                rowids = sa.select(t.c[ROWID]).where(*col_conds).scalar_subquery() if col_conds else None
+                for c in affected:
+                    stmt = sa.update(t).values(
+                        {c.sql.state: PENDING, c.sql.value: None, c.sql.errortype: None, c.sql.errormsg: None}
+                    )
+                    if rowids is not None:
+                        stmt = stmt.where(t.c[ROWID].in_(rowids))
+                    conn.execute(stmt)
+
+    def update(self, values: dict[str, Any], *, where: Expr | None = None, cascade: bool = True) -> UpdateStatus:
+        """Set stored columns (to literals or expressions) where ``where`` holds.
+
+        Computed columns that read an updated column are recomputed for those rows.
+        """
+        schema = self._schema()
+        if not isinstance(values, dict) or not values:
+            raise InvalidValueError("update() takes a dict of column name to value, e.g. {'n': t.n + 1}.")
+        resolver = self._sql_resolver(schema)
+        assignments: dict[str, Any] = {}
+        for name, value in values.items():
+            col = self._column(schema, name)
+            if col.is_computed:
+                raise InvalidValueError(
+                    f'Column {name!r} is computed; use t.recompute_columns({name!r}) instead of update().'
+                )
+            if isinstance(value, Expr):
+                if value.col_type is not None and not col.col_type.accepts(value.col_type):
+                    raise TypeMismatchError(
+                        f'Column {name!r} is {col.col_type}; {value!r} has type {value.col_type}.'
+                    )
+                clause = to_sql(value.node, resolver)
+                if clause is None or isinstance(col.col_type, ts.ImageType):
+                    raise InvalidValueError(
+                        f'update() of {name!r} needs a literal or an expression SQL can compute '
+                        f'(arithmetic on stored columns); {value!r} is not one.'
+                    )
+                assignments[col.sql.value] = clause
+            elif isinstance(col.col_type, ts.ImageType):
+                prepared = prepare_rows(schema, [{name: value}], self._catalog.media, skip_bad=False)
+                assignments[col.sql.value] = prepared.rows[0][col.sql.value]
+            elif value is None:
+                if not col.col_type.nullable:
+                    raise InvalidValueError(f'Column {name!r} is Required and cannot be None.')
+                assignments[col.sql.value] = None
+            else:
+                assignments[col.sql.value] = convert_value(col.col_type, value, self.name, name, 0)
+        t = schema.sa_table
+        cond = None
+        if where is not None:
+            cond = to_sql(where.node, resolver)
+            if cond is None:
+                raise InvalidValueError('update(where=...) needs a condition SQL can evaluate.')
+        dependents = {d.id: d for name in values for d in schema.dependents(self._column(schema, name).id)}
+        for d in dependents.values():
+            assignments[d.sql.state] = PENDING
+            assignments[d.sql.value] = None
+            assignments[d.sql.errortype] = None
+            assignments[d.sql.errormsg] = None
+        with self._catalog.store.begin() as conn:
+            stmt = sa.update(t).values(assignments)
+            if cond is not None:
+                stmt = stmt.where(cond)
+            count = conn.execute(stmt).rowcount
+        status = UpdateStatus(num_rows=count, updated_cols=list(values))
+        if dependents and cascade:
+            _merge(status, self._compute(schema, rowids=None, on_error='ignore', desc='Recomputing'))
+        print(f'Updated {count} row{"" if count == 1 else "s"}.')
+        return status
+
+    def delete(self, where: Expr | None = None) -> UpdateStatus:
+        """Delete rows where ``where`` holds (all rows without it)."""
+        schema = self._schema()
+        t = schema.sa_table
+        stmt = sa.delete(t)
+        if where is not None:
+            cond = to_sql(where.node, self._sql_resolver(schema))
+            if cond is None:
+                raise InvalidValueError('delete(where=...) needs a condition SQL can evaluate.')
+            stmt = stmt.where(cond)
+        with self._catalog.store.begin() as conn:
+            count = conn.execute(stmt).rowcount
+        print(f'Deleted {count} row{"" if count == 1 else "s"} from table {self.name!r}.')
+        return UpdateStatus(num_rows=count)
+
+    def credits_used(self) -> int:
+        """Total Reve credits spent on this table's computed cells (from their cellmeta)."""
+        schema = self._schema()
+        metas = [schema.sa_table.c[c.sql.cellmeta] for c in schema.computed()]
+        if not metas:
+            return 0
+        total = 0
+        with self._catalog.store.read() as conn:
+            for row in conn.execute(sa.select(*metas)):
+                for meta in row:
+                    if isinstance(meta, dict):
+                        total += int(meta.get('credits_used') or 0)
+        return total
+
+    # -- helpers ---------------------------------------------------------------------
+    def _column(self, schema: TableSchema, name: str) -> ColumnSchema:
+        col = schema.column(name)
+        if col is None:
+            raise NotFoundError(
+                f'Table {schema.path!r} has no column {name!r}; its columns are '
+                f'{", ".join(repr(c.name) for c in schema.columns)}.'
+            )
+        return col
+
+    def _sql_resolver(self, schema: TableSchema) -> Any:
+        t = schema.sa_table
+
+        def resolve(node: n.ColumnRef | n.CellProp) -> Any:
+            if isinstance(node, n.CellProp):
+                return t.c[getattr(schema.by_id(node.column.column_id).sql, node.prop)]
+            return t.c[schema.by_id(node.column_id).sql.value]
+
+        return resolve
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ('abort', 'ignore'):
+        raise InvalidValueError(f"on_error must be 'abort' or 'ignore', got {on_error!r}.")
+
+
+def _merge(status: UpdateStatus, stats: ComputeStats) -> None:
+    status.num_computed_values += stats.cells
+    status.num_excs += stats.errors
+    status.cols_with_excs = sorted(set(status.cols_with_excs) | stats.cols_with_errors)

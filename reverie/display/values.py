@@ -1,0 +1,93 @@
+"""How one cell value is shown: short text, or a thumbnail for images."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import functools
+import html
+import io
+import json
+from typing import Any
+
+import PIL.Image
+
+THUMBNAIL_PX = 128
+TEXT_WIDTH = 40
+
+
+class ImagePath(str):
+    """A stored image's file path; a ResultSet opens it as a PIL image when read."""
+
+    __slots__ = ()
+
+
+def open_image(path: str) -> PIL.Image.Image:
+    """Open a stored image and read its pixels, so no file stays open."""
+    img = PIL.Image.open(path)
+    img.load()
+    return img
+
+
+def cell_text(value: Any) -> str:
+    """Short one-line text of a value."""
+    if value is None:
+        return 'None'
+    if isinstance(value, ImagePath):
+        return _image_text(str(value))
+    if isinstance(value, PIL.Image.Image):
+        return f'<Image {value.width}x{value.height} {value.mode}>'
+    if isinstance(value, float):
+        return f'{value:.6g}'
+    if isinstance(value, dict | list):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, datetime.datetime | datetime.date):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    text = text.replace('\n', ' ')
+    return text if len(text) <= TEXT_WIDTH else text[: TEXT_WIDTH - 3] + '...'
+
+
+@functools.lru_cache(maxsize=4096)
+def _image_text(path: str) -> str:
+    try:
+        with PIL.Image.open(path) as img:
+            return f'<Image {img.width}x{img.height} {img.mode}>'
+    except OSError:
+        return '<Image missing>'
+
+
+def cell_html(value: Any) -> str:
+    """HTML of a value: a small inline thumbnail for images, escaped text otherwise."""
+    if isinstance(value, ImagePath):
+        return _thumbnail_html(str(value))
+    if isinstance(value, PIL.Image.Image):
+        return _encode_thumbnail(value)
+    return html.escape(cell_text(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _thumbnail_html(path: str) -> str:
+    try:
+        with PIL.Image.open(path) as img:
+            return _encode_thumbnail(img)
+    except OSError:
+        return '<i>missing image</i>'
+
+
+def _encode_thumbnail(img: PIL.Image.Image) -> str:
+    thumb = img.copy()
+    thumb.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    buf = io.BytesIO()
+    if thumb.mode in ('RGBA', 'LA', 'P'):
+        thumb.save(buf, format='PNG', optimize=True)
+        mime = 'png'
+    else:
+        thumb.convert('RGB').save(buf, format='JPEG', quality=80)
+        mime = 'jpeg'
+    data = base64.b64encode(buf.getvalue()).decode('ascii')
+    return (
+        f'<img src="data:image/{mime};base64,{data}" width="{thumb.width}" '
+        f'height="{thumb.height}" style="max-width:{THUMBNAIL_PX}px" />'
+    )

@@ -1,0 +1,78 @@
+"""Errors reverie raises.
+
+```
+Error                                   everything reverie raises
+  NotFoundError(Error, LookupError)     dir, table, column, function
+  AlreadyExistsError(Error)
+  InvalidValueError(Error, ValueError)  bad argument or cell value, caught before any write
+  TypeMismatchError(Error, TypeError)   expression or column types do not fit
+  ServiceError(Error)                   Reve/HTTP failures; carries .status and .retry_after
+    ContentViolationError               the service refused the content; never retried
+  ExecutionError(Error)                 a computed cell failed under on_error='abort'
+```
+
+Machine-readable facts live in attributes (``status``, ``retry_after``, ``code``,
+``request_id``), never only in the message.
+"""
+
+from __future__ import annotations
+
+
+class Error(Exception):
+    """Root of every error reverie raises."""
+
+
+class NotFoundError(Error, LookupError):
+    """A dir, table, column or function does not exist."""
+
+
+class AlreadyExistsError(Error):
+    """A dir, table or column of that name exists already."""
+
+
+class InvalidValueError(Error, ValueError):
+    """A bad argument or cell value; raised before anything is written."""
+
+
+class TypeMismatchError(Error, TypeError):
+    """Expression or column types do not fit."""
+
+
+class ServiceError(Error):
+    """An external service (Reve, an HTTP download) failed.
+
+    Attributes:
+        status: HTTP status, or None for transport failures (timeouts, refused connections).
+        code: the service's error code, e.g. ``PARTNER_API_BUDGET_EXHAUSTED``.
+        retry_after: seconds the service asked us to wait, if it said.
+        request_id: the service's request id, for support.
+        retryable: whether calling again may succeed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        self.request_id = request_id
+        self.retryable = retryable
+
+
+class ContentViolationError(ServiceError):
+    """The service refused to produce the content; calling again will not help."""
+
+
+class ExecutionError(Error):
+    """A computed cell failed and ``on_error='abort'`` stopped the work.
+
+    Everything computed before the failure is kept.
+    """

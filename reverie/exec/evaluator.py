@@ -1,0 +1,598 @@
+"""Compute pending cells of computed columns: incremental, pipelined, committed as it goes.
+
+``compute_pending`` claims rows with pending cells, reads their inputs and computes every
+pending cell. Columns with only synchronous functions are computed a chunk of rows at a
+time (batched functions get lists). Columns that call async functions run one coroutine
+per row: each cell starts as soon as the cells it reads are done, and async calls go
+through their resource pool. Results are written in small batches as they complete; a
+failing cell becomes an error cell and never stops the others (unless ``on_error='abort'``,
+which stops starting new calls, keeps everything finished, and reports the failure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import PIL.Image
+import sqlalchemy as sa
+
+from reverie import types as ts
+from reverie.errors import ServiceError
+from reverie.exec.cells import (
+    LEASE_SECONDS,
+    CellResult,
+    Claimer,
+    fetch_rows,
+    release_claims,
+    renew_claims,
+    write_results,
+)
+from reverie.exec.pools import PoolRegistry
+from reverie.exec.progress import Progress
+from reverie.exec.schema import ColumnSchema, TableSchema
+from reverie.exprs import nodes as n
+from reverie.exprs.evaluate import evaluate
+from reverie.functions.udf import CellValue, Function
+from reverie.store.db import ERROR, PENDING, ROWID, VALUE, Store
+from reverie.store.media import MediaStore
+
+OnError = Literal['abort', 'ignore']
+FLUSH_CELLS = 64
+FLUSH_SECONDS = 0.25
+ASYNC_ROWS_IN_FLIGHT = 256
+
+
+@dataclass
+class ExecContext:
+    """What computing cells needs: the database, the media store, the pools."""
+
+    store: Store
+    media: MediaStore
+    pools: PoolRegistry
+    progress: bool | None = None
+
+
+@dataclass
+class ComputeStats:
+    """Counts of one computation."""
+
+    cells: int = 0
+    errors: int = 0
+    cols_with_errors: set[str] = field(default_factory=set)
+    busy_elsewhere: int = 0
+    first_error: CellResult | None = None
+    interrupted: bool = False
+
+
+class _InputError:
+    """Marks an input that cannot be used (a failed upstream cell, a missing file)."""
+
+    def __init__(self, errortype: str, errormsg: str) -> None:
+        self.errortype = errortype
+        self.errormsg = errormsg
+
+
+@dataclass(frozen=True)
+class _ColumnPlan:
+    column: ColumnSchema
+    ref: n.ColumnRef
+    deps: tuple[int, ...]  # ids of computed columns this one reads
+    calls: tuple[n.FunctionCall, ...]
+    is_async: bool
+
+
+def _plan(schema: TableSchema) -> list[_ColumnPlan]:
+    computed_ids = {c.id for c in schema.computed()}
+    plans: list[_ColumnPlan] = []
+    async_ids: set[int] = set()
+    for col in schema.computed():
+        expr = col.expr
+        calls = tuple(n.function_calls(expr)) if expr is not None else ()
+        deps = tuple(
+            sorted({r.column_id for r in n.column_refs(expr)} & computed_ids) if expr else ()
+        )
+        own_async = any(_is_async_call(c) for c in calls)
+        is_async = own_async or any(d in async_ids for d in deps)
+        if is_async:
+            async_ids.add(col.id)
+        plans.append(_ColumnPlan(col, col.ref(schema.id), deps, calls, is_async))
+    return plans
+
+
+def _is_async_call(call: n.FunctionCall) -> bool:
+    return call.fn.is_async or call.fn.resource_pool is not None
+
+
+async def compute_pending(
+    ctx: ExecContext,
+    schema: TableSchema,
+    *,
+    rowids: Sequence[int] | None = None,
+    on_error: OnError = 'ignore',
+    desc: str = 'Computing cells',
+) -> ComputeStats:
+    """Compute every pending cell (of ``rowids``, or of the whole table)."""
+    run = _Run(ctx, schema, on_error)
+    total = await asyncio.to_thread(_count_pending, ctx.store, schema, rowids)
+    run.progress = Progress(total, desc, enabled=ctx.progress)
+    heartbeat = asyncio.ensure_future(_heartbeat(ctx.store, schema))
+    claimer = Claimer(ctx.store, schema, rowids)
+    try:
+        await run.execute(claimer)
+    except asyncio.CancelledError:
+        run.stats.interrupted = True
+        raise
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+        run.progress.close()
+        await asyncio.shield(asyncio.to_thread(run.flush_and_release))
+        run.stats.busy_elsewhere = claimer.busy_elsewhere
+    return run.stats
+
+
+def _count_pending(store: Store, schema: TableSchema, rowids: Sequence[int] | None) -> int:
+    t = schema.sa_table
+    terms = [sa.func.coalesce(sa.func.sum(sa.case((t.c[c.sql.state] == PENDING, 1), else_=0)), 0)
+             for c in schema.computed()]
+    if not terms:
+        return 0
+    query = sa.select(*terms)
+    if rowids is not None:
+        if not rowids:
+            return 0
+        query = query.where(t.c[ROWID].in_(list(rowids)))
+    with store.read() as conn:
+        row = conn.execute(query).one()
+    return int(sum(row))
+
+
+async def _heartbeat(store: Store, schema: TableSchema) -> None:
+    while True:
+        await asyncio.sleep(LEASE_SECONDS / 3)
+        await asyncio.to_thread(renew_claims, store, schema)
+
+
+class _Run:
+    """State of one ``compute_pending`` call."""
+
+    def __init__(self, ctx: ExecContext, schema: TableSchema, on_error: OnError) -> None:
+        self.ctx = ctx
+        self.schema = schema
+        self.on_error = on_error
+        self.plans = _plan(schema)
+        self.stats = ComputeStats()
+        self.progress = Progress(0, '', enabled=False)
+        self._buffer: list[CellResult] = []
+        self._done_rows: list[int] = []
+        self._last_flush = time.monotonic()
+        self._flush_lock = asyncio.Lock()
+        self._batchers: dict[int, _Batcher] = {}
+        self._needed = self._needed_inputs()
+
+    @property
+    def aborted(self) -> bool:
+        return self.on_error == 'abort' and self.stats.first_error is not None
+
+    def _needed_inputs(self) -> list[tuple[ColumnSchema, n.ColumnRef]]:
+        ids: set[int] = set()
+        for p in self.plans:
+            ids.add(p.column.id)
+            if p.column.expr is not None:
+                ids |= {r.column_id for r in n.column_refs(p.column.expr)}
+        return [(c, c.ref(self.schema.id)) for c in self.schema.columns if c.id in ids]
+
+    # -- driving ---------------------------------------------------------------
+    async def execute(self, claimer: Claimer) -> None:
+        sync_plans = [p for p in self.plans if not p.is_async]
+        async_plans = [p for p in self.plans if p.is_async]
+        rows_in_flight = asyncio.Semaphore(ASYNC_ROWS_IN_FLIGHT)
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while not self.aborted:
+                batch = await asyncio.to_thread(claimer.next_batch)
+                if not batch:
+                    break
+                rows = await asyncio.to_thread(fetch_rows, self.ctx.store, self.schema, batch)
+                envs = [self._env(row) for row in rows]
+                self._compute_sync(sync_plans, rows, envs)
+                if not async_plans:
+                    self._done_rows.extend(r[ROWID] for r in rows)
+                    await self._maybe_flush(force=True)
+                    continue
+                for row, env in zip(rows, envs, strict=True):
+                    await rows_in_flight.acquire()
+                    if self.aborted:
+                        rows_in_flight.release()
+                        break
+                    task = asyncio.ensure_future(self._run_row(async_plans, row, env))
+                    tasks.add(task)
+                    task.add_done_callback(lambda t: (tasks.discard(t), rows_in_flight.release()))
+            if tasks:
+                await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    # -- inputs ----------------------------------------------------------------
+    def _env(self, row: dict[str, Any]) -> dict[n.Node, Any]:
+        env: dict[n.Node, Any] = {}
+        for col, ref in self._needed:
+            sql = col.sql
+            raw = row[sql.value]
+            if col.is_computed:
+                state = row[sql.state]
+                for prop, key, t in (
+                    ('errortype', sql.errortype, ts.String),
+                    ('errormsg', sql.errormsg, ts.String),
+                    ('cellmeta', sql.cellmeta, ts.Json),
+                ):
+                    env[n.CellProp(ref, prop, t)] = row[key]
+                if state == ERROR:
+                    env[ref] = _InputError(
+                        'UpstreamError',
+                        f'column {col.name!r} failed: {row[sql.errortype]}: {row[sql.errormsg]}',
+                    )
+                    continue
+                if state != VALUE:
+                    env[ref] = None
+                    continue
+            env[ref] = self._load_value(col, raw)
+        return env
+
+    def _load_value(self, col: ColumnSchema, raw: Any) -> Any:
+        if raw is None:
+            return None
+        if isinstance(col.col_type, ts.ImageType):
+            try:
+                return self.ctx.media.open(raw)
+            except Exception as e:
+                return _InputError(
+                    'MediaError', f'image of column {col.name!r} cannot be read ({e})'
+                )
+        return col.col_type.from_db(raw)
+
+    # -- synchronous columns, a chunk of rows at a time --------------------------
+    def _compute_sync(
+        self, plans: list[_ColumnPlan], rows: list[dict[str, Any]], envs: list[dict[n.Node, Any]]
+    ) -> None:
+        for plan in plans:
+            todo = [
+                (row, env)
+                for row, env in zip(rows, envs, strict=True)
+                if row[plan.column.sql.state] == PENDING
+            ]
+            if not todo or self.aborted:
+                continue
+            failed: dict[int, BaseException | _InputError] = {}
+            live = []
+            for row, env in todo:
+                err = self._input_error(plan, env)
+                if err is not None:
+                    failed[row[ROWID]] = err
+                else:
+                    live.append((row, env))
+            for call in plan.calls:
+                self._calls_sync(call, [(r, e) for r, e in live if r[ROWID] not in failed], failed)
+            metas: dict[int, dict[str, Any] | None] = {}
+            for row, env in todo:
+                rid = row[ROWID]
+                if rid in failed:
+                    result = self._error_result(rid, plan.column, failed[rid])
+                else:
+                    try:
+                        value = evaluate(plan.column.expr, env) if plan.column.expr else None
+                        value, meta = _unwrap(value)
+                        metas[rid] = meta
+                        result = self._value_result(rid, plan.column, value, meta)
+                    except Exception as e:
+                        result = self._error_result(rid, plan.column, e)
+                if result.state == VALUE:
+                    env[plan.ref] = _loaded(plan.column, value)
+                else:
+                    env[plan.ref] = _InputError(
+                        'UpstreamError',
+                        f'column {plan.column.name!r} failed: {result.errortype}: {result.errormsg}',
+                    )
+                row[plan.column.sql.state] = result.state
+                self._record(result)
+
+    def _calls_sync(
+        self,
+        call: n.FunctionCall,
+        live: list[tuple[dict[str, Any], dict[n.Node, Any]]],
+        failed: dict[int, BaseException | _InputError],
+    ) -> None:
+        fn = _function(call)
+        prepared = []
+        for row, env in live:
+            try:
+                args, kwargs = _call_args(call, env)
+            except Exception as e:
+                failed[row[ROWID]] = e
+                continue
+            if _skips(fn, args, kwargs):
+                env[call] = None
+                continue
+            prepared.append((row, env, args, kwargs))
+        if fn.batch_size is None:
+            for row, env, args, kwargs in prepared:
+                try:
+                    env[call] = fn.py_fn(*args, **kwargs)
+                except Exception as e:
+                    failed[row[ROWID]] = e
+            return
+        for start in range(0, len(prepared), fn.batch_size):
+            chunk = prepared[start : start + fn.batch_size]
+            try:
+                outputs = _call_batched(fn, [(a, k) for _, _, a, k in chunk])
+            except Exception as e:
+                for row, *_ in chunk:
+                    failed[row[ROWID]] = e
+                continue
+            for (_, env, _, _), out in zip(chunk, outputs, strict=True):
+                env[call] = out
+
+    # -- asynchronous columns, one coroutine per row -----------------------------
+    async def _run_row(
+        self, plans: list[_ColumnPlan], row: dict[str, Any], env: dict[n.Node, Any]
+    ) -> None:
+        rid = row[ROWID]
+        pending = [p for p in plans if row[p.column.sql.state] == PENDING]
+        done: dict[int, asyncio.Future[None]] = {
+            p.column.id: asyncio.get_running_loop().create_future() for p in pending
+        }
+
+        async def cell(plan: _ColumnPlan) -> None:
+            try:
+                for dep in plan.deps:
+                    if dep in done:
+                        await done[dep]
+                await self._compute_cell_async(plan, rid, env)
+            finally:
+                if not done[plan.column.id].done():
+                    done[plan.column.id].set_result(None)
+
+        try:
+            await asyncio.gather(*(cell(p) for p in pending))
+        finally:
+            _close_images(env)
+        self._done_rows.append(rid)
+        await self._maybe_flush()
+
+    async def _compute_cell_async(self, plan: _ColumnPlan, rid: int, env: dict[n.Node, Any]) -> None:
+        if self.aborted:
+            return
+        err = self._input_error(plan, env)
+        if err is not None:
+            result = self._error_result(rid, plan.column, err)
+        else:
+            try:
+                meta: dict[str, Any] | None = None
+                for call in plan.calls:
+                    if self.aborted:
+                        return
+                    env[call], call_meta = _unwrap(await self._call_async(call, env))
+                    meta = call_meta or meta
+                value = evaluate(plan.column.expr, env) if plan.column.expr else None
+                value, own_meta = _unwrap(value)
+                meta = own_meta or meta
+                result = await asyncio.to_thread(
+                    self._value_result, rid, plan.column, value, meta
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                result = self._error_result(rid, plan.column, e)
+        if result.state == VALUE:
+            env[plan.ref] = _loaded(plan.column, value)
+        else:
+            env[plan.ref] = _InputError(
+                'UpstreamError',
+                f'column {plan.column.name!r} failed: {result.errortype}: {result.errormsg}',
+            )
+        self._record(result)
+
+    async def _call_async(self, call: n.FunctionCall, env: dict[n.Node, Any]) -> Any:
+        fn = _function(call)
+        args, kwargs = _call_args(call, env)
+        if _skips(fn, args, kwargs):
+            return None
+        if fn.batch_size is not None and not fn.is_async:
+            batcher = self._batchers.setdefault(id(fn), _Batcher(fn))
+            return await batcher.submit(args, kwargs)
+        if fn.pool is None:
+            if fn.is_async:
+                return await fn.py_fn(*args, **kwargs)
+            return fn.py_fn(*args, **kwargs)
+        pool = self.ctx.pools.get(
+            fn.pool.name,
+            max_concurrency=fn.pool.max_concurrency,
+            requests_per_minute=fn.pool.requests_per_minute,
+            max_retries=fn.pool.max_retries,
+        )
+        if fn.is_async:
+            return await pool.run(lambda: fn.py_fn(*args, **kwargs))
+        return await pool.run(lambda: asyncio.to_thread(fn.py_fn, *args, **kwargs))
+
+    # -- results ---------------------------------------------------------------
+    def _input_error(self, plan: _ColumnPlan, env: dict[n.Node, Any]) -> _InputError | None:
+        if plan.column.load_error is not None:
+            return _InputError('FunctionNotFound', plan.column.load_error)
+        if plan.column.expr is None:
+            return None
+        for ref in n.column_refs(plan.column.expr):
+            value = env.get(ref)
+            if isinstance(value, _InputError):
+                return value
+        return None
+
+    def _value_result(
+        self, rid: int, col: ColumnSchema, value: Any, meta: dict[str, Any] | None
+    ) -> CellResult:
+        if value is None:
+            return CellResult(rid, col, VALUE, None, meta=meta)
+        col_type = col.col_type
+        if isinstance(col_type, ts.ImageType):
+            if not isinstance(value, PIL.Image.Image):
+                raise TypeError(
+                    f'expected an image for column {col.name!r}, got {type(value).__name__}'
+                )
+            col_type.check_image(value)
+            return CellResult(rid, col, VALUE, self.ctx.media.put_image(value), meta=meta)
+        try:
+            checked = col_type.validate(value)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f'expected {col_type} for column {col.name!r}, got {type(value).__name__} '
+                f'{_short_repr(value)} ({e})'
+            ) from None
+        return CellResult(rid, col, VALUE, col_type.to_db(checked), meta=meta)
+
+    def _error_result(
+        self, rid: int, col: ColumnSchema, err: BaseException | _InputError
+    ) -> CellResult:
+        if isinstance(err, _InputError):
+            return CellResult(rid, col, ERROR, None, err.errortype, err.errormsg)
+        msg = str(err) or type(err).__name__
+        if isinstance(err, ServiceError) and err.request_id and err.request_id not in msg:
+            msg = f'{msg} (request id {err.request_id})'
+        return CellResult(rid, col, ERROR, None, type(err).__name__, msg)
+
+    def _record(self, result: CellResult) -> None:
+        self._buffer.append(result)
+        self.stats.cells += 1
+        is_error = result.state == ERROR
+        if is_error:
+            self.stats.errors += 1
+            self.stats.cols_with_errors.add(result.column.name)
+            if self.stats.first_error is None:
+                self.stats.first_error = result
+        self.progress.update(1, errors=int(is_error))
+
+    async def _maybe_flush(self, *, force: bool = False) -> None:
+        due = len(self._buffer) >= FLUSH_CELLS or time.monotonic() - self._last_flush > FLUSH_SECONDS
+        if not (force or due) or not (self._buffer or self._done_rows):
+            return
+        async with self._flush_lock:
+            results, self._buffer = self._buffer, []
+            rows, self._done_rows = self._done_rows, []
+            self._last_flush = time.monotonic()
+            await asyncio.shield(
+                asyncio.to_thread(write_results, self.ctx.store, self.schema, results, rows)
+            )
+
+    def flush_and_release(self) -> None:
+        """Write what is buffered and give up every claim (runs at the end, even on Ctrl-C)."""
+        results, self._buffer = self._buffer, []
+        rows, self._done_rows = self._done_rows, []
+        if results or rows:
+            write_results(self.ctx.store, self.schema, results, rows)
+        release_claims(self.ctx.store, self.schema)
+
+
+class _Batcher:
+    """Collects calls of a batched function from concurrent rows and runs them together."""
+
+    def __init__(self, fn: Function) -> None:
+        self.fn = fn
+        self._items: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
+        self._scheduled = False
+
+    async def submit(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._items.append((args, kwargs, future))
+        if len(self._items) >= (self.fn.batch_size or 1):
+            self._flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        items, self._items = self._items, []
+        if not items:
+            return
+        try:
+            outputs = _call_batched(self.fn, [(a, k) for a, k, _ in items])
+        except Exception as e:
+            for *_, future in items:
+                if not future.done():
+                    future.set_exception(e)
+            return
+        for (*_, future), out in zip(items, outputs, strict=True):
+            if not future.done():
+                future.set_result(out)
+
+
+def _function(call: n.FunctionCall) -> Function:
+    fn = call.fn
+    assert isinstance(fn, Function)
+    return fn
+
+
+def _call_args(call: n.FunctionCall, env: dict[n.Node, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    args = tuple(evaluate(a, env) for a in call.args)
+    kwargs = {k: evaluate(v, env) for k, v in call.kwargs}
+    return args, kwargs
+
+
+def _skips(fn: Function, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """A None passed for a parameter that does not accept None: the result is None."""
+    positional = [p for p in fn.params if p.kind == 'positional']
+    for param, value in zip(positional, args, strict=False):
+        if value is None and param.col_type is not None and not param.col_type.nullable:
+            return True
+    for param in fn.params:
+        if param.kind == 'keyword' and kwargs.get(param.name, 0) is None:
+            if param.col_type is not None and not param.col_type.nullable:
+                return True
+    return False
+
+
+def _call_batched(fn: Function, calls: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
+    n_args = len(calls[0][0])
+    columns = [[args[i] for args, _ in calls] for i in range(n_args)]
+    kw_names = list(calls[0][1])
+    kw_columns = {k: [kwargs[k] for _, kwargs in calls] for k in kw_names}
+    outputs = list(fn.py_fn(*columns, **kw_columns))
+    if len(outputs) != len(calls):
+        raise TypeError(
+            f'batched function {fn.name!r} returned {len(outputs)} results for {len(calls)} rows'
+        )
+    return outputs
+
+
+def _unwrap(value: Any) -> tuple[Any, dict[str, Any] | None]:
+    if isinstance(value, CellValue):
+        return value.value, value.meta
+    return value, None
+
+
+def _loaded(col: ColumnSchema, value: Any) -> Any:
+    return value
+
+
+def _close_images(env: dict[n.Node, Any]) -> None:
+    for value in env.values():
+        if isinstance(value, PIL.Image.Image) and getattr(value, 'fp', None) is not None:
+            with contextlib.suppress(Exception):
+                value.close()
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
+
+
+OnRow = Callable[[int], None]

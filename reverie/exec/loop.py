@@ -1,0 +1,46 @@
+"""One event loop per process, in a daemon thread, so the sync API works anywhere
+(scripts, and notebooks that already run a loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar('T')
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The process's background event loop, started on first use."""
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name='reverie-loop', daemon=True)
+            thread.start()
+            _loop = loop
+        return _loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the background loop and wait for it.
+
+    On Ctrl-C the coroutine is cancelled and awaited (so it can commit what finished)
+    before ``KeyboardInterrupt`` propagates.
+    """
+    loop = background_loop()
+    future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        future.cancel()
+        try:
+            future.result(timeout=60)
+        except (concurrent.futures.CancelledError, Exception):
+            pass
+        raise

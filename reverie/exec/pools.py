@@ -1,0 +1,160 @@
+"""Resource pools: shared concurrency and rate limits, retries and backoff.
+
+Every call to an external service goes through its pool. A pool admits at most
+``limit`` calls at once (optionally at most ``requests_per_minute`` starts), retries
+failures that say they are retryable (``ServiceError.retryable``) with exponential
+backoff and jitter, honouring ``retry_after``. On a 429 the pool halves its window from
+the number of calls in flight; it grows back by one only after a long run of successes,
+so it does not keep probing a server that has told it its limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from reverie.errors import ServiceError
+
+T = TypeVar('T')
+
+UNLIMITED = 512  # in-flight cap for pools without a limit: keeps memory bounded
+BASE_BACKOFF = 0.5
+MAX_BACKOFF = 30.0
+GROWTH_ROUNDS = 8  # successes needed, in multiples of the window, before it grows by one
+
+
+@dataclass
+class PoolStats:
+    """What a pool did; read by benchmarks and tests."""
+
+    calls: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    failures: int = 0
+    peak_in_flight: int = 0
+
+
+@dataclass
+class Pool:
+    """Concurrency window, rate cap and retry policy for one external service."""
+
+    name: str
+    max_concurrency: int | None = None
+    requests_per_minute: float | None = None
+    max_retries: int = 6
+    stats: PoolStats = field(default_factory=PoolStats)
+
+    def __post_init__(self) -> None:
+        self._ceiling = self.max_concurrency or UNLIMITED
+        self.window = float(self._ceiling)
+        self._in_flight = 0
+        self._successes_since_change = 0
+        self._cond = asyncio.Condition()
+        self._next_start = 0.0
+
+    def __repr__(self) -> str:
+        return f'<Pool {self.name!r} window={int(self.window)}/{self._ceiling} in_flight={self._in_flight}>'
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call()`` inside the pool's limits, retrying retryable failures."""
+        attempt = 0
+        while True:
+            await self._acquire()
+            in_flight_at_start = self._in_flight
+            try:
+                result = await call()
+            except ServiceError as e:
+                await self._release()
+                if not e.retryable or attempt >= self.max_retries:
+                    self.stats.failures += 1
+                    raise
+                if e.status == 429:
+                    self.stats.rate_limited += 1
+                    self._shrink(in_flight_at_start)
+                attempt += 1
+                self.stats.retries += 1
+                await asyncio.sleep(self._delay(attempt, e.retry_after))
+                continue
+            except BaseException:
+                await self._release()
+                self.stats.failures += 1
+                raise
+            await self._release()
+            self._grow()
+            return result
+
+    async def _acquire(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._in_flight < max(1, int(self.window)))
+            self._in_flight += 1
+            self.stats.calls += 1
+            self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight)
+        if self.requests_per_minute:
+            interval = 60.0 / self.requests_per_minute
+            now = time.monotonic()
+            start = max(now, self._next_start)
+            self._next_start = start + interval
+            if start > now:
+                await asyncio.sleep(start - now)
+
+    async def _release(self) -> None:
+        async with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def _shrink(self, in_flight: int) -> None:
+        new = max(1.0, min(self.window, in_flight / 2))
+        if new < self.window:
+            self.window = new
+        self._successes_since_change = 0
+
+    def _grow(self) -> None:
+        if self.window >= self._ceiling:
+            return
+        self._successes_since_change += 1
+        if self._successes_since_change >= GROWTH_ROUNDS * self.window:
+            self.window = min(float(self._ceiling), self.window + 1)
+            self._successes_since_change = 0
+
+    @staticmethod
+    def _delay(attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None and retry_after >= 0:
+            return min(retry_after, 300.0) + random.uniform(0, 0.1)
+        backoff = min(MAX_BACKOFF, BASE_BACKOFF * 2 ** (attempt - 1))
+        return random.uniform(backoff / 2, backoff)
+
+
+class PoolRegistry:
+    """The pools of one process, by name; the first settings given for a name win."""
+
+    def __init__(self) -> None:
+        self._pools: dict[str, Pool] = {}
+
+    def get(
+        self,
+        name: str,
+        *,
+        max_concurrency: int | None = None,
+        requests_per_minute: float | None = None,
+        max_retries: int = 6,
+    ) -> Pool:
+        """The pool called ``name``, created on first use (call from the event loop)."""
+        pool = self._pools.get(name)
+        if pool is None:
+            pool = Pool(name, max_concurrency, requests_per_minute, max_retries)
+            self._pools[name] = pool
+        return pool
+
+    def __getitem__(self, name: str) -> Pool:
+        return self._pools[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._pools

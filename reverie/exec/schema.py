@@ -1,0 +1,85 @@
+"""What the exec layer needs to know about a table: its columns, their SQL names, their
+expressions. The catalog builds a ``TableSchema``; nothing here touches the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from reverie import types as ts
+from reverie.exprs import nodes as n
+from reverie.store.db import ColumnSql
+
+
+@dataclass(frozen=True)
+class ColumnSchema:
+    """One user column.
+
+    Attributes:
+        load_error: why a stored computed expression could not be loaded (its function
+            is gone); cells of such a column become errors saying so.
+    """
+
+    id: int
+    name: str
+    col_type: ts.ColumnType
+    expr: n.Node | None = None
+    load_error: str | None = None
+    is_computed: bool = False
+
+    @property
+    def sql(self) -> ColumnSql:
+        return ColumnSql(self.id, self.is_computed)
+
+    def ref(self, table_id: int) -> n.ColumnRef:
+        """A node referring to this column."""
+        return n.ColumnRef(table_id, self.id, self.name, self.col_type, self.is_computed)
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table at one schema version."""
+
+    id: int
+    path: str
+    version: int
+    columns: tuple[ColumnSchema, ...]
+    sa_table: sa.Table = field(compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition('/')[2]
+
+    def column(self, name: str) -> ColumnSchema | None:
+        """The column called ``name``, or None."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        return None
+
+    def by_id(self, column_id: int) -> ColumnSchema:
+        """The column with this id."""
+        for c in self.columns:
+            if c.id == column_id:
+                return c
+        raise KeyError(column_id)
+
+    def computed(self) -> list[ColumnSchema]:
+        """Computed columns, each after the columns it reads (topological order)."""
+        return [c for c in self.columns if c.is_computed]
+
+    def dependents(self, column_id: int) -> list[ColumnSchema]:
+        """Computed columns that read ``column_id``, directly or through others."""
+        found: list[ColumnSchema] = []
+        frontier = {column_id}
+        for c in self.computed():
+            if c.expr is not None and {r.column_id for r in n.column_refs(c.expr)} & frontier:
+                found.append(c)
+                frontier.add(c.id)
+        return found
+
+    def sql_col(self, name: str) -> sa.Column[Any]:
+        """A physical column of the data table."""
+        return self.sa_table.c[name]

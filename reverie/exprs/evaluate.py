@@ -1,0 +1,146 @@
+"""Evaluate expression nodes in Python, for one row.
+
+Column values and the results of function calls come in ``env`` (the exec layer computes
+function calls, which may be slow or remote). Nulls follow SQL: arithmetic and
+comparisons with None give None; ``&`` and ``|`` use three-valued logic.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import PIL.Image
+
+from reverie import types as ts
+from reverie.exprs import nodes as n
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    '+': operator.add,
+    '-': operator.sub,
+    '*': operator.mul,
+    '/': operator.truediv,
+    '//': operator.floordiv,
+    '%': operator.mod,
+    '==': operator.eq,
+    '!=': operator.ne,
+    '<': operator.lt,
+    '<=': operator.le,
+    '>': operator.gt,
+    '>=': operator.ge,
+}
+
+
+class EvaluationError(Exception):
+    """An expression could not be computed for a row (e.g. division by zero)."""
+
+
+def evaluate(node: n.Node, env: Mapping[n.Node, Any]) -> Any:
+    """Value of ``node`` given the values of its columns and function calls in ``env``."""
+    match node:
+        case n.Literal():
+            return node.value
+        case n.ColumnRef() | n.CellProp() | n.FunctionCall():
+            return env[node]
+        case n.ListNode():
+            return [evaluate(i, env) for i in node.items]
+        case n.BinaryOp():
+            left, right = evaluate(node.left, env), evaluate(node.right, env)
+            if left is None or right is None:
+                return None
+            try:
+                return _BINARY[node.op](left, right)
+            except ZeroDivisionError:
+                raise EvaluationError('division by zero') from None
+            except TypeError as e:
+                raise EvaluationError(str(e)) from None
+        case n.BoolOp():
+            return _three_valued(node.op, [evaluate(o, env) for o in node.operands])
+        case n.Not():
+            value = evaluate(node.operand, env)
+            return None if value is None else not value
+        case n.IsNull():
+            is_null = evaluate(node.operand, env) is None
+            return not is_null if node.negate else is_null
+        case n.IsIn():
+            value = evaluate(node.operand, env)
+            if value is None:
+                return None
+            candidates: list[Any] = []
+            for v in node.values:
+                item = evaluate(v, env)
+                candidates.extend(item if isinstance(item, list) else [item])
+            return value in candidates
+        case n.Cast():
+            return cast_value(evaluate(node.operand, env), node.target)
+        case n.JsonPath():
+            return json_path(evaluate(node.operand, env), node.path)
+        case n.ImageProp():
+            return image_prop(evaluate(node.operand, env), node.prop)
+    raise TypeError(f'cannot evaluate {type(node).__name__}')
+
+
+def _three_valued(op: str, values: list[Any]) -> bool | None:
+    if op == 'and':
+        if any(v is False for v in values):
+            return False
+        return None if any(v is None for v in values) else True
+    if any(v is True for v in values):
+        return True
+    return None if any(v is None for v in values) else False
+
+
+def cast_value(value: Any, target: ts.ColumnType) -> Any:
+    """Convert ``value`` for ``astype``; None stays None."""
+    if value is None:
+        return None
+    try:
+        if isinstance(target, ts.StringType):
+            if isinstance(value, dict | list):
+                return json.dumps(value)
+            return str(value)
+        if isinstance(target, ts.IntType):
+            return int(value)
+        if isinstance(target, ts.FloatType):
+            return float(value)
+        if isinstance(target, ts.BoolType):
+            return bool(value)
+        if isinstance(target, ts.JsonType):
+            return json.loads(value) if isinstance(value, str) else value
+    except (TypeError, ValueError) as e:
+        raise EvaluationError(f'cannot convert {value!r} to {target}: {e}') from None
+    raise EvaluationError(f'cannot convert to {target}')
+
+
+def json_path(value: Any, path: tuple[str | int, ...]) -> Any:
+    """Follow keys and indexes; a missing step gives None."""
+    for step in path:
+        if isinstance(value, dict) and isinstance(step, str):
+            value = value.get(step)
+        elif isinstance(value, list) and isinstance(step, int) and -len(value) <= step < len(value):
+            value = value[step]
+        else:
+            return None
+    return value
+
+
+def image_prop(img: Any, prop: str) -> Any:
+    """``width``, ``height``, ``mode``, ``fileurl`` or ``localpath`` of an image value."""
+    if img is None:
+        return None
+    if not isinstance(img, PIL.Image.Image):
+        raise EvaluationError(f'.{prop} needs an image, got {type(img).__name__}')
+    if prop == 'width':
+        return img.width
+    if prop == 'height':
+        return img.height
+    if prop == 'mode':
+        return img.mode
+    filename = getattr(img, 'filename', None)
+    if not filename:
+        return None
+    path = Path(filename).resolve()
+    return path.as_uri() if prop == 'fileurl' else str(path)

@@ -1,0 +1,281 @@
+"""``Expr``: the user-facing handle around a node, with Python operators.
+
+``t.n + 1``, ``t.prompt == 'x'``, ``(t.a > 1) & ~t.b``, ``t.meta['k'][0]``,
+``t.img.width``, ``t.img.resize((64, 64))``. Building an expression checks its types
+at once and raises ``TypeMismatchError`` naming the operand and both types.
+Methods of a column type (``resize``, ``upper``, ...) are registered by
+``reverie.functions`` with ``register_method``, so this layer never imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from reverie import types as ts
+from reverie.errors import InvalidValueError, TypeMismatchError
+from reverie.exprs import nodes as n
+from reverie.exprs.render import render
+
+MethodBuilder = Callable[..., 'Expr']
+_METHODS: dict[tuple[str, str], MethodBuilder] = {}
+
+
+def register_method(type_name: str, method: str, builder: MethodBuilder) -> None:
+    """Make ``expr.<method>(...)`` available on expressions of a column type."""
+    _METHODS[(type_name, method)] = builder
+
+
+def registered_methods(type_name: str) -> list[str]:
+    """Names of the methods registered for a column type."""
+    return sorted(m for t, m in _METHODS if t == type_name)
+
+
+class Expr:
+    """An expression over table columns; build with operators, evaluate by querying."""
+
+    __slots__ = ('node',)
+
+    def __init__(self, node: n.Node) -> None:
+        self.node = node
+
+    def __repr__(self) -> str:
+        return render(self.node)
+
+    @property
+    def col_type(self) -> ts.ColumnType | None:
+        """Type of the expression's values."""
+        return self.node.col_type
+
+    def __bool__(self) -> bool:
+        raise TypeMismatchError(
+            f'Expression {self!r} has no truth value: use &, |, ~ instead of and, or, not, '
+            'and a.isin([...]) instead of "in".'
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.node)
+
+    # comparisons -------------------------------------------------------------
+    def __eq__(self, other: object) -> Expr:  # type: ignore[override]
+        return _compare('==', self, other)
+
+    def __ne__(self, other: object) -> Expr:  # type: ignore[override]
+        return _compare('!=', self, other)
+
+    def __lt__(self, other: object) -> Expr:
+        return _compare('<', self, other)
+
+    def __le__(self, other: object) -> Expr:
+        return _compare('<=', self, other)
+
+    def __gt__(self, other: object) -> Expr:
+        return _compare('>', self, other)
+
+    def __ge__(self, other: object) -> Expr:
+        return _compare('>=', self, other)
+
+    # arithmetic --------------------------------------------------------------
+    def __add__(self, other: object) -> Expr:
+        return _arith('+', self, other)
+
+    def __radd__(self, other: object) -> Expr:
+        return _arith('+', other, self)
+
+    def __sub__(self, other: object) -> Expr:
+        return _arith('-', self, other)
+
+    def __rsub__(self, other: object) -> Expr:
+        return _arith('-', other, self)
+
+    def __mul__(self, other: object) -> Expr:
+        return _arith('*', self, other)
+
+    def __rmul__(self, other: object) -> Expr:
+        return _arith('*', other, self)
+
+    def __truediv__(self, other: object) -> Expr:
+        return _arith('/', self, other)
+
+    def __rtruediv__(self, other: object) -> Expr:
+        return _arith('/', other, self)
+
+    def __floordiv__(self, other: object) -> Expr:
+        return _arith('//', self, other)
+
+    def __mod__(self, other: object) -> Expr:
+        return _arith('%', self, other)
+
+    def __neg__(self) -> Expr:
+        return _arith('*', self, -1)
+
+    # boolean -----------------------------------------------------------------
+    def __and__(self, other: object) -> Expr:
+        return _bool_op('and', self, other)
+
+    def __rand__(self, other: object) -> Expr:
+        return _bool_op('and', other, self)
+
+    def __or__(self, other: object) -> Expr:
+        return _bool_op('or', self, other)
+
+    def __ror__(self, other: object) -> Expr:
+        return _bool_op('or', other, self)
+
+    def __invert__(self) -> Expr:
+        _require_bool(self, '~')
+        return Expr(n.Not(self.node, ts.Bool))
+
+    # other -------------------------------------------------------------------
+    def isin(self, values: Sequence[Any] | Expr) -> Expr:
+        """True where the value is one of ``values``."""
+        items = values if isinstance(values, list | tuple) else [values]
+        nodes = tuple(as_node(v) for v in items)
+        return Expr(n.IsIn(self.node, nodes, ts.Bool))
+
+    def is_null(self) -> Expr:
+        """True where the value is None (same as ``expr == None``)."""
+        return Expr(n.IsNull(self.node, False, ts.Bool))
+
+    def astype(self, target: Any) -> Expr:
+        """Convert to another column type, e.g. ``t.n.astype(rv.String)``."""
+        target_type = ts.to_column_type(target)
+        src = self.col_type
+        allowed = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.JsonType)
+        if not isinstance(target_type, allowed) or (
+            src is not None and not isinstance(src, allowed)
+        ):
+            raise TypeMismatchError(
+                f'Cannot convert {self!r} of type {src} to {target_type}; astype converts '
+                'between String, Int, Float, Bool and Json.'
+            )
+        return Expr(n.Cast(self.node, target_type.copy(nullable=True)))
+
+    def __getitem__(self, key: str | int) -> Expr:
+        if not isinstance(self.col_type, ts.JsonType | ts.ArrayType):
+            raise TypeMismatchError(
+                f'{self!r} has type {self.col_type}; only Json and Array values can be indexed '
+                'with [...].'
+            )
+        if isinstance(key, bool) or not isinstance(key, str | int):
+            raise InvalidValueError(f'A JSON path step must be a str or int, got {key!r}.')
+        if isinstance(self.node, n.JsonPath):
+            return Expr(n.JsonPath(self.node.operand, (*self.node.path, key), ts.Json))
+        return Expr(n.JsonPath(self.node, (key,), ts.Json))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith('_'):
+            raise AttributeError(name)
+        col_type = self.col_type
+        if name in n.CELL_PROPS:
+            if not (isinstance(self.node, n.ColumnRef) and self.node.is_computed):
+                raise TypeMismatchError(
+                    f'.{name} is available on computed columns only, not on {self!r}.'
+                )
+            prop_type = ts.Json if name == 'cellmeta' else ts.String
+            return Expr(n.CellProp(self.node, name, prop_type))
+        if isinstance(col_type, ts.ImageType) and name in n.IMAGE_PROPS:
+            prop_type = ts.Int if name in ('width', 'height') else ts.String
+            return Expr(n.ImageProp(self.node, name, prop_type))
+        type_name = col_type.name if col_type is not None else 'Any'
+        builder = _METHODS.get((type_name, name))
+        if builder is not None:
+            return lambda *args, **kwargs: builder(self, *args, **kwargs)
+        known = [*(n.IMAGE_PROPS if type_name == 'Image' else ()), *registered_methods(type_name)]
+        hint = f' Available: {", ".join(known)}.' if known else ''
+        raise AttributeError(f'{self!r} of type {col_type} has no attribute {name!r}.{hint}')
+
+
+def as_node(value: Any) -> n.Node:
+    """Turn an Expr or a Python literal (or a list mixing both) into a node."""
+    if isinstance(value, Expr):
+        return value.node
+    if isinstance(value, list | tuple) and any(isinstance(v, Expr) for v in value):
+        # Element types are checked by the function that receives the list.
+        return n.ListNode(tuple(as_node(v) for v in value), ts.Json)
+    lit_type = ts.infer_type(value)
+    if value is not None and lit_type is None:
+        raise InvalidValueError(
+            f'{value!r} of type {type(value).__name__} cannot be used in an expression; use '
+            'a str, int, float, bool, date, datetime, list or dict.'
+        )
+    if isinstance(lit_type, ts.JsonType):
+        lit_type.validate(value)
+    return n.Literal(value, lit_type)
+
+
+def as_expr(value: Any) -> Expr:
+    """``value`` as an Expr."""
+    return value if isinstance(value, Expr) else Expr(as_node(value))
+
+
+_NUMERIC = (ts.IntType, ts.FloatType)
+
+
+def _compare(op: str, left: Any, right: Any) -> Expr:
+    lnode, rnode = as_node(left), as_node(right)
+    if op in ('==', '!=') and (_is_none(rnode) or _is_none(lnode)):
+        operand = lnode if _is_none(rnode) else rnode
+        return Expr(n.IsNull(operand, op == '!=', ts.Bool))
+    lt, rt = lnode.col_type, rnode.col_type
+    if lt is not None and rt is not None and not _comparable(lt, rt):
+        raise TypeMismatchError(
+            f'Cannot compare {Expr(lnode)!r} ({lt}) {op} {Expr(rnode)!r} ({rt}): '
+            'both sides need the same type (Int and Float mix).'
+        )
+    if op not in ('==', '!=') and isinstance(lt, ts.JsonType | ts.ImageType | ts.ArrayType):
+        raise TypeMismatchError(f'{Expr(lnode)!r} of type {lt} cannot be ordered with {op}.')
+    return Expr(n.BinaryOp(op, lnode, rnode, ts.Bool))
+
+
+def _comparable(a: ts.ColumnType, b: ts.ColumnType) -> bool:
+    if isinstance(a, _NUMERIC) and isinstance(b, _NUMERIC):
+        return True
+    if isinstance(a, ts.JsonType) or isinstance(b, ts.JsonType):
+        return True
+    return type(a) is type(b)
+
+
+def _is_none(node: n.Node) -> bool:
+    return isinstance(node, n.Literal) and node.value is None
+
+
+def _arith(op: str, left: Any, right: Any) -> Expr:
+    lnode, rnode = as_node(left), as_node(right)
+    lt, rt = lnode.col_type, rnode.col_type
+    if op == '+' and isinstance(lt, ts.StringType) and isinstance(rt, ts.StringType):
+        return Expr(n.BinaryOp(op, lnode, rnode, ts.String))
+    json_side = isinstance(lt, ts.JsonType) or isinstance(rt, ts.JsonType)
+    if not json_side and not (isinstance(lt, _NUMERIC) and isinstance(rt, _NUMERIC)):
+        hint = ' (join strings with +, both sides String; use .astype(rv.String))'
+        raise TypeMismatchError(
+            f'Cannot apply {op} to {Expr(lnode)!r} ({lt}) and {Expr(rnode)!r} ({rt}); '
+            f'arithmetic needs Int or Float on both sides{hint if op == "+" else ""}.'
+        )
+    if json_side:
+        result: ts.ColumnType = ts.Json
+    elif op == '/' or isinstance(lt, ts.FloatType) or isinstance(rt, ts.FloatType):
+        result = ts.Float
+    else:
+        result = ts.Int
+    return Expr(n.BinaryOp(op, lnode, rnode, result))
+
+
+def _require_bool(e: Expr, op: str) -> None:
+    t = e.col_type
+    if t is not None and not isinstance(t, ts.BoolType | ts.JsonType):
+        raise TypeMismatchError(f'{op} needs Bool operands; {e!r} has type {t}.')
+
+
+def _bool_op(op: str, left: Any, right: Any) -> Expr:
+    lexpr, rexpr = as_expr(left), as_expr(right)
+    sym = '&' if op == 'and' else '|'
+    _require_bool(lexpr, sym)
+    _require_bool(rexpr, sym)
+    operands: list[n.Node] = []
+    for e in (lexpr, rexpr):
+        if isinstance(e.node, n.BoolOp) and e.node.op == op:
+            operands.extend(e.node.operands)
+        else:
+            operands.append(e.node)
+    return Expr(n.BoolOp(op, tuple(operands), ts.Bool))

@@ -1,0 +1,287 @@
+"""Expression nodes: frozen, hashable, comparable; no run state.
+
+Each node carries its result type (``col_type``), worked out once when the node is built
+(see ``exprs/expr.py``). Evaluation (``evaluate.py``), SQL translation (``to_sql.py``)
+and JSON (``serialize.py``) dispatch on the node class in their own modules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal as TypingLiteral, Protocol
+
+from reverie.types import ColumnType
+
+
+class Param(Protocol):
+    """One parameter of a function, as a function call node needs it."""
+
+    name: str
+    col_type: ColumnType | None
+    kind: TypingLiteral['positional', 'keyword', 'varargs']
+    has_default: bool
+
+
+class FunctionLike(Protocol):
+    """What a function-call node needs of a function (defined in ``reverie.functions``)."""
+
+    name: str
+    path: str
+    return_type: ColumnType
+    params: tuple[Any, ...]
+    is_async: bool
+    batch_size: int | None
+    resource_pool: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON stored in the catalog to find this function again."""
+        ...
+
+
+@dataclass(frozen=True)
+class Node:
+    """Base of every expression node."""
+
+    @property
+    def col_type(self) -> ColumnType | None:
+        raise NotImplementedError
+
+    def children(self) -> tuple[Node, ...]:
+        """Direct sub-expressions."""
+        return ()
+
+    def walk(self) -> Iterator[Node]:
+        """This node and every node below it, children first (post-order)."""
+        for child in self.children():
+            yield from child.walk()
+        yield self
+
+
+@dataclass(frozen=True)
+class ColumnRef(Node):
+    """A column of a table."""
+
+    table_id: int
+    column_id: int
+    name: str
+    ref_type: ColumnType
+    is_computed: bool = False
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.ref_type
+
+
+@dataclass(frozen=True)
+class Literal(Node):
+    """A constant: None, a number, a string, a list or dict of those."""
+
+    value: Any
+    lit_type: ColumnType | None
+
+    def __hash__(self) -> int:
+        return hash((Literal, json.dumps(self.value, sort_keys=True, default=repr)))
+
+    @property
+    def col_type(self) -> ColumnType | None:
+        return self.lit_type
+
+
+@dataclass(frozen=True)
+class ListNode(Node):
+    """A list of expressions, e.g. the images of a remix."""
+
+    items: tuple[Node, ...]
+    list_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.list_type
+
+    def children(self) -> tuple[Node, ...]:
+        return self.items
+
+
+ARITHMETIC = ('+', '-', '*', '/', '//', '%')
+COMPARISON = ('==', '!=', '<', '<=', '>', '>=')
+
+
+@dataclass(frozen=True)
+class BinaryOp(Node):
+    """Arithmetic (``+ - * / // %``, ``+`` also joins strings) or a comparison."""
+
+    op: str
+    left: Node
+    right: Node
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True)
+class BoolOp(Node):
+    """``a & b`` (op 'and') or ``a | b`` (op 'or')."""
+
+    op: str
+    operands: tuple[Node, ...]
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+    def children(self) -> tuple[Node, ...]:
+        return self.operands
+
+
+@dataclass(frozen=True)
+class Not(Node):
+    """``~a``."""
+
+    operand: Node
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True)
+class IsNull(Node):
+    """``a == None`` (or ``a != None`` when ``negate``)."""
+
+    operand: Node
+    negate: bool
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True)
+class IsIn(Node):
+    """``a.isin([...])``."""
+
+    operand: Node
+    values: tuple[Node, ...]
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand, *self.values)
+
+
+@dataclass(frozen=True)
+class Cast(Node):
+    """``a.astype(rv.String)``."""
+
+    operand: Node
+    target: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.target
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True)
+class JsonPath(Node):
+    """``t.meta['a'][0]``: keys and indexes into a JSON value."""
+
+    operand: Node
+    path: tuple[str | int, ...]
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+IMAGE_PROPS = ('width', 'height', 'mode', 'fileurl', 'localpath')
+
+
+@dataclass(frozen=True)
+class ImageProp(Node):
+    """``t.img.width``, ``.height``, ``.mode``, ``.fileurl``, ``.localpath``."""
+
+    operand: Node
+    prop: str
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+CELL_PROPS = ('errortype', 'errormsg', 'cellmeta')
+
+
+@dataclass(frozen=True)
+class CellProp(Node):
+    """Per-cell facts of a computed column: ``errortype``, ``errormsg``, ``cellmeta``."""
+
+    column: ColumnRef
+    prop: str
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+
+@dataclass(frozen=True)
+class FunctionCall(Node):
+    """A call of a UDF or builtin with argument expressions."""
+
+    fn: FunctionLike
+    args: tuple[Node, ...]
+    kwargs: tuple[tuple[str, Node], ...]
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+    def children(self) -> tuple[Node, ...]:
+        return (*self.args, *(v for _, v in self.kwargs))
+
+
+def column_refs(node: Node) -> set[ColumnRef]:
+    """Every column an expression reads (also through ``errortype`` and friends)."""
+    refs: set[ColumnRef] = set()
+    for n in node.walk():
+        if isinstance(n, ColumnRef):
+            refs.add(n)
+        elif isinstance(n, CellProp):
+            refs.add(n.column)
+    return refs
+
+
+def function_calls(node: Node) -> list[FunctionCall]:
+    """Every function call in an expression, innermost first."""
+    return [n for n in node.walk() if isinstance(n, FunctionCall)]

@@ -1,0 +1,113 @@
+"""Translate expression nodes to SQLAlchemy Core, where SQL can compute them exactly.
+
+``to_sql`` returns None for anything SQL would compute differently from Python (integer
+``//`` and ``%`` on negatives, JSON paths, images, function calls); the caller then
+evaluates that part in Python. Values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import datetime
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from reverie import types as ts
+from reverie.exprs import nodes as n
+
+ColumnResolver = Callable[[n.ColumnRef | n.CellProp], ColumnElement[Any] | None]
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    '==': operator.eq,
+    '!=': operator.ne,
+    '<': operator.lt,
+    '<=': operator.le,
+    '>': operator.gt,
+    '>=': operator.ge,
+}
+_SQL_SCALARS = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.TimestampType, ts.DateType)
+
+
+def to_sql(node: n.Node, resolve: ColumnResolver) -> ColumnElement[Any] | None:
+    """SQL for ``node``, or None when it must be computed in Python."""
+    match node:
+        case n.ColumnRef():
+            return resolve(node) if isinstance(node.col_type, _SQL_SCALARS) else None
+        case n.CellProp():
+            return resolve(node) if node.prop != 'cellmeta' else None
+        case n.Literal():
+            return _literal(node.value)
+        case n.BinaryOp():
+            return _binary(node, resolve)
+        case n.BoolOp():
+            parts = [to_sql(o, resolve) for o in node.operands]
+            if any(p is None for p in parts):
+                return None
+            return sa.and_(*parts) if node.op == 'and' else sa.or_(*parts)  # type: ignore[arg-type]
+        case n.Not():
+            inner = to_sql(node.operand, resolve)
+            return None if inner is None else sa.not_(inner)
+        case n.IsNull():
+            inner = to_sql(node.operand, resolve)
+            if inner is None:
+                return None
+            return inner.is_not(None) if node.negate else inner.is_(None)
+        case n.IsIn():
+            inner = to_sql(node.operand, resolve)
+            values = [v.value for v in node.values if isinstance(v, n.Literal)]
+            if inner is None or len(values) != len(node.values):
+                return None
+            flat: list[Any] = []
+            for v in values:
+                flat.extend(v if isinstance(v, list) else [v])
+            if any(isinstance(v, dict | list) for v in flat):
+                return None
+            return inner.in_([_db_value(v) for v in flat])
+    return None
+
+
+def split_conjuncts(node: n.Node) -> list[n.Node]:
+    """The operands of a top-level ``&`` (or the node itself)."""
+    if isinstance(node, n.BoolOp) and node.op == 'and':
+        return list(node.operands)
+    return [node]
+
+
+def _db_value(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return ts.Timestamp.to_db(ts.Timestamp.validate(value))
+    return value
+
+
+def _literal(value: Any) -> ColumnElement[Any] | None:
+    if isinstance(value, dict | list):
+        return None
+    if value is None:
+        return sa.null()
+    return sa.literal(_db_value(value))
+
+
+def _binary(node: n.BinaryOp, resolve: ColumnResolver) -> ColumnElement[Any] | None:
+    if node.op in ('//', '%'):
+        return None  # Python floors towards -inf; SQL truncates towards 0
+    for side in (node.left, node.right):
+        if isinstance(side.col_type, ts.JsonType | ts.ImageType | ts.ArrayType):
+            return None
+    left, right = to_sql(node.left, resolve), to_sql(node.right, resolve)
+    if left is None or right is None:
+        return None
+    if node.op in _COMPARE:
+        return _COMPARE[node.op](left, right)  # type: ignore[no-any-return]
+    if node.op == '+' and isinstance(node.col_type, ts.StringType):
+        return left.concat(right)
+    if node.op == '/':
+        return sa.cast(left, sa.Double()) / sa.func.nullif(right, 0)
+    ops: dict[str, Callable[[Any, Any], Any]] = {
+        '+': operator.add,
+        '-': operator.sub,
+        '*': operator.mul,
+    }
+    return ops[node.op](left, right)  # type: ignore[no-any-return]

@@ -1,0 +1,358 @@
+"""``@rv.udf``: Python functions that computed columns can call.
+
+Types come from the type hints. Calling a ``Function`` with column expressions builds an
+expression (nothing runs until rows are computed). Functions may be sync, async or
+batched (``batch_size=``, parameters and result annotated ``Batch[...]``), and may name
+a resource pool whose concurrency and rate limit all columns that use it share.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+import types as pytypes
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar, overload
+
+from reverie import types as ts
+from reverie.errors import InvalidValueError, TypeMismatchError
+from reverie.exprs import nodes as n
+from reverie.exprs.expr import Expr, as_node, register_method
+
+T = TypeVar('T')
+
+
+class Batch(list[T], Generic[T]):
+    """Annotation for batched UDFs: ``def f(x: Batch[str]) -> Batch[int]``."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a function."""
+
+    name: str
+    col_type: ts.ColumnType | None
+    kind: Literal['positional', 'keyword', 'varargs']
+    has_default: bool
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Limits shared by every call through one resource pool."""
+
+    name: str
+    max_concurrency: int | None = None
+    requests_per_minute: float | None = None
+    max_retries: int = 6
+
+
+class Function:
+    """A function that expressions can call.
+
+    Attributes:
+        name: short name shown in messages.
+        path: dotted path (module.qualname) used to find the function again.
+        return_type: column type of the result.
+        params: the parameters with their column types.
+        is_async: whether ``py_fn`` is a coroutine function.
+        batch_size: rows per call for batched functions, else None.
+        resource_pool: pool name shared by calls to one external service, else None.
+    """
+
+    def __init__(
+        self,
+        py_fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        path: str | None = None,
+        return_type: ts.ColumnType | None = None,
+        param_types: dict[str, ts.ColumnType] | None = None,
+        batch_size: int | None = None,
+        pool: PoolSettings | None = None,
+        source: str | None = None,
+        source_globals: dict[str, str] | None = None,
+        check_call: Callable[[tuple[n.Node, ...], dict[str, n.Node]], None] | None = None,
+    ) -> None:
+        self.py_fn = py_fn
+        self.name = name or py_fn.__name__
+        self.path = path or f'{py_fn.__module__}.{py_fn.__qualname__}'
+        self.is_async = inspect.iscoroutinefunction(py_fn)
+        self.batch_size = batch_size
+        self.pool = pool
+        self.resource_pool = pool.name if pool else None
+        self._check_call = check_call
+        hints = _hints(py_fn)
+        self.params = _params(py_fn, hints, param_types or {}, batched=batch_size is not None)
+        self.return_type = (return_type or _return_type(self.name, hints, batch_size)).copy(
+            nullable=True
+        )
+        self.source = source
+        self.source_globals = source_globals
+        if source is None and _needs_source(py_fn):
+            self.source, self.source_globals = capture_source(py_fn)
+
+    def __repr__(self) -> str:
+        kind = 'async ' if self.is_async else ''
+        params = ', '.join(f'{p.name}: {p.col_type}' for p in self.params)
+        return f'<Function {kind}{self.path}({params}) -> {self.return_type}>'
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Expr:
+        """Build a call expression; types are checked now, the function runs later."""
+        bound = self._bind(args, kwargs)
+        arg_nodes: list[n.Node] = []
+        kw_nodes: list[tuple[str, n.Node]] = []
+        for param in self.params:
+            if param.name not in bound:
+                continue
+            values = bound[param.name]
+            for value in values if param.kind == 'varargs' else [values]:
+                node = self._check_arg(param, value)
+                if param.kind == 'keyword':
+                    kw_nodes.append((param.name, node))
+                else:
+                    arg_nodes.append(node)
+        if self._check_call is not None:
+            self._check_call(tuple(arg_nodes), dict(kw_nodes))
+        return Expr(n.FunctionCall(self, tuple(arg_nodes), tuple(kw_nodes), self.return_type))
+
+    def to_json(self) -> dict[str, Any]:
+        """What the catalog stores to find this function again."""
+        d: dict[str, Any] = {'path': self.path, 'name': self.name}
+        if self.source is not None:
+            d['source'] = self.source
+            d['globals'] = self.source_globals or {}
+            d['batch_size'] = self.batch_size
+            if self.pool is not None:
+                d['pool'] = {
+                    'name': self.pool.name,
+                    'max_concurrency': self.pool.max_concurrency,
+                    'requests_per_minute': self.pool.requests_per_minute,
+                }
+        return d
+
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            sig = inspect.signature(self.py_fn)
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeMismatchError(f'{self.name}(): {e}.') from None
+        return dict(bound.arguments)
+
+    def _check_arg(self, param: Param, value: Any) -> n.Node:
+        node = as_node(value)
+        want = param.col_type
+        got = node.col_type
+        if want is None or got is None:
+            if got is None and isinstance(node, n.Literal) and want is not None and not want.nullable:
+                raise TypeMismatchError(
+                    f'Argument {param.name!r} of {self.name}() must not be None ({want}).'
+                )
+            return node
+        if isinstance(node, n.Literal):
+            try:
+                want.validate(node.value)
+            except (TypeError, ValueError) as e:
+                raise TypeMismatchError(
+                    f'Argument {param.name!r} of {self.name}() expects {want}, '
+                    f'got {node.value!r} ({e}).'
+                ) from None
+            return node
+        if not want.accepts(got) and not isinstance(want, ts.JsonType):
+            raise TypeMismatchError(
+                f'Argument {param.name!r} of {self.name}() expects {want}, but {Expr(node)!r} '
+                f'has type {got}.'
+            )
+        return node
+
+
+def _hints(py_fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(py_fn)
+    except Exception:  # unresolvable forward references: fall back to raw annotations
+        return dict(getattr(py_fn, '__annotations__', {}))
+
+
+def _unbatch(hint: Any) -> Any:
+    if typing.get_origin(hint) is Batch:
+        return typing.get_args(hint)[0]
+    return hint
+
+
+def _params(
+    py_fn: Callable[..., Any],
+    hints: dict[str, Any],
+    overrides: dict[str, ts.ColumnType],
+    *,
+    batched: bool,
+) -> tuple[Param, ...]:
+    params: list[Param] = []
+    for p in inspect.signature(py_fn).parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            continue
+        if p.name in overrides:
+            col_type: ts.ColumnType | None = overrides[p.name]
+        elif p.name in hints:
+            hint = _unbatch(hints[p.name]) if batched else hints[p.name]
+            col_type = ts.from_python_type(hint) if hint is not Any else None
+            if col_type is not None and not _is_optional(hint) and p.default is p.empty:
+                col_type = col_type.copy(nullable=False)
+        else:
+            col_type = None
+        kind: Literal['positional', 'keyword', 'varargs'] = (
+            'varargs'
+            if p.kind is p.VAR_POSITIONAL
+            else 'keyword'
+            if p.kind is p.KEYWORD_ONLY
+            else 'positional'
+        )
+        params.append(
+            Param(
+                p.name,
+                col_type,
+                kind,
+                p.default is not p.empty,
+                None if p.default is p.empty else p.default,
+            )
+        )
+    return tuple(params)
+
+
+def _is_optional(hint: Any) -> bool:
+    return type(None) in typing.get_args(hint)
+
+
+def _return_type(name: str, hints: dict[str, Any], batch_size: int | None) -> ts.ColumnType:
+    if 'return' not in hints:
+        raise InvalidValueError(
+            f'UDF {name!r} needs a return type hint, e.g. "def {name}(...) -> str:".'
+        )
+    hint = hints['return']
+    return ts.from_python_type(_unbatch(hint) if batch_size else hint)
+
+
+def _needs_source(py_fn: Callable[..., Any]) -> bool:
+    return py_fn.__module__ == '__main__' or '<locals>' in py_fn.__qualname__
+
+
+def capture_source(py_fn: Callable[..., Any]) -> tuple[str | None, dict[str, str]]:
+    """Source text of ``py_fn`` (decorators removed) and the modules its code names."""
+    try:
+        text = textwrap.dedent(inspect.getsource(py_fn))
+    except (OSError, TypeError):
+        return None, {}
+    tree = ast.parse(text)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.decorator_list = []
+    source = ast.unparse(tree)
+    modules: dict[str, str] = {}
+    fn_globals = getattr(py_fn, '__globals__', {})
+    names = _code_names(py_fn.__code__) | {
+        node.id for node in ast.walk(tree) if isinstance(node, ast.Name)
+    }
+    for name in names:
+        value = fn_globals.get(name)
+        if isinstance(value, pytypes.ModuleType):
+            modules[name] = value.__name__
+    return source, modules
+
+
+def _code_names(code: Any) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, 'co_names'):
+            names |= _code_names(const)
+    return names
+
+
+@overload
+def udf(fn: Callable[..., Any], /) -> Function: ...
+
+
+@overload
+def udf(
+    *,
+    batch_size: int | None = None,
+    resource_pool: str | None = None,
+    max_concurrency: int | None = None,
+    requests_per_minute: float | None = None,
+    max_retries: int = 6,
+    return_type: Any = None,
+) -> Callable[[Callable[..., Any]], Function]: ...
+
+
+def udf(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    batch_size: int | None = None,
+    resource_pool: str | None = None,
+    max_concurrency: int | None = None,
+    requests_per_minute: float | None = None,
+    max_retries: int = 6,
+    return_type: Any = None,
+) -> Function | Callable[[Callable[..., Any]], Function]:
+    """Turn a Python function into one that computed columns can call.
+
+    Args:
+        fn: the function (when used as plain ``@rv.udf``).
+        batch_size: call the function with lists of up to this many rows at once.
+        resource_pool: name shared by every function calling the same external service.
+        max_concurrency: calls in flight at once through the pool (None: no limit).
+        requests_per_minute: optional cap on call starts through the pool.
+        max_retries: retries of a call that failed with a retryable error.
+        return_type: column type of the result when the hint is not enough.
+
+    Examples:
+        >>> import reverie as rv
+        >>> @rv.udf
+        ... def shout(s: str) -> str:
+        ...     return s.upper() + '!'
+        >>> shout.return_type
+        StringType(nullable=True)
+    """
+
+    def wrap(py_fn: Callable[..., Any]) -> Function:
+        if batch_size is not None and batch_size < 1:
+            raise InvalidValueError(f'batch_size must be at least 1, got {batch_size!r}.')
+        pool = None
+        if resource_pool is not None or inspect.iscoroutinefunction(py_fn):
+            pool = PoolSettings(
+                name=resource_pool or f'udf:{py_fn.__module__}.{py_fn.__qualname__}',
+                max_concurrency=max_concurrency,
+                requests_per_minute=requests_per_minute,
+                max_retries=max_retries,
+            )
+        return Function(
+            py_fn,
+            return_type=ts.to_column_type(return_type) if return_type is not None else None,
+            batch_size=batch_size,
+            pool=pool,
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def register_as_method(type_name: str, fn: Function) -> None:
+    """Make ``fn`` callable as a method of expressions of a type: ``t.img.resize(...)``."""
+
+    def build(self: Expr, *args: Any, **kwargs: Any) -> Expr:
+        return fn(self, *args, **kwargs)
+
+    register_method(type_name, fn.name, build)
+
+
+@dataclass(frozen=True)
+class CellValue:
+    """A function result plus facts kept beside the cell (``t.col.cellmeta``).
+
+    Reve functions return one, so each cell keeps its request id, model version and
+    credits used.
+    """
+
+    value: Any
+    meta: dict[str, Any]

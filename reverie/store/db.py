@@ -1,0 +1,246 @@
+"""The database: one SQLAlchemy Core engine, the catalog tables and the data tables.
+
+SQLite (the default) runs in WAL mode; write transactions start with ``BEGIN IMMEDIATE``
+so concurrent writers queue on the lock instead of failing half-way. PostgreSQL is used
+when the URL says so. SQL identifiers are never built from user input: data tables are
+``rvt_<table id>`` and their columns ``c<column id>``; names users choose live only as
+values in the catalog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from reverie.errors import InvalidValueError
+
+CATALOG_VERSION = 1
+
+metadata = sa.MetaData()
+
+meta_table = sa.Table(
+    'rv_meta',
+    metadata,
+    sa.Column('key', sa.String(64), primary_key=True),
+    sa.Column('value', sa.Text, nullable=False),
+)
+
+dirs_table = sa.Table(
+    'rv_dirs',
+    metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('path', sa.Text, nullable=False, unique=True),
+    sa.Column('created_at', sa.Float, nullable=False),
+)
+
+tables_table = sa.Table(
+    'rv_tables',
+    metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('path', sa.Text, nullable=False, unique=True),
+    sa.Column('version', sa.Integer, nullable=False),
+    sa.Column('created_at', sa.Float, nullable=False),
+)
+
+columns_table = sa.Table(
+    'rv_columns',
+    metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('table_id', sa.Integer, nullable=False, index=True),
+    sa.Column('name', sa.Text, nullable=False),
+    sa.Column('position', sa.Integer, nullable=False),
+    sa.Column('col_type', sa.JSON, nullable=False),
+    sa.Column('computed', sa.JSON, nullable=True),
+    sa.UniqueConstraint('table_id', 'name'),
+)
+
+# Cell states of a computed column.
+PENDING, VALUE, ERROR = 0, 1, 2
+
+ROWID = '_rowid'
+CLAIM_OWNER = '_claim_owner'
+CLAIM_UNTIL = '_claim_until'
+
+
+@dataclass(frozen=True)
+class ColumnSql:
+    """Physical names of one user column's SQL columns."""
+
+    column_id: int
+    computed: bool
+
+    @property
+    def value(self) -> str:
+        return f'c{self.column_id}'
+
+    @property
+    def state(self) -> str:
+        return f'c{self.column_id}_s'
+
+    @property
+    def errortype(self) -> str:
+        return f'c{self.column_id}_et'
+
+    @property
+    def errormsg(self) -> str:
+        return f'c{self.column_id}_em'
+
+    @property
+    def cellmeta(self) -> str:
+        return f'c{self.column_id}_meta'
+
+    def sa_columns(self, value_type: sa.types.TypeEngine[Any]) -> list[sa.Column[Any]]:
+        """The SQL columns that hold this user column."""
+        cols: list[sa.Column[Any]] = [sa.Column(self.value, value_type, nullable=True)]
+        if self.computed:
+            cols += [
+                sa.Column(self.state, sa.SmallInteger, nullable=False, server_default='0'),
+                sa.Column(self.errortype, sa.Text, nullable=True),
+                sa.Column(self.errormsg, sa.Text, nullable=True),
+                sa.Column(self.cellmeta, sa.JSON(none_as_null=True), nullable=True),
+            ]
+        return cols
+
+
+def data_table_name(table_id: int) -> str:
+    """SQL name of a user table's data table."""
+    return f'rvt_{int(table_id)}'
+
+
+def _rowid_column() -> sa.Column[Any]:
+    return sa.Column(
+        ROWID,
+        sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+        primary_key=True,
+        autoincrement=True,
+    )
+
+
+def build_data_table(table_id: int, columns: list[tuple[ColumnSql, sa.types.TypeEngine[Any]]]) -> sa.Table:
+    """A fresh ``sa.Table`` describing a data table (not bound to the global metadata)."""
+    md = sa.MetaData()
+    cols: list[sa.Column[Any]] = [
+        _rowid_column(),
+        sa.Column(CLAIM_OWNER, sa.Text, nullable=True),
+        sa.Column(CLAIM_UNTIL, sa.Float, nullable=True),
+    ]
+    for names, value_type in columns:
+        cols += names.sa_columns(value_type)
+    return sa.Table(data_table_name(table_id), md, *cols, sqlite_autoincrement=True)
+
+
+class Store:
+    """The engine and the few operations every layer above needs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+        self.is_sqlite = self.engine.dialect.name == 'sqlite'
+        self._ensure_catalog()
+
+    def __repr__(self) -> str:
+        return f'<Store {self.engine.url.render_as_string(hide_password=True)!r}>'
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(reverie_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction with one consistent snapshot."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def add_sql_columns(self, conn: Connection, table: str, cols: list[sa.Column[Any]]) -> None:
+        """``ALTER TABLE ... ADD COLUMN`` for each column (names are ours, never user input)."""
+        preparer = self.engine.dialect.identifier_preparer
+        for col in cols:
+            ddl = sa.schema.CreateColumn(col).compile(dialect=self.engine.dialect)
+            conn.execute(sa.text(f'ALTER TABLE {preparer.quote(table)} ADD COLUMN {ddl}'))
+
+    def drop_sql_columns(self, conn: Connection, table: str, names: list[str]) -> None:
+        """``ALTER TABLE ... DROP COLUMN`` for each name (names are ours)."""
+        preparer = self.engine.dialect.identifier_preparer
+        for name in names:
+            conn.execute(
+                sa.text(f'ALTER TABLE {preparer.quote(table)} DROP COLUMN {preparer.quote(name)}')
+            )
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` on SQLite ('ok' when sound); 'ok' elsewhere."""
+        if not self.is_sqlite:
+            return 'ok'
+        with self.engine.connect() as conn:
+            return str(conn.exec_driver_sql('PRAGMA integrity_check').scalar())
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def _ensure_catalog(self) -> None:
+        with self.begin() as conn:
+            metadata.create_all(conn, checkfirst=True)
+            row = conn.execute(
+                sa.select(meta_table.c.value).where(meta_table.c.key == 'catalog_version')
+            ).scalar()
+            if row is None:
+                conn.execute(
+                    sa.insert(meta_table).values(key='catalog_version', value=str(CATALOG_VERSION))
+                )
+            elif int(row) > CATALOG_VERSION:
+                raise InvalidValueError(
+                    f'The database at {self!r} was written by a newer reverie '
+                    f'(catalog version {row}); upgrade reverie to open it.'
+                )
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise InvalidValueError(
+            f'Database URL {url!r} is not valid; use sqlite:///path/to/file.db or '
+            'postgresql+psycopg://user@host/dbname.'
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == 'sqlite':
+        if parsed.database and parsed.database != ':memory:':
+            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={'timeout': 60})
+        _configure_sqlite(engine)
+        return engine
+    if backend == 'postgresql':
+        if parsed.drivername == 'postgresql':
+            parsed = parsed.set(drivername='postgresql+psycopg')
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10)
+    raise InvalidValueError(
+        f'Database {backend!r} is not supported; use SQLite (default) or PostgreSQL '
+        '(REVERIE_DB_URL=postgresql+psycopg://user@host/dbname).'
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, 'connect')
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin() emit our own BEGIN (pysqlite's implicit one is deferred).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute('PRAGMA journal_mode=WAL')
+        cur.execute('PRAGMA synchronous=NORMAL')
+        cur.execute('PRAGMA busy_timeout=60000')
+        cur.close()
+
+    @sa.event.listens_for(engine, 'begin')
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get('reverie_write', False)
+        conn.exec_driver_sql('BEGIN IMMEDIATE' if write else 'BEGIN')

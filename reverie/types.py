@@ -1,0 +1,444 @@
+"""Column types: small frozen objects with a ``nullable`` flag.
+
+``String``, ``Int``, ... are instances; ``Required[String]`` is the non-null variant and
+``Image[(512, 512), 'RGB']`` an image with a size and mode constraint. Each type
+validates and coerces Python values (``validate``), says which SQL type stores it
+(``sql_type``) and converts to and from what the database holds (``to_db``/``from_db``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import typing
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+import PIL.Image
+import sqlalchemy as sa
+
+from reverie.errors import InvalidValueError
+
+_INT64 = 2**63
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """Base of every column type."""
+
+    nullable: bool = True
+    name: ClassVar[str] = 'Any'
+
+    def __str__(self) -> str:
+        return self.name if self.nullable else f'Required[{self.name}]'
+
+    def copy(self, *, nullable: bool) -> ColumnType:
+        """This type with another ``nullable`` flag."""
+        return replace(self, nullable=nullable)
+
+    def validate(self, value: Any) -> Any:
+        """Check and coerce a non-null Python value; raise ValueError with a short reason."""
+        return value
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        """The SQLAlchemy type of the column that stores values of this type."""
+        raise NotImplementedError
+
+    def to_db(self, value: Any) -> Any:
+        """Convert a validated value into what the database column holds."""
+        return value
+
+    def from_db(self, value: Any) -> Any:
+        """Convert what the database returned into the Python value users see."""
+        return value
+
+    def accepts(self, other: ColumnType) -> bool:
+        """Whether values of ``other`` can be used where this type is expected."""
+        return type(self) is type(other) or (isinstance(self, FloatType) and isinstance(other, IntType))
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form stored in the catalog."""
+        return {'type': self.name, 'nullable': self.nullable}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> ColumnType:
+        """Inverse of ``to_json``."""
+        cls = _BY_NAME[d['type']]
+        kwargs = {k: v for k, v in d.items() if k != 'type'}
+        if 'size' in kwargs and kwargs['size'] is not None:
+            kwargs['size'] = tuple(kwargs['size'])
+        if 'shape' in kwargs and kwargs['shape'] is not None:
+            kwargs['shape'] = tuple(kwargs['shape'])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class StringType(ColumnType):
+    """Unicode text (no NUL characters, as PostgreSQL cannot store them)."""
+
+    name: ClassVar[str] = 'String'
+
+    def validate(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise TypeError('str')
+        if '\x00' in value:
+            raise ValueError('a string without NUL characters (\\x00)')
+        try:
+            value.encode('utf-8')
+        except UnicodeEncodeError:
+            raise ValueError('a string of valid unicode (no lone surrogates)') from None
+        return value
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Text()
+
+
+@dataclass(frozen=True)
+class IntType(ColumnType):
+    """64-bit signed integer."""
+
+    name: ClassVar[str] = 'Int'
+
+    def validate(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if hasattr(value, '__index__') and not isinstance(value, bool):
+                value = value.__index__()
+            else:
+                raise TypeError('int')
+        if not -_INT64 <= value < _INT64:
+            raise ValueError('an integer within the 64-bit range')
+        return int(value)
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.BigInteger()
+
+
+@dataclass(frozen=True)
+class FloatType(ColumnType):
+    """Double-precision float; NaN is refused (use None for a missing value)."""
+
+    name: ClassVar[str] = 'Float'
+
+    def validate(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            if type(value).__name__.startswith('float'):  # numpy floats
+                value = float(value)
+            else:
+                raise TypeError('float')
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError('a number, not NaN (use None for a missing value)')
+        return value
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Double()
+
+    def from_db(self, value: Any) -> Any:
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class BoolType(ColumnType):
+    """True or False."""
+
+    name: ClassVar[str] = 'Bool'
+
+    def validate(self, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise TypeError('bool')
+        return value
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Boolean()
+
+
+@dataclass(frozen=True)
+class TimestampType(ColumnType):
+    """A point in time; values come back timezone-aware in UTC (naive ones are read as UTC)."""
+
+    name: ClassVar[str] = 'Timestamp'
+
+    def validate(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = datetime.datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError('an ISO-8601 timestamp such as 2026-01-31T12:00:00') from None
+        if not isinstance(value, datetime.datetime):
+            raise TypeError('datetime')
+        if value.tzinfo is None:
+            return value.replace(tzinfo=datetime.UTC)
+        return value.astimezone(datetime.UTC)
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.DateTime()
+
+    def to_db(self, value: Any) -> Any:
+        return value.astimezone(datetime.UTC).replace(tzinfo=None)
+
+    def from_db(self, value: Any) -> Any:
+        return None if value is None else value.replace(tzinfo=datetime.UTC)
+
+
+@dataclass(frozen=True)
+class DateType(ColumnType):
+    """A calendar date."""
+
+    name: ClassVar[str] = 'Date'
+
+    def validate(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return datetime.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError('an ISO-8601 date such as 2026-01-31') from None
+        if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date):
+            raise TypeError('date')
+        return value
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Date()
+
+
+def _check_json(value: Any, depth: int = 0) -> None:
+    if depth > 64:
+        raise ValueError('JSON nested at most 64 levels deep')
+    if value is None or isinstance(value, bool | int | str):
+        if isinstance(value, str):
+            StringType().validate(value)
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError('JSON without NaN or infinity')
+        return
+    if isinstance(value, list | tuple):
+        for v in value:
+            _check_json(v, depth + 1)
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f'JSON object keys that are strings, not {type(k).__name__}')
+            StringType().validate(k)
+            _check_json(v, depth + 1)
+        return
+    raise TypeError('JSON-serialisable value (dict, list, str, int, float, bool, None)')
+
+
+@dataclass(frozen=True)
+class JsonType(ColumnType):
+    """Any JSON value: dicts, lists, strings, numbers, booleans."""
+
+    name: ClassVar[str] = 'Json'
+
+    def validate(self, value: Any) -> Any:
+        _check_json(value)
+        return json.loads(json.dumps(value))  # tuples become lists, as they come back
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.JSON(none_as_null=True)
+
+
+@dataclass(frozen=True)
+class ArrayType(ColumnType):
+    """A rectangular array of numbers, kept as nested lists (numpy arrays are accepted)."""
+
+    shape: tuple[int | None, ...] | None = None
+    dtype: str = 'float'
+    name: ClassVar[str] = 'Array'
+
+    def __str__(self) -> str:
+        inner = f'Array[{self.shape}, {self.dtype}]' if self.shape else f'Array[{self.dtype}]'
+        return inner if self.nullable else f'Required[{inner}]'
+
+    def __getitem__(self, spec: Any) -> ArrayType:
+        shape, dtype = (spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None))
+        dname = getattr(dtype, 'name', None) or getattr(dtype, '__name__', None) or 'float'
+        dname = {'Int': 'int', 'Float': 'float', 'Bool': 'bool'}.get(dname, dname)
+        return replace(self, shape=tuple(shape) if shape is not None else None, dtype=dname)
+
+    def validate(self, value: Any) -> Any:
+        if hasattr(value, 'tolist') and not isinstance(value, list):
+            value = value.tolist()
+        if not isinstance(value, list | tuple):
+            raise TypeError('list or numpy array')
+        shape = _array_shape(value)
+        if self.shape is not None and (
+            len(shape) != len(self.shape)
+            or any(want is not None and want != got for want, got in zip(self.shape, shape, strict=True))
+        ):
+            raise ValueError(f'an array of shape {self.shape}, not {tuple(shape)}')
+        _check_json(value)
+        return json.loads(json.dumps(value))
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.JSON(none_as_null=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), 'shape': self.shape, 'dtype': self.dtype}
+
+
+def _array_shape(value: Any) -> list[int]:
+    if not isinstance(value, list | tuple):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f'numbers in the array, not {type(value).__name__}')
+        return []
+    if not value:
+        return [0]
+    inner = [_array_shape(v) for v in value]
+    if any(s != inner[0] for s in inner):
+        raise ValueError('a rectangular array (all rows the same length)')
+    return [len(value), *inner[0]]
+
+
+@dataclass(frozen=True)
+class ImageType(ColumnType):
+    """An image kept as a file in the media store; ``Image[(w, h), 'RGB']`` constrains it."""
+
+    size: tuple[int, int] | None = None
+    mode: str | None = None
+    name: ClassVar[str] = 'Image'
+
+    def __str__(self) -> str:
+        parts = [str(self.size)] if self.size else []
+        if self.mode:
+            parts.append(repr(self.mode))
+        inner = f'Image[{", ".join(parts)}]' if parts else 'Image'
+        return inner if self.nullable else f'Required[{inner}]'
+
+    def __getitem__(self, spec: Any) -> ImageType:
+        items = spec if isinstance(spec, tuple) and not _is_size(spec) else (spec,)
+        size, mode = None, None
+        for item in items:
+            if isinstance(item, str):
+                mode = item
+            elif _is_size(item):
+                size = (int(item[0]), int(item[1]))
+            else:
+                raise InvalidValueError(
+                    f'Image[...] takes a size (width, height) and/or a mode such as "RGB", '
+                    f'got {item!r}.'
+                )
+        return replace(self, size=size, mode=mode)
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Text()
+
+    def accepts(self, other: ColumnType) -> bool:
+        if not isinstance(other, ImageType):
+            return False
+        return (self.size is None or self.size == other.size) and (
+            self.mode is None or self.mode == other.mode
+        )
+
+    def check_image(self, img: PIL.Image.Image) -> None:
+        """Raise ValueError when ``img`` does not meet the size/mode constraint."""
+        if self.size is not None and img.size != self.size:
+            raise ValueError(f'an image of size {self.size}, not {img.size}')
+        if self.mode is not None and img.mode != self.mode:
+            raise ValueError(f'an image of mode {self.mode!r}, not {img.mode!r}')
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), 'size': self.size, 'mode': self.mode}
+
+
+def _is_size(x: Any) -> bool:
+    return (
+        isinstance(x, tuple | list)
+        and len(x) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in x)
+    )
+
+
+_BY_NAME: dict[str, type[ColumnType]] = {
+    cls.name: cls
+    for cls in (
+        StringType,
+        IntType,
+        FloatType,
+        BoolType,
+        TimestampType,
+        DateType,
+        JsonType,
+        ArrayType,
+        ImageType,
+    )
+}
+
+String = StringType()
+Int = IntType()
+Float = FloatType()
+Bool = BoolType()
+Timestamp = TimestampType()
+Date = DateType()
+Json = JsonType()
+Array = ArrayType()
+Image = ImageType()
+
+
+class _RequiredFactory:
+    """``Required[String]``: the non-nullable variant of a column type."""
+
+    def __getitem__(self, t: Any) -> ColumnType:
+        return to_column_type(t).copy(nullable=False)
+
+    def __repr__(self) -> str:
+        return 'Required'
+
+
+Required = _RequiredFactory()
+
+_PY_TYPES: dict[Any, ColumnType] = {
+    str: String,
+    int: Int,
+    float: Float,
+    bool: Bool,
+    datetime.datetime: Timestamp,
+    datetime.date: Date,
+    dict: Json,
+    list: Json,
+    PIL.Image.Image: Image,
+}
+
+
+def to_column_type(t: Any) -> ColumnType:
+    """Normalise a column type given as ``rv.String``, a class, or a Python type."""
+    if isinstance(t, ColumnType):
+        return t
+    if isinstance(t, type) and issubclass(t, ColumnType):
+        return t()
+    return from_python_type(t)
+
+
+def from_python_type(t: Any) -> ColumnType:
+    """``from_python_type(int)`` is ``Int``; ``str | None`` is ``String`` (nullable)."""
+    origin = typing.get_origin(t)
+    if origin in (typing.Union, getattr(__import__('types'), 'UnionType', None)):
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        if len(args) == 1:
+            return from_python_type(args[0]).copy(nullable=True)
+    if origin in (list, dict):
+        return Json
+    if t in _PY_TYPES:
+        return _PY_TYPES[t]
+    if isinstance(t, type) and issubclass(t, PIL.Image.Image):
+        return Image
+    raise InvalidValueError(
+        f'No column type for {t!r}; use one of String, Int, Float, Bool, Timestamp, Date, '
+        'Json, Array, Image (or str, int, float, bool, datetime, date, dict, list, PIL.Image).'
+    )
+
+
+def infer_type(value: Any) -> ColumnType | None:
+    """The column type of a literal value, or None when it has none."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return Bool
+    for py, ct in _PY_TYPES.items():
+        if isinstance(value, py) and not (py is datetime.date and isinstance(value, datetime.datetime)):
+            return ct
+    if isinstance(value, tuple):
+        return Json
+    return None
