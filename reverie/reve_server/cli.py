@@ -1,0 +1,99 @@
+"""Command-line glue for the Reve-compatible server (`reverie reve-server`)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from reverie.reve_server.backend import Backend
+from reverie.reve_server.options import ServerOptions
+from reverie.reve_server.server import ReveServer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the server's options to `parser`."""
+    add = parser.add_argument
+    add('--host', default='127.0.0.1', help='interface to bind (default: %(default)s)')
+    add(
+        '--port',
+        type=int,
+        default=8765,
+        help='TCP port, 0 for any free port (default: %(default)s)',
+    )
+    add('--latency', type=float, default=0.0, help='seconds per standard image call')
+    add('--fast-latency', type=float, default=None, help='seconds per -fast call (default: half)')
+    add('--max-concurrency', type=int, default=None, help='image calls in flight before 429')
+    add('--retry-after', type=int, default=1, help='seconds sent in Retry-After on 429')
+    add(
+        '--api-key',
+        action='append',
+        dest='api_keys',
+        metavar='KEY',
+        help='accepted API key, repeatable (default: any non-empty Bearer token)',
+    )
+    add('--credits', type=int, default=1_000_000, help='credit budget (default: %(default)s)')
+    add('--closed', action='store_true', help='answer everything with PARTNER_API_CLOSED')
+    add('--fail-500-rate', type=float, default=0.0, help='probability of an injected 500')
+    add('--rate-429-rate', type=float, default=0.0, help='probability of an injected 429')
+    add('--stall-rate', type=float, default=0.0, help='probability of an injected stall')
+    add('--stall-seconds', type=float, default=10.0, help='length of a stall (default: 10)')
+    add('--seed', type=int, default=0, help='seed for injected faults')
+    add('--megapixels', type=float, default=1.0, help='output size in megapixels (default: 1)')
+    add('--request-log', type=Path, default=None, help='append one JSON line per image request')
+    add('--backend', default=None, metavar='MODULE:CLASS', help='image backend class to use')
+
+
+def load_backend(spec: str) -> Backend:
+    """Instantiate the backend named `module:Class` (called with no arguments)."""
+    module_name, sep, class_name = spec.partition(':')
+    if not sep or not module_name or not class_name:
+        raise ValueError(
+            f'Backend {spec!r} must look like module:Class, e.g. mypkg.models:MyBackend.'
+        )
+    backend = getattr(importlib.import_module(module_name), class_name)()
+    if not isinstance(backend, Backend):
+        raise ValueError(
+            f'Backend {spec!r} lacks create/edit/remix methods; see reverie.reve_server.Backend.'
+        )
+    return backend
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the server described by `args` and serve until Ctrl-C; return the exit status."""
+    try:
+        options = ServerOptions(
+            host=args.host,
+            port=args.port,
+            latency=args.latency,
+            fast_latency=args.fast_latency,
+            max_concurrency=args.max_concurrency,
+            retry_after=args.retry_after,
+            api_keys=frozenset(args.api_keys) if args.api_keys else None,
+            credits=args.credits,
+            closed=args.closed,
+            fail_500_rate=args.fail_500_rate,
+            rate_429_rate=args.rate_429_rate,
+            stall_rate=args.stall_rate,
+            stall_seconds=args.stall_seconds,
+            seed=args.seed,
+            megapixels=args.megapixels,
+            request_log=args.request_log,
+            backend=load_backend(args.backend) if args.backend else None,
+        )
+        server = ReveServer(options)
+    except (ValueError, ImportError, AttributeError, OSError) as exc:
+        print(f'reve-server: {exc}', file=sys.stderr)
+        return 1
+    print(
+        f'Reve-compatible server listening on {server.url} (latency {options.latency} s)',
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+    return 0

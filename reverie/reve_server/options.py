@@ -1,0 +1,176 @@
+"""Server options, request records and the contract's fixed vocabulary (see reve-api.md).
+
+Everything here is plain data: the enumerations, limits and prices of the Reve v1 image API,
+the `ApiError` raised anywhere in the server to produce an error response, and the
+`ServerOptions` / `RequestRecord` dataclasses of the public interface.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reverie.reve_server.backend import Backend
+
+ASPECT_RATIOS: tuple[str, ...] = ('16:9', '9:16', '3:2', '2:3', '4:3', '3:4', '1:1')
+DEFAULT_CREATE_ASPECT_RATIO = '3:2'
+MAX_PROMPT_CHARS = 2560
+
+# Accepted `version` strings per endpoint and the dated version each resolves to.
+VERSIONS: dict[str, dict[str, str]] = {
+    'create': {
+        'latest': 'reve-create@20250915',
+        'reve-create@20250915': 'reve-create@20250915',
+    },
+    'edit': {
+        'latest': 'reve-edit@20250915',
+        'latest-fast': 'reve-edit-fast@20251030',
+        'reve-edit@20250915': 'reve-edit@20250915',
+        'reve-edit-fast@20251030': 'reve-edit-fast@20251030',
+    },
+    'remix': {
+        'latest': 'reve-remix@20250915',
+        'latest-fast': 'reve-remix-fast@20251030',
+        'reve-remix@20250915': 'reve-remix@20250915',
+        'reve-remix-fast@20251030': 'reve-remix-fast@20251030',
+    },
+}
+
+# Credits: base price per endpoint (or for any `-fast` version), times test_time_scaling.
+BASE_CREDITS: dict[str, int] = {'create': 18, 'edit': 30, 'remix': 30}
+FAST_CREDITS = 5
+# The contract only says these "add more"; a flat surcharge per postprocessing item.
+UPSCALE_CREDITS = 10
+REMOVE_BACKGROUND_CREDITS = 10
+TEST_TIME_SCALING_RANGE = (1.0, 15.0)
+
+# Reference image limits (§3.1).
+MAX_IMAGE_BYTES = 40 * 1024 * 1024
+MAX_IMAGE_PIXELS = 33_554_432
+MAX_IMAGE_SIDE = 8192
+MAX_REQUEST_PIXELS = 50_331_648
+MAX_REQUEST_IMAGE_BYTES = 100 * 1024 * 1024
+MAX_REMIX_IMAGES = 6
+# Largest request body read: six maximal images in base64 plus the rest of the JSON.
+MAX_BODY_BYTES = 4 * (MAX_REQUEST_IMAGE_BYTES // 3) + 8 * 1024 * 1024
+
+CLOSED_STATUS = 410
+BUDGET_ID = 'local-budget'
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, `error_code`, message, `params` (§6) and extra headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        params: dict[str, object] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.params: dict[str, object] = params or {}
+        self.headers: dict[str, str] = headers or {}
+
+
+def invalid(field: str, reason: str) -> ApiError:
+    """Build the 400 `INVALID_PARAMETER_VALUE` error for one field."""
+    return ApiError(
+        400,
+        'INVALID_PARAMETER_VALUE',
+        'One of the request parameters has an invalid value.',
+        {field: reason},
+    )
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Settings of the local Reve-compatible server.
+
+    Args:
+        host: Interface to bind.
+        port: TCP port; 0 picks a free ephemeral port.
+        latency: Seconds each standard create/edit/remix call takes.
+        fast_latency: Seconds for `-fast` versions; None means `latency / 2`.
+        max_concurrency: Image calls in flight beyond this get 429; None means no limit.
+        retry_after: Seconds sent in `Retry-After` on 429.
+        api_keys: Accepted keys; None accepts any non-empty Bearer token.
+        credits: Starting credit budget.
+        closed: Answer every request with `PARTNER_API_CLOSED` (status 410).
+        fail_500_rate: Probability that an image call fails with 500.
+        rate_429_rate: Probability that an image call is rejected with 429.
+        stall_rate: Probability that an image call stalls `stall_seconds` first.
+        stall_seconds: Length of an injected stall.
+        seed: Seed of the fault-injection random generator.
+        megapixels: Output size of the default backend, in units of 1024 x 1024 pixels.
+        request_log: File that receives one JSON line per image request.
+        backend: Image backend; None means `DeterministicBackend(megapixels)`.
+    """
+
+    host: str = '127.0.0.1'
+    port: int = 0
+    latency: float = 0.0
+    fast_latency: float | None = None
+    max_concurrency: int | None = None
+    retry_after: int = 1
+    api_keys: frozenset[str] | None = field(default=None, repr=False)
+    credits: int = 1_000_000
+    closed: bool = False
+    fail_500_rate: float = 0.0
+    rate_429_rate: float = 0.0
+    stall_rate: float = 0.0
+    stall_seconds: float = 10.0
+    seed: int = 0
+    megapixels: float = 1.0
+    request_log: Path | None = None
+    backend: Backend | None = None
+
+    def __post_init__(self) -> None:
+        for name in ('latency', 'stall_seconds'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f'ServerOptions.{name} must be >= 0, got {value!r}.')
+        if self.fast_latency is not None and not self.fast_latency >= 0:
+            raise ValueError(f'ServerOptions.fast_latency must be >= 0, got {self.fast_latency!r}.')
+        for name in ('fail_500_rate', 'rate_429_rate', 'stall_rate'):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f'ServerOptions.{name} must be in [0, 1], got {value!r}.')
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError(
+                f'ServerOptions.max_concurrency must be >= 1 or None, got {self.max_concurrency!r}.'
+            )
+        if self.retry_after < 0:
+            raise ValueError(f'ServerOptions.retry_after must be >= 0, got {self.retry_after!r}.')
+        if not (math.isfinite(self.megapixels) and self.megapixels > 0):
+            raise ValueError(f'ServerOptions.megapixels must be > 0, got {self.megapixels!r}.')
+        if self.api_keys is not None and not isinstance(self.api_keys, frozenset):
+            object.__setattr__(self, 'api_keys', frozenset(self.api_keys))
+
+    def latency_for(self, version: str) -> float:
+        """Return the simulated duration of a call with the resolved `version`."""
+        if '-fast@' in version:
+            return self.latency / 2 if self.fast_latency is None else self.fast_latency
+        return self.latency
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One image request as the server saw it (also one line of the request log)."""
+
+    endpoint: str
+    status: int
+    error_code: str | None
+    request_id: str
+    prompt: str | None
+    credits_used: int
+    t_start: float
+    t_end: float
