@@ -82,8 +82,7 @@ class Function:
         self.path = path or f'{py_fn.__module__}.{py_fn.__qualname__}'
         self.is_async = inspect.iscoroutinefunction(py_fn)
         self.batch_size = batch_size
-        self.pool = pool
-        self.resource_pool = pool.name if pool else None
+        self._pool = pool
         self._check_call = check_call
         hints = _hints(py_fn)
         self.params = _params(py_fn, hints, param_types or {}, batched=batch_size is not None)
@@ -94,6 +93,17 @@ class Function:
         self.source_globals = source_globals
         if source is None and _needs_source(py_fn):
             self.source, self.source_globals = capture_source(py_fn)
+
+    @property
+    def pool(self) -> PoolSettings | None:
+        """Limits of the resource pool calls go through, or None."""
+        return self._pool
+
+    @property
+    def resource_pool(self) -> str | None:
+        """Name of the resource pool, or None."""
+        pool = self.pool
+        return pool.name if pool else None
 
     def __repr__(self) -> str:
         kind = 'async ' if self.is_async else ''
@@ -126,11 +136,11 @@ class Function:
             d['source'] = self.source
             d['globals'] = self.source_globals or {}
             d['batch_size'] = self.batch_size
-            if self.pool is not None:
+            if self._pool is not None:
                 d['pool'] = {
-                    'name': self.pool.name,
-                    'max_concurrency': self.pool.max_concurrency,
-                    'requests_per_minute': self.pool.requests_per_minute,
+                    'name': self._pool.name,
+                    'max_concurrency': self._pool.max_concurrency,
+                    'requests_per_minute': self._pool.requests_per_minute,
                 }
         return d
 

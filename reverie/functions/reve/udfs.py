@@ -1,0 +1,253 @@
+"""Reve ``create`` / ``edit`` / ``remix`` as functions for computed columns.
+
+Configure with ``REVE_API_KEY`` and ``REVE_API_URL`` (default ``https://api.reve.com``), or
+``[reve] api_key``, ``base_url``, ``max_concurrency``, ``requests_per_minute`` in
+``REVERIE_HOME/config.toml``. Reve closed its public API on 2026-08-14: point
+``REVE_API_URL`` at a Reve-compatible server such as ``reverie reve-server``.
+
+Every call goes through the shared resource pool ``'reve'``. Literal arguments are
+checked when the column is defined (aspect ratio, version, prompt length, every
+``<img>N</img>`` against the number of images); values from columns are checked per cell,
+before any request is sent. Each cell keeps its request id, resolved model version and
+credits used in ``cellmeta``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import PIL.Image
+
+from reverie import types as ts
+from reverie.config import Config, ReveSettings
+from reverie.errors import InvalidValueError, TypeMismatchError
+from reverie.exprs import nodes as n
+from reverie.functions.reve import validate as v
+from reverie.functions.reve.client import ReveClient, ReveResult, client_from_settings
+from reverie.functions.udf import CellValue, Function, PoolSettings
+from reverie.store.media import attach_source, source_bytes
+
+POOL_NAME = 'reve'
+_clients: dict[tuple[int, str | None, str], ReveClient] = {}
+
+
+def _settings() -> ReveSettings:
+    return Config.load().reve
+
+
+def _client(settings: ReveSettings) -> ReveClient:
+    """One client (one connection pool) per event loop and service."""
+    key = (id(asyncio.get_running_loop()), settings.api_key, settings.base_url)
+    client = _clients.get(key)
+    if client is None:
+        client = client_from_settings(settings)
+        _clients[key] = client
+    return client
+
+
+class ReveFunction(Function):
+    """A Reve operation; its pool limits come from the settings when it runs."""
+
+    @property
+    def pool(self) -> PoolSettings:
+        settings = _settings()
+        return PoolSettings(
+            POOL_NAME,
+            max_concurrency=settings.max_concurrency,
+            requests_per_minute=settings.requests_per_minute,
+        )
+
+
+async def _image_bytes(img: PIL.Image.Image) -> bytes:
+    data = source_bytes(img)
+    if data is not None and (img.format or '').upper() in ('PNG', 'JPEG', 'WEBP'):
+        return data
+
+    def encode() -> bytes:
+        buf = io.BytesIO()
+        img.save(buf, format='PNG')
+        return buf.getvalue()
+
+    return await asyncio.to_thread(encode)
+
+
+def _result(result: ReveResult) -> CellValue:
+    img = PIL.Image.open(io.BytesIO(result.image))
+    attach_source(img, result.image)
+    meta = {
+        'request_id': result.request_id,
+        'version': result.version,
+        'credits_used': result.credits_used,
+    }
+    return CellValue(img, meta)
+
+
+async def _create(
+    prompt: str,
+    *,
+    aspect_ratio: str | None = None,
+    version: str | None = None,
+    test_time_scaling: float | None = None,
+    postprocessing: list[Any] | None = None,
+) -> PIL.Image.Image:
+    v.check_prompt(prompt)
+    client = _client(_settings())
+    result = await client.create(
+        prompt,
+        aspect_ratio=aspect_ratio,
+        version=version,
+        test_time_scaling=test_time_scaling,
+        postprocessing=postprocessing,
+    )
+    return _result(result)  # type: ignore[return-value]  # the evaluator unwraps CellValue
+
+
+async def _edit(
+    image: PIL.Image.Image,
+    edit_instruction: str,
+    *,
+    aspect_ratio: str | None = None,
+    version: str | None = None,
+    test_time_scaling: float | None = None,
+    postprocessing: list[Any] | None = None,
+) -> PIL.Image.Image:
+    v.check_prompt(edit_instruction, 'edit_instruction')
+    data = await _image_bytes(image)
+    v.check_image_limits([(image.width, image.height, len(data))])
+    client = _client(_settings())
+    result = await client.edit(
+        data,
+        edit_instruction,
+        aspect_ratio=aspect_ratio,
+        version=version,
+        test_time_scaling=test_time_scaling,
+        postprocessing=postprocessing,
+    )
+    return _result(result)  # type: ignore[return-value]
+
+
+async def _remix(
+    prompt: str,
+    images: list[Any],
+    *,
+    aspect_ratio: str | None = None,
+    version: str | None = None,
+    test_time_scaling: float | None = None,
+    postprocessing: list[Any] | None = None,
+) -> PIL.Image.Image | None:
+    v.check_prompt(prompt)
+    v.check_image_count(len(images))
+    v.check_image_refs(prompt, len(images))
+    if any(img is None for img in images):
+        return None  # an input image is missing (null): so is the remix
+    datas = [await _image_bytes(img) for img in images]
+    v.check_image_limits(
+        [(img.width, img.height, len(d)) for img, d in zip(images, datas, strict=True)]
+    )
+    client = _client(_settings())
+    result = await client.remix(
+        prompt,
+        datas,
+        aspect_ratio=aspect_ratio,
+        version=version,
+        test_time_scaling=test_time_scaling,
+        postprocessing=postprocessing,
+    )
+    return _result(result)  # type: ignore[return-value]
+
+
+def _literal(node: n.Node | None) -> tuple[bool, Any]:
+    if isinstance(node, n.Literal):
+        return True, node.value
+    return False, None
+
+
+def _check_options(endpoint: str, kwargs: dict[str, n.Node]) -> None:
+    for name, check in (
+        ('aspect_ratio', v.check_aspect_ratio),
+        ('test_time_scaling', v.check_test_time_scaling),
+        ('postprocessing', v.check_postprocessing),
+    ):
+        is_lit, value = _literal(kwargs.get(name))
+        if is_lit:
+            check(value)
+    is_lit, value = _literal(kwargs.get('version'))
+    if is_lit:
+        v.check_version(endpoint, value)
+
+
+def _check_create(args: tuple[n.Node, ...], kwargs: dict[str, n.Node]) -> None:
+    is_lit, prompt = _literal(args[0] if args else None)
+    if is_lit:
+        v.check_prompt(prompt)
+    _check_options('create', kwargs)
+
+
+def _check_edit(args: tuple[n.Node, ...], kwargs: dict[str, n.Node]) -> None:
+    is_lit, instruction = _literal(args[1] if len(args) > 1 else None)
+    if is_lit:
+        v.check_prompt(instruction, 'edit_instruction')
+    _check_options('edit', kwargs)
+
+
+def _check_remix(args: tuple[n.Node, ...], kwargs: dict[str, n.Node]) -> None:
+    prompt_node, images_node = args[0], args[1]
+    if isinstance(images_node, n.ListNode):
+        items = images_node.items
+    elif isinstance(images_node, n.Literal) and isinstance(images_node.value, list):
+        raise InvalidValueError(
+            'remix(images=...) takes image columns or expressions, e.g. [t.edited, t.scene]; '
+            'insert literal images into a column first.'
+        )
+    else:
+        raise InvalidValueError(
+            f'remix(images=...) takes a list of 1-6 image expressions, got {images_node!r}.'
+        )
+    v.check_image_count(len(items))
+    for i, item in enumerate(items):
+        if not isinstance(item.col_type, ts.ImageType):
+            raise TypeMismatchError(
+                f'remix(images=...): item {i} must be an Image expression, got type '
+                f'{item.col_type}.'
+            )
+    is_lit, prompt = _literal(prompt_node)
+    if is_lit:
+        v.check_prompt(prompt)
+        v.check_image_refs(prompt, len(items))
+    _check_options('remix', kwargs)
+
+
+_IMG = ts.Required[ts.Image]
+_OPTIONS = {
+    'aspect_ratio': ts.String,
+    'version': ts.String,
+    'test_time_scaling': ts.Float,
+    'postprocessing': ts.Json,
+}
+
+create = ReveFunction(
+    _create,
+    name='create',
+    path=f'{__name__}.create',
+    return_type=ts.Image,
+    param_types={'prompt': ts.Required[ts.String], **_OPTIONS},
+    check_call=_check_create,
+)
+edit = ReveFunction(
+    _edit,
+    name='edit',
+    path=f'{__name__}.edit',
+    return_type=ts.Image,
+    param_types={'image': _IMG, 'edit_instruction': ts.Required[ts.String], **_OPTIONS},
+    check_call=_check_edit,
+)
+remix = ReveFunction(
+    _remix,
+    name='remix',
+    path=f'{__name__}.remix',
+    return_type=ts.Image,
+    param_types={'prompt': ts.Required[ts.String], 'images': ts.Json, **_OPTIONS},
+    check_call=_check_remix,
+)

@@ -1,0 +1,73 @@
+"""Fixtures that give real things: a temp SQLite catalog, a real PostgreSQL cluster,
+the local Reve-compatible server on loopback."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import reverie as rv
+from reverie.catalog.catalog import Catalog
+from tests.pg import PgCluster, find_pg_bin
+
+_SETTINGS_PREFIXES = ('REVERIE_', 'REVE_')
+_db_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No REVERIE_*/REVE_* settings leak in; REVERIE_HOME is a fresh temp dir."""
+    for key in list(os.environ):
+        if key.startswith(_SETTINGS_PREFIXES):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv('REVERIE_HOME', str(tmp_path / 'home'))
+    monkeypatch.setenv('REVERIE_PROGRESS', '0')
+    yield
+
+
+@pytest.fixture(scope='session')
+def pg_cluster() -> Iterator[PgCluster | None]:
+    """A throwaway PostgreSQL server; None when PostgreSQL is not installed (outside CI)."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        if os.environ.get('REVERIE_REQUIRE_POSTGRES') or os.environ.get('CI'):
+            pytest.fail('PostgreSQL is required here (CI) but initdb was not found.')
+        yield None
+        return
+    cluster = PgCluster(bin_dir)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=['sqlite', pytest.param('postgres', marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh empty database: a SQLite file, or a new database on the PostgreSQL server."""
+    if request.param == 'sqlite':
+        return f'sqlite:///{tmp_path / "reverie.db"}'
+    cluster = request.getfixturevalue('pg_cluster')
+    if cluster is None:
+        pytest.skip('PostgreSQL is not installed (initdb not found); CI runs these.')
+    return str(cluster.create_database(f'rv_test_{os.getpid()}_{next(_db_counter)}'))
+
+
+@pytest.fixture
+def catalog(db_url: str, tmp_path: Path) -> Iterator[Catalog]:
+    """The process-wide catalog, opened on ``db_url`` with media under tmp_path."""
+    cat = rv.init({'db_url': db_url, 'media_dir': str(tmp_path / 'media')})
+    yield cat
+    cat.close()
+
+
+@pytest.fixture
+def sqlite_catalog(tmp_path: Path) -> Iterator[Catalog]:
+    """Like ``catalog``, SQLite only (for tests about SQLite files themselves)."""
+    cat = rv.init({'db_url': f'sqlite:///{tmp_path / "reverie.db"}', 'media_dir': str(tmp_path / 'media')})
+    yield cat
+    cat.close()
