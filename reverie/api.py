@@ -33,7 +33,7 @@ def init(config: dict[str, Any] | None = None) -> Catalog:
         return _default
 
 
-def _catalog() -> Catalog:
+def default_catalog() -> Catalog:
     global _default
     with _lock:
         if _default is None:
@@ -45,18 +45,18 @@ def create_dir(
     path: str, *, if_exists: Literal['error', 'ignore', 'replace'] = 'error', parents: bool = False
 ) -> None:
     """Create a directory: ``rv.create_dir('reve_demo')``."""
-    if _catalog().create_dir(path, if_exists=if_exists, parents=parents):
+    if default_catalog().create_dir(path, if_exists=if_exists, parents=parents):
         print(f"Created directory '{path}'.")
 
 
 def drop_dir(path: str, *, force: bool = False, if_not_exists: Literal['error', 'ignore'] = 'error') -> None:
     """Drop a directory (``force=True``: with its contents)."""
-    _catalog().drop_dir(path, force=force, if_not_exists=if_not_exists)
+    default_catalog().drop_dir(path, force=force, if_not_exists=if_not_exists)
 
 
 def list_dirs(path: str = '', *, recursive: bool = True) -> list[str]:
     """Directory paths under ``path``."""
-    return _catalog().list_dirs(path, recursive=recursive)
+    return default_catalog().list_dirs(path, recursive=recursive)
 
 
 def create_table(
@@ -66,7 +66,7 @@ def create_table(
     if_exists: Literal['error', 'ignore', 'replace'] = 'error',
 ) -> Table:
     """Create a table: ``rv.create_table('dir/scenes', {'prompt': rv.String})``."""
-    catalog = _catalog()
+    catalog = default_catalog()
     table_id = catalog.create_table(path, schema, if_exists=if_exists)
     if table_id is None:
         return Table(catalog, catalog.table_id(path))
@@ -76,20 +76,20 @@ def create_table(
 
 def get_table(path: str) -> Table:
     """The table at ``path``."""
-    catalog = _catalog()
+    catalog = default_catalog()
     return Table(catalog, catalog.table_id(path))
 
 
 def list_tables(path: str = '', *, recursive: bool = True) -> list[str]:
     """Table paths under directory ``path``."""
-    return _catalog().list_tables(path, recursive=recursive)
+    return default_catalog().list_tables(path, recursive=recursive)
 
 
 def drop_table(path: str, *, if_not_exists: Literal['error', 'ignore'] = 'error') -> None:
     """Drop a table."""
-    _catalog().drop_table(path, if_not_exists=if_not_exists)
+    default_catalog().drop_table(path, if_not_exists=if_not_exists)
 
 
 def move(path: str, new_path: str) -> None:
     """Move or rename a table or directory."""
-    _catalog().move(path, new_path)
+    default_catalog().move(path, new_path)
