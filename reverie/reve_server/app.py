@@ -1,8 +1,8 @@
-"""The HTTP server: routing, credits, limits, faults and JSON or raw-image answers.
+"""HTTP handling: routing, auth, credits, limits, faults and JSON or raw-image answers.
 
-`ReveServer` wraps a `ThreadingHTTPServer` (HTTP/1.1 with keep-alive, one thread per
-connection). Handler threads share one `ServerState` that holds the options, the credit balance,
-the in-flight count and the request records, all behind one lock.
+`ReveHTTPServer` is a `ThreadingHTTPServer` (HTTP/1.1 with keep-alive, one thread per
+connection). Its handler threads share one `ServerState`: the options, the credit balance,
+the in-flight count and the request records, all behind one lock. `server.py` wraps it.
 """
 
 from __future__ import annotations
@@ -97,6 +97,8 @@ def _error_answer(err: ApiError, request_id: str, fmt: render.ImageFormat | None
 
 def _rate_limited(options: ServerOptions) -> ApiError:
     until = datetime.now(UTC) + timedelta(seconds=options.retry_after)
+    if until.microsecond:  # round up: never tell a client to come back too early
+        until = until.replace(microsecond=0) + timedelta(seconds=1)
     return ApiError(
         429,
         'PARTNER_API_TOKEN_RATE_LIMIT_EXCEEDED',
@@ -399,6 +401,8 @@ class ReveHTTPServer(ThreadingHTTPServer):
         self.state = state
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        if ':' in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:

@@ -80,7 +80,10 @@ def pattern(key: str, size: tuple[int, int]) -> Image.Image:
 
 @functools.lru_cache(maxsize=16)
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the fixed-size bitmap font
+        return ImageFont.load_default()
 
 
 def label(image: Image.Image, text: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 from reverie.reve_server.app import ReveHTTPServer, ServerState
 from reverie.reve_server.options import RequestRecord, ServerOptions
@@ -63,7 +62,7 @@ class ReveServer:
         with self._state.lock:
             return self._state.credits
 
-    def configure(self, **changes: Any) -> None:
+    def configure(self, **changes: object) -> None:
         """Change `ServerOptions` fields while running; `credits=` resets the balance."""
         self._state.configure(changes)
 
