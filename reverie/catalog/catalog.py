@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -268,7 +269,7 @@ class Catalog:
         return schema
 
     def _build_schema(
-        self, table_id: int, path: str, version: int, col_rows: list[Any]
+        self, table_id: int, path: str, version: int, col_rows: Sequence[Any]
     ) -> TableSchema:
         columns: list[ColumnSchema] = []
         by_id: dict[int, ColumnSchema] = {}

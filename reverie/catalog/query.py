@@ -157,7 +157,7 @@ def _execute(q: Query) -> ResultSet:
     schema = q.table._schema()
     catalog = q.table._catalog
     items = list(q.items) if q.items is not None else _all_columns(schema)
-    resolver = _resolver(schema)
+    resolver = sql_resolver(schema)
 
     sql_where: list[Any] = []
     py_where: list[n.Node] = []
@@ -175,10 +175,7 @@ def _execute(q: Query) -> ResultSet:
     for node in [*(node for _, node in items), *py_where, *(k for k, _ in q.order)]:
         for leaf in node.walk():
             if isinstance(leaf, n.ColumnRef | n.CellProp) and leaf not in needed:
-                column = resolver(leaf) if leaf is not _ROWID_REF else schema.sa_table.c[ROWID]
-                if column is None:
-                    column = _raw_column(schema, leaf)
-                needed[leaf] = column
+                needed[leaf] = resolver(leaf)
     leaves = list(needed)
     query = sa.select(*(needed[leaf] for leaf in leaves)) if leaves else sa.select(schema.sa_table.c[ROWID])
     query = query.select_from(schema.sa_table)
@@ -234,7 +231,8 @@ def _all_columns(schema: TableSchema) -> list[tuple[str, n.Node]]:
     return [(c.name, c.ref(schema.id)) for c in schema.columns]
 
 
-def _resolver(schema: TableSchema) -> Callable[[n.ColumnRef | n.CellProp], Any]:
+def sql_resolver(schema: TableSchema) -> Callable[[n.ColumnRef | n.CellProp], Any]:
+    """Maps column and cell-property nodes to the data table's SQL columns."""
     t = schema.sa_table
 
     def resolve(node: n.ColumnRef | n.CellProp) -> Any:
@@ -247,13 +245,6 @@ def _resolver(schema: TableSchema) -> Callable[[n.ColumnRef | n.CellProp], Any]:
         return t.c[col.sql.value]
 
     return resolve
-
-
-def _raw_column(schema: TableSchema, leaf: n.Node) -> sa.ColumnElement[Any]:
-    if isinstance(leaf, n.CellProp):
-        return schema.sa_table.c[getattr(schema.by_id(leaf.column.column_id).sql, leaf.prop)]
-    assert isinstance(leaf, n.ColumnRef)
-    return schema.sa_table.c[schema.by_id(leaf.column_id).sql.value]
 
 
 _IDENTITY_TYPES = (ts.StringType, ts.IntType, ts.BoolType, ts.JsonType, ts.ArrayType, ts.DateType)

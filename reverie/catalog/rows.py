@@ -81,8 +81,7 @@ def prepare_rows(
             rejected.append((i, e))
 
     bad_rows = _load_images(schema, pending_images, media, skip_bad)
-    for i, e in bad_rows:
-        rejected.append((i, e))
+    rejected.extend(bad_rows)
     bad_ids = {i for i, _ in bad_rows}
     return PreparedRows([r for i, r in good if i not in bad_ids], sorted(rejected, key=lambda x: x[0]))
 
@@ -105,7 +104,9 @@ def convert_value(col_type: ts.ColumnType, value: Any, table: str, column: str, 
 def _hint(col_type: ts.ColumnType, e: TypeError) -> str:
     if isinstance(col_type, ts.ImageType):
         return 'Pass a file path, URL, bytes or PIL image.'
-    return f'Pass a {e} (or None for a missing value).'
+    wanted = str(e)
+    article = 'an' if wanted[:1].lower() in 'aeiou' else 'a'
+    return f'Pass {article} {wanted} (or None for a missing value).'
 
 
 def _short(value: Any) -> str:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from reverie import types as ts
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.paths import check_column_name, name_of
-from reverie.catalog.query import Query
+from reverie.catalog.query import Query, sql_resolver
 from reverie.catalog.rows import convert_value, prepare_rows
 from reverie.catalog.status import UpdateStatus
 from reverie.display.resultset import ResultSet
@@ -368,8 +368,8 @@ class Table:
         store = self._catalog.store
         with store.begin() as conn:
             conn.execute(sa.delete(columns_table).where(columns_table.c.id == col.id))
-            names = [c.name for c in col.sql.sa_columns(col.col_type.sql_type())]
-            store.drop_sql_columns(conn, schema.sa_table.name, names)
+            sql_names = [c.name for c in col.sql.sa_columns(col.col_type.sql_type())]
+            store.drop_sql_columns(conn, schema.sa_table.name, sql_names)
             self._catalog.bump_version(conn, self._id)
         print(f"Dropped column '{name}' from table '{self.name}'.")
 
@@ -433,7 +433,7 @@ class Table:
         t = schema.sa_table
         conds: list[Any] = []
         if where is not None:
-            clause = to_sql(where.node, self._sql_resolver(schema))
+            clause = to_sql(where.node, sql_resolver(schema))
             if clause is None:
                 raise InvalidValueError(
                     'recompute_columns(where=...) needs a condition SQL can evaluate '
@@ -463,7 +463,7 @@ class Table:
         schema = self._schema()
         if not isinstance(values, dict) or not values:
             raise InvalidValueError("update() takes a dict of column name to value, e.g. {'n': t.n + 1}.")
-        resolver = self._sql_resolver(schema)
+        resolver = sql_resolver(schema)
         assignments: dict[str, Any] = {}
         for name, value in values.items():
             col = self._column(schema, name)
@@ -521,7 +521,7 @@ class Table:
         t = schema.sa_table
         stmt = sa.delete(t)
         if where is not None:
-            cond = to_sql(where.node, self._sql_resolver(schema))
+            cond = to_sql(where.node, sql_resolver(schema))
             if cond is None:
                 raise InvalidValueError('delete(where=...) needs a condition SQL can evaluate.')
             stmt = stmt.where(cond)
@@ -553,16 +553,6 @@ class Table:
                 f'{", ".join(repr(c.name) for c in schema.columns)}.'
             )
         return col
-
-    def _sql_resolver(self, schema: TableSchema) -> Any:
-        t = schema.sa_table
-
-        def resolve(node: n.ColumnRef | n.CellProp) -> Any:
-            if isinstance(node, n.CellProp):
-                return t.c[getattr(schema.by_id(node.column.column_id).sql, node.prop)]
-            return t.c[schema.by_id(node.column_id).sql.value]
-
-        return resolve
 
 
 def _check_on_error(on_error: str) -> None:

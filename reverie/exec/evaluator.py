@@ -213,7 +213,12 @@ class _Run:
                         break
                     task = asyncio.ensure_future(self._run_row(async_plans, row, env))
                     tasks.add(task)
-                    task.add_done_callback(lambda t: (tasks.discard(t), rows_in_flight.release()))
+
+                    def finished(t: asyncio.Task[None]) -> None:
+                        tasks.discard(t)
+                        rows_in_flight.release()
+
+                    task.add_done_callback(finished)
             if tasks:
                 await asyncio.gather(*tasks)
         except BaseException:

@@ -172,11 +172,11 @@ class Expr:
                 raise TypeMismatchError(
                     f'.{name} is available on computed columns only, not on {self!r}.'
                 )
-            prop_type = ts.Json if name == 'cellmeta' else ts.String
+            prop_type: ts.ColumnType = ts.Json if name == 'cellmeta' else ts.String
             return Expr(n.CellProp(self.node, name, prop_type))
         if isinstance(col_type, ts.ImageType) and name in n.IMAGE_PROPS:
-            prop_type = ts.Int if name in ('width', 'height') else ts.String
-            return Expr(n.ImageProp(self.node, name, prop_type))
+            image_prop_type: ts.ColumnType = ts.Int if name in ('width', 'height') else ts.String
+            return Expr(n.ImageProp(self.node, name, image_prop_type))
         type_name = col_type.name if col_type is not None else 'Any'
         builder = _METHODS.get((type_name, name))
         if builder is not None:

@@ -27,13 +27,18 @@ class Param(Protocol):
 class FunctionLike(Protocol):
     """What a function-call node needs of a function (defined in ``reverie.functions``)."""
 
-    name: str
-    path: str
-    return_type: ColumnType
-    params: tuple[Any, ...]
-    is_async: bool
-    batch_size: int | None
-    resource_pool: str | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def return_type(self) -> ColumnType: ...
+    @property
+    def is_async(self) -> bool: ...
+    @property
+    def batch_size(self) -> int | None: ...
+    @property
+    def resource_pool(self) -> str | None: ...
 
     def to_json(self) -> dict[str, Any]:
         """The JSON stored in the catalog to find this function again."""

@@ -88,7 +88,10 @@ def to_json(node: n.Node) -> dict[str, Any]:
 def from_json(d: dict[str, Any], columns: ColumnLookup) -> n.Node:
     """Inverse of ``to_json``; ``columns`` finds a column by id."""
     kind = d['kind']
-    sub = lambda x: from_json(x, columns)  # noqa: E731
+
+    def sub(x: dict[str, Any]) -> n.Node:
+        return from_json(x, columns)
+
     if kind == 'col':
         return columns(int(d['column_id']))
     if kind == 'lit':
