@@ -1,0 +1,255 @@
+"""``python -m bench``: run every piece in a fresh process and print one table of figures."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench.piece import MARK
+from bench.tables import import_time
+
+PIECES = ['tables', 'udf', 'pool', 'bcd', 'reve_limited', 'seed_insert', 'seed_add']
+
+
+@dataclass
+class Row:
+    section: str
+    figure: str
+    measured: str
+    bound: str
+    target: str
+    ok: bool | None  # None: information only
+    reference: str = ''
+
+
+def run_piece(name: str) -> dict[str, Any]:
+    env = {**os.environ, 'REVERIE_PROGRESS': '0'}
+    proc = subprocess.run(
+        [sys.executable, '-m', 'bench.piece', name], capture_output=True, text=True, env=env
+    )
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARK):
+            return dict(json.loads(line[len(MARK) :]))
+    sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-4000:])
+    raise SystemExit(f'bench piece {name!r} failed (exit {proc.returncode})')
+
+
+def _pct(x: float) -> str:
+    return f'{100 * x:.0f}%'
+
+
+def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
+    rows: list[Row] = []
+    imp = r['import']['import_s']
+    rows.append(
+        Row(
+            '2 tables',
+            'import reverie (median of 3)',
+            f'{imp:.3f} s',
+            '',
+            '< 0.3 s',
+            imp < 0.3,
+            '1.5 s',
+        )
+    )
+    t = r['tables']
+    ratio = t['insert_rows_per_s'] / t['raw_rows_per_s']
+    rows.append(
+        Row(
+            '2 tables',
+            'insert 10,000 rows (str, int, float)',
+            f'{t["insert_rows_per_s"]:,.0f} rows/s',
+            f'raw SQLAlchemy {t["raw_rows_per_s"]:,.0f} rows/s',
+            '>= 250,000 rows/s',
+            t['insert_rows_per_s'] >= 250_000,
+            '24,700 rows/s',
+        )
+    )
+    rows.append(
+        Row('2 tables', '  insert vs raw executemany', _pct(ratio), 'ratio', '>= 50%', ratio >= 0.5)
+    )
+    rows.append(
+        Row(
+            '2 tables',
+            'insert 200 PNGs 512x512 by path',
+            f'{t["images_per_s"]:,.0f} rows/s',
+            '',
+            '>= 1,000 rows/s',
+            t['images_per_s'] >= 1000,
+            '213 images/s',
+        )
+    )
+    rows.append(
+        Row(
+            '2 tables',
+            'collect 10,000 rows',
+            f'{t["collect_rows_per_s"]:,.0f} rows/s',
+            '',
+            '>= 500,000 rows/s',
+            t['collect_rows_per_s'] >= 500_000,
+            '66,000 rows/s',
+        )
+    )
+    rows.append(
+        Row(
+            '2 tables',
+            'peak RSS, table part (own process)',
+            f'{t["tables_rss_mib"]:.0f} MiB',
+            '',
+            '< 150 MiB',
+            t['tables_rss_mib'] < 150,
+            '480 MiB',
+        )
+    )
+    whole = r['whole_rss_mib']
+    rows.append(
+        Row('2 tables', 'peak RSS, any bench process', f'{whole:.0f} MiB', '', '(info)', None)
+    )
+    u = r['udf']['udf_rows_per_s']
+    rows.append(
+        Row(
+            '3 compute',
+            'trivial UDF x+1, 10,000 rows',
+            f'{u:,.0f} rows/s',
+            '',
+            '>= 150,000 rows/s',
+            u >= 150_000,
+            '16,800 rows/s',
+        )
+    )
+    p = r['pool']
+    eff = p['pool_bound_s'] / p['pool_wall_s']
+    rows.append(
+        Row(
+            '3 compute',
+            'async 1 s UDF, 40 rows, pool limit 8',
+            f'{p["pool_wall_s"]:.2f} s (eff {_pct(eff)})',
+            f'{p["pool_bound_s"]:.1f} s',
+            'eff >= 90%',
+            eff >= 0.9,
+        )
+    )
+    b = r['bcd']
+    rows.append(
+        Row(
+            '3 compute',
+            'insert 20 rows, b=f(a) c=g(a) d=h(b,c)',
+            f'{b["bcd_wall_s"]:.2f} s',
+            f'{b["bcd_bound_s"]:.1f} s',
+            '<= 2.4 s',
+            b['bcd_wall_s'] <= 2.4,
+            '~7 s',
+        )
+    )
+    q = r['reve_limited']
+    eff = q['bound_s'] / q['wall_s']
+    rows.append(
+        Row(
+            '3 compute',
+            'Reve 3 cols x 20 rows, server limit 4',
+            f'{q["wall_s"]:.2f} s (eff {_pct(eff)})',
+            f'{q["bound_s"]:.1f} s',
+            'eff >= 85%',
+            eff >= 0.85,
+        )
+    )
+    rows.append(
+        Row(
+            '3 compute',
+            '  429 rejections',
+            f'{q["rejected_429"]} (calls {q["calls"]}, ok {q["ok_calls"]})',
+            '',
+            '< 10',
+            q['rejected_429'] < 10,
+        )
+    )
+    for key, label in (
+        ('seed_insert', 'insert 20 rows, 3 cols ready'),
+        ('seed_add', 'add 3 cols to 20 rows'),
+    ):
+        s = r[key]
+        one_each = s['ok_calls'] == 60 and s['calls'] == 60
+        steps = ' + '.join(f'{x:.2f}' for x in s['steps_s'])
+        rows.append(
+            Row(
+                '4 reve seed',
+                f'{label} (1 s latency)',
+                f'{s["wall_s"]:.2f} s' + (f' ({steps})' if steps else ''),
+                f'{s["bound_s"]:.1f} s',
+                '<= 1.2 x bound (ours)',
+                s['wall_s'] <= s['bound_s'] * 1.2,
+                '9.3 s' if key == 'seed_add' else '',
+            )
+        )
+        rows.append(
+            Row(
+                '4 reve seed',
+                '  calls / server peak concurrency',
+                f'{s["calls"]} calls, peak {s["server_peak"]}',
+                '60 cells',
+                'one call per cell',
+                one_each,
+            )
+        )
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    head = ('issue', 'figure', 'measured', 'bound', 'target', 'result', 'Pixeltable*')
+    table = [head] + [
+        (
+            x.section,
+            x.figure,
+            x.measured,
+            x.bound,
+            x.target,
+            'info' if x.ok is None else ('PASS' if x.ok else 'MISS'),
+            x.reference,
+        )
+        for x in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(head))]
+    out = []
+    for k, line in enumerate(table):
+        out.append('  '.join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+        if k == 0:
+            out.append('  '.join('-' * w for w in widths))
+    return '\n'.join(out)
+
+
+def main() -> None:
+    start = time.perf_counter()
+    print(
+        f'reverie benchmarks — {datetime.datetime.now():%Y-%m-%d %H:%M}, '
+        f'Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}'
+    )
+    results: dict[str, Any] = {'import': import_time()}
+    for name in PIECES:
+        t0 = time.perf_counter()
+        results[name] = run_piece(name)
+        print(f'  ran {name:<14} {time.perf_counter() - t0:6.1f} s', flush=True)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results['whole_rss_mib'] = max(children, own)
+    rows = rows_for(results)
+    print()
+    print(render(rows))
+    print()
+    print('* Pixeltable figures are quoted from the issues, not measured here.')
+    print('  Reve seed rows run with REVE_MAX_CONCURRENCY=64 so the pool does not bind.')
+    misses = sum(1 for x in rows if x.ok is False)
+    passes = sum(1 for x in rows if x.ok)
+    print(f'{passes} PASS, {misses} MISS; total {time.perf_counter() - start:.1f} s')
+    print('raw: ' + json.dumps(results, sort_keys=True))
+
+
+if __name__ == '__main__':
+    main()

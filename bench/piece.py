@@ -1,0 +1,46 @@
+"""Run one benchmark piece in this process and print its figures as one JSON line.
+
+``python -m bench.piece tables`` — used by ``python -m bench`` so that every piece gets a
+fresh interpreter (fresh pools, its own peak RSS) and a fresh temp REVERIE_HOME.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+MARK = 'BENCH-RESULT '
+
+
+def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
+    from bench import compute, reve, tables
+
+    return {
+        'tables': tables.tables,
+        'udf': compute.trivial_udf,
+        'pool': compute.async_pool,
+        'bcd': compute.pipeline,
+        'reve_limited': reve.limited_server,
+        'seed_insert': lambda: reve.seed('insert', 64),
+        'seed_add': lambda: reve.seed('add', 64),
+        'seed_insert_default': lambda: reve.seed('insert', 8),
+        'seed_add_default': lambda: reve.seed('add', 8),
+    }
+
+
+def main(argv: list[str]) -> None:
+    os.environ['REVERIE_PROGRESS'] = '0'
+    (name,) = argv
+    result = _pieces()[name]()
+    from bench.common import rss_mib
+
+    result.setdefault('rss_mib', rss_mib())
+    sys.stdout.flush()
+    print(MARK + json.dumps(result), flush=True)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])

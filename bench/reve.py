@@ -1,0 +1,143 @@
+"""Issues 3 and 4: Reve columns against the loopback Reve-compatible server."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import reverie as rv
+from bench.common import Timer, fresh_home
+from reverie.functions import reve
+from reverie.reve_server import ServerOptions, serve_in_thread
+
+LATENCY = 1.0
+N_ROWS = 20
+SERVER_LIMIT = 4
+KEY = 'papi.bench'
+
+
+def _env(url: str, max_concurrency: int) -> dict[str, str]:
+    return {
+        'REVE_API_URL': url,
+        'REVE_API_KEY': KEY,
+        'REVE_MAX_CONCURRENCY': str(max_concurrency),
+    }
+
+
+def _server_stats(server: Any) -> dict[str, Any]:
+    statuses = Counter(r.status for r in server.requests)
+    endpoints = Counter(r.endpoint for r in server.requests if r.status == 200)
+    return {
+        'calls': sum(statuses.values()),
+        'ok_calls': statuses.get(200, 0),
+        'rejected_429': statuses.get(429, 0),
+        'other_errors': sum(v for k, v in statuses.items() if k not in (200, 429)),
+        'per_endpoint': dict(endpoints),
+        'server_peak': server.peak_concurrency,
+    }
+
+
+def limited_server() -> dict[str, Any]:
+    """20 rows, 3 Reve columns, a server that takes 4 calls at once and 429s the rest."""
+    opts = ServerOptions(
+        latency=LATENCY, max_concurrency=SERVER_LIMIT, retry_after=1, megapixels=0.01
+    )
+    with serve_in_thread(opts) as server, fresh_home(**_env(server.url, 8)):
+        t = rv.create_table('limited', {'a': rv.String})
+        t.add_computed_column(b=reve.create(t.a), print_stats=False)
+        t.add_computed_column(c=reve.create(t.a + ' variant'), print_stats=False)
+        t.add_computed_column(
+            d=reve.remix('<img>0</img> with <img>1</img>', images=[t.b, t.c]), print_stats=False
+        )
+        with Timer() as tm:
+            status = t.insert(
+                [{'a': f'a lighthouse, study {i}'} for i in range(N_ROWS)],
+                print_stats=False,
+                on_error='ignore',
+            )
+        out = _server_stats(server)
+        out.update(
+            wall_s=tm.seconds,
+            bound_s=3 * N_ROWS * LATENCY / SERVER_LIMIT,
+            cell_errors=status.num_excs,
+        )
+        return out
+
+
+def _sources(folder: Path) -> list[str]:
+    import PIL.Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(N_ROWS):
+        path = folder / f'src_{k:02d}.png'
+        PIL.Image.new('RGB', (128, 96), (k * 12, 80, 200 - k * 5)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def _add_seed_columns(t: Any) -> list[float]:
+    times = []
+    with Timer() as tm:
+        t.add_computed_column(scene=reve.create(t.prompt, aspect_ratio='16:9'), print_stats=False)
+    times.append(tm.seconds)
+    with Timer() as tm:
+        t.add_computed_column(
+            edited=reve.edit(t.source_image, 'Make it solarpunk: plants, solar glass'),
+            print_stats=False,
+        )
+    times.append(tm.seconds)
+    with Timer() as tm:
+        t.add_computed_column(
+            remixed=reve.remix(
+                'Place the subject of <img>0</img> into the scene of <img>1</img>',
+                images=[t.edited, t.scene],
+                aspect_ratio='16:9',
+            ),
+            print_stats=False,
+        )
+    times.append(tm.seconds)
+    return times
+
+
+def _seed_rows(home: Path) -> list[dict[str, Any]]:
+    return [
+        {'prompt': f'a solarpunk oasis city at dawn, take {i}', 'source_image': src}
+        for i, src in enumerate(_sources(home / 'src'))
+    ]
+
+
+def seed(mode: str, reve_max_concurrency: int) -> dict[str, Any]:
+    """The Reve seed workflow on 20 rows: `insert` into a ready table, or `add` columns."""
+    opts = ServerOptions(latency=LATENCY, megapixels=0.01)
+    with (
+        serve_in_thread(opts) as server,
+        fresh_home(**_env(server.url, reve_max_concurrency)) as home,
+    ):
+        t = rv.create_table('scenes', {'prompt': rv.String, 'source_image': rv.Image})
+        rows = _seed_rows(home)
+        if mode == 'insert':
+            _add_seed_columns(t)
+            with Timer() as tm:
+                status = t.insert(rows, print_stats=False, on_error='ignore')
+            errors = status.num_excs
+            steps: list[float] = []
+            bound = 2 * LATENCY
+        else:
+            t.insert(rows, print_stats=False)
+            with Timer() as tm:
+                steps = _add_seed_columns(t)
+            errors = -1
+            bound = 3 * LATENCY
+        done = t.select(t.remixed).collect()['remixed']
+        out = _server_stats(server)
+        out.update(
+            wall_s=tm.seconds,
+            bound_s=bound,
+            steps_s=steps,
+            cell_errors=errors,
+            remixed_cells=sum(v is not None for v in done),
+            reve_max_concurrency=reve_max_concurrency,
+        )
+        return out

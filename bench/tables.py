@@ -1,0 +1,121 @@
+"""Issue 2: import time, inserts (rows and images), collect, peak RSS."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.common import Timer, fresh_home, rss_mib
+
+N_ROWS = 10_000
+N_IMAGES = 200
+IMAGE_SIDE = 512
+REPEATS = 3
+
+IMPORT_SNIPPET = (
+    'import time; t = time.perf_counter(); import reverie; print(time.perf_counter() - t)'
+)
+
+
+def import_time() -> dict[str, Any]:
+    """Median wall time of `import reverie` in 3 fresh interpreters."""
+    env = {**os.environ, 'REVERIE_PROGRESS': '0'}
+    runs = []
+    for _ in range(REPEATS):
+        out = subprocess.run(
+            [sys.executable, '-c', IMPORT_SNIPPET],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+        runs.append(float(out.stdout.strip().splitlines()[-1]))
+    return {'import_s': statistics.median(runs), 'import_runs': runs}
+
+
+def _rows(n: int) -> list[dict[str, Any]]:
+    return [{'s': f'row {i}', 'i': i, 'f': i * 0.5} for i in range(n)]
+
+
+def _raw_insert_rate(db_path: Path, n: int) -> float:
+    """Bound: SQLAlchemy Core executemany into an equivalent plain SQLite table."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f'sqlite:///{db_path}')
+    meta = sa.MetaData()
+    best = 0.0
+    for k in range(REPEATS):
+        t = sa.Table(
+            f'raw_{k}',
+            meta,
+            sa.Column('rowid', sa.Integer, primary_key=True),
+            sa.Column('s', sa.String),
+            sa.Column('i', sa.BigInteger),
+            sa.Column('f', sa.Float),
+        )
+        meta.create_all(engine)
+        rows = _rows(n)
+        with Timer() as tm, engine.begin() as conn:
+            conn.execute(sa.insert(t), rows)
+        best = max(best, n / tm.seconds)
+    engine.dispose()
+    return best
+
+
+def _write_pngs(folder: Path, n: int) -> list[Path]:
+    import PIL.Image
+    import PIL.ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(n):
+        img = PIL.Image.new('RGB', (IMAGE_SIDE, IMAGE_SIDE), ((k * 37) % 256, (k * 91) % 256, 128))
+        draw = PIL.ImageDraw.Draw(img)
+        draw.rectangle((k % 200, k % 150, 300 + k % 200, 260 + k % 150), fill=(255, k % 256, 0))
+        draw.text((20, 20), f'image {k}', fill=(0, 0, 0))
+        path = folder / f'img_{k:04d}.png'
+        img.save(path)
+        paths.append(path)
+    return paths
+
+
+def tables() -> dict[str, Any]:
+    """Insert and collect rates; run in its own process so its peak RSS is its own."""
+    import reverie as rv
+
+    out: dict[str, Any] = {}
+    with fresh_home() as home:
+        # Row inserts: best of 3, each into a new table.
+        best = 0.0
+        for k in range(REPEATS):
+            t = rv.create_table(f'rows_{k}', {'s': rv.String, 'i': rv.Int, 'f': rv.Float})
+            rows = _rows(N_ROWS)
+            with Timer() as tm:
+                t.insert(rows, print_stats=False)
+            best = max(best, N_ROWS / tm.seconds)
+            assert t.count() == N_ROWS
+        out['insert_rows_per_s'] = best
+        out['raw_rows_per_s'] = _raw_insert_rate(home / 'raw.db', N_ROWS)
+
+        # Collect: best of 3 over the last table.
+        best = 0.0
+        for _ in range(REPEATS):
+            with Timer() as tm:
+                rs = t.collect()
+            assert len(rs) == N_ROWS
+            best = max(best, N_ROWS / tm.seconds)
+        out['collect_rows_per_s'] = best
+
+        # Images inserted by path.
+        paths = _write_pngs(home / 'pngs', N_IMAGES)
+        t = rv.create_table('images', {'img': rv.Image})
+        with Timer() as tm:
+            t.insert([{'img': str(p)} for p in paths], print_stats=False)
+        assert t.count() == N_IMAGES
+        out['images_per_s'] = N_IMAGES / tm.seconds
+    out['tables_rss_mib'] = rss_mib()
+    return out
