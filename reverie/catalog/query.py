@@ -184,7 +184,8 @@ def _execute(q: Query) -> ResultSet:
     if order_in_sql:
         for clause, (_, asc) in zip(sql_order, q.order, strict=True):
             assert clause is not None
-            query = query.order_by(clause.asc() if asc else clause.desc())
+            # Nulls last either way, as the Python path sorts them (SQLite and PostgreSQL differ).
+            query = query.order_by((clause.asc() if asc else clause.desc()).nulls_last())
         query = query.order_by(schema.sa_table.c[ROWID])
     else:
         query = query.order_by(schema.sa_table.c[ROWID])
@@ -220,7 +221,9 @@ def _execute(q: Query) -> ResultSet:
     if not order_in_sql:
         for idx in reversed(range(len(q.order))):
             asc = q.order[idx][1]
-            rows.sort(key=lambda row: _sort_key(row[1][idx]), reverse=not asc)
+            present = [row for row in rows if row[1][idx] is not None]
+            present.sort(key=lambda row: row[1][idx], reverse=not asc)
+            rows = present + [row for row in rows if row[1][idx] is None]  # nulls last
     if q.max_rows is not None:
         rows = rows[: q.max_rows]
     columns = [[row[0][j] for row in rows] for j in range(len(items))]
@@ -307,6 +310,3 @@ def _value_for_result(value: Any) -> Any:
         value.load()
     return value
 
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (1, None) if value is None else (0, value)
