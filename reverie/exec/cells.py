@@ -7,6 +7,7 @@ out can be taken over. Results are written in small batches, each its own transa
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -17,8 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from reverie import types as ts
 from reverie.exec.schema import ColumnSchema, TableSchema
-from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, PENDING, ROWID, Store
+from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, PENDING, ROWID, ColumnSql, Store
 
 LEASE_SECONDS = 120.0
 OWNER = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}'
@@ -58,52 +60,77 @@ def pending_condition(schema: TableSchema) -> sa.ColumnElement[bool]:
 
 @dataclass
 class Claimer:
-    """Claims batches of rows with pending cells for this process."""
+    """Hands out batches of rows with pending cells, claimed for this process.
+
+    Rows this process just inserted (``rowids``) were claimed by the insert itself. For a
+    backfill, each batch is claimed by one ``UPDATE ... RETURNING`` over rows nobody
+    holds (PostgreSQL adds ``FOR UPDATE SKIP LOCKED``, so workers share a backfill); claims
+    of processes that died on this host are freed first.
+    """
 
     store: Store
     schema: TableSchema
     rowids: Sequence[int] | None = None
     batch: int = 256
-    _after: int = 0
     busy_elsewhere: int = 0
+    _after: int = 0
+    _pos: int = 0
+    _freed_dead: bool = False
 
     def next_batch(self) -> list[int]:
-        """Claim the next rows (in rowid order); empty when none are left."""
+        """The next rows to compute (in rowid order); empty when none are left."""
+        if self.rowids is not None:
+            chunk = list(self.rowids[self._pos : self._pos + self.batch])
+            self._pos += len(chunk)
+            return chunk
+        if not self._freed_dead:
+            free_dead_claims(self.store, self.schema)
+            self._freed_dead = True
         t = self.schema.sa_table
         rid, owner_c, until_c = t.c[ROWID], t.c[CLAIM_OWNER], t.c[CLAIM_UNTIL]
         me = owner_id()
-        while True:
-            cond = sa.and_(pending_condition(self.schema), rid > self._after)
-            if self.rowids is not None:
-                todo = [r for r in self.rowids if r > self._after][: self.batch]
-                if not todo:
-                    return []
-                cond = sa.and_(cond, rid.in_(todo))
-            query = sa.select(rid, owner_c, until_c).where(cond).order_by(rid).limit(self.batch)
-            with self.store.begin() as conn:
-                if not self.store.is_sqlite:
-                    query = query.with_for_update(skip_locked=True)
-                rows = conn.execute(query).all()
-                if not rows:
-                    if self.rowids is not None and todo:
-                        self._after = todo[-1]
-                        continue
-                    return []
-                self._after = rows[-1][0]
-                now = time.time()
-                mine = [
-                    r[0]
-                    for r in rows
-                    if r[1] is None or r[1] == me or (r[2] or 0) < now or owner_is_gone(r[1])
-                ]
-                self.busy_elsewhere += len(rows) - len(mine)
-                if mine:
-                    conn.execute(
-                        sa.update(t)
-                        .where(rid.in_(mine))
-                        .values({CLAIM_OWNER: me, CLAIM_UNTIL: now + LEASE_SECONDS})
-                    )
-                    return mine
+        now = time.time()
+        free = sa.or_(owner_c.is_(None), owner_c == me, until_c < now)
+        pick = (
+            sa.select(rid)
+            .where(pending_condition(self.schema), rid > self._after, free)
+            .order_by(rid)
+            .limit(self.batch)
+        )
+        if not self.store.is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
+        claim = (
+            sa.update(t)
+            .where(rid.in_(pick.scalar_subquery()))
+            .values({CLAIM_OWNER: me, CLAIM_UNTIL: now + LEASE_SECONDS})
+            .returning(rid)
+        )
+        with self.store.begin() as conn:
+            ids = sorted(conn.execute(claim).scalars())
+            if not ids:
+                held = sa.select(sa.func.count()).where(
+                    pending_condition(self.schema), rid > self._after, sa.not_(free)
+                )
+                self.busy_elsewhere = int(conn.execute(held).scalar_one())
+                return []
+        self._after = ids[-1]
+        return ids
+
+
+def free_dead_claims(store: Store, schema: TableSchema) -> None:
+    """Release claims held by processes on this host that no longer run."""
+    t = schema.sa_table
+    owner_c = t.c[CLAIM_OWNER]
+    with store.read() as conn:
+        owners = conn.execute(
+            sa.select(owner_c).where(owner_c.is_not(None), owner_c != owner_id()).distinct()
+        ).scalars().all()
+    dead = [o for o in owners if owner_is_gone(o)]
+    if dead:
+        with store.begin() as conn:
+            conn.execute(
+                sa.update(t).where(owner_c.in_(dead)).values({CLAIM_OWNER: None, CLAIM_UNTIL: None})
+            )
 
 
 def renew_claims(store: Store, schema: TableSchema) -> None:
@@ -130,12 +157,16 @@ def release_claims(store: Store, schema: TableSchema, rowids: Iterable[int] | No
         conn.execute(sa.update(t).where(cond).values({CLAIM_OWNER: None, CLAIM_UNTIL: None}))
 
 
-def fetch_rows(store: Store, schema: TableSchema, rowids: Sequence[int]) -> list[dict[str, Any]]:
-    """Every physical column of the given rows, keyed by SQL column name."""
+def fetch_rows(
+    store: Store, schema: TableSchema, rowids: Sequence[int], columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The given physical columns (and the row id) of the given rows."""
     t = schema.sa_table
+    names = [ROWID, *(c for c in columns if c != ROWID)]
+    query = sa.select(*(t.c[c] for c in names)).where(t.c[ROWID].in_(list(rowids)))
     with store.read() as conn:
-        result = conn.execute(sa.select(t).where(t.c[ROWID].in_(list(rowids))).order_by(t.c[ROWID]))
-        return [dict(r._mapping) for r in result]
+        result = conn.execute(query.order_by(t.c[ROWID]))
+        return [dict(zip(names, r, strict=True)) for r in result]
 
 
 @dataclass
@@ -151,6 +182,34 @@ class CellResult:
     meta: dict[str, Any] | None = None
 
 
+# Types whose values the SQLite driver takes as they are: written without SQLAlchemy's
+# per-row parameter processing, which costs more than the UPDATE itself.
+_PLAIN_TYPES = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.ImageType)
+
+
+def _write_plain_sqlite(
+    conn: sa.Connection, table: str, sql: ColumnSql, results: Sequence[CellResult]
+) -> None:
+    stmt = (
+        f'UPDATE {table} SET {sql.value} = ?, {sql.state} = ?, {sql.errortype} = ?, '
+        f'{sql.errormsg} = ?, {sql.cellmeta} = ? WHERE {ROWID} = ?'
+    )
+    conn.exec_driver_sql(
+        stmt,
+        [
+            (
+                r.value,
+                r.state,
+                r.errortype,
+                r.errormsg,
+                None if r.meta is None else json.dumps(r.meta),
+                r.rowid,
+            )
+            for r in results
+        ],
+    )
+
+
 def write_results(
     store: Store, schema: TableSchema, results: Sequence[CellResult], done_rows: Sequence[int]
 ) -> None:
@@ -162,6 +221,9 @@ def write_results(
     with store.begin() as conn:
         for results_of_col in by_column.values():
             sql = results_of_col[0].column.sql
+            if store.is_sqlite and isinstance(results_of_col[0].column.col_type, _PLAIN_TYPES):
+                _write_plain_sqlite(conn, t.name, sql, results_of_col)
+                continue
             stmt = (
                 sa.update(t)
                 .where(t.c[ROWID] == sa.bindparam('_rid'))

@@ -16,7 +16,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import PIL.Image
 import sqlalchemy as sa
@@ -38,13 +38,15 @@ from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.evaluate import evaluate
 from reverie.functions.udf import CellValue, Function
-from reverie.store.db import ERROR, PENDING, ROWID, VALUE, Store
+from reverie.store.db import ERROR, PENDING, ROWID, VALUE, ColumnSql, Store
 from reverie.store.media import MediaStore
 
 OnError = Literal['abort', 'ignore']
 FLUSH_CELLS = 64
 FLUSH_SECONDS = 0.25
 ASYNC_ROWS_IN_FLIGHT = 256
+SYNC_BATCH = 2000
+ASYNC_BATCH = 128
 
 
 @dataclass
@@ -69,6 +71,13 @@ class ComputeStats:
     interrupted: bool = False
 
 
+class _Input(NamedTuple):
+    column: ColumnSchema
+    ref: n.ColumnRef
+    sql: ColumnSql
+    props: tuple[tuple[n.CellProp, str], ...]
+
+
 class _InputError:
     """Marks an input that cannot be used (a failed upstream cell, a missing file)."""
 
@@ -84,6 +93,7 @@ class _ColumnPlan:
     deps: tuple[int, ...]  # ids of computed columns this one reads
     calls: tuple[n.FunctionCall, ...]
     is_async: bool
+    inputs: tuple[n.ColumnRef, ...]  # every column the expression reads
 
 
 def _plan(schema: TableSchema) -> list[_ColumnPlan]:
@@ -100,7 +110,8 @@ def _plan(schema: TableSchema) -> list[_ColumnPlan]:
         is_async = own_async or any(d in async_ids for d in deps)
         if is_async:
             async_ids.add(col.id)
-        plans.append(_ColumnPlan(col, col.ref(schema.id), deps, calls, is_async))
+        inputs = tuple(n.column_refs(expr)) if expr is not None else ()
+        plans.append(_ColumnPlan(col, col.ref(schema.id), deps, calls, is_async, inputs))
     return plans
 
 
@@ -121,7 +132,8 @@ async def compute_pending(
     total = await asyncio.to_thread(_count_pending, ctx.store, schema, rowids)
     run.progress = Progress(total, desc, enabled=ctx.progress)
     heartbeat = asyncio.ensure_future(_heartbeat(ctx.store, schema))
-    claimer = Claimer(ctx.store, schema, rowids)
+    all_sync = not any(p.is_async for p in run.plans)
+    claimer = Claimer(ctx.store, schema, rowids, batch=SYNC_BATCH if all_sync else ASYNC_BATCH)
     try:
         await run.execute(claimer)
     except asyncio.CancelledError:
@@ -175,18 +187,36 @@ class _Run:
         self._flush_lock = asyncio.Lock()
         self._batchers: dict[int, _Batcher] = {}
         self._needed = self._needed_inputs()
+        self._fetch_columns = sorted(
+            {i.sql.value for i in self._needed}
+            | {key for i in self._needed for _, key in i.props}
+            | {
+                name
+                for i in self._needed
+                if i.column.is_computed
+                for name in (i.sql.state, i.sql.errortype, i.sql.errormsg)
+            }
+        )
 
     @property
     def aborted(self) -> bool:
         return self.on_error == 'abort' and self.stats.first_error is not None
 
-    def _needed_inputs(self) -> list[tuple[ColumnSchema, n.ColumnRef]]:
+    def _needed_inputs(self) -> list[_Input]:
         ids: set[int] = set()
+        props: set[n.CellProp] = set()
         for p in self.plans:
             ids.add(p.column.id)
+            ids |= {r.column_id for r in p.inputs}
             if p.column.expr is not None:
-                ids |= {r.column_id for r in n.column_refs(p.column.expr)}
-        return [(c, c.ref(self.schema.id)) for c in self.schema.columns if c.id in ids]
+                props |= {x for x in p.column.expr.walk() if isinstance(x, n.CellProp)}
+        inputs = []
+        for c in self.schema.columns:
+            if c.id not in ids:
+                continue
+            used = tuple((prop, getattr(c.sql, prop.prop)) for prop in props if prop.column.column_id == c.id)
+            inputs.append(_Input(c, c.ref(self.schema.id), c.sql, used))
+        return inputs
 
     # -- driving ---------------------------------------------------------------
     async def execute(self, claimer: Claimer) -> None:
@@ -199,7 +229,9 @@ class _Run:
                 batch = await asyncio.to_thread(claimer.next_batch)
                 if not batch:
                     break
-                rows = await asyncio.to_thread(fetch_rows, self.ctx.store, self.schema, batch)
+                rows = await asyncio.to_thread(
+                    fetch_rows, self.ctx.store, self.schema, batch, self._fetch_columns
+                )
                 envs = [self._env(row) for row in rows]
                 self._compute_sync(sync_plans, rows, envs)
                 if not async_plans:
@@ -230,17 +262,12 @@ class _Run:
     # -- inputs ----------------------------------------------------------------
     def _env(self, row: dict[str, Any]) -> dict[n.Node, Any]:
         env: dict[n.Node, Any] = {}
-        for col, ref in self._needed:
-            sql = col.sql
+        for col, ref, sql, props in self._needed:
             raw = row[sql.value]
+            for prop, key in props:
+                env[prop] = row[key]
             if col.is_computed:
                 state = row[sql.state]
-                for prop, key, t in (
-                    ('errortype', sql.errortype, ts.String),
-                    ('errormsg', sql.errormsg, ts.String),
-                    ('cellmeta', sql.cellmeta, ts.Json),
-                ):
-                    env[n.CellProp(ref, prop, t)] = row[key]
                 if state == ERROR:
                     env[ref] = _InputError(
                         'UpstreamError',
@@ -254,8 +281,9 @@ class _Run:
         return env
 
     def _load_value(self, col: ColumnSchema, raw: Any) -> Any:
-        if raw is None:
-            return None
+        if raw is None or type(raw) in (str, int):
+            if raw is None or not isinstance(col.col_type, ts.ImageType):
+                return raw
         if isinstance(col.col_type, ts.ImageType):
             try:
                 return self.ctx.media.open(raw)
@@ -432,9 +460,7 @@ class _Run:
     def _input_error(self, plan: _ColumnPlan, env: dict[n.Node, Any]) -> _InputError | None:
         if plan.column.load_error is not None:
             return _InputError('FunctionNotFound', plan.column.load_error)
-        if plan.column.expr is None:
-            return None
-        for ref in n.column_refs(plan.column.expr):
+        for ref in plan.inputs:
             value = env.get(ref)
             if isinstance(value, _InputError):
                 return value

@@ -3,6 +3,7 @@ expressions. The catalog builds a ``TableSchema``; nothing here touches the data
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ class ColumnSchema:
     load_error: str | None = None
     is_computed: bool = False
 
-    @property
+    @functools.cached_property
     def sql(self) -> ColumnSql:
         return ColumnSql(self.id, self.is_computed)
 
