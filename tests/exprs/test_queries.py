@@ -115,7 +115,7 @@ def test_to_pandas(pets):
 
 def test_image_properties(pets, tmp_path):
     rs = (
-        pets.where(pets.img != None)
+        pets.where(pets.img != None)  # noqa: E711
         .select(
             pets.img.width, pets.img.height, pets.img.mode, pets.img.fileurl, pets.img.localpath
         )
@@ -165,12 +165,12 @@ def test_unknown_column_attribute(pets):
     with pytest.raises(
         AttributeError, match="Table 'pets' has no column 'nope'; its columns are 'kind'"
     ):
-        pets.nope
+        _ = pets.nope
 
 
 def test_comparison_type_mismatch(pets):
     with pytest.raises(rv.TypeMismatchError):
-        pets.n > 'three'
+        _ = pets.n > 'three'
     with pytest.raises(rv.TypeMismatchError, match='where\\(\\) needs a Bool'):
         pets.where(pets.n + 1)
 

@@ -1,0 +1,69 @@
+"""What the user reads: text tables in a terminal, HTML with small thumbnails in a notebook."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import PIL.Image
+import pytest
+
+import reverie as rv
+
+
+@pytest.fixture
+def photos(catalog):
+    t = rv.create_table('photos', {'title': rv.String, 'n': rv.Int, 'img': rv.Image})
+    big = PIL.Image.effect_noise((512, 384), 64).convert('RGB')  # noisy, so it compresses badly
+    t.insert(
+        [
+            {'title': 'noise <b>', 'n': 1, 'img': big},
+            {'title': 'x' * 100, 'n': 2, 'img': None},
+        ],
+        print_stats=False,
+    )
+    return t
+
+
+def test_repr_is_a_text_table(photos):
+    text = repr(photos.select(photos.title, photos.n, photos.img).collect())
+    assert 'title' in text and 'n' in text and 'img' in text
+    assert '<Image 512x384 RGB>' in text
+    assert 'noise <b>' in text
+    assert 'x' * 37 + '...' in text  # long text is cut short
+    assert 'x' * 41 not in text
+
+
+def test_repr_html_has_small_thumbnail(photos, tmp_path):
+    rs = photos.collect()
+    html = rs._repr_html_()
+    stored = next((tmp_path / 'media').rglob('*.png')).stat().st_size
+    assert html.count('<img') == 1
+    assert 'noise &lt;b&gt;' in html
+    match = re.search(
+        r'<img src="data:image/(png|jpeg);base64,([A-Za-z0-9+/=]+)" width="(\d+)" height="(\d+)"',
+        html,
+    )
+    assert match is not None
+    assert (int(match[3]), int(match[4])) == (128, 96)
+    thumb = base64.b64decode(match[2])
+    assert len(thumb) < 40_000
+    assert len(html) < stored / 10  # never the full image
+
+
+def test_table_repr_describes_schema(photos):
+    @rv.udf
+    def shout(s: str) -> str:
+        return s.upper()
+
+    photos.add_computed_column(loud=shout(photos.title), print_stats=False)
+    text = repr(photos)
+    assert "Table 'photos'" in text
+    assert 'Column Name' in text and 'Computed With' in text
+    assert 'loud' in text and 'shout(title)' in text
+    assert '<pre>' in photos._repr_html_()
+
+
+def test_query_repr_runs_it(photos):
+    assert '<Image 512x384 RGB>' in repr(photos.select(photos.img).limit(1))
+    assert '<img' in photos.select(photos.img).limit(1)._repr_html_()
