@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from reverie import api
+from reverie import api, demo
 from reverie.catalog.table import Table
 from reverie.errors import Error
 from reverie.reve_server import cli as server_cli
@@ -81,8 +81,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from reverie import demo
-
     return demo.main(out=args.out)
 
 

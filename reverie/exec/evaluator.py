@@ -96,8 +96,22 @@ class _ColumnPlan:
     inputs: tuple[n.ColumnRef, ...]  # every column the expression reads
 
 
+def _canonical_refs(schema: TableSchema) -> dict[int, n.ColumnRef]:
+    """One ColumnRef object per column (the one the expressions hold), so looking cells up
+    in a row's values finds the very same key instead of comparing equal nodes."""
+    refs: dict[int, n.ColumnRef] = {}
+    for col in schema.computed():
+        if col.expr is not None:
+            for ref in n.column_refs(col.expr):
+                refs.setdefault(ref.column_id, ref)
+    for col in schema.columns:
+        refs.setdefault(col.id, col.ref(schema.id))
+    return refs
+
+
 def _plan(schema: TableSchema) -> list[_ColumnPlan]:
     computed_ids = {c.id for c in schema.computed()}
+    canonical = _canonical_refs(schema)
     plans: list[_ColumnPlan] = []
     async_ids: set[int] = set()
     for col in schema.computed():
@@ -110,8 +124,8 @@ def _plan(schema: TableSchema) -> list[_ColumnPlan]:
         is_async = own_async or any(d in async_ids for d in deps)
         if is_async:
             async_ids.add(col.id)
-        inputs = tuple(n.column_refs(expr)) if expr is not None else ()
-        plans.append(_ColumnPlan(col, col.ref(schema.id), deps, calls, is_async, inputs))
+        inputs = tuple(canonical[r.column_id] for r in n.column_refs(expr)) if expr else ()
+        plans.append(_ColumnPlan(col, canonical[col.id], deps, calls, is_async, inputs))
     return plans
 
 
@@ -210,12 +224,13 @@ class _Run:
             ids |= {r.column_id for r in p.inputs}
             if p.column.expr is not None:
                 props |= {x for x in p.column.expr.walk() if isinstance(x, n.CellProp)}
+        canonical = _canonical_refs(self.schema)
         inputs = []
         for c in self.schema.columns:
             if c.id not in ids:
                 continue
             used = tuple((prop, getattr(c.sql, prop.prop)) for prop in props if prop.column.column_id == c.id)
-            inputs.append(_Input(c, c.ref(self.schema.id), c.sql, used))
+            inputs.append(_Input(c, canonical[c.id], c.sql, used))
         return inputs
 
     # -- driving ---------------------------------------------------------------

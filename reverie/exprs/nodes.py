@@ -290,3 +290,21 @@ def column_refs(node: Node) -> set[ColumnRef]:
 def function_calls(node: Node) -> list[FunctionCall]:
     """Every function call in an expression, innermost first."""
     return [n for n in node.walk() if isinstance(n, FunctionCall)]
+
+
+def _cache_hash(cls: type[Node]) -> None:
+    """Nodes are immutable: compute each one's (recursive) hash once."""
+    computed = cls.__hash__
+
+    def __hash__(self: Node) -> int:
+        cached: int | None = self.__dict__.get('_hash')
+        if cached is None:
+            cached = computed(self)
+            self.__dict__['_hash'] = cached
+        return cached
+
+    cls.__hash__ = __hash__  # type: ignore[method-assign]
+
+
+for _cls in Node.__subclasses__():
+    _cache_hash(_cls)
