@@ -131,7 +131,10 @@ def test_error_cells_abort_keeps_finished(catalog):
     BROKEN.add(3)
     with pytest.raises(
         rv.ExecutionError,
-        match=r"Computing column 'big' of table 'abort' failed for row \d+: ValueError: cannot handle 3",
+        match=(
+            r"Computing column 'big' of table 'abort' failed for row \d+: "
+            r'ValueError: cannot handle 3'
+        ),
     ) as info:
         t.insert([{'n': i} for i in range(6)], print_stats=False)
     assert 'recompute_columns(errors_only=True)' in str(info.value)
@@ -185,7 +188,9 @@ def test_computed_column_errors(catalog):
     t.add_computed_column(loud=shout(t.w), print_stats=False)
     with pytest.raises(rv.AlreadyExistsError, match="already has a column 'loud'"):
         t.add_computed_column(loud=shout(t.w))
-    with pytest.raises(rv.InvalidValueError, match="Column 'loud' is not computed|is computed"):
+    with pytest.raises(
+        rv.InvalidValueError, match=r"Column 'loud' \(table 'misc', row 0\) is computed"
+    ):
         t.insert(w='a', loud='b')
     with pytest.raises(rv.TypeMismatchError, match='available on computed columns only'):
         _ = t.w.errortype
