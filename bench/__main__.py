@@ -49,12 +49,13 @@ def _pct(x: float) -> str:
 def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
     rows: list[Row] = []
     imp = r['import']['import_s']
+    floor = r['import']['sqlalchemy_import_s']
     rows.append(
         Row(
             '2 tables',
             'import reverie (median of 3)',
             f'{imp:.3f} s',
-            '',
+            f'import sqlalchemy alone {floor:.3f} s',
             '< 0.3 s',
             imp < 0.3,
             '1.5 s',
@@ -165,7 +166,8 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
         Row(
             '3 compute',
             '  429 rejections',
-            f'{q["rejected_429"]} (calls {q["calls"]}, ok {q["ok_calls"]})',
+            f'{q["rejected_429"]} (calls {q["calls"]}, ok {q["ok_calls"]}, '
+            f'peak {q["server_peak"]})',
             '',
             '< 10',
             q['rejected_429'] < 10,
@@ -193,7 +195,8 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
             Row(
                 '4 reve seed',
                 '  calls / server peak concurrency',
-                f'{s["calls"]} calls, peak {s["server_peak"]}',
+                f'{s["calls"]} calls, peak {s["server_peak"]}, '
+                f'server-side {s["server_mean_call_s"]:.2f} s/call',
                 '60 cells',
                 'one call per cell',
                 one_each,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,10 @@ def _env(url: str, max_concurrency: int) -> dict[str, str]:
 
 
 def _server_stats(server: Any) -> dict[str, Any]:
-    statuses = Counter(r.status for r in server.requests)
-    endpoints = Counter(r.endpoint for r in server.requests if r.status == 200)
+    records = server.requests
+    statuses = Counter(r.status for r in records)
+    endpoints = Counter(r.endpoint for r in records if r.status == 200)
+    durations = [r.t_end - r.t_start for r in records if r.status == 200]
     return {
         'calls': sum(statuses.values()),
         'ok_calls': statuses.get(200, 0),
@@ -35,6 +38,10 @@ def _server_stats(server: Any) -> dict[str, Any]:
         'other_errors': sum(v for k, v in statuses.items() if k not in (200, 429)),
         'per_endpoint': dict(endpoints),
         'server_peak': server.peak_concurrency,
+        'server_mean_call_s': statistics.fmean(durations) if durations else 0.0,
+        'first_start_to_last_end_s': (
+            max(r.t_end for r in records) - min(r.t_start for r in records) if records else 0.0
+        ),
     }
 
 

@@ -16,25 +16,34 @@ N_IMAGES = 200
 IMAGE_SIDE = 512
 REPEATS = 3
 
-IMPORT_SNIPPET = (
-    'import time; t = time.perf_counter(); import reverie; print(time.perf_counter() - t)'
-)
+IMPORT_SNIPPET = 'import time; t = time.perf_counter(); import {}; print(time.perf_counter() - t)'
 
 
-def import_time() -> dict[str, Any]:
-    """Median wall time of `import reverie` in 3 fresh interpreters."""
+def _import_runs(module: str) -> list[float]:
     env = {**os.environ, 'REVERIE_PROGRESS': '0'}
     runs = []
     for _ in range(REPEATS):
         out = subprocess.run(
-            [sys.executable, '-c', IMPORT_SNIPPET],
+            [sys.executable, '-c', IMPORT_SNIPPET.format(module)],
             capture_output=True,
             text=True,
             check=True,
             env=env,
         )
         runs.append(float(out.stdout.strip().splitlines()[-1]))
-    return {'import_s': statistics.median(runs), 'import_runs': runs}
+    return runs
+
+
+def import_time() -> dict[str, Any]:
+    """Median wall time of `import reverie` in 3 fresh interpreters, next to its floor:
+    `import sqlalchemy` alone (reverie needs it at import), also median of 3."""
+    runs = _import_runs('reverie')
+    floor = _import_runs('sqlalchemy')
+    return {
+        'import_s': statistics.median(runs),
+        'import_runs': runs,
+        'sqlalchemy_import_s': statistics.median(floor),
+    }
 
 
 def _rows(n: int) -> list[dict[str, Any]]:

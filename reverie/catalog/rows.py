@@ -38,6 +38,17 @@ def prepare_rows(
 ) -> PreparedRows:
     """Validate ``rows``; raise on the first bad one unless ``skip_bad``."""
     writable = {c.name: c for c in schema.columns if not c.is_computed}
+    # name -> (column, SQL name, is image, validate, to_db): looked up once, used per value
+    plan = {
+        c.name: (
+            c,
+            c.sql.value,
+            isinstance(c.col_type, ts.ImageType),
+            c.col_type.validate,
+            c.col_type.to_db,
+        )
+        for c in writable.values()
+    }
     computed = {c.name for c in schema.columns if c.is_computed}
     required = [c for c in writable.values() if not c.col_type.nullable]
     table = schema.name
@@ -54,20 +65,24 @@ def prepare_rows(
                 )
             out: dict[str, Any] = {}
             for name, value in row.items():
-                col = writable.get(name)
-                if col is None:
+                entry = plan.get(name)
+                if entry is None:
                     raise _unknown_column(table, name, i, computed, list(writable))
+                col, key, is_image, validate, to_db = entry
                 if value is None:
                     if not col.col_type.nullable:
                         raise InvalidValueError(
                             f'Column {name!r} (table {table!r}, row {i}) is Required and cannot '
                             'be None.'
                         )
-                    out[col.sql.value] = None
-                elif isinstance(col.col_type, ts.ImageType):
-                    pending_images.append((out, col.sql.value, value, i, name))
+                    out[key] = None
+                elif is_image:
+                    pending_images.append((out, key, value, i, name))
                 else:
-                    out[col.sql.value] = convert_value(col.col_type, value, table, name, i)
+                    try:
+                        out[key] = to_db(validate(value))
+                    except (TypeError, ValueError):
+                        out[key] = convert_value(col.col_type, value, table, name, i)
             for col in required:
                 if col.name not in row:
                     raise InvalidValueError(
@@ -177,7 +192,21 @@ def _load_images(
                 raise result
             bad.setdefault(item[3], result)
     # Only now, with every image checked, write files: a refused insert leaves nothing behind.
-    for (out, key, _, i, _), result in zip(pending, results, strict=True):
-        if i not in bad and isinstance(result, CheckedImage):
-            out[key] = media.put(result.data, result.ext)
+    # Each put fsyncs its file, so several run at once (threads wait on the disk, not the GIL).
+    to_store = [
+        (out, key, result)
+        for (out, key, _, i, _), result in zip(pending, results, strict=True)
+        if i not in bad and isinstance(result, CheckedImage)
+    ]
+
+    def store(item: tuple[dict[str, Any], str, CheckedImage]) -> str:
+        return media.put(item[2].data, item[2].ext)
+
+    if len(to_store) > 1:
+        with concurrent.futures.ThreadPoolExecutor(_IMAGE_WORKERS) as pool:
+            refs = list(pool.map(store, to_store))
+    else:
+        refs = [store(item) for item in to_store]
+    for (out, key, _), ref in zip(to_store, refs, strict=True):
+        out[key] = ref
     return sorted(bad.items())
