@@ -214,12 +214,26 @@ class Table:
             for k in keys - row.keys():
                 row[k] = None
         rowids: list[int] = []
-        with self._catalog.store.begin() as conn:
+        store = self._catalog.store
+        plain = store.is_sqlite and all(
+            k in (CLAIM_OWNER, CLAIM_UNTIL) or isinstance(_value_type(schema, k), _PLAIN_TYPES)
+            for k in keys
+        )
+        with store.begin() as conn:
             for start in range(0, len(rows), INSERT_CHUNK):
                 chunk = rows[start : start + INSERT_CHUNK]
                 if computed:
-                    result = conn.execute(sa.insert(t).returning(t.c[ROWID], sort_by_parameter_order=True), chunk)
-                    rowids.extend(result.scalars().all())
+                    stmt = sa.insert(t).returning(t.c[ROWID], sort_by_parameter_order=True)
+                    rowids.extend(conn.execute(stmt, chunk).scalars().all())
+                elif plain:
+                    # Values are already what the SQLite driver stores: skip SQLAlchemy's
+                    # per-row parameter processing (it costs more than the INSERT).
+                    names = sorted(keys)
+                    sql = (
+                        f'INSERT INTO {t.name} ({", ".join(names)}) '
+                        f'VALUES ({", ".join("?" for _ in names)})'
+                    )
+                    conn.exec_driver_sql(sql, [tuple(r[k] for k in names) for r in chunk])
                 else:
                     conn.execute(sa.insert(t), chunk)
         return rowids
@@ -553,6 +567,16 @@ class Table:
                 f'{", ".join(repr(c.name) for c in schema.columns)}.'
             )
         return col
+
+
+_PLAIN_TYPES = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.ImageType)
+
+
+def _value_type(schema: TableSchema, sql_name: str) -> ts.ColumnType | None:
+    for c in schema.columns:
+        if c.sql.value == sql_name:
+            return c.col_type
+    return None
 
 
 def _check_on_error(on_error: str) -> None:
