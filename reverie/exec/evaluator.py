@@ -330,7 +330,6 @@ class _Run:
                     live.append((row, env))
             for call in plan.calls:
                 self._calls_sync(call, [(r, e) for r, e in live if r[ROWID] not in failed], failed)
-            metas: dict[int, dict[str, Any] | None] = {}
             for row, env in todo:
                 rid = row[ROWID]
                 if rid in failed:
@@ -339,17 +338,10 @@ class _Run:
                     try:
                         value = evaluate(plan.column.expr, env) if plan.column.expr else None
                         value, meta = _unwrap(value)
-                        metas[rid] = meta
                         result = self._value_result(rid, plan.column, value, meta)
                     except Exception as e:
                         result = self._error_result(rid, plan.column, e)
-                if result.state == VALUE:
-                    env[plan.ref] = _loaded(plan.column, value)
-                else:
-                    env[plan.ref] = _InputError(
-                        'UpstreamError',
-                        f'column {plan.column.name!r} failed: {result.errortype}: {result.errormsg}',
-                    )
+                _set_cell(env, plan, result, value)
                 row[plan.column.sql.state] = result.state
                 self._record(result)
 
@@ -440,13 +432,7 @@ class _Run:
                 raise
             except Exception as e:
                 result = self._error_result(rid, plan.column, e)
-        if result.state == VALUE:
-            env[plan.ref] = _loaded(plan.column, value)
-        else:
-            env[plan.ref] = _InputError(
-                'UpstreamError',
-                f'column {plan.column.name!r} failed: {result.errortype}: {result.errormsg}',
-            )
+        _set_cell(env, plan, result, value)
         self._record(result)
 
     async def _call_async(self, call: n.FunctionCall, env: dict[n.Node, Any]) -> Any:
@@ -625,8 +611,15 @@ def _unwrap(value: Any) -> tuple[Any, dict[str, Any] | None]:
     return value, None
 
 
-def _loaded(col: ColumnSchema, value: Any) -> Any:
-    return value
+def _set_cell(env: dict[n.Node, Any], plan: _ColumnPlan, result: CellResult, value: Any) -> None:
+    """Make a computed cell visible to the columns that read it."""
+    if result.state == VALUE:
+        env[plan.ref] = value
+    else:
+        env[plan.ref] = _InputError(
+            'UpstreamError',
+            f'column {plan.column.name!r} failed: {result.errortype}: {result.errormsg}',
+        )
 
 
 def _close_images(env: dict[n.Node, Any]) -> None:

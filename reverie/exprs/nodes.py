@@ -303,7 +303,7 @@ def _cache_hash(cls: type[Node]) -> None:
             self.__dict__['_hash'] = cached
         return cached
 
-    cls.__hash__ = __hash__  # type: ignore[method-assign]
+    cls.__hash__ = __hash__  # type: ignore[method-assign,assignment]
 
 
 for _cls in Node.__subclasses__():
