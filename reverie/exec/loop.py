@@ -34,13 +34,20 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     before ``KeyboardInterrupt`` propagates.
     """
     loop = background_loop()
-    future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)
+    finished = threading.Event()
+
+    async def run() -> T:
+        try:
+            return await coro
+        finally:
+            finished.set()
+
+    future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(run(), loop)
     try:
         return future.result()
     except KeyboardInterrupt:
+        # Cancelling the concurrent future only schedules the task's cancellation and returns
+        # at once; wait for the coroutine itself to unwind (and commit what finished).
         future.cancel()
-        try:
-            future.result(timeout=60)
-        except (concurrent.futures.CancelledError, Exception):
-            pass
+        finished.wait(timeout=60)
         raise
