@@ -3,9 +3,10 @@
 Every call to an external service goes through its pool. A pool admits at most
 ``limit`` calls at once (optionally at most ``requests_per_minute`` starts), retries
 failures that say they are retryable (``ServiceError.retryable``) with exponential
-backoff and jitter, honouring ``retry_after``. On a 429 the pool halves its window from
-the number of calls in flight; it grows back by one only after a long run of successes,
-so it does not keep probing a server that has told it its limit.
+backoff and jitter, honouring ``retry_after``. On a 429 the pool narrows its window to
+the calls still in flight when the refusal comes back (those the server took); it grows
+back by one only after a long run of successes, so it does not keep probing a server
+that has told it its limit.
 """
 
 from __future__ import annotations
@@ -68,7 +69,6 @@ class Pool:
         attempt = 0
         while True:
             await self._acquire()
-            in_flight_at_start = self._in_flight
             try:
                 result = await call()
             except ServiceError as e:
@@ -78,7 +78,9 @@ class Pool:
                     raise
                 if e.status == 429:
                     self.stats.rate_limited += 1
-                    self._shrink(in_flight_at_start)
+                    # Those still running were accepted; halving the count at this call's
+                    # start (which included its refused siblings) undershot the limit.
+                    self._shrink(self._in_flight)
                 attempt += 1
                 self.stats.retries += 1
                 await asyncio.sleep(self._delay(attempt, e.retry_after))
@@ -111,7 +113,7 @@ class Pool:
             self._cond.notify_all()
 
     def _shrink(self, in_flight: int) -> None:
-        new = max(1.0, min(self.window, in_flight / 2))
+        new = max(1.0, min(self.window, float(in_flight)))
         if new < self.window:
             self.window = new
         self._successes_since_change = 0
