@@ -332,6 +332,7 @@ class _Run:
                 self._calls_sync(call, [(r, e) for r, e in live if r[ROWID] not in failed], failed)
             for row, env in todo:
                 rid = row[ROWID]
+                value: Any = None
                 if rid in failed:
                     result = self._error_result(rid, plan.column, failed[rid])
                 else:
@@ -412,6 +413,7 @@ class _Run:
         if self.aborted:
             return
         err = self._input_error(plan, env)
+        value: Any = None
         if err is not None:
             result = self._error_result(rid, plan.column, err)
         else:
