@@ -66,7 +66,7 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
     rows.append(
         Row(
             '2 tables',
-            'insert 10,000 rows (str, int, float)',
+            'insert 10,000 rows str/int/float (best of 3)',
             f'{t["insert_rows_per_s"]:,.0f} rows/s',
             f'raw SQLAlchemy {t["raw_rows_per_s"]:,.0f} rows/s',
             '>= 250,000 rows/s',
@@ -80,7 +80,7 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
     rows.append(
         Row(
             '2 tables',
-            'insert 200 PNGs 512x512 by path',
+            'insert 200 PNGs 512x512 by path (best of 3)',
             f'{t["images_per_s"]:,.0f} rows/s',
             '',
             '>= 1,000 rows/s',
@@ -91,7 +91,7 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
     rows.append(
         Row(
             '2 tables',
-            'collect 10,000 rows',
+            'collect 10,000 rows (best of 3)',
             f'{t["collect_rows_per_s"]:,.0f} rows/s',
             '',
             '>= 500,000 rows/s',

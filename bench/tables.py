@@ -75,7 +75,7 @@ def _raw_insert_rate(db_path: Path, n: int) -> float:
     return best
 
 
-def _write_pngs(folder: Path, n: int) -> list[Path]:
+def _write_pngs(folder: Path, n: int, salt: int = 0) -> list[Path]:
     import PIL.Image
     import PIL.ImageDraw
 
@@ -85,7 +85,7 @@ def _write_pngs(folder: Path, n: int) -> list[Path]:
         img = PIL.Image.new('RGB', (IMAGE_SIDE, IMAGE_SIDE), ((k * 37) % 256, (k * 91) % 256, 128))
         draw = PIL.ImageDraw.Draw(img)
         draw.rectangle((k % 200, k % 150, 300 + k % 200, 260 + k % 150), fill=(255, k % 256, 0))
-        draw.text((20, 20), f'image {k}', fill=(0, 0, 0))
+        draw.text((20, 20), f'image {k} set {salt}', fill=(0, 0, 0))
         path = folder / f'img_{k:04d}.png'
         img.save(path)
         paths.append(path)
@@ -119,12 +119,16 @@ def tables() -> dict[str, Any]:
             best = max(best, N_ROWS / tm.seconds)
         out['collect_rows_per_s'] = best
 
-        # Images inserted by path.
-        paths = _write_pngs(home / 'pngs', N_IMAGES)
-        t = rv.create_table('images', {'img': rv.Image})
-        with Timer() as tm:
-            t.insert([{'img': str(p)} for p in paths], print_stats=False)
-        assert t.count() == N_IMAGES
-        out['images_per_s'] = N_IMAGES / tm.seconds
+        # Images inserted by path: best of 3, each a new table and 200 new files (the
+        # media store is content-addressed, so a repeated file would not be written again).
+        best = 0.0
+        for k in range(REPEATS):
+            paths = _write_pngs(home / f'pngs_{k}', N_IMAGES, salt=k)
+            t = rv.create_table(f'images_{k}', {'img': rv.Image})
+            with Timer() as tm:
+                t.insert([{'img': str(p)} for p in paths], print_stats=False)
+            assert t.count() == N_IMAGES
+            best = max(best, N_IMAGES / tm.seconds)
+        out['images_per_s'] = best
     out['tables_rss_mib'] = rss_mib()
     return out
