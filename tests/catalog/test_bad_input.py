@@ -26,6 +26,15 @@ def _closed_port() -> int:
 
 @pytest.fixture
 def scenes(catalog):
+    return _make_scenes()
+
+
+@pytest.fixture
+def sqlite_scenes(sqlite_catalog):
+    return _make_scenes()
+
+
+def _make_scenes():
     @rv.udf
     def shout(s: str) -> str:
         return s.upper()
@@ -110,15 +119,25 @@ BAD_ROWS = [
 ]
 
 
-@pytest.mark.parametrize(('bad', 'error', 'match'), BAD_ROWS)
-def test_bad_row_refuses_whole_insert(scenes, tmp_path, bad, error, match):
-    before = scenes.collect()
+def _check_refused(t, tmp_path, bad, error, match):
+    before = t.collect()
     files = _media_files(tmp_path)
     good = {'prompt': 'good', 'n': 5, 'img': _png(color=(1, 2, 3))}
     with pytest.raises(error, match=match):
-        scenes.insert([good, bad])
-    assert scenes.collect() == before
+        t.insert([good, bad])
+    assert t.collect() == before
     assert _media_files(tmp_path) == files  # nothing written for the good row either
+
+
+@pytest.mark.parametrize(('bad', 'error', 'match'), BAD_ROWS)
+def test_bad_row_refuses_whole_insert(sqlite_scenes, tmp_path, bad, error, match):
+    _check_refused(sqlite_scenes, tmp_path, bad, error, match)
+
+
+def test_bad_rows_refused_on_every_backend(scenes, tmp_path):
+    # The same cases on PostgreSQL too, in one test to keep the suite quick.
+    for case in BAD_ROWS:
+        _check_refused(scenes, tmp_path, *case.values)
 
 
 def test_zero_byte_file_path(scenes, tmp_path):

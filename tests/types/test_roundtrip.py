@@ -97,7 +97,7 @@ def test_roundtrip_through_fresh_catalog(catalog, db_url, tmp_path, type_name):
     col_type, strategy, expected = CASES[type_name]
 
     @settings(
-        max_examples=15,
+        max_examples=10,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
