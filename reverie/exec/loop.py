@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 T = TypeVar('T')
 
+IO_THREADS = 32
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 
@@ -21,6 +22,11 @@ def background_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None or _loop.is_closed():
             loop = asyncio.new_event_loop()
+            # Media writes, image encoding and database batches run in threads; the default
+            # executor (cores + 4) would queue them behind each other under API concurrency.
+            loop.set_default_executor(
+                concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix='reverie-io')
+            )
             thread = threading.Thread(target=loop.run_forever, name='reverie-loop', daemon=True)
             thread.start()
             _loop = loop

@@ -6,7 +6,6 @@ import os
 import sys
 from typing import Any
 
-from tqdm import tqdm
 
 
 class Progress:
@@ -15,8 +14,11 @@ class Progress:
     def __init__(self, total: int, desc: str, *, enabled: bool | None) -> None:
         self.done = 0
         self.errors = 0
-        self._bar: tqdm[Any] | None = None
+        self._bar: Any = None
         if progress_enabled(enabled) and total > 0:
+            # tqdm costs a tenth of a second to import; only a terminal needs it.
+            from tqdm import tqdm
+
             self._bar = tqdm(total=total, desc=desc, unit='cell', leave=False, file=sys.stderr)
 
     def update(self, n: int = 1, *, errors: int = 0) -> None:

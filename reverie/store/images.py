@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import httpx
 import PIL.Image
 
 from reverie.store.media import extension_for, source_bytes
@@ -23,7 +22,7 @@ ImageLike = str | Path | bytes | PIL.Image.Image
 
 MAX_PIXELS = 100_000_000
 MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
-DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DOWNLOAD_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def load_image_input(value: object) -> CheckedImage:
 
 
 def check_image_bytes(data: bytes) -> CheckedImage:
-    """Decode ``data`` fully and describe it; refuse anything that is not a sound image."""
+    """Check ``data`` is a sound image (PNG: every chunk's CRC; others: a full decode)."""
     if not data:
         raise ImageInputError('the image data is empty (0 bytes)')
     try:
@@ -80,7 +79,12 @@ def check_image_bytes(data: bytes) -> CheckedImage:
                 raise ImageInputError(
                     f'the image is {width}x{height} pixels, over the limit of {MAX_PIXELS:,}'
                 )
-            img.load()
+            if img.format == 'PNG':
+                # Checks every chunk's CRC through IEND: catches truncated and corrupt
+                # files without decoding the pixels (several times faster).
+                img.verify()
+            else:
+                img.load()
     except ImageInputError:
         raise
     except (PIL.Image.DecompressionBombError, PIL.Image.DecompressionBombWarning):
@@ -126,9 +130,12 @@ def _read_file(path: Path) -> bytes:
 
 def download(url: str) -> bytes:
     """Fetch ``url`` with a timeout and a size cap."""
+    # httpx costs a tenth of a second to import; most inserts never download anything.
+    import httpx
+
     try:
         with (
-            httpx.Client(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True) as client,
+            httpx.Client(timeout=httpx.Timeout(DOWNLOAD_TIMEOUT_SECONDS, connect=10.0), follow_redirects=True) as client,
             client.stream('GET', url) as response,
         ):
             if response.status_code != 200:

@@ -1,8 +1,10 @@
 """Content-addressed media store: image files under one root, named by their SHA-256.
 
 A file is written to a temporary name inside the root and renamed into place before any
-database row refers to it, so a crash leaves at worst an orphan (removed by ``gc``), never
-a reference to a missing file. References are relative paths such as
+database row refers to it, so a crashed or killed process leaves at worst an orphan
+(removed by ``gc``), never a reference to a missing file. Files are not fsynced one by one:
+like the database (SQLite WAL with ``synchronous=NORMAL``) they survive a process crash,
+not a power cut. References are relative paths such as
 ``ab/ab12...ef.png``; ``path()`` refuses any reference that would leave the root.
 """
 
@@ -61,8 +63,6 @@ class MediaStore:
         try:
             with os.fdopen(fd, 'wb') as f:
                 f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
