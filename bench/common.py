@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +59,90 @@ class Timer:
 
     def __exit__(self, *exc: Any) -> None:
         self.seconds = time.perf_counter() - self._start
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One line of the server's request log."""
+
+    endpoint: str
+    status: int
+    t_start: float
+    t_end: float
+
+
+class ServerProcess:
+    """The local Reve-compatible server in its own process, as a remote API would be.
+
+    Running it in the benchmark's process would let its rendering compete with reverie for
+    the interpreter lock and charge the server's work to reverie's figures.
+    """
+
+    def __init__(self, url: str, log: Path) -> None:
+        self.url = url
+        self._log = log
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        if not self._log.exists():
+            return []
+        lines = self._log.read_text().splitlines()
+        out = []
+        for line in lines:
+            d = json.loads(line)
+            out.append(LoggedRequest(d['endpoint'], d['status'], d['t_start'], d['t_end']))
+        return out
+
+    @property
+    def peak_concurrency(self) -> int:
+        """Most admitted (non-429) calls in flight at once, from the log's intervals."""
+        events = []
+        for r in self.requests:
+            if r.status != 429:
+                events += [(r.t_start, 1), (r.t_end, -1)]
+        peak = current = 0
+        for _, step in sorted(events, key=lambda e: (e[0], e[1])):
+            current += step
+            peak = max(peak, current)
+        return peak
+
+
+@contextlib.contextmanager
+def server_process(*flags: str) -> Iterator[ServerProcess]:
+    """Start ``python -m reverie.reve_server`` on a free loopback port with ``flags``."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    tmp = Path(tempfile.mkdtemp(prefix='reverie-bench-server-'))
+    log = tmp / 'requests.jsonl'
+    cmd = [
+        sys.executable,
+        '-m',
+        'reverie.reve_server',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        str(port),
+        '--request-log',
+        str(log),
+        *flags,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err = proc.stderr.read().decode() if proc.stderr else ''
+                    raise RuntimeError(f'reve server did not start: {err}') from None
+                time.sleep(0.05)
+        yield ServerProcess(f'http://127.0.0.1:{port}', log)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stderr:
+            proc.stderr.close()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import reverie as rv
-from bench.common import Timer, fresh_home
+from bench.common import Timer, fresh_home, server_process
 from reverie.functions import reve
-from reverie.reve_server import ServerOptions, serve_in_thread
 
 LATENCY = 1.0
 N_ROWS = 20
@@ -47,10 +46,17 @@ def _server_stats(server: Any) -> dict[str, Any]:
 
 def limited_server() -> dict[str, Any]:
     """20 rows, 3 Reve columns, a server that takes 4 calls at once and 429s the rest."""
-    opts = ServerOptions(
-        latency=LATENCY, max_concurrency=SERVER_LIMIT, retry_after=1, megapixels=0.01
+    flags = (
+        '--latency',
+        str(LATENCY),
+        '--max-concurrency',
+        str(SERVER_LIMIT),
+        '--retry-after',
+        '1',
+        '--megapixels',
+        '0.01',
     )
-    with serve_in_thread(opts) as server, fresh_home(**_env(server.url, 8)):
+    with server_process(*flags) as server, fresh_home(**_env(server.url, 8)):
         t = rv.create_table('limited', {'a': rv.String})
         t.add_computed_column(b=reve.create(t.a), print_stats=False)
         t.add_computed_column(c=reve.create(t.a + ' variant'), print_stats=False)
@@ -117,9 +123,8 @@ def _seed_rows(home: Path) -> list[dict[str, Any]]:
 
 def seed(mode: str, reve_max_concurrency: int) -> dict[str, Any]:
     """The Reve seed workflow on 20 rows: `insert` into a ready table, or `add` columns."""
-    opts = ServerOptions(latency=LATENCY, megapixels=0.01)
     with (
-        serve_in_thread(opts) as server,
+        server_process('--latency', str(LATENCY), '--megapixels', '0.01') as server,
         fresh_home(**_env(server.url, reve_max_concurrency)) as home,
     ):
         t = rv.create_table('scenes', {'prompt': rv.String, 'source_image': rv.Image})
