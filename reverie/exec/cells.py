@@ -251,7 +251,14 @@ def write_results(
                     for r in results_of_col
                 ],
             )
-        if done_rows:
+        if done_rows and store.is_sqlite:
+            me = owner_id()
+            conn.exec_driver_sql(
+                f'UPDATE {t.name} SET {CLAIM_OWNER} = NULL, {CLAIM_UNTIL} = NULL '
+                f'WHERE {ROWID} = ? AND {CLAIM_OWNER} = ?',
+                [(rid, me) for rid in done_rows],
+            )
+        elif done_rows:
             conn.execute(
                 sa.update(t)
                 .where(sa.and_(t.c[ROWID].in_(list(done_rows)), t.c[CLAIM_OWNER] == owner_id()))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -313,13 +315,13 @@ class _Run:
         self, plans: list[_ColumnPlan], rows: list[dict[str, Any]], envs: list[dict[n.Node, Any]]
     ) -> None:
         for plan in plans:
+            state_key = plan.column.sql.state
             todo = [
-                (row, env)
-                for row, env in zip(rows, envs, strict=True)
-                if row[plan.column.sql.state] == PENDING
+                (row, env) for row, env in zip(rows, envs, strict=True) if row[state_key] == PENDING
             ]
             if not todo or self.aborted:
                 continue
+            read_value = _reader(plan.column.expr)
             failed: dict[int, BaseException | _InputError] = {}
             live = []
             for row, env in todo:
@@ -337,13 +339,12 @@ class _Run:
                     result = self._error_result(rid, plan.column, failed[rid])
                 else:
                     try:
-                        value = evaluate(plan.column.expr, env) if plan.column.expr else None
-                        value, meta = _unwrap(value)
+                        value, meta = _unwrap(read_value(env))
                         result = self._value_result(rid, plan.column, value, meta)
                     except Exception as e:
                         result = self._error_result(rid, plan.column, e)
                 _set_cell(env, plan, result, value)
-                row[plan.column.sql.state] = result.state
+                row[state_key] = result.state
                 self._record(result)
 
     def _calls_sync(
@@ -353,21 +354,23 @@ class _Run:
         failed: dict[int, BaseException | _InputError],
     ) -> None:
         fn = _function(call)
+        read_args = _CallReader.of(call)
         prepared = []
         for row, env in live:
             try:
-                args, kwargs = _call_args(call, env)
+                args, kwargs = read_args(env)
             except Exception as e:
                 failed[row[ROWID]] = e
                 continue
-            if _skips(fn, args, kwargs):
+            if read_args.skips(args, kwargs):
                 env[call] = None
                 continue
             prepared.append((row, env, args, kwargs))
         if fn.batch_size is None:
+            py_fn = fn.py_fn
             for row, env, args, kwargs in prepared:
                 try:
-                    env[call] = fn.py_fn(*args, **kwargs)
+                    env[call] = py_fn(*args, **kwargs)
                 except Exception as e:
                     failed[row[ROWID]] = e
             return
@@ -439,8 +442,9 @@ class _Run:
 
     async def _call_async(self, call: n.FunctionCall, env: dict[n.Node, Any]) -> Any:
         fn = _function(call)
-        args, kwargs = _call_args(call, env)
-        if _skips(fn, args, kwargs):
+        read_args = _CallReader.of(call)
+        args, kwargs = read_args(env)
+        if read_args.skips(args, kwargs):
             return None
         if fn.batch_size is not None and not fn.is_async:
             batcher = self._batchers.setdefault(id(fn), _Batcher(fn))
@@ -575,23 +579,62 @@ def _function(call: n.FunctionCall) -> Function:
     return fn
 
 
-def _call_args(call: n.FunctionCall, env: dict[n.Node, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    args = tuple(evaluate(a, env) for a in call.args)
-    kwargs = {k: evaluate(v, env) for k, v in call.kwargs}
-    return args, kwargs
+def _reader(node: n.Node | None) -> Callable[[dict[n.Node, Any]], Any]:
+    """A fast function reading ``node``'s value for one row."""
+    if node is None:
+        return lambda env: None
+    if isinstance(node, n.ColumnRef | n.CellProp | n.FunctionCall):
+        return operator.itemgetter(node)
+    if isinstance(node, n.Literal):
+        value = node.value
+        return lambda env: value
+    return functools.partial(_evaluate_in, node)
 
 
-def _skips(fn: Function, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """A None passed for a parameter that does not accept None: the result is None."""
-    positional = [p for p in fn.params if p.kind == 'positional']
-    for param, value in zip(positional, args, strict=False):
-        if value is None and param.col_type is not None and not param.col_type.nullable:
-            return True
-    for param in fn.params:
-        if param.kind == 'keyword' and kwargs.get(param.name, 0) is None:
-            if param.col_type is not None and not param.col_type.nullable:
+def _evaluate_in(node: n.Node, env: dict[n.Node, Any]) -> Any:
+    return evaluate(node, env)
+
+
+class _CallReader:
+    """Reads a call's arguments for a row; built once per call node and kept."""
+
+    _cache: dict[int, tuple[n.FunctionCall, _CallReader]] = {}
+
+    def __init__(self, call: n.FunctionCall) -> None:
+        fn = _function(call)
+        self._args = [_reader(a) for a in call.args]
+        self._kwargs = [(k, _reader(v)) for k, v in call.kwargs]
+        positional = [p for p in fn.params if p.kind == 'positional']
+        self._required = [
+            i
+            for i, p in enumerate(positional[: len(call.args)])
+            if p.col_type is not None and not p.col_type.nullable
+        ]
+        self._required_kw = {
+            p.name
+            for p in fn.params
+            if p.kind == 'keyword' and p.col_type is not None and not p.col_type.nullable
+        }
+
+    @classmethod
+    def of(cls, call: n.FunctionCall) -> _CallReader:
+        hit = cls._cache.get(id(call))
+        if hit is None or hit[0] is not call:
+            hit = (call, cls(call))
+            cls._cache[id(call)] = hit
+        return hit[1]
+
+    def __call__(self, env: dict[n.Node, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        args = tuple([read(env) for read in self._args])
+        kwargs = {k: read(env) for k, read in self._kwargs} if self._kwargs else {}
+        return args, kwargs
+
+    def skips(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """A None for a parameter that does not accept None: the result is None, no call."""
+        for i in self._required:
+            if args[i] is None:
                 return True
-    return False
+        return any(kwargs.get(k, 0) is None for k in self._required_kw)
 
 
 def _call_batched(fn: Function, calls: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
