@@ -41,6 +41,7 @@ class Query:
     predicate: n.Node | None = None
     order: tuple[tuple[n.Node, bool], ...] = ()
     max_rows: int | None = None
+    keys: tuple[n.Node, ...] | None = None
 
     def __repr__(self) -> str:
         return repr(self.collect())
@@ -83,10 +84,10 @@ class Query:
         return replace(self, max_rows=n_rows)
 
     def group_by(self, *exprs: Any) -> Query:
-        """Not supported yet; say so plainly."""
-        raise NotImplementedError(
-            'group_by() is not supported yet; collect() and aggregate with to_pandas().groupby().'
-        )
+        """Group rows by expressions; select the keys and aggregates such as ``count(t.x)``."""
+        if not exprs:
+            raise InvalidValueError('group_by() needs at least one expression, e.g. t.group_by(t.kind).')
+        return replace(self, keys=tuple(self._own(as_node(e)) for e in exprs))
 
     def collect(self) -> ResultSet:
         """Run the query."""
@@ -141,6 +142,8 @@ def _default_name(node: n.Node, i: int) -> str:
         return f'{node.column.name}_{node.prop}'
     if isinstance(node, n.FunctionCall):
         return node.fn.name
+    if isinstance(node, n.Aggregate):
+        return node.kind
     return f'col_{i}'
 
 
@@ -158,6 +161,11 @@ def _execute(q: Query) -> ResultSet:
     catalog = q.table._catalog
     items = list(q.items) if q.items is not None else _all_columns(schema)
     resolver = sql_resolver(schema)
+
+    if q.keys is not None or any(
+        isinstance(x, n.Aggregate) for _, node in items for x in node.walk()
+    ):
+        return _execute_grouped(q, schema, items)
 
     sql_where: list[Any] = []
     py_where: list[n.Node] = []
@@ -228,6 +236,58 @@ def _execute(q: Query) -> ResultSet:
         rows = rows[: q.max_rows]
     columns = [[row[0][j] for row in rows] for j in range(len(items))]
     return ResultSet([name for name, _ in items], [node.col_type for _, node in items], columns)
+
+
+def _execute_grouped(
+    q: Query, schema: TableSchema, items: list[tuple[str, n.Node]]
+) -> ResultSet:
+    """Aggregates (optionally per group) computed by the database."""
+    resolver = sql_resolver(schema)
+    keys = q.keys or ()
+
+    def sql(node: n.Node, what: str) -> Any:
+        clause = to_sql(node, resolver)
+        if clause is None:
+            raise InvalidValueError(
+                f'{what} {Expr(node)!r} cannot be computed by the database; group_by works with '
+                'stored scalar columns, arithmetic and count/sum/min/max/mean.'
+            )
+        return clause
+
+    key_clauses = [sql(k, 'group_by key') for k in keys]
+    columns = []
+    for name, node in items:
+        if node not in keys and not any(isinstance(x, n.Aggregate) for x in node.walk()):
+            raise InvalidValueError(
+                f'Result column {name!r} ({Expr(node)!r}) is neither a group_by key nor an '
+                'aggregate; wrap it in count/sum/min/max/mean or add it to group_by().'
+            )
+        columns.append(sql(node, 'Result column').label(f'c{len(columns)}'))
+    query = sa.select(*columns).select_from(schema.sa_table)
+    if q.predicate is not None:
+        query = query.where(sql(q.predicate, 'where() condition'))
+    if key_clauses:
+        query = query.group_by(*key_clauses)
+    for node, asc in q.order:
+        clause = sql(node, 'order_by key')
+        query = query.order_by(clause.asc().nulls_last() if asc else clause.desc().nulls_last())
+    if not q.order and key_clauses:
+        query = query.order_by(*key_clauses)
+    if q.max_rows is not None:
+        query = query.limit(q.max_rows)
+    with q.table._catalog.store.read() as conn:
+        raw = conn.execute(query).all()
+    out: list[list[Any]] = []
+    for j, (_, node) in enumerate(items):
+        t = node.col_type
+        convert = t.from_db if t is not None and not isinstance(t, ts.IntType) else None
+        values = [r[j] for r in raw]
+        if isinstance(t, ts.IntType):
+            values = [None if v is None else int(v) for v in values]
+        elif convert is not None:
+            values = [convert(v) for v in values]
+        out.append(values)
+    return ResultSet([name for name, _ in items], [node.col_type for _, node in items], out)
 
 
 def _all_columns(schema: TableSchema) -> list[tuple[str, n.Node]]:

@@ -318,6 +318,11 @@ class Table:
             self.drop_column(name)
             schema = self._schema()
         node = as_node(value)
+        if any(isinstance(x, n.Aggregate) for x in node.walk()):
+            raise InvalidValueError(
+                f'Computed column {name!r} cannot use an aggregate ({render(node)}); aggregates '
+                'belong in group_by() queries.'
+            )
         for ref in n.column_refs(node):
             if ref.table_id != self._id:
                 raise InvalidValueError(

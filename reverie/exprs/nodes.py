@@ -276,6 +276,25 @@ class FunctionCall(Node):
         return (*self.args, *(v for _, v in self.kwargs))
 
 
+AGGREGATES = ('count', 'sum', 'min', 'max', 'mean')
+
+
+@dataclass(frozen=True)
+class Aggregate(Node):
+    """``count(x)``, ``sum(x)``, ``min(x)``, ``max(x)``, ``mean(x)`` over a group of rows."""
+
+    kind: str
+    operand: Node
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
 def column_refs(node: Node) -> set[ColumnRef]:
     """Every column an expression reads (also through ``errortype`` and friends)."""
     refs: set[ColumnRef] = set()

@@ -34,6 +34,8 @@ def render(node: n.Node) -> str:
             return f'{_wrap(node.operand)}.{node.prop}'
         case n.CellProp():
             return f'{node.column.name}.{node.prop}'
+        case n.Aggregate():
+            return f'{node.kind}({render(node.operand)})'
         case n.FunctionCall():
             args = [render(a) for a in node.args]
             args += [f'{k}={render(v)}' for k, v in node.kwargs]

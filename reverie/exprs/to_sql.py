@@ -55,6 +55,13 @@ def to_sql(node: n.Node, resolve: ColumnResolver) -> ColumnElement[Any] | None:
             if inner is None:
                 return None
             return inner.is_not(None) if node.negate else inner.is_(None)
+        case n.Aggregate():
+            inner = to_sql(node.operand, resolve)
+            if inner is None:
+                return None
+            fn = {'count': sa.func.count, 'sum': sa.func.sum, 'min': sa.func.min,
+                  'max': sa.func.max, 'mean': sa.func.avg}[node.kind]
+            return fn(inner)  # type: ignore[no-any-return]
         case n.IsIn():
             inner = to_sql(node.operand, resolve)
             values = [v.value for v in node.values if isinstance(v, n.Literal)]

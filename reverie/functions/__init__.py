@@ -1,8 +1,23 @@
-"""Functions for computed columns: ``@udf``, image and string methods, and Reve."""
+"""Functions for computed columns and queries: ``@udf``, image and string methods,
+aggregates for ``group_by`` and (in ``reverie.functions.reve``) Reve."""
 
 from __future__ import annotations
 
 from reverie.functions import image, registry, string
+from reverie.functions.aggregates import count, max, mean, min, sum
 from reverie.functions.udf import Batch, CellValue, Function, udf
 
-__all__ = ['Batch', 'CellValue', 'Function', 'image', 'registry', 'string', 'udf']
+__all__ = [
+    'Batch',
+    'CellValue',
+    'Function',
+    'count',
+    'image',
+    'max',
+    'mean',
+    'min',
+    'registry',
+    'string',
+    'sum',
+    'udf',
+]
