@@ -255,7 +255,7 @@ def _execute_grouped(
         return clause
 
     key_clauses = [sql(k, 'group_by key') for k in keys]
-    columns = []
+    columns: list[Any] = []
     for name, node in items:
         if node not in keys and not any(isinstance(x, n.Aggregate) for x in node.walk()):
             raise InvalidValueError(

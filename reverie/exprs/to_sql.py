@@ -31,6 +31,15 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 _SQL_SCALARS = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.TimestampType, ts.DateType)
 
 
+_AGGREGATE_SQL: dict[str, Callable[[Any], ColumnElement[Any]]] = {
+    'count': sa.func.count,
+    'sum': sa.func.sum,
+    'min': sa.func.min,
+    'max': sa.func.max,
+    'mean': sa.func.avg,
+}
+
+
 def to_sql(node: n.Node, resolve: ColumnResolver) -> ColumnElement[Any] | None:
     """SQL for ``node``, or None when it must be computed in Python."""
     match node:
@@ -59,9 +68,7 @@ def to_sql(node: n.Node, resolve: ColumnResolver) -> ColumnElement[Any] | None:
             inner = to_sql(node.operand, resolve)
             if inner is None:
                 return None
-            fn = {'count': sa.func.count, 'sum': sa.func.sum, 'min': sa.func.min,
-                  'max': sa.func.max, 'mean': sa.func.avg}[node.kind]
-            return fn(inner)  # type: ignore[no-any-return]
+            return _AGGREGATE_SQL[node.kind](inner)
         case n.IsIn():
             inner = to_sql(node.operand, resolve)
             values = [v.value for v in node.values if isinstance(v, n.Literal)]
