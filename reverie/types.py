@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 
 import PIL.Image
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.compiler import compiles
 
 from reverie.errors import InvalidValueError
 
@@ -126,6 +128,10 @@ class FloatType(ColumnType):
                 value = float(value)
             else:
                 raise TypeError('float')
+        if isinstance(value, int) and not isinstance(value, bool):
+            as_float = float(value) if abs(value) < 2**1024 else math.inf
+            if as_float != value:
+                raise ValueError('a number a float holds exactly (this integer would be rounded)')
         value = float(value)
         if math.isnan(value):
             raise ValueError('a number, not NaN (use None for a missing value)')
@@ -226,6 +232,25 @@ def _check_json(value: Any, depth: int = 0) -> None:
     raise TypeError('JSON-serialisable value (dict, list, str, int, float, bool, None)')
 
 
+class _SqliteJsonText(sqlite.JSON):  # type: ignore[misc]
+    """SQLite JSON declared as TEXT.
+
+    A column declared ``JSON`` gets NUMERIC affinity, which turns a stored top-level number
+    such as ``9223372036854775809`` or ``1.0`` into a different number before it is read back.
+    """
+
+    cache_ok = True
+
+
+@compiles(_SqliteJsonText, 'sqlite')
+def _sqlite_json_text(type_: Any, compiler: Any, **kw: Any) -> str:
+    return 'TEXT'
+
+
+def _json_sql_type() -> sa.types.TypeEngine[Any]:
+    return sa.JSON(none_as_null=True).with_variant(_SqliteJsonText(none_as_null=True), 'sqlite')
+
+
 @dataclass(frozen=True)
 class JsonType(ColumnType):
     """Any JSON value: dicts, lists, strings, numbers, booleans."""
@@ -237,7 +262,7 @@ class JsonType(ColumnType):
         return json.loads(json.dumps(value))  # tuples become lists, as they come back
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.JSON(none_as_null=True)
+        return _json_sql_type()
 
 
 @dataclass(frozen=True)
@@ -273,7 +298,7 @@ class ArrayType(ColumnType):
         return json.loads(json.dumps(value))
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.JSON(none_as_null=True)
+        return _json_sql_type()
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), 'shape': self.shape, 'dtype': self.dtype}

@@ -201,6 +201,13 @@ def as_node(value: Any) -> n.Node:
         )
     if isinstance(lit_type, ts.JsonType):
         lit_type.validate(value)
+    if isinstance(lit_type, ts.IntType | ts.StringType):
+        try:
+            lit_type.validate(value)
+        except ValueError as e:
+            raise InvalidValueError(
+                f'{value!r} cannot be used in an expression: {lit_type} needs {e}.'
+            ) from None
     return n.Literal(value, lit_type)
 
 

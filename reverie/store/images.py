@@ -117,15 +117,18 @@ def _read_location(s: str) -> bytes:
 
 
 def _read_file(path: Path) -> bytes:
-    path = path.expanduser()
-    if not path.exists():
-        raise ImageInputError(f'file {str(path)!r} does not exist')
-    if not path.is_file():
-        raise ImageInputError(f'{str(path)!r} is not a file')
     try:
+        path = path.expanduser()
+        if not path.exists():
+            raise ImageInputError(f'file {_short(str(path))!r} does not exist')
+        if not path.is_file():
+            raise ImageInputError(f'{_short(str(path))!r} is not a file')
         return path.read_bytes()
-    except OSError as e:
-        raise ImageInputError(f'file {str(path)!r} cannot be read ({e.strerror})') from None
+    except ImageInputError:
+        raise
+    except (OSError, ValueError) as e:
+        reason = getattr(e, 'strerror', None) or str(e)
+        raise ImageInputError(f'file {_short(str(path))!r} cannot be read ({reason})') from None
 
 
 def download(url: str) -> bytes:
