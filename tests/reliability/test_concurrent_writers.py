@@ -98,7 +98,7 @@ def test_four_writers_and_a_backfill(catalog: Catalog, tmp_path: Path) -> None:
     elapsed = time.perf_counter() - start
     stop.write_text('stop')
     r_out, r_err = reader.communicate(timeout=60)
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
     assert reader.returncode == 0, r_err[-3000:]
 
