@@ -105,15 +105,15 @@ marker.write_text('done')
 # (mode, hook, n or delay seconds after the child is ready)
 SCENARIOS = [
     ('backfill', 'time', 0.05),
-    ('backfill', 'time', 0.25),
+    ('backfill', 'time', 0.2),
+    ('backfill', 'time', 0.4),
     ('backfill', 'time', 0.6),
-    ('backfill', 'time', 1.0),
     ('insert', 'time', 0.0),
-    ('insert', 'time', 0.5),
+    ('insert', 'time', 0.3),
     ('backfill', 'commit', 4),
     ('backfill', 'commit', 7),
     ('backfill', 'commit', 12),
-    ('backfill', 'commit', 16),
+    ('backfill', 'commit', 9),
     ('insert', 'commit', 2),
     ('insert', 'commit', 6),
     ('backfill', 'results_before', 2),
@@ -154,7 +154,7 @@ def test_kill9_then_resume(
     script.write_text(CHILD)
     marker = tmp_path / 'marker'
     db = home / 'reverie.db'
-    opts = ServerOptions(latency=0.1, megapixels=0.01, request_log=log, seed=int(arg * 10))
+    opts = ServerOptions(latency=0.05, megapixels=0.01, request_log=log, seed=int(arg * 10))
     with serve_in_thread(opts) as server:
         env = child_env(
             home,
