@@ -439,6 +439,9 @@ class _Run:
                 result = self._error_result(rid, plan.column, e)
         _set_cell(env, plan, result, value)
         self._record(result)
+        # An API answer is paid for: commit it now, not with the next batch, so a crash
+        # loses at most the calls still in flight.
+        await self._maybe_flush(force=True)
 
     async def _call_async(self, call: n.FunctionCall, env: dict[n.Node, Any]) -> Any:
         fn = _function(call)
@@ -517,10 +520,18 @@ class _Run:
         self.progress.update(1, errors=int(is_error))
 
     async def _maybe_flush(self, *, force: bool = False) -> None:
+        """Write buffered results; with ``force`` (paid results) at once.
+
+        Concurrent flushes queue on one lock, and each takes whatever has arrived by then,
+        so paid results are committed as soon as they come (group commit) without a
+        transaction per cell.
+        """
         due = len(self._buffer) >= FLUSH_CELLS or time.monotonic() - self._last_flush > FLUSH_SECONDS
         if not (force or due) or not (self._buffer or self._done_rows):
             return
         async with self._flush_lock:
+            if not (self._buffer or self._done_rows):
+                return
             results, self._buffer = self._buffer, []
             rows, self._done_rows = self._done_rows, []
             self._last_flush = time.monotonic()
