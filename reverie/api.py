@@ -49,7 +49,9 @@ def create_dir(
         print(f"Created directory '{path}'.")
 
 
-def drop_dir(path: str, *, force: bool = False, if_not_exists: Literal['error', 'ignore'] = 'error') -> None:
+def drop_dir(
+    path: str, *, force: bool = False, if_not_exists: Literal['error', 'ignore'] = 'error'
+) -> None:
     """Drop a directory (``force=True``: with its contents)."""
     default_catalog().drop_dir(path, force=force, if_not_exists=if_not_exists)
 

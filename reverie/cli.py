@@ -112,7 +112,9 @@ def _gc(args: argparse.Namespace) -> int:
     catalog = api.default_catalog()
     referenced: set[str] = set()
     with catalog.store.read() as conn:
-        rows = conn.execute(sa.select(columns_table.c.table_id, columns_table.c.id, columns_table.c.col_type)).all()
+        rows = conn.execute(
+            sa.select(columns_table.c.table_id, columns_table.c.id, columns_table.c.col_type)
+        ).all()
     for table_id, col_id, col_type in rows:
         if col_type.get('type') != 'Image':
             continue
@@ -122,7 +124,8 @@ def _gc(args: argparse.Namespace) -> int:
             refs = conn.execute(sa.select(schema.sa_table.c[col.sql.value])).scalars()
             referenced.update(r for r in refs if r)
     removed, freed = catalog.media.gc(referenced, grace_seconds=args.grace)
-    print(f'Removed {removed} unreferenced media file{"" if removed == 1 else "s"} ({freed / 2**20:.1f} MiB).')
+    plural = '' if removed == 1 else 's'
+    print(f'Removed {removed} unreferenced media file{plural} ({freed / 2**20:.1f} MiB).')
     return 0
 
 

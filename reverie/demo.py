@@ -69,7 +69,7 @@ def serve_folder(folder: Path) -> Iterator[str]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -96,9 +96,13 @@ def run_tutorial(photos: Path, photo_url: str) -> rv.Table:
         {'prompt': rv.String, 'source_image': rv.Image},
         if_exists='replace',
     )
-    t.insert([{'prompt': 'a solarpunk oasis city at dawn', 'source_image': str(photos / 'fox.jpg')}])
+    t.insert(
+        [{'prompt': 'a solarpunk oasis city at dawn', 'source_image': str(photos / 'fox.jpg')}]
+    )
     t.add_computed_column(scene=reve.create(t.prompt, aspect_ratio='16:9'))
-    t.add_computed_column(edited=reve.edit(t.source_image, 'Make it solarpunk: plants, solar glass'))
+    t.add_computed_column(
+        edited=reve.edit(t.source_image, 'Make it solarpunk: plants, solar glass')
+    )
     t.add_computed_column(
         remixed=reve.remix(
             'Place the subject of <img>0</img> into the scene of <img>1</img>',
@@ -133,8 +137,11 @@ def write_gallery(t: rv.Table, out: Path) -> Path:
     page.write_text(
         '<!doctype html><meta charset="utf-8"><title>reverie: Reve tutorial</title>'
         '<h1>Reve tutorial gallery</h1><table border="1" cellpadding="6">'
-        '<tr><th>prompt</th>' + ''.join(f'<th>{c}</th>' for c in columns) + '</tr>'
-        + ''.join(rows_html) + '</table>\n',
+        '<tr><th>prompt</th>'
+        + ''.join(f'<th>{c}</th>' for c in columns)
+        + '</tr>'
+        + ''.join(rows_html)
+        + '</table>\n',
         encoding='utf-8',
     )
     return page
@@ -161,7 +168,11 @@ def main(out: str = 'demo_output') -> int:
             .collect()
         )
         print()
-        print(t.select(request_id=t.remixed.cellmeta['request_id'], version=t.remixed.cellmeta['version']).collect())
+        print(
+            t.select(
+                request_id=t.remixed.cellmeta['request_id'], version=t.remixed.cellmeta['version']
+            ).collect()
+        )
         print(f'\nCredits spent: {t.credits_used()}')
     page = write_gallery(t, out_dir)
     print(f'Gallery: {page}')

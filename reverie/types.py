@@ -57,7 +57,9 @@ class ColumnType:
 
     def accepts(self, other: ColumnType) -> bool:
         """Whether values of ``other`` can be used where this type is expected."""
-        return type(self) is type(other) or (isinstance(self, FloatType) and isinstance(other, IntType))
+        return type(self) is type(other) or (
+            isinstance(self, FloatType) and isinstance(other, IntType)
+        )
 
     def to_json(self) -> dict[str, Any]:
         """JSON form stored in the catalog."""
@@ -232,7 +234,7 @@ def _check_json(value: Any, depth: int = 0) -> None:
     raise TypeError('JSON-serialisable value (dict, list, str, int, float, bool, None)')
 
 
-class _SqliteJsonText(sqlite.JSON):  # type: ignore[misc]
+class _SqliteJsonText(sqlite.JSON):
     """SQLite JSON declared as TEXT.
 
     A column declared ``JSON`` gets NUMERIC affinity, which turns a stored top-level number
@@ -278,7 +280,7 @@ class ArrayType(ColumnType):
         return inner if self.nullable else f'Required[{inner}]'
 
     def __getitem__(self, spec: Any) -> ArrayType:
-        shape, dtype = (spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None))
+        shape, dtype = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None)
         dname = getattr(dtype, 'name', None) or getattr(dtype, '__name__', None) or 'float'
         dname = {'Int': 'int', 'Float': 'float', 'Bool': 'bool'}.get(dname, dname)
         return replace(self, shape=tuple(shape) if shape is not None else None, dtype=dname)
@@ -291,7 +293,10 @@ class ArrayType(ColumnType):
         shape = _array_shape(value)
         if self.shape is not None and (
             len(shape) != len(self.shape)
-            or any(want is not None and want != got for want, got in zip(self.shape, shape, strict=True))
+            or any(
+                want is not None and want != got
+                for want, got in zip(self.shape, shape, strict=True)
+            )
         ):
             raise ValueError(f'an array of shape {self.shape}, not {tuple(shape)}')
         _check_json(value)
@@ -462,7 +467,9 @@ def infer_type(value: Any) -> ColumnType | None:
     if isinstance(value, bool):
         return Bool
     for py, ct in _PY_TYPES.items():
-        if isinstance(value, py) and not (py is datetime.date and isinstance(value, datetime.datetime)):
+        if isinstance(value, py) and not (
+            py is datetime.date and isinstance(value, datetime.datetime)
+        ):
             return ct
     if isinstance(value, tuple):
         return Json

@@ -68,6 +68,8 @@ def catalog(db_url: str, tmp_path: Path) -> Iterator[Catalog]:
 @pytest.fixture
 def sqlite_catalog(tmp_path: Path) -> Iterator[Catalog]:
     """Like ``catalog``, SQLite only (for tests about SQLite files themselves)."""
-    cat = rv.init({'db_url': f'sqlite:///{tmp_path / "reverie.db"}', 'media_dir': str(tmp_path / 'media')})
+    cat = rv.init(
+        {'db_url': f'sqlite:///{tmp_path / "reverie.db"}', 'media_dir': str(tmp_path / 'media')}
+    )
     yield cat
     cat.close()

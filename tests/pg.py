@@ -51,7 +51,9 @@ class PgCluster:
             f'-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off '
             '-c max_connections=200 -c synchronous_commit=off'
         )
-        self._run('pg_ctl', '-D', str(self.data), '-o', opts, '-w', '-l', str(self.dir / 'log'), 'start')
+        self._run(
+            'pg_ctl', '-D', str(self.data), '-o', opts, '-w', '-l', str(self.dir / 'log'), 'start'
+        )
 
     def url(self, db: str = 'postgres') -> str:
         return f'postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{db}'

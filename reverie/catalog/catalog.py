@@ -57,7 +57,9 @@ class Catalog:
         self.store.dispose()
 
     # -- directories -------------------------------------------------------------
-    def create_dir(self, path: str, *, if_exists: IfExists = 'error', parents: bool = False) -> bool:
+    def create_dir(
+        self, path: str, *, if_exists: IfExists = 'error', parents: bool = False
+    ) -> bool:
         """Create a directory; returns whether it was created."""
         path = normalize_path(path, what='directory path')
         with self.store.begin() as conn:
@@ -83,7 +85,9 @@ class Catalog:
                 conn.execute(sa.insert(dirs_table).values(path=p, created_at=time.time()))
         return True
 
-    def drop_dir(self, path: str, *, force: bool = False, if_not_exists: IfNotExists = 'error') -> bool:
+    def drop_dir(
+        self, path: str, *, force: bool = False, if_not_exists: IfNotExists = 'error'
+    ) -> bool:
         """Drop a directory (with ``force``, also everything in it)."""
         path = normalize_path(path, what='directory path')
         with self.store.begin() as conn:
@@ -97,21 +101,30 @@ class Catalog:
                     tables_table.c.path.startswith(prefix, autoescape=True)
                 )
             ).all()
-            subdirs = conn.execute(
-                sa.select(dirs_table.c.path).where(dirs_table.c.path.startswith(prefix, autoescape=True))
-            ).scalars().all()
+            subdirs = (
+                conn.execute(
+                    sa.select(dirs_table.c.path).where(
+                        dirs_table.c.path.startswith(prefix, autoescape=True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
             if (tables or subdirs) and not force:
                 contents = sorted([p for _, p in tables] + list(subdirs))
+                shown = ', '.join(map(repr, contents[:5])) + ('...' if len(contents) > 5 else '')
                 raise InvalidValueError(
-                    f'Directory {path!r} is not empty (it holds {", ".join(map(repr, contents[:5]))}'
-                    f'{"..." if len(contents) > 5 else ""}); pass force=True to drop it with '
-                    'everything in it.'
+                    f'Directory {path!r} is not empty (it holds {shown}); pass force=True to '
+                    'drop it with everything in it.'
                 )
             for table_id, _ in tables:
                 self._drop_table_rows(conn, table_id)
             conn.execute(
                 sa.delete(dirs_table).where(
-                    sa.or_(dirs_table.c.path == path, dirs_table.c.path.startswith(prefix, autoescape=True))
+                    sa.or_(
+                        dirs_table.c.path == path,
+                        dirs_table.c.path.startswith(prefix, autoescape=True),
+                    )
                 )
             )
         return True
@@ -136,9 +149,7 @@ class Catalog:
                 f'create_table({path!r}, schema): schema must be a non-empty dict of '
                 "column name to type, e.g. {'prompt': rv.String}."
             )
-        columns = [
-            (check_column_name(name), ts.to_column_type(t)) for name, t in schema.items()
-        ]
+        columns = [(check_column_name(name), ts.to_column_type(t)) for name, t in schema.items()]
         with self.store.begin() as conn:
             existing = self._table_id(conn, path)
             if existing is not None:
@@ -195,7 +206,9 @@ class Catalog:
         with self.store.read() as conn:
             if path and not self._dir_exists(conn, path):
                 raise NotFoundError(self._missing_dir_message(conn, path))
-            paths = conn.execute(sa.select(tables_table.c.path).order_by(tables_table.c.path)).scalars()
+            paths = conn.execute(
+                sa.select(tables_table.c.path).order_by(tables_table.c.path)
+            ).scalars()
             return [p for p in paths if _is_under(p, path, recursive)]
 
     def drop_table(self, path: str, *, if_not_exists: IfNotExists = 'error') -> bool:
@@ -293,7 +306,9 @@ class Catalog:
             columns.append(col)
             by_id[col.id] = col
         specs = [(c.sql, c.col_type.sql_type()) for c in columns]
-        return TableSchema(table_id, path, version, tuple(columns), build_data_table(table_id, specs))
+        return TableSchema(
+            table_id, path, version, tuple(columns), build_data_table(table_id, specs)
+        )
 
     def bump_version(self, conn: sa.Connection, table_id: int) -> None:
         """Mark the table's schema as changed, so every handle reloads it."""
@@ -305,7 +320,10 @@ class Catalog:
 
     # -- helpers -----------------------------------------------------------------
     def _dir_exists(self, conn: sa.Connection, path: str) -> bool:
-        return conn.execute(sa.select(dirs_table.c.id).where(dirs_table.c.path == path)).first() is not None
+        return (
+            conn.execute(sa.select(dirs_table.c.id).where(dirs_table.c.path == path)).first()
+            is not None
+        )
 
     def _table_id(self, conn: sa.Connection, path: str) -> int | None:
         row = conn.execute(sa.select(tables_table.c.id).where(tables_table.c.path == path)).first()
@@ -337,4 +355,3 @@ def _is_under(p: str, path: str, recursive: bool) -> bool:
         return False
     rest = p[len(path) + 1 :] if path else p
     return recursive or '/' not in rest
-

@@ -27,12 +27,36 @@ def normalize_path(path: str, *, what: str = 'path', allow_root: bool = False) -
 
 
 # Names of Table attributes: a column called so could not be reached as ``t.<name>``.
-RESERVED_NAMES = frozenset({
-    'add_column', 'add_computed_column', 'collect', 'columns', 'count', 'credits_used',
-    'delete', 'describe', 'drop_column', 'group_by', 'head', 'insert', 'limit', 'name',
-    'order_by', 'path', 'recompute_columns', 'rename_column', 'select', 'show', 'tail',
-    'to_pandas', 'update', 'where', 'get_metadata', 'list_views',
-})
+RESERVED_NAMES = frozenset(
+    {
+        'add_column',
+        'add_computed_column',
+        'collect',
+        'columns',
+        'count',
+        'credits_used',
+        'delete',
+        'describe',
+        'drop_column',
+        'group_by',
+        'head',
+        'insert',
+        'limit',
+        'name',
+        'order_by',
+        'path',
+        'recompute_columns',
+        'rename_column',
+        'select',
+        'show',
+        'tail',
+        'to_pandas',
+        'update',
+        'where',
+        'get_metadata',
+        'list_views',
+    }
+)
 
 
 def check_column_name(name: object) -> str:

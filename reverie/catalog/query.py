@@ -67,9 +67,13 @@ class Query:
         """Keep rows where ``predicate`` is true (combined with earlier ``where`` by ``&``)."""
         node = self._own(as_node(predicate))
         if node.col_type is not None and not isinstance(node.col_type, ts.BoolType | ts.JsonType):
-            raise TypeMismatchError(f'where() needs a Bool expression, got {Expr(node)!r} ({node.col_type}).')
+            raise TypeMismatchError(
+                f'where() needs a Bool expression, got {Expr(node)!r} ({node.col_type}).'
+            )
         if self.predicate is not None:
-            node = n.BoolOp('and', (*split_conjuncts(self.predicate), *split_conjuncts(node)), ts.Bool)
+            node = n.BoolOp(
+                'and', (*split_conjuncts(self.predicate), *split_conjuncts(node)), ts.Bool
+            )
         return replace(self, predicate=node)
 
     def order_by(self, *exprs: Any, asc: bool = True) -> Query:
@@ -86,7 +90,9 @@ class Query:
     def group_by(self, *exprs: Any) -> Query:
         """Group rows by expressions; select the keys and aggregates such as ``count(t.x)``."""
         if not exprs:
-            raise InvalidValueError('group_by() needs at least one expression, e.g. t.group_by(t.kind).')
+            raise InvalidValueError(
+                'group_by() needs at least one expression, e.g. t.group_by(t.kind).'
+            )
         return replace(self, keys=tuple(self._own(as_node(e)) for e in exprs))
 
     def collect(self) -> ResultSet:
@@ -95,7 +101,9 @@ class Query:
 
     def head(self, n_rows: int = 10) -> ResultSet:
         """First rows in insertion order."""
-        return replace(self, order=self.order or ((_rowid_node(), True),), max_rows=n_rows).collect()
+        return replace(
+            self, order=self.order or ((_rowid_node(), True),), max_rows=n_rows
+        ).collect()
 
     def tail(self, n_rows: int = 10) -> ResultSet:
         """Last rows in insertion order."""
@@ -185,7 +193,11 @@ def _execute(q: Query) -> ResultSet:
             if isinstance(leaf, n.ColumnRef | n.CellProp) and leaf not in needed:
                 needed[leaf] = resolver(leaf)
     leaves = list(needed)
-    query = sa.select(*(needed[leaf] for leaf in leaves)) if leaves else sa.select(schema.sa_table.c[ROWID])
+    query = (
+        sa.select(*(needed[leaf] for leaf in leaves))
+        if leaves
+        else sa.select(schema.sa_table.c[ROWID])
+    )
     query = query.select_from(schema.sa_table)
     if sql_where:
         query = query.where(*sql_where)
@@ -205,8 +217,10 @@ def _execute(q: Query) -> ResultSet:
 
     media = catalog.media
     converters = [_converter(leaf, media) for leaf in leaves]
-    simple = not py_where and order_in_sql and all(
-        isinstance(node, n.ColumnRef | n.CellProp) for _, node in items
+    simple = (
+        not py_where
+        and order_in_sql
+        and all(isinstance(node, n.ColumnRef | n.CellProp) for _, node in items)
     )
     if simple:
         columns: list[list[Any]] = []
@@ -238,9 +252,7 @@ def _execute(q: Query) -> ResultSet:
     return ResultSet([name for name, _ in items], [node.col_type for _, node in items], columns)
 
 
-def _execute_grouped(
-    q: Query, schema: TableSchema, items: list[tuple[str, n.Node]]
-) -> ResultSet:
+def _execute_grouped(q: Query, schema: TableSchema, items: list[tuple[str, n.Node]]) -> ResultSet:
     """Aggregates (optionally per group) computed by the database."""
     resolver = sql_resolver(schema)
     keys = q.keys or ()
@@ -323,7 +335,11 @@ def _converter(leaf: n.Node, media: MediaStore) -> Callable[[Any], Any] | None:
 
 
 def _env(
-    leaves: Sequence[n.Node], converters: Sequence[Callable[[Any], Any] | None], row: Any, *, open_images: bool
+    leaves: Sequence[n.Node],
+    converters: Sequence[Callable[[Any], Any] | None],
+    row: Any,
+    *,
+    open_images: bool,
 ) -> dict[n.Node, Any]:
     env: dict[n.Node, Any] = {}
     for leaf, conv, value in zip(leaves, converters, row, strict=True):
@@ -357,7 +373,9 @@ def _eval_with_calls(node: n.Node, env: dict[n.Node, Any]) -> Any:
         if any(a is None for a in args):
             env[call] = None
             continue
-        result = run_sync(fn.py_fn(*args, **kwargs)) if call.fn.is_async else fn.py_fn(*args, **kwargs)
+        result = (
+            run_sync(fn.py_fn(*args, **kwargs)) if call.fn.is_async else fn.py_fn(*args, **kwargs)
+        )
         env[call] = result.value if isinstance(result, CellValue) else result
     return evaluate(node, env)
 
@@ -369,4 +387,3 @@ def _value_for_result(value: Any) -> Any:
             return ImagePath(filename)
         value.load()
     return value
-

@@ -98,7 +98,9 @@ def prepare_rows(
     bad_rows = _load_images(schema, pending_images, media, skip_bad)
     rejected.extend(bad_rows)
     bad_ids = {i for i, _ in bad_rows}
-    return PreparedRows([r for i, r in good if i not in bad_ids], sorted(rejected, key=lambda x: x[0]))
+    return PreparedRows(
+        [r for i, r in good if i not in bad_ids], sorted(rejected, key=lambda x: x[0])
+    )
 
 
 def convert_value(col_type: ts.ColumnType, value: Any, table: str, column: str, row: int) -> Any:
@@ -163,7 +165,8 @@ def _load_images(
         except TypeError:
             return InvalidValueError(
                 f'Column {name!r} (table {table!r}, row {i}) expects Image, got '
-                f'{type(value).__name__} {_short(value)}. Pass a file path, URL, bytes or PIL image.'
+                f'{type(value).__name__} {_short(value)}. Pass a file path, URL, bytes or PIL '
+                'image.'
             )
         except ImageInputError as e:
             return InvalidValueError(

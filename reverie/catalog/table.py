@@ -37,7 +37,15 @@ from reverie.exprs import serialize
 from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.render import render
 from reverie.exprs.to_sql import to_sql
-from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ERROR, PENDING, ROWID, ColumnSql, columns_table
+from reverie.store.db import (
+    CLAIM_OWNER,
+    CLAIM_UNTIL,
+    ERROR,
+    PENDING,
+    ROWID,
+    ColumnSql,
+    columns_table,
+)
 
 INSERT_CHUNK = 5000
 
@@ -94,10 +102,16 @@ class Table:
         schema = self._schema()
         names = ['Column Name', 'Type', 'Computed With']
         rows = [
-            [c.name, str(c.col_type), render(c.expr) if c.expr is not None else (c.load_error or '')]
+            [
+                c.name,
+                str(c.col_type),
+                render(c.expr) if c.expr is not None else (c.load_error or ''),
+            ]
             for c in schema.columns
         ]
-        text = f"Table '{schema.path}'\n\n" + text_table(names, [list(col) for col in zip(*rows, strict=True)], len(rows))
+        text = f"Table '{schema.path}'\n\n" + text_table(
+            names, [list(col) for col in zip(*rows, strict=True)], len(rows)
+        )
         if print_it:
             print(text)
         return text
@@ -150,7 +164,9 @@ class Table:
         """Number of rows."""
         schema = self._schema()
         with self._catalog.store.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(schema.sa_table)).scalar_one())
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(schema.sa_table)).scalar_one()
+            )
 
     # -- writes ------------------------------------------------------------------------
     def insert(
@@ -177,7 +193,9 @@ class Table:
             rows = [rows]
         start = time.perf_counter()
         schema = self._schema()
-        prepared = prepare_rows(schema, list(rows), self._catalog.media, skip_bad=on_error == 'ignore')
+        prepared = prepare_rows(
+            schema, list(rows), self._catalog.media, skip_bad=on_error == 'ignore'
+        )
         rowids = self._insert_prepared(schema, prepared.rows)
         status = UpdateStatus(
             num_rows=len(prepared.rows),
@@ -242,7 +260,9 @@ class Table:
     ) -> ComputeStats:
         try:
             stats = run_sync(
-                compute_pending(self._catalog.exec, schema, rowids=rowids, on_error=on_error, desc=desc)
+                compute_pending(
+                    self._catalog.exec, schema, rowids=rowids, on_error=on_error, desc=desc
+                )
             )
         except KeyboardInterrupt:
             print(
@@ -262,10 +282,14 @@ class Table:
             )
         return stats
 
-    def add_column(self, *, if_exists: Literal['error', 'ignore'] = 'error', **columns: Any) -> UpdateStatus:
+    def add_column(
+        self, *, if_exists: Literal['error', 'ignore'] = 'error', **columns: Any
+    ) -> UpdateStatus:
         """Add stored (non-computed) columns: ``t.add_column(caption=rv.String)``."""
         if not columns:
-            raise InvalidValueError('add_column() needs name=type, e.g. t.add_column(caption=rv.String).')
+            raise InvalidValueError(
+                'add_column() needs name=type, e.g. t.add_column(caption=rv.String).'
+            )
         schema = self._schema()
         added = []
         for name, col_type_spec in columns.items():
@@ -283,7 +307,8 @@ class Table:
             self._add_column_row(schema, name, col_type, None)
             added.append(name)
         if added:
-            print(f'Added column{"s" if len(added) > 1 else ""} {", ".join(map(repr, added))} to table {self.name!r}.')
+            names = ', '.join(map(repr, added))
+            print(f'Added column{"s" if len(added) > 1 else ""} {names} to table {self.name!r}.')
         return UpdateStatus(updated_cols=added)
 
     def add_computed_column(
@@ -330,7 +355,9 @@ class Table:
                 )
         col_type = node.col_type
         if col_type is None:
-            raise TypeMismatchError(f'Cannot tell the type of {render(node)!r}; a computed column needs one.')
+            raise TypeMismatchError(
+                f'Cannot tell the type of {render(node)!r}; a computed column needs one.'
+            )
         start = time.perf_counter()
         self._add_column_row(schema, name, col_type.copy(nullable=True), node)
         schema = self._schema()
@@ -339,7 +366,9 @@ class Table:
         _merge(status, stats)
         if print_stats:
             print(
-                _summary('Added', status.num_computed_values, 'column value', status.num_excs, start)
+                _summary(
+                    'Added', status.num_computed_values, 'column value', status.num_excs, start
+                )
             )
         return status
 
@@ -390,7 +419,9 @@ class Table:
         if schema.column(new) is not None:
             raise AlreadyExistsError(f'Table {schema.path!r} already has a column {new!r}.')
         with self._catalog.store.begin() as conn:
-            conn.execute(sa.update(columns_table).where(columns_table.c.id == col.id).values(name=new))
+            conn.execute(
+                sa.update(columns_table).where(columns_table.c.id == col.id).values(name=new)
+            )
             self._catalog.bump_version(conn, self._id)
 
     def recompute_columns(
@@ -414,11 +445,15 @@ class Table:
             col_name = c.node.name if isinstance(c, Expr) and isinstance(c.node, n.ColumnRef) else c
             col = self._column(schema, str(col_name))
             if not col.is_computed:
-                raise InvalidValueError(f'Column {col.name!r} is not computed; nothing to recompute.')
+                raise InvalidValueError(
+                    f'Column {col.name!r} is not computed; nothing to recompute.'
+                )
             targets.append(col)
         start = time.perf_counter()
         if targets:
-            self._reset_cells(schema, targets, where=where, errors_only=errors_only, cascade=cascade)
+            self._reset_cells(
+                schema, targets, where=where, errors_only=errors_only, cascade=cascade
+            )
         stats = self._compute(schema, rowids=None, on_error=on_error, desc='Recomputing cells')
         status = UpdateStatus(updated_cols=[c.name for c in targets])
         _merge(status, stats)
@@ -455,30 +490,42 @@ class Table:
                 if errors_only:
                     col_conds.append(t.c[col.sql.state] == ERROR)
                 affected = [col, *(schema.dependents(col.id) if cascade else [])]
-                rowids = sa.select(t.c[ROWID]).where(*col_conds).scalar_subquery() if col_conds else None
+                rowids = (
+                    sa.select(t.c[ROWID]).where(*col_conds).scalar_subquery() if col_conds else None
+                )
                 for c in affected:
                     stmt = sa.update(t).values(
-                        {c.sql.state: PENDING, c.sql.value: None, c.sql.errortype: None, c.sql.errormsg: None}
+                        {
+                            c.sql.state: PENDING,
+                            c.sql.value: None,
+                            c.sql.errortype: None,
+                            c.sql.errormsg: None,
+                        }
                     )
                     if rowids is not None:
                         stmt = stmt.where(t.c[ROWID].in_(rowids))
                     conn.execute(stmt)
 
-    def update(self, values: dict[str, Any], *, where: Expr | None = None, cascade: bool = True) -> UpdateStatus:
+    def update(
+        self, values: dict[str, Any], *, where: Expr | None = None, cascade: bool = True
+    ) -> UpdateStatus:
         """Set stored columns (to literals or expressions) where ``where`` holds.
 
         Computed columns that read an updated column are recomputed for those rows.
         """
         schema = self._schema()
         if not isinstance(values, dict) or not values:
-            raise InvalidValueError("update() takes a dict of column name to value, e.g. {'n': t.n + 1}.")
+            raise InvalidValueError(
+                "update() takes a dict of column name to value, e.g. {'n': t.n + 1}."
+            )
         resolver = sql_resolver(schema)
         assignments: dict[str, Any] = {}
         for name, value in values.items():
             col = self._column(schema, name)
             if col.is_computed:
                 raise InvalidValueError(
-                    f'Column {name!r} is computed; use t.recompute_columns({name!r}) instead of update().'
+                    f'Column {name!r} is computed; use t.recompute_columns({name!r}) instead of '
+                    'update().'
                 )
             if isinstance(value, Expr):
                 if value.col_type is not None and not col.col_type.accepts(value.col_type):
@@ -493,7 +540,9 @@ class Table:
                     )
                 assignments[col.sql.value] = clause
             elif isinstance(col.col_type, ts.ImageType):
-                prepared = prepare_rows(schema, [{name: value}], self._catalog.media, skip_bad=False)
+                prepared = prepare_rows(
+                    schema, [{name: value}], self._catalog.media, skip_bad=False
+                )
                 assignments[col.sql.value] = prepared.rows[0][col.sql.value]
             elif value is None:
                 if not col.col_type.nullable:
@@ -507,7 +556,9 @@ class Table:
             cond = to_sql(where.node, resolver)
             if cond is None:
                 raise InvalidValueError('update(where=...) needs a condition SQL can evaluate.')
-        dependents = {d.id: d for name in values for d in schema.dependents(self._column(schema, name).id)}
+        dependents = {
+            d.id: d for name in values for d in schema.dependents(self._column(schema, name).id)
+        }
         for d in dependents.values():
             assignments[d.sql.state] = PENDING
             assignments[d.sql.value] = None
@@ -520,7 +571,9 @@ class Table:
             count = conn.execute(stmt).rowcount
         status = UpdateStatus(num_rows=count, updated_cols=list(values))
         if dependents and cascade:
-            _merge(status, self._compute(schema, rowids=None, on_error='ignore', desc='Recomputing'))
+            _merge(
+                status, self._compute(schema, rowids=None, on_error='ignore', desc='Recomputing')
+            )
         print(f'Updated {count} row{"" if count == 1 else "s"}.')
         return status
 

@@ -19,9 +19,7 @@ def html_table(names: Sequence[str], columns: Sequence[Sequence[Any]], n_rows: i
         '<tr>' + ''.join(f'<td>{cell_html(col[i])}</td>' for col in columns) + '</tr>'
         for i in range(shown)
     )
-    note = (
-        f'<p>{n_rows} rows in all; showing the first {shown}.</p>' if n_rows > shown else ''
-    )
+    note = f'<p>{n_rows} rows in all; showing the first {shown}.</p>' if n_rows > shown else ''
     return (
         '<table class="reverie-result" border="1">'
         f'<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}'

@@ -20,7 +20,10 @@ class ResultSet:
     """Rows of a query: ``rs[0]`` is a dict, ``rs['col']`` a list, ``len(rs)`` the count."""
 
     def __init__(
-        self, names: Sequence[str], col_types: Sequence[ts.ColumnType | None], columns: list[list[Any]]
+        self,
+        names: Sequence[str],
+        col_types: Sequence[ts.ColumnType | None],
+        columns: list[list[Any]],
     ) -> None:
         self._names = list(names)
         self._types = list(col_types)
@@ -60,7 +63,10 @@ class ResultSet:
             key += self._len
         if not 0 <= key < self._len:
             raise IndexError(f'row {key} out of range (the result has {self._len} rows)')
-        return {name: _materialize(col[key]) for name, col in zip(self._names, self._columns, strict=True)}
+        return {
+            name: _materialize(col[key])
+            for name, col in zip(self._names, self._columns, strict=True)
+        }
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for i in range(self._len):
@@ -98,4 +104,3 @@ class ResultSet:
 
 def _materialize(value: Any) -> Any:
     return open_image(value) if isinstance(value, ImagePath) else value
-

@@ -29,7 +29,7 @@ OWNER = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}'
 def owner_id() -> str:
     """This process's claim owner id (recomputed after fork)."""
     global OWNER
-    host, pid, _ = OWNER.split(':')
+    _host, pid, _ = OWNER.split(':')
     if int(pid) != os.getpid():
         OWNER = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}'
     return OWNER
@@ -122,9 +122,13 @@ def free_dead_claims(store: Store, schema: TableSchema) -> None:
     t = schema.sa_table
     owner_c = t.c[CLAIM_OWNER]
     with store.read() as conn:
-        owners = conn.execute(
-            sa.select(owner_c).where(owner_c.is_not(None), owner_c != owner_id()).distinct()
-        ).scalars().all()
+        owners = (
+            conn.execute(
+                sa.select(owner_c).where(owner_c.is_not(None), owner_c != owner_id()).distinct()
+            )
+            .scalars()
+            .all()
+        )
     dead = [o for o in owners if owner_is_gone(o)]
     if dead:
         with store.begin() as conn:

@@ -18,7 +18,7 @@ import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import PIL.Image
 import sqlalchemy as sa
@@ -99,8 +99,11 @@ class _ColumnPlan:
 
 
 def _canonical_refs(schema: TableSchema) -> dict[int, n.ColumnRef]:
-    """One ColumnRef object per column (the one the expressions hold), so looking cells up
-    in a row's values finds the very same key instead of comparing equal nodes."""
+    """One ColumnRef object per column: the one the expressions hold.
+
+    Row values are keyed by these, so a lookup finds the very same key object instead of
+    comparing equal nodes field by field.
+    """
     refs: dict[int, n.ColumnRef] = {}
     for col in schema.computed():
         if col.expr is not None:
@@ -167,8 +170,10 @@ async def compute_pending(
 
 def _count_pending(store: Store, schema: TableSchema, rowids: Sequence[int] | None) -> int:
     t = schema.sa_table
-    terms = [sa.func.coalesce(sa.func.sum(sa.case((t.c[c.sql.state] == PENDING, 1), else_=0)), 0)
-             for c in schema.computed()]
+    terms = [
+        sa.func.coalesce(sa.func.sum(sa.case((t.c[c.sql.state] == PENDING, 1), else_=0)), 0)
+        for c in schema.computed()
+    ]
     if not terms:
         return 0
     query = sa.select(*terms)
@@ -231,7 +236,9 @@ class _Run:
         for c in self.schema.columns:
             if c.id not in ids:
                 continue
-            used = tuple((prop, getattr(c.sql, prop.prop)) for prop in props if prop.column.column_id == c.id)
+            used = tuple(
+                (prop, getattr(c.sql, prop.prop)) for prop in props if prop.column.column_id == c.id
+            )
             inputs.append(_Input(c, canonical[c.id], c.sql, used))
         return inputs
 
@@ -298,9 +305,9 @@ class _Run:
         return env
 
     def _load_value(self, col: ColumnSchema, raw: Any) -> Any:
-        if raw is None or type(raw) in (str, int):
-            if raw is None or not isinstance(col.col_type, ts.ImageType):
-                return raw
+        is_image = isinstance(col.col_type, ts.ImageType)
+        if raw is None or (type(raw) in (str, int) and not is_image):
+            return raw
         if isinstance(col.col_type, ts.ImageType):
             try:
                 return self.ctx.media.open(raw)
@@ -412,7 +419,9 @@ class _Run:
         self._done_rows.append(rid)
         await self._maybe_flush()
 
-    async def _compute_cell_async(self, plan: _ColumnPlan, rid: int, env: dict[n.Node, Any]) -> None:
+    async def _compute_cell_async(
+        self, plan: _ColumnPlan, rid: int, env: dict[n.Node, Any]
+    ) -> None:
         if self.aborted:
             return
         err = self._input_error(plan, env)
@@ -430,9 +439,7 @@ class _Run:
                 value = evaluate(plan.column.expr, env) if plan.column.expr else None
                 value, own_meta = _unwrap(value)
                 meta = own_meta or meta
-                result = await asyncio.to_thread(
-                    self._value_result, rid, plan.column, value, meta
-                )
+                result = await asyncio.to_thread(self._value_result, rid, plan.column, value, meta)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -526,7 +533,9 @@ class _Run:
         so paid results are committed as soon as they come (group commit) without a
         transaction per cell.
         """
-        due = len(self._buffer) >= FLUSH_CELLS or time.monotonic() - self._last_flush > FLUSH_SECONDS
+        due = (
+            len(self._buffer) >= FLUSH_CELLS or time.monotonic() - self._last_flush > FLUSH_SECONDS
+        )
         if not (force or due) or not (self._buffer or self._done_rows):
             return
         async with self._flush_lock:
@@ -609,7 +618,7 @@ def _evaluate_in(node: n.Node, env: dict[n.Node, Any]) -> Any:
 class _CallReader:
     """Reads a call's arguments for a row; built once per call node and kept."""
 
-    _cache: dict[int, tuple[n.FunctionCall, _CallReader]] = {}
+    _cache: ClassVar[dict[int, tuple[n.FunctionCall, _CallReader]]] = {}
 
     def __init__(self, call: n.FunctionCall) -> None:
         fn = _function(call)

@@ -1,5 +1,7 @@
-"""One event loop per process, in a daemon thread, so the sync API works anywhere
-(scripts, and notebooks that already run a loop)."""
+"""One event loop per process, in a daemon thread.
+
+The sync API then works anywhere: in scripts, and in notebooks that already run a loop.
+"""
 
 from __future__ import annotations
 

@@ -58,7 +58,8 @@ class Pool:
         self._next_start = 0.0
 
     def __repr__(self) -> str:
-        return f'<Pool {self.name!r} window={int(self.window)}/{self._ceiling} in_flight={self._in_flight}>'
+        window = f'{int(self.window)}/{self._ceiling}'
+        return f'<Pool {self.name!r} window={window} in_flight={self._in_flight}>'
 
     @property
     def in_flight(self) -> int:

@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 
-
 class Progress:
     """Counts done cells and errors; draws a bar when enabled."""
 

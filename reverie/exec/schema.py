@@ -1,5 +1,7 @@
-"""What the exec layer needs to know about a table: its columns, their SQL names, their
-expressions. The catalog builds a ``TableSchema``; nothing here touches the database."""
+"""What the exec layer knows of a table: its columns, their SQL names, their expressions.
+
+The catalog builds a ``TableSchema``; nothing here touches the database.
+"""
 
 from __future__ import annotations
 

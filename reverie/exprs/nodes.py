@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal as TypingLiteral, Protocol
+from typing import Any, Protocol
+from typing import Literal as TypingLiteral
 
 from reverie.types import ColumnType
 

@@ -57,7 +57,11 @@ def to_json(node: n.Node) -> dict[str, Any]:
                 'values': [to_json(v) for v in node.values],
             }
         case n.Cast():
-            return {'kind': 'cast', 'operand': to_json(node.operand), 'type': _type_json(node.target)}
+            return {
+                'kind': 'cast',
+                'operand': to_json(node.operand),
+                'type': _type_json(node.target),
+            }
         case n.JsonPath():
             return {'kind': 'jsonpath', 'operand': to_json(node.operand), 'path': list(node.path)}
         case n.ImageProp():

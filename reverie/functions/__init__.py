@@ -1,5 +1,8 @@
-"""Functions for computed columns and queries: ``@udf``, image and string methods,
-aggregates for ``group_by`` and (in ``reverie.functions.reve``) Reve."""
+"""Functions for computed columns and queries.
+
+``@udf``, image and string methods, aggregates for ``group_by``, and (in
+``reverie.functions.reve``) Reve.
+"""
 
 from __future__ import annotations
 

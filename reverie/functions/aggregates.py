@@ -24,7 +24,9 @@ def _aggregate(kind: str, value: Any) -> Expr:
     if kind in ('sum', 'mean') and not isinstance(t, _NUMERIC):
         raise TypeMismatchError(f'{kind}() needs Int or Float values; {Expr(node)!r} has type {t}.')
     if kind in ('min', 'max') and not isinstance(t, _ORDERED):
-        raise TypeMismatchError(f'{kind}() needs values that can be ordered; {Expr(node)!r} has type {t}.')
+        raise TypeMismatchError(
+            f'{kind}() needs values that can be ordered; {Expr(node)!r} has type {t}.'
+        )
     if kind == 'count':
         result: ts.ColumnType = ts.Int
     elif kind == 'mean':
@@ -40,17 +42,17 @@ def count(value: Any) -> Expr:
     return _aggregate('count', value)
 
 
-def sum(value: Any) -> Expr:  # noqa: A001
+def sum(value: Any) -> Expr:
     """Sum of the values in each group."""
     return _aggregate('sum', value)
 
 
-def min(value: Any) -> Expr:  # noqa: A001
+def min(value: Any) -> Expr:
     """Smallest value in each group."""
     return _aggregate('min', value)
 
 
-def max(value: Any) -> Expr:  # noqa: A001
+def max(value: Any) -> Expr:
     """Largest value in each group."""
     return _aggregate('max', value)
 

@@ -44,20 +44,39 @@ def _grayscale(img: PIL.Image.Image) -> PIL.Image.Image:
 
 
 _IMG = ts.Required[ts.Image]
-resize = Function(_resize, name='resize', path=f'{__name__}.resize',
-                  param_types={'img': _IMG, 'size': ts.Json})
-rotate = Function(_rotate, name='rotate', path=f'{__name__}.rotate',
-                  param_types={'img': _IMG, 'angle': ts.Float, 'expand': ts.Bool})
-convert = Function(_convert, name='convert', path=f'{__name__}.convert',
-                   param_types={'img': _IMG, 'mode': ts.String})
-crop = Function(_crop, name='crop', path=f'{__name__}.crop',
-                param_types={'img': _IMG, 'box': ts.Json})
-thumbnail = Function(_thumbnail, name='thumbnail', path=f'{__name__}.thumbnail',
-                     param_types={'img': _IMG, 'size': ts.Json})
-transpose = Function(_transpose, name='transpose', path=f'{__name__}.transpose',
-                     param_types={'img': _IMG, 'method': ts.Int})
-grayscale = Function(_grayscale, name='grayscale', path=f'{__name__}.grayscale',
-                     param_types={'img': _IMG})
+resize = Function(
+    _resize, name='resize', path=f'{__name__}.resize', param_types={'img': _IMG, 'size': ts.Json}
+)
+rotate = Function(
+    _rotate,
+    name='rotate',
+    path=f'{__name__}.rotate',
+    param_types={'img': _IMG, 'angle': ts.Float, 'expand': ts.Bool},
+)
+convert = Function(
+    _convert,
+    name='convert',
+    path=f'{__name__}.convert',
+    param_types={'img': _IMG, 'mode': ts.String},
+)
+crop = Function(
+    _crop, name='crop', path=f'{__name__}.crop', param_types={'img': _IMG, 'box': ts.Json}
+)
+thumbnail = Function(
+    _thumbnail,
+    name='thumbnail',
+    path=f'{__name__}.thumbnail',
+    param_types={'img': _IMG, 'size': ts.Json},
+)
+transpose = Function(
+    _transpose,
+    name='transpose',
+    path=f'{__name__}.transpose',
+    param_types={'img': _IMG, 'method': ts.Int},
+)
+grayscale = Function(
+    _grayscale, name='grayscale', path=f'{__name__}.grayscale', param_types={'img': _IMG}
+)
 
 
 for _fn in (resize, rotate, convert, crop, thumbnail, transpose, grayscale):

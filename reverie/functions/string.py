@@ -39,12 +39,21 @@ upper = Function(_upper, name='upper', path=f'{__name__}.upper', param_types={'s
 lower = Function(_lower, name='lower', path=f'{__name__}.lower', param_types={'s': _S})
 strip = Function(_strip, name='strip', path=f'{__name__}.strip', param_types={'s': _S})
 len_ = Function(_len, name='len', path=f'{__name__}.len_', param_types={'s': _S})
-contains = Function(_contains, name='contains', path=f'{__name__}.contains',
-                    param_types={'s': _S, 'substr': _S})
-replace = Function(_replace, name='replace', path=f'{__name__}.replace',
-                   param_types={'s': _S, 'old': _S, 'new': _S})
-startswith = Function(_startswith, name='startswith', path=f'{__name__}.startswith',
-                      param_types={'s': _S, 'prefix': _S})
+contains = Function(
+    _contains, name='contains', path=f'{__name__}.contains', param_types={'s': _S, 'substr': _S}
+)
+replace = Function(
+    _replace,
+    name='replace',
+    path=f'{__name__}.replace',
+    param_types={'s': _S, 'old': _S, 'new': _S},
+)
+startswith = Function(
+    _startswith,
+    name='startswith',
+    path=f'{__name__}.startswith',
+    param_types={'s': _S, 'prefix': _S},
+)
 
 
 for _fn in (upper, lower, strip, len_, contains, replace, startswith):

@@ -157,7 +157,12 @@ class Function:
         want = param.col_type
         got = node.col_type
         if want is None or got is None:
-            if got is None and isinstance(node, n.Literal) and want is not None and not want.nullable:
+            if (
+                got is None
+                and isinstance(node, n.Literal)
+                and want is not None
+                and not want.nullable
+            ):
                 raise TypeMismatchError(
                     f'Argument {param.name!r} of {self.name}() must not be None ({want}).'
                 )

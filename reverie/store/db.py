@@ -122,7 +122,9 @@ def _rowid_column() -> sa.Column[Any]:
     )
 
 
-def build_data_table(table_id: int, columns: list[tuple[ColumnSql, sa.types.TypeEngine[Any]]]) -> sa.Table:
+def build_data_table(
+    table_id: int, columns: list[tuple[ColumnSql, sa.types.TypeEngine[Any]]]
+) -> sa.Table:
     """A fresh ``sa.Table`` describing a data table (not bound to the global metadata)."""
     md = sa.MetaData()
     cols: list[sa.Column[Any]] = [

@@ -97,7 +97,7 @@ def check_image_bytes(data: bytes) -> CheckedImage:
     return CheckedImage(data=data, ext=ext, width=width, height=height, mode=img.mode)
 
 
-def _short(e: Exception) -> str:
+def _short(e: Exception | str) -> str:
     text = str(e).strip() or type(e).__name__
     return text if len(text) <= 120 else text[:117] + '...'
 
@@ -138,7 +138,9 @@ def download(url: str) -> bytes:
 
     try:
         with (
-            httpx.Client(timeout=httpx.Timeout(DOWNLOAD_TIMEOUT_SECONDS, connect=10.0), follow_redirects=True) as client,
+            httpx.Client(
+                timeout=httpx.Timeout(DOWNLOAD_TIMEOUT_SECONDS, connect=10.0), follow_redirects=True
+            ) as client,
             client.stream('GET', url) as response,
         ):
             if response.status_code != 200:

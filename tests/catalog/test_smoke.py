@@ -13,7 +13,9 @@ def test_insert_query_compute(catalog):
     def shout(s: str) -> str:
         return s.upper() + '!'
 
-    t.insert([{'prompt': 'a', 'n': 1, 'img': PIL.Image.new('RGB', (8, 6))}, {'prompt': 'b', 'n': 2}])
+    t.insert(
+        [{'prompt': 'a', 'n': 1, 'img': PIL.Image.new('RGB', (8, 6))}, {'prompt': 'b', 'n': 2}]
+    )
     t.add_computed_column(loud=shout(t.prompt))
     t.insert(prompt='c', n=3)
     rs = t.where(t.n >= 2).order_by(t.n).select(t.loud, t.n, t.img.width).collect()

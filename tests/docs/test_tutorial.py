@@ -74,7 +74,9 @@ def test_tutorial_end_to_end_then_second_process(reve_env, tmp_path, capsys):
 def test_notebook_runs(tmp_path, monkeypatch):
     monkeypatch.setenv('REVERIE_HOME', str(tmp_path / 'nbhome'))
     nb = nbformat.read(ROOT / 'docs' / 'reve_tutorial.ipynb', as_version=4)
-    NotebookClient(nb, timeout=180, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=180, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])]
     html = [o['data']['text/html'] for o in outputs if 'data' in o and 'text/html' in o['data']]
     assert any('<img src="data:image/' in h for h in html)

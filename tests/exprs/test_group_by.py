@@ -16,7 +16,11 @@ def t(catalog):
 
 
 def test_group_by_aggregates(t):
-    rs = t.group_by(t.kind).select(t.kind, count(t.n), total=sum(t.n), avg=mean(t.x), lo=min(t.n), hi=max(t.n)).collect()
+    rs = (
+        t.group_by(t.kind)
+        .select(t.kind, count(t.n), total=sum(t.n), avg=mean(t.x), lo=min(t.n), hi=max(t.n))
+        .collect()
+    )
     assert rs.column_names == ['kind', 'count', 'total', 'avg', 'lo', 'hi']
     assert rs['kind'] == ['a', 'b', 'c']
     assert rs['count'] == [2, 3, 1]  # nulls are not counted
@@ -28,7 +32,13 @@ def test_group_by_aggregates(t):
 
 def test_aggregate_over_whole_table_with_where_and_order(t):
     assert t.select(count(t.n), mean(t.n)).collect()[0] == {'count': 6, 'mean': 2.5}
-    rs = t.where(t.n > 1).group_by(t.kind).select(t.kind, c=count(t.n)).order_by(count(t.n), asc=False).collect()
+    rs = (
+        t.where(t.n > 1)
+        .group_by(t.kind)
+        .select(t.kind, c=count(t.n))
+        .order_by(count(t.n), asc=False)
+        .collect()
+    )
     assert rs['kind'] == ['b', 'c']
     assert rs['c'] == [3, 1]
 

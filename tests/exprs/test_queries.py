@@ -175,11 +175,6 @@ def test_comparison_type_mismatch(pets):
         pets.where(pets.n + 1)
 
 
-def test_group_by_says_not_supported(pets):
-    with pytest.raises(NotImplementedError, match='group_by'):
-        pets.group_by(pets.n)
-
-
 def test_nulls_sort_last_both_ways_on_every_backend(pets):
     # SQL path (stored column) and Python path (image property) agree: nulls last.
     assert pets.order_by(pets.w).select(pets.w).collect()['w'] == [1.0, 4.5, 20.0, None]

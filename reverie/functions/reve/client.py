@@ -31,7 +31,7 @@ from reverie.config import DEFAULT_REVE_URL, ReveSettings
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
 from reverie.functions.reve.validate import build_body
 
-logger = logging.getLogger("reverie.reve")
+logger = logging.getLogger('reverie.reve')
 
 DEFAULT_TIMEOUT = httpx.Timeout(180.0, connect=10.0)
 """Connect 10 s; read, write and pool 180 s (Reve takes 15-30 s per image)."""
@@ -40,15 +40,15 @@ DEFAULT_TIMEOUT = httpx.Timeout(180.0, connect=10.0)
 OFFLOAD_BYTES = 256 * 1024
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-RATE_LIMIT_CODE = "PARTNER_API_TOKEN_RATE_LIMIT_EXCEEDED"
-CLOSED_CODE = "PARTNER_API_CLOSED"
-EFFECT_SOURCES = ("all", "project", "preset")
+RATE_LIMIT_CODE = 'PARTNER_API_TOKEN_RATE_LIMIT_EXCEEDED'
+CLOSED_CODE = 'PARTNER_API_CLOSED'
+EFFECT_SOURCES = ('all', 'project', 'preset')
 
 _CLOSED_HINT = (
-    "Reve closed its public API on 2026-08-14. Point REVE_API_URL (or [reve] base_url in "
-    "~/.reverie/config.toml) at a Reve-compatible server, e.g. run `reverie reve-server`."
+    'Reve closed its public API on 2026-08-14. Point REVE_API_URL (or [reve] base_url in '
+    '~/.reverie/config.toml) at a Reve-compatible server, e.g. run `reverie reve-server`.'
 )
-_KEY_HINT = "Check REVE_API_KEY or [reve] api_key in ~/.reverie/config.toml."
+_KEY_HINT = 'Check REVE_API_KEY or [reve] api_key in ~/.reverie/config.toml.'
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,9 @@ class ReveResult:
 
     def __repr__(self) -> str:
         return (
-            f"ReveResult(image=<{len(self.image)} bytes>, version={self.version!r}, "
-            f"request_id={self.request_id!r}, credits_used={self.credits_used}, "
-            f"credits_remaining={self.credits_remaining})"
+            f'ReveResult(image=<{len(self.image)} bytes>, version={self.version!r}, '
+            f'request_id={self.request_id!r}, credits_used={self.credits_used}, '
+            f'credits_remaining={self.credits_remaining})'
         )
 
 
@@ -100,35 +100,35 @@ class ReveClient:
         max_connections: int = 64,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        key = api_key.strip() if isinstance(api_key, str) else ""
+        key = api_key.strip() if isinstance(api_key, str) else ''
         if not key:
             raise InvalidValueError(
-                "Reve API key is empty: set REVE_API_KEY or [reve] api_key in "
-                "~/.reverie/config.toml."
+                'Reve API key is empty: set REVE_API_KEY or [reve] api_key in '
+                '~/.reverie/config.toml.'
             )
         if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
             raise InvalidValueError(
-                "Reve API key contains characters an HTTP header cannot carry (non-ASCII, "
-                f"whitespace or control characters). {_KEY_HINT}"
+                'Reve API key contains characters an HTTP header cannot carry (non-ASCII, '
+                f'whitespace or control characters). {_KEY_HINT}'
             )
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        if not isinstance(base_url, str) or not base_url.startswith(('http://', 'https://')):
             raise InvalidValueError(
-                f"Reve base_url {base_url!r} is not an http(s) URL; set REVE_API_URL to e.g. "
-                f"{DEFAULT_REVE_URL!r}."
+                f'Reve base_url {base_url!r} is not an http(s) URL; set REVE_API_URL to e.g. '
+                f'{DEFAULT_REVE_URL!r}.'
             )
         if max_connections < 1:
-            raise InvalidValueError(f"max_connections must be at least 1, got {max_connections!r}.")
+            raise InvalidValueError(f'max_connections must be at least 1, got {max_connections!r}.')
         self._api_key = key
-        self._base_url = base_url.rstrip("/")
+        self._base_url = base_url.rstrip('/')
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
             headers={
-                "Authorization": f"Bearer {key}",
-                "Accept": "application/json",
-                "User-Agent": "reverie",
+                'Authorization': f'Bearer {key}',
+                'Accept': 'application/json',
+                'User-Agent': 'reverie',
             },
             timeout=timeout or DEFAULT_TIMEOUT,
             limits=limits,
@@ -170,14 +170,14 @@ class ReveClient:
     ) -> ReveResult:
         """Generate an image from ``prompt`` (``POST /v1/image/create``)."""
         body = build_body(
-            "create",
+            'create',
             prompt=prompt,
             aspect_ratio=aspect_ratio,
             version=version,
             test_time_scaling=test_time_scaling,
             postprocessing=postprocessing,
         )
-        return await self._generate("create", body)
+        return await self._generate('create', body)
 
     async def edit(
         self,
@@ -190,9 +190,9 @@ class ReveClient:
         postprocessing: list[dict[str, Any]] | None = None,
     ) -> ReveResult:
         """Edit ``image`` (file bytes) by ``edit_instruction`` (``POST /v1/image/edit``)."""
-        (encoded,) = await _encode_images("image", [image])
+        (encoded,) = await _encode_images('image', [image])
         body = build_body(
-            "edit",
+            'edit',
             edit_instruction=edit_instruction,
             reference_image=encoded,
             aspect_ratio=aspect_ratio,
@@ -200,7 +200,7 @@ class ReveClient:
             test_time_scaling=test_time_scaling,
             postprocessing=postprocessing,
         )
-        return await self._generate("edit", body)
+        return await self._generate('edit', body)
 
     async def remix(
         self,
@@ -218,12 +218,12 @@ class ReveClient:
         """
         if isinstance(images, bytes | bytearray | memoryview | str):
             raise InvalidValueError(
-                f"images must be a list of image file bytes, got one {type(images).__name__}; "
-                "wrap it in a list."
+                f'images must be a list of image file bytes, got one {type(images).__name__}; '
+                'wrap it in a list.'
             )
-        encoded = await _encode_images("images", list(images))
+        encoded = await _encode_images('images', list(images))
         body = build_body(
-            "remix",
+            'remix',
             prompt=prompt,
             reference_images=encoded,
             aspect_ratio=aspect_ratio,
@@ -231,14 +231,14 @@ class ReveClient:
             test_time_scaling=test_time_scaling,
             postprocessing=postprocessing,
         )
-        return await self._generate("remix", body)
+        return await self._generate('remix', body)
 
     async def balance(self) -> float:
         """Return the credits left on this key (``GET /api/misc/balance``)."""
-        data, response = await self._get_json("balance", "/api/misc/balance", None)
-        value = data.get("new_balance")
+        data, response = await self._get_json('balance', '/api/misc/balance', None)
+        value = data.get('new_balance')
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self._unexpected("balance", response, f"has no numeric 'new_balance' ({value!r})")
+            raise self._unexpected('balance', response, f"has no numeric 'new_balance' ({value!r})")
         return float(value)
 
     async def effects(self, source: str | None = None) -> list[dict[str, Any]]:
@@ -249,14 +249,14 @@ class ReveClient:
         """
         if source is not None and source not in EFFECT_SOURCES:
             raise InvalidValueError(
-                f"source {source!r} is not supported; use one of "
-                f"{', '.join(map(repr, EFFECT_SOURCES))} or None."
+                f'source {source!r} is not supported; use one of '
+                f'{", ".join(map(repr, EFFECT_SOURCES))} or None.'
             )
-        params = {"source": source} if source else None
-        data, response = await self._get_json("list effects", "/v1/image/effect", params)
-        effects = data.get("effects")
+        params = {'source': source} if source else None
+        data, response = await self._get_json('list effects', '/v1/image/effect', params)
+        effects = data.get('effects')
         if not isinstance(effects, list) or not all(isinstance(e, dict) for e in effects):
-            raise self._unexpected("list effects", response, "has no 'effects' list of objects")
+            raise self._unexpected('list effects', response, "has no 'effects' list of objects")
         return effects
 
     async def _generate(self, op: str, body: dict[str, object]) -> ReveResult:
@@ -265,7 +265,7 @@ class ReveClient:
             content = await asyncio.to_thread(_dump_json, body)
         else:
             content = _dump_json(body)
-        response = await self._send(op, "POST", f"/v1/image/{op}", content=content, json_body=True)
+        response = await self._send(op, 'POST', f'/v1/image/{op}', content=content, json_body=True)
         self._raise_for_error(op, response)
         if len(response.content) > OFFLOAD_BYTES:
             return await asyncio.to_thread(self._parse_result, op, response)
@@ -274,12 +274,12 @@ class ReveClient:
     async def _get_json(
         self, op: str, path: str, params: dict[str, str] | None
     ) -> tuple[dict[str, Any], httpx.Response]:
-        response = await self._send(op, "GET", path, params=params)
+        response = await self._send(op, 'GET', path, params=params)
         self._raise_for_error(op, response)
         data = _json_object(response.content)
         if data is None:
             raise self._unexpected(
-                op, response, f"is not a JSON object ({_describe_body(response)})"
+                op, response, f'is not a JSON object ({_describe_body(response)})'
             )
         return data, response
 
@@ -287,9 +287,9 @@ class ReveClient:
         """The error for a successful answer that does not follow the contract."""
         return self._error(
             op,
-            f"the answer {what}. Check that REVE_API_URL points at a Reve-compatible server.",
+            f'the answer {what}. Check that REVE_API_URL points at a Reve-compatible server.',
             status=response.status_code,
-            request_id=response.headers.get("X-Reve-Request-Id"),
+            request_id=response.headers.get('X-Reve-Request-Id'),
         )
 
     async def _send(
@@ -302,7 +302,7 @@ class ReveClient:
         json_body: bool = False,
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
-        headers = {"Content-Type": "application/json"} if json_body else None
+        headers = {'Content-Type': 'application/json'} if json_body else None
         start = time.monotonic()
         failure: ServiceError | None = None
         try:
@@ -312,29 +312,29 @@ class ReveClient:
         except httpx.TimeoutException as e:
             failure = self._error(
                 op,
-                f"no answer from {self._base_url!r} in time ({type(e).__name__} after "
-                f"{time.monotonic() - start:.1f} s). The service may be overloaded; "
-                "retrying may help.",
+                f'no answer from {self._base_url!r} in time ({type(e).__name__} after '
+                f'{time.monotonic() - start:.1f} s). The service may be overloaded; '
+                'retrying may help.',
                 retryable=True,
             )
         except httpx.RequestError as e:
             failure = self._error(
                 op,
-                f"could not reach {self._base_url!r} ({type(e).__name__}: {e}). Check "
-                "REVE_API_URL and the network; retrying may help.",
+                f'could not reach {self._base_url!r} ({type(e).__name__}: {e}). Check '
+                'REVE_API_URL and the network; retrying may help.',
                 retryable=True,
             )
         elapsed = time.monotonic() - start
         # Raised outside the except blocks so no httpx exception (whose request carries
         # the Authorization header) is chained as __cause__ or __context__.
         if failure is not None:
-            logger.debug("reve %s: transport failure after %.2f s: %s", op, elapsed, failure)
+            logger.debug('reve %s: transport failure after %.2f s: %s', op, elapsed, failure)
             raise failure
         logger.debug(
-            "reve %s: HTTP %d, request id %s, %.2f s, %d bytes",
+            'reve %s: HTTP %d, request id %s, %.2f s, %d bytes',
             op,
             response.status_code,
-            response.headers.get("X-Reve-Request-Id"),
+            response.headers.get('X-Reve-Request-Id'),
             elapsed,
             len(response.content),
         )
@@ -343,12 +343,12 @@ class ReveClient:
     def _raise_for_error(self, op: str, response: httpx.Response) -> None:
         """Raise the ServiceError a non-2xx answer, or a 2xx carrying an error code, means."""
         status = response.status_code
-        if 200 <= status < 300 and not response.headers.get("X-Reve-Error-Code"):
+        if 200 <= status < 300 and not response.headers.get('X-Reve-Error-Code'):
             return
         body = (_json_object(response.content) if _looks_like_json(response) else None) or {}
         if 200 <= status < 300 and (
-            _is_true(body.get("content_violation"))
-            or _is_true(response.headers.get("X-Reve-Content-Violation"))
+            _is_true(body.get('content_violation'))
+            or _is_true(response.headers.get('X-Reve-Content-Violation'))
         ):
             return  # _parse_result raises ContentViolationError, which is never retried
         raise self._failure(op, response, body)
@@ -356,23 +356,23 @@ class ReveClient:
     def _failure(self, op: str, response: httpx.Response, body: dict[str, Any]) -> ServiceError:
         """The ServiceError for a failed answer, from its status, headers and JSON body."""
         status = response.status_code
-        header_code = response.headers.get("X-Reve-Error-Code") or None
+        header_code = response.headers.get('X-Reve-Error-Code') or None
         # Some servers nest the error object or send a plain "error" string.
-        error = body.get("error")
+        error = body.get('error')
         if isinstance(error, dict):
             body = {**error, **body}
             error = None
-        code = _str_or_none(body.get("error_code")) or header_code
-        message = _str_or_none(body.get("message")) or _str_or_none(error)
-        params: dict[str, Any] = body["params"] if isinstance(body.get("params"), dict) else {}
-        request_id = response.headers.get("X-Reve-Request-Id") or _str_or_none(
-            body.get("request_id")
+        code = _str_or_none(body.get('error_code')) or header_code
+        message = _str_or_none(body.get('message')) or _str_or_none(error)
+        params: dict[str, Any] = body['params'] if isinstance(body.get('params'), dict) else {}
+        request_id = response.headers.get('X-Reve-Request-Id') or _str_or_none(
+            body.get('request_id')
         )
-        retry_after = _retry_after(response.headers.get("Retry-After"), params.get("retry_after"))
+        retry_after = _retry_after(response.headers.get('Retry-After'), params.get('retry_after'))
         retryable = status in RETRYABLE_STATUSES and code != CLOSED_CODE
         if 200 <= status < 300:
             retryable = code == RATE_LIMIT_CODE
-        said = f"{code}: {message}" if code and message else code or message
+        said = f'{code}: {message}' if code and message else code or message
         if said is None:
             said = _describe_body(response)
         return self._error(
@@ -397,10 +397,10 @@ class ReveClient:
         retryable: bool = False,
         cls: type[ServiceError] = ServiceError,
     ) -> ServiceError:
-        where = [f"HTTP {status}" if status is not None else "no HTTP answer"]
+        where = [f'HTTP {status}' if status is not None else 'no HTTP answer']
         if request_id:
-            where.append(f"request id {request_id!r}")
-        message = f"Reve {op} failed ({', '.join(where)}): {detail}"
+            where.append(f'request id {request_id!r}')
+        message = f'Reve {op} failed ({", ".join(where)}): {detail}'
         return cls(
             self._scrub(message),
             status=status,
@@ -414,62 +414,62 @@ class ReveClient:
         """Read a 2xx generation answer: JSON with base64 PNG, or raw image bytes."""
         headers = response.headers
         status = response.status_code
-        request_id = headers.get("X-Reve-Request-Id")
-        content_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
+        request_id = headers.get('X-Reve-Request-Id')
+        content_type = headers.get('Content-Type', '').split(';')[0].strip().lower()
         data: dict[str, Any] = {}
         image: bytes | None = None
-        if content_type.startswith("image/"):
+        if content_type.startswith('image/'):
             image = response.content
         else:
             parsed = _json_object(response.content)
             if parsed is None:
                 raise self._error(
                     op,
-                    f"the answer is not JSON ({_describe_body(response)}). Check that "
-                    "REVE_API_URL points at a Reve-compatible server.",
+                    f'the answer is not JSON ({_describe_body(response)}). Check that '
+                    'REVE_API_URL points at a Reve-compatible server.',
                     status=status,
                     request_id=request_id,
                 )
             data = parsed
-        request_id = request_id or _str_or_none(data.get("request_id"))
-        if _is_true(data.get("content_violation")) or _is_true(
-            headers.get("X-Reve-Content-Violation")
+        request_id = request_id or _str_or_none(data.get('request_id'))
+        if _is_true(data.get('content_violation')) or _is_true(
+            headers.get('X-Reve-Content-Violation')
         ):
             raise self._error(
                 op,
-                "the service flagged the content as a violation. Change the prompt or images; "
-                "retrying the same request will not help.",
+                'the service flagged the content as a violation. Change the prompt or images; '
+                'retrying the same request will not help.',
                 status=status,
-                code=_str_or_none(data.get("error_code")) or headers.get("X-Reve-Error-Code"),
+                code=_str_or_none(data.get('error_code')) or headers.get('X-Reve-Error-Code'),
                 request_id=request_id,
                 cls=ContentViolationError,
             )
-        if _str_or_none(data.get("error_code")):
+        if _str_or_none(data.get('error_code')):
             raise self._failure(op, response, data)
         if image is None:
-            image = _b64decode(data.get("image"))
+            image = _b64decode(data.get('image'))
         if not image:
             raise self._error(
                 op,
                 "the answer has no image, or its 'image' is not valid base64. Check that "
-                "REVE_API_URL points at a Reve-compatible server.",
+                'REVE_API_URL points at a Reve-compatible server.',
                 status=status,
                 request_id=request_id,
             )
-        credits_used = _int_or_none(data.get("credits_used"), headers.get("X-Reve-Credits-Used"))
+        credits_used = _int_or_none(data.get('credits_used'), headers.get('X-Reve-Credits-Used'))
         return ReveResult(
             image=image,
-            version=_str_or_none(data.get("version")) or headers.get("X-Reve-Version") or "",
-            request_id=request_id or "",
+            version=_str_or_none(data.get('version')) or headers.get('X-Reve-Version') or '',
+            request_id=request_id or '',
             credits_used=credits_used or 0,
             credits_remaining=_int_or_none(
-                data.get("credits_remaining"), headers.get("X-Reve-Credits-Remaining")
+                data.get('credits_remaining'), headers.get('X-Reve-Credits-Remaining')
             ),
         )
 
     def _scrub(self, text: str) -> str:
         # A misbehaving server may echo the key back; it must not reach our messages.
-        return text.replace(self._api_key, "***")
+        return text.replace(self._api_key, '***')
 
 
 def _explain(
@@ -484,54 +484,54 @@ def _explain(
     if code == CLOSED_CODE:
         return _CLOSED_HINT
     if status in (401, 403):
-        return f"the API key was rejected ({said}). {_KEY_HINT}"
+        return f'the API key was rejected ({said}). {_KEY_HINT}'
     if status == 402:
-        requested = params.get("requested_amount")
-        available = params.get("available_amount")
+        requested = params.get('requested_amount')
+        available = params.get('available_amount')
         amounts = (
-            f" (requested {requested} credits, {available} available)"
+            f' (requested {requested} credits, {available} available)'
             if requested is not None or available is not None
-            else ""
+            else ''
         )
         return (
-            f"the credit budget is exhausted{amounts}: {said}. Add credits to the Reve account, "
-            "use another key, or lower test_time_scaling."
+            f'the credit budget is exhausted{amounts}: {said}. Add credits to the Reve account, '
+            'use another key, or lower test_time_scaling.'
         )
     if status == 429 or code == RATE_LIMIT_CODE:
-        wait = f"retry after {retry_after:.1f} s" if retry_after is not None else "retry later"
-        return f"rate limited ({said}); {wait}, or lower [reve] max_concurrency."
+        wait = f'retry after {retry_after:.1f} s' if retry_after is not None else 'retry later'
+        return f'rate limited ({said}); {wait}, or lower [reve] max_concurrency.'
     if status == 422:
         return (
-            f"the service could not read the inputs ({said}). Check that each image is a "
-            "valid PNG, JPEG or WebP file."
+            f'the service could not read the inputs ({said}). Check that each image is a '
+            'valid PNG, JPEG or WebP file.'
         )
     if status == 400:
-        return f"the request was rejected ({said}{_params_text(params)}). Fix the argument named."
+        return f'the request was rejected ({said}{_params_text(params)}). Fix the argument named.'
     if status == 404:
         return (
-            f"the endpoint was not found ({said}). Check that REVE_API_URL points at a "
-            "Reve-compatible server."
+            f'the endpoint was not found ({said}). Check that REVE_API_URL points at a '
+            'Reve-compatible server.'
         )
     if 300 <= status < 400:
-        location = response.headers.get("Location")
-        return f"the server redirected to {location!r}. Set REVE_API_URL to the final URL."
+        location = response.headers.get('Location')
+        return f'the server redirected to {location!r}. Set REVE_API_URL to the final URL.'
     if status in RETRYABLE_STATUSES:
-        return f"the service had a temporary failure ({said}); retrying may help."
+        return f'the service had a temporary failure ({said}); retrying may help.'
     if 200 <= status < 300:
-        return f"the answer carries an error code ({said}{_params_text(params)})."
-    return f"unexpected answer ({said}{_params_text(params)})."
+        return f'the answer carries an error code ({said}{_params_text(params)}).'
+    return f'unexpected answer ({said}{_params_text(params)}).'
 
 
 def _params_text(params: dict[str, Any]) -> str:
     if not params:
-        return ""
-    return "; " + ", ".join(f"{k}: {v}" for k, v in params.items() if k != "retry_after")
+        return ''
+    return '; ' + ', '.join(f'{k}: {v}' for k, v in params.items() if k != 'retry_after')
 
 
 def _images_size(body: dict[str, object]) -> int:
-    images = body.get("reference_images")
+    images = body.get('reference_images')
     if not isinstance(images, list):
-        images = [body.get("reference_image")]
+        images = [body.get('reference_image')]
     return sum(len(image) for image in images if isinstance(image, str))
 
 
@@ -540,7 +540,7 @@ def _dump_json(body: dict[str, object]) -> bytes:
 
 
 def _is_true(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+    return value is True or (isinstance(value, str) and value.strip().lower() == 'true')
 
 
 def _b64decode(value: object) -> bytes | None:
@@ -556,11 +556,11 @@ async def _encode_images(arg: str, images: list[bytes]) -> list[str]:
     """Base64-encode image file bytes, in a thread when they are large."""
     for i, image in enumerate(images):
         if not isinstance(image, bytes | bytearray | memoryview) or not len(image):
-            where = arg if arg == "image" else f"{arg}[{i}]"
+            where = arg if arg == 'image' else f'{arg}[{i}]'
             kind = type(image).__name__
-            got = f"empty {kind}" if isinstance(image, bytes | bytearray | memoryview) else kind
+            got = f'empty {kind}' if isinstance(image, bytes | bytearray | memoryview) else kind
             raise InvalidValueError(
-                f"{where} must be non-empty image file bytes (PNG, JPEG or WebP), got {got}. "
+                f'{where} must be non-empty image file bytes (PNG, JPEG or WebP), got {got}. '
                 "Read the file with open(path, 'rb').read()."
             )
     if sum(len(image) for image in images) > OFFLOAD_BYTES:
@@ -569,12 +569,12 @@ async def _encode_images(arg: str, images: list[bytes]) -> list[str]:
 
 
 def _b64_all(images: list[bytes]) -> list[str]:
-    return [base64.b64encode(image).decode("ascii") for image in images]
+    return [base64.b64encode(image).decode('ascii') for image in images]
 
 
 def _looks_like_json(response: httpx.Response) -> bool:
-    content_type = response.headers.get("Content-Type", "").lower()
-    return not content_type.startswith("image/") and bool(response.content)
+    content_type = response.headers.get('Content-Type', '').lower()
+    return not content_type.startswith('image/') and bool(response.content)
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:
@@ -586,12 +586,12 @@ def _json_object(content: bytes) -> dict[str, Any] | None:
 
 
 def _describe_body(response: httpx.Response) -> str:
-    content_type = response.headers.get("Content-Type") or "no content type"
+    content_type = response.headers.get('Content-Type') or 'no content type'
     size = len(response.content)
-    if content_type.startswith("text/") and size:
-        snippet = " ".join(response.text.split())[:120]
-        return f"{content_type}, {size} bytes: {snippet!r}"
-    return f"{content_type}, {size} bytes"
+    if content_type.startswith('text/') and size:
+        snippet = ' '.join(response.text.split())[:120]
+        return f'{content_type}, {size} bytes: {snippet!r}'
+    return f'{content_type}, {size} bytes'
 
 
 def _str_or_none(value: object) -> str | None:
@@ -643,6 +643,6 @@ def client_from_settings(settings: ReveSettings) -> ReveClient:
     """Build a client from ``settings`` (``REVE_API_KEY``, ``REVE_API_URL``, config file)."""
     if not settings.api_key:
         raise InvalidValueError(
-            "Reve API key not found: set REVE_API_KEY or [reve] api_key in ~/.reverie/config.toml."
+            'Reve API key not found: set REVE_API_KEY or [reve] api_key in ~/.reverie/config.toml.'
         )
     return ReveClient(settings.api_key, settings.base_url)

@@ -13,13 +13,13 @@ from typing import Any
 
 from reverie.errors import InvalidValueError
 
-ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16", "3:2", "2:3", "4:3", "3:4", "1:1")
+ASPECT_RATIOS: tuple[str, ...] = ('16:9', '9:16', '3:2', '2:3', '4:3', '3:4', '1:1')
 """Values the service accepts for ``aspect_ratio``; ``'auto'`` is also allowed but never sent."""
 
 VERSIONS: dict[str, tuple[str, ...]] = {
-    "create": ("latest", "reve-create@20250915"),
-    "edit": ("latest", "latest-fast", "reve-edit@20250915", "reve-edit-fast@20251030"),
-    "remix": ("latest", "latest-fast", "reve-remix@20250915", "reve-remix-fast@20251030"),
+    'create': ('latest', 'reve-create@20250915'),
+    'edit': ('latest', 'latest-fast', 'reve-edit@20250915', 'reve-edit-fast@20251030'),
+    'remix': ('latest', 'latest-fast', 'reve-remix@20250915', 'reve-remix-fast@20251030'),
 }
 """Accepted ``version`` strings per endpoint."""
 
@@ -37,46 +37,46 @@ MAX_TOTAL_PIXELS = 50_331_648
 MAX_TOTAL_BYTES = 100 * 1024 * 1024
 UPSCALE_FACTORS: tuple[int, ...] = (2, 3, 4)
 MAX_FIT_DIM = 4096
-POSTPROCESSES: tuple[str, ...] = ("upscale", "remove_background", "fit_image", "effect")
-_FIT_KEYS: tuple[str, ...] = ("max_dim", "max_width", "max_height")
+POSTPROCESSES: tuple[str, ...] = ('upscale', 'remove_background', 'fit_image', 'effect')
+_FIT_KEYS: tuple[str, ...] = ('max_dim', 'max_width', 'max_height')
 
 # Anything between the tags, so a malformed reference is reported instead of ignored.
-_IMG_TAG = re.compile(r"<img>(.*?)</img>", re.DOTALL)
+_IMG_TAG = re.compile(r'<img>(.*?)</img>', re.DOTALL)
 
 # Which prompt-like field and which image field each endpoint takes.
-_TEXT_FIELD = {"create": "prompt", "edit": "edit_instruction", "remix": "prompt"}
-_IMAGE_FIELD = {"create": None, "edit": "reference_image", "remix": "reference_images"}
-_OPTIONAL_FIELDS = ("aspect_ratio", "version", "test_time_scaling", "postprocessing")
+_TEXT_FIELD = {'create': 'prompt', 'edit': 'edit_instruction', 'remix': 'prompt'}
+_IMAGE_FIELD = {'create': None, 'edit': 'reference_image', 'remix': 'reference_images'}
+_OPTIONAL_FIELDS = ('aspect_ratio', 'version', 'test_time_scaling', 'postprocessing')
 
 
 def _choices(values: Sequence[object]) -> str:
-    return ", ".join(repr(v) for v in values)
+    return ', '.join(repr(v) for v in values)
 
 
-def check_prompt(prompt: object, arg: str = "prompt") -> str:
+def check_prompt(prompt: object, arg: str = 'prompt') -> str:
     """Check that ``prompt`` is a string of 1 to 2560 characters and return it."""
     if not isinstance(prompt, str):
         raise InvalidValueError(
-            f"{arg} must be a string of 1 to {MAX_PROMPT_CHARS} characters, "
-            f"got {type(prompt).__name__} {prompt!r}."
+            f'{arg} must be a string of 1 to {MAX_PROMPT_CHARS} characters, '
+            f'got {type(prompt).__name__} {prompt!r}.'
         )
     if not prompt:
-        raise InvalidValueError(f"{arg} is empty; pass 1 to {MAX_PROMPT_CHARS} characters.")
+        raise InvalidValueError(f'{arg} is empty; pass 1 to {MAX_PROMPT_CHARS} characters.')
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InvalidValueError(
-            f"{arg} has {len(prompt)} characters ({prompt[:40]!r}...); Reve accepts at most "
-            f"{MAX_PROMPT_CHARS}. Shorten it."
+            f'{arg} has {len(prompt)} characters ({prompt[:40]!r}...); Reve accepts at most '
+            f'{MAX_PROMPT_CHARS}. Shorten it.'
         )
     return prompt
 
 
 def check_aspect_ratio(value: object) -> str | None:
     """Check ``aspect_ratio``: None, ``'auto'`` or one of :data:`ASPECT_RATIOS`."""
-    if value is None or value == "auto":
-        return None if value is None else "auto"
+    if value is None or value == 'auto':
+        return None if value is None else 'auto'
     if not isinstance(value, str) or value not in ASPECT_RATIOS:
         raise InvalidValueError(
-            f"aspect_ratio {value!r} is not supported; use one of {_choices(ASPECT_RATIOS)}, "
+            f'aspect_ratio {value!r} is not supported; use one of {_choices(ASPECT_RATIOS)}, '
             "'auto' or None."
         )
     return value
@@ -85,7 +85,7 @@ def check_aspect_ratio(value: object) -> str | None:
 def _check_endpoint(endpoint: object) -> str:
     if not isinstance(endpoint, str) or endpoint not in VERSIONS:
         raise InvalidValueError(
-            f"Reve endpoint {endpoint!r} is unknown; use one of {_choices(ENDPOINTS)}."
+            f'Reve endpoint {endpoint!r} is unknown; use one of {_choices(ENDPOINTS)}.'
         )
     return endpoint
 
@@ -97,8 +97,8 @@ def check_version(endpoint: str, value: object) -> str | None:
         return None
     if not isinstance(value, str) or value not in allowed:
         raise InvalidValueError(
-            f"version {value!r} is not available for Reve {endpoint}; use one of "
-            f"{_choices(allowed)} or None (latest)."
+            f'version {value!r} is not available for Reve {endpoint}; use one of '
+            f'{_choices(allowed)} or None (latest).'
         )
     return value
 
@@ -114,8 +114,8 @@ def check_test_time_scaling(value: object) -> int | float | None:
         or not MIN_TEST_TIME_SCALING <= value <= MAX_TEST_TIME_SCALING
     ):
         raise InvalidValueError(
-            f"test_time_scaling {value!r} is out of range; pass a number from "
-            f"{MIN_TEST_TIME_SCALING} to {MAX_TEST_TIME_SCALING} (credits scale with it) or None."
+            f'test_time_scaling {value!r} is out of range; pass a number from '
+            f'{MIN_TEST_TIME_SCALING} to {MAX_TEST_TIME_SCALING} (credits scale with it) or None.'
         )
     return value
 
@@ -125,68 +125,68 @@ def _is_int(value: object) -> bool:
 
 
 def _check_step(i: int, step: object) -> dict[str, Any]:
-    where = f"postprocessing[{i}]"
+    where = f'postprocessing[{i}]'
     if not isinstance(step, Mapping):
         raise InvalidValueError(
             f"{where} must be a dict such as {{'process': 'upscale', 'upscale_factor': 2}}, "
-            f"got {type(step).__name__} {step!r}."
+            f'got {type(step).__name__} {step!r}.'
         )
     item = dict(step)
-    process = item.get("process")
+    process = item.get('process')
     if process not in POSTPROCESSES:
         raise InvalidValueError(
-            f"{where} has process {process!r}; use one of {_choices(POSTPROCESSES)}."
+            f'{where} has process {process!r}; use one of {_choices(POSTPROCESSES)}.'
         )
     allowed: tuple[str, ...]
-    if process == "upscale":
-        allowed = ("process", "upscale_factor")
-        factor = item.get("upscale_factor")
+    if process == 'upscale':
+        allowed = ('process', 'upscale_factor')
+        factor = item.get('upscale_factor')
         if not _is_int(factor) or factor not in UPSCALE_FACTORS:
             raise InvalidValueError(
-                f"{where} (upscale) needs upscale_factor {_choices(UPSCALE_FACTORS)}, "
-                f"got {factor!r}."
+                f'{where} (upscale) needs upscale_factor {_choices(UPSCALE_FACTORS)}, '
+                f'got {factor!r}.'
             )
-    elif process == "remove_background":
-        allowed = ("process",)
-    elif process == "fit_image":
-        allowed = ("process", *_FIT_KEYS)
+    elif process == 'remove_background':
+        allowed = ('process',)
+    elif process == 'fit_image':
+        allowed = ('process', *_FIT_KEYS)
         given = [k for k in _FIT_KEYS if k in item]
         if not given:
             raise InvalidValueError(
-                f"{where} (fit_image) needs at least one of {_choices(_FIT_KEYS)}, "
-                f"each 1 to {MAX_FIT_DIM}."
+                f'{where} (fit_image) needs at least one of {_choices(_FIT_KEYS)}, '
+                f'each 1 to {MAX_FIT_DIM}.'
             )
         for key in given:
             dim = item[key]
             if not _is_int(dim) or not 1 <= dim <= MAX_FIT_DIM:
                 raise InvalidValueError(
-                    f"{where} (fit_image) {key} must be an integer from 1 to {MAX_FIT_DIM}, "
-                    f"got {dim!r}."
+                    f'{where} (fit_image) {key} must be an integer from 1 to {MAX_FIT_DIM}, '
+                    f'got {dim!r}.'
                 )
     else:
-        allowed = ("process", "effect_name", "effect_parameters")
-        name = item.get("effect_name")
+        allowed = ('process', 'effect_name', 'effect_parameters')
+        name = item.get('effect_name')
         if not isinstance(name, str) or not name:
             raise InvalidValueError(
-                f"{where} (effect) needs effect_name, a non-empty string from the "
-                f"list of effects (ReveClient.effects()), got {name!r}."
+                f'{where} (effect) needs effect_name, a non-empty string from the '
+                f'list of effects (ReveClient.effects()), got {name!r}.'
             )
-        params = item.get("effect_parameters")
+        params = item.get('effect_parameters')
         if params is not None and not (
             isinstance(params, Mapping)
             and all(isinstance(k, str) and isinstance(v, Mapping) for k, v in params.items())
         ):
             raise InvalidValueError(
-                f"{where} (effect) effect_parameters must be a dict "
-                f"{{filter_id: {{uniform_id: value}}}}, got {params!r}."
+                f'{where} (effect) effect_parameters must be a dict '
+                f'{{filter_id: {{uniform_id: value}}}}, got {params!r}.'
             )
         if params is None:
-            item.pop("effect_parameters", None)
+            item.pop('effect_parameters', None)
     unknown = sorted(str(k) for k in item if k not in allowed)
     if unknown:
         raise InvalidValueError(
-            f"{where} ({process}) has unknown key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {_choices(allowed)}."
+            f'{where} ({process}) has unknown key(s) {", ".join(map(repr, unknown))}; '
+            f'allowed: {_choices(allowed)}.'
         )
     return item
 
@@ -197,9 +197,9 @@ def check_postprocessing(items: object) -> list[dict[str, Any]] | None:
         return None
     if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence):
         raise InvalidValueError(
-            f"postprocessing must be a list of dicts such as "
+            f'postprocessing must be a list of dicts such as '
             f"[{{'process': 'fit_image', 'max_dim': 512}}], got {type(items).__name__} "
-            f"{items!r}."
+            f'{items!r}.'
         )
     return [_check_step(i, step) for i, step in enumerate(items)]
 
@@ -208,8 +208,8 @@ def check_image_count(n: int) -> int:
     """Check that remix got 1 to 6 reference images."""
     if not MIN_REMIX_IMAGES <= n <= MAX_REMIX_IMAGES:
         raise InvalidValueError(
-            f"images has {n} image(s); Reve remix takes {MIN_REMIX_IMAGES} to "
-            f"{MAX_REMIX_IMAGES} reference images. Pass a list of that length."
+            f'images has {n} image(s); Reve remix takes {MIN_REMIX_IMAGES} to '
+            f'{MAX_REMIX_IMAGES} reference images. Pass a list of that length.'
         )
     return n
 
@@ -230,10 +230,10 @@ def check_image_refs(prompt: str, n_images: int) -> None:
         text = m.group(1)
         if text.isdecimal() and int(text) < n_images:
             continue
-        valid = f"<img>0</img> to <img>{n_images - 1}</img>" if n_images > 0 else "no tags at all"
+        valid = f'<img>0</img> to <img>{n_images - 1}</img>' if n_images > 0 else 'no tags at all'
         raise InvalidValueError(
-            f"prompt refers to {m.group(0)!r} but {n_images} image(s) were given; indexes "
-            f"are 0-based, so use {valid}."
+            f'prompt refers to {m.group(0)!r} but {n_images} image(s) were given; indexes '
+            f'are 0-based, so use {valid}.'
         )
 
 
@@ -246,43 +246,43 @@ def check_image_limits(sizes: Sequence[tuple[int, int, int]]) -> None:
     total_pixels = 0
     total_bytes = 0
     for i, (width, height, n_bytes) in enumerate(sizes):
-        where = f"images[{i}] ({width}x{height}, {n_bytes} bytes)"
+        where = f'images[{i}] ({width}x{height}, {n_bytes} bytes)'
         if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
             raise InvalidValueError(
-                f"{where} is too large: Reve accepts sides up to {MAX_IMAGE_SIDE} px. "
-                "Resize it first."
+                f'{where} is too large: Reve accepts sides up to {MAX_IMAGE_SIDE} px. '
+                'Resize it first.'
             )
         if width * height > MAX_IMAGE_PIXELS:
             raise InvalidValueError(
-                f"{where} has {width * height} pixels; Reve accepts at most "
-                f"{MAX_IMAGE_PIXELS} per image. Resize it first."
+                f'{where} has {width * height} pixels; Reve accepts at most '
+                f'{MAX_IMAGE_PIXELS} per image. Resize it first.'
             )
         if n_bytes > MAX_IMAGE_BYTES:
             raise InvalidValueError(
-                f"{where} is too large: Reve accepts at most {MAX_IMAGE_BYTES} bytes (40 MB) "
-                "per image. Resize or recompress it first."
+                f'{where} is too large: Reve accepts at most {MAX_IMAGE_BYTES} bytes (40 MB) '
+                'per image. Resize or recompress it first.'
             )
         total_pixels += width * height
         total_bytes += n_bytes
     if total_pixels > MAX_TOTAL_PIXELS:
         raise InvalidValueError(
-            f"images have {total_pixels} pixels in total; Reve accepts at most "
-            f"{MAX_TOTAL_PIXELS} per request. Resize them or pass fewer images."
+            f'images have {total_pixels} pixels in total; Reve accepts at most '
+            f'{MAX_TOTAL_PIXELS} per request. Resize them or pass fewer images.'
         )
     if total_bytes > MAX_TOTAL_BYTES:
         raise InvalidValueError(
-            f"images have {total_bytes} bytes in total; Reve accepts at most "
-            f"{MAX_TOTAL_BYTES} (100 MB) per request. Recompress them or pass fewer images."
+            f'images have {total_bytes} bytes in total; Reve accepts at most '
+            f'{MAX_TOTAL_BYTES} (100 MB) per request. Recompress them or pass fewer images.'
         )
 
 
 def _check_base64_image(arg: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidValueError(
-            f"{arg} must be a non-empty base64 string of the image file, got "
-            f"{type(value).__name__}."
+            f'{arg} must be a non-empty base64 string of the image file, got '
+            f'{type(value).__name__}.'
         )
-    if value.startswith("data:"):
+    if value.startswith('data:'):
         raise InvalidValueError(
             f"{arg} starts with a 'data:' prefix; send plain base64 of the file bytes."
         )
@@ -307,32 +307,32 @@ def build_body(endpoint: str, **fields: object) -> dict[str, object]:
     unknown = sorted(set(fields) - known)
     if unknown:
         raise InvalidValueError(
-            f"Reve {endpoint} does not take {', '.join(map(repr, unknown))}; "
-            f"fields: {_choices(sorted(known))}."
+            f'Reve {endpoint} does not take {", ".join(map(repr, unknown))}; '
+            f'fields: {_choices(sorted(known))}.'
         )
     body: dict[str, object] = {text_field: check_prompt(fields.get(text_field), text_field)}
-    if endpoint == "edit":
-        body["reference_image"] = _check_base64_image(
-            "reference_image", fields.get("reference_image")
+    if endpoint == 'edit':
+        body['reference_image'] = _check_base64_image(
+            'reference_image', fields.get('reference_image')
         )
-    elif endpoint == "remix":
-        images = fields.get("reference_images")
+    elif endpoint == 'remix':
+        images = fields.get('reference_images')
         if not isinstance(images, list | tuple):
             raise InvalidValueError(
-                f"reference_images must be a list of base64 strings, got {type(images).__name__}."
+                f'reference_images must be a list of base64 strings, got {type(images).__name__}.'
             )
         check_image_count(len(images))
-        body["reference_images"] = [
-            _check_base64_image(f"reference_images[{i}]", image) for i, image in enumerate(images)
+        body['reference_images'] = [
+            _check_base64_image(f'reference_images[{i}]', image) for i, image in enumerate(images)
         ]
-        check_image_refs(str(body["prompt"]), len(images))
+        check_image_refs(str(body['prompt']), len(images))
     optional: dict[str, object] = {
-        "aspect_ratio": check_aspect_ratio(fields.get("aspect_ratio")),
-        "version": check_version(endpoint, fields.get("version")),
-        "test_time_scaling": check_test_time_scaling(fields.get("test_time_scaling")),
-        "postprocessing": check_postprocessing(fields.get("postprocessing")),
+        'aspect_ratio': check_aspect_ratio(fields.get('aspect_ratio')),
+        'version': check_version(endpoint, fields.get('version')),
+        'test_time_scaling': check_test_time_scaling(fields.get('test_time_scaling')),
+        'postprocessing': check_postprocessing(fields.get('postprocessing')),
     }
     for name, value in optional.items():
-        if value is not None and not (name == "aspect_ratio" and value == "auto"):
+        if value is not None and not (name == 'aspect_ratio' and value == 'auto'):
             body[name] = value
     return body
