@@ -8,8 +8,7 @@ comparisons with None give None; ``&`` and ``|`` use three-valued logic.
 from __future__ import annotations
 
 import json
-import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +16,6 @@ import PIL.Image
 
 from reverie import types as ts
 from reverie.exprs import nodes as n
-
-_BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    '+': operator.add,
-    '-': operator.sub,
-    '*': operator.mul,
-    '/': operator.truediv,
-    '//': operator.floordiv,
-    '%': operator.mod,
-    '==': operator.eq,
-    '!=': operator.ne,
-    '<': operator.lt,
-    '<=': operator.le,
-    '>': operator.gt,
-    '>=': operator.ge,
-}
 
 
 class EvaluationError(Exception):
@@ -52,7 +36,7 @@ def evaluate(node: n.Node, env: Mapping[n.Node, Any]) -> Any:
             if left is None or right is None:
                 return None
             try:
-                return _BINARY[node.op](left, right)
+                return n.OPERATORS[node.op](left, right)
             except ZeroDivisionError:
                 raise EvaluationError('division by zero') from None
             except TypeError as e:

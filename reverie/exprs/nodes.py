@@ -8,7 +8,8 @@ and JSON (``serialize.py``) dispatch on the node class in their own modules.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import operator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 from typing import Literal as TypingLiteral
@@ -112,6 +113,23 @@ class ListNode(Node):
 
 ARITHMETIC = ('+', '-', '*', '/', '//', '%')
 COMPARISON = ('==', '!=', '<', '<=', '>', '>=')
+
+# The Python operator of each binary op. SQLAlchemy column expressions overload the same
+# operators, so SQL translation uses this table too.
+OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    '+': operator.add,
+    '-': operator.sub,
+    '*': operator.mul,
+    '/': operator.truediv,
+    '//': operator.floordiv,
+    '%': operator.mod,
+    '==': operator.eq,
+    '!=': operator.ne,
+    '<': operator.lt,
+    '<=': operator.le,
+    '>': operator.gt,
+    '>=': operator.ge,
+}
 
 
 @dataclass(frozen=True)

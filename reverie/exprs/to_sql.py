@@ -8,7 +8,6 @@ evaluates that part in Python. Values are always bound parameters.
 from __future__ import annotations
 
 import datetime
-import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -20,14 +19,6 @@ from reverie.exprs import nodes as n
 
 ColumnResolver = Callable[[n.ColumnRef | n.CellProp], ColumnElement[Any] | None]
 
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    '==': operator.eq,
-    '!=': operator.ne,
-    '<': operator.lt,
-    '<=': operator.le,
-    '>': operator.gt,
-    '>=': operator.ge,
-}
 _SQL_SCALARS = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.TimestampType, ts.DateType)
 
 
@@ -113,15 +104,10 @@ def _binary(node: n.BinaryOp, resolve: ColumnResolver) -> ColumnElement[Any] | N
     left, right = to_sql(node.left, resolve), to_sql(node.right, resolve)
     if left is None or right is None:
         return None
-    if node.op in _COMPARE:
-        return _COMPARE[node.op](left, right)  # type: ignore[no-any-return]
+    if node.op in n.COMPARISON:
+        return n.OPERATORS[node.op](left, right)  # type: ignore[no-any-return]
     if node.op == '+' and isinstance(node.col_type, ts.StringType):
         return left.concat(right)
     if node.op == '/':
         return sa.cast(left, sa.Double()) / sa.func.nullif(right, 0)
-    ops: dict[str, Callable[[Any, Any], Any]] = {
-        '+': operator.add,
-        '-': operator.sub,
-        '*': operator.mul,
-    }
-    return ops[node.op](left, right)  # type: ignore[no-any-return]
+    return n.OPERATORS[node.op](left, right)  # type: ignore[no-any-return]
