@@ -13,18 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import PIL.Image
 import sqlalchemy as sa
 
 from reverie import types as ts
 from reverie.errors import ServiceError
+from reverie.exec.calls import (
+    Batcher,
+    CallReader,
+    call_batched,
+    function_of,
+    unwrap,
+    value_reader,
+)
 from reverie.exec.cells import (
     LEASE_SECONDS,
     CellResult,
@@ -39,7 +45,6 @@ from reverie.exec.progress import Progress
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.evaluate import evaluate
-from reverie.functions.udf import CellValue, Function
 from reverie.store.db import ERROR, PENDING, ROWID, VALUE, ColumnSql, Store
 from reverie.store.media import MediaStore
 
@@ -206,7 +211,7 @@ class _Run:
         self._done_rows: list[int] = []
         self._last_flush = time.monotonic()
         self._flush_lock = asyncio.Lock()
-        self._batchers: dict[int, _Batcher] = {}
+        self._batchers: dict[int, Batcher] = {}
         self._needed = self._needed_inputs()
         self._fetch_columns = sorted(
             {i.sql.value for i in self._needed}
@@ -328,7 +333,7 @@ class _Run:
             ]
             if not todo or self.aborted:
                 continue
-            read_value = _reader(plan.column.expr)
+            read_value = value_reader(plan.column.expr)
             failed: dict[int, BaseException | _InputError] = {}
             live = []
             for row, env in todo:
@@ -346,7 +351,7 @@ class _Run:
                     result = self._error_result(rid, plan.column, failed[rid])
                 else:
                     try:
-                        value, meta = _unwrap(read_value(env))
+                        value, meta = unwrap(read_value(env))
                         result = self._value_result(rid, plan.column, value, meta)
                     except Exception as e:
                         result = self._error_result(rid, plan.column, e)
@@ -360,8 +365,8 @@ class _Run:
         live: list[tuple[dict[str, Any], dict[n.Node, Any]]],
         failed: dict[int, BaseException | _InputError],
     ) -> None:
-        fn = _function(call)
-        read_args = _CallReader.of(call)
+        fn = function_of(call)
+        read_args = CallReader.of(call)
         prepared = []
         for row, env in live:
             try:
@@ -384,7 +389,7 @@ class _Run:
         for start in range(0, len(prepared), fn.batch_size):
             chunk = prepared[start : start + fn.batch_size]
             try:
-                outputs = _call_batched(fn, [(a, k) for _, _, a, k in chunk])
+                outputs = call_batched(fn, [(a, k) for _, _, a, k in chunk])
             except Exception as e:
                 for row, *_ in chunk:
                     failed[row[ROWID]] = e
@@ -434,10 +439,10 @@ class _Run:
                 for call in plan.calls:
                     if self.aborted:
                         return
-                    env[call], call_meta = _unwrap(await self._call_async(call, env))
+                    env[call], call_meta = unwrap(await self._call_async(call, env))
                     meta = call_meta or meta
                 value = evaluate(plan.column.expr, env) if plan.column.expr else None
-                value, own_meta = _unwrap(value)
+                value, own_meta = unwrap(value)
                 meta = own_meta or meta
                 result = await asyncio.to_thread(self._value_result, rid, plan.column, value, meta)
             except asyncio.CancelledError:
@@ -451,13 +456,13 @@ class _Run:
         await self._maybe_flush(force=True)
 
     async def _call_async(self, call: n.FunctionCall, env: dict[n.Node, Any]) -> Any:
-        fn = _function(call)
-        read_args = _CallReader.of(call)
+        fn = function_of(call)
+        read_args = CallReader.of(call)
         args, kwargs = read_args(env)
         if read_args.skips(args, kwargs):
             return None
         if fn.batch_size is not None and not fn.is_async:
-            batcher = self._batchers.setdefault(id(fn), _Batcher(fn))
+            batcher = self._batchers.setdefault(id(fn), Batcher(fn))
             return await batcher.submit(args, kwargs)
         if fn.pool is None:
             if fn.is_async:
@@ -555,125 +560,6 @@ class _Run:
         if results or rows:
             write_results(self.ctx.store, self.schema, results, rows)
         release_claims(self.ctx.store, self.schema)
-
-
-class _Batcher:
-    """Collects calls of a batched function from concurrent rows and runs them together."""
-
-    def __init__(self, fn: Function) -> None:
-        self.fn = fn
-        self._items: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
-        self._scheduled = False
-
-    async def submit(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._items.append((args, kwargs, future))
-        if len(self._items) >= (self.fn.batch_size or 1):
-            self._flush()
-        elif not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        items, self._items = self._items, []
-        if not items:
-            return
-        try:
-            outputs = _call_batched(self.fn, [(a, k) for a, k, _ in items])
-        except Exception as e:
-            for *_, future in items:
-                if not future.done():
-                    future.set_exception(e)
-            return
-        for (*_, future), out in zip(items, outputs, strict=True):
-            if not future.done():
-                future.set_result(out)
-
-
-def _function(call: n.FunctionCall) -> Function:
-    fn = call.fn
-    assert isinstance(fn, Function)
-    return fn
-
-
-def _reader(node: n.Node | None) -> Callable[[dict[n.Node, Any]], Any]:
-    """A fast function reading ``node``'s value for one row."""
-    if node is None:
-        return lambda env: None
-    if isinstance(node, n.ColumnRef | n.CellProp | n.FunctionCall):
-        return operator.itemgetter(node)
-    if isinstance(node, n.Literal):
-        value = node.value
-        return lambda env: value
-    return functools.partial(_evaluate_in, node)
-
-
-def _evaluate_in(node: n.Node, env: dict[n.Node, Any]) -> Any:
-    return evaluate(node, env)
-
-
-class _CallReader:
-    """Reads a call's arguments for a row; built once per call node and kept."""
-
-    _cache: ClassVar[dict[int, tuple[n.FunctionCall, _CallReader]]] = {}
-
-    def __init__(self, call: n.FunctionCall) -> None:
-        fn = _function(call)
-        self._args = [_reader(a) for a in call.args]
-        self._kwargs = [(k, _reader(v)) for k, v in call.kwargs]
-        positional = [p for p in fn.params if p.kind == 'positional']
-        self._required = [
-            i
-            for i, p in enumerate(positional[: len(call.args)])
-            if p.col_type is not None and not p.col_type.nullable
-        ]
-        self._required_kw = {
-            p.name
-            for p in fn.params
-            if p.kind == 'keyword' and p.col_type is not None and not p.col_type.nullable
-        }
-
-    @classmethod
-    def of(cls, call: n.FunctionCall) -> _CallReader:
-        hit = cls._cache.get(id(call))
-        if hit is None or hit[0] is not call:
-            hit = (call, cls(call))
-            cls._cache[id(call)] = hit
-        return hit[1]
-
-    def __call__(self, env: dict[n.Node, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        args = tuple([read(env) for read in self._args])
-        kwargs = {k: read(env) for k, read in self._kwargs} if self._kwargs else {}
-        return args, kwargs
-
-    def skips(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        """A None for a parameter that does not accept None: the result is None, no call."""
-        for i in self._required:
-            if args[i] is None:
-                return True
-        return any(kwargs.get(k, 0) is None for k in self._required_kw)
-
-
-def _call_batched(fn: Function, calls: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
-    n_args = len(calls[0][0])
-    columns = [[args[i] for args, _ in calls] for i in range(n_args)]
-    kw_names = list(calls[0][1])
-    kw_columns = {k: [kwargs[k] for _, kwargs in calls] for k in kw_names}
-    outputs = list(fn.py_fn(*columns, **kw_columns))
-    if len(outputs) != len(calls):
-        raise TypeError(
-            f'batched function {fn.name!r} returned {len(outputs)} results for {len(calls)} rows'
-        )
-    return outputs
-
-
-def _unwrap(value: Any) -> tuple[Any, dict[str, Any] | None]:
-    if isinstance(value, CellValue):
-        return value.value, value.meta
-    return value, None
 
 
 def _set_cell(env: dict[n.Node, Any], plan: _ColumnPlan, result: CellResult, value: Any) -> None:

@@ -20,8 +20,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 
@@ -29,6 +27,14 @@ import httpx
 
 from reverie.config import DEFAULT_REVE_URL, ReveSettings
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
+from reverie.functions.reve.errors import (
+    CLOSED_CODE,
+    KEY_HINT,
+    RATE_LIMIT_CODE,
+    RETRYABLE_STATUSES,
+    explain,
+    retry_after_seconds,
+)
 from reverie.functions.reve.validate import build_body
 
 logger = logging.getLogger('reverie.reve')
@@ -39,16 +45,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(180.0, connect=10.0)
 # Above this size, base64 and JSON work runs in a thread so the event loop stays responsive.
 OFFLOAD_BYTES = 256 * 1024
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-RATE_LIMIT_CODE = 'PARTNER_API_TOKEN_RATE_LIMIT_EXCEEDED'
-CLOSED_CODE = 'PARTNER_API_CLOSED'
 EFFECT_SOURCES = ('all', 'project', 'preset')
-
-_CLOSED_HINT = (
-    'Reve closed its public API on 2026-08-14. Point REVE_API_URL (or [reve] base_url in '
-    '~/.reverie/config.toml) at a Reve-compatible server, e.g. run `reverie reve-server`.'
-)
-_KEY_HINT = 'Check REVE_API_KEY or [reve] api_key in ~/.reverie/config.toml.'
 
 
 @dataclass(frozen=True)
@@ -109,7 +106,7 @@ class ReveClient:
         if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
             raise InvalidValueError(
                 'Reve API key contains characters an HTTP header cannot carry (non-ASCII, '
-                f'whitespace or control characters). {_KEY_HINT}'
+                f'whitespace or control characters). {KEY_HINT}'
             )
         if not isinstance(base_url, str) or not base_url.startswith(('http://', 'https://')):
             raise InvalidValueError(
@@ -371,7 +368,9 @@ class ReveClient:
         request_id = response.headers.get('X-Reve-Request-Id') or _str_or_none(
             body.get('request_id')
         )
-        retry_after = _retry_after(response.headers.get('Retry-After'), params.get('retry_after'))
+        retry_after = retry_after_seconds(
+            response.headers.get('Retry-After'), params.get('retry_after')
+        )
         retryable = status in RETRYABLE_STATUSES and code != CLOSED_CODE
         if 200 <= status < 300:
             retryable = code == RATE_LIMIT_CODE
@@ -380,7 +379,7 @@ class ReveClient:
             said = _describe_body(response)
         return self._error(
             op,
-            _explain(status, code, said, params, retry_after, response),
+            explain(status, code, said, params, retry_after, response),
             status=status,
             code=code,
             retry_after=retry_after,
@@ -475,62 +474,6 @@ class ReveClient:
         return text.replace(self._api_key, '***')
 
 
-def _explain(
-    status: int,
-    code: str | None,
-    said: str,
-    params: dict[str, Any],
-    retry_after: float | None,
-    response: httpx.Response,
-) -> str:
-    """Turn a failed answer into what happened and what to do next."""
-    if code == CLOSED_CODE:
-        return _CLOSED_HINT
-    if status in (401, 403):
-        return f'the API key was rejected ({said}). {_KEY_HINT}'
-    if status == 402:
-        requested = params.get('requested_amount')
-        available = params.get('available_amount')
-        amounts = (
-            f' (requested {requested} credits, {available} available)'
-            if requested is not None or available is not None
-            else ''
-        )
-        return (
-            f'the credit budget is exhausted{amounts}: {said}. Add credits to the Reve account, '
-            'use another key, or lower test_time_scaling.'
-        )
-    if status == 429 or code == RATE_LIMIT_CODE:
-        wait = f'retry after {retry_after:.1f} s' if retry_after is not None else 'retry later'
-        return f'rate limited ({said}); {wait}, or lower [reve] max_concurrency.'
-    if status == 422:
-        return (
-            f'the service could not read the inputs ({said}). Check that each image is a '
-            'valid PNG, JPEG or WebP file.'
-        )
-    if status == 400:
-        return f'the request was rejected ({said}{_params_text(params)}). Fix the argument named.'
-    if status == 404:
-        return (
-            f'the endpoint was not found ({said}). Check that REVE_API_URL points at a '
-            'Reve-compatible server.'
-        )
-    if 300 <= status < 400:
-        location = response.headers.get('Location')
-        return f'the server redirected to {location!r}. Set REVE_API_URL to the final URL.'
-    if status in RETRYABLE_STATUSES:
-        return f'the service had a temporary failure ({said}); retrying may help.'
-    if 200 <= status < 300:
-        return f'the answer carries an error code ({said}{_params_text(params)}).'
-    return f'unexpected answer ({said}{_params_text(params)}).'
-
-
-def _params_text(params: dict[str, Any]) -> str:
-    if not params:
-        return ''
-    return '; ' + ', '.join(f'{k}: {v}' for k, v in params.items() if k != 'retry_after')
-
-
 def _images_size(body: dict[str, object]) -> int:
     images = body.get('reference_images')
     if not isinstance(images, list):
@@ -609,36 +552,6 @@ def _int_or_none(*values: object) -> int | None:
             return int(float(str(value)))
         except ValueError:
             continue
-    return None
-
-
-def _retry_after(header: str | None, param: object) -> float | None:
-    """Seconds to wait: ``Retry-After`` (seconds or HTTP-date), else ``params.retry_after``."""
-    now = datetime.now(UTC)
-    if header:
-        value = header.strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            return max(0.0, (when - now).total_seconds())
-    if isinstance(param, int | float) and not isinstance(param, bool):
-        return max(0.0, float(param))
-    if isinstance(param, str) and param.strip():
-        try:
-            when = datetime.fromisoformat(param.strip())
-        except ValueError:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - now).total_seconds())
     return None
 
 
