@@ -15,9 +15,10 @@ import sqlalchemy as sa
 
 from reverie import types as ts
 from reverie.catalog.catalog import Catalog
+from reverie.catalog.changes import pending_values, reset_cells, sql_condition, update_assignments
 from reverie.catalog.paths import check_column_name, name_of
-from reverie.catalog.query import Query, sql_resolver
-from reverie.catalog.rows import convert_value, prepare_rows
+from reverie.catalog.query import Query
+from reverie.catalog.rows import prepare_rows
 from reverie.catalog.status import UpdateStatus
 from reverie.display.resultset import ResultSet
 from reverie.display.text import text_table
@@ -36,12 +37,9 @@ from reverie.exprs import nodes as n
 from reverie.exprs import serialize
 from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.render import render
-from reverie.exprs.to_sql import to_sql
 from reverie.store.db import (
     CLAIM_OWNER,
     CLAIM_UNTIL,
-    ERROR,
-    PENDING,
     ROWID,
     ColumnSql,
     columns_table,
@@ -451,8 +449,9 @@ class Table:
             targets.append(col)
         start = time.perf_counter()
         if targets:
-            self._reset_cells(
-                schema, targets, where=where, errors_only=errors_only, cascade=cascade
+            cond = sql_condition(schema, where, 'recompute_columns(where=...)')
+            reset_cells(
+                self._catalog.store, schema, targets, cond, errors_only=errors_only, cascade=cascade
             )
         stats = self._compute(schema, rowids=None, on_error=on_error, desc='Recomputing cells')
         status = UpdateStatus(updated_cols=[c.name for c in targets])
@@ -465,47 +464,6 @@ class Table:
         )
         return status
 
-    def _reset_cells(
-        self,
-        schema: TableSchema,
-        targets: list[ColumnSchema],
-        *,
-        where: Expr | None,
-        errors_only: bool,
-        cascade: bool,
-    ) -> None:
-        t = schema.sa_table
-        conds: list[Any] = []
-        if where is not None:
-            clause = to_sql(where.node, sql_resolver(schema))
-            if clause is None:
-                raise InvalidValueError(
-                    'recompute_columns(where=...) needs a condition SQL can evaluate '
-                    '(comparisons of stored columns).'
-                )
-            conds.append(clause)
-        with self._catalog.store.begin() as conn:
-            for col in targets:
-                col_conds = list(conds)
-                if errors_only:
-                    col_conds.append(t.c[col.sql.state] == ERROR)
-                affected = [col, *(schema.dependents(col.id) if cascade else [])]
-                rowids = (
-                    sa.select(t.c[ROWID]).where(*col_conds).scalar_subquery() if col_conds else None
-                )
-                for c in affected:
-                    stmt = sa.update(t).values(
-                        {
-                            c.sql.state: PENDING,
-                            c.sql.value: None,
-                            c.sql.errortype: None,
-                            c.sql.errormsg: None,
-                        }
-                    )
-                    if rowids is not None:
-                        stmt = stmt.where(t.c[ROWID].in_(rowids))
-                    conn.execute(stmt)
-
     def update(
         self, values: dict[str, Any], *, where: Expr | None = None, cascade: bool = True
     ) -> UpdateStatus:
@@ -514,56 +472,14 @@ class Table:
         Computed columns that read an updated column are recomputed for those rows.
         """
         schema = self._schema()
-        if not isinstance(values, dict) or not values:
-            raise InvalidValueError(
-                "update() takes a dict of column name to value, e.g. {'n': t.n + 1}."
-            )
-        resolver = sql_resolver(schema)
-        assignments: dict[str, Any] = {}
-        for name, value in values.items():
-            col = self._column(schema, name)
-            if col.is_computed:
-                raise InvalidValueError(
-                    f'Column {name!r} is computed; use t.recompute_columns({name!r}) instead of '
-                    'update().'
-                )
-            if isinstance(value, Expr):
-                if value.col_type is not None and not col.col_type.accepts(value.col_type):
-                    raise TypeMismatchError(
-                        f'Column {name!r} is {col.col_type}; {value!r} has type {value.col_type}.'
-                    )
-                clause = to_sql(value.node, resolver)
-                if clause is None or isinstance(col.col_type, ts.ImageType):
-                    raise InvalidValueError(
-                        f'update() of {name!r} needs a literal or an expression SQL can compute '
-                        f'(arithmetic on stored columns); {value!r} is not one.'
-                    )
-                assignments[col.sql.value] = clause
-            elif isinstance(col.col_type, ts.ImageType):
-                prepared = prepare_rows(
-                    schema, [{name: value}], self._catalog.media, skip_bad=False
-                )
-                assignments[col.sql.value] = prepared.rows[0][col.sql.value]
-            elif value is None:
-                if not col.col_type.nullable:
-                    raise InvalidValueError(f'Column {name!r} is Required and cannot be None.')
-                assignments[col.sql.value] = None
-            else:
-                assignments[col.sql.value] = convert_value(col.col_type, value, self.name, name, 0)
-        t = schema.sa_table
-        cond = None
-        if where is not None:
-            cond = to_sql(where.node, resolver)
-            if cond is None:
-                raise InvalidValueError('update(where=...) needs a condition SQL can evaluate.')
+        assignments = update_assignments(schema, values, self._catalog.media)
+        cond = sql_condition(schema, where, 'update(where=...)')
         dependents = {
             d.id: d for name in values for d in schema.dependents(self._column(schema, name).id)
         }
         for d in dependents.values():
-            assignments[d.sql.state] = PENDING
-            assignments[d.sql.value] = None
-            assignments[d.sql.errortype] = None
-            assignments[d.sql.errormsg] = None
+            assignments.update(pending_values(d))
+        t = schema.sa_table
         with self._catalog.store.begin() as conn:
             stmt = sa.update(t).values(assignments)
             if cond is not None:
@@ -580,12 +496,9 @@ class Table:
     def delete(self, where: Expr | None = None) -> UpdateStatus:
         """Delete rows where ``where`` holds (all rows without it)."""
         schema = self._schema()
-        t = schema.sa_table
-        stmt = sa.delete(t)
-        if where is not None:
-            cond = to_sql(where.node, sql_resolver(schema))
-            if cond is None:
-                raise InvalidValueError('delete(where=...) needs a condition SQL can evaluate.')
+        stmt = sa.delete(schema.sa_table)
+        cond = sql_condition(schema, where, 'delete(where=...)')
+        if cond is not None:
             stmt = stmt.where(cond)
         with self._catalog.store.begin() as conn:
             count = conn.execute(stmt).rowcount

@@ -1,0 +1,118 @@
+"""Changes to existing rows: conditions, updates of stored columns, cells to recompute.
+
+Every condition here must be computable by the database (comparisons of stored columns),
+since it selects the rows an UPDATE or DELETE touches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from reverie import types as ts
+from reverie.catalog.query import sql_resolver
+from reverie.catalog.rows import convert_value, prepare_rows
+from reverie.errors import InvalidValueError, NotFoundError, TypeMismatchError
+from reverie.exec.schema import ColumnSchema, TableSchema
+from reverie.exprs.expr import Expr
+from reverie.exprs.to_sql import to_sql
+from reverie.store.db import ERROR, PENDING, ROWID, Store
+from reverie.store.media import MediaStore
+
+
+def sql_condition(schema: TableSchema, where: Expr | None, what: str) -> Any:
+    """SQL for a ``where=`` argument (None when absent); refuses what SQL cannot compute."""
+    if where is None:
+        return None
+    clause = to_sql(where.node, sql_resolver(schema))
+    if clause is None:
+        raise InvalidValueError(
+            f'{what} needs a condition the database can evaluate (comparisons of stored '
+            f'columns); {where!r} is not one.'
+        )
+    return clause
+
+
+def pending_values(col: ColumnSchema) -> dict[str, Any]:
+    """Assignments that make a computed cell pending again."""
+    sql = col.sql
+    return {
+        sql.state: PENDING,
+        sql.value: None,
+        sql.errortype: None,
+        sql.errormsg: None,
+        sql.cellmeta: None,
+    }
+
+
+def reset_cells(
+    store: Store,
+    schema: TableSchema,
+    targets: list[ColumnSchema],
+    cond: Any,
+    *,
+    errors_only: bool,
+    cascade: bool,
+) -> None:
+    """Make the chosen cells of ``targets`` (and of their dependents) pending."""
+    t = schema.sa_table
+    with store.begin() as conn:
+        for col in targets:
+            col_conds = [] if cond is None else [cond]
+            if errors_only:
+                col_conds.append(t.c[col.sql.state] == ERROR)
+            rowids = (
+                sa.select(t.c[ROWID]).where(*col_conds).scalar_subquery() if col_conds else None
+            )
+            for c in [col, *(schema.dependents(col.id) if cascade else [])]:
+                stmt = sa.update(t).values(pending_values(c))
+                if rowids is not None:
+                    stmt = stmt.where(t.c[ROWID].in_(rowids))
+                conn.execute(stmt)
+
+
+def update_assignments(
+    schema: TableSchema, values: dict[str, Any], media: MediaStore
+) -> dict[str, Any]:
+    """Checked SQL assignments for ``Table.update``: literals, or expressions SQL computes."""
+    if not isinstance(values, dict) or not values:
+        raise InvalidValueError(
+            "update() takes a dict of column name to value, e.g. {'n': t.n + 1}."
+        )
+    resolver = sql_resolver(schema)
+    assignments: dict[str, Any] = {}
+    for name, value in values.items():
+        col = schema.column(name)
+        if col is None:
+            raise NotFoundError(
+                f'Table {schema.path!r} has no column {name!r}; its columns are '
+                f'{", ".join(repr(c.name) for c in schema.columns)}.'
+            )
+        if col.is_computed:
+            raise InvalidValueError(
+                f'Column {name!r} is computed; use t.recompute_columns({name!r}) instead of '
+                'update().'
+            )
+        if isinstance(value, Expr):
+            if value.col_type is not None and not col.col_type.accepts(value.col_type):
+                raise TypeMismatchError(
+                    f'Column {name!r} is {col.col_type}; {value!r} has type {value.col_type}.'
+                )
+            clause = to_sql(value.node, resolver)
+            if clause is None or isinstance(col.col_type, ts.ImageType):
+                raise InvalidValueError(
+                    f'update() of {name!r} needs a literal or an expression SQL can compute '
+                    f'(arithmetic on stored columns); {value!r} is not one.'
+                )
+            assignments[col.sql.value] = clause
+        elif isinstance(col.col_type, ts.ImageType):
+            prepared = prepare_rows(schema, [{name: value}], media, skip_bad=False)
+            assignments[col.sql.value] = prepared.rows[0][col.sql.value]
+        elif value is None:
+            if not col.col_type.nullable:
+                raise InvalidValueError(f'Column {name!r} is Required and cannot be None.')
+            assignments[col.sql.value] = None
+        else:
+            assignments[col.sql.value] = convert_value(col.col_type, value, schema.name, name, 0)
+    return assignments
