@@ -132,7 +132,12 @@ def _gc(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     while True:
         for t in _selected(args.tables):
-            t.recompute_columns()
+            status = t.recompute_columns(print_stats=False)
+            if status.num_computed_values:
+                print(
+                    f'{t.path}: computed {status.num_computed_values} cells '
+                    f'({status.num_excs} errors).'
+                )
         if args.once:
             return 0
         time.sleep(args.interval)

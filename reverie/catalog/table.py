@@ -429,6 +429,7 @@ class Table:
         errors_only: bool = False,
         cascade: bool = True,
         on_error: OnError = 'ignore',
+        print_stats: bool = True,
     ) -> UpdateStatus:
         """Compute cells again: all, those matching ``where``, or only error cells.
 
@@ -456,12 +457,8 @@ class Table:
         stats = self._compute(schema, rowids=None, on_error=on_error, desc='Recomputing cells')
         status = UpdateStatus(updated_cols=[c.name for c in targets])
         _merge(status, stats)
-        elapsed = time.perf_counter() - start
-        k = status.num_computed_values
-        print(
-            f'Computed {k} cell{"" if k == 1 else "s"} with {status.num_excs} '
-            f'error{"" if status.num_excs == 1 else "s"} in {elapsed:.2f} s.'
-        )
+        if print_stats:
+            print(_summary('Computed', status.num_computed_values, 'cell', status.num_excs, start))
         return status
 
     def update(
