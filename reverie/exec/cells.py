@@ -87,10 +87,10 @@ class Claimer:
             free_dead_claims(self.store, self.schema)
             self._freed_dead = True
         t = self.schema.sa_table
-        rid, owner_c, until_c = t.c[ROWID], t.c[CLAIM_OWNER], t.c[CLAIM_UNTIL]
+        rid = t.c[ROWID]
         me = owner_id()
         now = time.time()
-        free = sa.or_(owner_c.is_(None), owner_c == me, until_c < now)
+        free = unclaimed_condition(self.schema)
         pick = (
             sa.select(rid)
             .where(pending_condition(self.schema), rid > self._after, free)
@@ -115,6 +115,22 @@ class Claimer:
                 return []
         self._after = ids[-1]
         return ids
+
+
+def unclaimed_condition(schema: TableSchema) -> sa.ColumnElement[bool]:
+    """SQL: no other live process holds the row (unclaimed, ours, or its lease ran out)."""
+    t = schema.sa_table
+    owner_c = t.c[CLAIM_OWNER]
+    return sa.or_(owner_c.is_(None), owner_c == owner_id(), t.c[CLAIM_UNTIL] < time.time())
+
+
+def count_held_elsewhere(store: Store, schema: TableSchema) -> int:
+    """Rows with pending cells that another live process holds right now."""
+    query = sa.select(sa.func.count()).where(
+        pending_condition(schema), sa.not_(unclaimed_condition(schema))
+    )
+    with store.read() as conn:
+        return int(conn.execute(query.select_from(schema.sa_table)).scalar_one())
 
 
 def free_dead_claims(store: Store, schema: TableSchema) -> None:
@@ -218,53 +234,64 @@ def write_results(
     store: Store, schema: TableSchema, results: Sequence[CellResult], done_rows: Sequence[int]
 ) -> None:
     """Write cells (one UPDATE per column, executemany) and release finished rows, atomically."""
+    with store.begin() as conn:
+        write_results_in(conn, store, schema, results, done_rows)
+
+
+def write_results_in(
+    conn: sa.Connection,
+    store: Store,
+    schema: TableSchema,
+    results: Sequence[CellResult],
+    done_rows: Sequence[int],
+) -> None:
+    """``write_results`` inside a transaction the caller holds."""
     t = schema.sa_table
     by_column: dict[int, list[CellResult]] = {}
     for r in results:
         by_column.setdefault(r.column.id, []).append(r)
-    with store.begin() as conn:
-        for results_of_col in by_column.values():
-            sql = results_of_col[0].column.sql
-            if store.is_sqlite and isinstance(results_of_col[0].column.col_type, _PLAIN_TYPES):
-                _write_plain_sqlite(conn, t.name, sql, results_of_col)
-                continue
-            stmt = (
-                sa.update(t)
-                .where(t.c[ROWID] == sa.bindparam('_rid'))
-                .values(
-                    {
-                        sql.value: sa.bindparam('_v', type_=t.c[sql.value].type),
-                        sql.state: sa.bindparam('_s'),
-                        sql.errortype: sa.bindparam('_et'),
-                        sql.errormsg: sa.bindparam('_em'),
-                        sql.cellmeta: sa.bindparam('_m', type_=sa.JSON(none_as_null=True)),
-                    }
-                )
+    for results_of_col in by_column.values():
+        sql = results_of_col[0].column.sql
+        if store.is_sqlite and isinstance(results_of_col[0].column.col_type, _PLAIN_TYPES):
+            _write_plain_sqlite(conn, t.name, sql, results_of_col)
+            continue
+        stmt = (
+            sa.update(t)
+            .where(t.c[ROWID] == sa.bindparam('_rid'))
+            .values(
+                {
+                    sql.value: sa.bindparam('_v', type_=t.c[sql.value].type),
+                    sql.state: sa.bindparam('_s'),
+                    sql.errortype: sa.bindparam('_et'),
+                    sql.errormsg: sa.bindparam('_em'),
+                    sql.cellmeta: sa.bindparam('_m', type_=sa.JSON(none_as_null=True)),
+                }
             )
-            conn.execute(
-                stmt,
-                [
-                    {
-                        '_rid': r.rowid,
-                        '_v': r.value,
-                        '_s': r.state,
-                        '_et': r.errortype,
-                        '_em': r.errormsg,
-                        '_m': r.meta,
-                    }
-                    for r in results_of_col
-                ],
-            )
-        if done_rows and store.is_sqlite:
-            me = owner_id()
-            conn.exec_driver_sql(
-                f'UPDATE {t.name} SET {CLAIM_OWNER} = NULL, {CLAIM_UNTIL} = NULL '
-                f'WHERE {ROWID} = ? AND {CLAIM_OWNER} = ?',
-                [(rid, me) for rid in done_rows],
-            )
-        elif done_rows:
-            conn.execute(
-                sa.update(t)
-                .where(sa.and_(t.c[ROWID].in_(list(done_rows)), t.c[CLAIM_OWNER] == owner_id()))
-                .values({CLAIM_OWNER: None, CLAIM_UNTIL: None})
-            )
+        )
+        conn.execute(
+            stmt,
+            [
+                {
+                    '_rid': r.rowid,
+                    '_v': r.value,
+                    '_s': r.state,
+                    '_et': r.errortype,
+                    '_em': r.errormsg,
+                    '_m': r.meta,
+                }
+                for r in results_of_col
+            ],
+        )
+    if done_rows and store.is_sqlite:
+        me = owner_id()
+        conn.exec_driver_sql(
+            f'UPDATE {t.name} SET {CLAIM_OWNER} = NULL, {CLAIM_UNTIL} = NULL '
+            f'WHERE {ROWID} = ? AND {CLAIM_OWNER} = ?',
+            [(rid, me) for rid in done_rows],
+        )
+    elif done_rows:
+        conn.execute(
+            sa.update(t)
+            .where(sa.and_(t.c[ROWID].in_(list(done_rows)), t.c[CLAIM_OWNER] == owner_id()))
+            .values({CLAIM_OWNER: None, CLAIM_UNTIL: None})
+        )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,10 +36,14 @@ from reverie.exec.cells import (
     LEASE_SECONDS,
     CellResult,
     Claimer,
+    count_held_elsewhere,
     fetch_rows,
+    pending_condition,
     release_claims,
     renew_claims,
+    unclaimed_condition,
     write_results,
+    write_results_in,
 )
 from reverie.exec.pools import PoolRegistry
 from reverie.exec.progress import Progress
@@ -53,6 +58,10 @@ FLUSH_CELLS = 64
 FLUSH_SECONDS = 0.25
 ASYNC_ROWS_IN_FLIGHT = 256
 SYNC_BATCH = 2000
+LOCKED_FIRST_BATCH = 256
+LOCKED_MIN_BATCH = 8
+LOCKED_MAX_BATCH = 4096
+LOCKED_BATCH_SECONDS = 0.05
 ASYNC_BATCH = 128
 
 
@@ -101,6 +110,7 @@ class _ColumnPlan:
     calls: tuple[n.FunctionCall, ...]
     is_async: bool
     inputs: tuple[n.ColumnRef, ...]  # every column the expression reads
+    fallible: tuple[n.ColumnRef, ...]  # inputs that can hold an _InputError (computed, images)
 
 
 def _canonical_refs(schema: TableSchema) -> dict[int, n.ColumnRef]:
@@ -135,7 +145,8 @@ def _plan(schema: TableSchema) -> list[_ColumnPlan]:
         if is_async:
             async_ids.add(col.id)
         inputs = tuple(canonical[r.column_id] for r in n.column_refs(expr)) if expr else ()
-        plans.append(_ColumnPlan(col, canonical[col.id], deps, calls, is_async, inputs))
+        fallible = tuple(r for r in inputs if r.is_computed or isinstance(r.col_type, ts.ImageType))
+        plans.append(_ColumnPlan(col, canonical[col.id], deps, calls, is_async, inputs, fallible))
     return plans
 
 
@@ -211,8 +222,13 @@ class _Run:
         self._done_rows: list[int] = []
         self._last_flush = time.monotonic()
         self._flush_lock = asyncio.Lock()
+        self._batch_lock = threading.Lock()
         self._batchers: dict[int, Batcher] = {}
         self._needed = self._needed_inputs()
+        self._has_images = any(
+            isinstance(c.col_type, ts.ImageType)
+            for c in [*(i.column for i in self._needed), *(p.column for p in self.plans)]
+        )
         self._fetch_columns = sorted(
             {i.sql.value for i in self._needed}
             | {key for i in self._needed for _, key in i.props}
@@ -251,6 +267,9 @@ class _Run:
     async def execute(self, claimer: Claimer) -> None:
         sync_plans = [p for p in self.plans if not p.is_async]
         async_plans = [p for p in self.plans if p.is_async]
+        if not async_plans:
+            await self._execute_locked_batches(claimer)
+            return
         rows_in_flight = asyncio.Semaphore(ASYNC_ROWS_IN_FLIGHT)
         tasks: set[asyncio.Task[None]] = set()
         try:
@@ -287,6 +306,66 @@ class _Run:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+
+    async def _execute_locked_batches(self, claimer: Claimer) -> None:
+        """Compute synchronous columns, each batch in one transaction that locks its rows.
+
+        The lock is SQLite's write lock, or ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so no
+        claims need writing. Batches are sized to take ~50 ms: the lock is never held long,
+        however slow the functions are.
+        """
+        rowids = claimer.rowids
+        after, pos, size = 0, 0, LOCKED_FIRST_BATCH
+        while not self.aborted:
+            chunk = None
+            if rowids is not None:
+                chunk = list(rowids[pos : pos + size])
+                pos += len(chunk)
+                if not chunk:
+                    break
+            start = time.perf_counter()
+            last, n_rows = await asyncio.to_thread(self._locked_batch, chunk, after, size)
+            if rowids is None:
+                if last is None:
+                    break
+                after = last
+            per_row = (time.perf_counter() - start) / max(n_rows, 1)
+            size = int(min(LOCKED_MAX_BATCH, max(LOCKED_MIN_BATCH, LOCKED_BATCH_SECONDS / per_row)))
+        claimer.busy_elsewhere = await asyncio.to_thread(
+            count_held_elsewhere, self.ctx.store, self.schema
+        )
+
+    def _locked_batch(
+        self, chunk: list[int] | None, after: int, size: int
+    ) -> tuple[int | None, int]:
+        """Compute one batch of rows; returns (last rowid, rows) or (None, 0) when done."""
+        store, t = self.ctx.store, self.schema.sa_table
+        names = [ROWID, *(c for c in self._fetch_columns if c != ROWID)]
+        query = sa.select(*(t.c[c] for c in names)).where(
+            pending_condition(self.schema), unclaimed_condition(self.schema)
+        )
+        if chunk is not None:
+            query = query.where(t.c[ROWID].in_(chunk))
+        else:
+            query = query.where(t.c[ROWID] > after)
+        query = query.order_by(t.c[ROWID]).limit(size)
+        if not store.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        with self._batch_lock, store.begin() as conn:
+            rows = [dict(zip(names, r, strict=True)) for r in conn.execute(query)]
+            if not rows:
+                return (None if chunk is None else after), 0
+            envs = [self._env(row) for row in rows]
+            try:
+                self._compute_sync(self.plans, rows, envs)
+            finally:
+                if self._has_images:
+                    for env in envs:
+                        _close_images(env)
+            results, self._buffer = self._buffer, []
+            done = [r[ROWID] for r in rows] if chunk is not None else []
+            write_results_in(conn, store, self.schema, results, done)
+        return rows[-1][ROWID], len(rows)
 
     # -- inputs ----------------------------------------------------------------
     def _env(self, row: dict[str, Any]) -> dict[n.Node, Any]:
@@ -482,7 +561,7 @@ class _Run:
     def _input_error(self, plan: _ColumnPlan, env: dict[n.Node, Any]) -> _InputError | None:
         if plan.column.load_error is not None:
             return _InputError('FunctionNotFound', plan.column.load_error)
-        for ref in plan.inputs:
+        for ref in plan.fallible:
             value = env.get(ref)
             if isinstance(value, _InputError):
                 return value
@@ -555,11 +634,12 @@ class _Run:
 
     def flush_and_release(self) -> None:
         """Write what is buffered and give up every claim (runs at the end, even on Ctrl-C)."""
-        results, self._buffer = self._buffer, []
-        rows, self._done_rows = self._done_rows, []
-        if results or rows:
-            write_results(self.ctx.store, self.schema, results, rows)
-        release_claims(self.ctx.store, self.schema)
+        with self._batch_lock:  # a synchronous batch still running writes its own results
+            results, self._buffer = self._buffer, []
+            rows, self._done_rows = self._done_rows, []
+            if results or rows:
+                write_results(self.ctx.store, self.schema, results, rows)
+            release_claims(self.ctx.store, self.schema)
 
 
 def _set_cell(env: dict[n.Node, Any], plan: _ColumnPlan, result: CellResult, value: Any) -> None:

@@ -199,12 +199,10 @@ def as_node(value: Any) -> n.Node:
             f'{value!r} of type {type(value).__name__} cannot be used in an expression; use '
             'a str, int, float, bool, date, datetime, list or dict.'
         )
-    if isinstance(lit_type, ts.JsonType):
-        lit_type.validate(value)
-    if isinstance(lit_type, ts.IntType | ts.StringType):
+    if isinstance(lit_type, ts.IntType | ts.StringType | ts.JsonType):
         try:
             lit_type.validate(value)
-        except ValueError as e:
+        except (TypeError, ValueError) as e:
             raise InvalidValueError(
                 f'{value!r} cannot be used in an expression: {lit_type} needs {e}.'
             ) from None
