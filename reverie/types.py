@@ -88,10 +88,11 @@ class StringType(ColumnType):
             raise TypeError('str')
         if '\x00' in value:
             raise ValueError('a string without NUL characters (\\x00)')
-        try:
-            value.encode('utf-8')
-        except UnicodeEncodeError:
-            raise ValueError('a string of valid unicode (no lone surrogates)') from None
+        if not value.isascii():
+            try:
+                value.encode('utf-8')
+            except UnicodeEncodeError:
+                raise ValueError('a string of valid unicode (no lone surrogates)') from None
         return value
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:

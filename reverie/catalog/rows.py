@@ -45,7 +45,7 @@ def prepare_rows(
             c.sql.value,
             isinstance(c.col_type, ts.ImageType),
             c.col_type.validate,
-            c.col_type.to_db,
+            None if type(c.col_type).to_db is ts.ColumnType.to_db else c.col_type.to_db,
         )
         for c in writable.values()
     }
@@ -80,7 +80,7 @@ def prepare_rows(
                     pending_images.append((out, key, value, i, name))
                 else:
                     try:
-                        out[key] = to_db(validate(value))
+                        out[key] = validate(value) if to_db is None else to_db(validate(value))
                     except (TypeError, ValueError):
                         out[key] = convert_value(col.col_type, value, table, name, i)
             for col in required:
