@@ -56,13 +56,12 @@ from reverie.store.media import MediaStore
 OnError = Literal['abort', 'ignore']
 FLUSH_CELLS = 64
 FLUSH_SECONDS = 0.25
-ASYNC_ROWS_IN_FLIGHT = 256
+ASYNC_ROWS_IN_FLIGHT = 256  # at most, per process; less when the pools are small
 SYNC_BATCH = 2000
 LOCKED_FIRST_BATCH = 256
 LOCKED_MIN_BATCH = 8
 LOCKED_MAX_BATCH = 4096
 LOCKED_BATCH_SECONDS = 0.05
-ASYNC_BATCH = 128
 
 
 @dataclass
@@ -168,7 +167,7 @@ async def compute_pending(
     run.progress = Progress(total, desc, enabled=ctx.progress)
     heartbeat = asyncio.ensure_future(_heartbeat(ctx.store, schema))
     all_sync = not any(p.is_async for p in run.plans)
-    claimer = Claimer(ctx.store, schema, rowids, batch=SYNC_BATCH if all_sync else ASYNC_BATCH)
+    claimer = Claimer(ctx.store, schema, rowids, batch=SYNC_BATCH if all_sync else run.rows_ahead)
     try:
         await run.execute(claimer)
     except asyncio.CancelledError:
@@ -225,6 +224,7 @@ class _Run:
         self._batch_lock = threading.Lock()
         self._batchers: dict[int, Batcher] = {}
         self._needed = self._needed_inputs()
+        self.rows_ahead = self._rows_ahead()
         self._has_images = any(
             isinstance(c.col_type, ts.ImageType)
             for c in [*(i.column for i in self._needed), *(p.column for p in self.plans)]
@@ -243,6 +243,22 @@ class _Run:
     @property
     def aborted(self) -> bool:
         return self.on_error == 'abort' and self.stats.first_error is not None
+
+    def _rows_ahead(self) -> int:
+        """Rows to claim and start ahead of the pools: twice what they can run at once.
+
+        Claiming more than a process can soon work on would starve other workers sharing
+        the backfill; claiming fewer would leave the pools idle.
+        """
+        limits: list[int | None] = []
+        for plan in self.plans:
+            for call in plan.calls:
+                pool = function_of(call).pool
+                if pool is not None:
+                    limits.append(pool.max_concurrency)
+        if not limits or None in limits:
+            return ASYNC_ROWS_IN_FLIGHT
+        return max(16, min(ASYNC_ROWS_IN_FLIGHT, 2 * sum(x for x in limits if x)))
 
     def _needed_inputs(self) -> list[_Input]:
         ids: set[int] = set()
@@ -270,7 +286,7 @@ class _Run:
         if not async_plans:
             await self._execute_locked_batches(claimer)
             return
-        rows_in_flight = asyncio.Semaphore(ASYNC_ROWS_IN_FLIGHT)
+        rows_in_flight = asyncio.Semaphore(self.rows_ahead)
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not self.aborted:
