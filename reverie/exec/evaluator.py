@@ -57,7 +57,6 @@ OnError = Literal['abort', 'ignore']
 FLUSH_CELLS = 64
 FLUSH_SECONDS = 0.25
 ASYNC_ROWS_IN_FLIGHT = 256  # at most, per process; less when the pools are small
-SYNC_BATCH = 2000
 LOCKED_FIRST_BATCH = 256
 LOCKED_MIN_BATCH = 8
 LOCKED_MAX_BATCH = 4096
@@ -166,8 +165,7 @@ async def compute_pending(
     total = await asyncio.to_thread(_count_pending, ctx.store, schema, rowids)
     run.progress = Progress(total, desc, enabled=ctx.progress)
     heartbeat = asyncio.ensure_future(_heartbeat(ctx.store, schema))
-    all_sync = not any(p.is_async for p in run.plans)
-    claimer = Claimer(ctx.store, schema, rowids, batch=SYNC_BATCH if all_sync else run.rows_ahead)
+    claimer = Claimer(ctx.store, schema, rowids, batch=run.rows_ahead)
     try:
         await run.execute(claimer)
     except asyncio.CancelledError:
