@@ -57,10 +57,10 @@ OnError = Literal['abort', 'ignore']
 FLUSH_CELLS = 64
 FLUSH_SECONDS = 0.25
 ASYNC_ROWS_IN_FLIGHT = 256  # at most, per process; less when the pools are small
-LOCKED_FIRST_BATCH = 256
+LOCKED_FIRST_BATCH = 16
 LOCKED_MIN_BATCH = 8
 LOCKED_MAX_BATCH = 4096
-LOCKED_BATCH_SECONDS = 0.05
+LOCKED_BATCH_SECONDS = 0.1
 
 
 @dataclass
@@ -325,7 +325,7 @@ class _Run:
         """Compute synchronous columns, each batch in one transaction that locks its rows.
 
         The lock is SQLite's write lock, or ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so no
-        claims need writing. Batches are sized to take ~50 ms: the lock is never held long,
+        claims need writing. Batches are sized to take ~0.1 s: the lock is never held long,
         however slow the functions are.
         """
         rowids = claimer.rowids
