@@ -1,12 +1,17 @@
 """Compute pending cells of computed columns: incremental, pipelined, committed as it goes.
 
-``compute_pending`` claims rows with pending cells, reads their inputs and computes every
-pending cell. Columns with only synchronous functions are computed a chunk of rows at a
-time (batched functions get lists). Columns that call async functions run one coroutine
-per row: each cell starts as soon as the cells it reads are done, and async calls go
-through their resource pool. Results are written in small batches as they complete; a
-failing cell becomes an error cell and never stops the others (unless ``on_error='abort'``,
-which stops starting new calls, keeps everything finished, and reports the failure).
+``compute_pending`` computes every pending cell of a table (or of the rows just inserted).
+
+- Only synchronous functions: batches of rows are read, computed (batched functions get
+  lists) and written in one transaction that locks them; batches are sized to ~0.1 s.
+- Async functions (API calls): rows are claimed (owner + lease, see ``cells.py``) a few at a
+  time, and each row runs as one coroutine: a cell starts as soon as the cells it reads are
+  done, and calls go through their resource pool. Each paid result is committed as soon as
+  it arrives (concurrent ones share a commit).
+
+A failing cell becomes an error cell and never stops the others, unless
+``on_error='abort'``, which stops starting new calls, keeps everything finished, and reports
+the first failure.
 """
 
 from __future__ import annotations
