@@ -19,6 +19,13 @@ from reverie.store.images import CheckedImage, ImageInputError, load_image_input
 from reverie.store.media import MediaStore
 
 _IMAGE_WORKERS = 8
+_PLAIN: dict[type[ts.ColumnType], type] = {
+    ts.StringType: str,
+    ts.IntType: int,
+    ts.FloatType: float,
+    ts.BoolType: bool,
+}
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass
@@ -38,12 +45,13 @@ def prepare_rows(
 ) -> PreparedRows:
     """Validate ``rows``; raise on the first bad one unless ``skip_bad``."""
     writable = {c.name: c for c in schema.columns if not c.is_computed}
-    # name -> (column, SQL name, is image, validate, to_db): looked up once, used per value
+    # name -> (column, SQL name, is image, plain type, validate, to_db): looked up once
     plan = {
         c.name: (
             c,
             c.sql.value,
             isinstance(c.col_type, ts.ImageType),
+            _PLAIN.get(type(c.col_type)),
             c.col_type.validate,
             None if type(c.col_type).to_db is ts.ColumnType.to_db else c.col_type.to_db,
         )
@@ -68,8 +76,17 @@ def prepare_rows(
                 entry = plan.get(name)
                 if entry is None:
                     raise _unknown_column(table, name, i, computed, list(writable))
-                col, key, is_image, validate, to_db = entry
-                if value is None:
+                col, key, is_image, plain, validate, to_db = entry
+                vtype = type(value)
+                # The common cases, checked inline (as the validators would) for speed.
+                if vtype is plain and (
+                    (vtype is str and value.isascii() and '\x00' not in value)
+                    or (vtype is int and _INT_MIN <= value <= _INT_MAX)
+                    or (vtype is float and value == value)  # not NaN
+                    or vtype is bool
+                ):
+                    out[key] = value
+                elif value is None:
                     if not col.col_type.nullable:
                         raise InvalidValueError(
                             f'Column {name!r} (table {table!r}, row {i}) is Required and cannot '
