@@ -12,6 +12,7 @@ Environment variables win over the file:
 | ``REVE_API_URL``    | ``[reve] base_url``    | ``https://api.reve.com``         |
 | ``REVE_MAX_CONCURRENCY`` | ``[reve] max_concurrency`` | 8                       |
 | ``REVE_REQUESTS_PER_MINUTE`` | ``[reve] requests_per_minute`` | none (no cap)   |
+| ``REVE_TIMEOUT``    | ``[reve] timeout``     | 180 (seconds to wait for an answer) |
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ class ReveSettings:
     base_url: str = DEFAULT_REVE_URL
     max_concurrency: int = 8
     requests_per_minute: float | None = None
+    timeout: float = 180.0
 
     def __repr__(self) -> str:
         key = "'***'" if self.api_key else 'None'
         return (
             f'ReveSettings(api_key={key}, base_url={self.base_url!r}, '
             f'max_concurrency={self.max_concurrency}, '
-            f'requests_per_minute={self.requests_per_minute})'
+            f'requests_per_minute={self.requests_per_minute}, timeout={self.timeout})'
         )
 
 
@@ -93,6 +95,8 @@ class Config:
                 env.get('REVE_REQUESTS_PER_MINUTE') or reve.get('requests_per_minute'),
                 'requests_per_minute',
             ),
+            timeout=_optional_float(env.get('REVE_TIMEOUT') or reve.get('timeout'), 'timeout')
+            or 180.0,
         )
         if overrides:
             names = ', '.join(sorted(overrides))

@@ -1,9 +1,9 @@
 """Invariant 1 and 5 under a failing API: 500s, 429s and stalls end as value or error cells,
 never an exception; retries stay within the pool's bound; no cell is paid for twice.
 
-The Reve client's read timeout (180 s) is not configurable through settings, so stalls are
-kept short (``stall_seconds=2``) instead of shortening the timeout; a stall then only delays
-its call, it does not turn into a timeout retry."""
+In the 200-cell test stalls are short (``stall_seconds=2``, under the client's read timeout),
+so they only delay their call; a separate test sets ``REVE_TIMEOUT=0.5`` against 3 s stalls,
+so stalled calls time out and are retried."""
 
 from __future__ import annotations
 
@@ -118,3 +118,28 @@ def test_retry_bound_is_exact_when_the_api_always_fails(
     attempts = collections.Counter(e['prompt'] for e in read_log(log))
     assert all(r['errortype'] and r['errormsg'] for r in rows)
     assert set(attempts.values()) == {3}, attempts  # 1 try + max_retries=2, not one more
+
+
+@pytest.mark.slow
+def test_stalled_calls_time_out_and_are_retried(
+    sqlite_catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_backoff: None
+) -> None:
+    """A call the server never answers in time (REVE_TIMEOUT) is retried, not lost or hung."""
+    log = tmp_path / 'requests.jsonl'
+    opts = ServerOptions(
+        megapixels=0.01, stall_rate=0.4, stall_seconds=3.0, seed=7, request_log=log
+    )
+    with serve_in_thread(opts) as server:
+        monkeypatch.setenv('REVE_API_KEY', 'papi.faults')
+        monkeypatch.setenv('REVE_API_URL', server.url)
+        monkeypatch.setenv('REVE_TIMEOUT', '0.5')
+        t = rv.create_table('stalls', {'prompt': rv.String})
+        t.insert([{'prompt': f'p{i}'} for i in range(20)], print_stats=False)
+        t.add_computed_column(img=reve.create(t.prompt), on_error='ignore', print_stats=False)
+        rows = t.select(t.prompt, t.img, t.img.errormsg).collect()
+        stats = sqlite_catalog.exec.pools['reve'].stats
+    assert all(r['img'] is not None for r in rows), [r['img_errormsg'] for r in rows]
+    assert stats.retries >= 1  # some calls stalled past the 0.5 s timeout and were retried
+    ok = collections.Counter(e['prompt'] for e in read_log(log) if e['status'] == 200)
+    assert set(ok) == {f'p{i}' for i in range(20)}
+    print(f'RELIABILITY stalls: 20 cells, {stats.retries} retries after timeouts, all values')

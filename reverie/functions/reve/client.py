@@ -561,4 +561,8 @@ def client_from_settings(settings: ReveSettings) -> ReveClient:
         raise InvalidValueError(
             'Reve API key not found: set REVE_API_KEY or [reve] api_key in ~/.reverie/config.toml.'
         )
-    return ReveClient(settings.api_key, settings.base_url)
+    return ReveClient(
+        settings.api_key,
+        settings.base_url,
+        timeout=httpx.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
+    )

@@ -30,7 +30,7 @@ from reverie.functions.udf import CellValue, Function, PoolSettings
 from reverie.store.media import attach_source, source_bytes
 
 POOL_NAME = 'reve'
-_clients: dict[tuple[int, str | None, str], ReveClient] = {}
+_clients: dict[tuple[int, str | None, str, float], ReveClient] = {}
 
 
 def _settings() -> ReveSettings:
@@ -39,7 +39,7 @@ def _settings() -> ReveSettings:
 
 def _client(settings: ReveSettings) -> ReveClient:
     """One client (one connection pool) per event loop and service."""
-    key = (id(asyncio.get_running_loop()), settings.api_key, settings.base_url)
+    key = (id(asyncio.get_running_loop()), settings.api_key, settings.base_url, settings.timeout)
     client = _clients.get(key)
     if client is None:
         client = client_from_settings(settings)
