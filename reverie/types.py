@@ -475,3 +475,27 @@ def infer_type(value: Any) -> ColumnType | None:
     if isinstance(value, tuple):
         return Json
     return None
+
+
+# Python types that a String/Int/Float/Bool column stores as they are.
+PLAIN_PYTHON_TYPES: dict[type[ColumnType], type] = {
+    StringType: str,
+    IntType: int,
+    FloatType: float,
+    BoolType: bool,
+}
+
+
+def plain_value_ok(value: Any) -> bool:
+    """Whether a str/int/float/bool passes its column type's checks unchanged.
+
+    A fast path for the common case: False means "ask ``validate``", not "invalid".
+    """
+    vtype = type(value)
+    if vtype is str:
+        return bool(value.isascii() and '\x00' not in value)
+    if vtype is int:
+        return bool(-_INT64 <= value < _INT64)
+    if vtype is float:
+        return bool(value == value)  # not NaN
+    return vtype is bool

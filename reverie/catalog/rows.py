@@ -19,13 +19,6 @@ from reverie.store.images import CheckedImage, ImageInputError, load_image_input
 from reverie.store.media import MediaStore
 
 _IMAGE_WORKERS = 8
-_PLAIN: dict[type[ts.ColumnType], type] = {
-    ts.StringType: str,
-    ts.IntType: int,
-    ts.FloatType: float,
-    ts.BoolType: bool,
-}
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass
@@ -51,7 +44,7 @@ def prepare_rows(
             c,
             c.sql.value,
             isinstance(c.col_type, ts.ImageType),
-            _PLAIN.get(type(c.col_type)),
+            ts.PLAIN_PYTHON_TYPES.get(type(c.col_type)),
             c.col_type.validate,
             None if type(c.col_type).to_db is ts.ColumnType.to_db else c.col_type.to_db,
         )
@@ -77,15 +70,8 @@ def prepare_rows(
                 if entry is None:
                     raise _unknown_column(table, name, i, computed, list(writable))
                 col, key, is_image, plain, validate, to_db = entry
-                vtype = type(value)
-                # The common cases, checked inline (as the validators would) for speed.
-                if vtype is plain and (
-                    (vtype is str and value.isascii() and '\x00' not in value)
-                    or (vtype is int and _INT_MIN <= value <= _INT_MAX)
-                    or (vtype is float and value == value)  # not NaN
-                    or vtype is bool
-                ):
-                    out[key] = value
+                if type(value) is plain and ts.plain_value_ok(value):
+                    out[key] = value  # the common case, without the validator's call
                 elif value is None:
                     if not col.col_type.nullable:
                         raise InvalidValueError(

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from reverie import types as ts
 from reverie.exec.schema import ColumnSchema, TableSchema
-from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, PENDING, ROWID, ColumnSql, Store
+from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, PENDING, ROWID, VALUE, ColumnSql, Store
 
 LEASE_SECONDS = 120.0
 OWNER = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}'
@@ -210,24 +210,30 @@ _PLAIN_TYPES = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.ImageTy
 def _write_plain_sqlite(
     conn: sa.Connection, table: str, sql: ColumnSql, results: Sequence[CellResult]
 ) -> None:
-    stmt = (
-        f'UPDATE {table} SET {sql.value} = ?, {sql.state} = ?, {sql.errortype} = ?, '
-        f'{sql.errormsg} = ?, {sql.cellmeta} = ? WHERE {ROWID} = ?'
-    )
-    conn.exec_driver_sql(
-        stmt,
-        [
-            (
-                r.value,
-                r.state,
-                r.errortype,
-                r.errormsg,
-                None if r.meta is None else json.dumps(r.meta),
-                r.rowid,
-            )
-            for r in results
-        ],
-    )
+    # Cells being computed are pending, and a pending cell has no error or meta (resets clear
+    # them), so a plain value needs only its value and state written.
+    values = [(r.value, r.rowid) for r in results if r.state == VALUE and r.meta is None]
+    others = [r for r in results if not (r.state == VALUE and r.meta is None)]
+    if values:
+        conn.exec_driver_sql(
+            f'UPDATE {table} SET {sql.value} = ?, {sql.state} = {VALUE} WHERE {ROWID} = ?', values
+        )
+    if others:
+        conn.exec_driver_sql(
+            f'UPDATE {table} SET {sql.value} = ?, {sql.state} = ?, {sql.errortype} = ?, '
+            f'{sql.errormsg} = ?, {sql.cellmeta} = ? WHERE {ROWID} = ?',
+            [
+                (
+                    r.value,
+                    r.state,
+                    r.errortype,
+                    r.errormsg,
+                    None if r.meta is None else json.dumps(r.meta),
+                    r.rowid,
+                )
+                for r in others
+            ],
+        )
 
 
 def write_results(

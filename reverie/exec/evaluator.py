@@ -116,6 +116,49 @@ class _ColumnPlan:
     fallible: tuple[n.ColumnRef, ...]  # inputs that can hold an _InputError (computed, images)
 
 
+@dataclass(frozen=True)
+class _PlainCall:
+    """A column computed as ``fn(stored columns or literals)`` into a plain type.
+
+    String, Int, Float or Bool results of such calls are computed straight from the fetched
+    tuples, with no per-row values to build.
+    """
+
+    plan: _ColumnPlan
+    py_fn: Callable[..., Any]
+    args: tuple[tuple[str | None, Any], ...]  # (SQL column, or None and a literal)
+    required: tuple[int, ...]  # positions where None means "no call, the result is None"
+    plain: type
+
+
+def _plain_call(plan: _ColumnPlan) -> _PlainCall | None:
+    expr, col = plan.column.expr, plan.column
+    plain = ts.PLAIN_PYTHON_TYPES.get(type(col.col_type))
+    if not isinstance(expr, n.FunctionCall) or expr.kwargs or plain is None or col.load_error:
+        return None
+    fn = function_of(expr)
+    if fn.is_async or fn.pool is not None or fn.batch_size is not None:
+        return None
+    args: list[tuple[str | None, Any]] = []
+    for arg in expr.args:
+        if isinstance(arg, n.Literal):
+            args.append((None, arg.value))
+        elif isinstance(arg, n.ColumnRef) and not arg.is_computed and _plain_stored(arg):
+            args.append((ColumnSql(arg.column_id, computed=False).value, None))
+        else:
+            return None
+    positional = [p for p in fn.params if p.kind == 'positional'][: len(args)]
+    required = tuple(
+        i for i, p in enumerate(positional) if p.col_type is not None and not p.col_type.nullable
+    )
+    return _PlainCall(plan, fn.py_fn, tuple(args), required, plain)
+
+
+def _plain_stored(ref: n.ColumnRef) -> bool:
+    """Whether a stored column's database values are the Python values (no conversion)."""
+    return type(ref.col_type) in ts.PLAIN_PYTHON_TYPES
+
+
 def _canonical_refs(schema: TableSchema) -> dict[int, n.ColumnRef]:
     """One ColumnRef object per column: the one the expressions hold.
 
@@ -228,6 +271,8 @@ class _Run:
         self._batchers: dict[int, Batcher] = {}
         self._needed = self._needed_inputs()
         self.rows_ahead = self._rows_ahead()
+        plain = [_plain_call(p) for p in self.plans]
+        self._plain_calls = None if None in plain else [c for c in plain if c is not None]
         self._has_images = any(
             isinstance(c.col_type, ts.ImageType)
             for c in [*(i.column for i in self._needed), *(p.column for p in self.plans)]
@@ -371,6 +416,15 @@ class _Run:
         if not store.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         with self._batch_lock, store.begin() as conn:
+            if self._plain_calls is not None:
+                raw = conn.execute(query).all()
+                if not raw:
+                    return (None if chunk is None else after), 0
+                self._compute_plain(self._plain_calls, raw, names)
+                results, self._buffer = self._buffer, []
+                done = [r[0] for r in raw] if chunk is not None else []
+                write_results_in(conn, store, self.schema, results, done)
+                return raw[-1][0], len(raw)
             rows = [dict(zip(names, r, strict=True)) for r in conn.execute(query)]
             if not rows:
                 return (None if chunk is None else after), 0
@@ -456,6 +510,38 @@ class _Run:
                 _set_cell(env, plan, result, value)
                 row[state_key] = result.state
                 self._record(result)
+
+    def _compute_plain(self, calls: list[_PlainCall], raw: Sequence[Any], names: list[str]) -> None:
+        """The fast path of ``_compute_sync``, for columns that are plain calls.
+
+        Anything unusual (a CellValue, a value needing conversion) takes the general checks.
+        """
+        index = {name: i for i, name in enumerate(names)}
+        for call in calls:
+            col = call.plan.column
+            state_i = index[col.sql.state]
+            getters = [(index[c] if c is not None else None, lit) for c, lit in call.args]
+            py_fn, plain, required = call.py_fn, call.plain, call.required
+            for r in raw:
+                if r[state_i] != PENDING:
+                    continue
+                rid = r[0]
+                args = [r[i] if i is not None else lit for i, lit in getters]
+                if any(args[i] is None for i in required):
+                    self._record(CellResult(rid, col, VALUE, None))
+                    continue
+                try:
+                    value = py_fn(*args)
+                    if value is None or (type(value) is plain and ts.plain_value_ok(value)):
+                        result = CellResult(rid, col, VALUE, value)
+                    else:
+                        value, meta = unwrap(value)
+                        result = self._value_result(rid, col, value, meta)
+                except Exception as e:
+                    result = self._error_result(rid, col, e)
+                self._record(result)
+            if self.aborted:
+                return
 
     def _calls_sync(
         self,
