@@ -207,6 +207,16 @@ class CellResult:
 _PLAIN_TYPES = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.ImageType)
 
 
+def _write_values_sqlite(
+    conn: sa.Connection, table: str, sql: ColumnSql, values: Sequence[tuple[Any, int]]
+) -> None:
+    """Value cells, ``(value, rowid)``, of a pending column (no error or meta to clear)."""
+    if values:
+        conn.exec_driver_sql(
+            f'UPDATE {table} SET {sql.value} = ?, {sql.state} = {VALUE} WHERE {ROWID} = ?', values
+        )
+
+
 def _write_plain_sqlite(
     conn: sa.Connection, table: str, sql: ColumnSql, results: Sequence[CellResult]
 ) -> None:
@@ -214,10 +224,7 @@ def _write_plain_sqlite(
     # them), so a plain value needs only its value and state written.
     values = [(r.value, r.rowid) for r in results if r.state == VALUE and r.meta is None]
     others = [r for r in results if not (r.state == VALUE and r.meta is None)]
-    if values:
-        conn.exec_driver_sql(
-            f'UPDATE {table} SET {sql.value} = ?, {sql.state} = {VALUE} WHERE {ROWID} = ?', values
-        )
+    _write_values_sqlite(conn, table, sql, values)
     if others:
         conn.exec_driver_sql(
             f'UPDATE {table} SET {sql.value} = ?, {sql.state} = ?, {sql.errortype} = ?, '
@@ -250,12 +257,26 @@ def write_results_in(
     schema: TableSchema,
     results: Sequence[CellResult],
     done_rows: Sequence[int],
+    plain_values: dict[int, list[tuple[Any, int]]] | None = None,
 ) -> None:
-    """``write_results`` inside a transaction the caller holds."""
+    """``write_results`` inside a transaction the caller holds.
+
+    ``plain_values`` are more value cells, ``(value, rowid)`` per column id, with no meta.
+    """
     t = schema.sa_table
     by_column: dict[int, list[CellResult]] = {}
     for r in results:
         by_column.setdefault(r.column.id, []).append(r)
+    for column_id, values in (plain_values or {}).items():
+        if not values:
+            continue
+        col = schema.by_id(column_id)
+        if store.is_sqlite:
+            _write_values_sqlite(conn, t.name, col.sql, values)
+        else:
+            by_column.setdefault(column_id, []).extend(
+                CellResult(rid, col, VALUE, value) for value, rid in values
+            )
     for results_of_col in by_column.values():
         sql = results_of_col[0].column.sql
         if store.is_sqlite and isinstance(results_of_col[0].column.col_type, _PLAIN_TYPES):

@@ -420,10 +420,10 @@ class _Run:
                 raw = conn.execute(query).all()
                 if not raw:
                     return (None if chunk is None else after), 0
-                self._compute_plain(self._plain_calls, raw, names)
+                values = self._compute_plain(self._plain_calls, raw, names)
                 results, self._buffer = self._buffer, []
                 done = [r[0] for r in raw] if chunk is not None else []
-                write_results_in(conn, store, self.schema, results, done)
+                write_results_in(conn, store, self.schema, results, done, values)
                 return raw[-1][0], len(raw)
             rows = [dict(zip(names, r, strict=True)) for r in conn.execute(query)]
             if not rows:
@@ -511,37 +511,46 @@ class _Run:
                 row[state_key] = result.state
                 self._record(result)
 
-    def _compute_plain(self, calls: list[_PlainCall], raw: Sequence[Any], names: list[str]) -> None:
+    def _compute_plain(
+        self, calls: list[_PlainCall], raw: Sequence[Any], names: list[str]
+    ) -> dict[int, list[tuple[Any, int]]]:
         """The fast path of ``_compute_sync``, for columns that are plain calls.
 
         Anything unusual (a CellValue, a value needing conversion) takes the general checks.
+        Returns the plain values, ``(value, rowid)`` per column id; everything else (errors,
+        converted values) is recorded as usual.
         """
         index = {name: i for i, name in enumerate(names)}
+        out: dict[int, list[tuple[Any, int]]] = {}
         for call in calls:
             col = call.plan.column
             state_i = index[col.sql.state]
             getters = [(index[c] if c is not None else None, lit) for c, lit in call.args]
             py_fn, plain, required = call.py_fn, call.plain, call.required
+            values = out.setdefault(col.id, [])
             for r in raw:
                 if r[state_i] != PENDING:
                     continue
                 rid = r[0]
                 args = [r[i] if i is not None else lit for i, lit in getters]
                 if any(args[i] is None for i in required):
-                    self._record(CellResult(rid, col, VALUE, None))
+                    values.append((None, rid))
                     continue
                 try:
                     value = py_fn(*args)
                     if value is None or (type(value) is plain and ts.plain_value_ok(value)):
-                        result = CellResult(rid, col, VALUE, value)
-                    else:
-                        value, meta = unwrap(value)
-                        result = self._value_result(rid, col, value, meta)
+                        values.append((value, rid))
+                        continue
+                    value, meta = unwrap(value)
+                    result = self._value_result(rid, col, value, meta)
                 except Exception as e:
                     result = self._error_result(rid, col, e)
                 self._record(result)
+            self.stats.cells += len(values)
+            self.progress.update(len(values))
             if self.aborted:
-                return
+                break
+        return out
 
     def _calls_sync(
         self,
