@@ -73,6 +73,15 @@ async def _image_bytes(img: PIL.Image.Image) -> bytes:
     return await asyncio.to_thread(encode)
 
 
+async def _checked_bytes(images: list[PIL.Image.Image]) -> list[bytes]:
+    """The file bytes to send for each image, within the service's size limits."""
+    datas = [await _image_bytes(img) for img in images]
+    v.check_image_limits(
+        [(img.width, img.height, len(d)) for img, d in zip(images, datas, strict=True)]
+    )
+    return datas
+
+
 def _result(result: ReveResult) -> CellValue:
     img = PIL.Image.open(io.BytesIO(result.image))
     attach_source(img, result.image)
@@ -114,8 +123,7 @@ async def _edit(
     postprocessing: list[Any] | None = None,
 ) -> PIL.Image.Image:
     v.check_prompt(edit_instruction, 'edit_instruction')
-    data = await _image_bytes(image)
-    v.check_image_limits([(image.width, image.height, len(data))])
+    (data,) = await _checked_bytes([image])
     client = _client(_settings())
     result = await client.edit(
         data,
@@ -142,10 +150,7 @@ async def _remix(
     v.check_image_refs(prompt, len(images))
     if any(img is None for img in images):
         return None  # an input image is missing (null): so is the remix
-    datas = [await _image_bytes(img) for img in images]
-    v.check_image_limits(
-        [(img.width, img.height, len(d)) for img, d in zip(images, datas, strict=True)]
-    )
+    datas = await _checked_bytes(images)
     client = _client(_settings())
     result = await client.remix(
         prompt,
