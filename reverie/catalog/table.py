@@ -43,9 +43,15 @@ from reverie.store.db import (
     ROWID,
     ColumnSql,
     columns_table,
+    tables_table,
 )
 
 INSERT_CHUNK = 5000
+SCHEMA_RETRIES = 5
+
+
+class _SchemaChanged(Exception):
+    """The table's columns changed between preparing rows and inserting them."""
 
 
 class Table:
@@ -190,11 +196,22 @@ class Table:
         if isinstance(rows, dict):
             rows = [rows]
         start = time.perf_counter()
-        schema = self._schema()
-        prepared = prepare_rows(
-            schema, list(rows), self._catalog.media, skip_bad=on_error == 'ignore'
-        )
-        rowids = self._insert_prepared(schema, prepared.rows)
+        rows = list(rows)
+        for _ in range(SCHEMA_RETRIES):
+            schema = self._schema()
+            prepared = prepare_rows(
+                schema, rows, self._catalog.media, skip_bad=on_error == 'ignore'
+            )
+            try:
+                rowids = self._insert_prepared(schema, prepared.rows)
+                break
+            except _SchemaChanged:
+                continue  # another process changed the columns meanwhile: prepare again
+        else:
+            raise ExecutionError(
+                f'The columns of table {schema.path!r} kept changing during the insert '
+                f'({SCHEMA_RETRIES} tries); nothing was inserted. Try again.'
+            )
         status = UpdateStatus(
             num_rows=len(prepared.rows),
             updated_cols=[c.name for c in schema.columns],
@@ -230,6 +247,14 @@ class Table:
             for k in keys
         )
         with store.begin() as conn:
+            # The rows must go in under the schema they were prepared for: a computed column
+            # added meanwhile would leave them pending with nobody to compute them. SQLite's
+            # write lock (or the row lock on PostgreSQL) holds the version still until commit.
+            version = sa.select(tables_table.c.version).where(tables_table.c.id == self._id)
+            if not store.is_sqlite:
+                version = version.with_for_update(read=True)
+            if conn.execute(version).scalar_one_or_none() != schema.version:
+                raise _SchemaChanged
             for start in range(0, len(rows), INSERT_CHUNK):
                 chunk = rows[start : start + INSERT_CHUNK]
                 if computed:
@@ -375,6 +400,9 @@ class Table:
     ) -> None:
         store = self._catalog.store
         with store.begin() as conn:
+            # The version first: on PostgreSQL its row lock orders this change against
+            # inserts (which read it FOR SHARE) before the ALTER TABLE can wait on them.
+            self._catalog.bump_version(conn, self._id)
             position = len(schema.columns)
             col_id = conn.execute(
                 sa.insert(columns_table)
@@ -389,7 +417,6 @@ class Table:
             ).scalar_one()
             sql = ColumnSql(col_id, node is not None)
             store.add_sql_columns(conn, schema.sa_table.name, sql.sa_columns(col_type.sql_type()))
-            self._catalog.bump_version(conn, self._id)
 
     def drop_column(self, name: str) -> None:
         """Drop a column; refused while computed columns use it."""
@@ -403,10 +430,10 @@ class Table:
             )
         store = self._catalog.store
         with store.begin() as conn:
+            self._catalog.bump_version(conn, self._id)  # first, as in _add_column_row
             conn.execute(sa.delete(columns_table).where(columns_table.c.id == col.id))
             sql_names = [c.name for c in col.sql.sa_columns(col.col_type.sql_type())]
             store.drop_sql_columns(conn, schema.sa_table.name, sql_names)
-            self._catalog.bump_version(conn, self._id)
         print(f"Dropped column '{name}' from table '{self.name}'.")
 
     def rename_column(self, old: str, new: str) -> None:
@@ -417,10 +444,10 @@ class Table:
         if schema.column(new) is not None:
             raise AlreadyExistsError(f'Table {schema.path!r} already has a column {new!r}.')
         with self._catalog.store.begin() as conn:
+            self._catalog.bump_version(conn, self._id)
             conn.execute(
                 sa.update(columns_table).where(columns_table.c.id == col.id).values(name=new)
             )
-            self._catalog.bump_version(conn, self._id)
 
     def recompute_columns(
         self,
