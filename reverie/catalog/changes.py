@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from reverie import types as ts
 from reverie.catalog.query import sql_resolver
 from reverie.catalog.rows import convert_value, prepare_rows
-from reverie.errors import InvalidValueError, NotFoundError, TypeMismatchError
+from reverie.errors import InvalidValueError, TypeMismatchError
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs.expr import Expr
 from reverie.exprs.to_sql import to_sql
@@ -83,12 +83,7 @@ def update_assignments(
     resolver = sql_resolver(schema)
     assignments: dict[str, Any] = {}
     for name, value in values.items():
-        col = schema.column(name)
-        if col is None:
-            raise NotFoundError(
-                f'Table {schema.path!r} has no column {name!r}; its columns are '
-                f'{", ".join(repr(c.name) for c in schema.columns)}.'
-            )
+        col = schema.require(name)
         if col.is_computed:
             raise InvalidValueError(
                 f'Column {name!r} is computed; use t.recompute_columns({name!r}) instead of '

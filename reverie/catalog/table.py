@@ -86,13 +86,10 @@ class Table:
         return self[name]
 
     def __getitem__(self, name: str) -> Expr:
-        schema = self._schema()
-        col = schema.column(name)
-        if col is None:
-            raise AttributeError(
-                f'Table {schema.path!r} has no column {name!r}; its columns are '
-                f'{", ".join(repr(c.name) for c in schema.columns)}.'
-            )
+        try:
+            col = self._schema().require(name)
+        except NotFoundError as e:
+            raise AttributeError(str(e)) from None  # so hasattr() and getattr() work
         return Expr(col.ref(self._id))
 
     def __repr__(self) -> str:
@@ -421,7 +418,7 @@ class Table:
     def drop_column(self, name: str) -> None:
         """Drop a column; refused while computed columns use it."""
         schema = self._schema()
-        col = self._column(schema, name)
+        col = schema.require(name)
         dependents = schema.dependents(col.id)
         if dependents:
             names = ', '.join(repr(d.name) for d in dependents)
@@ -439,7 +436,7 @@ class Table:
     def rename_column(self, old: str, new: str) -> None:
         """Rename a column; expressions that use it keep working."""
         schema = self._schema()
-        col = self._column(schema, old)
+        col = schema.require(old)
         check_column_name(new)
         if schema.column(new) is not None:
             raise AlreadyExistsError(f'Table {schema.path!r} already has a column {new!r}.')
@@ -469,7 +466,7 @@ class Table:
         targets: list[ColumnSchema] = []
         for c in columns:
             col_name = c.node.name if isinstance(c, Expr) and isinstance(c.node, n.ColumnRef) else c
-            col = self._column(schema, str(col_name))
+            col = schema.require(str(col_name))
             if not col.is_computed:
                 raise InvalidValueError(
                     f'Column {col.name!r} is not computed; nothing to recompute.'
@@ -499,7 +496,7 @@ class Table:
         assignments = update_assignments(schema, values, self._catalog.media)
         cond = sql_condition(schema, where, 'update(where=...)')
         dependents = {
-            d.id: d for name in values for d in schema.dependents(self._column(schema, name).id)
+            d.id: d for name in values for d in schema.dependents(schema.require(name).id)
         }
         for d in dependents.values():
             assignments.update(pending_values(d))
@@ -542,16 +539,6 @@ class Table:
                     if isinstance(meta, dict):
                         total += int(meta.get('credits_used') or 0)
         return total
-
-    # -- helpers ---------------------------------------------------------------------
-    def _column(self, schema: TableSchema, name: str) -> ColumnSchema:
-        col = schema.column(name)
-        if col is None:
-            raise NotFoundError(
-                f'Table {schema.path!r} has no column {name!r}; its columns are '
-                f'{", ".join(repr(c.name) for c in schema.columns)}.'
-            )
-        return col
 
 
 _PLAIN_TYPES = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.ImageType)

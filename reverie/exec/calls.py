@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import operator
+import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -78,14 +79,17 @@ def _evaluate_in(node: n.Node, env: dict[n.Node, Any]) -> Any:
 class CallReader:
     """Reads a call's arguments for a row; built once per call node and kept."""
 
-    _cache: ClassVar[dict[int, tuple[n.FunctionCall, CallReader]]] = {}
+    # Weak keys: a reader lives as long as its call node (schemas are reloaded over time).
+    _cache: ClassVar[weakref.WeakKeyDictionary[n.FunctionCall, CallReader]] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def __init__(self, call: n.FunctionCall) -> None:
         fn = function_of(call)
         self._args = [value_reader(a) for a in call.args]
         self._kwargs = [(k, value_reader(v)) for k, v in call.kwargs]
         positional = [p for p in fn.params if p.kind == 'positional']
-        self._required = [
+        self.required = [
             i
             for i, p in enumerate(positional[: len(call.args)])
             if p.col_type is not None and not p.col_type.nullable
@@ -98,11 +102,10 @@ class CallReader:
 
     @classmethod
     def of(cls, call: n.FunctionCall) -> CallReader:
-        hit = cls._cache.get(id(call))
-        if hit is None or hit[0] is not call:
-            hit = (call, cls(call))
-            cls._cache[id(call)] = hit
-        return hit[1]
+        reader = cls._cache.get(call)
+        if reader is None:
+            reader = cls._cache[call] = cls(call)
+        return reader
 
     def __call__(self, env: dict[n.Node, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         args = tuple([read(env) for read in self._args])
@@ -111,7 +114,7 @@ class CallReader:
 
     def skips(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """A None for a parameter that does not accept None: the result is None, no call."""
-        for i in self._required:
+        for i in self.required:
             if args[i] is None:
                 return True
         return any(kwargs.get(k, 0) is None for k in self._required_kw)

@@ -147,10 +147,7 @@ def _plain_call(plan: _ColumnPlan) -> _PlainCall | None:
             args.append((ColumnSql(arg.column_id, computed=False).value, None))
         else:
             return None
-    positional = [p for p in fn.params if p.kind == 'positional'][: len(args)]
-    required = tuple(
-        i for i, p in enumerate(positional) if p.col_type is not None and not p.col_type.nullable
-    )
+    required = tuple(CallReader.of(expr).required)
     return _PlainCall(plan, fn.py_fn, tuple(args), required, plain)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from reverie import types as ts
+from reverie.errors import NotFoundError
 from reverie.exprs import nodes as n
 from reverie.store.db import ColumnSql
 
@@ -61,6 +62,16 @@ class TableSchema:
             if c.name == name:
                 return c
         return None
+
+    def require(self, name: str) -> ColumnSchema:
+        """The column called ``name``; NotFoundError listing the columns otherwise."""
+        col = self.column(name)
+        if col is None:
+            raise NotFoundError(
+                f'Table {self.path!r} has no column {name!r}; its columns are '
+                f'{", ".join(repr(c.name) for c in self.columns)}.'
+            )
+        return col
 
     def by_id(self, column_id: int) -> ColumnSchema:
         """The column with this id."""
