@@ -46,7 +46,11 @@ class ServiceError(Error):
         code: the service's error code, e.g. ``PARTNER_API_BUDGET_EXHAUSTED``.
         retry_after: seconds the service asked us to wait, if it said.
         request_id: the service's request id, for support.
-        retryable: whether calling again may succeed.
+        retryable: whether calling again may succeed (the contract says nothing was charged).
+        maybe_charged: the request left and no usable answer came back (read timeout, reset
+            after sending, malformed answer): the provider may have charged for it.
+        stops_run: calling again cannot succeed for any cell (credits exhausted, invalid key,
+            service closed): the run stops and leaves the remaining cells pending.
     """
 
     def __init__(
@@ -58,8 +62,12 @@ class ServiceError(Error):
         retry_after: float | None = None,
         request_id: str | None = None,
         retryable: bool = False,
+        maybe_charged: bool = False,
+        stops_run: bool = False,
     ) -> None:
         super().__init__(message)
+        self.maybe_charged = maybe_charged
+        self.stops_run = stops_run
         self.status = status
         self.code = code
         self.retry_after = retry_after

@@ -1,0 +1,1 @@
+"""The three image verbs over any model: ``create``, ``edit``, ``remix``."""

@@ -1,0 +1,87 @@
+"""The one interface every image model speaks: ``ImageRequest`` in, ``ImageAnswer`` out.
+
+``images.create / edit / remix(..., model='<provider>/<model id>')`` build an
+``ImageRequest``; the provider named by the prefix turns it into its own wire format
+(OpenAI, Gemini, Black Forest Labs, a local diffusers pipeline, a Reve-compatible server)
+and answers with the image's file bytes and what the provider said it charged.
+
+A provider's ``send`` does one attempt and nothing else: retries, pools, the ledger of
+paid calls, the answer journal, the cache and budgets live above it, once, in the engine.
+``send`` raises ``reverie.errors.ServiceError`` (with ``status``, ``retryable``,
+``retry_after``, ``request_id``) for failures; it must say whether the request may have
+been charged (``ServiceError.maybe_charged``) when it cannot know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from reverie.config import Config
+
+Verb = Literal['create', 'edit', 'remix']
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One image to make.
+
+    Attributes:
+        verb: ``create`` (text only), ``edit`` (one image + instruction) or ``remix``
+            (a prompt over 1..N reference images, named ``<img>0</img>``, ``<img>1</img>``...).
+        model: the model id after the provider prefix (``'gpt-image-2'`` for
+            ``'openai/gpt-image-2'``).
+        prompt: the prompt; for ``edit`` the instruction; for ``remix`` still with reverie's
+            ``<img>N</img>`` tags (each provider translates them to its own naming).
+        images: file bytes (PNG, JPEG or WebP) of the input images, in order.
+        aspect_ratio: one of ``16:9 9:16 3:2 2:3 4:3 3:4 1:1``, or None for the model's default.
+        options: provider-specific fields, passed through as given by the user.
+    """
+
+    verb: Verb
+    model: str
+    prompt: str
+    images: tuple[bytes, ...] = ()
+    aspect_ratio: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageAnswer:
+    """What a provider answered for one request.
+
+    Attributes:
+        image: the image file bytes as received (kept lossless, never re-encoded).
+        request_id: the provider's id for the request, when it gives one.
+        model_version: the resolved model (version) that answered.
+        credits: what the provider says it charged, in its own unit (Reve credits), or None.
+        cost_usd: the money charged, from usage fields or the price table, or None.
+        meta: anything else worth keeping beside the cell (usage, seed, ...).
+    """
+
+    image: bytes
+    request_id: str | None = None
+    model_version: str | None = None
+    credits: float | None = None
+    cost_usd: float | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ImageProvider(Protocol):
+    """A provider of image models: one attempt per ``send``."""
+
+    name: str  # the prefix in model='<name>/<model id>'
+
+    def pool_name(self) -> str:
+        """Resource pool shared by every call to this provider (limits, 429 backoff)."""
+        ...
+
+    def check(self, request: ImageRequest) -> None:
+        """Refuse, before anything is sent, what this model cannot do (InvalidValueError)."""
+        ...
+
+    async def send(self, request: ImageRequest, config: Config) -> ImageAnswer:
+        """Make one attempt; settings (keys, URLs, timeouts) come from the open catalog's config."""
+        ...
