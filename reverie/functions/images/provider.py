@@ -69,10 +69,28 @@ class ImageAnswer:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Price:
+    """What one request may cost: ``low`` to ``high`` in the provider's unit (or USD).
+
+    ``high`` is the worst case a budget reserves before the request leaves; a dry run
+    reports the range.
+    """
+
+    low: float
+    high: float
+    unit: str = 'credits'  # 'credits' (Reve) or 'usd'
+    source: str = ''  # where the figure comes from (price table and its date, or usage)
+
+
 class ImageProvider(Protocol):
     """A provider of image models: one attempt per ``send``."""
 
     name: str  # the prefix in model='<name>/<model id>'
+
+    def price(self, request: ImageRequest) -> Price:
+        """The cost range of ``request`` from the provider's price table (sends nothing)."""
+        ...
 
     def pool_name(self) -> str:
         """Resource pool shared by every call to this provider (limits, 429 backoff)."""
