@@ -18,7 +18,7 @@ from reverie import types as ts
 from reverie.catalog.paths import check_column_name, normalize_path, parent_of
 from reverie.config import Config
 from reverie.errors import AlreadyExistsError, InvalidValueError, NotFoundError
-from reverie.exec.evaluator import ExecContext
+from reverie.exec.context import ExecContext
 from reverie.exec.pools import PoolRegistry
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
@@ -46,7 +46,7 @@ class Catalog:
         self.store = Store(config.db_url)
         self.media = MediaStore(config.media_dir)
         self.pools = PoolRegistry()
-        self.exec = ExecContext(self.store, self.media, self.pools, config.progress)
+        self.exec = ExecContext(self.store, self.media, self.pools, config, config.progress)
         self._schemas: dict[int, TableSchema] = {}
 
     def __repr__(self) -> str:

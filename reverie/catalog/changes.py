@@ -11,9 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from reverie import types as ts
-from reverie.catalog.query import sql_resolver
 from reverie.catalog.rows import convert_value, prepare_rows
 from reverie.errors import InvalidValueError, TypeMismatchError
+from reverie.exec.queries import sql_resolver
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs.expr import Expr
 from reverie.exprs.to_sql import to_sql

@@ -30,6 +30,7 @@ from reverie.errors import (
     TypeMismatchError,
 )
 from reverie.exec.cells import LEASE_SECONDS, owner_id
+from reverie.exec.codec import DRIVER_NATIVE
 from reverie.exec.evaluator import ComputeStats, OnError, compute_pending
 from reverie.exec.loop import run_sync
 from reverie.exec.schema import ColumnSchema, TableSchema
@@ -119,7 +120,7 @@ class Table:
 
     # -- queries -----------------------------------------------------------------------
     def _query(self) -> Query:
-        return Query(self)
+        return Query(self._catalog, self._id)
 
     def select(self, *exprs: Any, **named: Any) -> Query:
         """``t.select(t.a, t.b.width, total=t.x + t.y)``."""
@@ -240,7 +241,7 @@ class Table:
         rowids: list[int] = []
         store = self._catalog.store
         plain = store.is_sqlite and all(
-            k in (CLAIM_OWNER, CLAIM_UNTIL) or isinstance(_value_type(schema, k), _PLAIN_TYPES)
+            k in (CLAIM_OWNER, CLAIM_UNTIL) or isinstance(_value_type(schema, k), DRIVER_NATIVE)
             for k in keys
         )
         with store.begin() as conn:
@@ -539,9 +540,6 @@ class Table:
                     if isinstance(meta, dict):
                         total += int(meta.get('credits_used') or 0)
         return total
-
-
-_PLAIN_TYPES = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.ImageType)
 
 
 def _value_type(schema: TableSchema, sql_name: str) -> ts.ColumnType | None:

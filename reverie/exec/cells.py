@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reverie import types as ts
+from reverie.exec.codec import DRIVER_NATIVE
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, PENDING, ROWID, VALUE, ColumnSql, Store
 
@@ -124,13 +124,32 @@ def unclaimed_condition(schema: TableSchema) -> sa.ColumnElement[bool]:
     return sa.or_(owner_c.is_(None), owner_c == owner_id(), t.c[CLAIM_UNTIL] < time.time())
 
 
-def count_held_elsewhere(store: Store, schema: TableSchema) -> int:
-    """Rows with pending cells that another live process holds right now."""
+def count_held_elsewhere(
+    store: Store, schema: TableSchema, rowids: Sequence[int] | None = None
+) -> int:
+    """Rows (of ``rowids``, or all) with pending cells another live process holds right now.
+
+    Only claimed rows are looked at (the claim index), never the whole table.
+    """
+    t = schema.sa_table
     query = sa.select(sa.func.count()).where(
-        pending_condition(schema), sa.not_(unclaimed_condition(schema))
+        t.c[CLAIM_OWNER].is_not(None),
+        pending_condition(schema),
+        sa.not_(unclaimed_condition(schema)),
     )
+    if rowids is not None:
+        if not rowids:
+            return 0
+        query = query.where(rowid_condition(t.c[ROWID], rowids))
     with store.read() as conn:
         return int(conn.execute(query.select_from(schema.sa_table)).scalar_one())
+
+
+def rowid_condition(rowid: sa.ColumnElement[Any], rowids: Sequence[int]) -> Any:
+    """SQL: the row is one of ``rowids`` (a range test when there are many: an insert's rows)."""
+    if len(rowids) <= 500:
+        return rowid.in_(list(rowids))
+    return rowid.between(min(rowids), max(rowids))
 
 
 def free_dead_claims(store: Store, schema: TableSchema) -> None:
@@ -200,11 +219,6 @@ class CellResult:
     errortype: str | None = None
     errormsg: str | None = None
     meta: dict[str, Any] | None = None
-
-
-# Types whose values the SQLite driver takes as they are: written without SQLAlchemy's
-# per-row parameter processing, which costs more than the UPDATE itself.
-_PLAIN_TYPES = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.ImageType)
 
 
 def _write_values_sqlite(
@@ -279,7 +293,7 @@ def write_results_in(
             )
     for results_of_col in by_column.values():
         sql = results_of_col[0].column.sql
-        if store.is_sqlite and isinstance(results_of_col[0].column.col_type, _PLAIN_TYPES):
+        if store.is_sqlite and isinstance(results_of_col[0].column.col_type, DRIVER_NATIVE):
             _write_plain_sqlite(conn, t.name, sql, results_of_col)
             continue
         stmt = (

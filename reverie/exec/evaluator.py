@@ -22,21 +22,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import PIL.Image
 import sqlalchemy as sa
 
-from reverie import types as ts
 from reverie.errors import ServiceError
-from reverie.exec.calls import (
-    Batcher,
-    CallReader,
-    call_batched,
-    function_of,
-    unwrap,
-    value_reader,
-)
+from reverie.exec.caller import Caller, function_of, unwrap
 from reverie.exec.cells import (
     LEASE_SECONDS,
     CellResult,
@@ -46,17 +38,20 @@ from reverie.exec.cells import (
     pending_condition,
     release_claims,
     renew_claims,
+    rowid_condition,
     unclaimed_condition,
     write_results,
     write_results_in,
 )
-from reverie.exec.pools import PoolRegistry
+from reverie.exec.codec import decoder, encode_result
+from reverie.exec.context import ExecContext
+from reverie.exec.planner import ColumnPlan, PlainCall, TablePlan, plan_table
 from reverie.exec.progress import Progress
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
-from reverie.exprs.evaluate import evaluate
-from reverie.store.db import ERROR, PENDING, ROWID, VALUE, ColumnSql, Store
-from reverie.store.media import MediaStore
+from reverie.exprs.compile import Getter
+from reverie.store.db import ERROR, PENDING, ROWID, VALUE, Store
+from reverie.types import plain_value_ok
 
 OnError = Literal['abort', 'ignore']
 FLUSH_CELLS = 64
@@ -66,16 +61,9 @@ LOCKED_FIRST_BATCH = 16
 LOCKED_MIN_BATCH = 8
 LOCKED_MAX_BATCH = 4096
 LOCKED_BATCH_SECONDS = 0.1
+SQL_BATCH_ROWS = 250_000  # rows per UPDATE of a column the database computes
 
-
-@dataclass
-class ExecContext:
-    """What computing cells needs: the database, the media store, the pools."""
-
-    store: Store
-    media: MediaStore
-    pools: PoolRegistry
-    progress: bool | None = None
+__all__ = ['ComputeStats', 'ExecContext', 'OnError', 'compute_pending']
 
 
 @dataclass
@@ -90,111 +78,12 @@ class ComputeStats:
     interrupted: bool = False
 
 
-class _Input(NamedTuple):
-    column: ColumnSchema
-    ref: n.ColumnRef
-    sql: ColumnSql
-    props: tuple[tuple[n.CellProp, str], ...]
-
-
 class _InputError:
     """Marks an input that cannot be used (a failed upstream cell, a missing file)."""
 
     def __init__(self, errortype: str, errormsg: str) -> None:
         self.errortype = errortype
         self.errormsg = errormsg
-
-
-@dataclass(frozen=True)
-class _ColumnPlan:
-    column: ColumnSchema
-    ref: n.ColumnRef
-    deps: tuple[int, ...]  # ids of computed columns this one reads
-    calls: tuple[n.FunctionCall, ...]
-    is_async: bool
-    inputs: tuple[n.ColumnRef, ...]  # every column the expression reads
-    fallible: tuple[n.ColumnRef, ...]  # inputs that can hold an _InputError (computed, images)
-
-
-@dataclass(frozen=True)
-class _PlainCall:
-    """A column computed as ``fn(stored columns or literals)`` into a plain type.
-
-    String, Int, Float or Bool results of such calls are computed straight from the fetched
-    tuples, with no per-row values to build.
-    """
-
-    plan: _ColumnPlan
-    py_fn: Callable[..., Any]
-    args: tuple[tuple[str | None, Any], ...]  # (SQL column, or None and a literal)
-    required: tuple[int, ...]  # positions where None means "no call, the result is None"
-    plain: type
-
-
-def _plain_call(plan: _ColumnPlan) -> _PlainCall | None:
-    expr, col = plan.column.expr, plan.column
-    plain = ts.PLAIN_PYTHON_TYPES.get(type(col.col_type))
-    if not isinstance(expr, n.FunctionCall) or expr.kwargs or plain is None or col.load_error:
-        return None
-    fn = function_of(expr)
-    if fn.is_async or fn.pool is not None or fn.batch_size is not None:
-        return None
-    args: list[tuple[str | None, Any]] = []
-    for arg in expr.args:
-        if isinstance(arg, n.Literal):
-            args.append((None, arg.value))
-        elif isinstance(arg, n.ColumnRef) and not arg.is_computed and _plain_stored(arg):
-            args.append((ColumnSql(arg.column_id, computed=False).value, None))
-        else:
-            return None
-    required = tuple(CallReader.of(expr).required)
-    return _PlainCall(plan, fn.py_fn, tuple(args), required, plain)
-
-
-def _plain_stored(ref: n.ColumnRef) -> bool:
-    """Whether a stored column's database values are the Python values (no conversion)."""
-    return type(ref.col_type) in ts.PLAIN_PYTHON_TYPES
-
-
-def _canonical_refs(schema: TableSchema) -> dict[int, n.ColumnRef]:
-    """One ColumnRef object per column: the one the expressions hold.
-
-    Row values are keyed by these, so a lookup finds the very same key object instead of
-    comparing equal nodes field by field.
-    """
-    refs: dict[int, n.ColumnRef] = {}
-    for col in schema.computed():
-        if col.expr is not None:
-            for ref in n.column_refs(col.expr):
-                refs.setdefault(ref.column_id, ref)
-    for col in schema.columns:
-        refs.setdefault(col.id, col.ref(schema.id))
-    return refs
-
-
-def _plan(schema: TableSchema) -> list[_ColumnPlan]:
-    computed_ids = {c.id for c in schema.computed()}
-    canonical = _canonical_refs(schema)
-    plans: list[_ColumnPlan] = []
-    async_ids: set[int] = set()
-    for col in schema.computed():
-        expr = col.expr
-        calls = tuple(n.function_calls(expr)) if expr is not None else ()
-        deps = tuple(
-            sorted({r.column_id for r in n.column_refs(expr)} & computed_ids) if expr else ()
-        )
-        own_async = any(_is_async_call(c) for c in calls)
-        is_async = own_async or any(d in async_ids for d in deps)
-        if is_async:
-            async_ids.add(col.id)
-        inputs = tuple(canonical[r.column_id] for r in n.column_refs(expr)) if expr else ()
-        fallible = tuple(r for r in inputs if r.is_computed or isinstance(r.col_type, ts.ImageType))
-        plans.append(_ColumnPlan(col, canonical[col.id], deps, calls, is_async, inputs, fallible))
-    return plans
-
-
-def _is_async_call(call: n.FunctionCall) -> bool:
-    return call.fn.is_async or call.fn.resource_pool is not None
 
 
 async def compute_pending(
@@ -206,13 +95,15 @@ async def compute_pending(
     desc: str = 'Computing cells',
 ) -> ComputeStats:
     """Compute every pending cell (of ``rowids``, or of the whole table)."""
-    run = _Run(ctx, schema, on_error)
+    run = _Run(ctx, schema, on_error, plan_for(schema))
     total = await asyncio.to_thread(_count_pending, ctx.store, schema, rowids)
     run.progress = Progress(total, desc, enabled=ctx.progress)
     heartbeat = asyncio.ensure_future(_heartbeat(ctx.store, schema))
     claimer = Claimer(ctx.store, schema, rowids, batch=run.rows_ahead)
     try:
-        await run.execute(claimer)
+        await asyncio.to_thread(run.compute_in_sql, rowids)
+        if run.plan.in_python:
+            await run.execute(claimer)
     except asyncio.CancelledError:
         run.stats.interrupted = True
         raise
@@ -238,10 +129,26 @@ def _count_pending(store: Store, schema: TableSchema, rowids: Sequence[int] | No
     if rowids is not None:
         if not rowids:
             return 0
-        query = query.where(t.c[ROWID].in_(list(rowids)))
+        query = query.where(rowid_condition(t.c[ROWID], rowids))
     with store.read() as conn:
         row = conn.execute(query).one()
     return int(sum(row))
+
+
+_plans: dict[tuple[int, int], tuple[TableSchema, TablePlan]] = {}
+
+
+def plan_for(schema: TableSchema) -> TablePlan:
+    """The plan of a table's computed columns, made once per schema version."""
+    key = (schema.id, schema.version)
+    cached = _plans.get(key)
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    plan = plan_table(schema)
+    if len(_plans) > 256:
+        _plans.clear()
+    _plans[key] = (schema, plan)
+    return plan
 
 
 async def _heartbeat(store: Store, schema: TableSchema) -> None:
@@ -253,11 +160,14 @@ async def _heartbeat(store: Store, schema: TableSchema) -> None:
 class _Run:
     """State of one ``compute_pending`` call."""
 
-    def __init__(self, ctx: ExecContext, schema: TableSchema, on_error: OnError) -> None:
+    def __init__(
+        self, ctx: ExecContext, schema: TableSchema, on_error: OnError, plan: TablePlan
+    ) -> None:
         self.ctx = ctx
         self.schema = schema
         self.on_error = on_error
-        self.plans = _plan(schema)
+        self.plan = plan
+        self.caller = Caller(ctx)
         self.stats = ComputeStats()
         self.progress = Progress(0, '', enabled=False)
         self._buffer: list[CellResult] = []
@@ -265,25 +175,8 @@ class _Run:
         self._last_flush = time.monotonic()
         self._flush_lock = asyncio.Lock()
         self._batch_lock = threading.Lock()
-        self._batchers: dict[int, Batcher] = {}
-        self._needed = self._needed_inputs()
+        self._decoders = [decoder(i.column.col_type, self._open_image) for i in plan.inputs]
         self.rows_ahead = self._rows_ahead()
-        plain = [_plain_call(p) for p in self.plans]
-        self._plain_calls = None if None in plain else [c for c in plain if c is not None]
-        self._has_images = any(
-            isinstance(c.col_type, ts.ImageType)
-            for c in [*(i.column for i in self._needed), *(p.column for p in self.plans)]
-        )
-        self._fetch_columns = sorted(
-            {i.sql.value for i in self._needed}
-            | {key for i in self._needed for _, key in i.props}
-            | {
-                name
-                for i in self._needed
-                if i.column.is_computed
-                for name in (i.sql.state, i.sql.errortype, i.sql.errormsg)
-            }
-        )
 
     @property
     def aborted(self) -> bool:
@@ -295,39 +188,52 @@ class _Run:
         Claiming more than a process can soon work on would starve other workers sharing
         the backfill; claiming fewer would leave the pools idle.
         """
-        limits: list[int | None] = []
-        for plan in self.plans:
-            for call in plan.calls:
-                pool = function_of(call).pool
-                if pool is not None:
-                    limits.append(pool.max_concurrency)
-        if not limits or None in limits:
+        limits: list[int] = []
+        for plan in self.plan.in_python:
+            for call, _ in plan.precompute:
+                settings = self.caller.pool_settings(call)
+                if settings is not None:
+                    limits.append(self.caller.pool(settings).ceiling)
+        if not limits:
             return ASYNC_ROWS_IN_FLIGHT
-        return max(16, min(ASYNC_ROWS_IN_FLIGHT, 2 * sum(x for x in limits if x)))
+        return max(16, min(ASYNC_ROWS_IN_FLIGHT, 2 * sum(limits)))
 
-    def _needed_inputs(self) -> list[_Input]:
-        ids: set[int] = set()
-        props: set[n.CellProp] = set()
-        for p in self.plans:
-            ids.add(p.column.id)
-            ids |= {r.column_id for r in p.inputs}
-            if p.column.expr is not None:
-                props |= {x for x in p.column.expr.walk() if isinstance(x, n.CellProp)}
-        canonical = _canonical_refs(self.schema)
-        inputs = []
-        for c in self.schema.columns:
-            if c.id not in ids:
-                continue
-            used = tuple(
-                (prop, getattr(c.sql, prop.prop)) for prop in props if prop.column.column_id == c.id
-            )
-            inputs.append(_Input(c, canonical[c.id], c.sql, used))
-        return inputs
+    # -- columns the database computes -------------------------------------------------
+    def compute_in_sql(self, rowids: Sequence[int] | None) -> None:
+        """Write the columns the database computes: one UPDATE per range of rows."""
+        in_sql = self.plan.in_sql
+        if not in_sql or self.aborted:
+            return
+        store, t = self.ctx.store, self.schema.sa_table
+        rid = t.c[ROWID]
+        if rowids is not None:
+            if not rowids:
+                return
+            lo, hi = min(rowids), max(rowids)
+        else:
+            with store.read() as conn:
+                lo, hi = conn.execute(sa.select(sa.func.min(rid), sa.func.max(rid))).one()
+            if lo is None:
+                return
+        for start in range(lo, hi + 1, SQL_BATCH_ROWS):
+            end = min(hi, start + SQL_BATCH_ROWS - 1)
+            with store.begin() as conn:
+                for plan in in_sql:
+                    sql = plan.column.sql
+                    assert plan.sql is not None
+                    done = conn.execute(
+                        sa.update(t)
+                        .where(rid.between(start, end), t.c[sql.state] == PENDING)
+                        .values({sql.value: plan.sql, sql.state: VALUE})
+                    ).rowcount
+                    self.stats.cells += done
+                    self.progress.update(done)
 
     # -- driving ---------------------------------------------------------------
     async def execute(self, claimer: Claimer) -> None:
-        sync_plans = [p for p in self.plans if not p.is_async]
-        async_plans = [p for p in self.plans if p.is_async]
+        python = self.plan.in_python
+        sync_plans = [p for p in python if not p.is_async]
+        async_plans = [p for p in python if p.is_async]
         if not async_plans:
             await self._execute_locked_batches(claimer)
             return
@@ -339,7 +245,7 @@ class _Run:
                 if not batch:
                     break
                 rows = await asyncio.to_thread(
-                    fetch_rows, self.ctx.store, self.schema, batch, self._fetch_columns
+                    fetch_rows, self.ctx.store, self.schema, batch, self.plan.fetch
                 )
                 envs = [self._env(row) for row in rows]
                 self._compute_sync(sync_plans, rows, envs)
@@ -393,7 +299,7 @@ class _Run:
             per_row = (time.perf_counter() - start) / max(n_rows, 1)
             size = int(min(LOCKED_MAX_BATCH, max(LOCKED_MIN_BATCH, LOCKED_BATCH_SECONDS / per_row)))
         claimer.busy_elsewhere = await asyncio.to_thread(
-            count_held_elsewhere, self.ctx.store, self.schema
+            count_held_elsewhere, self.ctx.store, self.schema, rowids
         )
 
     def _locked_batch(
@@ -401,7 +307,7 @@ class _Run:
     ) -> tuple[int | None, int]:
         """Compute one batch of rows; returns (last rowid, rows) or (None, 0) when done."""
         store, t = self.ctx.store, self.schema.sa_table
-        names = [ROWID, *(c for c in self._fetch_columns if c != ROWID)]
+        names = [ROWID, *(c for c in self.plan.fetch if c != ROWID)]
         query = sa.select(*(t.c[c] for c in names)).where(
             pending_condition(self.schema), unclaimed_condition(self.schema)
         )
@@ -413,11 +319,11 @@ class _Run:
         if not store.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         with self._batch_lock, store.begin() as conn:
-            if self._plain_calls is not None:
+            if self.plan.plain is not None:
                 raw = conn.execute(query).all()
                 if not raw:
                     return (None if chunk is None else after), 0
-                values = self._compute_plain(self._plain_calls, raw, names)
+                values = self._compute_plain(self.plan.plain, raw, names)
                 results, self._buffer = self._buffer, []
                 done = [r[0] for r in raw] if chunk is not None else []
                 write_results_in(conn, store, self.schema, results, done, values)
@@ -427,9 +333,9 @@ class _Run:
                 return (None if chunk is None else after), 0
             envs = [self._env(row) for row in rows]
             try:
-                self._compute_sync(self.plans, rows, envs)
+                self._compute_sync(self.plan.in_python, rows, envs)
             finally:
-                if self._has_images:
+                if self.plan.has_images:
                     for env in envs:
                         _close_images(env)
             results, self._buffer = self._buffer, []
@@ -440,7 +346,7 @@ class _Run:
     # -- inputs ----------------------------------------------------------------
     def _env(self, row: dict[str, Any]) -> dict[n.Node, Any]:
         env: dict[n.Node, Any] = {}
-        for col, ref, sql, props in self._needed:
+        for (col, ref, sql, props), decode in zip(self.plan.inputs, self._decoders, strict=True):
             raw = row[sql.value]
             for prop, key in props:
                 env[prop] = row[key]
@@ -455,25 +361,26 @@ class _Run:
                 if state != VALUE:
                     env[ref] = None
                     continue
-            env[ref] = self._load_value(col, raw)
-        return env
-
-    def _load_value(self, col: ColumnSchema, raw: Any) -> Any:
-        is_image = isinstance(col.col_type, ts.ImageType)
-        if raw is None or (type(raw) in (str, int) and not is_image):
-            return raw
-        if isinstance(col.col_type, ts.ImageType):
+            if decode is None or raw is None:
+                env[ref] = raw
+                continue
             try:
-                return self.ctx.media.open(raw)
+                env[ref] = decode(raw)
             except Exception as e:
-                return _InputError(
+                env[ref] = _InputError(
                     'MediaError', f'image of column {col.name!r} cannot be read ({e})'
                 )
-        return col.col_type.from_db(raw)
+        return env
+
+    def _open_image(self, ref: str) -> PIL.Image.Image:
+        return self.ctx.media.open(ref)
 
     # -- synchronous columns, a chunk of rows at a time --------------------------
     def _compute_sync(
-        self, plans: list[_ColumnPlan], rows: list[dict[str, Any]], envs: list[dict[n.Node, Any]]
+        self,
+        plans: Sequence[ColumnPlan],
+        rows: list[dict[str, Any]],
+        envs: list[dict[n.Node, Any]],
     ) -> None:
         for plan in plans:
             state_key = plan.column.sql.state
@@ -482,7 +389,6 @@ class _Run:
             ]
             if not todo or self.aborted:
                 continue
-            read_value = value_reader(plan.column.expr)
             failed: dict[int, BaseException | _InputError] = {}
             live = []
             for row, env in todo:
@@ -491,8 +397,11 @@ class _Run:
                     failed[row[ROWID]] = err
                 else:
                     live.append((row, env))
-            for call in plan.calls:
-                self._calls_sync(call, [(r, e) for r, e in live if r[ROWID] not in failed], failed)
+            for call, read_args in plan.precompute:  # batched functions: all rows at once
+                self._batch_sync(
+                    call, read_args, [(r, e) for r, e in live if r[ROWID] not in failed], failed
+                )
+            read_value = plan.value
             for row, env in todo:
                 rid = row[ROWID]
                 value: Any = None
@@ -509,7 +418,7 @@ class _Run:
                 self._record(result)
 
     def _compute_plain(
-        self, calls: list[_PlainCall], raw: Sequence[Any], names: list[str]
+        self, calls: Sequence[PlainCall], raw: Sequence[Any], names: list[str]
     ) -> dict[int, list[tuple[Any, int]]]:
         """The fast path of ``_compute_sync``, for columns that are plain calls.
 
@@ -535,7 +444,7 @@ class _Run:
                     continue
                 try:
                     value = py_fn(*args)
-                    if value is None or (type(value) is plain and ts.plain_value_ok(value)):
+                    if value is None or (type(value) is plain and plain_value_ok(value)):
                         values.append((value, rid))
                         continue
                     value, meta = unwrap(value)
@@ -549,47 +458,35 @@ class _Run:
                 break
         return out
 
-    def _calls_sync(
+    def _batch_sync(
         self,
         call: n.FunctionCall,
+        read_args: Getter,
         live: list[tuple[dict[str, Any], dict[n.Node, Any]]],
         failed: dict[int, BaseException | _InputError],
     ) -> None:
-        fn = function_of(call)
-        read_args = CallReader.of(call)
+        """Results of a batched function for rows of a synchronous batch, into their envs."""
         prepared = []
         for row, env in live:
             try:
-                args, kwargs = read_args(env)
+                prepared.append((row, env, read_args(env)))
             except Exception as e:
                 failed[row[ROWID]] = e
-                continue
-            if read_args.skips(args, kwargs):
-                env[call] = None
-                continue
-            prepared.append((row, env, args, kwargs))
-        if fn.batch_size is None:
-            py_fn = fn.py_fn
-            for row, env, args, kwargs in prepared:
-                try:
-                    env[call] = py_fn(*args, **kwargs)
-                except Exception as e:
-                    failed[row[ROWID]] = e
-            return
-        for start in range(0, len(prepared), fn.batch_size):
-            chunk = prepared[start : start + fn.batch_size]
+        fn_batch = function_of(call).batch_size or len(prepared) or 1
+        for start in range(0, len(prepared), fn_batch):
+            chunk = prepared[start : start + fn_batch]
             try:
-                outputs = call_batched(fn, [(a, k) for _, _, a, k in chunk])
+                outputs = self.caller.call_batch(call, [args for _, _, args in chunk])
             except Exception as e:
                 for row, *_ in chunk:
                     failed[row[ROWID]] = e
                 continue
-            for (_, env, _, _), out in zip(chunk, outputs, strict=True):
+            for (_, env, _), out in zip(chunk, outputs, strict=True):
                 env[call] = out
 
     # -- asynchronous columns, one coroutine per row -----------------------------
     async def _run_row(
-        self, plans: list[_ColumnPlan], row: dict[str, Any], env: dict[n.Node, Any]
+        self, plans: list[ColumnPlan], row: dict[str, Any], env: dict[n.Node, Any]
     ) -> None:
         rid = row[ROWID]
         pending = [p for p in plans if row[p.column.sql.state] == PENDING]
@@ -597,7 +494,7 @@ class _Run:
             p.column.id: asyncio.get_running_loop().create_future() for p in pending
         }
 
-        async def cell(plan: _ColumnPlan) -> None:
+        async def cell(plan: ColumnPlan) -> None:
             try:
                 for dep in plan.deps:
                     if dep in done:
@@ -614,9 +511,7 @@ class _Run:
         self._done_rows.append(rid)
         await self._maybe_flush()
 
-    async def _compute_cell_async(
-        self, plan: _ColumnPlan, rid: int, env: dict[n.Node, Any]
-    ) -> None:
+    async def _compute_cell_async(self, plan: ColumnPlan, rid: int, env: dict[n.Node, Any]) -> None:
         if self.aborted:
             return
         err = self._input_error(plan, env)
@@ -626,13 +521,13 @@ class _Run:
         else:
             try:
                 meta: dict[str, Any] | None = None
-                for call in plan.calls:
+                for call, read_args in plan.precompute:
                     if self.aborted:
                         return
-                    env[call], call_meta = unwrap(await self._call_async(call, env))
+                    args, kwargs = read_args(env)
+                    env[call], call_meta = unwrap(await self.caller.acall(call, args, kwargs))
                     meta = call_meta or meta
-                value = evaluate(plan.column.expr, env) if plan.column.expr else None
-                value, own_meta = unwrap(value)
+                value, own_meta = unwrap(plan.value(env))
                 meta = own_meta or meta
                 result = await asyncio.to_thread(self._value_result, rid, plan.column, value, meta)
             except asyncio.CancelledError:
@@ -645,31 +540,8 @@ class _Run:
         # loses at most the calls still in flight.
         await self._maybe_flush(force=True)
 
-    async def _call_async(self, call: n.FunctionCall, env: dict[n.Node, Any]) -> Any:
-        fn = function_of(call)
-        read_args = CallReader.of(call)
-        args, kwargs = read_args(env)
-        if read_args.skips(args, kwargs):
-            return None
-        if fn.batch_size is not None and not fn.is_async:
-            batcher = self._batchers.setdefault(id(fn), Batcher(fn))
-            return await batcher.submit(args, kwargs)
-        if fn.pool is None:
-            if fn.is_async:
-                return await fn.py_fn(*args, **kwargs)
-            return fn.py_fn(*args, **kwargs)
-        pool = self.ctx.pools.get(
-            fn.pool.name,
-            max_concurrency=fn.pool.max_concurrency,
-            requests_per_minute=fn.pool.requests_per_minute,
-            max_retries=fn.pool.max_retries,
-        )
-        if fn.is_async:
-            return await pool.run(lambda: fn.py_fn(*args, **kwargs))
-        return await pool.run(lambda: asyncio.to_thread(fn.py_fn, *args, **kwargs))
-
     # -- results ---------------------------------------------------------------
-    def _input_error(self, plan: _ColumnPlan, env: dict[n.Node, Any]) -> _InputError | None:
+    def _input_error(self, plan: ColumnPlan, env: dict[n.Node, Any]) -> _InputError | None:
         if plan.column.load_error is not None:
             return _InputError('FunctionNotFound', plan.column.load_error)
         for ref in plan.fallible:
@@ -681,24 +553,8 @@ class _Run:
     def _value_result(
         self, rid: int, col: ColumnSchema, value: Any, meta: dict[str, Any] | None
     ) -> CellResult:
-        if value is None:
-            return CellResult(rid, col, VALUE, None, meta=meta)
-        col_type = col.col_type
-        if isinstance(col_type, ts.ImageType):
-            if not isinstance(value, PIL.Image.Image):
-                raise TypeError(
-                    f'expected an image for column {col.name!r}, got {type(value).__name__}'
-                )
-            col_type.check_image(value)
-            return CellResult(rid, col, VALUE, self.ctx.media.put_image(value), meta=meta)
-        try:
-            checked = col_type.validate(value)
-        except (TypeError, ValueError) as e:
-            raise TypeError(
-                f'expected {col_type} for column {col.name!r}, got {type(value).__name__} '
-                f'{_short_repr(value)} ({e})'
-            ) from None
-        return CellResult(rid, col, VALUE, col_type.to_db(checked), meta=meta)
+        stored = encode_result(col.col_type, col.name, value, self.ctx.media)
+        return CellResult(rid, col, VALUE, stored, meta=meta)
 
     def _error_result(
         self, rid: int, col: ColumnSchema, err: BaseException | _InputError
@@ -753,7 +609,7 @@ class _Run:
             release_claims(self.ctx.store, self.schema)
 
 
-def _set_cell(env: dict[n.Node, Any], plan: _ColumnPlan, result: CellResult, value: Any) -> None:
+def _set_cell(env: dict[n.Node, Any], plan: ColumnPlan, result: CellResult, value: Any) -> None:
     """Make a computed cell visible to the columns that read it."""
     if result.state == VALUE:
         env[plan.ref] = value
@@ -769,11 +625,6 @@ def _close_images(env: dict[n.Node, Any]) -> None:
         if isinstance(value, PIL.Image.Image) and getattr(value, 'fp', None) is not None:
             with contextlib.suppress(Exception):
                 value.close()
-
-
-def _short_repr(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + '...'
 
 
 OnRow = Callable[[int], None]

@@ -62,6 +62,11 @@ class Pool:
         return f'<Pool {self.name!r} window={window} in_flight={self._in_flight}>'
 
     @property
+    def ceiling(self) -> int:
+        """The most calls this pool will ever run at once."""
+        return self._ceiling
+
+    @property
     def in_flight(self) -> int:
         return self._in_flight
 

@@ -134,7 +134,17 @@ def build_data_table(
     ]
     for names, value_type in columns:
         cols += names.sa_columns(value_type)
-    return sa.Table(data_table_name(table_id), md, *cols, sqlite_autoincrement=True)
+    table = sa.Table(data_table_name(table_id), md, *cols, sqlite_autoincrement=True)
+    # Claimed rows are few (the rows being computed right now): finding them, and counting
+    # work held by other processes, must not scan the table.
+    owner = table.c[CLAIM_OWNER]
+    sa.Index(
+        f'rvt_{int(table_id)}_claims',
+        owner,
+        sqlite_where=owner.is_not(None),
+        postgresql_where=owner.is_not(None),
+    )
+    return table
 
 
 class Store:

@@ -64,6 +64,21 @@ def test_table_repr_describes_schema(photos):
     assert '<pre>' in photos._repr_html_()
 
 
-def test_query_repr_runs_it(photos):
-    assert '<Image 512x384 RGB>' in repr(photos.select(photos.img).limit(1))
-    assert '<img' in photos.select(photos.img).limit(1)._repr_html_()
+def test_query_repr_describes_it_without_running_it(photos):
+    calls = []
+
+    @rv.udf
+    def spy(n: int) -> int:
+        calls.append(n)
+        return n
+
+    query = photos.select(photos.img, k=spy(photos.n)).where(photos.n > 0).limit(1)
+    text = repr(query)
+    assert "Query on table 'photos'" in text
+    assert 'select:   img, k=spy(n)' in text and 'where:    n > 0' in text
+    assert 'limit:    1' in text
+    assert '<pre>' in query._repr_html_()
+    assert calls == []  # looking at a query never runs it (nor pays for it)
+    assert '<Image 512x384 RGB>' in repr(query.collect())
+    assert '<img' in query.collect()._repr_html_()
+    assert calls

@@ -1,73 +1,24 @@
-"""Evaluate expression nodes in Python, for one row.
+"""What Python evaluation does to values: three-valued logic, casts, JSON paths, image props.
 
-Column values and the results of function calls come in ``env`` (the exec layer computes
-function calls, which may be slow or remote). Nulls follow SQL: arithmetic and
-comparisons with None give None; ``&`` and ``|`` use three-valued logic.
+``compile.py`` builds the per-node closures; these are the value-level rules they apply.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import PIL.Image
 
 from reverie import types as ts
-from reverie.exprs import nodes as n
 
 
 class EvaluationError(Exception):
     """An expression could not be computed for a row (e.g. division by zero)."""
 
 
-def evaluate(node: n.Node, env: Mapping[n.Node, Any]) -> Any:
-    """Value of ``node`` given the values of its columns and function calls in ``env``."""
-    match node:
-        case n.Literal():
-            return node.value
-        case n.ColumnRef() | n.CellProp() | n.FunctionCall():
-            return env[node]
-        case n.ListNode():
-            return [evaluate(i, env) for i in node.items]
-        case n.BinaryOp():
-            left, right = evaluate(node.left, env), evaluate(node.right, env)
-            if left is None or right is None:
-                return None
-            try:
-                return n.OPERATORS[node.op](left, right)
-            except ZeroDivisionError:
-                raise EvaluationError('division by zero') from None
-            except TypeError as e:
-                raise EvaluationError(str(e)) from None
-        case n.BoolOp():
-            return _three_valued(node.op, [evaluate(o, env) for o in node.operands])
-        case n.Not():
-            value = evaluate(node.operand, env)
-            return None if value is None else not value
-        case n.IsNull():
-            is_null = evaluate(node.operand, env) is None
-            return not is_null if node.negate else is_null
-        case n.IsIn():
-            value = evaluate(node.operand, env)
-            if value is None:
-                return None
-            candidates: list[Any] = []
-            for v in node.values:
-                item = evaluate(v, env)
-                candidates.extend(item if isinstance(item, list) else [item])
-            return value in candidates
-        case n.Cast():
-            return cast_value(evaluate(node.operand, env), node.target)
-        case n.JsonPath():
-            return json_path(evaluate(node.operand, env), node.path)
-        case n.ImageProp():
-            return image_prop(evaluate(node.operand, env), node.prop)
-    raise TypeError(f'cannot evaluate {type(node).__name__}')
-
-
-def _three_valued(op: str, values: list[Any]) -> bool | None:
+def three_valued(op: str, values: list[Any]) -> bool | None:
     if op == 'and':
         if any(v is False for v in values):
             return False
