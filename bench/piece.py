@@ -16,7 +16,7 @@ MARK = 'BENCH-RESULT '
 
 
 def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import compute, reve, tables
+    from bench import compute, reve, scale, tables
 
     return {
         'tables': tables.tables,
@@ -28,6 +28,9 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'seed_add': lambda: reve.seed('add', 64),
         'seed_insert_default': lambda: reve.seed('insert', 8),
         'seed_add_default': lambda: reve.seed('add', 8),
+        'scale_10000': lambda: scale.scale(10_000),
+        'scale_100000': lambda: scale.scale(100_000),
+        'scale_1000000': lambda: scale.scale(1_000_000),
     }
 
 

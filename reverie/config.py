@@ -10,7 +10,7 @@ Environment variables win over the file:
 | ``REVERIE_PROGRESS``| ``[display] progress`` | on when stderr is a terminal     |
 | ``REVE_API_KEY``    | ``[reve] api_key``     | none                             |
 | ``REVE_API_URL``    | ``[reve] base_url``    | ``https://api.reve.com``         |
-| ``REVE_MAX_CONCURRENCY`` | ``[reve] max_concurrency`` | 8                       |
+| ``REVE_MAX_CONCURRENCY`` | ``[reve] max_concurrency`` | 64 (ceiling; starts at 8) |
 | ``REVE_REQUESTS_PER_MINUTE`` | ``[reve] requests_per_minute`` | none (no cap)   |
 | ``REVE_TIMEOUT``    | ``[reve] timeout``     | 180 (seconds to wait for an answer) |
 """
@@ -34,7 +34,7 @@ class ReveSettings:
 
     api_key: str | None = field(default=None, repr=False)
     base_url: str = DEFAULT_REVE_URL
-    max_concurrency: int = 8
+    max_concurrency: int = 64
     requests_per_minute: float | None = None
     timeout: float = 180.0
 
@@ -88,7 +88,7 @@ class Config:
                 '/'
             ),
             max_concurrency=_positive_int(
-                env.get('REVE_MAX_CONCURRENCY') or reve.get('max_concurrency') or 8,
+                env.get('REVE_MAX_CONCURRENCY') or reve.get('max_concurrency') or 64,
                 'max_concurrency',
             ),
             requests_per_minute=_optional_float(

@@ -429,10 +429,64 @@ class Table:
         store = self._catalog.store
         with store.begin() as conn:
             self._catalog.bump_version(conn, self._id)  # first, as in _add_column_row
+            store.drop_index(conn, schema.sa_table.name, col.sql.value)  # SQLite needs it gone
             conn.execute(sa.delete(columns_table).where(columns_table.c.id == col.id))
             sql_names = [c.name for c in col.sql.sa_columns(col.col_type.sql_type())]
             store.drop_sql_columns(conn, schema.sa_table.name, sql_names)
         print(f"Dropped column '{name}' from table '{self.name}'.")
+
+    def add_index(
+        self, column: str | Expr, *, if_exists: Literal['error', 'ignore'] = 'error'
+    ) -> None:
+        """Index a stored scalar column, for fast ``where(t.col == v)`` lookups and ordering.
+
+        Examples:
+            >>> t.add_index(t.n)  # doctest: +SKIP
+            Added index on column 'n' of table 'scenes'.
+        """
+        _check_choice('if_exists', if_exists, ('error', 'ignore'))
+        schema = self._schema()
+        col = self._index_column(schema, column)
+        with self._catalog.store.begin() as conn:
+            created = self._catalog.store.create_index(conn, schema.sa_table.name, col.sql.value)
+        if not created and if_exists == 'error':
+            raise AlreadyExistsError(
+                f'Column {col.name!r} of table {schema.path!r} already has an index; pass '
+                "if_exists='ignore' to accept that."
+            )
+        if created:
+            print(f'Added index on column {col.name!r} of table {self.name!r}.')
+
+    def drop_index(
+        self, column: str | Expr, *, if_not_exists: Literal['error', 'ignore'] = 'error'
+    ) -> None:
+        """Drop the index ``add_index`` put on a column."""
+        _check_choice('if_not_exists', if_not_exists, ('error', 'ignore'))
+        schema = self._schema()
+        col = self._index_column(schema, column)
+        with self._catalog.store.begin() as conn:
+            dropped = self._catalog.store.drop_index(conn, schema.sa_table.name, col.sql.value)
+        if not dropped and if_not_exists == 'error':
+            raise NotFoundError(
+                f'Column {col.name!r} of table {schema.path!r} has no index; see t.add_index().'
+            )
+        if dropped:
+            print(f'Dropped index on column {col.name!r} of table {self.name!r}.')
+
+    def _index_column(self, schema: TableSchema, column: str | Expr) -> ColumnSchema:
+        if isinstance(column, Expr):
+            if not isinstance(column.node, n.ColumnRef) or column.node.table_id != self._id:
+                raise InvalidValueError(
+                    f'add_index() takes a column of this table, e.g. t.n, got {column!r}.'
+                )
+            column = column.node.name
+        col = schema.require(column)
+        if not isinstance(col.col_type, _INDEXABLE):
+            raise InvalidValueError(
+                f'Column {col.name!r} is {col.col_type}; only String, Int, Float, Bool, '
+                'Timestamp and Date columns can be indexed.'
+            )
+        return col
 
     def rename_column(self, old: str, new: str) -> None:
         """Rename a column; expressions that use it keep working."""
@@ -540,6 +594,22 @@ class Table:
                     if isinstance(meta, dict):
                         total += int(meta.get('credits_used') or 0)
         return total
+
+
+_INDEXABLE = (
+    ts.StringType,
+    ts.IntType,
+    ts.FloatType,
+    ts.BoolType,
+    ts.TimestampType,
+    ts.DateType,
+)
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        choices = ', '.join(repr(a) for a in allowed)
+        raise InvalidValueError(f'{name} must be one of {choices}, got {value!r}.')
 
 
 def _value_type(schema: TableSchema, sql_name: str) -> ts.ColumnType | None:

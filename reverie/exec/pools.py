@@ -1,17 +1,23 @@
 """Resource pools: shared concurrency and rate limits, retries and backoff.
 
-Every call to an external service goes through its pool. A pool admits at most
-``limit`` calls at once (optionally at most ``requests_per_minute`` starts), retries
-failures that say they are retryable (``ServiceError.retryable``) with exponential
-backoff and jitter, honouring ``retry_after``. On a 429 the pool narrows its window to
-the calls still in flight when the refusal comes back (those the server took); it grows
-back by one only after a long run of successes, so it does not keep probing a server
-that has told it its limit.
+Every call to an external service goes through its pool. A pool admits at most ``window``
+calls at once (optionally at most ``requests_per_minute`` starts), retries failures that
+say they are retryable (``ServiceError.retryable``) with exponential backoff and jitter,
+honouring ``retry_after``.
+
+Each pool finds its own limit. It starts at ``START_WINDOW`` calls (or its ceiling, if
+lower) and, while calls are waiting, doubles its window every ``PROBE_SECONDS`` as long as
+no 429 has come back and answers are not getting slower (a refusal comes back at once; a
+server that queues instead shows it in latency), up to its ceiling (``max_concurrency``).
+On a 429 it narrows to the calls still in flight when the refusal comes back (those the
+server took) and from then on grows by one only after a long run of successes at flat
+latency, so it does not keep probing a server that has told it its limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +32,10 @@ UNLIMITED = 512  # in-flight cap for pools without a limit: keeps memory bounded
 BASE_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 GROWTH_ROUNDS = 8  # successes needed, in multiples of the window, before it grows by one
+START_WINDOW = 8  # calls a pool starts with before it has probed the service
+PROBE_SECONDS = 0.05  # time without a refusal before a starting pool doubles its window
+LATENCY_RISE = 2.0  # answers this many times slower than the fastest: the service is queueing
+LATENCY_WEIGHT = 0.3  # weight of the newest answer in the recent latency
 
 
 @dataclass
@@ -51,7 +61,11 @@ class Pool:
 
     def __post_init__(self) -> None:
         self._ceiling = self.max_concurrency or UNLIMITED
-        self.window = float(self._ceiling)
+        self.window = float(min(self._ceiling, START_WINDOW))
+        self._probing = self.window < self._ceiling  # until the first 429
+        self._last_change = time.monotonic()
+        self._fastest: float | None = None
+        self._recent: float | None = None
         self._in_flight = 0
         self._successes_since_change = 0
         self._cond = asyncio.Condition()
@@ -75,6 +89,7 @@ class Pool:
         attempt = 0
         while True:
             await self._acquire()
+            started = time.monotonic()
             try:
                 result = await call()
             except ServiceError as e:
@@ -84,6 +99,7 @@ class Pool:
                     raise
                 if e.status == 429:
                     self.stats.rate_limited += 1
+                    self._probing = False
                     # Those still running were accepted; halving the count at this call's
                     # start (which included its refused siblings) undershot the limit.
                     self._shrink(self._in_flight)
@@ -96,12 +112,26 @@ class Pool:
                 self.stats.failures += 1
                 raise
             await self._release()
+            self._observe(time.monotonic() - started)
             self._grow()
             return result
 
     async def _acquire(self) -> None:
         async with self._cond:
-            await self._cond.wait_for(lambda: self._in_flight < max(1, int(self.window)))
+            while self._in_flight >= max(1, int(self.window)):
+                if self._probing and self.window < self._ceiling:
+                    waited = time.monotonic() - self._last_change
+                    if waited >= PROBE_SECONDS and not self._slowing():
+                        self.window = min(float(self._ceiling), self.window * 2)
+                        self._last_change = time.monotonic()
+                        self._cond.notify_all()
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._cond.wait(), max(0.005, PROBE_SECONDS - waited)
+                        )
+                    continue
+                await self._cond.wait()
             self._in_flight += 1
             self.stats.calls += 1
             self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight)
@@ -124,8 +154,23 @@ class Pool:
             self.window = new
         self._successes_since_change = 0
 
+    def _observe(self, latency: float) -> None:
+        """Remember how fast answers come: the fastest seen, and a recent average."""
+        self._fastest = latency if self._fastest is None else min(self._fastest, latency)
+        self._recent = (
+            latency
+            if self._recent is None
+            else LATENCY_WEIGHT * latency + (1 - LATENCY_WEIGHT) * self._recent
+        )
+
+    def _slowing(self) -> bool:
+        """Whether answers have become much slower than the fastest (the service queues)."""
+        if self._fastest is None or self._recent is None:
+            return False
+        return self._recent > LATENCY_RISE * max(self._fastest, 0.001)
+
     def _grow(self) -> None:
-        if self.window >= self._ceiling:
+        if self.window >= self._ceiling or self._probing or self._slowing():
             return
         self._successes_since_change += 1
         if self._successes_since_change >= GROWTH_ROUNDS * self.window:

@@ -11,8 +11,9 @@ limits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ from reverie.store.db import ROWID
 
 ROWID_REF = n.ColumnRef(-1, -1, ROWID, ts.Int)
 ASYNC_ROWS_AT_ONCE = 1024  # rows whose async calls are started together
+FETCH_ROWS = 20_000  # rows read from the database at a time
 
 
 @dataclass(frozen=True)
@@ -218,40 +220,75 @@ class _Plan:
         return calls
 
     def run(self) -> QueryResult:
-        raw = self._fetch()
-        spec, items = self.spec, self.items
-        width = len(self.slots)
-        needs_rows = bool(self.decoders) or width > len(self.leaves)
-        rows: list[Any] = raw
-        if needs_rows:
-            rows = [self._row(r, width) for r in raw]
-        built = rows
-        try:
-            if self.where_calls:
-                self._precompute(self.where_calls, rows)
-            if self.where:
-                rows = [r for r in rows if self._passes(r)]
-            if not self.order_in_sql:
-                rows = self._sort(rows)
-            if spec.max_rows is not None and not self._limit_in_sql:
-                rows = rows[spec.offset : spec.offset + spec.max_rows]
-            elif spec.offset and not self._limit_in_sql:
-                rows = rows[spec.offset :]
-            if self.item_calls:
-                self._precompute(self.item_calls, rows)
-            columns = [self._column(j, rows) for j in range(len(items))]
-        finally:
-            if needs_rows:
-                _close_images(built)
+        items = self.items
+        columns: list[list[Any]] = [[] for _ in items]
+        with contextlib.closing(self._partitions()) as parts:
+            if self.where_calls or self.item_calls or not self.order_in_sql:
+                rows = [row for part in parts for row in self._prepare(part)]
+                try:
+                    self._run_all(rows, columns)
+                finally:
+                    _close_images(rows)
+            else:
+                self._run_streaming(parts, columns)
         return QueryResult(
             [name for name, _ in items], [node.col_type for _, node in items], columns
         )
+
+    def _run_streaming(self, parts: Iterator[Sequence[Any]], columns: list[list[Any]]) -> None:
+        """Row by row as they come from the database: memory holds one partition at a time."""
+        spec = self.spec
+        skip, left = (0, None) if self._limit_in_sql else (spec.offset, spec.max_rows)
+        for part in parts:
+            prepared = self._prepare(part)
+            try:
+                rows = [r for r in prepared if self._passes(r)] if self.where else prepared
+                if skip:
+                    dropped = min(skip, len(rows))
+                    rows, skip = rows[dropped:], skip - dropped
+                if left is not None:
+                    rows = rows[:left]
+                    left -= len(rows)
+                for j, column in enumerate(columns):
+                    column.extend(self._column(j, rows))
+            finally:
+                if self._needs_rows:
+                    _close_images(prepared)
+            if left == 0:
+                break
+
+    def _run_all(self, rows: list[Any], columns: list[list[Any]]) -> None:
+        """With every row at hand: calls that run for all rows at once, sorting in Python."""
+        spec = self.spec
+        if self.where_calls:
+            self._precompute(self.where_calls, rows)
+        if self.where:
+            rows = [r for r in rows if self._passes(r)]
+        if not self.order_in_sql:
+            rows = self._sort(rows)
+        if not self._limit_in_sql:
+            stop = None if spec.max_rows is None else spec.offset + spec.max_rows
+            rows = rows[spec.offset : stop]
+        if self.item_calls:
+            self._precompute(self.item_calls, rows)
+        for j, column in enumerate(columns):
+            column.extend(self._column(j, rows))
+
+    @property
+    def _needs_rows(self) -> bool:
+        return bool(self.decoders) or len(self.slots) > len(self.leaves)
+
+    def _prepare(self, part: Sequence[Any]) -> Sequence[Any]:
+        if not self._needs_rows:
+            return part
+        width = len(self.slots)
+        return [self._row(r, width) for r in part]
 
     @property
     def _limit_in_sql(self) -> bool:
         return not self.py_where and self.order_in_sql
 
-    def _fetch(self) -> list[Any]:
+    def _partitions(self) -> Generator[Sequence[Any], None, None]:
         t = self.schema.sa_table
         query = sa.select(*self.columns).select_from(t)
         if self.sql_where:
@@ -268,7 +305,7 @@ class _Plan:
             if self.spec.offset:
                 query = query.offset(self.spec.offset)
         with self.ctx.store.read() as conn:
-            return list(conn.execute(query).all())
+            yield from conn.execute(query).partitions(FETCH_ROWS)
 
     def _row(self, raw: Any, width: int) -> list[Any]:
         row = list(raw)
@@ -305,7 +342,7 @@ class _Plan:
             keyed = present + [r for r in keyed if r[0][idx] is None]  # nulls last
         return [row for _, row in keyed]
 
-    def _column(self, j: int, rows: list[Any]) -> list[Any]:
+    def _column(self, j: int, rows: Sequence[Any]) -> list[Any]:
         get = self.values[j]
         node = self.items[j][1]
         if isinstance(node, n.ColumnRef | n.CellProp):
@@ -354,7 +391,7 @@ def _result_value(value: Any) -> Any:
     return value
 
 
-def _close_images(rows: list[Any]) -> None:
+def _close_images(rows: Sequence[Any]) -> None:
     for row in rows:
         for value in row:
             if isinstance(value, PIL.Image.Image) and getattr(value, 'fp', None) is not None:

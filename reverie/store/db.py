@@ -113,6 +113,11 @@ def data_table_name(table_id: int) -> str:
     return f'rvt_{int(table_id)}'
 
 
+def index_name(table: str, column: str) -> str:
+    """SQL name of the index ``add_index`` puts on a column."""
+    return f'{table}_ix_{column}'
+
+
 def _rowid_column() -> sa.Column[Any]:
     return sa.Column(
         ROWID,
@@ -187,6 +192,28 @@ class Store:
             conn.execute(
                 sa.text(f'ALTER TABLE {preparer.quote(table)} DROP COLUMN {preparer.quote(name)}')
             )
+
+    def create_index(self, conn: Connection, table: str, column: str) -> bool:
+        """``CREATE INDEX`` on one column (names are ours); False when it already exists."""
+        preparer = self.engine.dialect.identifier_preparer
+        name = index_name(table, column)
+        if name in {ix['name'] for ix in sa.inspect(conn).get_indexes(table)}:
+            return False
+        conn.execute(
+            sa.text(
+                f'CREATE INDEX {preparer.quote(name)} ON {preparer.quote(table)} '
+                f'({preparer.quote(column)})'
+            )
+        )
+        return True
+
+    def drop_index(self, conn: Connection, table: str, column: str) -> bool:
+        """``DROP INDEX`` of one column's index; False when there is none."""
+        name = index_name(table, column)
+        if name not in {ix['name'] for ix in sa.inspect(conn).get_indexes(table)}:
+            return False
+        conn.execute(sa.text(f'DROP INDEX {self.engine.dialect.identifier_preparer.quote(name)}'))
+        return True
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check`` on SQLite ('ok' when sound); 'ok' elsewhere."""
