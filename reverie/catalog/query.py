@@ -15,6 +15,7 @@ import PIL.Image
 import sqlalchemy as sa
 
 from reverie import types as ts
+from reverie.catalog import pending
 from reverie.display.resultset import ResultSet
 from reverie.display.values import ImagePath
 from reverie.errors import InvalidValueError, TypeMismatchError
@@ -187,8 +188,14 @@ def _execute(q: Query) -> ResultSet:
     sql_order = [to_sql(node, resolver) for node, _ in q.order]
     order_in_sql = all(o is not None for o in sql_order)
 
+    states = pending.state_nodes(items)  # display hook: which result cells are pending
     needed: dict[n.Node, sa.ColumnElement[Any]] = {}
-    for node in [*(node for _, node in items), *py_where, *(k for k, _ in q.order)]:
+    for node in [
+        *(node for _, node in items),
+        *py_where,
+        *(k for k, _ in q.order),
+        *(s for s in states if s is not None),
+    ]:
         for leaf in node.walk():
             if isinstance(leaf, n.ColumnRef | n.CellProp) and leaf not in needed:
                 needed[leaf] = resolver(leaf)
@@ -228,9 +235,14 @@ def _execute(q: Query) -> ResultSet:
             idx = leaves.index(node)
             conv = converters[idx]
             columns.append([r[idx] for r in raw] if conv is None else [conv(r[idx]) for r in raw])
-        return ResultSet([name for name, _ in items], [node.col_type for _, node in items], columns)
+        return ResultSet(
+            [name for name, _ in items],
+            [node.col_type for _, node in items],
+            columns,
+            pending.column_flags(states, leaves, raw),
+        )
 
-    rows: list[tuple[list[Any], list[Any]]] = []
+    rows: list[tuple[list[Any], list[Any], list[bool]]] = []
     for r in raw:
         env = _env(leaves, converters, r, open_images=True)
         if py_where and not all(_safe_eval(p, env) is True for p in py_where):
@@ -239,7 +251,7 @@ def _execute(q: Query) -> ResultSet:
         values = [_value_for_result(_eval_with_calls(node, env)) for _, node in items]
         keys = [] if order_in_sql else [_eval_with_calls(k, env) for k, _ in q.order]
         _close(env)
-        rows.append((values, keys))
+        rows.append((values, keys, pending.row_flags(states, env.__getitem__)))
     if not order_in_sql:
         for idx in reversed(range(len(q.order))):
             asc = q.order[idx][1]
@@ -249,7 +261,12 @@ def _execute(q: Query) -> ResultSet:
     if q.max_rows is not None:
         rows = rows[: q.max_rows]
     columns = [[row[0][j] for row in rows] for j in range(len(items))]
-    return ResultSet([name for name, _ in items], [node.col_type for _, node in items], columns)
+    return ResultSet(
+        [name for name, _ in items],
+        [node.col_type for _, node in items],
+        columns,
+        pending.by_column(states, [row[2] for row in rows]),
+    )
 
 
 def _execute_grouped(q: Query, schema: TableSchema, items: list[tuple[str, n.Node]]) -> ResultSet:
