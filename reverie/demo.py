@@ -28,6 +28,8 @@ from reverie.functions import reve
 from reverie.reve_server import ServerOptions, serve_in_thread
 
 DEMO_LATENCY = 0.5
+EDIT_PROMPT = 'Make it solarpunk: plants, solar glass'
+REMIX_PROMPT = 'Place the subject of <img>0</img> into the scene of <img>1</img>'
 
 
 def make_photos(folder: Path) -> tuple[Path, Path]:
@@ -101,12 +103,10 @@ def run_tutorial(photos: Path, photo_url: str) -> rv.Table:
         [{'prompt': 'a solarpunk oasis city at dawn', 'source_image': str(photos / 'fox.jpg')}]
     )
     t.add_computed_column(scene=reve.create(t.prompt, aspect_ratio='16:9'))
-    t.add_computed_column(
-        edited=reve.edit(t.source_image, 'Make it solarpunk: plants, solar glass')
-    )
+    t.add_computed_column(edited=reve.edit(t.source_image, EDIT_PROMPT))
     t.add_computed_column(
         remixed=reve.remix(
-            'Place the subject of <img>0</img> into the scene of <img>1</img>',
+            REMIX_PROMPT,
             images=[t.edited, t.scene],
             aspect_ratio='16:9',
         )
@@ -171,8 +171,10 @@ def write_gallery(t: rv.Table, out: Path) -> Path:
             name = f'{i}_{col}{Path(src).suffix}'
             shutil.copyfile(src, gallery / name)
             meta = metas.get(col) or {}
+            prompts = {'scene': row['prompt'], 'edited': EDIT_PROMPT, 'remixed': REMIX_PROMPT}
             facts = (
                 [
+                    ('prompt', prompts[col]),
                     ('model', meta.get('version')),
                     ('request', meta.get('request_id')),
                     ('credits', meta.get('credits_used')),
