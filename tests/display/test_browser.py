@@ -15,8 +15,8 @@ from nbclient import NotebookClient
 import reverie as rv
 from reverie.demo import make_photos, run_tutorial, serve_folder, write_gallery
 from reverie.reve_server import ServerOptions, serve_in_thread
-from tests.browser.chromium import find_chromium, layout_facts, screenshot, with_facts_script
-from tests.browser.notebook_html import merge_streams, notebook_page, stream_text
+from tests.display.chromium import find_chromium, layout_facts, screenshot, with_facts_script
+from tests.display.notebook_html import merge_streams, notebook_page, stream_text
 
 ROOT = Path(__file__).resolve().parents[2]
 DESKTOP, PHONE = 1400, 390
