@@ -300,13 +300,26 @@ class Table:
             print(f'{stats.busy_elsewhere} rows are being computed by another process right now.')
         if on_error == 'abort' and stats.first_error is not None:
             first = stats.first_error
+            row = self._row_number(first.rowid, rowids)
+            reason = (first.errormsg or '').rstrip('.')  # the message's own period ends it
             raise ExecutionError(
-                f'Computing column {first.column.name!r} of table {schema.path!r} failed for row '
-                f'{first.rowid}: {first.errortype}: {first.errormsg}. Finished cells are kept; '
+                f'Computing column {first.column.name!r} of table {schema.path!r} failed for '
+                f'{row}: {first.errortype}: {reason}. Finished cells are kept; '
                 f"see t.select(t.{first.column.name}.errormsg) and use on_error='ignore' to go on "
                 'past errors, or fix the cause and run t.recompute_columns(errors_only=True).'
             )
         return stats
+
+    def _row_number(self, rowid: int, rowids: Sequence[int] | None) -> str:
+        """A row as insert errors name it: its 0-based position in the insert, else in the table."""
+        if rowids is not None and rowid in rowids:
+            return f'row {list(rowids).index(rowid)}'
+        t = self._schema().sa_table
+        with self._catalog.store.read() as conn:
+            before = conn.execute(
+                sa.select(sa.func.count()).select_from(t).where(t.c[ROWID] < rowid)
+            ).scalar_one()
+        return f'row {before}'
 
     def add_column(
         self, *, if_exists: Literal['error', 'ignore'] = 'error', **columns: Any
@@ -451,6 +464,7 @@ class Table:
             conn.execute(
                 sa.update(columns_table).where(columns_table.c.id == col.id).values(name=new)
             )
+        print(f"Renamed column '{old}' to '{new}' in table '{self.name}'.")
 
     def recompute_columns(
         self,
