@@ -13,9 +13,12 @@ from reverie.catalog.catalog import Catalog
 from reverie.catalog.paths import name_of
 from reverie.catalog.table import Table
 from reverie.config import Config
+from reverie.display.tracebacks import install_traceback_filter
 
 _lock = threading.Lock()
 _default: Catalog | None = None
+
+install_traceback_filter()  # in IPython/Jupyter: our errors show the user's lines only
 
 
 def init(config: dict[str, Any] | None = None) -> Catalog:

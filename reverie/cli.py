@@ -17,6 +17,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -39,13 +40,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Error as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
+    except sa.exc.OperationalError as e:
+        # An unreachable or refusing database: one line, never the driver's traceback.
+        print(f'error: {_database_problem(e)}', file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print('Interrupted.', file=sys.stderr)
         return 130
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='reverie', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        prog='reverie',
+        description='Tables of media whose columns compute themselves: the command line.',
+        epilog=(
+            'Settings come from REVERIE_HOME (default ~/.reverie), REVERIE_DB_URL, REVE_API_URL '
+            'and REVE_API_KEY, or REVERIE_HOME/config.toml. "reverie COMMAND --help" shows a '
+            "command's options."
+        ),
+    )
     sub = parser.add_subparsers(dest='command')
 
     p = sub.add_parser('demo', help='run the Reve tutorial end to end')
@@ -93,7 +106,8 @@ def _tables(args: argparse.Namespace) -> int:
 def _describe(args: argparse.Namespace) -> int:
     t = api.get_table(args.table)
     t.describe()
-    print(f'{t.count()} rows')
+    count = t.count()
+    print(f'{count} row{"" if count == 1 else "s"}')
     return 0
 
 
@@ -126,21 +140,60 @@ def _gc(args: argparse.Namespace) -> int:
     removed, freed = catalog.media.gc(referenced, grace_seconds=args.grace)
     plural = '' if removed == 1 else 's'
     print(f'Removed {removed} unreferenced media file{plural} ({freed / 2**20:.1f} MiB).')
+    young = _unreferenced_files(catalog.media.root, referenced)
+    if young:
+        print(
+            f'Kept {young} unreferenced file{"" if young == 1 else "s"} younger than the grace '
+            f'period ({args.grace:g} s); run again later or pass --grace 0 when nothing is '
+            'writing.'
+        )
     return 0
+
+
+def _unreferenced_files(root: Path, referenced: set[str]) -> int:
+    """Media files no row refers to that are still there (inside the grace period)."""
+    if not root.is_dir():
+        return 0
+    return sum(
+        1
+        for sub in root.iterdir()
+        if sub.is_dir() and len(sub.name) == 2
+        for f in sub.iterdir()
+        if f.is_file() and f'{sub.name}/{f.name}' not in referenced
+    )
 
 
 def _worker(args: argparse.Namespace) -> int:
     while True:
-        for t in _selected(args.tables):
+        tables = _selected(args.tables)
+        cells = errors = 0
+        for t in tables:
             status = t.recompute_columns(print_stats=False)
+            cells += status.num_computed_values
+            errors += status.num_excs
             if status.num_computed_values:
                 print(
                     f'{t.path}: computed {status.num_computed_values} cells '
                     f'({status.num_excs} errors).'
                 )
         if args.once:
+            n = len(tables)
+            print(
+                f'Worker pass done: {n} table{"" if n == 1 else "s"} checked, {cells} '
+                f'cell{"" if cells == 1 else "s"} computed, {errors} '
+                f'error{"" if errors == 1 else "s"}.'
+            )
             return 0
         time.sleep(args.interval)
+
+
+def _database_problem(e: sa.exc.OperationalError) -> str:
+    """One line about a database that cannot be reached; the URL's password is hidden."""
+    reason = str(e.orig if e.orig is not None else e).strip().splitlines()[0].rstrip('.')
+    return (
+        f'Cannot use the database: {reason}. Check REVERIE_DB_URL (or [db] url in '
+        'REVERIE_HOME/config.toml) and that the server is running.'
+    )
 
 
 if __name__ == '__main__':

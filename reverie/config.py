@@ -37,6 +37,7 @@ class ReveSettings:
     max_concurrency: int = 64
     requests_per_minute: float | None = None
     timeout: float = 180.0
+    config_file: str = '~/.reverie/config.toml'  # where ``[reve]`` is read from, for messages
 
     def __repr__(self) -> str:
         key = "'***'" if self.api_key else 'None'
@@ -65,6 +66,7 @@ class Config:
         home = Path(overrides.pop('home', None) or env.get('REVERIE_HOME') or '~/.reverie')
         home = home.expanduser()
         file = _read_toml(home / 'config.toml')
+        _check_keys(file, home / 'config.toml')
         db = file.get('db', {})
         media = file.get('media', {})
         display = file.get('display', {})
@@ -97,6 +99,7 @@ class Config:
             ),
             timeout=_optional_float(env.get('REVE_TIMEOUT') or reve.get('timeout'), 'timeout')
             or 180.0,
+            config_file=str(home / 'config.toml'),
         )
         if overrides:
             names = ', '.join(sorted(overrides))
@@ -110,6 +113,37 @@ class Config:
             progress=_optional_bool(progress_raw),
             reve=reve_settings,
         )
+
+
+# Every key config.toml may hold, by section; anything else is a typo to report.
+KNOWN_KEYS: dict[str, frozenset[str]] = {
+    'db': frozenset({'url'}),
+    'media': frozenset({'dir'}),
+    'display': frozenset({'progress'}),
+    'reve': frozenset({'api_key', 'base_url', 'max_concurrency', 'requests_per_minute', 'timeout'}),
+}
+
+
+def _check_keys(file: dict[str, Any], path: Path) -> None:
+    """Refuse sections and keys reverie does not read, naming them and the known ones."""
+    for section, values in file.items():
+        known = KNOWN_KEYS.get(section)
+        if known is None:
+            raise InvalidValueError(
+                f'Config file {str(path)!r} has an unknown section [{section}]; known sections '
+                f'are {", ".join(f"[{s}]" for s in KNOWN_KEYS)}.'
+            )
+        if not isinstance(values, dict):
+            raise InvalidValueError(
+                f'Config file {str(path)!r}: {section!r} must be a [{section}] section, '
+                f'got a {type(values).__name__}.'
+            )
+        for key in values:
+            if key not in known:
+                raise InvalidValueError(
+                    f'Config file {str(path)!r} has an unknown key {key!r} in [{section}]; '
+                    f'known keys there: {", ".join(sorted(known))}.'
+                )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

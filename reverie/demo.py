@@ -13,6 +13,7 @@ import functools
 import html
 import http.server
 import os
+import shlex
 import shutil
 import threading
 import time
@@ -27,6 +28,8 @@ from reverie.functions import reve
 from reverie.reve_server import ServerOptions, serve_in_thread
 
 DEMO_LATENCY = 0.5
+EDIT_PROMPT = 'Make it solarpunk: plants, solar glass'
+REMIX_PROMPT = 'Place the subject of <img>0</img> into the scene of <img>1</img>'
 
 
 def make_photos(folder: Path) -> tuple[Path, Path]:
@@ -74,12 +77,12 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def reve_service() -> Iterator[str]:
+def reve_service(latency: float = DEMO_LATENCY) -> Iterator[str]:
     """The real service when ``REVE_API_KEY`` is set, else the local server."""
     if os.environ.get('REVE_API_KEY'):
         yield os.environ.get('REVE_API_URL', 'https://api.reve.com')
         return
-    with serve_in_thread(ServerOptions(latency=DEMO_LATENCY)) as server:
+    with serve_in_thread(ServerOptions(latency=latency)) as server:
         os.environ['REVE_API_URL'] = server.url
         os.environ['REVE_API_KEY'] = 'papi.local-demo'
         try:
@@ -100,12 +103,10 @@ def run_tutorial(photos: Path, photo_url: str) -> rv.Table:
         [{'prompt': 'a solarpunk oasis city at dawn', 'source_image': str(photos / 'fox.jpg')}]
     )
     t.add_computed_column(scene=reve.create(t.prompt, aspect_ratio='16:9'))
-    t.add_computed_column(
-        edited=reve.edit(t.source_image, 'Make it solarpunk: plants, solar glass')
-    )
+    t.add_computed_column(edited=reve.edit(t.source_image, EDIT_PROMPT))
     t.add_computed_column(
         remixed=reve.remix(
-            'Place the subject of <img>0</img> into the scene of <img>1</img>',
+            REMIX_PROMPT,
             images=[t.edited, t.scene],
             aspect_ratio='16:9',
         )
@@ -114,49 +115,114 @@ def run_tutorial(photos: Path, photo_url: str) -> rv.Table:
     return t
 
 
+GALLERY_CSS = """
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2328;
+background:#f6f8fa}
+header{padding:24px 16px 8px;max-width:1200px;margin:0 auto}
+h1{margin:0 0 4px;font-size:1.6rem}
+header p{margin:0;color:#57606a}
+main{max-width:1200px;margin:0 auto;padding:8px 16px 32px}
+section{background:#fff;border:1px solid #d0d7de;border-radius:10px;padding:16px;margin:16px 0}
+h2{margin:0 0 12px;font-size:1.1rem;overflow-wrap:anywhere}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:16px}
+figure{margin:0;min-width:0}
+figure img{display:block;width:100%;height:auto;border-radius:6px;background:#eaeef2}
+figcaption{margin-top:6px;font-size:.85rem;color:#57606a}
+figcaption b{color:#1f2328}
+dl{display:grid;grid-template-columns:auto 1fr;gap:0 8px;margin:4px 0 0}
+dt{color:#57606a}
+dd{margin:0;min-width:0;overflow-wrap:anywhere;font-family:ui-monospace,monospace;
+font-size:.8rem}
+.none{display:flex;align-items:center;justify-content:center;aspect-ratio:4/3;
+border:1px dashed #d0d7de;border-radius:6px;color:#8c959f}
+"""
+
+INPUT_COLUMN = 'source_image'
+OUTPUT_COLUMNS = ('scene', 'edited', 'remixed')
+
+
 def write_gallery(t: rv.Table, out: Path) -> Path:
-    """An HTML page with every input and output image of the table."""
+    """A responsive HTML page of every input and output image, with each output's provenance.
+
+    Each generated image shows the prompt of its row, the model version that made it, the
+    request id and the credits it cost (from the cell's ``cellmeta``).
+    """
     gallery = out / 'gallery'
     shutil.rmtree(gallery, ignore_errors=True)
     gallery.mkdir(parents=True)
-    columns = ['source_image', 'scene', 'edited', 'remixed']
-    rs = t.select(t.prompt, *(t[c].localpath for c in columns)).collect()
-    rows_html = []
+    columns = [INPUT_COLUMN, *OUTPUT_COLUMNS]
+    rs = t.select(
+        t.prompt,
+        *(t[c].localpath for c in columns),
+        *(t[c].cellmeta for c in OUTPUT_COLUMNS),
+    ).collect()
+    sections = []
     for i, row in enumerate(rs):
-        cells = [f'<td>{html.escape(row["prompt"])}</td>']
-        for col, key in zip(columns, [k for k in row if k != 'prompt'], strict=True):
-            src = row[key]
+        values = list(row.values())
+        paths = dict(zip(columns, values[1 : 1 + len(columns)], strict=True))
+        metas = dict(zip(OUTPUT_COLUMNS, values[1 + len(columns) :], strict=True))
+        figures = []
+        for col in columns:
+            src = paths[col]
             if src is None:
-                cells.append('<td>(none)</td>')
+                figures.append(f'<figure><div class="none">no {col}</div></figure>')
                 continue
             name = f'{i}_{col}{Path(src).suffix}'
             shutil.copyfile(src, gallery / name)
-            cells.append(f'<td><img src="{name}" style="max-width:320px"><br>{col}</td>')
-        rows_html.append('<tr>' + ''.join(cells) + '</tr>')
+            meta = metas.get(col) or {}
+            prompts = {'scene': row['prompt'], 'edited': EDIT_PROMPT, 'remixed': REMIX_PROMPT}
+            facts = (
+                [
+                    ('prompt', prompts[col]),
+                    ('model', meta.get('version')),
+                    ('request', meta.get('request_id')),
+                    ('credits', meta.get('credits_used')),
+                ]
+                if col in metas
+                else [('input', 'your photo')]
+            )
+            items = ''.join(
+                f'<dt>{label}</dt><dd>{html.escape(str(v if v is not None else "-"))}</dd>'
+                for label, v in facts
+            )
+            alt = html.escape(f'{col} for {row["prompt"]}')
+            figures.append(
+                f'<figure><img src="{name}" alt="{alt}">'
+                f'<figcaption><b>{col}</b><dl>{items}</dl></figcaption></figure>'
+            )
+        sections.append(
+            f'<section><h2>{html.escape(str(row["prompt"]))}</h2>'
+            f'<div class="grid">{"".join(figures)}</div></section>'
+        )
     page = gallery / 'index.html'
     page.write_text(
-        '<!doctype html><meta charset="utf-8"><title>reverie: Reve tutorial</title>'
-        '<h1>Reve tutorial gallery</h1><table border="1" cellpadding="6">'
-        '<tr><th>prompt</th>'
-        + ''.join(f'<th>{c}</th>' for c in columns)
-        + '</tr>'
-        + ''.join(rows_html)
-        + '</table>\n',
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<title>reverie: Reve tutorial</title><style>{GALLERY_CSS}</style></head><body>'
+        '<header><h1>Reve tutorial gallery</h1>'
+        f'<p>Table {html.escape(t.path)}: {len(rs)} rows, {t.credits_used()} credits.</p>'
+        f'</header><main>{"".join(sections)}</main></body></html>\n',
         encoding='utf-8',
     )
     return page
 
 
-def main(out: str = 'demo_output') -> int:
-    """Run the tutorial; returns a process exit status."""
+def main(out: str = 'demo_output', *, latency: float = DEMO_LATENCY) -> int:
+    """Run the tutorial; returns a process exit status.
+
+    Its tables live in ``REVERIE_HOME`` when that is set, else in ``OUT/reverie_home`` (so a
+    demo never touches ``~/.reverie``); the last lines say where and how to look.
+    """
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault('REVERIE_HOME', str(out_dir / 'reverie_home'))
+    home = _shown_path(os.environ['REVERIE_HOME'])
     rv.init()
     start = time.perf_counter()
     photos = out_dir / 'photos'
     make_photos(photos)
-    with serve_folder(photos) as photo_base, reve_service() as reve_url:
+    with serve_folder(photos) as photo_base, reve_service(latency) as reve_url:
         print(f'Reve service: {reve_url}')
         t = run_tutorial(photos, f'{photo_base}/cat.png')
         print()
@@ -176,8 +242,19 @@ def main(out: str = 'demo_output') -> int:
         print(f'\nCredits spent: {t.credits_used()}')
     page = write_gallery(t, out_dir)
     print(f'Gallery: {page}')
+    print(f'Tables are in REVERIE_HOME={home}; look with:')
+    print(f'  REVERIE_HOME={shlex.quote(home)} reverie tables')
     print(f'Done in {time.perf_counter() - start:.1f} s.')
     return 0
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory when it lies inside it."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd()))
+    except ValueError:
+        return str(resolved)
 
 
 if __name__ == '__main__':

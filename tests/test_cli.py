@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import PIL.Image
 import pytest
 
 import reverie as rv
@@ -43,3 +48,66 @@ def test_resume_and_gc_on_a_finished_table(table, capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert 'reve-server' in capsys.readouterr().out
+
+
+def test_describe_counts_one_row_in_the_singular(sqlite_catalog, capsys):
+    t = rv.create_table('one', {'n': rv.Int})
+    t.insert(n=1, print_stats=False)
+    capsys.readouterr()
+    assert main(['describe', 'one']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == '1 row'
+
+
+def test_unreachable_postgres_is_one_line_not_a_traceback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('REVERIE_', 'REVE_'))}
+    env['REVERIE_HOME'] = str(tmp_path / 'home')
+    env['REVERIE_DB_URL'] = 'postgresql+psycopg://someone:hunter2@127.0.0.1:1/nowhere'
+    proc = subprocess.run(
+        [sys.executable, '-m', 'reverie.cli', 'tables'],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith('error: Cannot use the database: ')
+    assert 'REVERIE_DB_URL' in lines[0] and 'hunter2' not in lines[0]
+
+
+def test_gc_says_how_many_files_wait_for_the_grace_period(sqlite_catalog, capsys):
+    t = rv.create_table('pics', {'img': rv.Image})
+    t.insert([{'img': PIL.Image.new('RGB', (8, 8), c)} for c in ('red', 'blue')], print_stats=False)
+    t.delete()
+    capsys.readouterr()
+    assert main(['gc']) == 0
+    out = capsys.readouterr().out
+    assert 'Removed 0 unreferenced media files' in out
+    assert 'Kept 2 unreferenced files younger than the grace period (3600 s)' in out
+    assert main(['gc', '--grace', '0']) == 0
+    out = capsys.readouterr().out
+    assert 'Removed 2 unreferenced media files' in out and 'Kept' not in out
+
+
+def test_worker_once_prints_a_summary(table, capsys):
+    @rv.udf
+    def double(n: int) -> int:
+        return 2 * n
+
+    table.add_computed_column(twice=double(table.n), print_stats=False)
+    capsys.readouterr()
+    assert main(['worker', '--once']) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == 'Worker pass done: 1 table checked, 0 cells computed, 0 errors.'
+
+
+def test_help_is_clean_text(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(['--help'])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert '``' not in out and 'parses arguments' not in out
+    assert 'Tables of media whose columns compute themselves' in out
+    assert 'REVE_API_KEY' in out and 'reve-server' in out

@@ -133,7 +133,7 @@ class Query:
             self.spec,
             lambda ref: ImagePath(media.path(ref)),
         )
-        return ResultSet(result.names, result.types, result.columns)
+        return ResultSet(result.names, result.types, result.columns, result.pending)
 
     def head(self, n_rows: int = 10) -> ResultSet:
         """First rows in insertion order."""
@@ -144,7 +144,10 @@ class Query:
         """Last rows in insertion order."""
         rs = self._with(order=((ROWID_REF, False),), max_rows=n_rows, offset=0).collect()
         cols = [list(reversed(rs[name])) for name in rs.column_names]
-        return ResultSet(rs.column_names, list(rs.schema.values()), cols)
+        pending = [
+            [rs.is_pending(i, name) for i in reversed(range(len(rs)))] for name in rs.column_names
+        ]
+        return ResultSet(rs.column_names, list(rs.schema.values()), cols, pending)
 
     def show(self, n_rows: int = 20) -> ResultSet:
         """The first rows, for display."""

@@ -20,7 +20,9 @@ from reverie.catalog.paths import check_column_name, name_of
 from reverie.catalog.query import Query
 from reverie.catalog.rows import prepare_rows
 from reverie.catalog.status import UpdateStatus
+from reverie.display.html import schema_html
 from reverie.display.resultset import ResultSet
+from reverie.display.show import show
 from reverie.display.text import text_table
 from reverie.errors import (
     AlreadyExistsError,
@@ -94,15 +96,23 @@ class Table:
         return Expr(col.ref(self._id))
 
     def __repr__(self) -> str:
-        return self.describe(print_it=False)
+        caption, names, rows = self._schema_rows()
+        return f'{caption}\n\n' + text_table(
+            names, [list(col) for col in zip(*rows, strict=True)], len(rows)
+        )
 
     def _repr_html_(self) -> str:
-        return '<pre>' + self.describe(print_it=False).replace('<', '&lt;') + '</pre>'
+        return schema_html(*self._schema_rows())
 
-    def describe(self, *, print_it: bool = True) -> str:
-        """The schema as a table: column name, type, and the expression computing it."""
+    def describe(self) -> None:
+        """Show the schema: column name, type, and the expression computing it.
+
+        In a notebook it displays the HTML table once; elsewhere it prints the text table.
+        """
+        show(self)
+
+    def _schema_rows(self) -> tuple[str, list[str], list[list[str]]]:
         schema = self._schema()
-        names = ['Column Name', 'Type', 'Computed With']
         rows = [
             [
                 c.name,
@@ -111,12 +121,7 @@ class Table:
             ]
             for c in schema.columns
         ]
-        text = f"Table '{schema.path}'\n\n" + text_table(
-            names, [list(col) for col in zip(*rows, strict=True)], len(rows)
-        )
-        if print_it:
-            print(text)
-        return text
+        return f"Table '{schema.path}'", ['Column Name', 'Type', 'Computed With'], rows
 
     # -- queries -----------------------------------------------------------------------
     def _query(self) -> Query:
@@ -216,6 +221,7 @@ class Table:
             rejected_rows=len(prepared.rejected),
             num_excs=len(prepared.rejected),
             errors=[str(e) for _, e in prepared.rejected],
+            verb='inserted',
         )
         if schema.computed() and rowids:
             stats = self._compute(schema, rowids=rowids, on_error=on_error, desc='Computing cells')
@@ -295,13 +301,26 @@ class Table:
             print(f'{stats.busy_elsewhere} rows are being computed by another process right now.')
         if on_error == 'abort' and stats.first_error is not None:
             first = stats.first_error
+            row = self._row_number(first.rowid, rowids)
+            reason = (first.errormsg or '').rstrip('.')  # the message's own period ends it
             raise ExecutionError(
-                f'Computing column {first.column.name!r} of table {schema.path!r} failed for row '
-                f'{first.rowid}: {first.errortype}: {first.errormsg}. Finished cells are kept; '
+                f'Computing column {first.column.name!r} of table {schema.path!r} failed for '
+                f'{row}: {first.errortype}: {reason}. Finished cells are kept; '
                 f"see t.select(t.{first.column.name}.errormsg) and use on_error='ignore' to go on "
                 'past errors, or fix the cause and run t.recompute_columns(errors_only=True).'
             )
         return stats
+
+    def _row_number(self, rowid: int, rowids: Sequence[int] | None) -> str:
+        """A row as insert errors name it: its 0-based position in the insert, else in the table."""
+        if rowids is not None and rowid in rowids:
+            return f'row {list(rowids).index(rowid)}'
+        t = self._schema().sa_table
+        with self._catalog.store.read() as conn:
+            before = conn.execute(
+                sa.select(sa.func.count()).select_from(t).where(t.c[ROWID] < rowid)
+            ).scalar_one()
+        return f'row {before}'
 
     def add_column(
         self, *, if_exists: Literal['error', 'ignore'] = 'error', **columns: Any
@@ -500,6 +519,7 @@ class Table:
             conn.execute(
                 sa.update(columns_table).where(columns_table.c.id == col.id).values(name=new)
             )
+        print(f"Renamed column '{old}' to '{new}' in table '{self.name}'.")
 
     def recompute_columns(
         self,
@@ -561,7 +581,7 @@ class Table:
             if cond is not None:
                 stmt = stmt.where(cond)
             count = conn.execute(stmt).rowcount
-        status = UpdateStatus(num_rows=count, updated_cols=list(values))
+        status = UpdateStatus(num_rows=count, updated_cols=list(values), verb='updated')
         if dependents and cascade:
             _merge(
                 status, self._compute(schema, rowids=None, on_error='ignore', desc='Recomputing')
@@ -579,7 +599,7 @@ class Table:
         with self._catalog.store.begin() as conn:
             count = conn.execute(stmt).rowcount
         print(f'Deleted {count} row{"" if count == 1 else "s"} from table {self.name!r}.')
-        return UpdateStatus(num_rows=count)
+        return UpdateStatus(num_rows=count, verb='deleted')
 
     def credits_used(self) -> int:
         """Total Reve credits spent on this table's computed cells (from their cellmeta)."""

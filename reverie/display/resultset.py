@@ -24,11 +24,15 @@ class ResultSet:
         names: Sequence[str],
         col_types: Sequence[ts.ColumnType | None],
         columns: list[list[Any]],
+        pending: Sequence[Sequence[bool] | None] | None = None,
     ) -> None:
         self._names = list(names)
         self._types = list(col_types)
         self._columns = columns
         self._len = len(columns[0]) if columns else 0
+        # Per column, which cells are pending (their value is None, as for a null); only
+        # the renderers read it, so a pending cell looks pending, not null.
+        self._pending = list(pending) if pending is not None else [None] * len(columns)
 
     @property
     def schema(self) -> dict[str, ts.ColumnType | None]:
@@ -95,11 +99,16 @@ class ResultSet:
         }
         return pd.DataFrame(data, columns=self._names)
 
+    def is_pending(self, row: int, name: str) -> bool:
+        """Whether the cell is pending (not computed yet) rather than null."""
+        marks = self._pending[self._names.index(name)]
+        return bool(marks is not None and marks[row])
+
     def __repr__(self) -> str:
-        return text_table(self._names, self._columns, self._len)
+        return text_table(self._names, self._columns, self._len, self._pending)
 
     def _repr_html_(self) -> str:
-        return html_table(self._names, self._columns, self._len)
+        return html_table(self._names, self._columns, self._len, self._pending)
 
 
 def _materialize(value: Any) -> Any:

@@ -10,10 +10,25 @@ from reverie.display.values import cell_text
 MAX_ROWS = 50
 
 
-def text_table(names: Sequence[str], columns: Sequence[Sequence[Any]], n_rows: int) -> str:
-    """An aligned text table; long results show the first rows and a count."""
+def text_table(
+    names: Sequence[str],
+    columns: Sequence[Sequence[Any]],
+    n_rows: int,
+    pending: Sequence[Sequence[bool] | None] | None = None,
+) -> str:
+    """An aligned text table; long results show the first rows and a count.
+
+    ``pending`` says, per column, which cells are pending; they read ``<pending>``.
+    """
     shown = min(n_rows, MAX_ROWS)
-    cells = [[cell_text(col[i]) for col in columns] for i in range(shown)]
+    flags = list(pending) if pending is not None else [None] * len(columns)
+    cells = [
+        [
+            cell_text(col[i], pending=bool(marks is not None and marks[i]))
+            for col, marks in zip(columns, flags, strict=True)
+        ]
+        for i in range(shown)
+    ]
     widths = [max([len(name)] + [len(row[j]) for row in cells]) for j, name in enumerate(names)]
     line = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
 

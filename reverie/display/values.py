@@ -29,8 +29,19 @@ def open_image(path: str) -> PIL.Image.Image:
     return img
 
 
-def cell_text(value: Any) -> str:
-    """Short one-line text of a value."""
+PENDING_TEXT = 'pending'
+
+
+def cell_text(value: Any, *, pending: bool = False) -> str:
+    """Short one-line text of a value (a pending cell reads ``<pending>``)."""
+    text = full_text(value, pending=pending)
+    return text if len(text) <= TEXT_WIDTH else text[: TEXT_WIDTH - 3] + '...'
+
+
+def full_text(value: Any, *, pending: bool = False) -> str:
+    """The whole text of a value on one line; images as ``<Image WxH MODE>``."""
+    if pending:
+        return f'<{PENDING_TEXT}>'
     if value is None:
         return 'None'
     if isinstance(value, ImagePath):
@@ -45,8 +56,7 @@ def cell_text(value: Any) -> str:
         text = value.isoformat()
     else:
         text = str(value)
-    text = text.replace('\n', ' ')
-    return text if len(text) <= TEXT_WIDTH else text[: TEXT_WIDTH - 3] + '...'
+    return text.replace('\n', ' ')
 
 
 @functools.lru_cache(maxsize=4096)
@@ -58,13 +68,24 @@ def _image_text(path: str) -> str:
         return '<Image missing>'
 
 
-def cell_html(value: Any) -> str:
-    """HTML of a value: a small inline thumbnail for images, escaped text otherwise."""
+def cell_html(value: Any, *, pending: bool = False) -> str:
+    """One ``<td>``: a small inline thumbnail for images, else the whole text, escaped.
+
+    Long text is clipped by the stylesheet of :mod:`reverie.display.html`, never cut here;
+    the ``title`` attribute shows all of it on hover.
+    """
+    if pending:
+        return f'<td class="rv-pending" title="not computed yet">{PENDING_TEXT}</td>'
+    if value is None:
+        return '<td class="rv-null">None</td>'
     if isinstance(value, ImagePath):
-        return _thumbnail_html(str(value))
+        return f'<td class="rv-img">{_thumbnail_html(str(value))}</td>'
     if isinstance(value, PIL.Image.Image):
-        return _encode_thumbnail(value)
-    return html.escape(cell_text(value))
+        return f'<td class="rv-img">{_encode_thumbnail(value)}</td>'
+    text = html.escape(full_text(value))
+    if len(text) <= TEXT_WIDTH:
+        return f'<td class="rv-text">{text}</td>'
+    return f'<td class="rv-text" title="{text}">{text}</td>'
 
 
 @functools.lru_cache(maxsize=1024)

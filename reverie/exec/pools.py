@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,10 @@ START_WINDOW = 8  # calls a pool starts with before it has probed the service
 PROBE_SECONDS = 0.05  # time without a refusal before a starting pool doubles its window
 LATENCY_RISE = 2.0  # answers this many times slower than the fastest: the service is queueing
 LATENCY_WEIGHT = 0.3  # weight of the newest answer in the recent latency
+NOTE_AFTER = 2  # a call failing this many times in a row gets a word on stderr ...
+NOTE_EVERY = 10.0  # ... at most this often per pool (seconds)
+
+log = logging.getLogger('reverie')
 
 
 @dataclass
@@ -70,6 +75,7 @@ class Pool:
         self._successes_since_change = 0
         self._cond = asyncio.Condition()
         self._next_start = 0.0
+        self._last_note = -NOTE_EVERY
 
     def __repr__(self) -> str:
         window = f'{int(self.window)}/{self._ceiling}'
@@ -105,7 +111,10 @@ class Pool:
                     self._shrink(self._in_flight)
                 attempt += 1
                 self.stats.retries += 1
-                await asyncio.sleep(self._delay(attempt, e.retry_after))
+                delay = self._delay(attempt, e.retry_after)
+                if e.status != 429:
+                    self._note_retry(e, attempt, delay)
+                await asyncio.sleep(delay)
                 continue
             except BaseException:
                 await self._release()
@@ -115,6 +124,23 @@ class Pool:
             self._observe(time.monotonic() - started)
             self._grow()
             return result
+
+    def _note_retry(self, e: ServiceError, attempt: int, delay: float) -> None:
+        """Say that a service keeps failing, so a long retry is not silent."""
+        now = time.monotonic()
+        if attempt < NOTE_AFTER or now - self._last_note < NOTE_EVERY:
+            return
+        self._last_note = now
+        what = f'answered {e.status}' if e.status else 'could not be reached'
+        log.warning(
+            '%s: the service %s %d times in a row; retrying (attempt %d of %d, next in %.0f s).',
+            self.name,
+            what,
+            attempt,
+            attempt + 1,
+            self.max_retries + 1,
+            delay,
+        )
 
     async def _acquire(self) -> None:
         async with self._cond:

@@ -32,7 +32,7 @@ from reverie.exprs.compile import Getter, compile_args, compile_expr
 from reverie.exprs.render import render
 from reverie.exprs.to_sql import split_conjuncts, to_sql
 from reverie.exprs.values import EvaluationError
-from reverie.store.db import ROWID
+from reverie.store.db import PENDING, ROWID
 
 ROWID_REF = n.ColumnRef(-1, -1, ROWID, ts.Int)
 ASYNC_ROWS_AT_ONCE = 1024  # rows whose async calls are started together
@@ -53,11 +53,16 @@ class QuerySpec:
 
 @dataclass(frozen=True)
 class QueryResult:
-    """Result columns, ready for a ResultSet."""
+    """Result columns, ready for a ResultSet.
+
+    ``pending``: per column, which cells are pending (not computed yet, read as None like a
+    null), or None for columns that cannot be pending.
+    """
 
     names: list[str]
     types: list[ts.ColumnType | None]
     columns: list[list[Any]]
+    pending: list[list[bool] | None] | None = None
 
 
 def all_columns(schema: TableSchema) -> tuple[tuple[str, n.Node], ...]:
@@ -156,6 +161,14 @@ class _Plan:
             for leaf in node.walk():
                 if isinstance(leaf, n.ColumnRef | n.CellProp) and leaf not in leaves:
                     leaves[leaf] = len(leaves)
+        # Computed columns returned as they are: their state too, so pending shows as pending.
+        self.state_slots: list[int | None] = []
+        for _, node in items:
+            if isinstance(node, n.ColumnRef) and node.is_computed:
+                state = n.CellProp(node, 'state', ts.Int)
+                self.state_slots.append(leaves.setdefault(state, len(leaves)))
+            else:
+                self.state_slots.append(None)
         self.leaves = leaves
         self.columns = [resolve(leaf) for leaf in leaves]  # type: ignore[arg-type]
         # Images read by Python expressions are opened; those only shown stay references.
@@ -222,20 +235,38 @@ class _Plan:
     def run(self) -> QueryResult:
         items = self.items
         columns: list[list[Any]] = [[] for _ in items]
+        pending: list[list[bool] | None] = [
+            None if slot is None else [] for slot in self.state_slots
+        ]
         with contextlib.closing(self._partitions()) as parts:
             if self.where_calls or self.item_calls or not self.order_in_sql:
                 rows = [row for part in parts for row in self._prepare(part)]
                 try:
-                    self._run_all(rows, columns)
+                    self._run_all(rows, columns, pending)
                 finally:
                     _close_images(rows)
             else:
-                self._run_streaming(parts, columns)
+                self._run_streaming(parts, columns, pending)
         return QueryResult(
-            [name for name, _ in items], [node.col_type for _, node in items], columns
+            [name for name, _ in items], [node.col_type for _, node in items], columns, pending
         )
 
-    def _run_streaming(self, parts: Iterator[Sequence[Any]], columns: list[list[Any]]) -> None:
+    def _emit(
+        self, rows: Sequence[Any], columns: list[list[Any]], pending: list[list[bool] | None]
+    ) -> None:
+        """Append the result values (and pending marks) of ``rows``."""
+        for j, column in enumerate(columns):
+            column.extend(self._column(j, rows))
+            slot, marks = self.state_slots[j], pending[j]
+            if slot is not None and marks is not None:
+                marks.extend(r[slot] == PENDING for r in rows)
+
+    def _run_streaming(
+        self,
+        parts: Iterator[Sequence[Any]],
+        columns: list[list[Any]],
+        pending: list[list[bool] | None],
+    ) -> None:
         """Row by row as they come from the database: memory holds one partition at a time."""
         spec = self.spec
         skip, left = (0, None) if self._limit_in_sql else (spec.offset, spec.max_rows)
@@ -249,15 +280,16 @@ class _Plan:
                 if left is not None:
                     rows = rows[:left]
                     left -= len(rows)
-                for j, column in enumerate(columns):
-                    column.extend(self._column(j, rows))
+                self._emit(rows, columns, pending)
             finally:
                 if self._needs_rows:
                     _close_images(prepared)
             if left == 0:
                 break
 
-    def _run_all(self, rows: list[Any], columns: list[list[Any]]) -> None:
+    def _run_all(
+        self, rows: list[Any], columns: list[list[Any]], pending: list[list[bool] | None]
+    ) -> None:
         """With every row at hand: calls that run for all rows at once, sorting in Python."""
         spec = self.spec
         if self.where_calls:
@@ -271,8 +303,7 @@ class _Plan:
             rows = rows[spec.offset : stop]
         if self.item_calls:
             self._precompute(self.item_calls, rows)
-        for j, column in enumerate(columns):
-            column.extend(self._column(j, rows))
+        self._emit(rows, columns, pending)
 
     @property
     def _needs_rows(self) -> bool:

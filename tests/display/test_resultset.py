@@ -61,7 +61,9 @@ def test_table_repr_describes_schema(photos):
     assert "Table 'photos'" in text
     assert 'Column Name' in text and 'Computed With' in text
     assert 'loud' in text and 'shout(title)' in text
-    assert '<pre>' in photos._repr_html_()
+    html = photos._repr_html_()
+    assert '<table class="rv-table reverie-schema">' in html and '<pre>' not in html
+    assert '<td class="rv-text">shout(title)</td>' in html
 
 
 def test_query_repr_describes_it_without_running_it(photos):

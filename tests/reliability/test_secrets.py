@@ -92,7 +92,7 @@ def test_api_key_never_leaks(
         repr(Config.load().reve),
         repr(t),
         repr(catalog),
-        t.describe(print_it=False),
+        t._repr_html_(),
     ]
     texts += [rec.getMessage() + repr(rec.args) for rec in caplog.records]
     captured = capsys.readouterr()

@@ -559,7 +559,7 @@ def client_from_settings(settings: ReveSettings) -> ReveClient:
     """Build a client from ``settings`` (``REVE_API_KEY``, ``REVE_API_URL``, config file)."""
     if not settings.api_key:
         raise InvalidValueError(
-            'Reve API key not found: set REVE_API_KEY or [reve] api_key in ~/.reverie/config.toml.'
+            f'Reve API key not found: set REVE_API_KEY or [reve] api_key in {settings.config_file}.'
         )
     return ReveClient(
         settings.api_key,
