@@ -17,12 +17,12 @@ SERVER_LIMIT = 4
 KEY = 'papi.bench'
 
 
-def _env(url: str, max_concurrency: int) -> dict[str, str]:
-    return {
-        'REVE_API_URL': url,
-        'REVE_API_KEY': KEY,
-        'REVE_MAX_CONCURRENCY': str(max_concurrency),
-    }
+def _env(url: str, max_concurrency: int | None) -> dict[str, str]:
+    """Settings pointing at the server; ``max_concurrency`` None keeps reverie's default."""
+    env = {'REVE_API_URL': url, 'REVE_API_KEY': KEY}
+    if max_concurrency is not None:
+        env['REVE_MAX_CONCURRENCY'] = str(max_concurrency)
+    return env
 
 
 def _server_stats(server: Any) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def limited_server() -> dict[str, Any]:
         '--megapixels',
         '0.01',
     )
-    with server_process(*flags) as server, fresh_home(**_env(server.url, 8)):
+    with server_process(*flags) as server, fresh_home(**_env(server.url, None)):
         t = rv.create_table('limited', {'a': rv.String})
         t.add_computed_column(b=reve.create(t.a), print_stats=False)
         t.add_computed_column(c=reve.create(t.a + ' variant'), print_stats=False)
@@ -121,7 +121,7 @@ def _seed_rows(home: Path) -> list[dict[str, Any]]:
     ]
 
 
-def seed(mode: str, reve_max_concurrency: int) -> dict[str, Any]:
+def seed(mode: str, reve_max_concurrency: int | None) -> dict[str, Any]:
     """The Reve seed workflow on 20 rows: `insert` into a ready table, or `add` columns."""
     with (
         server_process('--latency', str(LATENCY), '--megapixels', '0.01') as server,
