@@ -160,7 +160,11 @@ def native_image_function(
     prompt_at = 1 if images_at == 0 else 0
 
     def split(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
-        images = args[images_at] if images_at is not None and len(args) > images_at else []
+        images = args[images_at] if images_at is not None and len(args) > images_at else None
+        if images is None:
+            # No images where they are optional; a null image where they are required
+            # (then build() returns None: a null input gives a null result).
+            images = [None] if images_at == 0 and args else []
         images = images if isinstance(images, list | tuple) else [images]
         fields = {k: v for k, v in kwargs.items() if k != 'model' and v is not None}
         return kwargs.get('model') or default_model, list(images), fields
