@@ -70,7 +70,9 @@ class StandIn:
         self.lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, 0), _handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={'poll_interval': 0.02}, daemon=True
+        )
         self._thread.start()
 
     @property

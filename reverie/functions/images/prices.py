@@ -41,7 +41,7 @@ class TokenRates:
             + text_out * self.text_out
             + image_out * self.image_out
         )
-        return round(total / 1_000_000, 6)
+        return round(total / 1_000_000, 9)
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class MegapixelRates:
     def usd(self, output_mp: float, input_mps: tuple[float, ...] = ()) -> float:
         """Money for an output of ``output_mp`` megapixels from inputs of ``input_mps``."""
         out = self.first_mp + max(0.0, _ceil_mp(output_mp) - 1) * self.extra_mp
-        return round(out + sum(_ceil_mp(mp) for mp in input_mps) * self.input_mp, 6)
+        return round(out + sum(_ceil_mp(mp) for mp in input_mps) * self.input_mp, 9)
 
 
 def _ceil_mp(mp: float) -> float:
