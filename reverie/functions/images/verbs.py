@@ -61,6 +61,11 @@ def _remix(
     raise NotImplementedError  # the signature only: PaidFunction runs prepare / send / finish
 
 
+_ARGUMENTS = {
+    'create': ('prompt',),
+    'edit': ('image', 'instruction'),
+    'remix': ('prompt', 'images'),
+}
 _SIGNATURES: dict[str, Callable[..., Any]] = {'create': _create, 'edit': _edit, 'remix': _remix}
 
 
@@ -180,7 +185,11 @@ class ImageVerb:
             )
         model = resolve_model(model, Config.load())
         provider_name, _ = split_model(model)
-        kwargs: dict[str, Any] = {'model': model}
+        # The verb's own arguments may come by name too (images=[...]); the rest are options.
+        kwargs: dict[str, Any] = {
+            name: options.pop(name) for name in _ARGUMENTS[self.verb] if name in options
+        }
+        kwargs['model'] = model
         if aspect_ratio is not None:
             kwargs['aspect_ratio'] = aspect_ratio
         if options:
