@@ -180,7 +180,7 @@ def _body(request: ImageRequest) -> bytes:
     }
     for i, data in enumerate(request.images):
         fields['input_image' if i == 0 else f'input_image_{i + 1}'] = http.b64encode(data)
-    fields.update(request.options)
+    fields.update({k: v for k, v in request.options.items() if v is not None})
     size = _dimensions(request)
     if size is not None:
         fields['width'], fields['height'] = size

@@ -169,7 +169,7 @@ def _megapixels(size: str | None) -> float:
 def _fields(request: ImageRequest) -> dict[str, Any]:
     prompt = refs.translate_refs(request.prompt, refs.ordinal_name)
     fields: dict[str, Any] = {'model': request.model, 'prompt': prompt, 'n': 1}
-    fields.update(request.options)
+    fields.update({k: v for k, v in request.options.items() if v is not None})
     size = _size(request)
     if size is not None:
         fields['size'] = size
