@@ -37,6 +37,11 @@ _UNIT_SECONDS = {'ms': 0.001, 's': 1.0, 'm': 60.0, 'h': 3600.0}
 
 def http_client(settings: ProviderSettings) -> httpx.AsyncClient:
     """One connection pool per event loop and service (the key travels per request)."""
+    if not settings.base_url.startswith(('http://', 'https://')):
+        raise InvalidValueError(
+            f'{settings.name} base URL {settings.base_url!r} is not an http(s) URL; fix '
+            f'[{settings.name}] base_url or its environment variable (see docs/providers.md).'
+        )
     per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
     key = (settings.base_url, settings.timeout)
     client = per_loop.get(key)

@@ -149,3 +149,10 @@ def test_unknown_field_gets_openais_error_body(openai_server):
     with pytest.raises(ServiceError, match="Unknown parameter: 'style'") as info:
         asyncio.run(provider().send(req(style='vivid'), Config.load()))
     assert info.value.status == 400 and not info.value.retryable
+
+
+def test_base_url_must_be_http(monkeypatch):
+    monkeypatch.setenv('OPENAI_API_KEY', 'sk-x')
+    monkeypatch.setenv('OPENAI_BASE_URL', 'api.openai.com/v1')
+    with pytest.raises(rv.InvalidValueError, match=r'not an http\(s\) URL'):
+        send('openai', req())
