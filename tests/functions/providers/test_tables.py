@@ -116,3 +116,15 @@ def test_columns_survive_a_new_process_view_of_the_catalog(openai_server, table)
     again.insert([{'prompt': 'a third row'}], print_stats=False)
     assert again.where(again.scene != None).count() == 3  # noqa: E711
     assert 'create(prompt' in repr(again)
+
+
+def test_bfl_active_task_cap_narrows_the_pool_and_every_cell_is_paid_once(bfl_server, table):
+    bfl_server.max_active = 2  # BFL answers 429 past this many active tasks
+    table.insert([{'prompt': f'scene {i}'} for i in range(6)], print_stats=False)
+    table.add_computed_column(
+        scene=images.create(table.prompt, model='bfl/flux-2-pro'), print_stats=False
+    )
+    assert table.where(table.scene != None).count() == 8  # noqa: E711
+    refused = [c for c in bfl_server.calls if c.status == 429]
+    assert refused and all(c.charged == 0 for c in refused)
+    assert len(bfl_server.paid_calls()) == 8
