@@ -13,12 +13,23 @@ Environment variables win over the file:
 | ``REVE_MAX_CONCURRENCY`` | ``[reve] max_concurrency`` | 64 (ceiling; starts at 8) |
 | ``REVE_REQUESTS_PER_MINUTE`` | ``[reve] requests_per_minute`` | none (no cap)   |
 | ``REVE_TIMEOUT``    | ``[reve] timeout``     | 180 (seconds to wait for an answer) |
+| ``REVERIE_IMAGE_MODEL`` | ``[images] model`` | none (``images.*`` then need ``model=``) |
+| ``OPENAI_API_KEY``  | ``[openai] api_key``   | none                             |
+| ``OPENAI_BASE_URL`` | ``[openai] base_url``  | ``https://api.openai.com/v1``    |
+| ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``) | ``[gemini] api_key`` | none       |
+| ``GEMINI_BASE_URL`` | ``[gemini] base_url``  | ``https://generativelanguage.googleapis.com`` |
+| ``BFL_API_KEY``     | ``[bfl] api_key``      | none                             |
+| ``BFL_API_URL``     | ``[bfl] base_url``     | ``https://api.bfl.ai``           |
+
+Each image provider section (``[openai]``, ``[gemini]``, ``[bfl]``) also takes
+``max_concurrency``, ``requests_per_minute`` and ``timeout``.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +37,19 @@ from typing import Any
 from reverie.errors import InvalidValueError
 
 DEFAULT_REVE_URL = 'https://api.reve.com'
+
+# Hosted image providers: (key variables, URL variable, default URL, default concurrency).
+# BFL runs at most 24 active tasks per account; OpenAI and Gemini limit by requests/tokens.
+_PROVIDERS: dict[str, tuple[tuple[str, ...], str, str, int]] = {
+    'openai': (('OPENAI_API_KEY',), 'OPENAI_BASE_URL', 'https://api.openai.com/v1', 8),
+    'gemini': (
+        ('GEMINI_API_KEY', 'GOOGLE_API_KEY'),
+        'GEMINI_BASE_URL',
+        'https://generativelanguage.googleapis.com',
+        8,
+    ),
+    'bfl': (('BFL_API_KEY',), 'BFL_API_URL', 'https://api.bfl.ai', 24),
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +73,27 @@ class ReveSettings:
 
 
 @dataclass(frozen=True)
+class ProviderSettings:
+    """How to reach one hosted image provider; the key is never shown in a repr."""
+
+    name: str
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str = ''
+    max_concurrency: int = 8
+    requests_per_minute: float | None = None
+    timeout: float = 180.0
+    key_variable: str = ''  # where the key comes from, for messages
+
+    def __repr__(self) -> str:
+        key = "'***'" if self.api_key else 'None'
+        return (
+            f'ProviderSettings(name={self.name!r}, api_key={key}, base_url={self.base_url!r}, '
+            f'max_concurrency={self.max_concurrency}, '
+            f'requests_per_minute={self.requests_per_minute}, timeout={self.timeout})'
+        )
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything reverie reads from the environment and the config file."""
 
@@ -57,6 +102,13 @@ class Config:
     media_dir: Path
     progress: bool | None
     reve: ReveSettings
+    image_model: str | None = None
+    providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
+
+    def provider(self, name: str) -> ProviderSettings:
+        """Settings of the hosted provider ``name`` (``openai``, ``gemini``, ``bfl``)."""
+        settings = self.providers.get(name)
+        return settings if settings is not None else ProviderSettings(name)
 
     @classmethod
     def load(cls, overrides: dict[str, Any] | None = None) -> Config:
@@ -112,6 +164,8 @@ class Config:
             media_dir=media_dir,
             progress=_optional_bool(progress_raw),
             reve=reve_settings,
+            image_model=env.get('REVERIE_IMAGE_MODEL') or file.get('images', {}).get('model'),
+            providers={name: _provider_settings(name, file.get(name, {})) for name in _PROVIDERS},
         )
 
 
@@ -121,6 +175,13 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     'media': frozenset({'dir'}),
     'display': frozenset({'progress'}),
     'reve': frozenset({'api_key', 'base_url', 'max_concurrency', 'requests_per_minute', 'timeout'}),
+    'images': frozenset({'model'}),
+    **{
+        provider: frozenset(
+            {'api_key', 'base_url', 'max_concurrency', 'requests_per_minute', 'timeout'}
+        )
+        for provider in _PROVIDERS
+    },
 }
 
 
@@ -146,6 +207,26 @@ def _check_keys(file: dict[str, Any], path: Path) -> None:
                 )
 
 
+def _provider_settings(name: str, section: dict[str, Any]) -> ProviderSettings:
+    key_vars, url_var, default_url, concurrency = _PROVIDERS[name]
+    env = os.environ
+    key = next((env[v] for v in key_vars if env.get(v)), None) or section.get('api_key')
+    url = env.get(url_var) or section.get('base_url') or default_url
+    return ProviderSettings(
+        name=name,
+        api_key=key or None,
+        base_url=str(url).rstrip('/'),
+        max_concurrency=_positive_int(
+            section.get('max_concurrency') or concurrency, 'max_concurrency', name
+        ),
+        requests_per_minute=_optional_float(
+            section.get('requests_per_minute'), 'requests_per_minute', name
+        ),
+        timeout=_optional_float(section.get('timeout'), 'timeout', name) or 180.0,
+        key_variable=f'{key_vars[0]} or [{name}] api_key',
+    )
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
@@ -156,17 +237,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise InvalidValueError(f'Config file {str(path)!r} is not valid TOML: {e}.') from None
 
 
-def _positive_int(value: object, name: str) -> int:
+def _positive_int(value: object, name: str, section: str = 'reve') -> int:
     try:
         n = int(str(value))
     except ValueError:
         n = 0
     if n < 1:
-        raise InvalidValueError(f'[reve] {name} must be a positive integer, got {value!r}.')
+        raise InvalidValueError(f'[{section}] {name} must be a positive integer, got {value!r}.')
     return n
 
 
-def _optional_float(value: object, name: str) -> float | None:
+def _optional_float(value: object, name: str, section: str = 'reve') -> float | None:
     if value in (None, ''):
         return None
     try:
@@ -174,7 +255,7 @@ def _optional_float(value: object, name: str) -> float | None:
     except ValueError:
         x = -1.0
     if x <= 0:
-        raise InvalidValueError(f'[reve] {name} must be a positive number, got {value!r}.')
+        raise InvalidValueError(f'[{section}] {name} must be a positive number, got {value!r}.')
     return x
 
 

@@ -1,0 +1,71 @@
+"""Black Forest Labs FLUX.2: ``generate`` with BFL's own parameters.
+
+Configure with ``BFL_API_KEY`` (or ``[bfl] api_key`` in ``REVERIE_HOME/config.toml``) and
+optionally ``BFL_API_URL`` (default ``https://api.bfl.ai``; regional hosts such as
+``https://api.eu.bfl.ai`` work too). Calls share the resource pool ``'bfl'``, 24 tasks at
+once by default (BFL's cap of active tasks per account; ``[bfl] max_concurrency``).
+``images.create / edit / remix`` with ``model='bfl/flux-2-pro'`` reach the same models.
+
+>>> from reverie.functions import bfl
+>>> bfl.generate.name, bfl.provider().name
+('generate', 'bfl')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import PIL.Image
+
+from reverie import types as ts
+from reverie.functions.bfl.client import BFLProvider
+from reverie.functions.images.calls import native_image_function
+
+__all__ = ['generate', 'provider']
+
+_PROVIDER = BFLProvider()
+
+
+def provider() -> BFLProvider:
+    """The BFL image provider (for ``model='bfl/...'``)."""
+    return _PROVIDER
+
+
+def _generate(
+    prompt: str,
+    input_images: Any = None,
+    *,
+    model: str = 'flux-2-pro',
+    seed: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    safety_tolerance: int | None = None,
+    output_format: str | None = None,
+    prompt_upsampling: bool | None = None,
+    steps: int | None = None,
+    guidance: float | None = None,
+) -> PIL.Image.Image:
+    raise NotImplementedError  # the signature only
+
+
+generate = native_image_function(
+    'bfl',
+    name='generate',
+    signature=_generate,
+    param_types={
+        'prompt': ts.Required[ts.String],
+        'input_images': ts.Json,
+        'model': ts.String,
+        'seed': ts.Int,
+        'width': ts.Int,
+        'height': ts.Int,
+        'safety_tolerance': ts.Int,
+        'output_format': ts.String,
+        'prompt_upsampling': ts.Bool,
+        'steps': ts.Int,
+        'guidance': ts.Float,
+    },
+    default_model='flux-2-pro',
+    images_at=1,
+)
+"""``POST /v1/{model}``: an image from ``prompt`` and up to 8 ``input_images``."""

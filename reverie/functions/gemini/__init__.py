@@ -1,0 +1,63 @@
+"""Google Gemini 3 image models: ``generate_image`` with Gemini's own parameters.
+
+Configure with ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``, or ``[gemini] api_key`` in
+``REVERIE_HOME/config.toml``) and optionally ``GEMINI_BASE_URL`` (default
+``https://generativelanguage.googleapis.com``). Calls share the resource pool ``'gemini'``.
+``images.create / edit / remix`` with ``model='gemini/gemini-3.1-flash-image-preview'``
+reach the same models.
+
+>>> from reverie.functions import gemini
+>>> gemini.generate_image.name, gemini.provider().name
+('generate_image', 'gemini')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import PIL.Image
+
+from reverie import types as ts
+from reverie.functions.gemini.client import GeminiProvider
+from reverie.functions.images.calls import native_image_function
+
+__all__ = ['generate_image', 'provider']
+
+_PROVIDER = GeminiProvider()
+
+
+def provider() -> GeminiProvider:
+    """The Gemini image provider (for ``model='gemini/...'``)."""
+    return _PROVIDER
+
+
+def _generate_image(
+    prompt: str,
+    images: Any = None,
+    *,
+    model: str = 'gemini-3.1-flash-image-preview',
+    image_size: str | None = None,
+    temperature: float | None = None,
+    seed: int | None = None,
+    safety_settings: Any = None,
+) -> PIL.Image.Image:
+    raise NotImplementedError  # the signature only
+
+
+generate_image = native_image_function(
+    'gemini',
+    name='generate_image',
+    signature=_generate_image,
+    param_types={
+        'prompt': ts.Required[ts.String],
+        'images': ts.Json,
+        'model': ts.String,
+        'image_size': ts.String,
+        'temperature': ts.Float,
+        'seed': ts.Int,
+        'safety_settings': ts.Json,
+    },
+    default_model='gemini-3.1-flash-image-preview',
+    images_at=1,
+)
+"""``:generateContent``: an image from ``prompt`` and up to 14 reference ``images``."""

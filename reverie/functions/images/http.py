@@ -1,0 +1,231 @@
+"""HTTP plumbing shared by the hosted providers: one attempt, failures as ``ServiceError``.
+
+Transport failures say whether the request may have been charged: a failure before the
+request left (refused connection, connect timeout) was not; one after it left (read
+timeout, connection reset before the answer) may have been (``maybe_charged``). Errors are
+raised outside ``except`` blocks, so no httpx exception (whose request carries the key)
+is chained to them, and every message is scrubbed of the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import json
+import re
+import weakref
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import PIL.Image
+
+from reverie.config import ProviderSettings
+from reverie.errors import InvalidValueError, ServiceError
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, float], httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
+_DURATION = re.compile(r'(\d+(?:\.\d+)?)(ms|h|m|s)')
+_UNIT_SECONDS = {'ms': 0.001, 's': 1.0, 'm': 60.0, 'h': 3600.0}
+
+
+def http_client(settings: ProviderSettings) -> httpx.AsyncClient:
+    """One connection pool per event loop and service (the key travels per request)."""
+    if not settings.base_url.startswith(('http://', 'https://')):
+        raise InvalidValueError(
+            f'{settings.name} base URL {settings.base_url!r} is not an http(s) URL; fix '
+            f'[{settings.name}] base_url or its environment variable (see docs/providers.md).'
+        )
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    key = (settings.base_url, settings.timeout)
+    client = per_loop.get(key)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            follow_redirects=False,
+            # Plain http (a local stand-in) has no TLS: skip loading the certificate store.
+            verify=settings.base_url.startswith('https://'),
+        )
+        per_loop[key] = client
+    return client
+
+
+def require_key(settings: ProviderSettings, label: str) -> str:
+    """The API key, or an error naming where to set it."""
+    key = (settings.api_key or '').strip()
+    if not key:
+        raise InvalidValueError(
+            f'{label} API key not found: set {settings.key_variable} in ~/.reverie/config.toml.'
+        )
+    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+        raise InvalidValueError(
+            f'{label} API key contains characters an HTTP header cannot carry; check '
+            f'{settings.key_variable}.'
+        )
+    return key
+
+
+class Failure:
+    """Builds the ``ServiceError`` of one provider operation, scrubbed of the key."""
+
+    def __init__(self, label: str, op: str, key: str) -> None:
+        self.label = label
+        self.op = op
+        self._key = key
+
+    def __call__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        retryable: bool = False,
+        maybe_charged: bool = False,
+        stops_run: bool = False,
+        cls: type[ServiceError] = ServiceError,
+    ) -> ServiceError:
+        where = [f'HTTP {status}' if status is not None else 'no HTTP answer']
+        if request_id:
+            where.append(f'request id {request_id!r}')
+        message = f'{self.label} {self.op} failed ({", ".join(where)}): {detail}'
+        return cls(
+            self.scrub(message),
+            status=status,
+            code=None if code is None else self.scrub(code),
+            retry_after=retry_after,
+            request_id=None if request_id is None else self.scrub(request_id),
+            retryable=retryable,
+            maybe_charged=maybe_charged,
+            stops_run=stops_run,
+        )
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the key replaced (a server may echo it back)."""
+        return text.replace(self._key, '***') if self._key else text
+
+
+async def send(
+    fail: Failure,
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    paid: bool,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send one request; a transport failure becomes a ``ServiceError``.
+
+    Args:
+        fail: builds the error for this operation.
+        client: the connection pool.
+        method: HTTP method.
+        url: absolute URL.
+        paid: whether the provider charges for this request once it arrives (a submission,
+            not a poll or a download): then a failure after sending is ``maybe_charged``.
+        **kwargs: passed to ``httpx.AsyncClient.request`` (headers, json, content, files...).
+    """
+    failure: ServiceError | None = None
+    try:
+        response = await client.request(method, url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
+        failure = fail(
+            f'could not reach {_origin(url)!r} ({type(e).__name__}); the request was not '
+            'sent. Check the base URL setting and the network; retrying may help.',
+            retryable=True,
+        )
+    except httpx.TransportError as e:
+        # Read timeouts, resets after sending: the provider may have done (and billed) it.
+        failure = fail(
+            f'the connection to {_origin(url)!r} failed after the request was sent '
+            f'({type(e).__name__}). '
+            + ('It may have been charged. ' if paid else '')
+            + 'Retrying may help.',
+            retryable=True,
+            maybe_charged=paid,
+        )
+    if failure is not None:
+        raise failure
+    return response
+
+
+def _origin(url: str) -> str:
+    u = httpx.URL(url)
+    return f'{u.scheme}://{u.netloc.decode()}'
+
+
+def json_object(content: bytes) -> dict[str, Any] | None:
+    """``content`` parsed as a JSON object, or None."""
+    try:
+        data = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def b64decode(value: object) -> bytes | None:
+    """Strict base64 decoding; None for anything else."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def b64encode(data: bytes) -> str:
+    """Base64 text of ``data``."""
+    return base64.b64encode(data).decode('ascii')
+
+
+def describe(response: httpx.Response) -> str:
+    """A short description of an unexpected body (never the whole body)."""
+    content_type = response.headers.get('Content-Type') or 'no content type'
+    size = len(response.content)
+    if content_type.startswith(('text/', 'application/json')) and size:
+        return f'{content_type}, {size} bytes: {" ".join(response.text.split())[:120]!r}'
+    return f'{content_type}, {size} bytes'
+
+
+def seconds(value: str | None) -> float | None:
+    """Seconds in a ``Retry-After`` value (seconds or HTTP-date) or a duration like ``6m0s``.
+
+    Examples:
+        >>> seconds('12'), seconds('1.5s'), seconds('6m0s'), seconds('20ms'), seconds('soon')
+        (12.0, 1.5, 360.0, 0.02, None)
+    """
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if parts and ''.join(n + u for n, u in parts) == text:
+        return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def is_image(data: bytes) -> bool:
+    """Whether ``data`` is an image file PIL can read completely."""
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as img:
+            img.verify()
+    except Exception:
+        return False
+    return True

@@ -1,0 +1,95 @@
+"""OpenAI GPT Image: ``image_generate`` and ``image_edit`` with OpenAI's own parameters.
+
+Configure with ``OPENAI_API_KEY`` (or ``[openai] api_key`` in ``REVERIE_HOME/config.toml``)
+and, for an OpenAI-compatible server, ``OPENAI_BASE_URL`` (default
+``https://api.openai.com/v1``). Calls share the resource pool ``'openai'``
+(``[openai] max_concurrency``, ``requests_per_minute``). ``images.create / edit / remix``
+with ``model='openai/gpt-image-2'`` reach the same model.
+
+>>> from reverie.functions import openai
+>>> openai.image_generate.name, openai.provider().name
+('image_generate', 'openai')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import PIL.Image
+
+from reverie import types as ts
+from reverie.functions.images.calls import native_image_function
+from reverie.functions.openai.client import OpenAIProvider
+
+__all__ = ['image_edit', 'image_generate', 'provider']
+
+_PROVIDER = OpenAIProvider()
+_FIELDS: dict[str, ts.ColumnType] = {
+    'model': ts.String,
+    'quality': ts.String,
+    'size': ts.String,
+    'output_format': ts.String,
+    'output_compression': ts.Int,
+    'background': ts.String,
+    'moderation': ts.String,
+}
+
+
+def provider() -> OpenAIProvider:
+    """The OpenAI image provider (for ``model='openai/...'``)."""
+    return _PROVIDER
+
+
+def _generate(
+    prompt: str,
+    *,
+    model: str = 'gpt-image-2',
+    quality: str | None = None,
+    size: str | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    background: str | None = None,
+    moderation: str | None = None,
+) -> PIL.Image.Image:
+    raise NotImplementedError  # the signature only
+
+
+def _edit(
+    images: Any,
+    prompt: str,
+    *,
+    model: str = 'gpt-image-2',
+    quality: str | None = None,
+    size: str | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    background: str | None = None,
+    moderation: str | None = None,
+    input_fidelity: str | None = None,
+) -> PIL.Image.Image:
+    raise NotImplementedError  # the signature only
+
+
+image_generate = native_image_function(
+    'openai',
+    name='image_generate',
+    signature=_generate,
+    param_types={'prompt': ts.Required[ts.String], **_FIELDS},
+    default_model='gpt-image-2',
+)
+"""``POST /images/generations``: an image from ``prompt`` (one per cell)."""
+
+image_edit = native_image_function(
+    'openai',
+    name='image_edit',
+    signature=_edit,
+    param_types={
+        'images': ts.Json,
+        'prompt': ts.Required[ts.String],
+        'input_fidelity': ts.String,
+        **_FIELDS,
+    },
+    default_model='gpt-image-2',
+    images_at=0,
+)
+"""``POST /images/edits``: edit one image, or combine up to 16 (``image[]``), by ``prompt``."""

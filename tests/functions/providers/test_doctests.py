@@ -1,0 +1,25 @@
+"""The examples in the image modules' docstrings run."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    'reverie.functions.images',
+    'reverie.functions.images.refs',
+    'reverie.functions.images.registry',
+    'reverie.functions.images.http',
+    'reverie.functions.openai',
+    'reverie.functions.gemini',
+    'reverie.functions.bfl',
+]
+
+
+@pytest.mark.parametrize('name', MODULES)
+def test_doctests(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0
+    assert result.attempted > 0

@@ -1,0 +1,262 @@
+"""Stand-in for OpenAI's Image API (``/v1/images/generations``, ``/v1/images/edits``).
+
+Written from the published contract: Bearer auth, JSON generations, multipart edits with
+``image[]`` parts (up to 16), ``b64_json`` answers with token ``usage``, errors as
+``{"error": {"message", "type", "param", "code"}}``, ``x-request-id``, 429 with
+``retry-after-ms`` and ``x-ratelimit-*`` headers, ``insufficient_quota``, moderation
+(``moderation_blocked``). A prompt containing ``forbidden`` is refused by moderation.
+Script outcomes: ``429``, ``quota``, ``500``, ``reset``, ``garbage``.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import io
+import itertools
+import re
+from typing import Any
+
+import PIL.Image
+
+from tests.providers.base import Call, Reply, Request, StandIn, b64, png, shorten
+
+# USD per million tokens, from OpenAI's pricing page for gpt-image-2.
+TEXT_IN, IMAGE_IN, IMAGE_OUT = 5.00, 8.00, 30.00
+OUT_TOKENS_PER_MP = {'low': 560, 'medium': 2000, 'high': 7100, 'auto': 7100}
+GENERATE_FIELDS = {
+    'model',
+    'prompt',
+    'n',
+    'size',
+    'quality',
+    'output_format',
+    'output_compression',
+    'background',
+    'moderation',
+    'user',
+    'response_format',
+    'stream',
+    'partial_images',
+}
+EDIT_FIELDS = GENERATE_FIELDS | {'input_fidelity', 'mask'}
+_SIZE = re.compile(r'^(\d+)x(\d+)$')
+_ids = itertools.count(1)
+
+
+def _error(
+    status: int,
+    message: str,
+    code: str | None,
+    param: str | None = None,
+    kind: str = 'invalid_request_error',
+    **headers: str,
+) -> Reply:
+    body = {'error': {'message': message, 'type': kind, 'param': param, 'code': code}}
+    return Reply.json(status, body, **{'x-request-id': f'req_err{next(_ids)}', **headers})
+
+
+class OpenAIStandIn(StandIn):
+    key = 'sk-test-openai-0123456789'
+    models = ('gpt-image-2',)
+
+    def handle(self, request: Request) -> Reply:
+        if request.method != 'POST' or request.path not in (
+            '/v1/images/generations',
+            '/v1/images/edits',
+        ):
+            return _error(404, f'Invalid URL ({request.method} {request.path})', None)
+        auth = request.headers.get('authorization', '')
+        if auth != f'Bearer {self.key}':
+            # The real service masks the key; this one echoes it, to prove the client scrubs.
+            reply = _error(401, f'Incorrect API key provided: {auth[7:]}.', 'invalid_api_key')
+            self.log(Call(request.method, request.path, 401))
+            return reply
+        edit = request.path.endswith('/edits')
+        fields, images, problem = _multipart(request) if edit else (request.json(), [], None)
+        reply, charged = problem or self._answer(fields, images, edit)
+        self.log(
+            Call(
+                request.method,
+                request.path,
+                reply.status,
+                charged,
+                shorten(
+                    {**fields, 'image[]': [f'{len(i)} bytes' for i in images]} if edit else fields
+                ),
+                dict(request.headers),
+            )
+        )
+        return reply
+
+    def _answer(
+        self, fields: dict[str, Any], images: list[bytes], edit: bool
+    ) -> tuple[Reply, float]:
+        bad = self._validate(fields, images, edit)
+        if bad is not None:
+            return bad, 0.0
+        outcome = self.next_outcome()
+        if outcome == '429':
+            return _error(
+                429,
+                'Rate limit reached for requests per min (RPM).',
+                'rate_limit_exceeded',
+                kind='requests',
+                **{
+                    'retry-after-ms': '1500',
+                    'x-ratelimit-limit-requests': '5',
+                    'x-ratelimit-remaining-requests': '0',
+                    'x-ratelimit-reset-requests': '1.5s',
+                },
+            ), 0.0
+        if outcome == 'quota':
+            return _error(
+                429,
+                'You exceeded your current quota, please check your plan and billing details.',
+                'insufficient_quota',
+                kind='insufficient_quota',
+            ), 0.0
+        if outcome == '500':
+            return _error(
+                500, 'The server had an error processing your request.', None, kind='server_error'
+            ), 0.0
+        if outcome == 'reset':
+            return Reply(0, drop=True), self._cost(fields, images)
+        prompt = str(fields['prompt'])
+        if 'forbidden' in prompt:
+            return _error(
+                400,
+                'Your request was rejected by the safety system.',
+                'moderation_blocked',
+                kind='image_generation_user_error',
+            ), 0.0
+        size = str(fields.get('size') or '1024x1024')
+        if size == 'auto':
+            size = '1024x1024'
+        w, h = (int(x) for x in size.split('x'))
+        quality = str(fields.get('quality') or 'auto')
+        charged = self._cost(fields, images)
+        usage = self._usage(fields, images)
+        data = b64(png(w, h, prompt)) if outcome != 'garbage' else 'not base64!'
+        body = {
+            'created': 1764300000,
+            'data': [{'b64_json': data}],
+            'usage': usage,
+            'size': size,
+            'quality': quality,
+            'output_format': fields.get('output_format', 'png'),
+            'background': 'opaque',
+        }
+        return Reply.json(200, body, **{'x-request-id': f'req_{next(_ids)}'}), charged
+
+    def _usage(self, fields: dict[str, Any], images: list[bytes]) -> dict[str, Any]:
+        text = max(1, len(str(fields['prompt'])) // 4)
+        image_in = 1600 * len(images)
+        size = str(fields.get('size') or '1024x1024')
+        m = _SIZE.match(size)
+        mp = int(m.group(1)) * int(m.group(2)) / 1e6 if m else 1.05
+        out = int(OUT_TOKENS_PER_MP[str(fields.get('quality') or 'auto')] * mp)
+        return {
+            'input_tokens': text + image_in,
+            'output_tokens': out,
+            'total_tokens': text + image_in + out,
+            'input_tokens_details': {'text_tokens': text, 'image_tokens': image_in},
+        }
+
+    def _cost(self, fields: dict[str, Any], images: list[bytes]) -> float:
+        u = self._usage(fields, images)
+        d = u['input_tokens_details']
+        return (
+            d['text_tokens'] * TEXT_IN
+            + d['image_tokens'] * IMAGE_IN
+            + u['output_tokens'] * IMAGE_OUT
+        ) / 1e6
+
+    def _validate(self, fields: dict[str, Any], images: list[bytes], edit: bool) -> Reply | None:
+        allowed = EDIT_FIELDS if edit else GENERATE_FIELDS
+        for name in fields:
+            if name not in allowed:
+                return _error(400, f"Unknown parameter: '{name}'.", 'unknown_parameter', name)
+        if fields.get('model') not in self.models:
+            return _error(
+                400,
+                f"Invalid value: '{fields.get('model')}'. Value must be one of "
+                f'{list(self.models)}.',
+                'invalid_value',
+                'model',
+            )
+        prompt = fields.get('prompt')
+        if not isinstance(prompt, str) or not prompt or len(prompt) > 32000:
+            return _error(
+                400, 'Invalid prompt: must be 1 to 32000 characters.', 'invalid_value', 'prompt'
+            )
+        if str(fields.get('n', 1)) != '1':
+            return _error(400, 'This stand-in makes one image per request.', 'invalid_value', 'n')
+        size = fields.get('size')
+        if size is not None and size != 'auto':
+            m = _SIZE.match(str(size))
+            ok = m is not None and all(int(x) % 16 == 0 for x in m.groups())
+            if not ok:
+                return _error(
+                    400,
+                    f"Invalid size '{size}': both sides must be multiples of 16.",
+                    'invalid_value',
+                    'size',
+                )
+        for name, choices in (
+            ('quality', ('low', 'medium', 'high', 'auto')),
+            ('output_format', ('png', 'jpeg', 'webp')),
+        ):
+            if name in fields and fields[name] not in choices:
+                return _error(
+                    400, f"Invalid value for '{name}': {fields[name]!r}.", 'invalid_value', name
+                )
+        if edit:
+            if not 1 <= len(images) <= 16:
+                return _error(
+                    400,
+                    f'Expected 1 to 16 images in image[], got {len(images)}.',
+                    'invalid_value',
+                    'image',
+                )
+            for data in images:
+                try:
+                    with PIL.Image.open(io.BytesIO(data)) as img:
+                        if img.format not in ('PNG', 'JPEG', 'WEBP'):
+                            raise ValueError(img.format)
+                except Exception:
+                    return _error(
+                        400,
+                        'Invalid image file or mode for image[].',
+                        'invalid_image_format',
+                        'image',
+                    )
+        return None
+
+
+def _multipart(request: Request) -> tuple[dict[str, Any], list[bytes], tuple[Reply, float] | None]:
+    content_type = request.headers.get('content-type', '')
+    if not content_type.startswith('multipart/form-data'):
+        return {}, [], (_error(400, 'Edits need multipart/form-data.', 'invalid_request'), 0.0)
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f'Content-Type: {content_type}\r\n\r\n'.encode() + request.body
+    )
+    fields: dict[str, Any] = {}
+    images: list[bytes] = []
+    for part in message.iter_parts():
+        name = part.get_param('name', header='content-disposition')
+        payload = part.get_payload(decode=True) or b''
+        if name == 'image[]':
+            images.append(payload)
+        elif name == 'image':
+            return (
+                {},
+                [],
+                (
+                    _error(400, "Send input images as 'image[]' parts.", 'invalid_value', 'image'),
+                    0.0,
+                ),
+            )
+        else:
+            fields[str(name)] = payload.decode()
+    return fields, images, None
