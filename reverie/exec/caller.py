@@ -160,7 +160,7 @@ class Caller:
         """The limits of the pool a call goes through (from the open catalog's settings)."""
         fn = function_of(call)
         if isinstance(fn, PaidFunction):
-            return fn.pool_for(self.ctx.config)
+            return fn.pool_for(self.ctx.settings())
         return fn.pool
 
     def pool(self, settings: PoolSettings) -> Pool:
@@ -173,7 +173,7 @@ class Caller:
         )
 
     async def _paid(self, fn: PaidFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        config = self.ctx.config
+        config = self.ctx.settings()
         prepared = await fn.prepare(args, kwargs, config)
         if prepared is None:
             return None

@@ -14,8 +14,8 @@ from reverie.store.media import MediaStore
 class ExecContext:
     """The open catalog's database, media store, pools and settings.
 
-    Functions get their settings (keys, URLs, limits) from ``config`` here, never by reading
-    the environment or ``config.toml`` themselves.
+    Functions get their settings (keys, URLs, limits) from ``settings()`` here, never by
+    reading the environment or ``config.toml`` themselves.
     """
 
     store: Store
@@ -23,3 +23,18 @@ class ExecContext:
     pools: PoolRegistry
     config: Config
     progress: bool | None = None
+
+    def settings(self) -> Config:
+        """Service settings as they are now, from the open catalog's home.
+
+        Read again at each use, as a notebook may set ``OPENAI_API_KEY`` after opening the
+        catalog; always from this catalog's ``REVERIE_HOME/config.toml``, whatever the
+        process-wide default is.
+        """
+        return Config.load(
+            {
+                'home': str(self.config.home),
+                'db_url': self.config.db_url,
+                'media_dir': str(self.config.media_dir),
+            }
+        )

@@ -17,14 +17,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reverie.config import Config
-from reverie.functions.images.provider import ImageAnswer, ImageProvider, ImageRequest
 from reverie.functions.udf import CellValue, Function, PoolSettings
 
+if TYPE_CHECKING:  # the images package builds on this module; only names for annotations
+    from reverie.functions.images.provider import ImageAnswer, ImageProvider, ImageRequest
+
 Prepare = Callable[[tuple[Any, ...], dict[str, Any], Config], Awaitable['PaidCall | None']]
-Finish = Callable[['PaidCall', ImageAnswer], CellValue]
+Finish = Callable[['PaidCall', 'ImageAnswer'], CellValue]
 
 
 @dataclass(frozen=True)
