@@ -7,6 +7,7 @@ by other handles or processes (the table's version) and reloads.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -44,6 +45,7 @@ from reverie.store.db import (
     CLAIM_OWNER,
     CLAIM_UNTIL,
     ROWID,
+    VALUE,
     ColumnSql,
     columns_table,
     tables_table,
@@ -272,7 +274,9 @@ class Table:
                         f'INSERT INTO {t.name} ({", ".join(names)}) '
                         f'VALUES ({", ".join("?" for _ in names)})'
                     )
-                    conn.exec_driver_sql(sql, [tuple(r[k] for k in names) for r in chunk])
+                    get = operator.itemgetter(*names)
+                    values = map(get, chunk) if len(names) > 1 else ((get(r),) for r in chunk)
+                    conn.exec_driver_sql(sql, list(values))
                 else:
                     conn.execute(sa.insert(t), chunk)
         return rowids
@@ -401,7 +405,16 @@ class Table:
         start = time.perf_counter()
         self._add_column_row(schema, name, col_type.copy(nullable=True), node)
         schema = self._schema()
-        stats = self._compute(schema, rowids=None, on_error=on_error, desc=f'Computing {name}')
+        try:
+            stats = self._compute(schema, rowids=None, on_error=on_error, desc=f'Computing {name}')
+        except ExecutionError as e:
+            if self._has_values(schema, name):
+                raise  # computed (maybe paid) cells are kept, and the column with them
+            self._remove_column(schema, name)
+            raise ExecutionError(
+                f'Column {name!r} was not added to table {schema.path!r}: no cell could be '
+                f'computed. {e}'.replace(' Finished cells are kept; see', ' See')
+            ) from None
         status = UpdateStatus(updated_cols=[name])
         _merge(status, stats)
         if print_stats:
@@ -411,6 +424,25 @@ class Table:
                 )
             )
         return status
+
+    def _has_values(self, schema: TableSchema, name: str) -> bool:
+        """Whether any cell of computed column ``name`` holds a value."""
+        col = schema.require(name)
+        t = schema.sa_table
+        query = sa.select(t.c[ROWID]).where(t.c[col.sql.state] == VALUE).limit(1)
+        with self._catalog.store.read() as conn:
+            return conn.execute(query).first() is not None
+
+    def _remove_column(self, schema: TableSchema, name: str) -> None:
+        """Drop a column's catalog row and SQL columns (its index first: SQLite needs that)."""
+        col = schema.require(name)
+        store = self._catalog.store
+        with store.begin() as conn:
+            self._catalog.bump_version(conn, self._id)  # first, as in _add_column_row
+            store.drop_index(conn, schema.sa_table.name, col.sql.value)
+            conn.execute(sa.delete(columns_table).where(columns_table.c.id == col.id))
+            sql_names = [c.name for c in col.sql.sa_columns(col.col_type.sql_type())]
+            store.drop_sql_columns(conn, schema.sa_table.name, sql_names)
 
     def _add_column_row(
         self, schema: TableSchema, name: str, col_type: ts.ColumnType, node: n.Node | None
@@ -445,13 +477,7 @@ class Table:
             raise InvalidValueError(
                 f'Cannot drop column {name!r}: computed column(s) {names} use it. Drop those first.'
             )
-        store = self._catalog.store
-        with store.begin() as conn:
-            self._catalog.bump_version(conn, self._id)  # first, as in _add_column_row
-            store.drop_index(conn, schema.sa_table.name, col.sql.value)  # SQLite needs it gone
-            conn.execute(sa.delete(columns_table).where(columns_table.c.id == col.id))
-            sql_names = [c.name for c in col.sql.sa_columns(col.col_type.sql_type())]
-            store.drop_sql_columns(conn, schema.sa_table.name, sql_names)
+        self._remove_column(schema, name)
         print(f"Dropped column '{name}' from table '{self.name}'.")
 
     def add_index(

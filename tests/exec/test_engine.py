@@ -277,3 +277,29 @@ def test_errors_in_queries_are_reverie_errors(catalog):
         t.where(explode(t.n) > 0).collect()
     # A division by zero in a filter means "no match", as in SQL.
     assert t.where(t.n / 0 > 1).select(t.n).collect()['n'] == []
+
+
+@rv.udf
+def always_fails(n: int) -> int:
+    raise RuntimeError('no key configured')
+
+
+@rv.udf
+def fails_on_two(n: int) -> int:
+    if n == 2:
+        raise RuntimeError('two is bad')
+    return n
+
+
+def test_a_column_no_cell_could_compute_is_not_left_behind(catalog):
+    t = rv.create_table('abort', {'n': rv.Int})
+    t.insert([{'n': 1}, {'n': 2}], print_stats=False)
+    with pytest.raises(rv.ExecutionError, match="Column 'x' was not added.*no key configured"):
+        t.add_computed_column(x=always_fails(t.n), print_stats=False)
+    assert t.columns == ['n']
+    # Rerunning the same cell after fixing the cause works (no AlreadyExistsError).
+    t.add_computed_column(x=t.n + 1, print_stats=False)
+    # A column with computed cells is kept: those cells may have been paid for.
+    with pytest.raises(rv.ExecutionError, match='two is bad'):
+        t.add_computed_column(y=fails_on_two(t.n), print_stats=False)
+    assert 'y' in t.columns
