@@ -7,12 +7,13 @@ takes the catalog as an argument.
 from __future__ import annotations
 
 import threading
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.paths import name_of
 from reverie.catalog.table import Table
 from reverie.config import Config
+from reverie.errors import InvalidValueError, NotFoundError
 
 _lock = threading.Lock()
 _default: Catalog | None = None
@@ -76,10 +77,32 @@ def create_table(
     return Table(catalog, table_id)
 
 
-def get_table(path: str) -> Table:
-    """The table at ``path``."""
+TablePath = str | Table
+"""A table's path (``'dir/t'`` or ``'dir.t'``) or the Table itself, as Pixeltable accepts."""
+
+
+def _path_of(table: TablePath) -> str:
+    return table._path if isinstance(table, Table) else table
+
+
+@overload
+def get_table(path: TablePath, *, if_not_exists: Literal['error'] = 'error') -> Table: ...
+@overload
+def get_table(path: TablePath, *, if_not_exists: Literal['ignore']) -> Table | None: ...
+
+
+def get_table(
+    path: TablePath, *, if_not_exists: Literal['error', 'ignore'] = 'error'
+) -> Table | None:
+    """The table at ``path``; with ``if_not_exists='ignore'``, None when there is none."""
+    _check_choice('if_not_exists', if_not_exists, ('error', 'ignore'))
     catalog = default_catalog()
-    return Table(catalog, catalog.table_id(path))
+    try:
+        return Table(catalog, catalog.table_id(_path_of(path)))
+    except NotFoundError:
+        if if_not_exists == 'ignore':
+            return None
+        raise
 
 
 def list_tables(path: str = '', *, recursive: bool = True) -> list[str]:
@@ -87,11 +110,30 @@ def list_tables(path: str = '', *, recursive: bool = True) -> list[str]:
     return default_catalog().list_tables(path, recursive=recursive)
 
 
-def drop_table(path: str, *, if_not_exists: Literal['error', 'ignore'] = 'error') -> None:
-    """Drop a table."""
+def drop_table(
+    table: TablePath, *, force: bool = False, if_not_exists: Literal['error', 'ignore'] = 'error'
+) -> None:
+    """Drop a table, given by path or as the Table: ``rv.drop_table(t)``.
+
+    ``force`` is accepted for Pixeltable's signature; a reverie table has no views that
+    would need it.
+    """
+    _check_choice('if_not_exists', if_not_exists, ('error', 'ignore'))
+    try:
+        path = _path_of(table)
+    except NotFoundError:  # a handle on a table dropped already
+        if if_not_exists == 'ignore':
+            return
+        raise
     default_catalog().drop_table(path, if_not_exists=if_not_exists)
 
 
-def move(path: str, new_path: str) -> None:
-    """Move or rename a table or directory."""
-    default_catalog().move(path, new_path)
+def move(path: TablePath, new_path: str) -> None:
+    """Move or rename a table (by path or Table) or a directory."""
+    default_catalog().move(_path_of(path), new_path)
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        options = ' or '.join(map(repr, choices))
+        raise InvalidValueError(f'{name} must be {options}, got {value!r}.')

@@ -7,6 +7,7 @@ Environment variables win over the file:
 | ``REVERIE_HOME``    | (location of the file) | ``~/.reverie``                   |
 | ``REVERIE_DB_URL``  | ``[db] url``           | SQLite file ``REVERIE_HOME/reverie.db`` |
 | ``REVERIE_MEDIA_DIR`` | ``[media] dir``      | ``REVERIE_HOME/media``           |
+| ``REVERIE_ALLOW_PRIVATE_URLS`` | ``[media] allow_private_urls`` | off (private hosts refused) |
 | ``REVERIE_PROGRESS``| ``[display] progress`` | on when stderr is a terminal     |
 | ``REVE_API_KEY``    | ``[reve] api_key``     | none                             |
 | ``REVE_API_URL``    | ``[reve] base_url``    | ``https://api.reve.com``         |
@@ -56,6 +57,7 @@ class Config:
     media_dir: Path
     progress: bool | None
     reve: ReveSettings
+    allow_private_urls: bool = False
 
     @classmethod
     def load(cls, overrides: dict[str, Any] | None = None) -> Config:
@@ -79,6 +81,9 @@ class Config:
             or media.get('dir')
             or home / 'media'
         ).expanduser()
+        allow_private = overrides.pop('allow_private_urls', None)
+        if allow_private is None:
+            allow_private = env.get('REVERIE_ALLOW_PRIVATE_URLS', media.get('allow_private_urls'))
         progress_raw = overrides.pop('progress', None)
         if progress_raw is None:
             progress_raw = env.get('REVERIE_PROGRESS', display.get('progress'))
@@ -101,7 +106,8 @@ class Config:
         if overrides:
             names = ', '.join(sorted(overrides))
             raise InvalidValueError(
-                f'Unknown setting(s) {names}; known: home, db_url, media_dir, progress.'
+                f'Unknown setting(s) {names}; known: home, db_url, media_dir, progress, '
+                'allow_private_urls.'
             )
         return cls(
             home=home,
@@ -109,6 +115,7 @@ class Config:
             media_dir=media_dir,
             progress=_optional_bool(progress_raw),
             reve=reve_settings,
+            allow_private_urls=bool(_optional_bool(allow_private)),
         )
 
 

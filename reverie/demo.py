@@ -152,7 +152,8 @@ def main(out: str = 'demo_output') -> int:
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault('REVERIE_HOME', str(out_dir / 'reverie_home'))
-    rv.init()
+    # The second row's image comes from a folder served on loopback: allow that host.
+    rv.init({'allow_private_urls': True})
     start = time.perf_counter()
     photos = out_dir / 'photos'
     make_photos(photos)

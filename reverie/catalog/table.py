@@ -7,6 +7,7 @@ by other handles or processes (the table's version) and reloads.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -65,20 +66,52 @@ class Table:
     def _schema(self) -> TableSchema:
         return self._catalog.schema(self._id)
 
+    # Private, as in Pixeltable: a column may be called ``name`` or ``path``.
     @property
-    def path(self) -> str:
-        """``dir/sub/name``."""
+    def _path(self) -> str:
+        """``dir/sub/name``; public through ``get_metadata()['path']``."""
         return self._schema().path
 
     @property
-    def name(self) -> str:
-        """The table's name (last part of its path)."""
-        return name_of(self.path)
+    def _name(self) -> str:
+        """The table's name (last part of its path); ``get_metadata()['name']``."""
+        return name_of(self._path)
 
-    @property
     def columns(self) -> list[str]:
         """Column names in order."""
         return [c.name for c in self._schema().columns]
+
+    def get_metadata(self) -> dict[str, Any]:
+        """What Pixeltable's ``get_metadata()`` tells: name, path, version and each column.
+
+        Examples:
+            >>> t.get_metadata()['columns']['prompt']['type_']  # doctest: +SKIP
+            'String'
+        """
+        schema = self._schema()
+        return {
+            'name': schema.name,
+            'path': schema.path,
+            'kind': 'table',
+            'base': None,
+            'is_view': False,
+            'is_snapshot': False,
+            'is_replica': False,
+            'comment': '',
+            'version': schema.version,
+            'schema_version': schema.version,
+            'columns': {
+                c.name: {
+                    'name': c.name,
+                    'type_': str(c.col_type),
+                    'computed_with': render(c.expr) if c.expr is not None else None,
+                    'is_stored': True,
+                    'is_primary_key': False,
+                    'defined_in': schema.name,
+                }
+                for c in schema.columns
+            },
+        }
 
     def __getattr__(self, name: str) -> Expr:
         if name.startswith('_'):
@@ -160,6 +193,20 @@ class Table:
     def to_pandas(self) -> Any:
         """Every row as a pandas DataFrame."""
         return self._query().to_pandas()
+
+    def sample(self, n: int, *, seed: int | None = None) -> ResultSet:
+        """``n`` rows chosen at random (all rows if there are fewer), in insertion order.
+
+        The same ``seed`` over the same rows chooses the same sample. Unlike Pixeltable's
+        ``sample`` this returns the rows themselves, not a query.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InvalidValueError(f'sample() takes a non-negative int n, got {n!r}.')
+        rs = self._query().head(self.count())
+        rows = rs.raw_rows()
+        keep = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
+        columns = [[rows[i][j] for i in keep] for j in range(len(rs.column_names))]
+        return ResultSet(rs.column_names, list(rs.schema.values()), columns)
 
     def count(self) -> int:
         """Number of rows."""
@@ -328,7 +375,7 @@ class Table:
             added.append(name)
         if added:
             names = ', '.join(map(repr, added))
-            print(f'Added column{"s" if len(added) > 1 else ""} {names} to table {self.name!r}.')
+            print(f'Added column{"s" if len(added) > 1 else ""} {names} to table {self._name!r}.')
         return UpdateStatus(updated_cols=added)
 
     def add_computed_column(
@@ -346,9 +393,7 @@ class Table:
             Added 2 column values with 0 errors in 0.01 s (180.00 rows/s)
         """
         _check_on_error(on_error)
-        if len(columns) != 1:
-            raise InvalidValueError('add_computed_column() takes exactly one name=expression.')
-        ((name, value),) = columns.items()
+        name, value = _one_computed_column(columns)
         check_column_name(name)
         schema = self._schema()
         existing = schema.column(name)
@@ -431,7 +476,7 @@ class Table:
             conn.execute(sa.delete(columns_table).where(columns_table.c.id == col.id))
             sql_names = [c.name for c in col.sql.sa_columns(col.col_type.sql_type())]
             store.drop_sql_columns(conn, schema.sa_table.name, sql_names)
-        print(f"Dropped column '{name}' from table '{self.name}'.")
+        print(f"Dropped column '{name}' from table '{self._name}'.")
 
     def rename_column(self, old: str, new: str) -> None:
         """Rename a column; expressions that use it keep working."""
@@ -523,7 +568,7 @@ class Table:
             stmt = stmt.where(cond)
         with self._catalog.store.begin() as conn:
             count = conn.execute(stmt).rowcount
-        print(f'Deleted {count} row{"" if count == 1 else "s"} from table {self.name!r}.')
+        print(f'Deleted {count} row{"" if count == 1 else "s"} from table {self._name!r}.')
         return UpdateStatus(num_rows=count)
 
     def credits_used(self) -> int:
@@ -559,6 +604,33 @@ def _summary(verb: str, count: int, noun: str, errors: int, start: float) -> str
         f'error{"" if errors == 1 else "s"} in {elapsed:.2f} s '
         f'({count / max(elapsed, 1e-9):.2f} rows/s)'
     )
+
+
+# Pixeltable options of add_computed_column that reverie does not have (yet).
+_UNSUPPORTED_OPTIONS = {
+    'stored': 'every computed column is stored; stored=False is not supported yet',
+    'destination': 'media always go to the media store; destination= is not supported',
+}
+
+
+def _one_computed_column(columns: dict[str, Any]) -> tuple[str, Any]:
+    """The one ``name=expression`` of add_computed_column, or an error saying what is wrong."""
+    for option, why in _UNSUPPORTED_OPTIONS.items():
+        if option in columns and not isinstance(columns[option], Expr):
+            raise InvalidValueError(f'add_computed_column({option}=...): {why}.')
+    if not columns:
+        raise InvalidValueError(
+            'add_computed_column() needs a name=expression, e.g. '
+            't.add_computed_column(loud=shout(t.prompt)).'
+        )
+    if len(columns) > 1:
+        names = ', '.join(map(repr, columns))
+        raise InvalidValueError(
+            f'add_computed_column() adds one column at a time; got {len(columns)}: {names}. '
+            'Call it once per column.'
+        )
+    ((name, value),) = columns.items()
+    return name, value
 
 
 def _check_on_error(on_error: str) -> None:
