@@ -9,11 +9,13 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal, overload
 
+from reverie import types as ts
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.paths import name_of
 from reverie.catalog.table import Table
 from reverie.config import Config
 from reverie.errors import InvalidValueError, NotFoundError
+from reverie.io.sources import RowSource, conform, load_source
 
 _lock = threading.Lock()
 _default: Catalog | None = None
@@ -64,17 +66,81 @@ def list_dirs(path: str = '', *, recursive: bool = True) -> list[str]:
 
 def create_table(
     path: str,
-    schema: dict[str, Any],
+    schema: dict[str, Any] | None = None,
     *,
+    source: RowSource | None = None,
+    schema_overrides: dict[str, Any] | None = None,
+    on_error: Literal['abort', 'ignore'] = 'abort',
     if_exists: Literal['error', 'ignore', 'replace'] = 'error',
 ) -> Table:
-    """Create a table: ``rv.create_table('dir/scenes', {'prompt': rv.String})``."""
+    """Create a table from a schema, or from data whose columns give the schema.
+
+    Args:
+        path: ``'dir/name'`` or ``'dir.name'``.
+        schema: column name to type, e.g. ``{'prompt': rv.String, 'photo': rv.Image}``.
+        source: instead of ``schema``: a pandas DataFrame, a list of dicts or the path of a
+            CSV / Parquet / JSON(L) file; the column types are inferred and its rows
+            inserted.
+        schema_overrides: types that win over the inferred ones, e.g. ``{'photo':
+            rv.Image}`` for a column of image paths or URLs (never inferred).
+        on_error: for the rows of ``source``, as in ``insert``.
+        if_exists: ``'ignore'`` returns the existing table (nothing inserted).
+
+    Examples:
+        >>> t = rv.create_table('films', source='films.csv')  # doctest: +SKIP
+    """
     catalog = default_catalog()
+    loaded = None
+    if source is not None:
+        if schema is not None:
+            raise InvalidValueError(
+                'create_table() takes a schema or a source, not both; use schema_overrides= '
+                'to set the types of some source columns.'
+            )
+        loaded = load_source(source)
+        schema = _schema_of_source(loaded.types, schema_overrides or {})
+    elif schema_overrides:
+        raise InvalidValueError('schema_overrides= goes with source=; put the types in schema.')
+    if schema is None:
+        raise InvalidValueError(
+            "create_table() needs a schema, e.g. {'prompt': rv.String}, or a source= "
+            '(DataFrame, list of dicts, CSV / Parquet / JSON file).'
+        )
     table_id = catalog.create_table(path, schema, if_exists=if_exists)
     if table_id is None:
         return Table(catalog, catalog.table_id(path))
     print(f"Created table '{name_of(path.replace('.', '/'))}'.")
-    return Table(catalog, table_id)
+    table = Table(catalog, table_id)
+    if loaded is not None and loaded.rows:
+        types = {c: ts.to_column_type(t) for c, t in schema.items()}
+        try:
+            table.insert(conform(loaded, types), on_error=on_error)
+        except Exception:
+            # A bad row refuses the whole import: no empty table stays behind either.
+            catalog.drop_table(table._path, if_not_exists='ignore')
+            raise
+    return table
+
+
+def _schema_of_source(
+    inferred: dict[str, ts.ColumnType | None], overrides: dict[str, Any]
+) -> dict[str, Any]:
+    unknown = [c for c in overrides if c not in inferred]
+    if unknown:
+        raise InvalidValueError(
+            f'schema_overrides names {", ".join(map(repr, unknown))}, not columns of the '
+            f'source; its columns are {", ".join(map(repr, inferred))}.'
+        )
+    schema: dict[str, Any] = {**inferred, **overrides}
+    untyped = [c for c, t in schema.items() if t is None]
+    if untyped:
+        raise InvalidValueError(
+            f'Cannot tell the type of column(s) {", ".join(map(repr, untyped))}: every value is '
+            f'null. Pass schema_overrides={{{untyped[0]!r}: rv.String}} (or another type).'
+        )
+    if not schema:
+        raise InvalidValueError('The source has no columns; a table needs at least one.')
+    return schema
 
 
 TablePath = str | Table

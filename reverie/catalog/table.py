@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -38,6 +38,7 @@ from reverie.exprs import nodes as n
 from reverie.exprs import serialize
 from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.render import render
+from reverie.io.sources import RowSource, conform, is_source, load_source
 from reverie.store.db import (
     CLAIM_OWNER,
     CLAIM_UNTIL,
@@ -219,28 +220,23 @@ class Table:
     # -- writes ------------------------------------------------------------------------
     def insert(
         self,
-        rows: Sequence[dict[str, Any]] | None = None,
+        rows: RowSource | None = None,
         /,
         *,
         on_error: OnError = 'abort',
         print_stats: bool = True,
         **values: Any,
     ) -> UpdateStatus:
-        """Insert rows (a list of dicts, or one row as keyword arguments).
+        """Insert rows: a list of dicts, keyword values, a DataFrame or a CSV/Parquet/JSON file.
 
         Every value is checked first; with ``on_error='abort'`` one bad row refuses the whole
         insert and nothing is written, with ``'ignore'`` the good rows go in and the status
         counts the rejected ones. Computed columns are then filled in for the new rows.
+        Relative image paths in a file are read relative to the file's folder.
         """
         _check_on_error(on_error)
-        if rows is None:
-            rows = [values]
-        elif values:
-            raise InvalidValueError('insert() takes a list of rows or keyword values, not both.')
-        if isinstance(rows, dict):
-            rows = [rows]
         start = time.perf_counter()
-        rows = list(rows)
+        rows = self._rows_of(rows, values)
         for _ in range(SCHEMA_RETRIES):
             schema = self._schema()
             prepared = prepare_rows(
@@ -269,6 +265,24 @@ class Table:
         if print_stats:
             print(_summary('Inserted', status.num_rows, 'row', status.num_excs, start))
         return status
+
+    def _rows_of(self, rows: RowSource | None, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of an insert, whatever form they came in."""
+        if rows is None:
+            return [values]
+        if values:
+            raise InvalidValueError('insert() takes a list of rows or keyword values, not both.')
+        if isinstance(rows, dict):
+            return [rows]
+        if is_source(rows):
+            types = {c.name: c.col_type for c in self._schema().columns}
+            return conform(load_source(rows), types)
+        if isinstance(rows, str | bytes) or not isinstance(rows, Iterable):
+            raise InvalidValueError(
+                f'insert() takes a list of dicts, a DataFrame or a file path, got '
+                f'{type(rows).__name__}.'
+            )
+        return list(rows)
 
     def _insert_prepared(self, schema: TableSchema, rows: list[dict[str, Any]]) -> list[int]:
         if not rows:
