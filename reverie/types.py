@@ -223,6 +223,8 @@ def short_repr(value: Any, limit: int = 80) -> str:
     A value nested thousands deep must give a message, not a RecursionError from ``repr``.
     """
     text = _REPR.repr(value)
+    if '\n' in text:  # a Table, ResultSet or DataFrame shows itself as a whole text table
+        return f'<{type(value).__name__}>'
     return text if len(text) <= limit else text[: limit - 3] + '...'
 
 

@@ -141,3 +141,11 @@ def test_add_computed_column_messages(catalog):
     with pytest.raises(rv.InvalidValueError, match=r'needs a name=expression'):
         t.add_computed_column()
     assert t.columns() == ['x']
+
+
+def test_a_table_in_a_value_position_is_named_not_printed(catalog):
+    t = rv.create_table('t', {'x': rv.Int})
+    for call in (lambda: t.select(t), lambda: t.insert(x=t), lambda: t.where(t.x == t)):
+        with pytest.raises(rv.InvalidValueError, match='<Table>') as info:
+            call()
+        assert '\n' not in str(info.value) and 'Column Name' not in str(info.value)
