@@ -7,7 +7,7 @@ StringType(nullable=True)
 
 from __future__ import annotations
 
-from reverie import functions
+from reverie import functions, io
 from reverie.api import (
     create_dir,
     create_table,
@@ -83,6 +83,7 @@ __all__ = [
     'functions',
     'get_table',
     'init',
+    'io',
     'list_dirs',
     'list_tables',
     'move',

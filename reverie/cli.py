@@ -117,7 +117,7 @@ def _selected(paths: Sequence[str]) -> list[Table]:
 
 def _resume(args: argparse.Namespace) -> int:
     for t in _selected(args.tables):
-        print(f'Resuming {t.path!r}:')
+        print(f'Resuming {t.get_metadata()["path"]!r}:')
         t.recompute_columns()
     return 0
 
@@ -173,7 +173,7 @@ def _worker(args: argparse.Namespace) -> int:
             errors += status.num_excs
             if status.num_computed_values:
                 print(
-                    f'{t.path}: computed {status.num_computed_values} cells '
+                    f'{t.get_metadata()["path"]}: computed {status.num_computed_values} cells '
                     f'({status.num_excs} errors).'
                 )
         if args.once:

@@ -7,6 +7,7 @@ Environment variables win over the file:
 | ``REVERIE_HOME``    | (location of the file) | ``~/.reverie``                   |
 | ``REVERIE_DB_URL``  | ``[db] url``           | SQLite file ``REVERIE_HOME/reverie.db`` |
 | ``REVERIE_MEDIA_DIR`` | ``[media] dir``      | ``REVERIE_HOME/media``           |
+| ``REVERIE_ALLOW_PRIVATE_URLS`` | ``[media] allow_private_urls`` | off (private hosts refused) |
 | ``REVERIE_PROGRESS``| ``[display] progress`` | on when stderr is a terminal     |
 | ``REVE_API_KEY``    | ``[reve] api_key``     | none                             |
 | ``REVE_API_URL``    | ``[reve] base_url``    | ``https://api.reve.com``         |
@@ -104,6 +105,7 @@ class Config:
     reve: ReveSettings
     image_model: str | None = None
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
+    allow_private_urls: bool = False
 
     def provider(self, name: str) -> ProviderSettings:
         """Settings of the hosted provider ``name`` (``openai``, ``gemini``, ``bfl``)."""
@@ -133,6 +135,9 @@ class Config:
             or media.get('dir')
             or home / 'media'
         ).expanduser()
+        allow_private = overrides.pop('allow_private_urls', None)
+        if allow_private is None:
+            allow_private = env.get('REVERIE_ALLOW_PRIVATE_URLS', media.get('allow_private_urls'))
         progress_raw = overrides.pop('progress', None)
         if progress_raw is None:
             progress_raw = env.get('REVERIE_PROGRESS', display.get('progress'))
@@ -156,7 +161,8 @@ class Config:
         if overrides:
             names = ', '.join(sorted(overrides))
             raise InvalidValueError(
-                f'Unknown setting(s) {names}; known: home, db_url, media_dir, progress.'
+                f'Unknown setting(s) {names}; known: home, db_url, media_dir, progress, '
+                'allow_private_urls.'
             )
         return cls(
             home=home,
@@ -166,13 +172,14 @@ class Config:
             reve=reve_settings,
             image_model=env.get('REVERIE_IMAGE_MODEL') or file.get('images', {}).get('model'),
             providers={name: _provider_settings(name, file.get(name, {})) for name in _PROVIDERS},
+            allow_private_urls=bool(_optional_bool(allow_private)),
         )
 
 
 # Every key config.toml may hold, by section; anything else is a typo to report.
 KNOWN_KEYS: dict[str, frozenset[str]] = {
     'db': frozenset({'url'}),
-    'media': frozenset({'dir'}),
+    'media': frozenset({'dir', 'allow_private_urls'}),
     'display': frozenset({'progress'}),
     'reve': frozenset({'api_key', 'base_url', 'max_concurrency', 'requests_per_minute', 'timeout'}),
     'images': frozenset({'model'}),

@@ -201,7 +201,8 @@ def write_gallery(t: rv.Table, out: Path) -> Path:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>reverie: Reve tutorial</title><style>{GALLERY_CSS}</style></head><body>'
         '<header><h1>Reve tutorial gallery</h1>'
-        f'<p>Table {html.escape(t.path)}: {len(rs)} rows, {t.credits_used()} credits.</p>'
+        f'<p>Table {html.escape(t.get_metadata()["path"])}: {len(rs)} rows, '
+        f'{t.credits_used()} credits.</p>'
         f'</header><main>{"".join(sections)}</main></body></html>\n',
         encoding='utf-8',
     )
@@ -218,7 +219,8 @@ def main(out: str = 'demo_output', *, latency: float = DEMO_LATENCY) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault('REVERIE_HOME', str(out_dir / 'reverie_home'))
     home = _shown_path(os.environ['REVERIE_HOME'])
-    rv.init()
+    # The second row's image comes from a folder served on loopback: allow that host.
+    rv.init({'allow_private_urls': True})
     start = time.perf_counter()
     photos = out_dir / 'photos'
     make_photos(photos)

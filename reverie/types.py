@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import reprlib
 import typing
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -210,9 +211,26 @@ class DateType(ColumnType):
         return sa.Date()
 
 
+MAX_JSON_DEPTH = 64
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 4, 60, 60
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """A repr for error messages: cut at ``limit`` characters and at 4 levels of nesting.
+
+    A value nested thousands deep must give a message, not a RecursionError from ``repr``.
+    """
+    text = _REPR.repr(value)
+    if '\n' in text:  # a Table, ResultSet or DataFrame shows itself as a whole text table
+        return f'<{type(value).__name__}>'
+    return text if len(text) <= limit else text[: limit - 3] + '...'
+
+
 def _check_json(value: Any, depth: int = 0) -> None:
-    if depth > 64:
-        raise ValueError('JSON nested at most 64 levels deep')
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f'JSON nested at most {MAX_JSON_DEPTH} levels deep')
     if value is None or isinstance(value, bool | int | str):
         if isinstance(value, str):
             StringType().validate(value)
@@ -396,6 +414,12 @@ _BY_NAME: dict[str, type[ColumnType]] = {
         ImageType,
     )
 }
+
+
+def type_names() -> list[str]:
+    """Names of every column type: ``['String', 'Int', ...]``."""
+    return list(_BY_NAME)
+
 
 String = StringType()
 Int = IntType()

@@ -17,6 +17,7 @@ LAYERS = [
     {'reverie.functions'},
     {'reverie.exec'},
     {'reverie.display'},
+    {'reverie.io'},  # reads sources for catalog's insert; exports whatever has collect()
     {'reverie.catalog'},
     {'reverie.api', 'reverie.demo', 'reverie.cli', 'reverie'},
 ]

@@ -44,7 +44,7 @@ class Catalog:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.store = Store(config.db_url)
-        self.media = MediaStore(config.media_dir)
+        self.media = MediaStore(config.media_dir, allow_private_urls=config.allow_private_urls)
         self.pools = PoolRegistry()
         self.exec = ExecContext(self.store, self.media, self.pools, config, config.progress)
         self._schemas: dict[int, TableSchema] = {}

@@ -6,13 +6,16 @@ import re
 
 from reverie.errors import InvalidValueError
 
-_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,62}$')
+_NAME = re.compile(r'\A[A-Za-z_][A-Za-z0-9_]{0,62}\Z')
 
 
 def normalize_path(path: str, *, what: str = 'path', allow_root: bool = False) -> str:
     """``'a.b.t'`` and ``'a/b/t'`` both become ``'a/b/t'``; every part must be a name."""
     if not isinstance(path, str):
-        raise InvalidValueError(f'A {what} must be a string such as "dir/table", got {path!r}.')
+        # Not the value's repr: a Table's repr is its whole schema.
+        raise InvalidValueError(
+            f'A {what} must be a string such as "dir/table", got a {type(path).__name__}.'
+        )
     if path == '' and allow_root:
         return ''
     parts = re.split(r'[./]', path)
@@ -26,35 +29,46 @@ def normalize_path(path: str, *, what: str = 'path', allow_root: bool = False) -
     return '/'.join(parts)
 
 
-# Names of Table attributes: a column called so could not be reached as ``t.<name>``.
+# Names a column may not have, as in Pixeltable: the public methods of a table (``t.insert``
+# must stay the method) and of a query. ``name`` and ``path`` are allowed: the table's own
+# name and path are ``get_metadata()['name']`` and ``['path']``. tests/catalog/test_names.py
+# checks every public attribute of Table is here.
 RESERVED_NAMES = frozenset(
     {
         'add_column',
+        'add_columns',
         'add_computed_column',
+        'add_embedding_index',
+        'batch_update',
         'collect',
         'columns',
         'count',
         'credits_used',
         'delete',
         'describe',
+        'distinct',
         'drop_column',
+        'drop_embedding_index',
+        'drop_index',
+        'get_metadata',
         'group_by',
         'head',
+        'history',
         'insert',
+        'join',
         'limit',
-        'name',
+        'list_views',
         'order_by',
-        'path',
         'recompute_columns',
         'rename_column',
+        'revert',
+        'sample',
         'select',
         'show',
         'tail',
         'to_pandas',
         'update',
         'where',
-        'get_metadata',
-        'list_views',
     }
 )
 
@@ -68,8 +82,8 @@ def check_column_name(name: object) -> str:
         )
     if name in RESERVED_NAMES:
         raise InvalidValueError(
-            f'Column name {name!r} is reserved (it is a Table method or attribute); '
-            'choose another name.'
+            f'Column name {name!r} is reserved: t.{name} is a Table method. Choose another '
+            f'name, e.g. {name + "_"!r}.'
         )
     return name
 

@@ -130,8 +130,7 @@ def _hint(col_type: ts.ColumnType, e: TypeError) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + '...'
+    return ts.short_repr(value)
 
 
 def _unknown_column(
@@ -164,7 +163,7 @@ def _load_images(
         col = schema.column(name)
         assert col is not None and isinstance(col.col_type, ts.ImageType)
         try:
-            checked = load_image_input(value)
+            checked = load_image_input(value, allow_private_urls=media.allow_private_urls)
         except TypeError:
             return InvalidValueError(
                 f'Column {name!r} (table {table!r}, row {i}) expects Image, got '

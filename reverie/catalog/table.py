@@ -8,8 +8,9 @@ by other handles or processes (the table's version) and reloads.
 from __future__ import annotations
 
 import operator
+import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -41,6 +42,7 @@ from reverie.exprs import nodes as n
 from reverie.exprs import serialize
 from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.render import render
+from reverie.io.sources import RowSource, conform, is_source, load_source
 from reverie.store.db import (
     CLAIM_OWNER,
     CLAIM_UNTIL,
@@ -70,20 +72,52 @@ class Table:
     def _schema(self) -> TableSchema:
         return self._catalog.schema(self._id)
 
+    # Private, as in Pixeltable: a column may be called ``name`` or ``path``.
     @property
-    def path(self) -> str:
-        """``dir/sub/name``."""
+    def _path(self) -> str:
+        """``dir/sub/name``; public through ``get_metadata()['path']``."""
         return self._schema().path
 
     @property
-    def name(self) -> str:
-        """The table's name (last part of its path)."""
-        return name_of(self.path)
+    def _name(self) -> str:
+        """The table's name (last part of its path); ``get_metadata()['name']``."""
+        return name_of(self._path)
 
-    @property
     def columns(self) -> list[str]:
         """Column names in order."""
         return [c.name for c in self._schema().columns]
+
+    def get_metadata(self) -> dict[str, Any]:
+        """What Pixeltable's ``get_metadata()`` tells: name, path, version and each column.
+
+        Examples:
+            >>> t.get_metadata()['columns']['prompt']['type_']  # doctest: +SKIP
+            'String'
+        """
+        schema = self._schema()
+        return {
+            'name': schema.name,
+            'path': schema.path,
+            'kind': 'table',
+            'base': None,
+            'is_view': False,
+            'is_snapshot': False,
+            'is_replica': False,
+            'comment': '',
+            'version': schema.version,
+            'schema_version': schema.version,
+            'columns': {
+                c.name: {
+                    'name': c.name,
+                    'type_': str(c.col_type),
+                    'computed_with': render(c.expr) if c.expr is not None else None,
+                    'is_stored': True,
+                    'is_primary_key': False,
+                    'defined_in': schema.name,
+                }
+                for c in schema.columns
+            },
+        }
 
     def __getattr__(self, name: str) -> Expr:
         if name.startswith('_'):
@@ -169,6 +203,20 @@ class Table:
         """Every row as a pandas DataFrame."""
         return self._query().to_pandas()
 
+    def sample(self, n: int, *, seed: int | None = None) -> ResultSet:
+        """``n`` rows chosen at random (all rows if there are fewer), in insertion order.
+
+        The same ``seed`` over the same rows chooses the same sample. Unlike Pixeltable's
+        ``sample`` this returns the rows themselves, not a query.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InvalidValueError(f'sample() takes a non-negative int n, got {n!r}.')
+        rs = self._query().head(self.count())
+        rows = rs.raw_rows()
+        keep = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
+        columns = [[rows[i][j] for i in keep] for j in range(len(rs.column_names))]
+        return ResultSet(rs.column_names, list(rs.schema.values()), columns)
+
     def count(self) -> int:
         """Number of rows."""
         schema = self._schema()
@@ -180,28 +228,23 @@ class Table:
     # -- writes ------------------------------------------------------------------------
     def insert(
         self,
-        rows: Sequence[dict[str, Any]] | None = None,
+        rows: RowSource | None = None,
         /,
         *,
         on_error: OnError = 'abort',
         print_stats: bool = True,
         **values: Any,
     ) -> UpdateStatus:
-        """Insert rows (a list of dicts, or one row as keyword arguments).
+        """Insert rows: a list of dicts, keyword values, a DataFrame or a CSV/Parquet/JSON file.
 
         Every value is checked first; with ``on_error='abort'`` one bad row refuses the whole
         insert and nothing is written, with ``'ignore'`` the good rows go in and the status
         counts the rejected ones. Computed columns are then filled in for the new rows.
+        Relative image paths in a file are read relative to the file's folder.
         """
         _check_on_error(on_error)
-        if rows is None:
-            rows = [values]
-        elif values:
-            raise InvalidValueError('insert() takes a list of rows or keyword values, not both.')
-        if isinstance(rows, dict):
-            rows = [rows]
         start = time.perf_counter()
-        rows = list(rows)
+        rows = self._rows_of(rows, values)
         for _ in range(SCHEMA_RETRIES):
             schema = self._schema()
             prepared = prepare_rows(
@@ -231,6 +274,24 @@ class Table:
         if print_stats:
             print(_summary('Inserted', status.num_rows, 'row', status.num_excs, start))
         return status
+
+    def _rows_of(self, rows: RowSource | None, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of an insert, whatever form they came in."""
+        if rows is None:
+            return [values]
+        if values:
+            raise InvalidValueError('insert() takes a list of rows or keyword values, not both.')
+        if isinstance(rows, dict):
+            return [rows]
+        if is_source(rows):
+            types = {c.name: c.col_type for c in self._schema().columns}
+            return conform(load_source(rows), types)
+        if isinstance(rows, str | bytes) or not isinstance(rows, Iterable):
+            raise InvalidValueError(
+                f'insert() takes a list of dicts, a DataFrame or a file path, got '
+                f'{type(rows).__name__}.'
+            )
+        return list(rows)
 
     def _insert_prepared(self, schema: TableSchema, rows: list[dict[str, Any]]) -> list[int]:
         if not rows:
@@ -352,7 +413,7 @@ class Table:
             added.append(name)
         if added:
             names = ', '.join(map(repr, added))
-            print(f'Added column{"s" if len(added) > 1 else ""} {names} to table {self.name!r}.')
+            print(f'Added column{"s" if len(added) > 1 else ""} {names} to table {self._name!r}.')
         return UpdateStatus(updated_cols=added)
 
     def add_computed_column(
@@ -370,9 +431,7 @@ class Table:
             Added 2 column values with 0 errors in 0.01 s (180.00 rows/s)
         """
         _check_on_error(on_error)
-        if len(columns) != 1:
-            raise InvalidValueError('add_computed_column() takes exactly one name=expression.')
-        ((name, value),) = columns.items()
+        name, value = _one_computed_column(columns)
         check_column_name(name)
         schema = self._schema()
         existing = schema.column(name)
@@ -478,7 +537,7 @@ class Table:
                 f'Cannot drop column {name!r}: computed column(s) {names} use it. Drop those first.'
             )
         self._remove_column(schema, name)
-        print(f"Dropped column '{name}' from table '{self.name}'.")
+        print(f"Dropped column '{name}' from table '{self._name}'.")
 
     def add_index(
         self, column: str | Expr, *, if_exists: Literal['error', 'ignore'] = 'error'
@@ -500,7 +559,7 @@ class Table:
                 "if_exists='ignore' to accept that."
             )
         if created:
-            print(f'Added index on column {col.name!r} of table {self.name!r}.')
+            print(f'Added index on column {col.name!r} of table {self._name!r}.')
 
     def drop_index(
         self, column: str | Expr, *, if_not_exists: Literal['error', 'ignore'] = 'error'
@@ -516,7 +575,7 @@ class Table:
                 f'Column {col.name!r} of table {schema.path!r} has no index; see t.add_index().'
             )
         if dropped:
-            print(f'Dropped index on column {col.name!r} of table {self.name!r}.')
+            print(f'Dropped index on column {col.name!r} of table {self._name!r}.')
 
     def _index_column(self, schema: TableSchema, column: str | Expr) -> ColumnSchema:
         if isinstance(column, Expr):
@@ -545,7 +604,7 @@ class Table:
             conn.execute(
                 sa.update(columns_table).where(columns_table.c.id == col.id).values(name=new)
             )
-        print(f"Renamed column '{old}' to '{new}' in table '{self.name}'.")
+        print(f"Renamed column '{old}' to '{new}' in table '{self._name}'.")
 
     def recompute_columns(
         self,
@@ -624,7 +683,7 @@ class Table:
             stmt = stmt.where(cond)
         with self._catalog.store.begin() as conn:
             count = conn.execute(stmt).rowcount
-        print(f'Deleted {count} row{"" if count == 1 else "s"} from table {self.name!r}.')
+        print(f'Deleted {count} row{"" if count == 1 else "s"} from table {self._name!r}.')
         return UpdateStatus(num_rows=count, verb='deleted')
 
     def credits_used(self) -> int:
@@ -673,6 +732,33 @@ def _summary(verb: str, count: int, noun: str, errors: int, start: float) -> str
         f'error{"" if errors == 1 else "s"} in {elapsed:.2f} s '
         f'({count / max(elapsed, 1e-9):.2f} rows/s)'
     )
+
+
+# Pixeltable options of add_computed_column that reverie does not have (yet).
+_UNSUPPORTED_OPTIONS = {
+    'stored': 'every computed column is stored; stored=False is not supported yet',
+    'destination': 'media always go to the media store; destination= is not supported',
+}
+
+
+def _one_computed_column(columns: dict[str, Any]) -> tuple[str, Any]:
+    """The one ``name=expression`` of add_computed_column, or an error saying what is wrong."""
+    for option, why in _UNSUPPORTED_OPTIONS.items():
+        if option in columns and not isinstance(columns[option], Expr):
+            raise InvalidValueError(f'add_computed_column({option}=...): {why}.')
+    if not columns:
+        raise InvalidValueError(
+            'add_computed_column() needs a name=expression, e.g. '
+            't.add_computed_column(loud=shout(t.prompt)).'
+        )
+    if len(columns) > 1:
+        names = ', '.join(map(repr, columns))
+        raise InvalidValueError(
+            f'add_computed_column() adds one column at a time; got {len(columns)}: {names}. '
+            'Call it once per column.'
+        )
+    ((name, value),) = columns.items()
+    return name, value
 
 
 def _check_on_error(on_error: str) -> None:

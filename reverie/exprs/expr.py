@@ -196,7 +196,8 @@ def as_node(value: Any) -> n.Node:
     lit_type = ts.infer_type(value)
     if value is not None and lit_type is None:
         raise InvalidValueError(
-            f'{value!r} of type {type(value).__name__} cannot be used in an expression; use '
+            f'{ts.short_repr(value)} of type {type(value).__name__} cannot be used in an '
+            'expression; use '
             'a str, int, float, bool, date, datetime, list or dict.'
         )
     if isinstance(lit_type, ts.IntType | ts.StringType | ts.JsonType):
@@ -204,7 +205,7 @@ def as_node(value: Any) -> n.Node:
             lit_type.validate(value)
         except (TypeError, ValueError) as e:
             raise InvalidValueError(
-                f'{value!r} cannot be used in an expression: {lit_type} needs {e}.'
+                f'{ts.short_repr(value)} cannot be used in an expression: {lit_type} needs {e}.'
             ) from None
     return n.Literal(value, lit_type)
 

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from reverie.functions import image, registry, string
+from reverie.functions import apply, image, registry, string
 from reverie.functions.aggregates import count, max, mean, min, sum
 from reverie.functions.udf import Batch, CellValue, Function, udf
 
@@ -14,6 +14,7 @@ __all__ = [
     'Batch',
     'CellValue',
     'Function',
+    'apply',
     'count',
     'image',
     'max',

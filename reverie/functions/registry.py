@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from reverie import types as ts
 from reverie.errors import NotFoundError
 from reverie.exprs import serialize
 from reverie.functions.udf import Function, PoolSettings
@@ -21,17 +22,28 @@ def load_function(d: dict[str, Any]) -> Function:
     path: str = d['path']
     source: str | None = d.get('source')
     live = _import_path(path)
-    if live is not None and (source is None or live.source == source):
+    if isinstance(live, Function) and (source is None or live.source == source):
         return live
     if source is not None:
         return _from_source(d)
+    if callable(live) and d.get('return_type') is not None:
+        # A plain function given to ``expr.apply()`` (``json.dumps``, ``len``, ...).
+        return Function(
+            live,
+            name=d.get('name'),
+            path=path,
+            return_type=ts.ColumnType.from_json(d['return_type']),
+            param_types={
+                k: ts.ColumnType.from_json(t) for k, t in (d.get('param_types') or {}).items()
+            },
+        )
     raise NotFoundError(
         f'Function {path!r} cannot be found: its module is not importable or no longer '
         'defines it. Make it importable again (or define it again and recompute the column).'
     )
 
 
-def _import_path(path: str) -> Function | None:
+def _import_path(path: str) -> Any:
     module_name, _, attr = path.rpartition('.')
     parts = attr.split('.')
     # Qualified names may include classes: try successively shorter module paths.
@@ -46,7 +58,7 @@ def _import_path(path: str) -> Function | None:
             obj = getattr(obj, part, None)
             if obj is None:
                 return None
-        return obj if isinstance(obj, Function) else None
+        return obj
     return None
 
 

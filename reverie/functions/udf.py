@@ -85,7 +85,8 @@ class Function:
         self._pool = pool
         self._check_call = check_call
         hints = _hints(py_fn)
-        self.params = _params(py_fn, hints, param_types or {}, batched=batch_size is not None)
+        self.param_types = dict(param_types or {})
+        self.params = _params(py_fn, hints, self.param_types, batched=batch_size is not None)
         self.return_type = (return_type or _return_type(self.name, hints, batch_size)).copy(
             nullable=True
         )
@@ -131,7 +132,13 @@ class Function:
 
     def to_json(self) -> dict[str, Any]:
         """What the catalog stores to find this function again."""
-        d: dict[str, Any] = {'path': self.path, 'name': self.name}
+        d: dict[str, Any] = {
+            'path': self.path,
+            'name': self.name,
+            'return_type': self.return_type.to_json(),
+        }
+        if self.param_types:
+            d['param_types'] = {k: t.to_json() for k, t in self.param_types.items()}
         if self.source is not None:
             d['source'] = self.source
             d['globals'] = self.source_globals or {}

@@ -23,7 +23,7 @@ import PIL.Image
 
 from reverie.errors import InvalidValueError
 
-_REF = re.compile(r'^[0-9a-f]{2}/[0-9a-f]{64}\.(png|jpg|webp|gif|tiff|bmp|avif)$')
+_REF = re.compile(r'\A[0-9a-f]{2}/[0-9a-f]{64}\.(png|jpg|webp|gif|tiff|bmp|avif)\Z')
 _EXT_BY_FORMAT = {
     'PNG': 'png',
     'JPEG': 'jpg',
@@ -42,10 +42,15 @@ def extension_for(fmt: str | None) -> str | None:
 
 
 class MediaStore:
-    """Files under ``root``, addressed by content."""
+    """Files under ``root``, addressed by content.
 
-    def __init__(self, root: Path) -> None:
+    Attributes:
+        allow_private_urls: images may be fetched from loopback/private/link-local hosts.
+    """
+
+    def __init__(self, root: Path, *, allow_private_urls: bool = False) -> None:
         self.root = Path(root).resolve()
+        self.allow_private_urls = allow_private_urls
         self.root.mkdir(parents=True, exist_ok=True)
 
     def __repr__(self) -> str:

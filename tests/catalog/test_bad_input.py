@@ -162,7 +162,8 @@ def test_missing_file_path(scenes, tmp_path):
     assert scenes.collect() == before
 
 
-def test_unreachable_url(scenes):
+def test_unreachable_url(scenes, catalog):
+    catalog.media.allow_private_urls = True  # a closed loopback port: unreachable, not private
     before = scenes.collect()
     url = f'http://127.0.0.1:{_closed_port()}/x.png'
     with pytest.raises(

@@ -50,10 +50,10 @@ def test_create_table_prints_and_if_exists(catalog, capsys):
     with pytest.raises(rv.AlreadyExistsError, match="Table 'reve_demo/scenes' already exists"):
         rv.create_table('reve_demo/scenes', {'prompt': rv.String})
     kept = rv.create_table('reve_demo/scenes', {'other': rv.Int}, if_exists='ignore')
-    assert kept.columns == ['prompt']
+    assert kept.columns() == ['prompt']
     assert kept.count() == 1
     replaced = rv.create_table('reve_demo/scenes', {'other': rv.Int}, if_exists='replace')
-    assert replaced.columns == ['other']
+    assert replaced.columns() == ['other']
     assert replaced.count() == 0
 
 
@@ -71,9 +71,9 @@ def test_insert_prints_summary(catalog, capsys):
 def test_paths_with_slashes_or_dots(catalog, path):
     rv.create_dir('a.b', parents=True)
     t = rv.create_table(path, {'x': rv.Int})
-    assert t.path == 'a/b/t'
-    assert t.name == 't'
-    assert rv.get_table('a.b.t').path == rv.get_table('a/b/t').path == 'a/b/t'
+    assert t.get_metadata()['path'] == 'a/b/t'
+    assert t.get_metadata()['name'] == 't'
+    assert rv.get_table('a.b.t').get_metadata()['path'] == 'a/b/t'
     assert rv.list_tables('a') == ['a/b/t']
     assert rv.list_tables('a', recursive=False) == []
     assert rv.list_tables('a/b', recursive=False) == ['a/b/t']
@@ -150,7 +150,7 @@ def test_move_table_and_dir(catalog):
     t.insert(x=7)
     rv.move('a/t', 'b/u')
     assert rv.list_tables() == ['b/u']
-    assert t.path == 'b/u'
+    assert t.get_metadata()['path'] == 'b/u'
     assert rv.get_table('b.u').collect()['x'] == [7]
     rv.move('b', 'c')
     assert rv.list_dirs() == ['a', 'c']

@@ -33,6 +33,7 @@ def reve_env(monkeypatch):
     with serve_in_thread(ServerOptions(latency=0.05, megapixels=0.02)) as server:
         monkeypatch.setenv('REVE_API_URL', server.url)
         monkeypatch.setenv('REVE_API_KEY', 'papi.tutorial')
+        monkeypatch.setenv('REVERIE_ALLOW_PRIVATE_URLS', '1')  # the photo is served on loopback
         yield server
 
 

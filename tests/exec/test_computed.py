@@ -161,7 +161,7 @@ def test_type_error_at_definition_touches_nothing(catalog):
         t.add_computed_column(bad=shout(t.n))
     with pytest.raises(rv.TypeMismatchError, match="Argument 's' of shout"):
         shout(5)
-    assert t.columns == ['n', 'w']
+    assert t.columns() == ['n', 'w']
     assert t.collect() == before
     assert CALLS == {}
 
@@ -180,7 +180,7 @@ def test_drop_column_refused_while_used(catalog, capsys):
     t.drop_column('size')
     t.drop_column('loud')
     assert "Dropped column 'loud' from table 'deps'." in capsys.readouterr().out
-    assert t.columns == ['w']
+    assert t.columns() == ['w']
 
 
 def test_computed_column_errors(catalog):

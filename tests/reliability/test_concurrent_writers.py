@@ -49,7 +49,7 @@ stop = Path(sys.argv[1])
 t = rv.get_table('conc.rows')
 polls = seen_max = 0
 while not stop.exists():
-    cols = t.columns
+    cols = t.columns()
     sel = {'a': t.a, 'b': t.b}
     if 'c' in cols:
         sel['c'] = t.c
