@@ -42,7 +42,10 @@ def default_catalog() -> Catalog:
 
 
 def create_dir(
-    path: str, *, if_exists: Literal['error', 'ignore', 'replace'] = 'error', parents: bool = False
+    path: str,
+    *,
+    if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
+    parents: bool = False,
 ) -> None:
     """Create a directory: ``rv.create_dir('reve_demo')``."""
     if default_catalog().create_dir(path, if_exists=if_exists, parents=parents):
@@ -65,7 +68,7 @@ def create_table(
     path: str,
     schema: dict[str, Any],
     *,
-    if_exists: Literal['error', 'ignore', 'replace'] = 'error',
+    if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
 ) -> Table:
     """Create a table: ``rv.create_table('dir/scenes', {'prompt': rv.String})``."""
     catalog = default_catalog()
@@ -87,11 +90,20 @@ def list_tables(path: str = '', *, recursive: bool = True) -> list[str]:
     return default_catalog().list_tables(path, recursive=recursive)
 
 
-def drop_table(path: str, *, if_not_exists: Literal['error', 'ignore'] = 'error') -> None:
-    """Drop a table."""
-    default_catalog().drop_table(path, if_not_exists=if_not_exists)
+def drop_table(
+    table: str | Table, *, force: bool = False, if_not_exists: Literal['error', 'ignore'] = 'error'
+) -> None:
+    """Drop a table, given by path or handle (``force`` is accepted; there are no views)."""
+    path = table.path if isinstance(table, Table) else table
+    default_catalog().drop_table(path, force=force, if_not_exists=if_not_exists)
 
 
-def move(path: str, new_path: str) -> None:
-    """Move or rename a table or directory."""
-    default_catalog().move(path, new_path)
+def move(
+    path: str,
+    new_path: str,
+    *,
+    if_exists: Literal['error', 'ignore'] = 'error',
+    if_not_exists: Literal['error', 'ignore'] = 'error',
+) -> None:
+    """Move or rename a table or directory (``if_exists``: when ``new_path`` is taken)."""
+    default_catalog().move(path, new_path, if_exists=if_exists, if_not_exists=if_not_exists)
