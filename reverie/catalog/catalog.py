@@ -169,7 +169,7 @@ class Catalog:
                 f'create_table({path!r}, schema): schema must be a non-empty dict of '
                 "column name to type, e.g. {'prompt': rv.String}."
             )
-        columns = [(check_column_name(name), ts.to_column_type(t)) for name, t in schema.items()]
+        columns = [(check_column_name(name), _column_type(name, t)) for name, t in schema.items()]
         with self.store.begin() as conn:
             existing = self._table_id(conn, path)
             if existing is not None:
@@ -405,6 +405,13 @@ class Catalog:
         close = difflib.get_close_matches(path, dirs, n=1)
         hint = f' Did you mean {close[0]!r}?' if close else ''
         return f'Directory {path!r} does not exist.{hint} See rv.list_dirs().'
+
+
+def _column_type(name: str, spec: Any) -> ts.ColumnType:
+    try:
+        return ts.to_column_type(spec)
+    except InvalidValueError as e:
+        raise InvalidValueError(f'Column {name!r}: {e}') from None
 
 
 def _is_under(p: str, path: str, recursive: bool) -> bool:

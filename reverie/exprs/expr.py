@@ -9,7 +9,7 @@ Methods of a column type (``resize``, ``upper``, ...) are registered by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from reverie import types as ts
@@ -55,6 +55,18 @@ class Expr:
 
     def __hash__(self) -> int:
         return hash(self.node)
+
+    def __iter__(self) -> Iterator[Any]:
+        # Without this, Python iterates through __getitem__ with 0, 1, 2, ... forever.
+        raise TypeMismatchError(
+            f'Expression {self!r} cannot be iterated: it stands for a value in every row. '
+            'Query it and iterate the result, e.g. t.select(...).collect(), or index it: e[0].'
+        )
+
+    def __contains__(self, item: object) -> bool:
+        raise TypeMismatchError(
+            f'"in" does not work on expression {self!r}; use a.isin([...]) for "a in [...]".'
+        )
 
     # comparisons -------------------------------------------------------------
     def __eq__(self, other: object) -> Expr:  # type: ignore[override]
@@ -127,10 +139,39 @@ class Expr:
         return Expr(n.Not(self.node, ts.Bool))
 
     # other -------------------------------------------------------------------
-    def isin(self, values: Sequence[Any] | Expr) -> Expr:
-        """True where the value is one of ``values``."""
-        items = values if isinstance(values, list | tuple) else [values]
+    def isin(self, values: Iterable[Any] | Expr) -> Expr:
+        """True where the value is one of ``values`` (a list, tuple or set, or a Json list).
+
+        Each value must be comparable with this expression's type: ``t.name.isin([1, 2])``
+        is a TypeMismatchError, not an always-false condition.
+        """
+        own = self.col_type
+        if isinstance(own, ts.ImageType | ts.ArrayType):
+            raise TypeMismatchError(f'isin() cannot compare {self!r} of type {own}.')
+        if isinstance(values, Expr):
+            if not isinstance(values.col_type, ts.JsonType):
+                raise TypeMismatchError(
+                    f'isin() takes a list of values or a Json expression holding a list; '
+                    f'{values!r} has type {values.col_type}.'
+                )
+            return Expr(n.IsIn(self.node, (values.node,), ts.Bool))
+        if isinstance(values, set | frozenset):
+            items: list[Any] = sorted(values, key=repr)  # a stable order, so a stable node
+        elif isinstance(values, list | tuple):
+            items = list(values)
+        else:
+            raise TypeMismatchError(
+                f'isin() takes a list, tuple or set of values, got {values!r}; for one value '
+                'use ==.'
+            )
         nodes = tuple(as_node(v) for v in items)
+        for node in nodes:
+            got = node.col_type
+            if own is not None and got is not None and not _comparable(own, got):
+                raise TypeMismatchError(
+                    f'isin(): {Expr(node)!r} ({got}) can never equal {self!r} ({own}); pass '
+                    f'values of type {own}.'
+                )
         return Expr(n.IsIn(self.node, nodes, ts.Bool))
 
     def is_null(self) -> Expr:
@@ -199,6 +240,10 @@ def as_node(value: Any) -> n.Node:
             f'{value!r} of type {type(value).__name__} cannot be used in an expression; use '
             'a str, int, float, bool, date, datetime, list or dict.'
         )
+    if isinstance(lit_type, ts.TimestampType):
+        # Timestamps are kept in UTC and come back aware; a naive literal means UTC too, and
+        # comparing it as it is would fail in Python (naive vs aware).
+        value = lit_type.validate(value)
     if isinstance(lit_type, ts.IntType | ts.StringType | ts.JsonType):
         try:
             lit_type.validate(value)

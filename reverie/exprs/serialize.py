@@ -8,6 +8,7 @@ imports it).
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,11 @@ def to_json(node: n.Node) -> dict[str, Any]:
         case n.ColumnRef():
             return {'kind': 'col', 'column_id': node.column_id}
         case n.Literal():
-            return {'kind': 'lit', 'value': node.value, 'type': _type_json(node.lit_type)}
+            return {
+                'kind': 'lit',
+                'value': _value_json(node.value),
+                'type': _type_json(node.lit_type),
+            }
         case n.ListNode():
             return {'kind': 'list', 'items': [to_json(i) for i in node.items]}
         case n.BinaryOp():
@@ -99,7 +104,8 @@ def from_json(d: dict[str, Any], columns: ColumnLookup) -> n.Node:
     if kind == 'col':
         return columns(int(d['column_id']))
     if kind == 'lit':
-        return n.Literal(d['value'], _type_from(d['type']))
+        lit_type = _type_from(d['type'])
+        return n.Literal(_value_from(d['value'], lit_type), lit_type)
     if kind == 'list':
         return n.ListNode(tuple(sub(i) for i in d['items']), ts.Json)
     if kind == 'binary':
@@ -132,6 +138,21 @@ def from_json(d: dict[str, Any], columns: ColumnLookup) -> n.Node:
             _required_type(d['type']),
         )
     raise ValueError(f'unknown expression kind {kind!r}')
+
+
+def _value_json(value: Any) -> Any:
+    """Dates and timestamps as ISO text (the catalog stores JSON); the type says which."""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def _value_from(value: Any, lit_type: ts.ColumnType | None) -> Any:
+    if isinstance(value, str) and isinstance(lit_type, ts.TimestampType):
+        return datetime.datetime.fromisoformat(value)
+    if isinstance(value, str) and isinstance(lit_type, ts.DateType):
+        return datetime.date.fromisoformat(value)
+    return value
 
 
 def _type_json(t: ts.ColumnType | None) -> dict[str, Any] | None:

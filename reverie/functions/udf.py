@@ -117,6 +117,12 @@ class Function:
         kw_nodes: list[tuple[str, n.Node]] = []
         for param in self.params:
             if param.name not in bound:
+                if param.kind == 'positional' and any(
+                    p.name in bound and p.kind != 'keyword' for p in self._after(param)
+                ):
+                    # A later argument is passed by position: this skipped parameter must
+                    # hold its place, or ``f(x, d=5, b=2)`` would run as ``f(x, 2, 5)``.
+                    arg_nodes.append(self._default_node(param))
                 continue
             values = bound[param.name]
             for value in values if param.kind == 'varargs' else [values]:
@@ -128,6 +134,18 @@ class Function:
         if self._check_call is not None:
             self._check_call(tuple(arg_nodes), dict(kw_nodes))
         return Expr(n.FunctionCall(self, tuple(arg_nodes), tuple(kw_nodes), self.return_type))
+
+    def _after(self, param: Param) -> tuple[Param, ...]:
+        return self.params[self.params.index(param) + 1 :]
+
+    def _default_node(self, param: Param) -> n.Node:
+        try:
+            return as_node(param.default)
+        except InvalidValueError:
+            raise TypeMismatchError(
+                f'{self.name}(): the default of {param.name!r} ({param.default!r}) cannot be '
+                f'stored in an expression; pass {param.name}= explicitly.'
+            ) from None
 
     def to_json(self) -> dict[str, Any]:
         """What the catalog stores to find this function again."""
