@@ -31,16 +31,31 @@ def evaluate(node: n.Node, env: Mapping[n.Node, Any]) -> Any:
             return env[node]
         case n.ListNode():
             return [evaluate(i, env) for i in node.items]
+        case n.DictNode():
+            return {k: evaluate(v, env) for k, v in zip(node.keys, node.values, strict=True)}
         case n.BinaryOp():
             left, right = evaluate(node.left, env), evaluate(node.right, env)
             if left is None or right is None:
                 return None
             try:
-                return n.OPERATORS[node.op](left, right)
+                value = n.OPERATORS[node.op](left, right)
             except ZeroDivisionError:
                 raise EvaluationError('division by zero') from None
-            except TypeError as e:
+            except (TypeError, OverflowError) as e:
                 raise EvaluationError(str(e)) from None
+            if node.op == '**' and isinstance(node.result_type, ts.FloatType):
+                return float(value)  # 2 ** 3 is 8.0 where the type says Float
+            return value
+        case n.MathCall():
+            value = evaluate(node.operand, env)
+            if value is None:
+                return None
+            if node.fn == 'abs':
+                return abs(value)
+            try:
+                return round(value, node.digits)
+            except (TypeError, OverflowError, ValueError) as e:
+                raise EvaluationError(f'round({value!r}): {e}') from None
         case n.BoolOp():
             return _three_valued(node.op, [evaluate(o, env) for o in node.operands])
         case n.Not():
@@ -78,8 +93,10 @@ def _three_valued(op: str, values: list[Any]) -> bool | None:
 
 
 def cast_value(value: Any, target: ts.ColumnType) -> Any:
-    """Convert ``value`` for ``astype``; None stays None."""
+    """Convert ``value`` for ``astype``; None stays None unless the target is Required."""
     if value is None:
+        if not target.nullable:
+            raise EvaluationError(f'the value is None, which cannot become {target}')
         return None
     try:
         if isinstance(target, ts.StringType):
@@ -99,9 +116,19 @@ def cast_value(value: Any, target: ts.ColumnType) -> Any:
     raise EvaluationError(f'cannot convert to {target}')
 
 
-def json_path(value: Any, path: tuple[str | int, ...]) -> Any:
-    """Follow keys and indexes; a missing step gives None."""
-    for step in path:
+def json_path(value: Any, path: tuple[str | int | n.JsonSlice, ...]) -> Any:
+    """Follow keys, indexes, slices and ``'*'``; a missing step gives None.
+
+    After a slice or ``'*'`` the rest of the path applies to each element, so
+    ``t.meta['items']['*']['name']`` is the list of every item's name.
+    """
+    for i, step in enumerate(path):
+        if isinstance(step, n.JsonSlice) or step == n.JSON_STAR:
+            if not isinstance(value, list):
+                return None
+            if isinstance(step, n.JsonSlice):
+                value = value[step.start : step.stop : step.step]
+            return [json_path(v, path[i + 1 :]) for v in value]
         if isinstance(value, dict) and isinstance(step, str):
             value = value.get(step)
         elif isinstance(value, list) and isinstance(step, int) and -len(value) <= step < len(value):
