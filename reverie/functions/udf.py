@@ -115,37 +115,22 @@ class Function:
         bound = self._bind(args, kwargs)
         arg_nodes: list[n.Node] = []
         kw_nodes: list[tuple[str, n.Node]] = []
+        skipped = False  # after a skipped parameter, later ones are passed by name
         for param in self.params:
             if param.name not in bound:
-                if param.kind == 'positional' and any(
-                    p.name in bound and p.kind != 'keyword' for p in self._after(param)
-                ):
-                    # A later argument is passed by position: this skipped parameter must
-                    # hold its place, or ``f(x, d=5, b=2)`` would run as ``f(x, 2, 5)``.
-                    arg_nodes.append(self._default_node(param))
+                skipped = True
                 continue
             values = bound[param.name]
             for value in values if param.kind == 'varargs' else [values]:
                 node = self._check_arg(param, value)
-                if param.kind == 'keyword':
+                if param.kind == 'keyword' or skipped:
+                    # By position, f(x, d=5, b=2) would run as f(x, 2, 5).
                     kw_nodes.append((param.name, node))
                 else:
                     arg_nodes.append(node)
         if self._check_call is not None:
             self._check_call(tuple(arg_nodes), dict(kw_nodes))
         return Expr(n.FunctionCall(self, tuple(arg_nodes), tuple(kw_nodes), self.return_type))
-
-    def _after(self, param: Param) -> tuple[Param, ...]:
-        return self.params[self.params.index(param) + 1 :]
-
-    def _default_node(self, param: Param) -> n.Node:
-        try:
-            return as_node(param.default)
-        except InvalidValueError:
-            raise TypeMismatchError(
-                f'{self.name}(): the default of {param.name!r} ({param.default!r}) cannot be '
-                f'stored in an expression; pass {param.name}= explicitly.'
-            ) from None
 
     def to_json(self) -> dict[str, Any]:
         """What the catalog stores to find this function again."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import reverie as rv
 
 
@@ -29,18 +27,3 @@ def test_keyword_after_skipped_default_binds_by_name(catalog):
         assert t2.select(t2.y).collect()['y'] == ['7,2,3,5', '8,2,3,5', '9,2,3,5']
     finally:
         catalog2.close()
-
-
-class _Opaque:
-    def __repr__(self) -> str:
-        return '<opaque>'
-
-
-@rv.udf
-def opaque_default(a: int, b=_Opaque(), c: int = 0) -> int:  # noqa: B008
-    return a + c
-
-
-def test_unstorable_skipped_default_says_pass_it_by_name():
-    with pytest.raises(rv.TypeMismatchError, match=r"default of 'b'.*pass b= explicitly"):
-        opaque_default(1, c=2)
