@@ -45,9 +45,7 @@ def test_naive_datetime_literal_compares_on_the_python_path(events):
 def test_date_and_datetime_literals_in_computed_columns(events, catalog):
     """Bug 14: a datetime/date literal in a computed column failed with a raw SQLAlchemy error."""
     events.add_computed_column(after=days_after(events.ts, datetime.date(2026, 1, 1)))
-    events.add_computed_column(
-        late=events.ts > datetime.datetime(2026, 2, 1, tzinfo=datetime.UTC)
-    )
+    events.add_computed_column(late=events.ts > datetime.datetime(2026, 2, 1, tzinfo=datetime.UTC))
     assert events.select(events.after, events.late).collect()['after'] == [0, 59]
     rv.init({'db_url': catalog.config.db_url, 'media_dir': str(catalog.media.root)}).close()
     again = rv.init({'db_url': catalog.config.db_url, 'media_dir': str(catalog.media.root)})
