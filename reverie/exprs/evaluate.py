@@ -139,7 +139,7 @@ def json_path(value: Any, path: tuple[str | int | n.JsonSlice, ...]) -> Any:
 
 
 def image_prop(img: Any, prop: str) -> Any:
-    """``width``, ``height``, ``mode``, ``fileurl`` or ``localpath`` of an image value."""
+    """``width``, ``height``, ``size``, ``mode``, ``fileurl`` or ``localpath`` of an image."""
     if img is None:
         return None
     if not isinstance(img, PIL.Image.Image):
@@ -148,6 +148,8 @@ def image_prop(img: Any, prop: str) -> Any:
         return img.width
     if prop == 'height':
         return img.height
+    if prop == 'size':
+        return [img.width, img.height]
     if prop == 'mode':
         return img.mode
     filename = getattr(img, 'filename', None)

@@ -252,7 +252,9 @@ class Expr:
             prop_type: ts.ColumnType = ts.Json if name == 'cellmeta' else ts.String
             return Expr(n.CellProp(self.node, name, prop_type))
         if isinstance(col_type, ts.ImageType) and name in n.IMAGE_PROPS:
-            image_prop_type: ts.ColumnType = ts.Int if name in ('width', 'height') else ts.String
+            image_prop_type: ts.ColumnType = (
+                ts.Int if name in ('width', 'height') else ts.Json if name == 'size' else ts.String
+            )
             return Expr(n.ImageProp(self.node, name, image_prop_type))
         type_name = col_type.name if col_type is not None else 'Any'
         builder = _METHODS.get((type_name, name))

@@ -313,12 +313,12 @@ class JsonPath(Node):
         return (self.operand,)
 
 
-IMAGE_PROPS = ('width', 'height', 'mode', 'fileurl', 'localpath')
+IMAGE_PROPS = ('width', 'height', 'size', 'mode', 'fileurl', 'localpath')
 
 
 @dataclass(frozen=True)
 class ImageProp(Node):
-    """``t.img.width``, ``.height``, ``.mode``, ``.fileurl``, ``.localpath``."""
+    """``t.img.width``, ``.height``, ``.size`` ([w, h]), ``.mode``, ``.fileurl``, ``.localpath``."""
 
     operand: Node
     prop: str

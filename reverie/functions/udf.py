@@ -24,6 +24,10 @@ from reverie.exprs.expr import Expr, as_node, register_method
 
 T = TypeVar('T')
 
+# The result type of one call, when its arguments say more than the return hint (an image
+# resized to a literal size has that size); None keeps the hint's type.
+CallType = Callable[[tuple[n.Node, ...], dict[str, n.Node]], ts.ColumnType | None]
+
 
 class Batch(list[T], Generic[T]):
     """Annotation for batched UDFs: ``def f(x: Batch[str]) -> Batch[int]``."""
@@ -76,6 +80,7 @@ class Function:
         source: str | None = None,
         source_globals: dict[str, str] | None = None,
         check_call: Callable[[tuple[n.Node, ...], dict[str, n.Node]], None] | None = None,
+        call_type: CallType | None = None,
     ) -> None:
         self.py_fn = py_fn
         self.name = name or py_fn.__name__
@@ -84,6 +89,7 @@ class Function:
         self.batch_size = batch_size
         self._pool = pool
         self._check_call = check_call
+        self._call_type = call_type
         hints = _hints(py_fn)
         self.params = _params(py_fn, hints, param_types or {}, batched=batch_size is not None)
         self.return_type = (return_type or _return_type(self.name, hints, batch_size)).copy(
@@ -130,7 +136,12 @@ class Function:
                     arg_nodes.append(node)
         if self._check_call is not None:
             self._check_call(tuple(arg_nodes), dict(kw_nodes))
-        return Expr(n.FunctionCall(self, tuple(arg_nodes), tuple(kw_nodes), self.return_type))
+        result_type = self.return_type
+        if self._call_type is not None:
+            known = self._call_type(tuple(arg_nodes), dict(kw_nodes))
+            if known is not None:
+                result_type = known.copy(nullable=True)
+        return Expr(n.FunctionCall(self, tuple(arg_nodes), tuple(kw_nodes), result_type))
 
     def to_json(self) -> dict[str, Any]:
         """What the catalog stores to find this function again."""

@@ -1,5 +1,7 @@
-"""String functions equal Python's own ``str`` methods on the same input, through a table
-on SQLite and PostgreSQL (hypothesis draws the strings)."""
+"""String functions equal Python's own ``str`` methods on the same input.
+
+Through a table on SQLite and PostgreSQL; hypothesis draws the strings.
+"""
 
 from __future__ import annotations
 
