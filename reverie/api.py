@@ -11,6 +11,7 @@ from typing import Any, Literal, overload
 
 from reverie import types as ts
 from reverie.catalog.catalog import Catalog
+from reverie.catalog.options import IF_NOT_EXISTS, check_option
 from reverie.catalog.paths import name_of
 from reverie.catalog.table import Table
 from reverie.config import Config
@@ -48,7 +49,10 @@ def default_catalog() -> Catalog:
 
 
 def create_dir(
-    path: str, *, if_exists: Literal['error', 'ignore', 'replace'] = 'error', parents: bool = False
+    path: str,
+    *,
+    if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
+    parents: bool = False,
 ) -> None:
     """Create a directory: ``rv.create_dir('reve_demo')``."""
     if default_catalog().create_dir(path, if_exists=if_exists, parents=parents):
@@ -74,7 +78,7 @@ def create_table(
     source: RowSource | None = None,
     schema_overrides: dict[str, Any] | None = None,
     on_error: Literal['abort', 'ignore'] = 'abort',
-    if_exists: Literal['error', 'ignore', 'replace'] = 'error',
+    if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
 ) -> Table:
     """Create a table from a schema, or from data whose columns give the schema.
 
@@ -164,7 +168,7 @@ def get_table(
     path: TablePath, *, if_not_exists: Literal['error', 'ignore'] = 'error'
 ) -> Table | None:
     """The table at ``path``; with ``if_not_exists='ignore'``, None when there is none."""
-    _check_choice('if_not_exists', if_not_exists, ('error', 'ignore'))
+    check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
     catalog = default_catalog()
     try:
         return Table(catalog, catalog.table_id(_path_of(path)))
@@ -184,25 +188,30 @@ def drop_table(
 ) -> None:
     """Drop a table, given by path or as the Table: ``rv.drop_table(t)``.
 
-    ``force`` is accepted for Pixeltable's signature; a reverie table has no views that
-    would need it.
+    ``force`` is accepted for Pixeltable's signature (there are no views yet).
     """
-    _check_choice('if_not_exists', if_not_exists, ('error', 'ignore'))
+    check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
     try:
         path = _path_of(table)
     except NotFoundError:  # a handle on a table dropped already
         if if_not_exists == 'ignore':
             return
         raise
-    default_catalog().drop_table(path, if_not_exists=if_not_exists)
+    default_catalog().drop_table(path, force=force, if_not_exists=if_not_exists)
 
 
-def move(path: TablePath, new_path: str) -> None:
-    """Move or rename a table (by path or Table) or a directory."""
-    default_catalog().move(_path_of(path), new_path)
+def move(
+    path: TablePath,
+    new_path: str,
+    *,
+    if_exists: Literal['error', 'ignore'] = 'error',
+    if_not_exists: Literal['error', 'ignore'] = 'error',
+) -> None:
+    """Move or rename a table (by path or Table) or a directory.
 
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        options = ' or '.join(map(repr, choices))
-        raise InvalidValueError(f'{name} must be {options}, got {value!r}.')
+    ``if_exists``: what to do when ``new_path`` is taken; ``if_not_exists``: when ``path``
+    does not exist.
+    """
+    default_catalog().move(
+        _path_of(path), new_path, if_exists=if_exists, if_not_exists=if_not_exists
+    )

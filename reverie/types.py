@@ -299,6 +299,8 @@ class ArrayType(ColumnType):
         return inner if self.nullable else f'Required[{inner}]'
 
     def __getitem__(self, spec: Any) -> ArrayType:
+        if isinstance(spec, ColumnType | type):
+            spec = (None, spec)  # Array[Float]: a dtype, any shape
         shape, dtype = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None)
         dname = getattr(dtype, 'name', None) or getattr(dtype, '__name__', None) or 'float'
         dname = {'Int': 'int', 'Float': 'float', 'Bool': 'bool'}.get(dname, dname)
@@ -475,7 +477,7 @@ def from_python_type(t: Any) -> ColumnType:
             return from_python_type(args[0]).copy(nullable=True)
     if origin in (list, dict):
         return Json
-    if t in _PY_TYPES:
+    if isinstance(t, typing.Hashable) and t in _PY_TYPES:
         return _PY_TYPES[t]
     if isinstance(t, type) and issubclass(t, PIL.Image.Image):
         return Image

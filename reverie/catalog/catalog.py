@@ -10,11 +10,18 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 
 from reverie import types as ts
+from reverie.catalog.options import (
+    IF_EXISTS,
+    IF_NOT_EXISTS,
+    IfExists,
+    IfNotExists,
+    check_option,
+)
 from reverie.catalog.paths import check_column_name, normalize_path, parent_of
 from reverie.config import Config
 from reverie.errors import AlreadyExistsError, InvalidValueError, NotFoundError
@@ -33,9 +40,6 @@ from reverie.store.db import (
     tables_table,
 )
 from reverie.store.media import MediaStore
-
-IfExists = Literal['error', 'ignore', 'replace']
-IfNotExists = Literal['error', 'ignore']
 
 
 class Catalog:
@@ -60,7 +64,12 @@ class Catalog:
     def create_dir(
         self, path: str, *, if_exists: IfExists = 'error', parents: bool = False
     ) -> bool:
-        """Create a directory; returns whether it was created."""
+        """Create a directory; returns whether it was created.
+
+        ``if_exists``: 'error', 'ignore' (keep it), 'replace' (drop it if empty and create it
+        again) or 'replace_force' (drop it with everything in it, then create it again).
+        """
+        if_exists = check_option('if_exists', if_exists, IF_EXISTS)
         path = normalize_path(path, what='directory path')
         with self.store.begin() as conn:
             if self._table_id(conn, path) is not None:
@@ -70,7 +79,9 @@ class Catalog:
                     raise AlreadyExistsError(
                         f'Directory {path!r} already exists; pass if_exists="ignore" to reuse it.'
                     )
-                return False
+                if if_exists == 'ignore':
+                    return False
+                self._drop_dir_rows(conn, path, force=if_exists == 'replace_force')
             parent = parent_of(path)
             missing = []
             while parent and not self._dir_exists(conn, parent):
@@ -89,45 +100,49 @@ class Catalog:
         self, path: str, *, force: bool = False, if_not_exists: IfNotExists = 'error'
     ) -> bool:
         """Drop a directory (with ``force``, also everything in it)."""
+        if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
         path = normalize_path(path, what='directory path')
         with self.store.begin() as conn:
             if not self._dir_exists(conn, path):
                 if if_not_exists == 'ignore':
                     return False
                 raise NotFoundError(self._missing_dir_message(conn, path))
-            prefix = path + '/'
-            tables = conn.execute(
-                sa.select(tables_table.c.id, tables_table.c.path).where(
-                    tables_table.c.path.startswith(prefix, autoescape=True)
-                )
-            ).all()
-            subdirs = (
-                conn.execute(
-                    sa.select(dirs_table.c.path).where(
-                        dirs_table.c.path.startswith(prefix, autoescape=True)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            if (tables or subdirs) and not force:
-                contents = sorted([p for _, p in tables] + list(subdirs))
-                shown = ', '.join(map(repr, contents[:5])) + ('...' if len(contents) > 5 else '')
-                raise InvalidValueError(
-                    f'Directory {path!r} is not empty (it holds {shown}); pass force=True to '
-                    'drop it with everything in it.'
-                )
-            for table_id, _ in tables:
-                self._drop_table_rows(conn, table_id)
-            conn.execute(
-                sa.delete(dirs_table).where(
-                    sa.or_(
-                        dirs_table.c.path == path,
-                        dirs_table.c.path.startswith(prefix, autoescape=True),
-                    )
-                )
-            )
+            self._drop_dir_rows(conn, path, force=force)
         return True
+
+    def _drop_dir_rows(self, conn: sa.Connection, path: str, *, force: bool) -> None:
+        prefix = path + '/'
+        tables = conn.execute(
+            sa.select(tables_table.c.id, tables_table.c.path).where(
+                tables_table.c.path.startswith(prefix, autoescape=True)
+            )
+        ).all()
+        subdirs = (
+            conn.execute(
+                sa.select(dirs_table.c.path).where(
+                    dirs_table.c.path.startswith(prefix, autoescape=True)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if (tables or subdirs) and not force:
+            contents = sorted([p for _, p in tables] + list(subdirs))
+            shown = ', '.join(map(repr, contents[:5])) + ('...' if len(contents) > 5 else '')
+            raise InvalidValueError(
+                f'Directory {path!r} is not empty (it holds {shown}); pass force=True '
+                "(or if_exists='replace_force') to drop it with everything in it."
+            )
+        for table_id, _ in tables:
+            self._drop_table_rows(conn, table_id)
+        conn.execute(
+            sa.delete(dirs_table).where(
+                sa.or_(
+                    dirs_table.c.path == path,
+                    dirs_table.c.path.startswith(prefix, autoescape=True),
+                )
+            )
+        )
 
     def list_dirs(self, path: str = '', *, recursive: bool = True) -> list[str]:
         """Directories under ``path`` (all of them with ``recursive``)."""
@@ -142,14 +157,19 @@ class Catalog:
     def create_table(
         self, path: str, schema: dict[str, Any], *, if_exists: IfExists = 'error'
     ) -> int | None:
-        """Create a table; returns its id, or None when it existed and was kept."""
+        """Create a table; returns its id, or None when it existed and was kept.
+
+        ``if_exists``: 'error', 'ignore' (keep the table), 'replace' or 'replace_force' (drop
+        it and start over; the same here, as reverie has no views depending on a table).
+        """
+        if_exists = check_option('if_exists', if_exists, IF_EXISTS)
         path = normalize_path(path, what='table path')
         if not isinstance(schema, dict) or not schema:
             raise InvalidValueError(
                 f'create_table({path!r}, schema): schema must be a non-empty dict of '
                 "column name to type, e.g. {'prompt': rv.String}."
             )
-        columns = [(check_column_name(name), ts.to_column_type(t)) for name, t in schema.items()]
+        columns = [(check_column_name(name), _column_type(name, t)) for name, t in schema.items()]
         with self.store.begin() as conn:
             existing = self._table_id(conn, path)
             if existing is not None:
@@ -169,24 +189,25 @@ class Catalog:
                     f'Directory {parent!r} does not exist; create it first with '
                     f'rv.create_dir({parent!r}).'
                 )
-            table_id = conn.execute(
-                sa.insert(tables_table)
-                .values(path=path, version=1, created_at=time.time())
-                .returning(tables_table.c.id)
-            ).scalar_one()
+            table_id = self.store.next_id(conn, tables_table)
+            conn.execute(
+                sa.insert(tables_table).values(
+                    id=table_id, path=path, version=1, created_at=time.time()
+                )
+            )
             col_specs = []
             for position, (name, col_type) in enumerate(columns):
-                col_id = conn.execute(
-                    sa.insert(columns_table)
-                    .values(
+                col_id = self.store.next_id(conn, columns_table)
+                conn.execute(
+                    sa.insert(columns_table).values(
+                        id=col_id,
                         table_id=table_id,
                         name=name,
                         position=position,
                         col_type=col_type.to_json(),
                         computed=None,
                     )
-                    .returning(columns_table.c.id)
-                ).scalar_one()
+                )
                 col_specs.append((ColumnSql(col_id, False), col_type.sql_type()))
             build_data_table(table_id, col_specs).create(conn)
         return int(table_id)
@@ -211,8 +232,16 @@ class Catalog:
             ).scalars()
             return [p for p in paths if _is_under(p, path, recursive)]
 
-    def drop_table(self, path: str, *, if_not_exists: IfNotExists = 'error') -> bool:
-        """Drop a table and its data (its media files are left for ``gc``)."""
+    def drop_table(
+        self, path: str, *, force: bool = False, if_not_exists: IfNotExists = 'error'
+    ) -> bool:
+        """Drop a table and its data (its media files are left for ``gc``).
+
+        ``force`` is accepted for Pixeltable's sake: it also drops dependent views there,
+        and reverie has none, so every drop is already complete.
+        """
+        del force
+        if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
         path = normalize_path(path, what='table path')
         with self.store.begin() as conn:
             table_id = self._table_id(conn, path)
@@ -223,13 +252,42 @@ class Catalog:
             self._drop_table_rows(conn, table_id)
         return True
 
-    def move(self, path: str, new_path: str) -> None:
-        """Rename or move a table or directory."""
+    def move(
+        self,
+        path: str,
+        new_path: str,
+        *,
+        if_exists: IfNotExists = 'error',
+        if_not_exists: IfNotExists = 'error',
+    ) -> bool:
+        """Rename or move a table or directory; returns whether anything moved.
+
+        ``if_exists`` says what to do when ``new_path`` is taken, ``if_not_exists`` when
+        ``path`` does not exist ('error' or 'ignore' each).
+        """
+        if_exists = check_option('if_exists', if_exists, IF_NOT_EXISTS)
+        if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
         path = normalize_path(path)
         new_path = normalize_path(new_path)
+        if path == new_path:
+            raise InvalidValueError(f'move({path!r}, {new_path!r}): the paths are the same.')
+        if new_path.startswith(path + '/'):
+            raise InvalidValueError(
+                f'Cannot move {path!r} into its own subdirectory {new_path!r}; move it beside '
+                'or above itself instead.'
+            )
         with self.store.begin() as conn:
+            if self._table_id(conn, path) is None and not self._dir_exists(conn, path):
+                if if_not_exists == 'ignore':
+                    return False
+                raise NotFoundError(f'No table or directory {path!r}; see rv.list_tables().')
             if self._table_id(conn, new_path) is not None or self._dir_exists(conn, new_path):
-                raise AlreadyExistsError(f'{new_path!r} already exists.')
+                if if_exists == 'ignore':
+                    return False
+                raise AlreadyExistsError(
+                    f'{new_path!r} already exists; pass if_exists="ignore" to leave both as they '
+                    'are, or choose another name.'
+                )
             parent = parent_of(new_path)
             if parent and not self._dir_exists(conn, parent):
                 raise NotFoundError(f'Directory {parent!r} does not exist.')
@@ -240,9 +298,7 @@ class Catalog:
                     .where(tables_table.c.id == table_id)
                     .values(path=new_path, version=tables_table.c.version + 1)
                 )
-                return
-            if not self._dir_exists(conn, path):
-                raise NotFoundError(f'No table or directory {path!r}; see rv.list_tables().')
+                return True
             prefix = path + '/'
             for tbl in (dirs_table, tables_table):
                 rows = conn.execute(
@@ -255,6 +311,7 @@ class Catalog:
                     if tbl is tables_table:
                         values['version'] = tables_table.c.version + 1
                     conn.execute(sa.update(tbl).where(tbl.c.id == row_id).values(values))
+        return True
 
     # -- schemas -----------------------------------------------------------------
     def schema(self, table_id: int) -> TableSchema:
@@ -348,6 +405,13 @@ class Catalog:
         close = difflib.get_close_matches(path, dirs, n=1)
         hint = f' Did you mean {close[0]!r}?' if close else ''
         return f'Directory {path!r} does not exist.{hint} See rv.list_dirs().'
+
+
+def _column_type(name: str, spec: Any) -> ts.ColumnType:
+    try:
+        return ts.to_column_type(spec)
+    except InvalidValueError as e:
+        raise InvalidValueError(f'Column {name!r}: {e}') from None
 
 
 def _is_under(p: str, path: str, recursive: bool) -> bool:

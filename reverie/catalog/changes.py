@@ -25,6 +25,11 @@ def sql_condition(schema: TableSchema, where: Expr | None, what: str) -> Any:
     """SQL for a ``where=`` argument (None when absent); refuses what SQL cannot compute."""
     if where is None:
         return None
+    if not isinstance(where, Expr):
+        raise InvalidValueError(
+            f"{what} takes an expression over the table's columns such as t.n > 1, got "
+            f'{where!r} ({type(where).__name__}).'
+        )
     clause = to_sql(where.node, sql_resolver(schema))
     if clause is None:
         raise InvalidValueError(

@@ -7,6 +7,9 @@ import re
 from reverie.errors import InvalidValueError
 
 _NAME = re.compile(r'\A[A-Za-z_][A-Za-z0-9_]{0,62}\Z')
+# Table and directory names may also hold hyphens (as Pixeltable's do); column names may
+# not, since ``t.my-col`` could not be written.
+_PATH_PART = re.compile(r'\A[A-Za-z_][A-Za-z0-9_-]{0,62}\Z')
 
 
 def normalize_path(path: str, *, what: str = 'path', allow_root: bool = False) -> str:
@@ -20,10 +23,10 @@ def normalize_path(path: str, *, what: str = 'path', allow_root: bool = False) -
         return ''
     parts = re.split(r'[./]', path)
     for part in parts:
-        if not _NAME.match(part):
+        if not _PATH_PART.match(part):
             raise InvalidValueError(
                 f'Invalid {what} {path!r}: {part!r} is not a valid name. Names start with a '
-                'letter or _, contain only letters, digits and _, and are at most 63 long '
+                'letter or _, contain only letters, digits, _ and -, and are at most 63 long '
                 '(e.g. "reve_demo/scenes").'
             )
     return '/'.join(parts)
@@ -39,6 +42,7 @@ RESERVED_NAMES = frozenset(
         'add_columns',
         'add_computed_column',
         'add_embedding_index',
+        'add_index',
         'batch_update',
         'collect',
         'columns',

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from reverie import types as ts
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.changes import pending_values, reset_cells, sql_condition, update_assignments
+from reverie.catalog.options import IF_EXISTS, IF_NOT_EXISTS, check_option
 from reverie.catalog.paths import check_column_name, name_of
 from reverie.catalog.query import Query
 from reverie.catalog.rows import prepare_rows
@@ -388,28 +389,59 @@ class Table:
         return f'row {before}'
 
     def add_column(
-        self, *, if_exists: Literal['error', 'ignore'] = 'error', **columns: Any
+        self,
+        *,
+        if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
+        **columns: Any,
     ) -> UpdateStatus:
-        """Add stored (non-computed) columns: ``t.add_column(caption=rv.String)``."""
+        """Add stored (non-computed) columns: ``t.add_column(caption=rv.String)``.
+
+        ``if_exists``: 'error', 'ignore' (keep the column), 'replace' (drop it and add it
+        again, empty; refused while computed columns use it) or 'replace_force' (also drop
+        the computed columns that use it).
+        """
         if not columns:
             raise InvalidValueError(
                 'add_column() needs name=type, e.g. t.add_column(caption=rv.String).'
             )
-        schema = self._schema()
+        return self.add_columns(columns, if_exists=if_exists)
+
+    def add_columns(
+        self,
+        schema: dict[str, Any],
+        *,
+        if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
+    ) -> UpdateStatus:
+        """Add several stored columns: ``t.add_columns({'a': rv.Int, 'b': rv.String})``."""
+        if_exists = check_option('if_exists', if_exists, IF_EXISTS)
+        if not isinstance(schema, dict) or not schema:
+            raise InvalidValueError(
+                "add_columns() needs a non-empty dict of name to type, e.g. {'a': rv.Int}."
+            )
+        checked = [(check_column_name(k), ts.to_column_type(v)) for k, v in schema.items()]
         added = []
-        for name, col_type_spec in columns.items():
-            check_column_name(name)
-            col_type = ts.to_column_type(col_type_spec)
-            if schema.column(name) is not None:
-                if if_exists == 'ignore':
-                    continue
-                raise AlreadyExistsError(f'Table {schema.path!r} already has a column {name!r}.')
+        for name, col_type in checked:
             if not col_type.nullable:
                 raise InvalidValueError(
                     f'Column {name!r} cannot be Required when added to an existing table '
                     '(existing rows have no value for it).'
                 )
-            self._add_column_row(schema, name, col_type, None)
+            current = self._schema()
+            existing = current.column(name)
+            if existing is not None:
+                if if_exists == 'ignore':
+                    continue
+                if if_exists == 'error':
+                    raise AlreadyExistsError(
+                        f'Table {current.path!r} already has a column {name!r}; pass '
+                        'if_exists="replace" to drop it and add it again.'
+                    )
+                if if_exists == 'replace_force':
+                    for d in reversed(current.dependents(existing.id)):
+                        self.drop_column(d.name)
+                self.drop_column(name)
+                current = self._schema()
+            self._add_column_row(current, name, col_type, None)
             added.append(name)
         if added:
             names = ', '.join(map(repr, added))
@@ -420,7 +452,7 @@ class Table:
         self,
         *,
         on_error: OnError = 'abort',
-        if_exists: Literal['error', 'ignore', 'replace'] = 'error',
+        if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
         print_stats: bool = True,
         **columns: Any,
     ) -> UpdateStatus:
@@ -431,6 +463,7 @@ class Table:
             Added 2 column values with 0 errors in 0.01 s (180.00 rows/s)
         """
         _check_on_error(on_error)
+        if_exists = check_option('if_exists', if_exists, IF_EXISTS)
         name, value = _one_computed_column(columns)
         check_column_name(name)
         schema = self._schema()
@@ -443,6 +476,9 @@ class Table:
                     f'Table {schema.path!r} already has a column {name!r}; pass '
                     'if_exists="replace" to redefine it.'
                 )
+            if if_exists == 'replace_force':
+                for d in reversed(schema.dependents(existing.id)):
+                    self.drop_column(d.name)
             self.drop_column(name)
             schema = self._schema()
         node = as_node(value)
@@ -512,24 +548,35 @@ class Table:
             # inserts (which read it FOR SHARE) before the ALTER TABLE can wait on them.
             self._catalog.bump_version(conn, self._id)
             position = len(schema.columns)
-            col_id = conn.execute(
-                sa.insert(columns_table)
-                .values(
+            col_id = store.next_id(conn, columns_table)
+            conn.execute(
+                sa.insert(columns_table).values(
+                    id=col_id,
                     table_id=self._id,
                     name=name,
                     position=position,
                     col_type=col_type.to_json(),
                     computed=None if node is None else {'expr': serialize.to_json(node)},
                 )
-                .returning(columns_table.c.id)
-            ).scalar_one()
+            )
             sql = ColumnSql(col_id, node is not None)
             store.add_sql_columns(conn, schema.sa_table.name, sql.sa_columns(col_type.sql_type()))
 
-    def drop_column(self, name: str) -> None:
-        """Drop a column; refused while computed columns use it."""
+    def drop_column(
+        self, column: str | Expr, *, if_not_exists: Literal['error', 'ignore'] = 'error'
+    ) -> None:
+        """Drop a column (by name or ``t.col``); refused while computed columns use it."""
+        if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
         schema = self._schema()
+        name = _column_name(column, schema, 'drop_column')
+        if schema.column(name) is None and if_not_exists == 'ignore':
+            return
         col = schema.require(name)
+        if len(schema.columns) == 1:
+            raise InvalidValueError(
+                f'Cannot drop {name!r}, the last column of table {schema.path!r}: a table needs '
+                f'at least one column. Add another column first, or rv.drop_table({schema.path!r}).'
+            )
         dependents = schema.dependents(col.id)
         if dependents:
             names = ', '.join(repr(d.name) for d in dependents)
@@ -548,7 +595,7 @@ class Table:
             >>> t.add_index(t.n)  # doctest: +SKIP
             Added index on column 'n' of table 'scenes'.
         """
-        _check_choice('if_exists', if_exists, ('error', 'ignore'))
+        check_option('if_exists', if_exists, ('error', 'ignore'))
         schema = self._schema()
         col = self._index_column(schema, column)
         with self._catalog.store.begin() as conn:
@@ -565,7 +612,7 @@ class Table:
         self, column: str | Expr, *, if_not_exists: Literal['error', 'ignore'] = 'error'
     ) -> None:
         """Drop the index ``add_index`` put on a column."""
-        _check_choice('if_not_exists', if_not_exists, ('error', 'ignore'))
+        check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
         schema = self._schema()
         col = self._index_column(schema, column)
         with self._catalog.store.begin() as conn:
@@ -711,12 +758,6 @@ _INDEXABLE = (
 )
 
 
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        choices = ', '.join(repr(a) for a in allowed)
-        raise InvalidValueError(f'{name} must be one of {choices}, got {value!r}.')
-
-
 def _value_type(schema: TableSchema, sql_name: str) -> ts.ColumnType | None:
     for c in schema.columns:
         if c.sql.value == sql_name:
@@ -759,6 +800,20 @@ def _one_computed_column(columns: dict[str, Any]) -> tuple[str, Any]:
         )
     ((name, value),) = columns.items()
     return name, value
+
+
+def _column_name(column: str | Expr, schema: TableSchema, what: str) -> str:
+    """The name of a column given by name or as ``t.col`` (of this table)."""
+    if isinstance(column, str):
+        return column
+    node = column.node if isinstance(column, Expr) else None
+    if not isinstance(node, n.ColumnRef) or node.table_id != schema.id:
+        raise InvalidValueError(
+            f'{what}() takes a column name or a column of table {schema.path!r} such as '
+            f't.{schema.columns[0].name}, got {column!r}.'
+        )
+    current = [c.name for c in schema.columns if c.id == node.column_id]
+    return current[0] if current else node.name  # renamed since: the current name
 
 
 def _check_on_error(on_error: str) -> None:

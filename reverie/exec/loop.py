@@ -29,10 +29,27 @@ def background_loop() -> asyncio.AbstractEventLoop:
             loop.set_default_executor(
                 concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix='reverie-io')
             )
-            thread = threading.Thread(target=loop.run_forever, name='reverie-loop', daemon=True)
+            thread = threading.Thread(
+                target=_run_forever, args=(loop,), name='reverie-loop', daemon=True
+            )
             thread.start()
             _loop = loop
         return _loop
+
+
+def _run_forever(loop: asyncio.AbstractEventLoop) -> None:
+    """Run ``loop`` until it is stopped, surviving a KeyboardInterrupt raised inside a task.
+
+    asyncio re-raises KeyboardInterrupt and SystemExit out of ``run_forever`` after handing
+    them to the task's awaiters; a UDF that raises one would otherwise stop the loop, and
+    every later call in the process would wait for it forever.
+    """
+    while True:
+        try:
+            loop.run_forever()
+        except (KeyboardInterrupt, SystemExit):
+            continue
+        return
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

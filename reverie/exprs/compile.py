@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from reverie import types as ts
 from reverie.exprs import nodes as n
 from reverie.exprs.values import (
     EvaluationError,
@@ -105,9 +106,44 @@ class _Compiler:
         items = [self.compile(i) for i in node.items]
         return lambda env: [i(env) for i in items]
 
+    def _DictNode(self, node: n.DictNode) -> Getter:
+        items = [(k, self.compile(v)) for k, v in zip(node.keys, node.values, strict=True)]
+        return lambda env: {k: v(env) for k, v in items}
+
+    def _MathCall(self, node: n.MathCall) -> Getter:
+        inner, digits = self.compile(node.operand), node.digits
+        if node.fn == 'abs':
+            return lambda env: None if (v := inner(env)) is None else abs(v)
+
+        def rounded(env: Any) -> Any:
+            value = inner(env)
+            if value is None:
+                return None
+            try:
+                return round(value, digits)
+            except (TypeError, OverflowError, ValueError) as e:
+                raise EvaluationError(f'round({value!r}): {e}') from None
+
+        return rounded
+
     def _BinaryOp(self, node: n.BinaryOp) -> Getter:
         op = n.OPERATORS[node.op]
         left = self.compile(node.left)
+        if node.op == '**' and isinstance(node.result_type, ts.FloatType):
+            power, right_of_power = op, self.compile(node.right)
+
+            def float_power(env: Any) -> Any:
+                a, b = left(env), right_of_power(env)
+                if a is None or b is None:
+                    return None
+                try:
+                    return float(power(a, b))  # 2 ** 3 is 8.0 where the type says Float
+                except ZeroDivisionError:
+                    raise EvaluationError('division by zero') from None
+                except (TypeError, OverflowError) as e:
+                    raise EvaluationError(str(e)) from None
+
+            return float_power
         if isinstance(node.right, n.Literal) and node.right.value is not None:
             const = node.right.value
 
@@ -119,7 +155,7 @@ class _Compiler:
                     return op(a, const)
                 except ZeroDivisionError:
                     raise EvaluationError('division by zero') from None
-                except TypeError as e:
+                except (TypeError, OverflowError) as e:
                     raise EvaluationError(str(e)) from None
 
             return with_const
@@ -133,7 +169,7 @@ class _Compiler:
                 return op(a, b)
             except ZeroDivisionError:
                 raise EvaluationError('division by zero') from None
-            except TypeError as e:
+            except (TypeError, OverflowError) as e:
                 raise EvaluationError(str(e)) from None
 
         return binary

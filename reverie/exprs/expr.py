@@ -9,7 +9,7 @@ Methods of a column type (``resize``, ``upper``, ...) are registered by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from reverie import types as ts
@@ -55,6 +55,18 @@ class Expr:
 
     def __hash__(self) -> int:
         return hash(self.node)
+
+    def __iter__(self) -> Iterator[Any]:
+        # Without this, Python iterates through __getitem__ with 0, 1, 2, ... forever.
+        raise TypeMismatchError(
+            f'Expression {self!r} cannot be iterated: it stands for a value in every row. '
+            'Query it and iterate the result, e.g. t.select(...).collect(), or index it: e[0].'
+        )
+
+    def __contains__(self, item: object) -> bool:
+        raise TypeMismatchError(
+            f'"in" does not work on expression {self!r}; use a.isin([...]) for "a in [...]".'
+        )
 
     # comparisons -------------------------------------------------------------
     def __eq__(self, other: object) -> Expr:  # type: ignore[override]
@@ -103,11 +115,29 @@ class Expr:
     def __floordiv__(self, other: object) -> Expr:
         return _arith('//', self, other)
 
+    def __rfloordiv__(self, other: object) -> Expr:
+        return _arith('//', other, self)
+
     def __mod__(self, other: object) -> Expr:
         return _arith('%', self, other)
 
+    def __rmod__(self, other: object) -> Expr:
+        return _arith('%', other, self)
+
+    def __pow__(self, other: object) -> Expr:
+        return _arith('**', self, other)
+
+    def __rpow__(self, other: object) -> Expr:
+        return _arith('**', other, self)
+
     def __neg__(self) -> Expr:
         return _arith('*', self, -1)
+
+    def __abs__(self) -> Expr:
+        return _math('abs', self, None)
+
+    def __round__(self, ndigits: int | None = None) -> Expr:
+        return _math('round', self, ndigits)
 
     # boolean -----------------------------------------------------------------
     def __and__(self, other: object) -> Expr:
@@ -127,10 +157,39 @@ class Expr:
         return Expr(n.Not(self.node, ts.Bool))
 
     # other -------------------------------------------------------------------
-    def isin(self, values: Sequence[Any] | Expr) -> Expr:
-        """True where the value is one of ``values``."""
-        items = values if isinstance(values, list | tuple) else [values]
+    def isin(self, values: Iterable[Any] | Expr) -> Expr:
+        """True where the value is one of ``values`` (a list, tuple or set, or a Json list).
+
+        Each value must be comparable with this expression's type: ``t.name.isin([1, 2])``
+        is a TypeMismatchError, not an always-false condition.
+        """
+        own = self.col_type
+        if isinstance(own, ts.ImageType | ts.ArrayType):
+            raise TypeMismatchError(f'isin() cannot compare {self!r} of type {own}.')
+        if isinstance(values, Expr):
+            if not isinstance(values.col_type, ts.JsonType):
+                raise TypeMismatchError(
+                    f'isin() takes a list of values or a Json expression holding a list; '
+                    f'{values!r} has type {values.col_type}.'
+                )
+            return Expr(n.IsIn(self.node, (values.node,), ts.Bool))
+        if isinstance(values, set | frozenset):
+            items: list[Any] = sorted(values, key=repr)  # a stable order, so a stable node
+        elif isinstance(values, list | tuple):
+            items = list(values)
+        else:
+            raise TypeMismatchError(
+                f'isin() takes a list, tuple or set of values, got {values!r}; for one value '
+                'use ==.'
+            )
         nodes = tuple(as_node(v) for v in items)
+        for node in nodes:
+            got = node.col_type
+            if own is not None and got is not None and not _comparable(own, got):
+                raise TypeMismatchError(
+                    f'isin(): {Expr(node)!r} ({got}) can never equal {self!r} ({own}); pass '
+                    f'values of type {own}.'
+                )
         return Expr(n.IsIn(self.node, nodes, ts.Bool))
 
     def is_null(self) -> Expr:
@@ -138,7 +197,10 @@ class Expr:
         return Expr(n.IsNull(self.node, False, ts.Bool))
 
     def astype(self, target: Any) -> Expr:
-        """Convert to another column type, e.g. ``t.n.astype(rv.String)``."""
+        """Convert to another column type, e.g. ``t.n.astype(rv.String)``.
+
+        A ``Required[...]`` target makes a None value an error of that cell.
+        """
         target_type = ts.to_column_type(target)
         src = self.col_type
         allowed = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.JsonType)
@@ -149,19 +211,34 @@ class Expr:
                 f'Cannot convert {self!r} of type {src} to {target_type}; astype converts '
                 'between String, Int, Float, Bool and Json.'
             )
-        return Expr(n.Cast(self.node, target_type.copy(nullable=True)))
+        return Expr(n.Cast(self.node, target_type))
 
-    def __getitem__(self, key: str | int) -> Expr:
+    def __getitem__(self, key: str | int | slice) -> Expr:
+        """``e['key']``, ``e[0]``, ``e[1:3]``, or ``e['*']`` (every element of a list)."""
         if not isinstance(self.col_type, ts.JsonType | ts.ArrayType):
             raise TypeMismatchError(
                 f'{self!r} has type {self.col_type}; only Json and Array values can be indexed '
                 'with [...].'
             )
-        if isinstance(key, bool) or not isinstance(key, str | int):
-            raise InvalidValueError(f'A JSON path step must be a str or int, got {key!r}.')
+        step: str | int | n.JsonSlice
+        if isinstance(key, slice):
+            parts = (key.start, key.stop, key.step)
+            if any(
+                p is not None and (isinstance(p, bool) or not isinstance(p, int)) for p in parts
+            ):
+                raise InvalidValueError(f'A JSON slice takes int bounds, got {key!r}.')
+            if key.step == 0:
+                raise InvalidValueError('A JSON slice step cannot be zero.')
+            step = n.JsonSlice(key.start, key.stop, key.step)
+        elif isinstance(key, bool) or not isinstance(key, str | int):
+            raise InvalidValueError(
+                f"A JSON path step must be a str, int, slice or '*', got {key!r}."
+            )
+        else:
+            step = key
         if isinstance(self.node, n.JsonPath):
-            return Expr(n.JsonPath(self.node.operand, (*self.node.path, key), ts.Json))
-        return Expr(n.JsonPath(self.node, (key,), ts.Json))
+            return Expr(n.JsonPath(self.node.operand, (*self.node.path, step), ts.Json))
+        return Expr(n.JsonPath(self.node, (step,), ts.Json))
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith('_'):
@@ -175,7 +252,9 @@ class Expr:
             prop_type: ts.ColumnType = ts.Json if name == 'cellmeta' else ts.String
             return Expr(n.CellProp(self.node, name, prop_type))
         if isinstance(col_type, ts.ImageType) and name in n.IMAGE_PROPS:
-            image_prop_type: ts.ColumnType = ts.Int if name in ('width', 'height') else ts.String
+            image_prop_type: ts.ColumnType = (
+                ts.Int if name in ('width', 'height') else ts.Json if name == 'size' else ts.String
+            )
             return Expr(n.ImageProp(self.node, name, image_prop_type))
         type_name = col_type.name if col_type is not None else 'Any'
         builder = _METHODS.get((type_name, name))
@@ -190,9 +269,14 @@ def as_node(value: Any) -> n.Node:
     """Turn an Expr or a Python literal (or a list mixing both) into a node."""
     if isinstance(value, Expr):
         return value.node
-    if isinstance(value, list | tuple) and any(isinstance(v, Expr) for v in value):
+    if isinstance(value, list | tuple) and _holds_expr(value):
         # Element types are checked by the function that receives the list.
         return n.ListNode(tuple(as_node(v) for v in value), ts.Json)
+    if isinstance(value, dict) and _holds_expr(value):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise InvalidValueError(f'Dict keys in an expression must be str, got {bad[0]!r}.')
+        return n.DictNode(tuple(value), tuple(as_node(v) for v in value.values()), ts.Json)
     lit_type = ts.infer_type(value)
     if value is not None and lit_type is None:
         raise InvalidValueError(
@@ -200,6 +284,10 @@ def as_node(value: Any) -> n.Node:
             'expression; use '
             'a str, int, float, bool, date, datetime, list or dict.'
         )
+    if isinstance(lit_type, ts.TimestampType):
+        # Timestamps are kept in UTC and come back aware; a naive literal means UTC too, and
+        # comparing it as it is would fail in Python (naive vs aware).
+        value = lit_type.validate(value)
     if isinstance(lit_type, ts.IntType | ts.StringType | ts.JsonType):
         try:
             lit_type.validate(value)
@@ -208,6 +296,25 @@ def as_node(value: Any) -> n.Node:
                 f'{ts.short_repr(value)} cannot be used in an expression: {lit_type} needs {e}.'
             ) from None
     return n.Literal(value, lit_type)
+
+
+_EXPR_SEARCH_DEPTH = 64  # deeper nesting is refused as JSON anyway (without recursing)
+
+
+def _holds_expr(value: Any) -> bool:
+    """Whether a list, tuple or dict holds an Expr anywhere inside (looked for iteratively)."""
+    todo = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, Expr):
+            return True
+        if depth >= _EXPR_SEARCH_DEPTH:
+            continue
+        if isinstance(item, list | tuple):
+            todo.extend((v, depth + 1) for v in item)
+        elif isinstance(item, dict):
+            todo.extend((v, depth + 1) for v in item.values())
+    return False
 
 
 def as_expr(value: Any) -> Expr:
@@ -251,6 +358,8 @@ def _arith(op: str, left: Any, right: Any) -> Expr:
     lt, rt = lnode.col_type, rnode.col_type
     if op == '+' and isinstance(lt, ts.StringType) and isinstance(rt, ts.StringType):
         return Expr(n.BinaryOp(op, lnode, rnode, ts.String))
+    if op == '*' and {type(lt), type(rt)} == {ts.StringType, ts.IntType}:
+        return Expr(n.BinaryOp(op, lnode, rnode, ts.String))  # 'ab' * 3, as in Python
     json_side = isinstance(lt, ts.JsonType) or isinstance(rt, ts.JsonType)
     if not json_side and not (isinstance(lt, _NUMERIC) and isinstance(rt, _NUMERIC)):
         hint = ' (join strings with +, both sides String; use .astype(rv.String))'
@@ -262,9 +371,30 @@ def _arith(op: str, left: Any, right: Any) -> Expr:
         result: ts.ColumnType = ts.Json
     elif op == '/' or isinstance(lt, ts.FloatType) or isinstance(rt, ts.FloatType):
         result = ts.Float
+    elif op == '**' and not _non_negative_int_literal(rnode):
+        result = ts.Float  # 2 ** -1 is 0.5: Int only for a literal exponent >= 0
     else:
         result = ts.Int
     return Expr(n.BinaryOp(op, lnode, rnode, result))
+
+
+def _non_negative_int_literal(node: n.Node) -> bool:
+    return isinstance(node, n.Literal) and isinstance(node.lit_type, ts.IntType) and node.value >= 0
+
+
+def _math(fn: str, operand: Expr, digits: Any) -> Expr:
+    t = operand.col_type
+    if not isinstance(t, ts.IntType | ts.FloatType | ts.JsonType) and t is not None:
+        raise TypeMismatchError(f'{fn}() needs an Int or Float; {operand!r} has type {t}.')
+    if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int)):
+        raise InvalidValueError(f'round() takes an int number of digits, got {digits!r}.')
+    if isinstance(t, ts.JsonType) or t is None:
+        result: ts.ColumnType = ts.Json
+    elif fn == 'round' and digits is None:
+        result = ts.Int  # round(2.5) is the int 2, as in Python
+    else:
+        result = t.copy(nullable=True)
+    return Expr(n.MathCall(fn, operand.node, digits, result))
 
 
 def _require_bool(e: Expr, op: str) -> None:

@@ -111,7 +111,40 @@ class ListNode(Node):
         return self.items
 
 
-ARITHMETIC = ('+', '-', '*', '/', '//', '%')
+@dataclass(frozen=True)
+class DictNode(Node):
+    """A dict whose values are expressions: ``{'w': t.img.width, 'tags': [t.a, 'x']}``."""
+
+    keys: tuple[str, ...]
+    values: tuple[Node, ...]
+    dict_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.dict_type
+
+    def children(self) -> tuple[Node, ...]:
+        return self.values
+
+
+ARITHMETIC = ('+', '-', '*', '/', '//', '%', '**')
+# Integers past this bit length are past Int's 64 bits: refuse before computing them (a
+# power such as 10 ** 10 ** 9 would otherwise take minutes and gigabytes).
+_MAX_POWER_BITS = 4096
+
+
+def _power(a: Any, b: Any) -> Any:
+    if (
+        isinstance(a, int)
+        and isinstance(b, int)
+        and b > 0
+        and abs(a) > 1
+        and (abs(a).bit_length() - 1) * b > _MAX_POWER_BITS
+    ):
+        raise OverflowError(f'{a} ** {b} is too large')
+    return operator.pow(a, b)
+
+
 COMPARISON = ('==', '!=', '<', '<=', '>', '>=')
 
 # The Python operator of each binary op. SQLAlchemy column expressions overload the same
@@ -123,6 +156,7 @@ OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     '/': operator.truediv,
     '//': operator.floordiv,
     '%': operator.mod,
+    '**': _power,
     '==': operator.eq,
     '!=': operator.ne,
     '<': operator.lt,
@@ -134,7 +168,10 @@ OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
 
 @dataclass(frozen=True)
 class BinaryOp(Node):
-    """Arithmetic (``+ - * / // %``, ``+`` also joins strings) or a comparison."""
+    """Arithmetic (``+ - * / // % **``) or a comparison.
+
+    ``+`` also joins strings and ``str * int`` repeats one, as in Python.
+    """
 
     op: str
     left: Node
@@ -227,12 +264,16 @@ class Cast(Node):
         return (self.operand,)
 
 
-@dataclass(frozen=True)
-class JsonPath(Node):
-    """``t.meta['a'][0]``: keys and indexes into a JSON value."""
+MATH_FUNCTIONS = ('abs', 'round')
 
+
+@dataclass(frozen=True)
+class MathCall(Node):
+    """``abs(a)`` or ``round(a, digits)`` (Python's rounding: halves to even)."""
+
+    fn: str
     operand: Node
-    path: tuple[str | int, ...]
+    digits: int | None
     result_type: ColumnType
 
     @property
@@ -243,12 +284,41 @@ class JsonPath(Node):
         return (self.operand,)
 
 
-IMAGE_PROPS = ('width', 'height', 'mode', 'fileurl', 'localpath')
+@dataclass(frozen=True)
+class JsonSlice:
+    """A slice step of a JSON path: ``t.meta['a'][1:3]``."""
+
+    start: int | None
+    stop: int | None
+    step: int | None
+
+
+# ``'*'`` as a JSON path step: every element of a list (later steps apply to each).
+JSON_STAR = '*'
+
+
+@dataclass(frozen=True)
+class JsonPath(Node):
+    """``t.meta['a'][0]``: keys, indexes, slices and ``'*'`` into a JSON value."""
+
+    operand: Node
+    path: tuple[str | int | JsonSlice, ...]
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+IMAGE_PROPS = ('width', 'height', 'size', 'mode', 'fileurl', 'localpath')
 
 
 @dataclass(frozen=True)
 class ImageProp(Node):
-    """``t.img.width``, ``.height``, ``.mode``, ``.fileurl``, ``.localpath``."""
+    """``t.img.width``, ``.height``, ``.size`` ([w, h]), ``.mode``, ``.fileurl``, ``.localpath``."""
 
     operand: Node
     prop: str

@@ -16,6 +16,12 @@ def render(node: n.Node) -> str:
             return repr(node.value)
         case n.ListNode():
             return '[' + ', '.join(render(i) for i in node.items) + ']'
+        case n.DictNode():
+            items = (f'{k!r}: {render(v)}' for k, v in zip(node.keys, node.values, strict=True))
+            return '{' + ', '.join(items) + '}'
+        case n.MathCall():
+            digits = '' if node.digits is None else f', {node.digits}'
+            return f'{node.fn}({render(node.operand)}{digits})'
         case n.BinaryOp():
             return f'{_wrap(node.left)} {node.op} {_wrap(node.right)}'
         case n.BoolOp():
@@ -29,7 +35,7 @@ def render(node: n.Node) -> str:
         case n.Cast():
             return f'{_wrap(node.operand)}.astype({node.target})'
         case n.JsonPath():
-            return _wrap(node.operand) + ''.join(f'[{p!r}]' for p in node.path)
+            return _wrap(node.operand) + ''.join(f'[{_step(p)}]' for p in node.path)
         case n.ImageProp():
             return f'{_wrap(node.operand)}.{node.prop}'
         case n.CellProp():
@@ -41,6 +47,13 @@ def render(node: n.Node) -> str:
             args += [f'{k}={render(v)}' for k, v in node.kwargs]
             return f'{node.fn.name}({", ".join(args)})'
     return type(node).__name__
+
+
+def _step(step: str | int | n.JsonSlice) -> str:
+    if isinstance(step, n.JsonSlice):
+        parts = ['' if v is None else str(v) for v in (step.start, step.stop, step.step)]
+        return ':'.join(parts[:2]) + (f':{parts[2]}' if step.step is not None else '')
+    return repr(step)
 
 
 def _wrap(node: n.Node) -> str:

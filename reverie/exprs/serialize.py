@@ -8,6 +8,7 @@ imports it).
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -33,9 +34,27 @@ def to_json(node: n.Node) -> dict[str, Any]:
         case n.ColumnRef():
             return {'kind': 'col', 'column_id': node.column_id}
         case n.Literal():
-            return {'kind': 'lit', 'value': node.value, 'type': _type_json(node.lit_type)}
+            return {
+                'kind': 'lit',
+                'value': _value_json(node.value),
+                'type': _type_json(node.lit_type),
+            }
         case n.ListNode():
             return {'kind': 'list', 'items': [to_json(i) for i in node.items]}
+        case n.DictNode():
+            return {
+                'kind': 'dict',
+                'keys': list(node.keys),
+                'values': [to_json(v) for v in node.values],
+            }
+        case n.MathCall():
+            return {
+                'kind': 'math',
+                'fn': node.fn,
+                'operand': to_json(node.operand),
+                'digits': node.digits,
+                'type': _type_json(node.result_type),
+            }
         case n.BinaryOp():
             return {
                 'kind': 'binary',
@@ -63,7 +82,11 @@ def to_json(node: n.Node) -> dict[str, Any]:
                 'type': _type_json(node.target),
             }
         case n.JsonPath():
-            return {'kind': 'jsonpath', 'operand': to_json(node.operand), 'path': list(node.path)}
+            return {
+                'kind': 'jsonpath',
+                'operand': to_json(node.operand),
+                'path': [_step_json(p) for p in node.path],
+            }
         case n.ImageProp():
             return {
                 'kind': 'imageprop',
@@ -99,9 +122,14 @@ def from_json(d: dict[str, Any], columns: ColumnLookup) -> n.Node:
     if kind == 'col':
         return columns(int(d['column_id']))
     if kind == 'lit':
-        return n.Literal(d['value'], _type_from(d['type']))
+        lit_type = _type_from(d['type'])
+        return n.Literal(_value_from(d['value'], lit_type), lit_type)
     if kind == 'list':
         return n.ListNode(tuple(sub(i) for i in d['items']), ts.Json)
+    if kind == 'dict':
+        return n.DictNode(tuple(d['keys']), tuple(sub(v) for v in d['values']), ts.Json)
+    if kind == 'math':
+        return n.MathCall(d['fn'], sub(d['operand']), d['digits'], _required_type(d['type']))
     if kind == 'binary':
         return n.BinaryOp(d['op'], sub(d['left']), sub(d['right']), _required_type(d['type']))
     if kind == 'bool':
@@ -115,7 +143,7 @@ def from_json(d: dict[str, Any], columns: ColumnLookup) -> n.Node:
     if kind == 'cast':
         return n.Cast(sub(d['operand']), _required_type(d['type']))
     if kind == 'jsonpath':
-        return n.JsonPath(sub(d['operand']), tuple(d['path']), ts.Json)
+        return n.JsonPath(sub(d['operand']), tuple(_step_from(p) for p in d['path']), ts.Json)
     if kind == 'imageprop':
         return n.ImageProp(sub(d['operand']), d['prop'], _required_type(d['type']))
     if kind == 'cellprop':
@@ -132,6 +160,33 @@ def from_json(d: dict[str, Any], columns: ColumnLookup) -> n.Node:
             _required_type(d['type']),
         )
     raise ValueError(f'unknown expression kind {kind!r}')
+
+
+def _step_json(step: str | int | n.JsonSlice) -> Any:
+    if isinstance(step, n.JsonSlice):
+        return {'slice': [step.start, step.stop, step.step]}
+    return step
+
+
+def _step_from(step: Any) -> str | int | n.JsonSlice:
+    if isinstance(step, dict):
+        return n.JsonSlice(*step['slice'])
+    return step  # type: ignore[no-any-return]
+
+
+def _value_json(value: Any) -> Any:
+    """Dates and timestamps as ISO text (the catalog stores JSON); the type says which."""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def _value_from(value: Any, lit_type: ts.ColumnType | None) -> Any:
+    if isinstance(value, str) and isinstance(lit_type, ts.TimestampType):
+        return datetime.datetime.fromisoformat(value)
+    if isinstance(value, str) and isinstance(lit_type, ts.DateType):
+        return datetime.date.fromisoformat(value)
+    return value
 
 
 def _type_json(t: ts.ColumnType | None) -> dict[str, Any] | None:

@@ -74,6 +74,26 @@ def to_sql(node: n.Node, resolve: ColumnResolver) -> ColumnElement[Any] | None:
     return None
 
 
+def _floor_div_mod(
+    op: str, left: ColumnElement[Any], right: ColumnElement[Any]
+) -> ColumnElement[Any]:
+    """Integer ``//`` or ``%`` with Python's results on SQLite and PostgreSQL.
+
+    SQL truncates towards zero (``-7 / 2`` is -3, ``-7 % 2`` is -1); Python floors
+    (``-7 // 2`` is -4, ``-7 % 2`` is 1). Where the truncated remainder is non-zero and its
+    sign differs from the divisor's, Python's quotient is one less and its remainder is
+    one divisor more. Nothing here can overflow. A zero divisor gives NULL, as ``/`` does.
+    """
+    # Typed as BigInteger so that ``//`` renders as SQL's integer ``/`` (not FLOOR of a float).
+    divisor = sa.type_coerce(sa.func.nullif(right, 0), sa.BigInteger())
+    left = sa.type_coerce(left, sa.BigInteger())
+    remainder = left % divisor
+    floors = sa.and_(remainder != 0, (remainder < 0) != (divisor < 0))
+    if op == '%':
+        return sa.case((floors, remainder + divisor), else_=remainder)
+    return sa.case((floors, left // divisor - 1), else_=left // divisor)
+
+
 def split_conjuncts(node: n.Node) -> list[n.Node]:
     """The operands of a top-level ``&`` (or the node itself)."""
     if isinstance(node, n.BoolOp) and node.op == 'and':
@@ -92,18 +112,26 @@ def _literal(value: Any) -> ColumnElement[Any] | None:
         return None
     if value is None:
         return sa.null()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return sa.literal(value, sa.BigInteger())  # not INTEGER: PostgreSQL casts to 32 bits
     return sa.literal(_db_value(value))
 
 
 def _binary(node: n.BinaryOp, resolve: ColumnResolver) -> ColumnElement[Any] | None:
-    if node.op in ('//', '%'):
-        return None  # Python floors towards -inf; SQL truncates towards 0
+    if node.op == '**' or (isinstance(node.col_type, ts.StringType) and node.op == '*'):
+        return None  # SQL powers are floats; SQLite cannot repeat a string
     for side in (node.left, node.right):
         if isinstance(side.col_type, ts.JsonType | ts.ImageType | ts.ArrayType):
             return None
+    if node.op in ('//', '%') and not (
+        isinstance(node.left.col_type, ts.IntType) and isinstance(node.right.col_type, ts.IntType)
+    ):
+        return None  # SQLite's % turns floats into integers; PostgreSQL has no float %
     left, right = to_sql(node.left, resolve), to_sql(node.right, resolve)
     if left is None or right is None:
         return None
+    if node.op in ('//', '%'):
+        return _floor_div_mod(node.op, left, right)
     if node.op in n.COMPARISON:
         return n.OPERATORS[node.op](left, right)  # type: ignore[no-any-return]
     if node.op == '+' and isinstance(node.col_type, ts.StringType):

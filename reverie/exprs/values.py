@@ -12,6 +12,7 @@ from typing import Any
 import PIL.Image
 
 from reverie import types as ts
+from reverie.exprs import nodes as n
 
 
 class EvaluationError(Exception):
@@ -29,8 +30,10 @@ def three_valued(op: str, values: list[Any]) -> bool | None:
 
 
 def cast_value(value: Any, target: ts.ColumnType) -> Any:
-    """Convert ``value`` for ``astype``; None stays None."""
+    """Convert ``value`` for ``astype``; None stays None unless the target is Required."""
     if value is None:
+        if not target.nullable:
+            raise EvaluationError(f'the value is None, which cannot become {target}')
         return None
     try:
         if isinstance(target, ts.StringType):
@@ -50,9 +53,19 @@ def cast_value(value: Any, target: ts.ColumnType) -> Any:
     raise EvaluationError(f'cannot convert to {target}')
 
 
-def json_path(value: Any, path: tuple[str | int, ...]) -> Any:
-    """Follow keys and indexes; a missing step gives None."""
-    for step in path:
+def json_path(value: Any, path: tuple[str | int | n.JsonSlice, ...]) -> Any:
+    """Follow keys, indexes, slices and ``'*'``; a missing step gives None.
+
+    After a slice or ``'*'`` the rest of the path applies to each element, so
+    ``t.meta['items']['*']['name']`` is the list of every item's name.
+    """
+    for i, step in enumerate(path):
+        if isinstance(step, n.JsonSlice) or step == n.JSON_STAR:
+            if not isinstance(value, list):
+                return None
+            if isinstance(step, n.JsonSlice):
+                value = value[step.start : step.stop : step.step]
+            return [json_path(v, path[i + 1 :]) for v in value]
         if isinstance(value, dict) and isinstance(step, str):
             value = value.get(step)
         elif isinstance(value, list) and isinstance(step, int) and -len(value) <= step < len(value):
@@ -63,7 +76,7 @@ def json_path(value: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def image_prop(img: Any, prop: str) -> Any:
-    """``width``, ``height``, ``mode``, ``fileurl`` or ``localpath`` of an image value."""
+    """``width``, ``height``, ``size``, ``mode``, ``fileurl`` or ``localpath`` of an image."""
     if img is None:
         return None
     if not isinstance(img, PIL.Image.Image):
@@ -72,6 +85,8 @@ def image_prop(img: Any, prop: str) -> Any:
         return img.width
     if prop == 'height':
         return img.height
+    if prop == 'size':
+        return [img.width, img.height]
     if prop == 'mode':
         return img.mode
     filename = getattr(img, 'filename', None)

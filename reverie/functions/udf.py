@@ -24,6 +24,10 @@ from reverie.exprs.expr import Expr, as_node, register_method
 
 T = TypeVar('T')
 
+# The result type of one call, when its arguments say more than the return hint (an image
+# resized to a literal size has that size); None keeps the hint's type.
+CallType = Callable[[tuple[n.Node, ...], dict[str, n.Node]], ts.ColumnType | None]
+
 
 class Batch(list[T], Generic[T]):
     """Annotation for batched UDFs: ``def f(x: Batch[str]) -> Batch[int]``."""
@@ -76,6 +80,7 @@ class Function:
         source: str | None = None,
         source_globals: dict[str, str] | None = None,
         check_call: Callable[[tuple[n.Node, ...], dict[str, n.Node]], None] | None = None,
+        call_type: CallType | None = None,
     ) -> None:
         self.py_fn = py_fn
         self.name = name or py_fn.__name__
@@ -84,6 +89,7 @@ class Function:
         self.batch_size = batch_size
         self._pool = pool
         self._check_call = check_call
+        self._call_type = call_type
         hints = _hints(py_fn)
         self.param_types = dict(param_types or {})
         self.params = _params(py_fn, hints, self.param_types, batched=batch_size is not None)
@@ -116,19 +122,27 @@ class Function:
         bound = self._bind(args, kwargs)
         arg_nodes: list[n.Node] = []
         kw_nodes: list[tuple[str, n.Node]] = []
+        skipped = False  # after a skipped parameter, later ones are passed by name
         for param in self.params:
             if param.name not in bound:
+                skipped = True
                 continue
             values = bound[param.name]
             for value in values if param.kind == 'varargs' else [values]:
                 node = self._check_arg(param, value)
-                if param.kind == 'keyword':
+                if param.kind == 'keyword' or skipped:
+                    # By position, f(x, d=5, b=2) would run as f(x, 2, 5).
                     kw_nodes.append((param.name, node))
                 else:
                     arg_nodes.append(node)
         if self._check_call is not None:
             self._check_call(tuple(arg_nodes), dict(kw_nodes))
-        return Expr(n.FunctionCall(self, tuple(arg_nodes), tuple(kw_nodes), self.return_type))
+        result_type = self.return_type
+        if self._call_type is not None:
+            known = self._call_type(tuple(arg_nodes), dict(kw_nodes))
+            if known is not None:
+                result_type = known.copy(nullable=True)
+        return Expr(n.FunctionCall(self, tuple(arg_nodes), tuple(kw_nodes), result_type))
 
     def to_json(self) -> dict[str, Any]:
         """What the catalog stores to find this function again."""

@@ -178,6 +178,28 @@ class Store:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    def next_id(self, conn: Connection, table: sa.Table) -> int:
+        """A fresh id for a row of ``table`` (rv_tables or rv_columns), never handed out before.
+
+        SQLite reuses the largest rowid after its row is deleted, so a handle to a dropped
+        table (or a query holding a dropped column) would reach a newer one; ids therefore
+        come from a counter in rv_meta that only grows. Call inside a write transaction.
+        """
+        key = f'next_id:{table.name}'
+        select = sa.select(meta_table.c.value).where(meta_table.c.key == key)
+        if not self.is_sqlite:
+            select = select.with_for_update()
+        stored = conn.execute(select).scalar()
+        highest = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()
+        new_id = max(int(stored or 1), int(highest or 0) + 1)
+        if stored is None:
+            conn.execute(sa.insert(meta_table).values(key=key, value=str(new_id + 1)))
+        else:
+            conn.execute(
+                sa.update(meta_table).where(meta_table.c.key == key).values(value=str(new_id + 1))
+            )
+        return new_id
+
     def add_sql_columns(self, conn: Connection, table: str, cols: list[sa.Column[Any]]) -> None:
         """``ALTER TABLE ... ADD COLUMN`` for each column (names are ours, never user input)."""
         preparer = self.engine.dialect.identifier_preparer

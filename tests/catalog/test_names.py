@@ -110,7 +110,9 @@ def test_get_table_if_not_exists(catalog):
     assert rv.get_table('nope', if_not_exists='ignore') is None
     with pytest.raises(rv.NotFoundError, match="'nope' does not exist"):
         rv.get_table('nope')
-    with pytest.raises(rv.InvalidValueError, match="if_not_exists must be 'error' or 'ignore'"):
+    with pytest.raises(
+        rv.InvalidValueError, match="if_not_exists must be one of 'error', 'ignore'"
+    ):
         rv.get_table('nope', if_not_exists='maybe')
 
 

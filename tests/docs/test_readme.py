@@ -60,11 +60,16 @@ def test_every_python_block_runs_as_written(tmp_path):
             'REVE_API_KEY': 'papi.readme',
             'REVERIE_HOME': str(tmp_path / 'home'),
         }
+        # A fresh folder that looks like the repository root (the README's relative paths
+        # work), so files the blocks write never land in the repository.
+        work = tmp_path / 'work'
+        work.mkdir()
+        (work / 'docs').symlink_to(ROOT / 'docs')
         outputs = []
         for i, code in enumerate(blocks):
             proc = subprocess.run(
                 [sys.executable, '-c', code],
-                cwd=ROOT,
+                cwd=work,
                 env=env,
                 capture_output=True,
                 text=True,
