@@ -13,6 +13,11 @@ Environment variables win over the file:
 | ``REVE_MAX_CONCURRENCY`` | ``[reve] max_concurrency`` | 8                       |
 | ``REVE_REQUESTS_PER_MINUTE`` | ``[reve] requests_per_minute`` | none (no cap)   |
 | ``REVE_TIMEOUT``    | ``[reve] timeout``     | 180 (seconds to wait for an answer) |
+| ``REVERIE_LOCAL_DEVICE`` | ``[local] device`` | ``auto``: CUDA, Apple MPS, else CPU |
+| ``REVERIE_LOCAL_DTYPE`` | ``[local] dtype``   | ``auto``: 16-bit on a GPU, float32 on CPU |
+| ``REVERIE_LOCAL_CPU_OFFLOAD`` | ``[local] cpu_offload`` | off                   |
+| ``REVERIE_LOCAL_STEPS`` | ``[local] steps``   | 4 for a step-distilled model, else the model's |
+| ``REVERIE_LOCAL_MEGAPIXELS`` | ``[local] megapixels`` | the model's (1 for FLUX.2) |
 """
 
 from __future__ import annotations
@@ -24,6 +29,20 @@ from pathlib import Path
 from typing import Any
 
 from reverie.errors import InvalidValueError
+
+_LOCAL_DTYPES = ('auto', 'float32', 'float16', 'bfloat16')
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """How the local diffusers model runs (``model='local/<path or Hugging Face id>'``)."""
+
+    device: str = 'auto'  # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'
+    dtype: str = 'auto'
+    cpu_offload: bool = False
+    steps: int | None = None
+    megapixels: float | None = None
+
 
 DEFAULT_REVE_URL = 'https://api.reve.com'
 
@@ -56,6 +75,7 @@ class Config:
     media_dir: Path
     progress: bool | None
     reve: ReveSettings
+    local: LocalSettings = field(default_factory=LocalSettings)
 
     @classmethod
     def load(cls, overrides: dict[str, Any] | None = None) -> Config:
@@ -109,7 +129,32 @@ class Config:
             media_dir=media_dir,
             progress=_optional_bool(progress_raw),
             reve=reve_settings,
+            local=_local_settings(file.get('local', {})),
         )
+
+
+def _local_settings(section: dict[str, Any]) -> LocalSettings:
+    env = os.environ
+
+    def get(name: str) -> Any:
+        value = env.get(f'REVERIE_LOCAL_{name.upper()}')
+        return section.get(name) if value in (None, '') else value
+
+    device = str(get('device') or 'auto').strip().lower()
+    dtype = str(get('dtype') or 'auto').strip().lower()
+    if dtype not in _LOCAL_DTYPES:
+        raise InvalidValueError(
+            f'[local] dtype must be one of {", ".join(_LOCAL_DTYPES)}, got {dtype!r}.'
+        )
+    steps = get('steps')
+    megapixels = _optional_float(get('megapixels'), 'megapixels', 'local')
+    return LocalSettings(
+        device=device,
+        dtype=dtype,
+        cpu_offload=bool(_optional_bool(get('cpu_offload'))),
+        steps=None if steps in (None, '') else _positive_int(steps, 'steps', 'local'),
+        megapixels=megapixels,
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -122,17 +167,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise InvalidValueError(f'Config file {str(path)!r} is not valid TOML: {e}.') from None
 
 
-def _positive_int(value: object, name: str) -> int:
+def _positive_int(value: object, name: str, section: str = 'reve') -> int:
     try:
         n = int(str(value))
     except ValueError:
         n = 0
     if n < 1:
-        raise InvalidValueError(f'[reve] {name} must be a positive integer, got {value!r}.')
+        raise InvalidValueError(f'[{section}] {name} must be a positive integer, got {value!r}.')
     return n
 
 
-def _optional_float(value: object, name: str) -> float | None:
+def _optional_float(value: object, name: str, section: str = 'reve') -> float | None:
     if value in (None, ''):
         return None
     try:
@@ -140,7 +185,7 @@ def _optional_float(value: object, name: str) -> float | None:
     except ValueError:
         x = -1.0
     if x <= 0:
-        raise InvalidValueError(f'[reve] {name} must be a positive number, got {value!r}.')
+        raise InvalidValueError(f'[{section}] {name} must be a positive number, got {value!r}.')
     return x
 
 
