@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     backend = None
     try:
         if args.backend:
-            print(f'Loading backend {args.backend} ...', flush=True)
+            print(f'Loading backend {args.backend} ...', file=sys.stderr, flush=True)
             backend = load_backend(args.backend, args.megapixels)
     except Exception as exc:  # a backend is any code: report it in one line, no traceback
         print(f'reve-server: {exc}', file=sys.stderr)
