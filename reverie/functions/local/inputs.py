@@ -59,7 +59,7 @@ def output_size(
         >>> output_size('16:9', None, 1024 * 1024, 16)
         (1360, 768)
         >>> output_size(None, (640, 480), 64 * 64, 2)
-        (74, 54)
+        (74, 56)
     """
     if aspect_ratio is not None:
         w, h = (int(x) for x in aspect_ratio.split(':'))
