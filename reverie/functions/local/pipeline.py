@@ -36,9 +36,10 @@ def check_libraries() -> None:
     """Refuse, without importing them, when torch / diffusers / transformers are missing."""
     missing = [name for name in LIBRARIES if importlib.util.find_spec(name) is None]
     if missing:
+        verb = 'is' if len(missing) == 1 else 'are'
         raise NotFoundError(
-            f'The local image model needs {", ".join(missing)}, which is not installed. '
-            f'Install the extra: {INSTALL}.'
+            f'The local image model needs {" and ".join(missing)}, which {verb} not installed '
+            f'here. Install the extra: {INSTALL}.'
         )
 
 
@@ -207,8 +208,8 @@ _loading = threading.Lock()  # one load at a time: two loads of one model would 
 
 def load(model_id: str, settings: LocalSettings) -> LocalModel:
     """The loaded model for ``model_id`` on the configured device (loaded on first call)."""
-    check_libraries()
     wt.check(model_id)  # a missing folder is refused before torch is imported
+    check_libraries()
     placement = place(settings)
     key = (model_id, placement)
     with _loading:

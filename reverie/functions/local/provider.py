@@ -51,8 +51,8 @@ class LocalProvider:
         inputs.check_aspect_ratio(request.aspect_ratio)
         inputs.check_references(request.prompt, n)
         inputs.parse_options(request.options)
-        pl.check_libraries()
         wt.check(request.model)
+        pl.check_libraries()
 
     async def send(self, request: ImageRequest, config: Config) -> ImageAnswer:
         """Make one image; the model loads on the first call."""
