@@ -17,7 +17,8 @@ from reverie.functions.local.pipeline import LIBRARIES
 MEGAPIXELS = str(64 * 64 / 1024**2)  # 64x64 images: each takes well under a second on CPU
 
 
-def _require_libraries() -> None:
+def require_libraries() -> None:
+    """Skip without the [local] extra; in CI, fail instead."""
     missing = [name for name in LIBRARIES if importlib.util.find_spec(name) is None]
     if not missing:
         return
@@ -30,7 +31,7 @@ def _require_libraries() -> None:
 @pytest.fixture(scope='session')
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder of the tiny FLUX.2 [klein] pipeline (built and saved once per session)."""
-    _require_libraries()
+    require_libraries()
     from tests.functions.local.tiny import build_tiny_klein
 
     return build_tiny_klein(tmp_path_factory.mktemp('models') / 'tiny-klein')

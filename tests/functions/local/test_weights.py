@@ -16,6 +16,7 @@ from reverie.config import Config
 from reverie.functions import local
 from reverie.functions.images.provider import ImageRequest
 from reverie.functions.local import weights
+from tests.functions.local.conftest import require_libraries
 
 COMMIT = '0123456789abcdef0123456789abcdef01234567'
 
@@ -50,7 +51,7 @@ def test_unknown_hub_id_offline_is_refused_with_the_fix(monkeypatch, tmp_path: P
 
 def test_no_network_is_refused_with_the_fix(tmp_path: Path):
     # A separate process: huggingface_hub reads HF_ENDPOINT once, at import.
-    pytest.importorskip('huggingface_hub')
+    require_libraries()
     code = (
         'from reverie.functions.local import weights\n'
         'try:\n'
