@@ -67,8 +67,9 @@ def test_same_seed_same_image(local_env: Path):
         assert answer.meta['seed'] == seed
         return answer.image
 
-    assert make(7) == make(7)
-    assert make(7) != make(8)
+    first = make(7)
+    assert make(7) == first
+    assert make(8) != first
 
 
 def test_weights_load_once_per_device_and_dtype(local_env: Path):
