@@ -164,13 +164,13 @@ class LocalModel:
             'prompt': prompt,
             'width': width,
             'height': height,
-            # A CPU generator gives the same noise, so the same image, on every device.
+            # A CPU generator: the same seed starts from the same noise on every device.
             'generator': torch.Generator(device='cpu').manual_seed(seed),
         }
         if steps is not None:
             kwargs['num_inference_steps'] = steps
         if guidance_scale is None and self.distilled:
-            guidance_scale = 1.0  # a step-distilled model ignores guidance; say so quietly
+            guidance_scale = 1.0  # a step-distilled model ignores guidance; 1.0 avoids a warning
         if guidance_scale is not None:
             kwargs['guidance_scale'] = guidance_scale
         if images:
@@ -190,6 +190,12 @@ class LocalModel:
                     f'{self.placement.device} at {width}x{height}. Set [local] cpu_offload = '
                     'true, a smaller [local] megapixels, or dtype = "bfloat16".',
                     code='OUT_OF_MEMORY',
+                ) from None
+            except RuntimeError as e:  # a kernel or shape failure: the same input fails again
+                raise ServiceError(
+                    f'Local model {self.weights.model_id!r} failed on {self.placement.device}: '
+                    f'{type(e).__name__}: {e}',
+                    code='MODEL_FAILED',
                 ) from None
         image: PIL.Image.Image = result.images[0]
         return image
