@@ -24,6 +24,11 @@ Environment variables win over the file:
 
 Each image provider section (``[openai]``, ``[gemini]``, ``[bfl]``) also takes
 ``max_concurrency``, ``requests_per_minute`` and ``timeout``.
+| ``REVERIE_LOCAL_DEVICE`` | ``[local] device`` | ``auto``: CUDA, Apple MPS, else CPU |
+| ``REVERIE_LOCAL_DTYPE`` | ``[local] dtype``   | ``auto``: 16-bit on a GPU, float32 on CPU |
+| ``REVERIE_LOCAL_CPU_OFFLOAD`` | ``[local] cpu_offload`` | off                   |
+| ``REVERIE_LOCAL_STEPS`` | ``[local] steps``   | 4 for a step-distilled model, else the model's |
+| ``REVERIE_LOCAL_MEGAPIXELS`` | ``[local] megapixels`` | the model's (1 for FLUX.2) |
 """
 
 from __future__ import annotations
@@ -36,6 +41,20 @@ from pathlib import Path
 from typing import Any
 
 from reverie.errors import InvalidValueError
+
+_LOCAL_DTYPES = ('auto', 'float32', 'float16', 'bfloat16')
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """How the local diffusers model runs (``model='local/<path or Hugging Face id>'``)."""
+
+    device: str = 'auto'  # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'
+    dtype: str = 'auto'
+    cpu_offload: bool = False
+    steps: int | None = None
+    megapixels: float | None = None
+
 
 DEFAULT_REVE_URL = 'https://api.reve.com'
 
@@ -106,6 +125,7 @@ class Config:
     image_model: str | None = None
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     allow_private_urls: bool = False
+    local: LocalSettings = field(default_factory=LocalSettings)
 
     def provider(self, name: str) -> ProviderSettings:
         """Settings of the hosted provider ``name`` (``openai``, ``gemini``, ``bfl``)."""
@@ -173,6 +193,7 @@ class Config:
             image_model=env.get('REVERIE_IMAGE_MODEL') or file.get('images', {}).get('model'),
             providers={name: _provider_settings(name, file.get(name, {})) for name in _PROVIDERS},
             allow_private_urls=bool(_optional_bool(allow_private)),
+            local=_local_settings(file.get('local', {})),
         )
 
 
@@ -189,6 +210,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
         )
         for provider in _PROVIDERS
     },
+    'local': frozenset({'device', 'dtype', 'cpu_offload', 'steps', 'megapixels'}),
 }
 
 
@@ -231,6 +253,30 @@ def _provider_settings(name: str, section: dict[str, Any]) -> ProviderSettings:
         ),
         timeout=_optional_float(section.get('timeout'), 'timeout', name) or 180.0,
         key_variable=f'{key_vars[0]} or [{name}] api_key',
+    )
+
+
+def _local_settings(section: dict[str, Any]) -> LocalSettings:
+    env = os.environ
+
+    def get(name: str) -> Any:
+        value = env.get(f'REVERIE_LOCAL_{name.upper()}')
+        return section.get(name) if value in (None, '') else value
+
+    device = str(get('device') or 'auto').strip().lower()
+    dtype = str(get('dtype') or 'auto').strip().lower()
+    if dtype not in _LOCAL_DTYPES:
+        raise InvalidValueError(
+            f'[local] dtype must be one of {", ".join(_LOCAL_DTYPES)}, got {dtype!r}.'
+        )
+    steps = get('steps')
+    megapixels = _optional_float(get('megapixels'), 'megapixels', 'local')
+    return LocalSettings(
+        device=device,
+        dtype=dtype,
+        cpu_offload=bool(_optional_bool(get('cpu_offload'))),
+        steps=None if steps in (None, '') else _positive_int(steps, 'steps', 'local'),
+        megapixels=megapixels,
     )
 
 

@@ -1,4 +1,9 @@
-"""Command-line glue for the Reve-compatible server (`reverie reve-server`)."""
+"""Command-line glue for the Reve-compatible server (`reverie reve-server`).
+
+`--backend module:Class` calls `Class()`; `--backend diffusers:<folder or Hugging Face id>`
+serves a local diffusers model (`pip install 'reverie[local]'`), imported only then, so the
+server never imports torch otherwise.
+"""
 
 from __future__ import annotations
 
@@ -40,19 +45,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add('--stall-rate', type=float, default=0.0, help='probability of an injected stall')
     add('--stall-seconds', type=float, default=10.0, help='length of a stall (default: 10)')
     add('--seed', type=int, default=0, help='seed for injected faults')
-    add('--megapixels', type=float, default=1.0, help='output size in megapixels (default: 1)')
+    add(
+        '--megapixels',
+        type=float,
+        default=None,
+        help='output size in megapixels (default: 1; diffusers: the model default)',
+    )
     add('--request-log', type=Path, default=None, help='append one JSON line per image request')
-    add('--backend', default=None, metavar='MODULE:CLASS', help='image backend class to use')
+    add(
+        '--backend',
+        default=None,
+        metavar='MODULE:CLASS',
+        help='image backend class to use, or diffusers:<folder or Hugging Face id>',
+    )
 
 
-def load_backend(spec: str) -> Backend:
-    """Instantiate the backend named `module:Class` (called with no arguments)."""
+# Backends named by a prefix, found by import path so this package imports none of them.
+NAMED_BACKENDS = {'diffusers': 'reverie.functions.local.backend:DiffusersBackend'}
+
+
+def load_backend(spec: str, megapixels: float | None = None) -> Backend:
+    """Instantiate the backend `module:Class` (no arguments) or `diffusers:<model>`."""
+    prefix, _, argument = spec.partition(':')
+    if prefix in NAMED_BACKENDS:
+        if not argument:
+            raise ValueError(
+                f'Backend {spec!r} needs a model: {prefix}:<folder or Hugging Face id>, e.g. '
+                f'{prefix}:black-forest-labs/FLUX.2-klein-4B.'
+            )
+        module_name, _, class_name = NAMED_BACKENDS[prefix].partition(':')
+        factory = getattr(importlib.import_module(module_name), class_name)
+        return _checked(spec, factory(argument, megapixels=megapixels))
     module_name, sep, class_name = spec.partition(':')
     if not sep or not module_name or not class_name:
         raise ValueError(
             f'Backend {spec!r} must look like module:Class, e.g. mypkg.models:MyBackend.'
         )
-    backend = getattr(importlib.import_module(module_name), class_name)()
+    return _checked(spec, getattr(importlib.import_module(module_name), class_name)())
+
+
+def _checked(spec: str, backend: object) -> Backend:
     if not isinstance(backend, Backend):
         raise ValueError(
             f'Backend {spec!r} lacks create/edit/remix methods; see reverie.reve_server.Backend.'
@@ -62,6 +94,14 @@ def load_backend(spec: str) -> Backend:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server described by `args` and serve until Ctrl-C; return the exit status."""
+    backend = None
+    try:
+        if args.backend:
+            print(f'Loading backend {args.backend} ...', file=sys.stderr, flush=True)
+            backend = load_backend(args.backend, args.megapixels)
+    except Exception as exc:  # a backend is any code: report it in one line, no traceback
+        print(f'reve-server: {exc}', file=sys.stderr)
+        return 1
     try:
         options = ServerOptions(
             host=args.host,
@@ -78,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
             stall_rate=args.stall_rate,
             stall_seconds=args.stall_seconds,
             seed=args.seed,
-            megapixels=args.megapixels,
+            megapixels=args.megapixels if args.megapixels is not None else 1.0,
             request_log=args.request_log,
-            backend=load_backend(args.backend) if args.backend else None,
+            backend=backend,
         )
         server = ReveServer(options)
     except (ValueError, ImportError, AttributeError, OSError) as exc:
