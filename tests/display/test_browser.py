@@ -78,7 +78,7 @@ def gallery(tmp_path, monkeypatch):
     with serve_in_thread(ServerOptions(megapixels=0.25)) as server:
         monkeypatch.setenv('REVE_API_URL', server.url)
         monkeypatch.setenv('REVE_API_KEY', 'papi.browser')
-        rv.init()
+        rv.init({'allow_private_urls': True})  # the second photo is served on loopback
         photos = tmp_path / 'photos'
         make_photos(photos)
         with serve_folder(photos) as base:

@@ -160,6 +160,9 @@ def test_kill9_then_resume(
             home,
             REVE_API_KEY='papi.crash-test',
             REVE_API_URL=server.url,
+            # The kill points are timed for 8 calls at once (the pool's starting window);
+            # letting it grow would finish the run before the later kill points.
+            REVE_MAX_CONCURRENCY='8',
             MODE=mode,
             N_CELLS=str(N_CELLS),
             MARKER=str(marker),

@@ -66,6 +66,8 @@ def test_api_key_never_leaks(
             texts += [str(e), repr(e), ''.join(traceback.format_exception(e))]
         else:
             pytest.fail('a 401 did not raise with on_error=abort')
+        assert 'img' not in t2.columns()  # no cell computed: the column is not left behind
+        t2.add_computed_column(img=reve.create(t2.prompt), on_error='ignore')
         texts += [str(r) for r in t2.select(t2.img.errortype, t2.img.errormsg).collect().raw_rows()]
     with serve_in_thread(ServerOptions(megapixels=0.01, fail_500_rate=1.0)) as failing:
         monkeypatch.setenv('REVE_API_URL', failing.url)
