@@ -128,49 +128,26 @@ class _Compiler:
 
     def _BinaryOp(self, node: n.BinaryOp) -> Getter:
         op = n.OPERATORS[node.op]
-        left = self.compile(node.left)
         if node.op == '**' and isinstance(node.result_type, ts.FloatType):
-            power, right_of_power = op, self.compile(node.right)
+            power = op
 
-            def float_power(env: Any) -> Any:
-                a, b = left(env), right_of_power(env)
-                if a is None or b is None:
-                    return None
-                try:
-                    return float(power(a, b))  # 2 ** 3 is 8.0 where the type says Float
-                except ZeroDivisionError:
-                    raise EvaluationError('division by zero') from None
-                except (TypeError, OverflowError) as e:
-                    raise EvaluationError(str(e)) from None
+            def op(a: Any, b: Any) -> Any:
+                return float(power(a, b))  # 2 ** 3 is 8.0 where the type says Float
 
-            return float_power
+        left = self.compile(node.left)
         if isinstance(node.right, n.Literal) and node.right.value is not None:
             const = node.right.value
 
             def with_const(env: Any) -> Any:
                 a = left(env)
-                if a is None:
-                    return None
-                try:
-                    return op(a, const)
-                except ZeroDivisionError:
-                    raise EvaluationError('division by zero') from None
-                except (TypeError, OverflowError) as e:
-                    raise EvaluationError(str(e)) from None
+                return None if a is None else _apply(op, a, const)
 
             return with_const
         right = self.compile(node.right)
 
         def binary(env: Any) -> Any:
             a, b = left(env), right(env)
-            if a is None or b is None:
-                return None
-            try:
-                return op(a, b)
-            except ZeroDivisionError:
-                raise EvaluationError('division by zero') from None
-            except (TypeError, OverflowError) as e:
-                raise EvaluationError(str(e)) from None
+            return None if a is None or b is None else _apply(op, a, b)
 
         return binary
 
@@ -221,3 +198,13 @@ class _Compiler:
     def _ImageProp(self, node: n.ImageProp) -> Getter:
         inner, prop = self.compile(node.operand), node.prop
         return lambda env: image_prop(inner(env), prop)
+
+
+def _apply(op: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """``op(a, b)``, its failures as EvaluationError (the row's error, or no match in a filter)."""
+    try:
+        return op(a, b)
+    except ZeroDivisionError:
+        raise EvaluationError('division by zero') from None
+    except (TypeError, OverflowError) as e:
+        raise EvaluationError(str(e)) from None
