@@ -6,7 +6,8 @@ say they are retryable (``ServiceError.retryable``) with exponential backoff and
 honouring ``retry_after``.
 
 Each pool finds its own limit. It starts at ``START_WINDOW`` calls (or its ceiling, if
-lower) and, while calls are waiting, doubles its window every ``PROBE_SECONDS`` as long as
+lower) and, while calls are waiting, widens its window ``PROBE_GROWTH`` times once no refusal
+has come back for ``PROBE_SECONDS`` after the latest call began, as long as
 no 429 has come back and answers are not getting slower (a refusal comes back at once; a
 server that queues instead shows it in latency), up to its ceiling (``max_concurrency``).
 On a 429 it narrows to the calls still in flight when the refusal comes back (those the
@@ -34,7 +35,8 @@ BASE_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 GROWTH_ROUNDS = 8  # successes needed, in multiples of the window, before it grows by one
 START_WINDOW = 8  # calls a pool starts with before it has probed the service
-PROBE_SECONDS = 0.05  # time without a refusal before a starting pool doubles its window
+PROBE_SECONDS = 0.05  # quiet time (no refusal) before a starting pool widens its window
+PROBE_GROWTH = 4  # how much a starting pool widens its window at a time
 LATENCY_RISE = 2.0  # answers this many times slower than the fastest: the service is queueing
 LATENCY_WEIGHT = 0.3  # weight of the newest answer in the recent latency
 NOTE_AFTER = 2  # a call failing this many times in a row gets a word on stderr ...
@@ -69,6 +71,7 @@ class Pool:
         self.window = float(min(self._ceiling, START_WINDOW))
         self._probing = self.window < self._ceiling  # until the first 429
         self._last_change = time.monotonic()
+        self._last_start = 0.0
         self._fastest: float | None = None
         self._recent: float | None = None
         self._in_flight = 0
@@ -95,7 +98,7 @@ class Pool:
         attempt = 0
         while True:
             await self._acquire()
-            started = time.monotonic()
+            started = self._last_start = time.monotonic()
             try:
                 result = await call()
             except ServiceError as e:
@@ -146,9 +149,12 @@ class Pool:
         async with self._cond:
             while self._in_flight >= max(1, int(self.window)):
                 if self._probing and self.window < self._ceiling:
-                    waited = time.monotonic() - self._last_change
+                    # Quiet since the window changed and since the latest call began: calls
+                    # admitted together start one after another, and a refusal can only
+                    # come back after its request went out.
+                    waited = time.monotonic() - max(self._last_change, self._last_start)
                     if waited >= PROBE_SECONDS and not self._slowing():
-                        self.window = min(float(self._ceiling), self.window * 2)
+                        self.window = min(float(self._ceiling), self.window * PROBE_GROWTH)
                         self._last_change = time.monotonic()
                         self._cond.notify_all()
                         continue
