@@ -123,6 +123,8 @@ def _gc(args: argparse.Namespace) -> int:
         with catalog.store.read() as conn:
             refs = conn.execute(sa.select(schema.sa_table.c[col.sql.value])).scalars()
             referenced.update(r for r in refs if r)
+    if catalog.exec.ledger is not None:  # paid-call layer: keep journalled answers
+        referenced |= catalog.exec.ledger.journal_refs()
     removed, freed = catalog.media.gc(referenced, grace_seconds=args.grace)
     plural = '' if removed == 1 else 's'
     print(f'Removed {removed} unreferenced media file{plural} ({freed / 2**20:.1f} MiB).')

@@ -32,6 +32,7 @@ from reverie.store.db import (
     dirs_table,
     tables_table,
 )
+from reverie.store.ledger import Ledger
 from reverie.store.media import MediaStore
 
 IfExists = Literal['error', 'ignore', 'replace']
@@ -46,7 +47,9 @@ class Catalog:
         self.store = Store(config.db_url)
         self.media = MediaStore(config.media_dir)
         self.pools = PoolRegistry()
-        self.exec = ExecContext(self.store, self.media, self.pools, config.progress)
+        self.exec = ExecContext(
+            self.store, self.media, self.pools, config.progress, config, Ledger(self.store)
+        )  # config + ledger: paid-call layer
         self._schemas: dict[int, TableSchema] = {}
 
     def __repr__(self) -> str:

@@ -28,7 +28,8 @@ import PIL.Image
 import sqlalchemy as sa
 
 from reverie import types as ts
-from reverie.errors import ServiceError
+from reverie.config import Config
+from reverie.errors import RunStoppedError, ServiceError
 from reverie.exec.calls import (
     Batcher,
     CallReader,
@@ -50,12 +51,15 @@ from reverie.exec.cells import (
     write_results,
     write_results_in,
 )
+from reverie.exec.paid import PaidOptions, PaidRun, PaidStats, is_pending_marker, storage_stop
 from reverie.exec.pools import PoolRegistry
 from reverie.exec.progress import Progress
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.evaluate import evaluate
+from reverie.functions.paid import PaidFunction
 from reverie.store.db import ERROR, PENDING, ROWID, VALUE, ColumnSql, Store
+from reverie.store.ledger import CallSite, Ledger
 from reverie.store.media import MediaStore
 
 OnError = Literal['abort', 'ignore']
@@ -76,6 +80,8 @@ class ExecContext:
     media: MediaStore
     pools: PoolRegistry
     progress: bool | None = None
+    config: Config | None = None  # paid-call layer: settings and the ledger
+    ledger: Ledger | None = None
 
 
 @dataclass
@@ -88,6 +94,7 @@ class ComputeStats:
     busy_elsewhere: int = 0
     first_error: CellResult | None = None
     interrupted: bool = False
+    paid: PaidStats | None = None  # paid-call layer
 
 
 class _Input(NamedTuple):
@@ -204,9 +211,17 @@ async def compute_pending(
     rowids: Sequence[int] | None = None,
     on_error: OnError = 'ignore',
     desc: str = 'Computing cells',
+    paid: PaidOptions | None = None,
+    on_start: Callable[[_Run], None] | None = None,
 ) -> ComputeStats:
-    """Compute every pending cell (of ``rowids``, or of the whole table)."""
-    run = _Run(ctx, schema, on_error)
+    """Compute every pending cell (of ``rowids``, or of the whole table).
+
+    Raises ``RunStoppedError`` (after writing what finished) when a paid call could cross
+    the budget, storage fails or the service refuses every call; the rest stay pending.
+    """
+    run = _Run(ctx, schema, on_error, paid)
+    if on_start is not None:
+        on_start(run)
     total = await asyncio.to_thread(_count_pending, ctx.store, schema, rowids)
     run.progress = Progress(total, desc, enabled=ctx.progress)
     heartbeat = asyncio.ensure_future(_heartbeat(ctx.store, schema))
@@ -223,6 +238,8 @@ async def compute_pending(
         run.progress.close()
         await asyncio.shield(asyncio.to_thread(run.flush_and_release))
         run.stats.busy_elsewhere = claimer.busy_elsewhere
+    if run.stop_error is not None:  # paid-call layer: cells left pending, loudly
+        raise run.stop_error
     return run.stats
 
 
@@ -253,12 +270,26 @@ async def _heartbeat(store: Store, schema: TableSchema) -> None:
 class _Run:
     """State of one ``compute_pending`` call."""
 
-    def __init__(self, ctx: ExecContext, schema: TableSchema, on_error: OnError) -> None:
+    def __init__(
+        self,
+        ctx: ExecContext,
+        schema: TableSchema,
+        on_error: OnError,
+        paid_options: PaidOptions | None = None,
+    ) -> None:
         self.ctx = ctx
         self.schema = schema
         self.on_error = on_error
+        # paid-call layer: every PaidFunction call of this run goes through self.paid
+        self.paid: PaidRun | None = None
+        self.stop_error: RunStoppedError | None = None
+        if ctx.config is not None and ctx.ledger is not None:
+            self.paid = PaidRun(
+                ctx.config, ctx.ledger, ctx.media, ctx.pools, paid_options or PaidOptions(),
+                schema.id,
+            )  # fmt: skip
         self.plans = _plan(schema)
-        self.stats = ComputeStats()
+        self.stats = ComputeStats(paid=self.paid.stats if self.paid else None)
         self.progress = Progress(0, '', enabled=False)
         self._buffer: list[CellResult] = []
         self._done_rows: list[int] = []
@@ -287,6 +318,8 @@ class _Run:
 
     @property
     def aborted(self) -> bool:
+        if self.stop_error is not None or (self.paid is not None and self.paid.stopping):
+            return True  # paid-call layer: stopped (budget, storage, Ctrl-C)
         return self.on_error == 'abort' and self.stats.first_error is not None
 
     def _rows_ahead(self) -> int:
@@ -626,10 +659,11 @@ class _Run:
         else:
             try:
                 meta: dict[str, Any] | None = None
+                site = CallSite(self.schema.id, plan.column.id, rid)
                 for call in plan.calls:
                     if self.aborted:
                         return
-                    env[call], call_meta = unwrap(await self._call_async(call, env))
+                    env[call], call_meta = unwrap(await self._call_async(call, env, site))
                     meta = call_meta or meta
                 value = evaluate(plan.column.expr, env) if plan.column.expr else None
                 value, own_meta = unwrap(value)
@@ -637,7 +671,12 @@ class _Run:
                 result = await asyncio.to_thread(self._value_result, rid, plan.column, value, meta)
             except asyncio.CancelledError:
                 raise
+            except RunStoppedError as e:  # paid-call layer: the cell stays pending
+                self.stop_error = self.stop_error or e
+                return
             except Exception as e:
+                if is_pending_marker(e):  # paid-call layer: dry run / stopping: stays pending
+                    return
                 result = self._error_result(rid, plan.column, e)
         _set_cell(env, plan, result, value)
         self._record(result)
@@ -645,12 +684,16 @@ class _Run:
         # loses at most the calls still in flight.
         await self._maybe_flush(force=True)
 
-    async def _call_async(self, call: n.FunctionCall, env: dict[n.Node, Any]) -> Any:
+    async def _call_async(
+        self, call: n.FunctionCall, env: dict[n.Node, Any], site: CallSite | None = None
+    ) -> Any:
         fn = function_of(call)
         read_args = CallReader.of(call)
         args, kwargs = read_args(env)
         if read_args.skips(args, kwargs):
             return None
+        if isinstance(fn, PaidFunction) and self.paid is not None:  # paid-call layer
+            return await self.paid.call(fn, args, kwargs, site or CallSite(self.schema.id))
         if fn.batch_size is not None and not fn.is_async:
             batcher = self._batchers.setdefault(id(fn), Batcher(fn))
             return await batcher.submit(args, kwargs)
@@ -690,7 +733,11 @@ class _Run:
                     f'expected an image for column {col.name!r}, got {type(value).__name__}'
                 )
             col_type.check_image(value)
-            return CellResult(rid, col, VALUE, self.ctx.media.put_image(value), meta=meta)
+            try:
+                ref = self.ctx.media.put_image(value)
+            except OSError as e:  # paid-call layer: a full/read-only media folder stops the run
+                raise storage_stop(e, f'storing an image of column {col.name!r}') from None
+            return CellResult(rid, col, VALUE, ref, meta=meta)
         try:
             checked = col_type.validate(value)
         except (TypeError, ValueError) as e:
@@ -739,18 +786,39 @@ class _Run:
             results, self._buffer = self._buffer, []
             rows, self._done_rows = self._done_rows, []
             self._last_flush = time.monotonic()
-            await asyncio.shield(
-                asyncio.to_thread(write_results, self.ctx.store, self.schema, results, rows)
-            )
+            try:
+                await asyncio.shield(asyncio.to_thread(self._write, results, rows))
+            except RunStoppedError as e:  # paid-call layer: keep them for the final flush
+                self._buffer[:0], self._done_rows[:0] = results, rows
+                self.stop_error = self.stop_error or e
+
+    def _write(self, results: list[CellResult], rows: list[int]) -> None:
+        """Write results; a storage failure becomes ``RunStoppedError`` (cells stay pending)."""
+        call_ids = (
+            self.paid.take_delivered([(r.rowid, r.column.id) for r in results]) if self.paid else []
+        )
+        try:
+            write_results(self.ctx.store, self.schema, results, rows, call_ids)
+        except (sa.exc.OperationalError, sa.exc.DBAPIError, OSError) as e:
+            if self.paid is not None:
+                self.paid.delivered.update(
+                    {(r.rowid, r.column.id): i for r, i in zip(results, call_ids, strict=False)}
+                )
+            raise storage_stop(e, f'writing cells of table {self.schema.path!r}') from None
 
     def flush_and_release(self) -> None:
         """Write what is buffered and give up every claim (runs at the end, even on Ctrl-C)."""
         with self._batch_lock:  # a synchronous batch still running writes its own results
             results, self._buffer = self._buffer, []
             rows, self._done_rows = self._done_rows, []
-            if results or rows:
-                write_results(self.ctx.store, self.schema, results, rows)
-            release_claims(self.ctx.store, self.schema)
+            try:
+                if results or rows:
+                    self._write(results, rows)
+                release_claims(self.ctx.store, self.schema)
+            except RunStoppedError as e:
+                self.stop_error = self.stop_error or e
+            except (sa.exc.OperationalError, sa.exc.DBAPIError) as e:
+                self.stop_error = self.stop_error or storage_stop(e, 'releasing row claims')
 
 
 def _set_cell(env: dict[n.Node, Any], plan: _ColumnPlan, result: CellResult, value: Any) -> None:

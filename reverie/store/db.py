@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from reverie.errors import InvalidValueError
+from reverie.store.ledger import ledger_metadata
 
 CATALOG_VERSION = 1
 
@@ -192,6 +193,7 @@ class Store:
     def _ensure_catalog(self) -> None:
         with self.begin() as conn:
             metadata.create_all(conn, checkfirst=True)
+            ledger_metadata.create_all(conn, checkfirst=True)  # paid-call layer
             row = conn.execute(
                 sa.select(meta_table.c.value).where(meta_table.c.key == 'catalog_version')
             ).scalar()
