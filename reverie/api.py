@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal
 
+from reverie.catalog.calls import CallsQuery, calls_query
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.paths import name_of
 from reverie.catalog.table import Table
@@ -95,3 +96,16 @@ def drop_table(path: str, *, if_not_exists: Literal['error', 'ignore'] = 'error'
 def move(path: str, new_path: str) -> None:
     """Move or rename a table or directory."""
     default_catalog().move(path, new_path)
+
+
+def calls(table: str | Table | None = None) -> CallsQuery:
+    """The ledger of paid calls (every attempt, cache hits included), of one table or all.
+
+    Examples:
+        >>> rv.calls('reve_demo.scenes').group_by('outcome').collect()  # doctest: +SKIP
+    """
+    catalog = default_catalog()
+    if table is None:
+        return calls_query(catalog, None)
+    table_id = table._id if isinstance(table, Table) else catalog.table_id(table)
+    return calls_query(catalog, table_id)

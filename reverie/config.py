@@ -12,7 +12,8 @@ Environment variables win over the file:
 | ``REVE_API_URL``    | ``[reve] base_url``    | ``https://api.reve.com``         |
 | ``REVE_MAX_CONCURRENCY`` | ``[reve] max_concurrency`` | 8                       |
 | ``REVE_REQUESTS_PER_MINUTE`` | ``[reve] requests_per_minute`` | none (no cap)   |
-| ``REVE_TIMEOUT``    | ``[reve] timeout``     | 180 (seconds to wait for an answer) |
+| ``REVE_TIMEOUT``    | ``[reve] timeout``     | 180 (total seconds one attempt may take) |
+| ``REVERIE_BUDGET_CREDITS`` | ``[budget] credits`` | none (no cap per operation)   |
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Config:
     media_dir: Path
     progress: bool | None
     reve: ReveSettings
+    budget_credits: float | None = None  # default budget of each operation (paid-call layer)
 
     @classmethod
     def load(cls, overrides: dict[str, Any] | None = None) -> Config:
@@ -69,6 +71,7 @@ class Config:
         media = file.get('media', {})
         display = file.get('display', {})
         reve = file.get('reve', {})
+        budget = file.get('budget', {})
 
         db_url = overrides.pop('db_url', None) or env.get('REVERIE_DB_URL') or db.get('url')
         if not db_url:
@@ -109,6 +112,9 @@ class Config:
             media_dir=media_dir,
             progress=_optional_bool(progress_raw),
             reve=reve_settings,
+            budget_credits=_optional_float(
+                env.get('REVERIE_BUDGET_CREDITS') or budget.get('credits'), 'credits', '[budget]'
+            ),
         )
 
 
@@ -132,7 +138,7 @@ def _positive_int(value: object, name: str) -> int:
     return n
 
 
-def _optional_float(value: object, name: str) -> float | None:
+def _optional_float(value: object, name: str, section: str = '[reve]') -> float | None:
     if value in (None, ''):
         return None
     try:
@@ -140,7 +146,7 @@ def _optional_float(value: object, name: str) -> float | None:
     except ValueError:
         x = -1.0
     if x <= 0:
-        raise InvalidValueError(f'[reve] {name} must be a positive number, got {value!r}.')
+        raise InvalidValueError(f'{section} {name} must be a positive number, got {value!r}.')
     return x
 
 

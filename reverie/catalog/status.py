@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from reverie.exec.paid import PaidStats
+
 
 @dataclass
 class UpdateStatus:
@@ -17,6 +19,7 @@ class UpdateStatus:
         cols_with_excs: columns with at least one error cell.
         rejected_rows: rows refused as bad input (on_error='ignore').
         pending: cells left to compute (interrupted, or held by another process).
+        paid: what the operation's paid calls did (calls, cache hits, credits), or None.
     """
 
     num_rows: int = 0
@@ -27,3 +30,4 @@ class UpdateStatus:
     rejected_rows: int = 0
     pending: int = 0
     errors: list[str] = field(default_factory=list, repr=False)
+    paid: PaidStats | None = field(default=None, repr=False)

@@ -32,6 +32,7 @@ from reverie.errors import (
 from reverie.exec.cells import LEASE_SECONDS, owner_id
 from reverie.exec.evaluator import ComputeStats, OnError, compute_pending
 from reverie.exec.loop import run_sync
+from reverie.exec.paid import PaidOptions
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs import serialize
@@ -177,6 +178,7 @@ class Table:
         *,
         on_error: OnError = 'abort',
         print_stats: bool = True,
+        budget: float | None = None,
         **values: Any,
     ) -> UpdateStatus:
         """Insert rows (a list of dicts, or one row as keyword arguments).
@@ -184,6 +186,7 @@ class Table:
         Every value is checked first; with ``on_error='abort'`` one bad row refuses the whole
         insert and nothing is written, with ``'ignore'`` the good rows go in and the status
         counts the rejected ones. Computed columns are then filled in for the new rows.
+        ``budget`` caps the credits its paid calls may spend (default: REVERIE_BUDGET_CREDITS).
         """
         _check_on_error(on_error)
         if rows is None:
@@ -217,10 +220,16 @@ class Table:
             errors=[str(e) for _, e in prepared.rejected],
         )
         if schema.computed() and rowids:
-            stats = self._compute(schema, rowids=rowids, on_error=on_error, desc='Computing cells')
+            stats = self._compute(
+                schema,
+                rowids=rowids,
+                on_error=on_error,
+                desc='Computing cells',
+                paid=self._paid_options(budget),
+            )
             _merge(status, stats)
         if print_stats:
-            print(_summary('Inserted', status.num_rows, 'row', status.num_excs, start))
+            print(_summary('Inserted', status.num_rows, 'row', status.num_excs, start, status))
         return status
 
     def _insert_prepared(self, schema: TableSchema, rows: list[dict[str, Any]]) -> list[int]:
@@ -277,13 +286,20 @@ class Table:
         rowids: Sequence[int] | None,
         on_error: OnError,
         desc: str,
+        paid: PaidOptions | None = None,
     ) -> ComputeStats:
+        runs: list[Any] = []
+        coro = compute_pending(
+            self._catalog.exec,
+            schema,
+            rowids=rowids,
+            on_error=on_error,
+            desc=desc,
+            paid=paid or self._paid_options(None),
+            on_start=runs.append,
+        )
         try:
-            stats = run_sync(
-                compute_pending(
-                    self._catalog.exec, schema, rowids=rowids, on_error=on_error, desc=desc
-                )
-            )
+            stats = run_sync(coro, on_interrupt=lambda: _stop_gently(runs))
         except KeyboardInterrupt:
             print(
                 f'Interrupted: finished cells are kept. Resume with '
@@ -337,6 +353,7 @@ class Table:
         on_error: OnError = 'abort',
         if_exists: Literal['error', 'ignore', 'replace'] = 'error',
         print_stats: bool = True,
+        budget: float | None = None,
         **columns: Any,
     ) -> UpdateStatus:
         """Add a column computed from others; existing rows are filled in now.
@@ -381,13 +398,24 @@ class Table:
         start = time.perf_counter()
         self._add_column_row(schema, name, col_type.copy(nullable=True), node)
         schema = self._schema()
-        stats = self._compute(schema, rowids=None, on_error=on_error, desc=f'Computing {name}')
+        stats = self._compute(
+            schema,
+            rowids=None,
+            on_error=on_error,
+            desc=f'Computing {name}',
+            paid=self._paid_options(budget),
+        )
         status = UpdateStatus(updated_cols=[name])
         _merge(status, stats)
         if print_stats:
             print(
                 _summary(
-                    'Added', status.num_computed_values, 'column value', status.num_excs, start
+                    'Added',
+                    status.num_computed_values,
+                    'column value',
+                    status.num_excs,
+                    start,
+                    status,
                 )
             )
         return status
@@ -454,12 +482,16 @@ class Table:
         cascade: bool = True,
         on_error: OnError = 'ignore',
         print_stats: bool = True,
+        budget: float | None = None,
+        use_cache: bool = False,
     ) -> UpdateStatus:
         """Compute cells again: all, those matching ``where``, or only error cells.
 
         With no columns named, finishes pending cells of every computed column (what
         ``reverie resume`` does). Columns that depend on a recomputed column are recomputed
-        too (``cascade``).
+        too (``cascade``). Paid calls are made again (a fresh sample) unless
+        ``use_cache=True``; answers already paid for and never written into their cells are
+        always taken from the journal. ``budget`` caps the credits spent.
         """
         _check_on_error(on_error)
         schema = self._schema()
@@ -478,15 +510,30 @@ class Table:
             reset_cells(
                 self._catalog.store, schema, targets, cond, errors_only=errors_only, cascade=cascade
             )
-        stats = self._compute(schema, rowids=None, on_error=on_error, desc='Recomputing cells')
+        stats = self._compute(
+            schema,
+            rowids=None,
+            on_error=on_error,
+            desc='Recomputing cells',
+            paid=self._paid_options(budget, use_cache=use_cache or not targets),
+        )
         status = UpdateStatus(updated_cols=[c.name for c in targets])
         _merge(status, stats)
         if print_stats:
-            print(_summary('Computed', status.num_computed_values, 'cell', status.num_excs, start))
+            print(
+                _summary(
+                    'Computed', status.num_computed_values, 'cell', status.num_excs, start, status
+                )
+            )
         return status
 
     def update(
-        self, values: dict[str, Any], *, where: Expr | None = None, cascade: bool = True
+        self,
+        values: dict[str, Any],
+        *,
+        where: Expr | None = None,
+        cascade: bool = True,
+        budget: float | None = None,
     ) -> UpdateStatus:
         """Set stored columns (to literals or expressions) where ``where`` holds.
 
@@ -508,10 +555,15 @@ class Table:
             count = conn.execute(stmt).rowcount
         status = UpdateStatus(num_rows=count, updated_cols=list(values))
         if dependents and cascade:
-            _merge(
-                status, self._compute(schema, rowids=None, on_error='ignore', desc='Recomputing')
+            stats = self._compute(
+                schema,
+                rowids=None,
+                on_error='ignore',
+                desc='Recomputing',
+                paid=self._paid_options(budget),
             )
-        print(f'Updated {count} row{"" if count == 1 else "s"}.')
+            _merge(status, stats)
+        print(f'Updated {count} row{"" if count == 1 else "s"}{_paid_suffix(status)}.')
         return status
 
     def delete(self, where: Expr | None = None) -> UpdateStatus:
@@ -526,19 +578,24 @@ class Table:
         print(f'Deleted {count} row{"" if count == 1 else "s"} from table {self.name!r}.')
         return UpdateStatus(num_rows=count)
 
-    def credits_used(self) -> int:
-        """Total Reve credits spent on this table's computed cells (from their cellmeta)."""
-        schema = self._schema()
-        metas = [schema.sa_table.c[c.sql.cellmeta] for c in schema.computed()]
-        if not metas:
+    def credits_used(self) -> float:
+        """Credits every paid call for this table cost, from the ledger of paid calls.
+
+        Counts answered calls and calls that may have been charged (no answer came back);
+        it never goes down: deleting rows or recomputing cells does not erase spend.
+        """
+        ledger = self._catalog.exec.ledger
+        if ledger is None:
             return 0
-        total = 0
-        with self._catalog.store.read() as conn:
-            for row in conn.execute(sa.select(*metas)):
-                for meta in row:
-                    if isinstance(meta, dict):
-                        total += int(meta.get('credits_used') or 0)
-        return total
+        spent = ledger.spent(self._id)
+        return int(spent) if spent.is_integer() else spent
+
+    # -- paid-call layer ------------------------------------------------------------------
+    def _paid_options(self, budget: float | None, *, use_cache: bool = True) -> PaidOptions:
+        if budget is not None and not budget >= 0:
+            raise InvalidValueError(f'budget must be a number of credits >= 0, got {budget!r}.')
+        default = self._catalog.config.budget_credits
+        return PaidOptions(budget=budget if budget is not None else default, use_cache=use_cache)
 
 
 _PLAIN_TYPES = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.ImageType)
@@ -551,14 +608,41 @@ def _value_type(schema: TableSchema, sql_name: str) -> ts.ColumnType | None:
     return None
 
 
-def _summary(verb: str, count: int, noun: str, errors: int, start: float) -> str:
-    """Pixeltable's wording: 'Inserted 3 rows with 0 errors in 0.02 s (150.00 rows/s)'."""
+def _summary(
+    verb: str, count: int, noun: str, errors: int, start: float, status: UpdateStatus | None = None
+) -> str:
+    """Pixeltable's wording: 'Inserted 3 rows with 0 errors in 0.02 s (150.00 rows/s)'.
+
+    When the operation made paid calls: '...; 20 paid calls, 480 credits'.
+    """
     elapsed = time.perf_counter() - start
     return (
         f'{verb} {count} {noun}{"" if count == 1 else "s"} with {errors} '
         f'error{"" if errors == 1 else "s"} in {elapsed:.2f} s '
-        f'({count / max(elapsed, 1e-9):.2f} rows/s)'
+        f'({count / max(elapsed, 1e-9):.2f} rows/s){_paid_suffix(status)}'
     )
+
+
+def _paid_suffix(status: UpdateStatus | None) -> str:
+    """'; 20 paid calls, 480 credits' when the operation went through the paid-call layer."""
+    paid = status.paid if status is not None else None
+    if paid is None or not (paid.paid_calls or paid.cache_hits or paid.recovered):
+        return ''
+    return f'; {paid.summary()}'
+
+
+def _stop_gently(runs: list[Any]) -> bool:
+    """First Ctrl-C (paid-call layer): send nothing new, wait for the calls in flight."""
+    paid = runs[0].paid if runs else None
+    if paid is None or paid.in_flight == 0:
+        return False
+    paid.stopping = True
+    print(
+        f'Stopping: no new paid calls; waiting for {paid.in_flight} in flight (their answers '
+        'are saved). Press Ctrl-C again to stop at once.',
+        flush=True,
+    )
+    return True
 
 
 def _check_on_error(on_error: str) -> None:
@@ -567,6 +651,7 @@ def _check_on_error(on_error: str) -> None:
 
 
 def _merge(status: UpdateStatus, stats: ComputeStats) -> None:
+    status.paid = stats.paid
     status.num_computed_values += stats.cells
     status.num_excs += stats.errors
     status.cols_with_excs = sorted(set(status.cols_with_excs) | stats.cols_with_errors)

@@ -22,6 +22,7 @@ from reverie.errors import InvalidValueError
 from reverie.store.ledger import ledger_metadata
 
 CATALOG_VERSION = 1
+BUSY_TIMEOUT_MS = 60_000  # how long a write waits for another process's lock (SQLite)
 
 metadata = sa.MetaData()
 
@@ -241,7 +242,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute('PRAGMA journal_mode=WAL')
         cur.execute('PRAGMA synchronous=NORMAL')
-        cur.execute('PRAGMA busy_timeout=60000')
+        cur.execute(f'PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}')
         cur.close()
 
     @sa.event.listens_for(engine, 'begin')
