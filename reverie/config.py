@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,15 @@ class Config:
                 env.get('REVERIE_BUDGET_CREDITS') or budget.get('credits'), 'credits', '[budget]'
             ),
         )
+
+    def refreshed(self) -> Config:
+        """These settings with the services' part (``[reve]``, ``[budget]``) read again.
+
+        Keys, URLs and budgets may change between operations (a notebook sets
+        ``REVE_API_URL`` after ``rv.init()``); the database and media folder do not.
+        """
+        current = Config.load({'home': self.home})
+        return replace(self, reve=current.reve, budget_credits=current.budget_credits)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -594,7 +594,7 @@ class Table:
     def _paid_options(self, budget: float | None, *, use_cache: bool = True) -> PaidOptions:
         if budget is not None and not budget >= 0:
             raise InvalidValueError(f'budget must be a number of credits >= 0, got {budget!r}.')
-        default = self._catalog.config.budget_credits
+        default = self._catalog.config.refreshed().budget_credits
         return PaidOptions(budget=budget if budget is not None else default, use_cache=use_cache)
 
 

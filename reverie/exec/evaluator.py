@@ -285,7 +285,7 @@ class _Run:
         self.stop_error: RunStoppedError | None = None
         if ctx.config is not None and ctx.ledger is not None:
             self.paid = PaidRun(
-                ctx.config, ctx.ledger, ctx.media, ctx.pools, paid_options or PaidOptions(),
+                ctx.config.refreshed(), ctx.ledger, ctx.media, ctx.pools, paid_options or PaidOptions(),
                 schema.id,
             )  # fmt: skip
         self.plans = _plan(schema)
