@@ -51,7 +51,14 @@ from reverie.exec.cells import (
     write_results,
     write_results_in,
 )
-from reverie.exec.paid import PaidOptions, PaidRun, PaidStats, is_pending_marker, storage_stop
+from reverie.exec.paid import (
+    STORAGE_ERRORS,
+    PaidOptions,
+    PaidRun,
+    PaidStats,
+    is_pending_marker,
+    storage_stop,
+)
 from reverie.exec.pools import PoolRegistry
 from reverie.exec.progress import Progress
 from reverie.exec.schema import ColumnSchema, TableSchema
@@ -264,7 +271,8 @@ def _count_pending(store: Store, schema: TableSchema, rowids: Sequence[int] | No
 async def _heartbeat(store: Store, schema: TableSchema) -> None:
     while True:
         await asyncio.sleep(LEASE_SECONDS / 3)
-        await asyncio.to_thread(renew_claims, store, schema)
+        with contextlib.suppress(*STORAGE_ERRORS):  # a locked database: renew next time
+            await asyncio.to_thread(renew_claims, store, schema)
 
 
 class _Run:
@@ -284,10 +292,9 @@ class _Run:
         self.paid: PaidRun | None = None
         self.stop_error: RunStoppedError | None = None
         if ctx.config is not None and ctx.ledger is not None:
-            self.paid = PaidRun(
-                ctx.config.refreshed(), ctx.ledger, ctx.media, ctx.pools, paid_options or PaidOptions(),
-                schema.id,
-            )  # fmt: skip
+            options = paid_options or PaidOptions()
+            config = ctx.config.refreshed()
+            self.paid = PaidRun(config, ctx.ledger, ctx.media, ctx.pools, options, schema.id)
         self.plans = _plan(schema)
         self.stats = ComputeStats(paid=self.paid.stats if self.paid else None)
         self.progress = Progress(0, '', enabled=False)
@@ -368,12 +375,16 @@ class _Run:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not self.aborted:
-                batch = await asyncio.to_thread(claimer.next_batch)
+                try:
+                    batch = await asyncio.to_thread(claimer.next_batch)
+                    rows = await asyncio.to_thread(
+                        fetch_rows, self.ctx.store, self.schema, batch, self._fetch_columns
+                    )
+                except STORAGE_ERRORS as e:  # paid-call layer: let the calls in flight end
+                    self.stop_error = self.stop_error or storage_stop(e, 'claiming rows')
+                    break
                 if not batch:
                     break
-                rows = await asyncio.to_thread(
-                    fetch_rows, self.ctx.store, self.schema, batch, self._fetch_columns
-                )
                 envs = [self._env(row) for row in rows]
                 self._compute_sync(sync_plans, rows, envs)
                 if not async_plans:

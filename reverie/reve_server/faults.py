@@ -17,6 +17,7 @@ log keeps what was really charged, the ground truth for tests.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 from typing import Literal
@@ -40,7 +41,8 @@ def corrupt_png(png: bytes, fault: str) -> bytes:
 def oversized_png(width: int = 12000, height: int = 12000, data_bytes: int = 1000) -> bytes:
     """A PNG whose header claims `width` x `height` over `data_bytes` of (valid) zlib data."""
     ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
-    data = zlib.compress(b'\0' * (data_bytes * 50))[:data_bytes]
+    noise = b''.join(hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(64))
+    data = zlib.compress(noise * (1 + data_bytes // len(noise)))[:data_bytes]
     return PNG_SIGNATURE + _chunk(b'IHDR', ihdr) + _chunk(b'IDAT', data) + _chunk(b'IEND', b'')
 
 

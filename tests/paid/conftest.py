@@ -53,7 +53,7 @@ class Reve:
 
 
 @pytest.fixture
-def reve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[..., Reve]]:
+def service(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[..., Reve]]:
     """Start the local Reve server with ``ServerOptions(**kw)``; settings point at it."""
     with ExitStack() as stack:
 

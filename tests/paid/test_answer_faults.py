@@ -23,10 +23,10 @@ def _table(name: str, n: int) -> rv.Table:
 
 
 def test_stall_past_the_timeout_is_paid_at_most_twice_and_counted(
-    sqlite_catalog: Catalog, reve, monkeypatch: pytest.MonkeyPatch
+    sqlite_catalog: Catalog, service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue: latency 2.5 s, REVE_TIMEOUT=1 made 7 paid calls per cell and counted 0."""
-    server = reve(latency=2.5)
+    server = service(latency=2.5)
     monkeypatch.setenv('REVE_TIMEOUT', '1')
     t = _table('stall', 3)
     status = t.add_computed_column(img=reve_create(t), on_error='ignore', print_stats=False)
@@ -47,10 +47,10 @@ def reve_create(t: rv.Table) -> rv.Expr:
 
 
 def test_a_dripped_answer_ends_at_the_total_deadline(
-    sqlite_catalog: Catalog, reve, monkeypatch: pytest.MonkeyPatch
+    sqlite_catalog: Catalog, service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue: REVE_TIMEOUT=3 with a one-byte-at-a-time answer took 30.4 s (per-read timeout)."""
-    server = reve(answer_fault='drip', drip_interval=0.02)
+    server = service(answer_fault='drip', drip_interval=0.02)
     monkeypatch.setenv('REVE_TIMEOUT', '1')
     t = _table('drip', 2)
     start = time.perf_counter()
@@ -63,9 +63,9 @@ def test_a_dripped_answer_ends_at_the_total_deadline(
 
 
 def test_a_reset_after_the_request_was_read_is_maybe_charged_not_retried_seven_times(
-    sqlite_catalog: Catalog, reve
+    sqlite_catalog: Catalog, service
 ) -> None:
-    server = reve(answer_fault='reset')
+    server = service(answer_fault='reset')
     t = _table('reset', 3)
     status = t.add_computed_column(img=reve_create(t), on_error='ignore', print_stats=False)
     server.wait_for(6)
@@ -79,10 +79,10 @@ def test_a_reset_after_the_request_was_read_is_maybe_charged_not_retried_seven_t
 @pytest.mark.parametrize('raw', [False, True], ids=['json', 'raw'])
 @pytest.mark.parametrize('fault', ['truncated', 'broken_zlib', 'oversized_header'])
 def test_a_corrupt_image_is_an_error_cell_and_its_bytes_stay_in_the_journal(
-    sqlite_catalog: Catalog, reve, fault: str, raw: bool
+    sqlite_catalog: Catalog, service, fault: str, raw: bool
 ) -> None:
     """Issue: corrupt PNGs were stored as values; then every select of the column failed."""
-    server = reve(answer_fault=fault, raw_answers=raw)
+    server = service(answer_fault=fault, raw_answers=raw)
     t = _table('corrupt', 2)
     status = t.add_computed_column(img=reve_create(t), on_error='ignore', print_stats=False)
     server.wait_for(2)
@@ -104,10 +104,10 @@ def test_a_corrupt_image_is_an_error_cell_and_its_bytes_stay_in_the_journal(
 
 @pytest.mark.parametrize('reported', ['1e400', '-3', '"x"'])
 def test_an_absurd_credits_figure_keeps_the_image_and_the_books_right(
-    sqlite_catalog: Catalog, reve, reported: str
+    sqlite_catalog: Catalog, service, reported: str
 ) -> None:
     """Issue: credits_used 1e400 threw away a valid paid image (OverflowError)."""
-    server = reve(reported_credits=reported)
+    server = service(reported_credits=reported)
     t = _table('absurd', 2)
     status = t.add_computed_column(img=reve_create(t), print_stats=False)
     server.wait_for(2)
