@@ -7,6 +7,7 @@ by other handles or processes (the table's version) and reloads.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -30,9 +31,10 @@ from reverie.errors import (
     TypeMismatchError,
 )
 from reverie.exec.cells import LEASE_SECONDS, owner_id
+from reverie.exec.estimate import Estimate, estimate_cells
 from reverie.exec.evaluator import ComputeStats, OnError, compute_pending
 from reverie.exec.loop import run_sync
-from reverie.exec.paid import PaidOptions
+from reverie.exec.paid import PaidOptions, PaidRun
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs import serialize
@@ -46,6 +48,7 @@ from reverie.store.db import (
     columns_table,
     tables_table,
 )
+from reverie.store.db import ERROR as ERROR_STATE
 
 INSERT_CHUNK = 5000
 SCHEMA_RETRIES = 5
@@ -179,14 +182,16 @@ class Table:
         on_error: OnError = 'abort',
         print_stats: bool = True,
         budget: float | None = None,
+        dry_run: bool = False,
         **values: Any,
-    ) -> UpdateStatus:
+    ) -> Any:
         """Insert rows (a list of dicts, or one row as keyword arguments).
 
         Every value is checked first; with ``on_error='abort'`` one bad row refuses the whole
         insert and nothing is written, with ``'ignore'`` the good rows go in and the status
         counts the rejected ones. Computed columns are then filled in for the new rows.
         ``budget`` caps the credits its paid calls may spend (default: REVERIE_BUDGET_CREDITS).
+        ``dry_run=True`` inserts nothing, sends nothing and returns an ``Estimate``.
         """
         _check_on_error(on_error)
         if rows is None:
@@ -197,6 +202,13 @@ class Table:
             rows = [rows]
         start = time.perf_counter()
         rows = list(rows)
+        if dry_run:
+            schema = self._schema()
+            prepared = prepare_rows(
+                schema, rows, self._catalog.media, skip_bad=on_error == 'ignore'
+            )
+            targets = {c.id for c in schema.computed()}
+            return self._estimate(schema, prepared.rows, targets, self._paid_options(budget))
         for _ in range(SCHEMA_RETRIES):
             schema = self._schema()
             prepared = prepare_rows(
@@ -354,8 +366,9 @@ class Table:
         if_exists: Literal['error', 'ignore', 'replace'] = 'error',
         print_stats: bool = True,
         budget: float | None = None,
+        dry_run: bool = False,
         **columns: Any,
-    ) -> UpdateStatus:
+    ) -> Any:
         """Add a column computed from others; existing rows are filled in now.
 
         Examples:
@@ -369,7 +382,7 @@ class Table:
         check_column_name(name)
         schema = self._schema()
         existing = schema.column(name)
-        if existing is not None:
+        if existing is not None and not dry_run:
             if if_exists == 'ignore':
                 return UpdateStatus()
             if if_exists == 'error':
@@ -395,6 +408,12 @@ class Table:
             raise TypeMismatchError(
                 f'Cannot tell the type of {render(node)!r}; a computed column needs one.'
             )
+        if dry_run:  # the column as it would be, on every row; nothing is written
+            new = ColumnSchema(-1, name, col_type.copy(nullable=True), node, is_computed=True)
+            others = tuple(c for c in schema.columns if c.name != name)
+            hypothetical = dataclasses.replace(schema, columns=(*others, new))
+            rows = self._stored_rows(schema, None)
+            return self._estimate(hypothetical, rows, {-1}, self._paid_options(budget))
         start = time.perf_counter()
         self._add_column_row(schema, name, col_type.copy(nullable=True), node)
         schema = self._schema()
@@ -484,7 +503,8 @@ class Table:
         print_stats: bool = True,
         budget: float | None = None,
         use_cache: bool = False,
-    ) -> UpdateStatus:
+        dry_run: bool = False,
+    ) -> Any:
         """Compute cells again: all, those matching ``where``, or only error cells.
 
         With no columns named, finishes pending cells of every computed column (what
@@ -505,6 +525,10 @@ class Table:
                 )
             targets.append(col)
         start = time.perf_counter()
+        if dry_run:
+            return self._estimate_recompute(
+                schema, targets, where, errors_only, cascade, budget, use_cache or not targets
+            )
         if targets:
             cond = sql_condition(schema, where, 'recompute_columns(where=...)')
             reset_cells(
@@ -534,7 +558,8 @@ class Table:
         where: Expr | None = None,
         cascade: bool = True,
         budget: float | None = None,
-    ) -> UpdateStatus:
+        dry_run: bool = False,
+    ) -> Any:
         """Set stored columns (to literals or expressions) where ``where`` holds.
 
         Computed columns that read an updated column are recomputed for those rows.
@@ -545,6 +570,15 @@ class Table:
         dependents = {
             d.id: d for name in values for d in schema.dependents(schema.require(name).id)
         }
+        if dry_run:
+            if not cascade:
+                return Estimate(0, 0, 0, 0, 0)
+            rows = self._stored_rows(schema, cond)
+            for row in rows:  # literal new values; expressions keep the old ones
+                row.update(
+                    {k: v for k, v in assignments.items() if not isinstance(v, sa.ClauseElement)}
+                )
+            return self._estimate(schema, rows, set(dependents), self._paid_options(budget))
         for d in dependents.values():
             assignments.update(pending_values(d))
         t = schema.sa_table
@@ -591,6 +625,55 @@ class Table:
         return int(spent) if spent.is_integer() else spent
 
     # -- paid-call layer ------------------------------------------------------------------
+    def _estimate(
+        self,
+        schema: TableSchema,
+        rows: Sequence[dict[str, Any]],
+        targets: set[int] | None,
+        options: PaidOptions,
+    ) -> Estimate:
+        """A dry run: what computing ``targets`` of ``rows`` would cost (prints one line)."""
+        ctx = self._catalog.exec
+        assert ctx.config is not None and ctx.ledger is not None
+        config = ctx.config.refreshed()
+        options.dry_run = True
+        paid = PaidRun(config, ctx.ledger, ctx.media, ctx.pools, options, self._id)
+        estimate = run_sync(
+            estimate_cells(paid, schema, rows, targets, concurrency=config.reve.max_concurrency)
+        )
+        print(estimate)
+        return estimate
+
+    def _stored_rows(self, schema: TableSchema, cond: Any) -> list[dict[str, Any]]:
+        t = schema.sa_table
+        query = sa.select(t)
+        if cond is not None:
+            query = query.where(cond)
+        with self._catalog.store.read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def _estimate_recompute(
+        self,
+        schema: TableSchema,
+        targets: list[ColumnSchema],
+        where: Expr | None,
+        errors_only: bool,
+        cascade: bool,
+        budget: float | None,
+        use_cache: bool,
+    ) -> Estimate:
+        options = self._paid_options(budget, use_cache=use_cache)
+        if not targets:  # the pending cells (`reverie estimate TABLE`)
+            return self._estimate(schema, self._stored_rows(schema, None), None, options)
+        ids = {c.id for c in targets}
+        if cascade:
+            ids |= {d.id for c in targets for d in schema.dependents(c.id)}
+        cond = sql_condition(schema, where, 'recompute_columns(where=...)')
+        if errors_only:
+            errors = sa.or_(*(schema.sql_col(c.sql.state) == ERROR_STATE for c in targets))
+            cond = errors if cond is None else sa.and_(cond, errors)
+        return self._estimate(schema, self._stored_rows(schema, cond), ids, options)
+
     def _paid_options(self, budget: float | None, *, use_cache: bool = True) -> PaidOptions:
         if budget is not None and not budget >= 0:
             raise InvalidValueError(f'budget must be a number of credits >= 0, got {budget!r}.')

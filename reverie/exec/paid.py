@@ -141,11 +141,6 @@ class PaidRun:
                 call_id = await self._storage(self.ledger.cache_hit, site, hit)
                 self.stats.cache_hits += 1
                 return await self._from_journal(fn, prepared, {**hit, 'credits': 0}, call_id, site)
-        if self.options.dry_run:
-            self.stats.waiting += 1
-            self.stats.low += price.low
-            self.stats.high += price.high
-            raise _DryRunCall
         if self.stopping:
             raise _Stopped
         await self._check_media()
@@ -250,6 +245,34 @@ class PaidRun:
                     continue
                 raise
         return await self._journal(call_id, answer, price)
+
+    async def estimate(
+        self, fn: PaidFunction, args: tuple[Any, ...], kwargs: dict[str, Any], site: CallSite
+    ) -> bool:
+        """Count one call of a dry run (journal, cache or paid); True when it would be made."""
+        kwargs = dict(kwargs)
+        cache_allowed = kwargs.pop('cache', None) is not False and self.options.use_cache
+        prepared = await fn.prepare(args, kwargs, self.config)
+        if prepared is None:
+            return False
+        provider, request = prepared.provider, prepared.request
+        provider.check(request)
+        fp = fingerprint(provider.name, request)
+        journalled = None
+        if site.row_id is not None:
+            journalled = await asyncio.to_thread(self.ledger.find_answer, fp, site)
+        if journalled is not None:
+            self.stats.recovered += 1
+            return False
+        cached = await asyncio.to_thread(self.ledger.find_answer, fp) if cache_allowed else None
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return False
+        price = provider.price(request)
+        self.stats.waiting += 1
+        self.stats.low += price.low
+        self.stats.high += price.high
+        return True
 
     # -- after the answer ----------------------------------------------------------------
     async def _journal(self, call_id: int, answer: ImageAnswer, price: Price) -> _Answered:
