@@ -105,6 +105,7 @@ def test_first_ctrl_c_waits_for_the_calls_in_flight_and_nothing_is_paid_twice(
 @pytest.mark.slow
 def test_second_ctrl_c_stops_at_once_and_counts_the_abandoned_calls(tmp_path: Path) -> None:
     out, entries, (credits, maybe), values = _interrupt(tmp_path, signals=2)
+    assert 'Stopping:' in out, out
     per_prompt = collections.Counter(e['prompt'] for e in entries)
     repaid = sum(n - 1 for n in per_prompt.values())
     assert values == N
