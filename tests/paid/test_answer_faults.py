@@ -40,6 +40,7 @@ def test_stall_past_the_timeout_is_paid_at_most_twice_and_counted(
     msgs = t.select(t.img.errormsg).collect()['img_errormsg']
     assert all('may have been charged' in m for m in msgs), msgs
     assert len(entries) == 6
+    print(f'PAID stall: 3 cells, {len(entries)} calls, {server.charged()} credits charged = ledger')
 
 
 def reve_create(t: rv.Table) -> rv.Expr:
@@ -58,6 +59,7 @@ def test_a_dripped_answer_ends_at_the_total_deadline(
     elapsed = time.perf_counter() - start
     server.wait_for(4)
     assert elapsed < 4.0, elapsed  # 2 attempts x 1 s total each, not minutes
+    print(f'PAID drip: 2 cells, 4 calls, ended after {elapsed:.1f} s (REVE_TIMEOUT=1)')
     assert set(server.calls_per_prompt().values()) == {2}
     assert ledger_credits(sqlite_catalog) == server.charged() == 4 * 18
 

@@ -60,10 +60,13 @@ def test_a_lock_held_past_the_busy_timeout_loses_no_answer(
 
     locker = threading.Thread(target=hold_lock)
     locker.start()
+    start = time.perf_counter()
     try:
         status = t.add_computed_column(img=reve.create(t.prompt), print_stats=False)
     finally:
         locker.join()
+    elapsed = time.perf_counter() - start
+    assert elapsed > 2.0  # the answers waited for the lock (journal writes retried)
     assert held.is_set()
     assert status.num_excs == 0
     server.wait_for(10)
@@ -73,6 +76,7 @@ def test_a_lock_held_past_the_busy_timeout_loses_no_answer(
     assert len(server.entries()) == 10
     assert ledger_credits(catalog) == server.charged() == 10 * 18
     catalog.close()
+    print(f'PAID lock: 10 cells, 10 calls, 0 lost, run took {elapsed:.1f} s (lock 2 s)')
 
 
 @contextlib.contextmanager
