@@ -14,6 +14,7 @@ Environment variables win over the file:
 | ``REVE_REQUESTS_PER_MINUTE`` | ``[reve] requests_per_minute`` | none (no cap)   |
 | ``REVE_TIMEOUT``    | ``[reve] timeout``     | 180 (total seconds one attempt may take) |
 | ``REVERIE_BUDGET_CREDITS`` | ``[budget] credits`` | none (no cap per operation)   |
+| ``REVERIE_MAYBE_CHARGED_RETRIES`` | ``[paid] maybe_charged_retries`` | 1              |
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Config:
     progress: bool | None
     reve: ReveSettings
     budget_credits: float | None = None  # default budget of each operation (paid-call layer)
+    maybe_charged_retries: int = 1
 
     @classmethod
     def load(cls, overrides: dict[str, Any] | None = None) -> Config:
@@ -72,6 +74,7 @@ class Config:
         display = file.get('display', {})
         reve = file.get('reve', {})
         budget = file.get('budget', {})
+        paid = file.get('paid', {})
 
         db_url = overrides.pop('db_url', None) or env.get('REVERIE_DB_URL') or db.get('url')
         if not db_url:
@@ -115,6 +118,10 @@ class Config:
             budget_credits=_optional_float(
                 env.get('REVERIE_BUDGET_CREDITS') or budget.get('credits'), 'credits', '[budget]'
             ),
+            maybe_charged_retries=_count(
+                env.get('REVERIE_MAYBE_CHARGED_RETRIES', paid.get('maybe_charged_retries', 1)),
+                '[paid] maybe_charged_retries',
+            ),
         )
 
     def refreshed(self) -> Config:
@@ -124,7 +131,12 @@ class Config:
         ``REVE_API_URL`` after ``rv.init()``); the database and media folder do not.
         """
         current = Config.load({'home': self.home})
-        return replace(self, reve=current.reve, budget_credits=current.budget_credits)
+        return replace(
+            self,
+            reve=current.reve,
+            budget_credits=current.budget_credits,
+            maybe_charged_retries=current.maybe_charged_retries,
+        )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -157,6 +169,16 @@ def _optional_float(value: object, name: str, section: str = '[reve]') -> float 
     if x <= 0:
         raise InvalidValueError(f'{section} {name} must be a positive number, got {value!r}.')
     return x
+
+
+def _count(value: object, name: str) -> int:
+    try:
+        n = int(str(value))
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise InvalidValueError(f'{name} must be a whole number >= 0, got {value!r}.')
+    return n
 
 
 def _optional_bool(value: object) -> bool | None:

@@ -19,7 +19,8 @@ One call, step by step:
 
 Retries: the pool retries what the provider says was not charged (connect errors, 429,
 5xx). A ``maybe_charged`` failure (read timeout, reset after sending, malformed answer) is
-recorded with the worst-case credits and retried at most ``MAYBE_CHARGED_RETRIES`` times.
+recorded with the worst-case credits and retried at most ``maybe_charged_retries`` times
+(``REVERIE_MAYBE_CHARGED_RETRIES`` / ``[paid] maybe_charged_retries``, default 1).
 Storage failures (database locked, media folder full or read-only) and credits exhausted
 stop the run (``RunStoppedError``) with the cells pending.
 """
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
     from reverie.exec.pools import PoolRegistry
     from reverie.store.media import MediaStore
 
-MAYBE_CHARGED_RETRIES = 1
 JOURNAL_WRITE_SECONDS = 300.0  # keep trying to journal a paid answer this long
 MAX_ANSWER_PIXELS = 100_000_000
 MAX_ANSWER_SIDE = 16_384
@@ -131,16 +131,14 @@ class PaidRun:
         provider.check(request)
         fp = fingerprint(provider.name, request)
         price = provider.price(request)
-        earlier = await asyncio.to_thread(self.ledger.find_answer, fp, site)
+        earlier, hit = await asyncio.to_thread(self.ledger.find_answers, fp, site)
         if earlier is not None:
             self.stats.recovered += 1
             return await self._from_journal(fn, prepared, earlier, earlier['id'], site)
-        if cache_allowed:
-            hit = await asyncio.to_thread(self.ledger.find_answer, fp)
-            if hit is not None:
-                call_id = await self._storage(self.ledger.cache_hit, site, hit)
-                self.stats.cache_hits += 1
-                return await self._from_journal(fn, prepared, {**hit, 'credits': 0}, call_id, site)
+        if cache_allowed and hit is not None:
+            call_id = await self._storage(self.ledger.cache_hit, site, hit)
+            self.stats.cache_hits += 1
+            return await self._from_journal(fn, prepared, {**hit, 'credits': 0}, call_id, site)
         if self.stopping:
             raise _Stopped
         await self._check_media()
@@ -170,7 +168,7 @@ class PaidRun:
         )
         endpoint = f'{provider_name}/{request.verb}'
         attempt = 0
-        maybe_charged_left = MAYBE_CHARGED_RETRIES
+        maybe_charged_left = self.config.maybe_charged_retries
 
         async def one_attempt() -> tuple[int, ImageAnswer]:
             nonlocal attempt
@@ -258,14 +256,11 @@ class PaidRun:
         provider, request = prepared.provider, prepared.request
         provider.check(request)
         fp = fingerprint(provider.name, request)
-        journalled = None
-        if site.row_id is not None:
-            journalled = await asyncio.to_thread(self.ledger.find_answer, fp, site)
+        journalled, cached = await asyncio.to_thread(self.ledger.find_answers, fp, site)
         if journalled is not None:
             self.stats.recovered += 1
             return False
-        cached = await asyncio.to_thread(self.ledger.find_answer, fp) if cache_allowed else None
-        if cached is not None:
+        if cache_allowed and cached is not None:
             self.stats.cache_hits += 1
             return False
         price = provider.price(request)

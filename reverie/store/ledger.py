@@ -217,6 +217,31 @@ class Ledger:
             row = conn.execute(query).mappings().first()
         return dict(row) if row is not None else None
 
+    def find_answers(
+        self, fingerprint: str, site: CallSite
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The answer journalled for ``site`` and not delivered, and the latest one anywhere.
+
+        One read: the first is what a cell whose write failed takes back; the second is the
+        cache's answer to ``fingerprint``.
+        """
+        c = calls_table.c
+        answered = sa.and_(
+            c.fingerprint == fingerprint, c.outcome == ANSWERED, c.journal_id.is_not(None)
+        )
+        at_site = sa.and_(
+            c.table_id == site.table_id,
+            c.column_id == site.column_id,
+            c.row_id == site.row_id,
+            c.delivered == sa.false(),
+        )
+        latest = sa.select(sa.func.max(c.id)).where(answered).scalar_subquery()
+        query = sa.select(calls_table).where(answered, sa.or_(at_site, c.id == latest))
+        with self.store.read() as conn:
+            rows = [dict(r) for r in conn.execute(query.order_by(c.id.desc())).mappings()]
+        mine = next((r for r in rows if _at(r, site) and not r['delivered']), None)
+        return mine, (rows[0] if rows else None)
+
     def journal(self, journal_id: int) -> JournalEntry:
         """A journalled answer."""
         j = journal_table.c
@@ -258,3 +283,11 @@ class Ledger:
             return {
                 r for (r,) in conn.execute(sa.select(j.media_ref).where(j.media_ref.is_not(None)))
             }
+
+
+def _at(row: dict[str, Any], site: CallSite) -> bool:
+    return (row['table_id'], row['column_id'], row['row_id']) == (
+        site.table_id,
+        site.column_id,
+        site.row_id,
+    )

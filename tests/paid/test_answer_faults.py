@@ -120,3 +120,15 @@ def test_an_absurd_credits_figure_keeps_the_image_and_the_books_right(
     assert ledger_credits(sqlite_catalog) == server.charged() == 2 * 18
     notes = rv.calls(t).collect()['error']
     assert all('price table' in n for n in notes), notes
+
+
+def test_the_retry_of_a_maybe_charged_call_is_a_setting(
+    sqlite_catalog: Catalog, service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = service(answer_fault='reset')
+    monkeypatch.setenv('REVERIE_MAYBE_CHARGED_RETRIES', '0')
+    t = _table('noretry', 2)
+    t.add_computed_column(img=reve_create(t), on_error='ignore', print_stats=False)
+    server.wait_for(2)
+    assert set(server.calls_per_prompt().values()) == {1}
+    assert ledger_credits(sqlite_catalog) == server.charged() == 2 * 18
