@@ -35,6 +35,7 @@ import json
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import PIL.Image
@@ -56,6 +57,7 @@ JOURNAL_WRITE_SECONDS = 300.0  # keep trying to journal a paid answer this long
 MAX_ANSWER_PIXELS = 100_000_000
 MAX_ANSWER_SIDE = 16_384
 STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError)
+SPILL_DIR = '.journal-pending'  # under the media root: answers the database would not take
 
 
 @dataclass
@@ -116,6 +118,8 @@ class PaidRun:
     delivered: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, col) -> call
     _reserved: float = 0.0
     _media_checked: bool = False
+    _spill_checked: bool = False
+    _spill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # -- the call ----------------------------------------------------------------------
     async def call(
@@ -131,6 +135,7 @@ class PaidRun:
         provider.check(request)
         fp = fingerprint(provider.name, request)
         price = provider.price(request)
+        await self.take_spilled()
         earlier, hit = await asyncio.to_thread(self.ledger.find_answers, fp, site)
         if earlier is not None:
             self.stats.recovered += 1
@@ -310,12 +315,86 @@ class PaidRun:
                 break
             except STORAGE_ERRORS as e:
                 if time.monotonic() > deadline:
-                    raise _storage_stop(
-                        e, f'journalling the answer of paid call {call_id}'
-                    ) from None
+                    kept = await self._spill(call_id, digest, len(data), ref, answer, note)
+                    what = f'journalling the answer of paid call {call_id}'
+                    if kept is not None:
+                        what += f' (its answer is kept in {str(kept)!r} for the next run)'
+                    raise _storage_stop(e, what) from None
                 await asyncio.sleep(1.0)
         self.stats.credits += credits
         return _Answered(call_id, answer, journal_id)
+
+    async def _spill(
+        self,
+        call_id: int,
+        digest: str,
+        size: int,
+        ref: str | None,
+        answer: ImageAnswer,
+        note: str | None,
+    ) -> Path | None:
+        """The database will not take the journal entry: note it beside the media file.
+
+        The next run (``take_spilled``) moves the note into the journal, so the cell is
+        finished without paying again. Without the media file there is nothing to keep.
+        """
+        if ref is None:
+            return None
+        entry = {
+            'call_id': call_id,
+            'sha256': digest,
+            'size': size,
+            'media_ref': ref,
+            'credits': answer.credits,
+            'cost_usd': answer.cost_usd,
+            'request_id': answer.request_id,
+            'model_version': answer.model_version,
+            'error': note,
+        }
+        path = self.media.root / SPILL_DIR / f'{call_id}.json'
+
+        def write() -> None:
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_suffix('.tmp')
+            tmp.write_text(json.dumps(entry))
+            tmp.replace(path)
+
+        try:
+            await asyncio.to_thread(write)
+        except OSError:
+            return None
+        return path
+
+    async def take_spilled(self) -> None:
+        """Move answers noted beside the media files (database was locked) into the journal."""
+        if self._spill_checked:
+            return
+        async with self._spill_lock:  # concurrent first calls wait for it
+            if not self._spill_checked:
+                await self._take_spilled()
+                self._spill_checked = True
+
+    async def _take_spilled(self) -> None:
+        folder = self.media.root / SPILL_DIR
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob('*.json')):
+            entry = json.loads(path.read_text())
+            await self._storage(
+                self.ledger.answered,
+                int(entry['call_id']),
+                sha256=entry['sha256'],
+                size=int(entry['size']),
+                media_ref=entry['media_ref'],
+                data=None,
+                credits=entry['credits'],
+                cost_usd=entry['cost_usd'],
+                request_id=entry['request_id'],
+                model_version=entry['model_version'],
+                http_status=200,
+                error=entry['error'],
+            )
+            path.unlink()
 
     async def _from_journal(
         self,

@@ -79,6 +79,52 @@ def test_a_lock_held_past_the_busy_timeout_loses_no_answer(
     print(f'PAID lock: 10 cells, 10 calls, 0 lost, run took {elapsed:.1f} s (lock 2 s)')
 
 
+def test_a_lock_held_past_the_journal_window_stops_the_run_and_keeps_the_answers(
+    tmp_path: Path, service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database stays locked after the answers came: the run stops loudly, the answers
+    wait beside the media files, and the next run finishes the cells without paying."""
+    monkeypatch.setattr(db, 'BUSY_TIMEOUT_MS', 200)
+    monkeypatch.setattr(paid, 'JOURNAL_WRITE_SECONDS', 0.5)
+    server = service(latency=0.5)
+    catalog = _open(tmp_path, tmp_path / 'media')
+    t = _table(5)
+    release = threading.Event()
+    held = threading.Event()
+
+    def hold_lock() -> None:
+        while server.server._state.in_flight < 5:  # every request has left
+            time.sleep(0.005)
+        con = sqlite3.connect(str(tmp_path / 'reverie.db'), timeout=30, isolation_level=None)
+        con.execute('BEGIN EXCLUSIVE')
+        held.set()
+        release.wait(30)
+        con.execute('COMMIT')
+        con.close()
+
+    locker = threading.Thread(target=hold_lock)
+    locker.start()
+    try:
+        with pytest.raises(rv.RunStoppedError, match='holds the database lock') as info:
+            t.add_computed_column(img=reve.create(t.prompt), print_stats=False)
+    finally:
+        release.set()
+        locker.join()
+    assert held.is_set() and info.value.reason == 'storage'
+    assert 'kept in' in str(info.value)
+    server.wait_for(5)
+    assert all(r['img'] is None for r in t.select(t.img).collect())  # pending, not lost
+    spilled = sorted((tmp_path / 'media' / paid.SPILL_DIR).glob('*.json'))
+    t.recompute_columns()  # `reverie resume`
+    assert all(r['img'] is not None for r in t.select(t.img).collect())
+    assert len(spilled) == 5
+    print(f'PAID lock past the journal window: 5 cells, 5 calls, {len(spilled)} answers kept')
+    assert set(server.calls_per_prompt().values()) == {1}  # nothing paid twice
+    assert ledger_credits(catalog) == server.charged() == 5 * 18
+    assert not list((tmp_path / 'media' / paid.SPILL_DIR).glob('*.json'))
+    catalog.close()
+
+
 @contextlib.contextmanager
 def _tmpfs(path: Path, size: str) -> Iterator[Path]:
     path.mkdir()
