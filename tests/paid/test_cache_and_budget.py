@@ -6,6 +6,7 @@ import pytest
 
 import reverie as rv
 from reverie.catalog.catalog import Catalog
+from reverie.cli import main
 from reverie.functions import reve
 from tests.paid.conftest import ledger_credits
 
@@ -99,3 +100,25 @@ def test_the_budget_setting_is_the_default_of_each_operation(
     with pytest.raises(rv.RunStoppedError, match='Budget reached'):
         t.add_computed_column(img=reve.create(t.prompt), print_stats=False)
     assert server.charged() == 2 * 18
+
+
+def test_credits_exhausted_stops_the_run_with_cells_pending(
+    catalog: Catalog, service, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 402 says no call can succeed: the run stops, nothing becomes an error cell."""
+    server = service(credits=40)
+    monkeypatch.setenv('REVE_MAX_CONCURRENCY', '1')
+    t = _table('broke', 5)
+    with pytest.raises(rv.RunStoppedError, match='PARTNER_API_BUDGET_EXHAUSTED') as info:
+        t.add_computed_column(img=reve.create(t.prompt), print_stats=False)
+    assert info.value.reason == 'service'
+    assert t.select(t.img.errortype).where(t.img.errortype != None).count() == 0  # noqa: E711
+    server.server.configure(credits=1000)
+    t.recompute_columns(print_stats=False)
+    ok = [e for e in server.entries() if e['status'] == 200]
+    assert len(ok) == 5 and len({e['prompt'] for e in ok}) == 5
+    assert ledger_credits(catalog) == server.charged() == 5 * 18
+    capsys.readouterr()
+    assert main(['calls', 'broke']) == 0
+    out = capsys.readouterr().out
+    assert 'answered' in out and 'failed' in out  # the 402 is a failed, uncharged attempt
