@@ -445,6 +445,11 @@ class PaidRun:
     async def _check_media(self) -> None:
         if self._media_checked:
             return
+        async with self._spill_lock:  # one probe, however many first calls start at once
+            if not self._media_checked:
+                await self._probe_media()
+
+    async def _probe_media(self) -> None:
         try:
             await asyncio.to_thread(_check_writable, self.media)
         except OSError as e:
@@ -543,10 +548,15 @@ def _sniff_extension(data: bytes) -> str | None:
 
 
 def _check_writable(media: MediaStore) -> None:
-    probe = media.root / f'.tmp-probe-{time.time_ns()}'
-    with open(probe, 'wb') as f:
-        f.write(b'\0' * 4096)
-    probe.unlink()
+    # A temp name in a store folder: if the process dies before the unlink, ``gc`` removes it.
+    folder = media.root / '00'
+    folder.mkdir(exist_ok=True)
+    probe = folder / f'.tmp-probe-{time.time_ns()}'
+    try:
+        with open(probe, 'wb') as f:
+            f.write(b'\0' * 4096)
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _num(x: float) -> str:
