@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from reverie import functions, io
 from reverie.api import (
+    calls,
     create_dir,
     create_table,
     drop_dir,
@@ -29,6 +30,7 @@ from reverie.errors import (
     ExecutionError,
     InvalidValueError,
     NotFoundError,
+    RunStoppedError,
     ServiceError,
     TypeMismatchError,
 )
@@ -70,12 +72,14 @@ __all__ = [
     'NotFoundError',
     'Required',
     'ResultSet',
+    'RunStoppedError',
     'ServiceError',
     'String',
     'Table',
     'Timestamp',
     'TypeMismatchError',
     'UpdateStatus',
+    'calls',
     'create_dir',
     'create_table',
     'drop_dir',

@@ -10,6 +10,7 @@ import threading
 from typing import Any, Literal, overload
 
 from reverie import types as ts
+from reverie.catalog.calls import CallsQuery, calls_query
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.options import IF_NOT_EXISTS, check_option
 from reverie.catalog.paths import name_of
@@ -215,3 +216,16 @@ def move(
     default_catalog().move(
         _path_of(path), new_path, if_exists=if_exists, if_not_exists=if_not_exists
     )
+
+
+def calls(table: str | Table | None = None) -> CallsQuery:
+    """The ledger of paid calls (every attempt, cache hits included), of one table or all.
+
+    Examples:
+        >>> rv.calls('reve_demo.scenes').group_by('outcome').collect()  # doctest: +SKIP
+    """
+    catalog = default_catalog()
+    if table is None:
+        return calls_query(catalog, None)
+    table_id = catalog.table_id(_path_of(table))
+    return calls_query(catalog, table_id)

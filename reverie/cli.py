@@ -4,6 +4,8 @@
     reverie tables [DIR]         list tables
     reverie describe TABLE       show a table's schema and row count
     reverie resume [TABLE ...]   finish pending cells (all tables when none given)
+    reverie estimate TABLE       what finishing its pending cells would cost (sends nothing)
+    reverie calls [TABLE]        the ledger of paid calls, per table and outcome
     reverie gc [--grace S]       delete media files no row refers to
     reverie worker [TABLE ...]   keep finishing pending cells until stopped
     reverie reve-server          serve the local Reve-compatible API
@@ -77,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('tables', nargs='*', help='table paths (default: every table)')
     p.set_defaults(run=_resume)
 
+    p = sub.add_parser('estimate', help='what finishing pending cells would cost (dry run)')
+    p.add_argument('table')
+    p.add_argument('--budget', type=float, default=None, help='credits the run may spend')
+    p.set_defaults(run=_estimate)
+
+    p = sub.add_parser('calls', help='the ledger of paid calls, per table and outcome')
+    p.add_argument('table', nargs='?', default=None)
+    p.set_defaults(run=_calls)
+
     p = sub.add_parser('gc', help='delete media files that no row refers to')
     p.add_argument('--grace', type=float, default=3600.0, help='keep files younger than this (s)')
     p.set_defaults(run=_gc)
@@ -122,6 +133,16 @@ def _resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _estimate(args: argparse.Namespace) -> int:
+    api.get_table(args.table).recompute_columns(dry_run=True, budget=args.budget)
+    return 0
+
+
+def _calls(args: argparse.Namespace) -> int:
+    print(api.calls(args.table).group_by('table', 'outcome', 'cache_hit').collect())
+    return 0
+
+
 def _gc(args: argparse.Namespace) -> int:
     catalog = api.default_catalog()
     referenced: set[str] = set()
@@ -137,6 +158,8 @@ def _gc(args: argparse.Namespace) -> int:
         with catalog.store.read() as conn:
             refs = conn.execute(sa.select(schema.sa_table.c[col.sql.value])).scalars()
             referenced.update(r for r in refs if r)
+    if catalog.exec.ledger is not None:  # paid-call layer: keep journalled answers
+        referenced |= catalog.exec.ledger.journal_refs()
     removed, freed = catalog.media.gc(referenced, grace_seconds=args.grace)
     plural = '' if removed == 1 else 's'
     print(f'Removed {removed} unreferenced media file{plural} ({freed / 2**20:.1f} MiB).')

@@ -13,7 +13,9 @@ Environment variables win over the file:
 | ``REVE_API_URL``    | ``[reve] base_url``    | ``https://api.reve.com``         |
 | ``REVE_MAX_CONCURRENCY`` | ``[reve] max_concurrency`` | 64 (ceiling; starts at 8) |
 | ``REVE_REQUESTS_PER_MINUTE`` | ``[reve] requests_per_minute`` | none (no cap)   |
-| ``REVE_TIMEOUT``    | ``[reve] timeout``     | 180 (seconds to wait for an answer) |
+| ``REVE_TIMEOUT``    | ``[reve] timeout``     | 180 (total seconds one attempt may take) |
+| ``REVERIE_BUDGET_CREDITS`` | ``[budget] credits`` | none (no cap per operation)   |
+| ``REVERIE_MAYBE_CHARGED_RETRIES`` | ``[paid] maybe_charged_retries`` | 1              |
 | ``REVERIE_IMAGE_MODEL`` | ``[images] model`` | none (``images.*`` then need ``model=``) |
 | ``OPENAI_API_KEY``  | ``[openai] api_key``   | none                             |
 | ``OPENAI_BASE_URL`` | ``[openai] base_url``  | ``https://api.openai.com/v1``    |
@@ -126,6 +128,8 @@ class Config:
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     allow_private_urls: bool = False
     local: LocalSettings = field(default_factory=LocalSettings)
+    budget_credits: float | None = None  # default budget of each operation (paid-call layer)
+    maybe_charged_retries: int = 1
 
     def provider(self, name: str) -> ProviderSettings:
         """Settings of the hosted provider ``name`` (``openai``, ``gemini``, ``bfl``)."""
@@ -145,6 +149,8 @@ class Config:
         media = file.get('media', {})
         display = file.get('display', {})
         reve = file.get('reve', {})
+        budget = file.get('budget', {})
+        paid = file.get('paid', {})
 
         db_url = overrides.pop('db_url', None) or env.get('REVERIE_DB_URL') or db.get('url')
         if not db_url:
@@ -194,6 +200,13 @@ class Config:
             providers={name: _provider_settings(name, file.get(name, {})) for name in _PROVIDERS},
             allow_private_urls=bool(_optional_bool(allow_private)),
             local=_local_settings(file.get('local', {})),
+            budget_credits=_optional_float(
+                env.get('REVERIE_BUDGET_CREDITS') or budget.get('credits'), 'credits', 'budget'
+            ),
+            maybe_charged_retries=_count(
+                env.get('REVERIE_MAYBE_CHARGED_RETRIES', paid.get('maybe_charged_retries', 1)),
+                '[paid] maybe_charged_retries',
+            ),
         )
 
 
@@ -211,6 +224,8 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
         for provider in _PROVIDERS
     },
     'local': frozenset({'device', 'dtype', 'cpu_offload', 'steps', 'megapixels'}),
+    'budget': frozenset({'credits'}),
+    'paid': frozenset({'maybe_charged_retries'}),
 }
 
 
@@ -310,6 +325,16 @@ def _optional_float(value: object, name: str, section: str = 'reve') -> float | 
     if x <= 0:
         raise InvalidValueError(f'[{section}] {name} must be a positive number, got {value!r}.')
     return x
+
+
+def _count(value: object, name: str) -> int:
+    try:
+        n = int(str(value))
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise InvalidValueError(f'{name} must be a whole number >= 0, got {value!r}.')
+    return n
 
 
 def _optional_bool(value: object) -> bool | None:

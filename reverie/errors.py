@@ -9,6 +9,8 @@ Error                                   everything reverie raises
   ServiceError(Error)                   Reve/HTTP failures; carries .status and .retry_after
     ContentViolationError               the service refused the content; never retried
   ExecutionError(Error)                 a computed cell failed under on_error='abort'
+    RunStoppedError                     the run stopped with cells pending (budget, storage,
+                                        credits exhausted, Ctrl-C); nothing paid for is lost
 ```
 
 Machine-readable facts live in attributes (``status``, ``retry_after``, ``code``,
@@ -84,3 +86,20 @@ class ExecutionError(Error):
 
     Everything computed before the failure is kept.
     """
+
+
+class RunStoppedError(ExecutionError):
+    """The run stopped before every cell was computed; the rest stay pending.
+
+    Raised when the next paid call could cross the budget, when the database or the media
+    folder cannot take results (locked, full, read-only), or when the service says no call
+    can succeed (credits exhausted). Finished cells are kept and journalled answers finish
+    their cells on the next run without paying again.
+
+    Attributes:
+        reason: ``'budget'``, ``'storage'`` or ``'service'``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

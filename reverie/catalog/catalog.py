@@ -39,6 +39,7 @@ from reverie.store.db import (
     dirs_table,
     tables_table,
 )
+from reverie.store.ledger import Ledger
 from reverie.store.media import MediaStore
 
 
@@ -50,7 +51,9 @@ class Catalog:
         self.store = Store(config.db_url)
         self.media = MediaStore(config.media_dir, allow_private_urls=config.allow_private_urls)
         self.pools = PoolRegistry()
-        self.exec = ExecContext(self.store, self.media, self.pools, config, config.progress)
+        self.exec = ExecContext(
+            self.store, self.media, self.pools, config, config.progress, Ledger(self.store)
+        )
         self._schemas: dict[int, TableSchema] = {}
 
     def __repr__(self) -> str:

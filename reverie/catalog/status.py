@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from reverie.exec.paid import PaidStats
+
 
 @dataclass(repr=False)
 class UpdateStatus:
@@ -21,6 +23,7 @@ class UpdateStatus:
         rejected_rows: rows refused as bad input (on_error='ignore').
         pending: cells left to compute (interrupted, or held by another process).
         verb: what happened to the rows: ``inserted``, ``updated`` or ``deleted``.
+        paid: what the operation's paid calls did (calls, cache hits, credits), or None.
     """
 
     num_rows: int = 0
@@ -32,6 +35,7 @@ class UpdateStatus:
     pending: int = 0
     errors: list[str] = field(default_factory=list)
     verb: str = ''
+    paid: PaidStats | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         parts = []

@@ -7,6 +7,7 @@ by other handles or processes (the table's version) and reloads.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import random
 import time
@@ -32,12 +33,15 @@ from reverie.errors import (
     ExecutionError,
     InvalidValueError,
     NotFoundError,
+    RunStoppedError,
     TypeMismatchError,
 )
 from reverie.exec.cells import LEASE_SECONDS, owner_id
 from reverie.exec.codec import DRIVER_NATIVE
+from reverie.exec.estimate import Estimate, estimate_cells
 from reverie.exec.evaluator import ComputeStats, OnError, compute_pending
 from reverie.exec.loop import run_sync
+from reverie.exec.paid import PaidOptions, PaidRun
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs import serialize
@@ -53,6 +57,7 @@ from reverie.store.db import (
     columns_table,
     tables_table,
 )
+from reverie.store.db import ERROR as ERROR_STATE
 
 INSERT_CHUNK = 5000
 SCHEMA_RETRIES = 5
@@ -234,18 +239,29 @@ class Table:
         *,
         on_error: OnError = 'abort',
         print_stats: bool = True,
+        budget: float | None = None,
+        dry_run: bool = False,
         **values: Any,
-    ) -> UpdateStatus:
+    ) -> Any:
         """Insert rows: a list of dicts, keyword values, a DataFrame or a CSV/Parquet/JSON file.
 
         Every value is checked first; with ``on_error='abort'`` one bad row refuses the whole
         insert and nothing is written, with ``'ignore'`` the good rows go in and the status
         counts the rejected ones. Computed columns are then filled in for the new rows.
         Relative image paths in a file are read relative to the file's folder.
+        ``budget`` caps the credits its paid calls may spend (default: REVERIE_BUDGET_CREDITS).
+        ``dry_run=True`` inserts nothing, sends nothing and returns an ``Estimate``.
         """
         _check_on_error(on_error)
         start = time.perf_counter()
         rows = self._rows_of(rows, values)
+        if dry_run:
+            schema = self._schema()
+            prepared = prepare_rows(
+                schema, rows, self._catalog.media, skip_bad=on_error == 'ignore'
+            )
+            targets = {c.id for c in schema.computed()}
+            return self._estimate(schema, prepared.rows, targets, self._paid_options(budget))
         for _ in range(SCHEMA_RETRIES):
             schema = self._schema()
             prepared = prepare_rows(
@@ -270,10 +286,16 @@ class Table:
             verb='inserted',
         )
         if schema.computed() and rowids:
-            stats = self._compute(schema, rowids=rowids, on_error=on_error, desc='Computing cells')
+            stats = self._compute(
+                schema,
+                rowids=rowids,
+                on_error=on_error,
+                desc='Computing cells',
+                paid=self._paid_options(budget),
+            )
             _merge(status, stats)
         if print_stats:
-            print(_summary('Inserted', status.num_rows, 'row', status.num_excs, start))
+            print(_summary('Inserted', status.num_rows, 'row', status.num_excs, start, status))
         return status
 
     def _rows_of(self, rows: RowSource | None, values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -350,13 +372,20 @@ class Table:
         rowids: Sequence[int] | None,
         on_error: OnError,
         desc: str,
+        paid: PaidOptions | None = None,
     ) -> ComputeStats:
+        runs: list[Any] = []
+        coro = compute_pending(
+            self._catalog.exec,
+            schema,
+            rowids=rowids,
+            on_error=on_error,
+            desc=desc,
+            paid=paid or self._paid_options(None),
+            on_start=runs.append,
+        )
         try:
-            stats = run_sync(
-                compute_pending(
-                    self._catalog.exec, schema, rowids=rowids, on_error=on_error, desc=desc
-                )
-            )
+            stats = run_sync(coro, on_interrupt=lambda: _stop_gently(runs))
         except KeyboardInterrupt:
             print(
                 f'Interrupted: finished cells are kept. Resume with '
@@ -454,8 +483,10 @@ class Table:
         on_error: OnError = 'abort',
         if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
         print_stats: bool = True,
+        budget: float | None = None,
+        dry_run: bool = False,
         **columns: Any,
-    ) -> UpdateStatus:
+    ) -> Any:
         """Add a column computed from others; existing rows are filled in now.
 
         Examples:
@@ -468,7 +499,7 @@ class Table:
         check_column_name(name)
         schema = self._schema()
         existing = schema.column(name)
-        if existing is not None:
+        if existing is not None and not dry_run:
             if if_exists == 'ignore':
                 return UpdateStatus()
             if if_exists == 'error':
@@ -497,14 +528,27 @@ class Table:
             raise TypeMismatchError(
                 f'Cannot tell the type of {render(node)!r}; a computed column needs one.'
             )
+        if dry_run:  # the column as it would be, on every row; nothing is written
+            new = ColumnSchema(-1, name, col_type.copy(nullable=True), node, is_computed=True)
+            others = tuple(c for c in schema.columns if c.name != name)
+            hypothetical = dataclasses.replace(schema, columns=(*others, new))
+            rows = self._stored_rows(schema, None)
+            return self._estimate(hypothetical, rows, {-1}, self._paid_options(budget))
         start = time.perf_counter()
         self._add_column_row(schema, name, col_type.copy(nullable=True), node)
         schema = self._schema()
         try:
-            stats = self._compute(schema, rowids=None, on_error=on_error, desc=f'Computing {name}')
+            stats = self._compute(
+                schema,
+                rowids=None,
+                on_error=on_error,
+                desc=f'Computing {name}',
+                paid=self._paid_options(budget),
+            )
         except ExecutionError as e:
-            if self._has_values(schema, name):
-                raise  # computed (maybe paid) cells are kept, and the column with them
+            resumable = isinstance(e, RunStoppedError) and e.reason in ('storage', 'budget')
+            if resumable or self._has_values(schema, name):
+                raise  # computed (maybe paid) cells are kept, or pending ones resume
             self._remove_column(schema, name)
             raise ExecutionError(
                 f'Column {name!r} was not added to table {schema.path!r}: no cell could be '
@@ -515,7 +559,12 @@ class Table:
         if print_stats:
             print(
                 _summary(
-                    'Added', status.num_computed_values, 'column value', status.num_excs, start
+                    'Added',
+                    status.num_computed_values,
+                    'column value',
+                    status.num_excs,
+                    start,
+                    status,
                 )
             )
         return status
@@ -661,12 +710,17 @@ class Table:
         cascade: bool = True,
         on_error: OnError = 'ignore',
         print_stats: bool = True,
-    ) -> UpdateStatus:
+        budget: float | None = None,
+        use_cache: bool = False,
+        dry_run: bool = False,
+    ) -> Any:
         """Compute cells again: all, those matching ``where``, or only error cells.
 
         With no columns named, finishes pending cells of every computed column (what
         ``reverie resume`` does). Columns that depend on a recomputed column are recomputed
-        too (``cascade``).
+        too (``cascade``). Paid calls are made again (a fresh sample) unless
+        ``use_cache=True``; answers already paid for and never written into their cells are
+        always taken from the journal. ``budget`` caps the credits spent.
         """
         _check_on_error(on_error)
         schema = self._schema()
@@ -680,21 +734,41 @@ class Table:
                 )
             targets.append(col)
         start = time.perf_counter()
+        if dry_run:
+            return self._estimate_recompute(
+                schema, targets, where, errors_only, cascade, budget, use_cache or not targets
+            )
         if targets:
             cond = sql_condition(schema, where, 'recompute_columns(where=...)')
             reset_cells(
                 self._catalog.store, schema, targets, cond, errors_only=errors_only, cascade=cascade
             )
-        stats = self._compute(schema, rowids=None, on_error=on_error, desc='Recomputing cells')
+        stats = self._compute(
+            schema,
+            rowids=None,
+            on_error=on_error,
+            desc='Recomputing cells',
+            paid=self._paid_options(budget, use_cache=use_cache or not targets),
+        )
         status = UpdateStatus(updated_cols=[c.name for c in targets])
         _merge(status, stats)
         if print_stats:
-            print(_summary('Computed', status.num_computed_values, 'cell', status.num_excs, start))
+            print(
+                _summary(
+                    'Computed', status.num_computed_values, 'cell', status.num_excs, start, status
+                )
+            )
         return status
 
     def update(
-        self, values: dict[str, Any], *, where: Expr | None = None, cascade: bool = True
-    ) -> UpdateStatus:
+        self,
+        values: dict[str, Any],
+        *,
+        where: Expr | None = None,
+        cascade: bool = True,
+        budget: float | None = None,
+        dry_run: bool = False,
+    ) -> Any:
         """Set stored columns (to literals or expressions) where ``where`` holds.
 
         Computed columns that read an updated column are recomputed for those rows.
@@ -705,6 +779,15 @@ class Table:
         dependents = {
             d.id: d for name in values for d in schema.dependents(schema.require(name).id)
         }
+        if dry_run:
+            if not cascade:
+                return Estimate(0, 0, 0, 0, 0)
+            rows = self._stored_rows(schema, cond)
+            for row in rows:  # literal new values; expressions keep the old ones
+                row.update(
+                    {k: v for k, v in assignments.items() if not isinstance(v, sa.ClauseElement)}
+                )
+            return self._estimate(schema, rows, set(dependents), self._paid_options(budget))
         for d in dependents.values():
             assignments.update(pending_values(d))
         t = schema.sa_table
@@ -715,10 +798,15 @@ class Table:
             count = conn.execute(stmt).rowcount
         status = UpdateStatus(num_rows=count, updated_cols=list(values), verb='updated')
         if dependents and cascade:
-            _merge(
-                status, self._compute(schema, rowids=None, on_error='ignore', desc='Recomputing')
+            stats = self._compute(
+                schema,
+                rowids=None,
+                on_error='ignore',
+                desc='Recomputing',
+                paid=self._paid_options(budget),
             )
-        print(f'Updated {count} row{"" if count == 1 else "s"}.')
+            _merge(status, stats)
+        print(f'Updated {count} row{"" if count == 1 else "s"}{_paid_suffix(status)}.')
         return status
 
     def delete(self, where: Expr | None = None) -> UpdateStatus:
@@ -733,19 +821,73 @@ class Table:
         print(f'Deleted {count} row{"" if count == 1 else "s"} from table {self._name!r}.')
         return UpdateStatus(num_rows=count, verb='deleted')
 
-    def credits_used(self) -> int:
-        """Total Reve credits spent on this table's computed cells (from their cellmeta)."""
-        schema = self._schema()
-        metas = [schema.sa_table.c[c.sql.cellmeta] for c in schema.computed()]
-        if not metas:
+    def credits_used(self) -> float:
+        """Credits every paid call for this table cost, from the ledger of paid calls.
+
+        Counts answered calls and calls that may have been charged (no answer came back);
+        it never goes down: deleting rows or recomputing cells does not erase spend.
+        """
+        ledger = self._catalog.exec.ledger
+        if ledger is None:
             return 0
-        total = 0
+        spent = ledger.spent(self._id)
+        return int(spent) if spent.is_integer() else spent
+
+    # -- paid-call layer ------------------------------------------------------------------
+    def _estimate(
+        self,
+        schema: TableSchema,
+        rows: Sequence[dict[str, Any]],
+        targets: set[int] | None,
+        options: PaidOptions,
+    ) -> Estimate:
+        """A dry run: what computing ``targets`` of ``rows`` would cost (prints one line)."""
+        ctx = self._catalog.exec
+        assert ctx.config is not None and ctx.ledger is not None
+        config = ctx.settings()
+        options.dry_run = True
+        paid = PaidRun(config, ctx.ledger, ctx.media, ctx.pools, options, self._id)
+        estimate = run_sync(
+            estimate_cells(paid, schema, rows, targets, concurrency=config.reve.max_concurrency)
+        )
+        print(estimate)
+        return estimate
+
+    def _stored_rows(self, schema: TableSchema, cond: Any) -> list[dict[str, Any]]:
+        t = schema.sa_table
+        query = sa.select(t)
+        if cond is not None:
+            query = query.where(cond)
         with self._catalog.store.read() as conn:
-            for row in conn.execute(sa.select(*metas)):
-                for meta in row:
-                    if isinstance(meta, dict):
-                        total += int(meta.get('credits_used') or 0)
-        return total
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def _estimate_recompute(
+        self,
+        schema: TableSchema,
+        targets: list[ColumnSchema],
+        where: Expr | None,
+        errors_only: bool,
+        cascade: bool,
+        budget: float | None,
+        use_cache: bool,
+    ) -> Estimate:
+        options = self._paid_options(budget, use_cache=use_cache)
+        if not targets:  # the pending cells (`reverie estimate TABLE`)
+            return self._estimate(schema, self._stored_rows(schema, None), None, options)
+        ids = {c.id for c in targets}
+        if cascade:
+            ids |= {d.id for c in targets for d in schema.dependents(c.id)}
+        cond = sql_condition(schema, where, 'recompute_columns(where=...)')
+        if errors_only:
+            errors = sa.or_(*(schema.sql_col(c.sql.state) == ERROR_STATE for c in targets))
+            cond = errors if cond is None else sa.and_(cond, errors)
+        return self._estimate(schema, self._stored_rows(schema, cond), ids, options)
+
+    def _paid_options(self, budget: float | None, *, use_cache: bool = True) -> PaidOptions:
+        if budget is not None and not budget >= 0:
+            raise InvalidValueError(f'budget must be a number of credits >= 0, got {budget!r}.')
+        default = self._catalog.exec.settings().budget_credits
+        return PaidOptions(budget=budget if budget is not None else default, use_cache=use_cache)
 
 
 _INDEXABLE = (
@@ -765,13 +907,18 @@ def _value_type(schema: TableSchema, sql_name: str) -> ts.ColumnType | None:
     return None
 
 
-def _summary(verb: str, count: int, noun: str, errors: int, start: float) -> str:
-    """Pixeltable's wording: 'Inserted 3 rows with 0 errors in 0.02 s (150.00 rows/s)'."""
+def _summary(
+    verb: str, count: int, noun: str, errors: int, start: float, status: UpdateStatus | None = None
+) -> str:
+    """Pixeltable's wording: 'Inserted 3 rows with 0 errors in 0.02 s (150.00 rows/s)'.
+
+    When the operation made paid calls: '...; 20 paid calls, 480 credits'.
+    """
     elapsed = time.perf_counter() - start
     return (
         f'{verb} {count} {noun}{"" if count == 1 else "s"} with {errors} '
         f'error{"" if errors == 1 else "s"} in {elapsed:.2f} s '
-        f'({count / max(elapsed, 1e-9):.2f} rows/s)'
+        f'({count / max(elapsed, 1e-9):.2f} rows/s){_paid_suffix(status)}'
     )
 
 
@@ -816,12 +963,35 @@ def _column_name(column: str | Expr, schema: TableSchema, what: str) -> str:
     return current[0] if current else node.name  # renamed since: the current name
 
 
+def _paid_suffix(status: UpdateStatus | None) -> str:
+    """'; 20 paid calls, 480 credits' when the operation went through the paid-call layer."""
+    paid = status.paid if status is not None else None
+    if paid is None or not (paid.paid_calls or paid.cache_hits or paid.recovered):
+        return ''
+    return f'; {paid.summary()}'
+
+
+def _stop_gently(runs: list[Any]) -> bool:
+    """First Ctrl-C (paid-call layer): send nothing new, wait for the calls in flight."""
+    paid = runs[0].paid if runs else None
+    if paid is None or paid.in_flight == 0:
+        return False
+    paid.stopping = True
+    print(
+        f'Stopping: no new paid calls; waiting for {paid.in_flight} in flight (their answers '
+        'are saved). Press Ctrl-C again to stop at once.',
+        flush=True,
+    )
+    return True
+
+
 def _check_on_error(on_error: str) -> None:
     if on_error not in ('abort', 'ignore'):
         raise InvalidValueError(f"on_error must be 'abort' or 'ignore', got {on_error!r}.")
 
 
 def _merge(status: UpdateStatus, stats: ComputeStats) -> None:
+    status.paid = stats.paid
     status.num_computed_values += stats.cells
     status.num_excs += stats.errors
     status.cols_with_excs = sorted(set(status.cols_with_excs) | stats.cols_with_errors)

@@ -17,11 +17,13 @@ from collections.abc import Awaitable
 from typing import Any, ClassVar
 
 from reverie.exec.context import ExecContext
+from reverie.exec.paid import PaidRun
 from reverie.exec.pools import Pool
 from reverie.exprs import nodes as n
 from reverie.exprs.compile import Getter
 from reverie.functions.paid import PaidFunction
 from reverie.functions.udf import CellValue, Function, PoolSettings
+from reverie.store.ledger import CallSite
 
 Args = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -114,8 +116,9 @@ def inline_call(call: n.FunctionCall, read_args: Getter) -> Getter | None:
 class Caller:
     """Calls functions for rows, with the open catalog's pools and settings."""
 
-    def __init__(self, ctx: ExecContext) -> None:
+    def __init__(self, ctx: ExecContext, paid: PaidRun | None = None) -> None:
         self.ctx = ctx
+        self.paid = paid  # the paid-call layer of this run (ledger, journal, cache, budget)
         self._batchers: dict[int, Batcher] = {}
 
     def call_batch(self, call: n.FunctionCall, items: list[Args]) -> list[Any]:
@@ -133,9 +136,16 @@ class Caller:
         return out
 
     async def acall(
-        self, call: n.FunctionCall, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        call: n.FunctionCall,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        site: CallSite | None = None,
     ) -> Any:
-        """Call a function for one row: through its pool, batcher or the paid-call layer."""
+        """Call a function for one row: through its pool, batcher or the paid-call layer.
+
+        ``site`` names the cell (table, column, row) a paid call is made for, for the ledger.
+        """
         if NullRule.of(call).skips(args, kwargs):
             return None
         fn = function_of(call)
@@ -145,6 +155,8 @@ class Caller:
                 batcher = self._batchers[id(fn)] = Batcher(fn)
             return await batcher.submit(args, kwargs)
         if isinstance(fn, PaidFunction):
+            if self.paid is not None:
+                return await self.paid.call(fn, args, kwargs, site or CallSite(None))
             return await self._paid(fn, args, kwargs)
         settings = self.pool_settings(call)
         if settings is None:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from reverie.exec.codec import DRIVER_NATIVE
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, PENDING, ROWID, VALUE, ColumnSql, Store
+from reverie.store.ledger import Ledger
 
 LEASE_SECONDS = 120.0
 OWNER = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}'
@@ -258,11 +259,19 @@ def _write_plain_sqlite(
 
 
 def write_results(
-    store: Store, schema: TableSchema, results: Sequence[CellResult], done_rows: Sequence[int]
+    store: Store,
+    schema: TableSchema,
+    results: Sequence[CellResult],
+    done_rows: Sequence[int],
+    call_ids: Sequence[int] = (),
 ) -> None:
-    """Write cells (one UPDATE per column, executemany) and release finished rows, atomically."""
+    """Write cells (one UPDATE per column, executemany) and release finished rows, atomically.
+
+    ``call_ids``: ledger rows whose journalled answers these cells take (paid-call layer).
+    """
     with store.begin() as conn:
         write_results_in(conn, store, schema, results, done_rows)
+        Ledger.mark_delivered_in(conn, call_ids)
 
 
 def write_results_in(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from reverie.config import Config
 from reverie.exec.pools import PoolRegistry
 from reverie.store.db import Store
+from reverie.store.ledger import Ledger
 from reverie.store.media import MediaStore
 
 
@@ -23,6 +24,7 @@ class ExecContext:
     pools: PoolRegistry
     config: Config
     progress: bool | None = None
+    ledger: Ledger | None = None  # the paid-call layer's record of every paid attempt
 
     def settings(self) -> Config:
         """Service settings as they are now, from the open catalog's home.

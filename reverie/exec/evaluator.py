@@ -27,7 +27,7 @@ from typing import Any, Literal
 import PIL.Image
 import sqlalchemy as sa
 
-from reverie.errors import ServiceError
+from reverie.errors import RunStoppedError, ServiceError
 from reverie.exec.caller import Caller, function_of, unwrap
 from reverie.exec.cells import (
     LEASE_SECONDS,
@@ -45,12 +45,21 @@ from reverie.exec.cells import (
 )
 from reverie.exec.codec import decoder, encode_result
 from reverie.exec.context import ExecContext
+from reverie.exec.paid import (
+    STORAGE_ERRORS,
+    PaidOptions,
+    PaidRun,
+    PaidStats,
+    is_pending_marker,
+    storage_stop,
+)
 from reverie.exec.planner import ColumnPlan, PlainCall, TablePlan, plan_table
 from reverie.exec.progress import Progress
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.compile import Getter
 from reverie.store.db import ERROR, PENDING, ROWID, VALUE, Store
+from reverie.store.ledger import CallSite
 from reverie.types import plain_value_ok
 
 OnError = Literal['abort', 'ignore']
@@ -76,6 +85,7 @@ class ComputeStats:
     busy_elsewhere: int = 0
     first_error: CellResult | None = None
     interrupted: bool = False
+    paid: PaidStats | None = None  # paid-call layer
 
 
 class _InputError:
@@ -93,9 +103,17 @@ async def compute_pending(
     rowids: Sequence[int] | None = None,
     on_error: OnError = 'ignore',
     desc: str = 'Computing cells',
+    paid: PaidOptions | None = None,
+    on_start: Callable[[_Run], None] | None = None,
 ) -> ComputeStats:
-    """Compute every pending cell (of ``rowids``, or of the whole table)."""
-    run = _Run(ctx, schema, on_error, plan_for(schema))
+    """Compute every pending cell (of ``rowids``, or of the whole table).
+
+    Raises ``RunStoppedError`` (after writing what finished) when a paid call could cross
+    the budget, storage fails or the service refuses every call; the rest stay pending.
+    """
+    run = _Run(ctx, schema, on_error, plan_for(schema), paid)
+    if on_start is not None:
+        on_start(run)
     total = await asyncio.to_thread(_count_pending, ctx.store, schema, rowids)
     run.progress = Progress(total, desc, enabled=ctx.progress)
     heartbeat = asyncio.ensure_future(_heartbeat(ctx.store, schema))
@@ -114,6 +132,8 @@ async def compute_pending(
         run.progress.close()
         await asyncio.shield(asyncio.to_thread(run.flush_and_release))
         run.stats.busy_elsewhere = claimer.busy_elsewhere
+    if run.stop_error is not None:  # paid-call layer: cells left pending, loudly
+        raise run.stop_error
     return run.stats
 
 
@@ -154,21 +174,35 @@ def plan_for(schema: TableSchema) -> TablePlan:
 async def _heartbeat(store: Store, schema: TableSchema) -> None:
     while True:
         await asyncio.sleep(LEASE_SECONDS / 3)
-        await asyncio.to_thread(renew_claims, store, schema)
+        with contextlib.suppress(*STORAGE_ERRORS):  # a locked database: renew next time
+            await asyncio.to_thread(renew_claims, store, schema)
 
 
 class _Run:
     """State of one ``compute_pending`` call."""
 
     def __init__(
-        self, ctx: ExecContext, schema: TableSchema, on_error: OnError, plan: TablePlan
+        self,
+        ctx: ExecContext,
+        schema: TableSchema,
+        on_error: OnError,
+        plan: TablePlan,
+        paid_options: PaidOptions | None = None,
     ) -> None:
         self.ctx = ctx
         self.schema = schema
         self.on_error = on_error
         self.plan = plan
-        self.caller = Caller(ctx)
-        self.stats = ComputeStats()
+        # paid-call layer: every PaidFunction call of this run goes through self.paid
+        self.paid: PaidRun | None = None
+        self.stop_error: RunStoppedError | None = None
+        if ctx.ledger is not None:
+            options = paid_options or PaidOptions()
+            self.paid = PaidRun(
+                ctx.settings(), ctx.ledger, ctx.media, ctx.pools, options, schema.id
+            )
+        self.caller = Caller(ctx, self.paid)
+        self.stats = ComputeStats(paid=self.paid.stats if self.paid else None)
         self.progress = Progress(0, '', enabled=False)
         self._buffer: list[CellResult] = []
         self._done_rows: list[int] = []
@@ -180,6 +214,8 @@ class _Run:
 
     @property
     def aborted(self) -> bool:
+        if self.stop_error is not None or (self.paid is not None and self.paid.stopping):
+            return True  # paid-call layer: stopped (budget, storage, Ctrl-C)
         return self.on_error == 'abort' and self.stats.first_error is not None
 
     def _rows_ahead(self) -> int:
@@ -241,12 +277,16 @@ class _Run:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not self.aborted:
-                batch = await asyncio.to_thread(claimer.next_batch)
+                try:
+                    batch = await asyncio.to_thread(claimer.next_batch)
+                    rows = await asyncio.to_thread(
+                        fetch_rows, self.ctx.store, self.schema, batch, self.plan.fetch
+                    )
+                except STORAGE_ERRORS as e:  # paid-call layer: let the calls in flight end
+                    self.stop_error = self.stop_error or storage_stop(e, 'claiming rows')
+                    break
                 if not batch:
                     break
-                rows = await asyncio.to_thread(
-                    fetch_rows, self.ctx.store, self.schema, batch, self.plan.fetch
-                )
                 envs = [self._env(row) for row in rows]
                 self._compute_sync(sync_plans, rows, envs)
                 if not async_plans:
@@ -521,18 +561,25 @@ class _Run:
         else:
             try:
                 meta: dict[str, Any] | None = None
+                site = CallSite(self.schema.id, plan.column.id, rid)
                 for call, read_args in plan.precompute:
                     if self.aborted:
                         return
                     args, kwargs = read_args(env)
-                    env[call], call_meta = unwrap(await self.caller.acall(call, args, kwargs))
+                    result_of_call = await self.caller.acall(call, args, kwargs, site)
+                    env[call], call_meta = unwrap(result_of_call)
                     meta = call_meta or meta
                 value, own_meta = unwrap(plan.value(env))
                 meta = own_meta or meta
                 result = await asyncio.to_thread(self._value_result, rid, plan.column, value, meta)
             except asyncio.CancelledError:
                 raise
+            except RunStoppedError as e:  # paid-call layer: the cell stays pending
+                self.stop_error = self.stop_error or e
+                return
             except Exception as e:
+                if is_pending_marker(e):  # paid-call layer: dry run / stopping: stays pending
+                    return
                 result = self._error_result(rid, plan.column, e)
         _set_cell(env, plan, result, value)
         self._record(result)
@@ -553,7 +600,10 @@ class _Run:
     def _value_result(
         self, rid: int, col: ColumnSchema, value: Any, meta: dict[str, Any] | None
     ) -> CellResult:
-        stored = encode_result(col.col_type, col.name, value, self.ctx.media)
+        try:
+            stored = encode_result(col.col_type, col.name, value, self.ctx.media)
+        except OSError as e:  # paid-call layer: a full/read-only media folder stops the run
+            raise storage_stop(e, f'storing a value of column {col.name!r}') from None
         return CellResult(rid, col, VALUE, stored, meta=meta)
 
     def _error_result(
@@ -595,18 +645,39 @@ class _Run:
             results, self._buffer = self._buffer, []
             rows, self._done_rows = self._done_rows, []
             self._last_flush = time.monotonic()
-            await asyncio.shield(
-                asyncio.to_thread(write_results, self.ctx.store, self.schema, results, rows)
-            )
+            try:
+                await asyncio.shield(asyncio.to_thread(self._write, results, rows))
+            except RunStoppedError as e:  # paid-call layer: keep them for the final flush
+                self._buffer[:0], self._done_rows[:0] = results, rows
+                self.stop_error = self.stop_error or e
+
+    def _write(self, results: list[CellResult], rows: list[int]) -> None:
+        """Write results; a storage failure becomes ``RunStoppedError`` (cells stay pending)."""
+        call_ids = (
+            self.paid.take_delivered([(r.rowid, r.column.id) for r in results]) if self.paid else []
+        )
+        try:
+            write_results(self.ctx.store, self.schema, results, rows, call_ids)
+        except (sa.exc.OperationalError, sa.exc.DBAPIError, OSError) as e:
+            if self.paid is not None:
+                self.paid.delivered.update(
+                    {(r.rowid, r.column.id): i for r, i in zip(results, call_ids, strict=False)}
+                )
+            raise storage_stop(e, f'writing cells of table {self.schema.path!r}') from None
 
     def flush_and_release(self) -> None:
         """Write what is buffered and give up every claim (runs at the end, even on Ctrl-C)."""
         with self._batch_lock:  # a synchronous batch still running writes its own results
             results, self._buffer = self._buffer, []
             rows, self._done_rows = self._done_rows, []
-            if results or rows:
-                write_results(self.ctx.store, self.schema, results, rows)
-            release_claims(self.ctx.store, self.schema)
+            try:
+                if results or rows:
+                    self._write(results, rows)
+                release_claims(self.ctx.store, self.schema)
+            except RunStoppedError as e:
+                self.stop_error = self.stop_error or e
+            except (sa.exc.OperationalError, sa.exc.DBAPIError) as e:
+                self.stop_error = self.stop_error or storage_stop(e, 'releasing row claims')
 
 
 def _set_cell(env: dict[n.Node, Any], plan: ColumnPlan, result: CellResult, value: Any) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar('T')
@@ -52,11 +52,14 @@ def _run_forever(loop: asyncio.AbstractEventLoop) -> None:
         return
 
 
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+def run_sync(coro: Coroutine[Any, Any, T], on_interrupt: Callable[[], bool] | None = None) -> T:
     """Run ``coro`` on the background loop and wait for it.
 
     On Ctrl-C the coroutine is cancelled and awaited (so it can commit what finished)
-    before ``KeyboardInterrupt`` propagates.
+    before ``KeyboardInterrupt`` propagates. With ``on_interrupt`` (paid-call layer), a
+    first Ctrl-C calls it instead; when it returns True (it asked the work to stop
+    gently) the wait goes on, the result is dropped and ``KeyboardInterrupt`` propagates
+    once the work has stopped; a second Ctrl-C cancels at once.
     """
     loop = background_loop()
     finished = threading.Event()
@@ -69,8 +72,16 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
     future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(run(), loop)
     try:
-        return future.result()
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            if on_interrupt is None or not on_interrupt():
+                raise
+        future.result()  # stopping gently; a second Ctrl-C lands in the handler below
+        raise KeyboardInterrupt
     except KeyboardInterrupt:
+        if future.done():
+            raise
         # Cancelling the concurrent future only schedules the task's cancellation and returns
         # at once; wait for the coroutine itself to unwind (and commit what finished).
         future.cancel()

@@ -26,6 +26,7 @@ from reverie.exec.caller import Caller, inline_call, is_inline, unwrap
 from reverie.exec.codec import decoder, image_decoder
 from reverie.exec.context import ExecContext
 from reverie.exec.loop import run_sync
+from reverie.exec.paid import PaidRun
 from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.compile import Getter, compile_args, compile_expr
@@ -33,6 +34,7 @@ from reverie.exprs.render import render
 from reverie.exprs.to_sql import split_conjuncts, to_sql
 from reverie.exprs.values import EvaluationError
 from reverie.store.db import PENDING, ROWID
+from reverie.store.ledger import CallSite
 
 ROWID_REF = n.ColumnRef(-1, -1, ROWID, ts.Int)
 ASYNC_ROWS_AT_ONCE = 1024  # rows whose async calls are started together
@@ -387,12 +389,19 @@ class _Plan:
         return out
 
     def _precompute(self, calls: list[tuple[n.FunctionCall, int, Getter]], rows: list[Any]) -> None:
-        caller = Caller(self.ctx)
+        ctx = self.ctx
+        paid = None
+        if ctx.ledger is not None:  # paid calls in a query are in the ledger (and cached) too
+            paid = PaidRun(
+                ctx.settings(), ctx.ledger, ctx.media, ctx.pools, table_id=self.schema.id
+            )
+        caller = Caller(ctx, paid)
 
         async def one(call: n.FunctionCall, slot: int, read: Getter, row: list[Any]) -> None:
             try:
                 args, kwargs = read(row)
-                row[slot] = unwrap(await caller.acall(call, args, kwargs))[0]
+                site = CallSite(self.schema.id, None, row[0])
+                row[slot] = unwrap(await caller.acall(call, args, kwargs, site))[0]
             except Exception as e:
                 raise self._failure(render(call), e, row) from None
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import random
 import socket
+import struct
 import sys
 import threading
 import time
@@ -27,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
 
+from reverie.reve_server import faults as faults_mod
 from reverie.reve_server import render
 from reverie.reve_server.backend import Backend, DeterministicBackend
 from reverie.reve_server.options import (
@@ -81,10 +83,12 @@ class _Answer:
     content_type: str
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    fault: str | None = None  # an answer fault applied when sending (drip, reset)
 
 
 def _json_answer(status: int, payload: object, headers: dict[str, str]) -> _Answer:
-    return _Answer(status, 'application/json', json.dumps(payload).encode(), headers)
+    text = json.dumps(payload).replace('Infinity', '1e400')  # an absurd credits figure
+    return _Answer(status, 'application/json', text.encode(), headers)
 
 
 def _error_answer(err: ApiError, request_id: str, fmt: render.ImageFormat | None) -> _Answer:
@@ -112,6 +116,7 @@ def _rate_limited(options: ServerOptions) -> ApiError:
 class _Faults:
     fail: bool
     stall: bool
+    answer: str | None = None
 
 
 class ServerState:
@@ -149,14 +154,15 @@ class ServerState:
     def admitted(self, options: ServerOptions) -> Iterator[_Faults]:
         """Count an image call as in flight, or raise 429; draw its injected faults."""
         with self.lock:
-            draw_429, draw_500, draw_stall = (self.rng.random() for _ in range(3))
+            draw_429, draw_500, draw_stall, draw_fault = (self.rng.random() for _ in range(4))
             limit = options.max_concurrency
             if draw_429 < options.rate_429_rate or (limit is not None and self.in_flight >= limit):
                 raise _rate_limited(options)
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
         try:
-            yield _Faults(draw_500 < options.fail_500_rate, draw_stall < options.stall_rate)
+            answer = options.answer_fault if draw_fault < options.answer_fault_rate else None
+            yield _Faults(draw_500 < options.fail_500_rate, draw_stall < options.stall_rate, answer)
         finally:
             with self.lock:
                 self.in_flight -= 1
@@ -237,6 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = url.path.rstrip('/') or '/'
         endpoint = IMAGE_ENDPOINTS.get(path) if self.command == 'POST' else None
         fmt = negotiate(self.headers.get('Accept')) if endpoint else None
+        if endpoint and options.raw_answers:
+            fmt = fmt or 'png'
         call = _Call(f'rsid-{uuid.uuid4()}')
         t_start = time.time()
         try:
@@ -346,9 +354,25 @@ class _Handler(BaseHTTPRequestHandler):
                 state.refund(cost)
                 raise
         call.credits_used = cost
-        return _success(req.version, payload, cost, remaining, call.request_id, fmt)
+        if faults.answer is not None and (fmt or 'png') == 'png':
+            payload = faults_mod.corrupt_png(payload, faults.answer)
+        reported: object = cost
+        if options.reported_credits is not None:
+            reported = _json_literal(options.reported_credits)
+        answer = _success(req.version, payload, reported, remaining, call.request_id, fmt)
+        answer.fault = faults.answer
+        return answer
 
     def _send(self, answer: _Answer) -> None:
+        if answer.fault == 'reset':
+            # Charged and logged; the client gets a reset instead of an answer.
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)
+                )
+                self.connection.close()
+            return
         self.send_response(answer.status)
         for name, value in answer.headers.items():
             self.send_header(name, value)
@@ -357,14 +381,33 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header('Connection', 'close')
         self.end_headers()
-        if self.command != 'HEAD':
-            self.wfile.write(answer.body)
+        if self.command == 'HEAD':
+            return
+        if answer.fault == 'drip':
+            self.wfile.flush()
+            state = self.server.state
+            for i in range(len(answer.body)):
+                if state.stopping.is_set():
+                    break
+                self.wfile.write(answer.body[i : i + 1])
+                self.wfile.flush()
+                state.sleep(state.options.drip_interval)
+            return
+        self.wfile.write(answer.body)
+
+
+def _json_literal(text: str) -> object:
+    """A JSON literal as Python (``1e400`` becomes inf, which json.dumps writes back)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _success(
     version: str,
     payload: bytes | None,
-    used: int,
+    used: object,
     remaining: int,
     request_id: str,
     fmt: render.ImageFormat | None,
@@ -375,7 +418,7 @@ def _success(
         'X-Reve-Request-Id': request_id,
         'X-Reve-Version': version,
         'X-Reve-Content-Violation': 'true' if violation else 'false',
-        'X-Reve-Credits-Used': str(used),
+        'X-Reve-Credits-Used': _header_number(used),
         'X-Reve-Credits-Remaining': str(remaining),
     }
     if fmt is not None:
@@ -389,6 +432,12 @@ def _success(
         'credits_remaining': remaining,
     }
     return _json_answer(200, body, headers)
+
+
+def _header_number(value: object) -> str:
+    if isinstance(value, float) and value == float('inf'):
+        return '1e400'
+    return str(value)
 
 
 class ReveHTTPServer(ThreadingHTTPServer):

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reverie.reve_server.faults import ANSWER_FAULTS
+
 if TYPE_CHECKING:
     from reverie.reve_server.backend import Backend
 
@@ -113,6 +115,13 @@ class ServerOptions:
         megapixels: Output size of the default backend, in units of 1024 x 1024 pixels.
         request_log: File that receives one JSON line per image request.
         backend: Image backend; None means `DeterministicBackend(megapixels)`.
+        answer_fault: A fault injected after charging (see `faults.py`): `'drip'`,
+            `'reset'`, `'truncated'`, `'broken_zlib'` or `'oversized_header'`; None for none.
+        raw_answers: Answer image calls with raw PNG bytes whatever `Accept` says.
+        answer_fault_rate: Probability that an image call gets `answer_fault`.
+        drip_interval: Seconds between the bytes of a dripped answer.
+        reported_credits: A JSON literal sent as `credits_used` instead of the real price
+            (e.g. `'1e400'`, `'-3'`, `'"x"'`); the real price is still charged and logged.
     """
 
     host: str = '127.0.0.1'
@@ -132,6 +141,11 @@ class ServerOptions:
     megapixels: float = 1.0
     request_log: Path | None = None
     backend: Backend | None = None
+    answer_fault: str | None = None
+    raw_answers: bool = False
+    answer_fault_rate: float = 1.0
+    drip_interval: float = 0.05
+    reported_credits: str | None = None
 
     def __post_init__(self) -> None:
         for name in ('latency', 'stall_seconds'):
@@ -140,7 +154,12 @@ class ServerOptions:
                 raise ValueError(f'ServerOptions.{name} must be >= 0, got {value!r}.')
         if self.fast_latency is not None and not self.fast_latency >= 0:
             raise ValueError(f'ServerOptions.fast_latency must be >= 0, got {self.fast_latency!r}.')
-        for name in ('fail_500_rate', 'rate_429_rate', 'stall_rate'):
+        if self.answer_fault is not None and self.answer_fault not in ANSWER_FAULTS:
+            raise ValueError(
+                f'ServerOptions.answer_fault must be one of {ANSWER_FAULTS} or None, '
+                f'got {self.answer_fault!r}.'
+            )
+        for name in ('fail_500_rate', 'rate_429_rate', 'stall_rate', 'answer_fault_rate'):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f'ServerOptions.{name} must be in [0, 1], got {value!r}.')

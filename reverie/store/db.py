@@ -19,8 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from reverie.errors import InvalidValueError
+from reverie.store.ledger import ledger_metadata
 
 CATALOG_VERSION = 1
+BUSY_TIMEOUT_MS = 60_000  # how long a write waits for another process's lock (SQLite)
 
 metadata = sa.MetaData()
 
@@ -251,6 +253,7 @@ class Store:
     def _ensure_catalog(self) -> None:
         with self.begin() as conn:
             metadata.create_all(conn, checkfirst=True)
+            ledger_metadata.create_all(conn, checkfirst=True)  # paid-call layer
             row = conn.execute(
                 sa.select(meta_table.c.value).where(meta_table.c.key == 'catalog_version')
             ).scalar()
@@ -298,7 +301,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute('PRAGMA journal_mode=WAL')
         cur.execute('PRAGMA synchronous=NORMAL')
-        cur.execute('PRAGMA busy_timeout=60000')
+        cur.execute(f'PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}')
         cur.close()
 
     @sa.event.listens_for(engine, 'begin')

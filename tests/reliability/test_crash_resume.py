@@ -221,19 +221,25 @@ def test_kill9_then_resume(
     _media_refs_ok(home, after)
 
     entries = read_log(log)
-    if kill_wall is not None:
-        # Paid answers are committed as they arrive: only calls still in flight may be lost.
-        answered_before = {
-            e['prompt'] for e in entries if e['status'] == 200 and e['t_end'] < kill_wall - 0.1
-        }
-        assert answered_before <= set(committed), (
-            f'answered before the kill but not kept: {sorted(answered_before - set(committed))[:5]}'
-        )
     resumed_calls = [e for e in entries if e['t_start'] >= resume_started]
+    if kill_wall is not None:
+        # Paid answers are journalled, then committed, as they arrive: one answered before
+        # the kill is in its cell, or in the journal (resume takes it without paying again).
+        # The journal write (media file + one transaction queued behind the other writers)
+        # took up to ~0.2 s on the loaded 2-core test machine: answers younger are in flight.
+        answered_before = {
+            e['prompt'] for e in entries if e['status'] == 200 and e['t_end'] < kill_wall - 0.5
+        }
+        repaid = answered_before & {e['prompt'] for e in resumed_calls}
+        assert not repaid, f'answered before the kill but paid again: {sorted(repaid)[:5]}'
     repeated = [e['prompt'] for e in resumed_calls if e['prompt'] in committed]
     assert repeated == [], f'resume paid again for committed cells: {repeated[:5]}'
     missing = len(before) - len(committed)
-    assert len({e['prompt'] for e in resumed_calls if e['status'] == 200}) == missing
+    # Answers that arrived but whose cells were not committed are in the answer journal:
+    # resume finishes those cells without a call; it pays only for the others.
+    resumed_paid = len({e['prompt'] for e in resumed_calls if e['status'] == 200})
+    assert resumed_paid <= missing
+    from_journal = missing - resumed_paid
     in_flight_lost = sum(
         1 for e in entries if e['t_start'] < resume_started and e['status'] == 200
     ) - len(committed)
@@ -247,12 +253,14 @@ def test_kill9_then_resume(
     assert res.returncode == 0, res.stdout + res.stderr
     files_after = {p for p in (home / 'media').rglob('*') if p.is_file()}
     referenced = {home / 'media' / str(v) for v, _, _ in after.values()}
+    referenced |= {home / 'media' / ref for ref in _journal_refs(db)}  # kept for inspection
     assert files_after == referenced, (files_before - referenced, files_after - referenced)
     assert not stray.exists()
     print(
         f'RELIABILITY kill mode={mode} hook={hook} arg={arg}: '
         f'committed_before_kill={len(committed)} '
-        f'resumed={missing} lost=0 repeated_paid_calls=0 in_flight_calls_lost={in_flight_lost} '
+        f'resumed={missing} (from_journal={from_journal}) lost=0 repeated_paid_calls=0 '
+        f'in_flight_calls_lost={in_flight_lost} '
         f'gc_removed={len(files_before - files_after)}'
     )
     record_property('committed_before_kill', len(committed))
@@ -326,3 +334,15 @@ def test_sigint_keeps_finished_cells_and_says_how_to_resume(tmp_path: Path) -> N
         f'RELIABILITY sigint: finished_before={len(done)} stopped_in={exit_seconds:.2f}s '
         f'answered_before={len(answered_before)}'
     )
+
+
+def _journal_refs(db: Path) -> set[str]:
+    """Media files the answer journal holds (``gc`` keeps them)."""
+    import sqlite3
+
+    con = sqlite3.connect(str(db), timeout=30)
+    try:
+        rows = con.execute('SELECT media_ref FROM rv_journal WHERE media_ref IS NOT NULL')
+        return {r for (r,) in rows}
+    finally:
+        con.close()

@@ -16,7 +16,7 @@ from reverie.catalog.catalog import Catalog
 from reverie.config import Config
 from reverie.exec import pools
 from reverie.functions import reve
-from reverie.functions.reve import udfs
+from reverie.functions.reve import provider as reve_provider
 from reverie.functions.reve.client import ReveClient
 from reverie.reve_server import ServerOptions, serve_in_thread
 
@@ -55,7 +55,7 @@ def test_api_key_never_leaks(
         t.insert([{'prompt': 'a quiet lake'}, {'prompt': 'a loud city'}])
         t.add_computed_column(img=reve.create(t.prompt, aspect_ratio='1:1'))
         assert t.where(t.img != None).count() == 2  # noqa: E711
-        texts += [repr(c) for c in udfs._clients.values()]
+        texts += [repr(c) for c in reve_provider._clients.values()]
     with serve_in_thread(ServerOptions(megapixels=0.01, api_keys={'papi.someone-else'})) as bad_key:
         monkeypatch.setenv('REVE_API_URL', bad_key.url)
         t2 = rv.create_table('secrets401', {'prompt': rv.String})

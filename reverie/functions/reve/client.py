@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class ReveResult:
     request_id: str
     credits_used: int
     credits_remaining: int | None
+    credits_known: bool = True  # False: the answer's figure was missing or malformed
 
     def __repr__(self) -> str:
         return (
@@ -309,20 +311,36 @@ class ReveClient:
             response = await self._http.request(
                 method, path, content=content, params=params, headers=headers
             )
-        except httpx.TimeoutException as e:
-            failure = self._error(
-                op,
-                f'no answer from {self._base_url!r} in time ({type(e).__name__} after '
-                f'{time.monotonic() - start:.1f} s). The service may be overloaded; '
-                'retrying may help.',
-                retryable=True,
-            )
-        except httpx.RequestError as e:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
+            # Nothing reached the service: calling again is safe and costs nothing.
             failure = self._error(
                 op,
                 f'could not reach {self._base_url!r} ({type(e).__name__}: {e}). Check '
                 'REVE_API_URL and the network; retrying may help.',
                 retryable=True,
+            )
+        except (httpx.WriteError, httpx.WriteTimeout) as e:
+            # The request was not fully sent, so the service cannot have answered it.
+            failure = self._error(
+                op,
+                f'the request to {self._base_url!r} could not be sent ({type(e).__name__}). '
+                'Retrying may help.',
+                retryable=True,
+            )
+        except httpx.TimeoutException as e:
+            # Paid-call layer: the request left and no answer came; it may have been charged.
+            failure = self._error(
+                op,
+                f'no answer from {self._base_url!r} in time ({type(e).__name__} after '
+                f'{time.monotonic() - start:.1f} s). The request may have been charged.',
+                maybe_charged=True,
+            )
+        except httpx.RequestError as e:
+            failure = self._error(
+                op,
+                f'the connection to {self._base_url!r} broke after the request was sent '
+                f'({type(e).__name__}: {e}). The request may have been charged.',
+                maybe_charged=True,
             )
         elapsed = time.monotonic() - start
         # Raised outside the except blocks so no httpx exception (whose request carries
@@ -385,6 +403,7 @@ class ReveClient:
             retry_after=retry_after,
             request_id=request_id,
             retryable=retryable,
+            stops_run=status == 402,  # credits exhausted: no call can succeed
         )
 
     def _error(
@@ -397,6 +416,8 @@ class ReveClient:
         retry_after: float | None = None,
         request_id: str | None = None,
         retryable: bool = False,
+        maybe_charged: bool = False,
+        stops_run: bool = False,
         cls: type[ServiceError] = ServiceError,
     ) -> ServiceError:
         where = [f'HTTP {status}' if status is not None else 'no HTTP answer']
@@ -410,6 +431,8 @@ class ReveClient:
             retry_after=retry_after,
             request_id=None if request_id is None else self._scrub(request_id),
             retryable=retryable,
+            maybe_charged=maybe_charged,
+            stops_run=stops_run,
         )
 
     def _parse_result(self, op: str, response: httpx.Response) -> ReveResult:
@@ -431,6 +454,7 @@ class ReveClient:
                     'REVE_API_URL points at a Reve-compatible server.',
                     status=status,
                     request_id=request_id,
+                    maybe_charged=True,
                 )
             data = parsed
         request_id = request_id or _str_or_none(data.get('request_id'))
@@ -457,6 +481,7 @@ class ReveClient:
                 'REVE_API_URL points at a Reve-compatible server.',
                 status=status,
                 request_id=request_id,
+                maybe_charged=True,
             )
         credits_used = _int_or_none(data.get('credits_used'), headers.get('X-Reve-Credits-Used'))
         return ReveResult(
@@ -464,6 +489,7 @@ class ReveClient:
             version=_str_or_none(data.get('version')) or headers.get('X-Reve-Version') or '',
             request_id=request_id or '',
             credits_used=credits_used or 0,
+            credits_known=credits_used is not None,
             credits_remaining=_int_or_none(
                 data.get('credits_remaining'), headers.get('X-Reve-Credits-Remaining')
             ),
@@ -545,13 +571,16 @@ def _str_or_none(value: object) -> str | None:
 
 
 def _int_or_none(*values: object) -> int | None:
+    """The first value that is a finite number >= 0 (``1e400``, ``-3``, ``'x'`` are not)."""
     for value in values:
         if value is None or isinstance(value, bool):
             continue
         try:
-            return int(float(str(value)))
+            number = float(str(value))
         except ValueError:
             continue
+        if math.isfinite(number) and number >= 0:
+            return int(number)
     return None
 
 

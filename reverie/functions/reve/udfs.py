@@ -5,11 +5,13 @@ Configure with ``REVE_API_KEY`` and ``REVE_API_URL`` (default ``https://api.reve
 ``REVERIE_HOME/config.toml``. Reve closed its public API on 2026-08-14: point
 ``REVE_API_URL`` at a Reve-compatible server such as ``reverie reve-server``.
 
-Every call goes through the shared resource pool ``'reve'``. Literal arguments are
-checked when the column is defined (aspect ratio, version, prompt length, every
-``<img>N</img>`` against the number of images); values from columns are checked per cell,
-before any request is sent. Each cell keeps its request id, resolved model version and
-credits used in ``cellmeta``.
+These are ``PaidFunction``s: the engine's paid-call layer (``exec/paid.py``) sends them
+through the shared resource pool ``'reve'`` and records every attempt in the ledger.
+``cache=False`` asks for a fresh image even when the same request was answered before.
+Literal arguments are checked when the column is defined (aspect ratio, version, prompt
+length, every ``<img>N</img>`` against the number of images); values from columns are
+checked per cell, before any request is sent. Each cell keeps its request id, resolved
+model version and credits used in ``cellmeta``.
 """
 
 from __future__ import annotations
@@ -21,43 +23,26 @@ from typing import Any
 import PIL.Image
 
 from reverie import types as ts
-from reverie.config import Config, ReveSettings
+from reverie.config import Config
 from reverie.errors import InvalidValueError, TypeMismatchError
 from reverie.exprs import nodes as n
+from reverie.functions.images.provider import ImageAnswer, ImageRequest, Verb
+from reverie.functions.paid import PaidCall, PaidFunction
 from reverie.functions.reve import validate as v
-from reverie.functions.reve.client import ReveClient, ReveResult, client_from_settings
-from reverie.functions.udf import CellValue, Function, PoolSettings
+from reverie.functions.reve.provider import POOL_NAME, provider
+from reverie.functions.udf import CellValue, PoolSettings
 from reverie.store.media import attach_source, source_bytes
 
-POOL_NAME = 'reve'
-_clients: dict[tuple[int, str | None, str, float], ReveClient] = {}
+_PROVIDER = provider()
 
 
-def _settings() -> ReveSettings:
-    return Config.load().reve
-
-
-def _client(settings: ReveSettings) -> ReveClient:
-    """One client (one connection pool) per event loop and service."""
-    key = (id(asyncio.get_running_loop()), settings.api_key, settings.base_url, settings.timeout)
-    client = _clients.get(key)
-    if client is None:
-        client = client_from_settings(settings)
-        _clients[key] = client
-    return client
-
-
-class ReveFunction(Function):
-    """A Reve operation; its pool limits come from the settings when it runs."""
-
-    @property
-    def pool(self) -> PoolSettings:
-        settings = _settings()
-        return PoolSettings(
-            POOL_NAME,
-            max_concurrency=settings.max_concurrency,
-            requests_per_minute=settings.requests_per_minute,
-        )
+def _pool_for(config: Config) -> PoolSettings:
+    settings = config.reve
+    return PoolSettings(
+        POOL_NAME,
+        max_concurrency=settings.max_concurrency,
+        requests_per_minute=settings.requests_per_minute,
+    )
 
 
 async def _image_bytes(img: PIL.Image.Image) -> bytes:
@@ -82,38 +67,78 @@ async def _checked_bytes(images: list[PIL.Image.Image]) -> list[bytes]:
     return datas
 
 
-def _result(result: ReveResult) -> CellValue:
-    img = PIL.Image.open(io.BytesIO(result.image))
-    attach_source(img, result.image)
+def _request(verb: Verb, prompt: str, images: list[bytes], kwargs: dict[str, Any]) -> PaidCall:
+    options = {
+        k: kwargs[k]
+        for k in ('version', 'test_time_scaling', 'postprocessing')
+        if kwargs.get(k) is not None
+    }
+    request = ImageRequest(
+        verb=verb,
+        model=str(kwargs.get('version') or 'latest'),
+        prompt=prompt,
+        images=tuple(images),
+        aspect_ratio=kwargs.get('aspect_ratio'),
+        options=options,
+    )
+    return PaidCall(_PROVIDER, request)
+
+
+async def _prepare_create(
+    args: tuple[Any, ...], kwargs: dict[str, Any], config: Config
+) -> PaidCall | None:
+    (prompt,) = args
+    v.check_prompt(prompt)
+    return _request('create', prompt, [], kwargs)
+
+
+async def _prepare_edit(
+    args: tuple[Any, ...], kwargs: dict[str, Any], config: Config
+) -> PaidCall | None:
+    image, instruction = args
+    v.check_prompt(instruction, 'edit_instruction')
+    (data,) = await _checked_bytes([image])
+    return _request('edit', instruction, [data], kwargs)
+
+
+async def _prepare_remix(
+    args: tuple[Any, ...], kwargs: dict[str, Any], config: Config
+) -> PaidCall | None:
+    prompt, images = args
+    v.check_prompt(prompt)
+    v.check_image_count(len(images))
+    v.check_image_refs(prompt, len(images))
+    if any(img is None for img in images):
+        return None  # an input image is missing (null): so is the remix
+    datas = await _checked_bytes(images)
+    return _request('remix', prompt, datas, kwargs)
+
+
+def _finish(call: PaidCall, answer: ImageAnswer) -> CellValue:
+    img = PIL.Image.open(io.BytesIO(answer.image))
+    attach_source(img, answer.image)
+    credits = answer.credits
     meta = {
-        'request_id': result.request_id,
-        'version': result.version,
-        'credits_used': result.credits_used,
+        'request_id': answer.request_id or '',
+        'version': answer.model_version or '',
+        'credits_used': int(credits) if credits is not None else 0,
     }
     return CellValue(img, meta)
 
 
-async def _create(
+def _create(
     prompt: str,
     *,
     aspect_ratio: str | None = None,
     version: str | None = None,
     test_time_scaling: float | None = None,
     postprocessing: list[Any] | None = None,
+    cache: bool | None = None,
 ) -> PIL.Image.Image:
-    v.check_prompt(prompt)
-    client = _client(_settings())
-    result = await client.create(
-        prompt,
-        aspect_ratio=aspect_ratio,
-        version=version,
-        test_time_scaling=test_time_scaling,
-        postprocessing=postprocessing,
-    )
-    return _result(result)  # type: ignore[return-value]  # the evaluator unwraps CellValue
+    raise NotImplementedError  # a signature only: the engine calls prepare/finish
 
 
-async def _edit(
+def _edit(
     image: PIL.Image.Image,
     edit_instruction: str,
     *,
@@ -121,22 +146,12 @@ async def _edit(
     version: str | None = None,
     test_time_scaling: float | None = None,
     postprocessing: list[Any] | None = None,
+    cache: bool | None = None,
 ) -> PIL.Image.Image:
-    v.check_prompt(edit_instruction, 'edit_instruction')
-    (data,) = await _checked_bytes([image])
-    client = _client(_settings())
-    result = await client.edit(
-        data,
-        edit_instruction,
-        aspect_ratio=aspect_ratio,
-        version=version,
-        test_time_scaling=test_time_scaling,
-        postprocessing=postprocessing,
-    )
-    return _result(result)  # type: ignore[return-value]
+    raise NotImplementedError  # a signature only: the engine calls prepare/finish
 
 
-async def _remix(
+def _remix(
     prompt: str,
     images: list[Any],
     *,
@@ -144,23 +159,9 @@ async def _remix(
     version: str | None = None,
     test_time_scaling: float | None = None,
     postprocessing: list[Any] | None = None,
+    cache: bool | None = None,
 ) -> PIL.Image.Image | None:
-    v.check_prompt(prompt)
-    v.check_image_count(len(images))
-    v.check_image_refs(prompt, len(images))
-    if any(img is None for img in images):
-        return None  # an input image is missing (null): so is the remix
-    datas = await _checked_bytes(images)
-    client = _client(_settings())
-    result = await client.remix(
-        prompt,
-        datas,
-        aspect_ratio=aspect_ratio,
-        version=version,
-        test_time_scaling=test_time_scaling,
-        postprocessing=postprocessing,
-    )
-    return _result(result)  # type: ignore[return-value]
+    raise NotImplementedError
 
 
 def _literal(node: n.Node | None) -> tuple[bool, Any]:
@@ -226,30 +227,40 @@ def _check_remix(args: tuple[n.Node, ...], kwargs: dict[str, n.Node]) -> None:
 
 _IMG = ts.Required[ts.Image]
 _OPTIONS = {
+    'cache': ts.Bool,
     'aspect_ratio': ts.String,
     'version': ts.String,
     'test_time_scaling': ts.Float,
     'postprocessing': ts.Json,
 }
 
-create = ReveFunction(
-    _create,
+create = PaidFunction(
+    _prepare_create,
+    _finish,
+    pool_for=_pool_for,
+    signature=_create,
     name='create',
     path=f'{__name__}.create',
     return_type=ts.Image,
     param_types={'prompt': ts.Required[ts.String], **_OPTIONS},
     check_call=_check_create,
 )
-edit = ReveFunction(
-    _edit,
+edit = PaidFunction(
+    _prepare_edit,
+    _finish,
+    pool_for=_pool_for,
+    signature=_edit,
     name='edit',
     path=f'{__name__}.edit',
     return_type=ts.Image,
     param_types={'image': _IMG, 'edit_instruction': ts.Required[ts.String], **_OPTIONS},
     check_call=_check_edit,
 )
-remix = ReveFunction(
-    _remix,
+remix = PaidFunction(
+    _prepare_remix,
+    _finish,
+    pool_for=_pool_for,
+    signature=_remix,
     name='remix',
     path=f'{__name__}.remix',
     return_type=ts.Image,

@@ -648,17 +648,27 @@ def raising(exc: Exception) -> Handler:
 
 
 @pytest.mark.parametrize(
-    ('exc', 'text'),
+    ('exc', 'text', 'retryable'),
     [
-        pytest.param(httpx.ReadTimeout('timed out'), 'ReadTimeout', id='read-timeout'),
-        pytest.param(httpx.ConnectTimeout('timed out'), 'ConnectTimeout', id='connect-timeout'),
-        pytest.param(httpx.ConnectError('Connection refused'), 'Connection refused', id='refused'),
-        pytest.param(httpx.RemoteProtocolError('Server disconnected'), 'disconnected', id='proto'),
+        # After the request left, the service may have charged: not retryable, maybe charged.
+        pytest.param(httpx.ReadTimeout('timed out'), 'ReadTimeout', False, id='read-timeout'),
+        pytest.param(
+            httpx.ConnectTimeout('timed out'), 'ConnectTimeout', True, id='connect-timeout'
+        ),
+        pytest.param(
+            httpx.ConnectError('Connection refused'), 'Connection refused', True, id='refused'
+        ),
+        pytest.param(
+            httpx.RemoteProtocolError('Server disconnected'), 'disconnected', False, id='proto'
+        ),
     ],
 )
-def test_transport_errors_are_retryable_and_hide_the_request(exc: Exception, text: str) -> None:
+def test_transport_errors_say_whether_retrying_is_safe_and_hide_the_request(
+    exc: Exception, text: str, retryable: bool
+) -> None:
     err = failure(raising(exc), 'edit')
-    assert (err.status, err.code, err.retryable) == (None, None, True)
+    assert (err.status, err.code, err.retryable) == (None, None, retryable)
+    assert err.maybe_charged is not retryable
     assert str(err).startswith('Reve edit failed (no HTTP answer): ')
     assert text in str(err)
     assert_no_secret(err)
@@ -888,11 +898,11 @@ def test_server_429_beyond_max_concurrency() -> None:
         assert (err.status, err.retryable, err.retry_after) == (429, True, 2.0)
 
 
-def test_server_stall_times_out_retryably(caplog: pytest.LogCaptureFixture) -> None:
+def test_server_stall_times_out_as_maybe_charged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     timeout = httpx.Timeout(5.0, read=0.3)
     with local_server(stall_rate=1.0, stall_seconds=2.0) as srv:
         err = server_failure(srv, lambda c: c.create('a fox'), timeout=timeout)
-    assert (err.status, err.retryable) == (None, True)
+    assert (err.status, err.retryable, err.maybe_charged) == (None, False, True)
     assert 'ReadTimeout' in str(err)
     assert KEY not in caplog.text

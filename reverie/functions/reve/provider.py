@@ -1,0 +1,130 @@
+"""Reve as an ``ImageProvider``: one attempt per ``send``, priced from the credit table.
+
+Configure with ``REVE_API_KEY`` and ``REVE_API_URL`` (or ``[reve]`` in ``config.toml``).
+``REVE_TIMEOUT`` is the *total* time one attempt may take (connect, send, wait, download),
+not a per-read timeout: an answer dripped a byte at a time ends at the deadline.
+
+Credits (reve-api.md §5): create 18, edit 30, remix 30, edit/remix with a ``-fast`` version
+5, times ``test_time_scaling``; ``upscale`` / ``remove_background`` add more (the contract
+gives no figure: the worst case reserves ``POSTPROCESS_CREDITS_MAX`` per step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import ServiceError
+from reverie.functions.images.provider import ImageAnswer, ImageRequest, Price
+from reverie.functions.reve import validate as v
+from reverie.functions.reve.client import ReveClient, ReveResult, client_from_settings
+
+if TYPE_CHECKING:
+    from reverie.config import Config, ReveSettings
+
+POOL_NAME = 'reve'
+BASE_CREDITS = {'create': 18, 'edit': 30, 'remix': 30}
+FAST_CREDITS = 5
+POSTPROCESS_CREDITS_MIN = 0
+POSTPROCESS_CREDITS_MAX = 30
+PRICE_SOURCE = 'reve-api.md §5 credit table'
+_PAID_STEPS = ('upscale', 'remove_background')
+
+_clients: dict[tuple[int, str | None, str, float], ReveClient] = {}
+
+
+def client_for(settings: ReveSettings) -> ReveClient:
+    """One client (one connection pool) per event loop and service."""
+    key = (id(asyncio.get_running_loop()), settings.api_key, settings.base_url, settings.timeout)
+    client = _clients.get(key)
+    if client is None:
+        client = client_from_settings(settings)
+        _clients[key] = client
+    return client
+
+
+class ReveProvider:
+    """The Reve image API (or any Reve-compatible server) behind the provider contract."""
+
+    name = 'reve'
+
+    def __repr__(self) -> str:
+        return '<ReveProvider>'
+
+    def pool_name(self) -> str:
+        """Every Reve call shares the pool ``'reve'``."""
+        return POOL_NAME
+
+    def price(self, request: ImageRequest) -> Price:
+        """Credits ``request`` costs, from the credit table (sends nothing)."""
+        version = str(request.options.get('version') or request.model or '')
+        base = FAST_CREDITS if 'fast' in version else BASE_CREDITS[request.verb]
+        scaling = request.options.get('test_time_scaling') or 1
+        credits = math.ceil(base * float(scaling) - 1e-9)
+        steps = request.options.get('postprocessing') or []
+        paid_steps = sum(
+            1 for s in steps if isinstance(s, dict) and s.get('process') in _PAID_STEPS
+        )
+        return Price(
+            low=credits + paid_steps * POSTPROCESS_CREDITS_MIN,
+            high=credits + paid_steps * POSTPROCESS_CREDITS_MAX,
+            unit='credits',
+            source=PRICE_SOURCE,
+        )
+
+    def check(self, request: ImageRequest) -> None:
+        """Refuse what the Reve contract refuses, before anything is sent."""
+        v.check_prompt(request.prompt, 'edit_instruction' if request.verb == 'edit' else 'prompt')
+        if request.verb == 'remix':
+            v.check_image_count(len(request.images))
+            v.check_image_refs(request.prompt, len(request.images))
+
+    async def send(self, request: ImageRequest, config: Config) -> ImageAnswer:
+        """One attempt, ended at the total deadline ``REVE_TIMEOUT``."""
+        settings = config.reve
+        client = client_for(settings)
+        try:
+            async with asyncio.timeout(settings.timeout):
+                result = await self._call(client, request)
+        except TimeoutError:
+            raise ServiceError(
+                f'Reve {request.verb} failed (no HTTP answer): no complete answer from '
+                f'{settings.base_url!r} within REVE_TIMEOUT={settings.timeout:g} s (total '
+                'time). The request may have been charged; raise REVE_TIMEOUT if the service '
+                'is slow.',
+                maybe_charged=True,
+            ) from None
+        return _answer(result)
+
+    @staticmethod
+    async def _call(client: ReveClient, request: ImageRequest) -> ReveResult:
+        options: dict[str, Any] = {
+            'aspect_ratio': request.aspect_ratio,
+            'version': request.options.get('version'),
+            'test_time_scaling': request.options.get('test_time_scaling'),
+            'postprocessing': request.options.get('postprocessing'),
+        }
+        if request.verb == 'create':
+            return await client.create(request.prompt, **options)
+        if request.verb == 'edit':
+            return await client.edit(request.images[0], request.prompt, **options)
+        return await client.remix(request.prompt, list(request.images), **options)
+
+
+def _answer(result: ReveResult) -> ImageAnswer:
+    return ImageAnswer(
+        image=result.image,
+        request_id=result.request_id or None,
+        model_version=result.version or None,
+        credits=float(result.credits_used) if result.credits_known else None,
+        meta={'credits_remaining': result.credits_remaining},
+    )
+
+
+_PROVIDER = ReveProvider()
+
+
+def provider() -> ReveProvider:
+    """The Reve provider (the images registry imports this module lazily and calls it)."""
+    return _PROVIDER

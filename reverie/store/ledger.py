@@ -1,0 +1,293 @@
+"""The ledger of paid calls and the answer journal: catalog tables, written by ``exec/paid.py``.
+
+- ``rv_calls``: one row per attempt of a paid call, written *before* the request leaves
+  (outcome ``maybe_charged``: sent, no answer yet) and completed when it ends (``answered``
+  or ``failed``; it stays ``maybe_charged`` when the answer never came). A cache hit is a row
+  too (``cache_hit``, 0 credits). Rows are never deleted: spend is read from here and never
+  goes down, whatever happens to the cells.
+- ``rv_journal``: the bytes of each answer, durable before they are interpreted: a file in
+  the media store (``media_ref``) or, when the media store cannot take them, a blob here.
+  An answered ledger row points at its journal entry; ``delivered`` says whether a cell
+  took the answer, so a cell whose write failed is finished from the journal next time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from reverie.store.db import Store
+
+Outcome = Literal['answered', 'failed', 'maybe_charged']
+ANSWERED: Outcome = 'answered'
+FAILED: Outcome = 'failed'
+MAYBE_CHARGED: Outcome = 'maybe_charged'
+
+ledger_metadata = sa.MetaData()
+
+calls_table = sa.Table(
+    'rv_calls',
+    ledger_metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('table_id', sa.Integer, nullable=True, index=True),
+    sa.Column('column_id', sa.Integer, nullable=True),
+    sa.Column('row_id', sa.BigInteger, nullable=True),
+    sa.Column('function', sa.Text, nullable=False),
+    sa.Column('endpoint', sa.Text, nullable=False),
+    sa.Column('fingerprint', sa.String(64), nullable=False, index=True),
+    sa.Column('attempt', sa.Integer, nullable=False),
+    sa.Column('started_at', sa.Float, nullable=False),
+    sa.Column('finished_at', sa.Float, nullable=True),
+    sa.Column('http_status', sa.Integer, nullable=True),
+    sa.Column('request_id', sa.Text, nullable=True),
+    sa.Column('model_version', sa.Text, nullable=True),
+    sa.Column('credits', sa.Float, nullable=False, server_default='0'),
+    sa.Column('cost_usd', sa.Float, nullable=True),
+    sa.Column('outcome', sa.String(16), nullable=False),
+    sa.Column('cache_hit', sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column('journal_id', sa.Integer, nullable=True),
+    sa.Column('delivered', sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column('error', sa.Text, nullable=True),
+)
+
+journal_table = sa.Table(
+    'rv_journal',
+    ledger_metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('sha256', sa.String(64), nullable=False, index=True),
+    sa.Column('size', sa.BigInteger, nullable=False),
+    sa.Column('media_ref', sa.Text, nullable=True),
+    sa.Column('data', sa.LargeBinary, nullable=True),
+    sa.Column('created_at', sa.Float, nullable=False),
+)
+
+CALL_COLUMNS = tuple(c.name for c in calls_table.columns if c.name not in ('delivered',))
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """Where a paid call's answer goes: table, column and row (all None outside a table)."""
+
+    table_id: int | None = None
+    column_id: int | None = None
+    row_id: int | None = None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """A journalled answer: where its bytes are."""
+
+    id: int
+    sha256: str
+    media_ref: str | None
+    data: bytes | None
+
+
+class Ledger:
+    """Reads and writes of the ledger and the journal, each its own short transaction."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __repr__(self) -> str:
+        return f'<Ledger {self.store!r}>'
+
+    def start(
+        self,
+        site: CallSite,
+        *,
+        function: str,
+        endpoint: str,
+        fingerprint: str,
+        attempt: int,
+        credits: float,
+    ) -> int:
+        """Record an attempt about to be sent (``maybe_charged`` until it is completed)."""
+        values = {
+            'table_id': site.table_id,
+            'column_id': site.column_id,
+            'row_id': site.row_id,
+            'function': function,
+            'endpoint': endpoint,
+            'fingerprint': fingerprint,
+            'attempt': attempt,
+            'started_at': time.time(),
+            'credits': credits,
+            'outcome': MAYBE_CHARGED,
+            'cache_hit': False,
+            'delivered': False,
+        }
+        with self.store.begin() as conn:
+            return int(
+                conn.execute(
+                    sa.insert(calls_table).values(values).returning(calls_table.c.id)
+                ).scalar_one()
+            )
+
+    def finish(self, call_id: int, outcome: Outcome, **fields: Any) -> None:
+        """Complete an attempt: outcome, status, request id, version, credits, error."""
+        with self.store.begin() as conn:
+            self.finish_in(conn, call_id, outcome, **fields)
+
+    @staticmethod
+    def finish_in(conn: Connection, call_id: int, outcome: Outcome, **fields: Any) -> None:
+        """``finish`` inside a transaction the caller holds."""
+        values = {'outcome': outcome, 'finished_at': time.time(), **fields}
+        conn.execute(sa.update(calls_table).where(calls_table.c.id == call_id).values(values))
+
+    def answered(
+        self,
+        call_id: int,
+        *,
+        sha256: str,
+        size: int,
+        media_ref: str | None,
+        data: bytes | None,
+        **fields: Any,
+    ) -> int:
+        """Journal an answer's bytes and complete its attempt as ``answered``, atomically."""
+        with self.store.begin() as conn:
+            journal_id = int(
+                conn.execute(
+                    sa.insert(journal_table)
+                    .values(
+                        sha256=sha256,
+                        size=size,
+                        media_ref=media_ref,
+                        data=data,
+                        created_at=time.time(),
+                    )
+                    .returning(journal_table.c.id)
+                ).scalar_one()
+            )
+            self.finish_in(conn, call_id, 'answered', journal_id=journal_id, **fields)
+        return journal_id
+
+    def cache_hit(self, site: CallSite, source: dict[str, Any]) -> int:
+        """Record a call served from an earlier answer (``source``, a ledger row): 0 credits."""
+        now = time.time()
+        values = {
+            'table_id': site.table_id,
+            'column_id': site.column_id,
+            'row_id': site.row_id,
+            'function': source['function'],
+            'endpoint': source['endpoint'],
+            'fingerprint': source['fingerprint'],
+            'attempt': 0,
+            'started_at': now,
+            'finished_at': now,
+            'http_status': source['http_status'],
+            'request_id': source['request_id'],
+            'model_version': source['model_version'],
+            'credits': 0,
+            'outcome': ANSWERED,
+            'cache_hit': True,
+            'journal_id': source['journal_id'],
+            'delivered': False,
+        }
+        with self.store.begin() as conn:
+            return int(
+                conn.execute(
+                    sa.insert(calls_table).values(values).returning(calls_table.c.id)
+                ).scalar_one()
+            )
+
+    def find_answer(self, fingerprint: str, site: CallSite | None = None) -> dict[str, Any] | None:
+        """The latest answered row for ``fingerprint`` (with ``site``: not yet delivered there)."""
+        c = calls_table.c
+        query = sa.select(calls_table).where(
+            c.fingerprint == fingerprint, c.outcome == ANSWERED, c.journal_id.is_not(None)
+        )
+        if site is not None:
+            query = query.where(
+                c.table_id == site.table_id,
+                c.column_id == site.column_id,
+                c.row_id == site.row_id,
+                c.delivered == sa.false(),
+            )
+        query = query.order_by(c.id.desc()).limit(1)
+        with self.store.read() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row is not None else None
+
+    def find_answers(
+        self, fingerprint: str, site: CallSite
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The answer journalled for ``site`` and not delivered, and the latest one anywhere.
+
+        One read: the first is what a cell whose write failed takes back; the second is the
+        cache's answer to ``fingerprint``.
+        """
+        c = calls_table.c
+        answered = sa.and_(
+            c.fingerprint == fingerprint, c.outcome == ANSWERED, c.journal_id.is_not(None)
+        )
+        at_site = sa.and_(
+            c.table_id == site.table_id,
+            c.column_id == site.column_id,
+            c.row_id == site.row_id,
+            c.delivered == sa.false(),
+        )
+        latest = sa.select(sa.func.max(c.id)).where(answered).scalar_subquery()
+        query = sa.select(calls_table).where(answered, sa.or_(at_site, c.id == latest))
+        with self.store.read() as conn:
+            rows = [dict(r) for r in conn.execute(query.order_by(c.id.desc())).mappings()]
+        mine = next((r for r in rows if _at(r, site) and not r['delivered']), None)
+        return mine, (rows[0] if rows else None)
+
+    def journal(self, journal_id: int) -> JournalEntry:
+        """A journalled answer."""
+        j = journal_table.c
+        with self.store.read() as conn:
+            row = conn.execute(
+                sa.select(j.id, j.sha256, j.media_ref, j.data).where(j.id == journal_id)
+            ).one()
+        return JournalEntry(int(row.id), row.sha256, row.media_ref, row.data)
+
+    @staticmethod
+    def mark_delivered_in(conn: Connection, call_ids: Iterable[int]) -> None:
+        """Mark answers as taken by their cells (inside the cells' write transaction)."""
+        ids = sorted(set(call_ids))
+        if ids:
+            conn.execute(
+                sa.update(calls_table).where(calls_table.c.id.in_(ids)).values(delivered=True)
+            )
+
+    def spent(self, table_id: int | None = None) -> float:
+        """Credits of every attempt (answered or maybe charged), optionally of one table."""
+        query = sa.select(sa.func.coalesce(sa.func.sum(calls_table.c.credits), 0))
+        if table_id is not None:
+            query = query.where(calls_table.c.table_id == table_id)
+        with self.store.read() as conn:
+            return float(conn.execute(query).scalar_one())
+
+    def rows(self, table_id: int | None = None) -> list[dict[str, Any]]:
+        """Every ledger row (of one table), oldest first."""
+        query = sa.select(*(calls_table.c[name] for name in CALL_COLUMNS))
+        if table_id is not None:
+            query = query.where(calls_table.c.table_id == table_id)
+        with self.store.read() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(calls_table.c.id)).mappings()]
+
+    def journal_refs(self) -> set[str]:
+        """Media references the journal holds (``gc`` must keep them)."""
+        j = journal_table.c
+        with self.store.read() as conn:
+            return {
+                r for (r,) in conn.execute(sa.select(j.media_ref).where(j.media_ref.is_not(None)))
+            }
+
+
+def _at(row: dict[str, Any], site: CallSite) -> bool:
+    return (row['table_id'], row['column_id'], row['row_id']) == (
+        site.table_id,
+        site.column_id,
+        site.row_id,
+    )
