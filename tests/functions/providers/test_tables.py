@@ -69,17 +69,22 @@ def test_the_tutorial_on_each_provider(provider, table, request):
     assert meta['cost_usd'] == pytest.approx(paid[-1].charged)
 
 
-def test_new_rows_compute_and_failures_become_error_cells(openai_server, table):
+def test_new_rows_compute_moderation_is_an_error_and_no_quota_stops(openai_server, table):
     table.add_computed_column(scene=images.create(table.prompt, model=MODELS['openai']))
     openai_server.script.append('quota')
-    status = table.insert([{'prompt': 'a heron'}], on_error='ignore', print_stats=False)
-    assert status.num_excs == 1
+    # Out of quota: no call can succeed, so the run stops and the cell stays pending.
+    with pytest.raises(rv.RunStoppedError, match='quota'):
+        table.insert([{'prompt': 'a heron'}], on_error='ignore', print_stats=False)
     table.insert([{'prompt': 'something forbidden'}], on_error='ignore', print_stats=False)
     rs = table.select(table.prompt, table.scene, table.scene.errortype).collect()
     errors = {r['prompt']: r['scene_errortype'] for r in rs}
     assert errors['something forbidden'] == 'ContentViolationError'
-    assert errors['a heron'] == 'ServiceError'
+    assert errors['a heron'] is None and rs.is_pending(
+        [r['prompt'] for r in rs].index('a heron'), 'scene'
+    )
     assert len(openai_server.paid_calls()) == 2  # the two first rows only
+    table.recompute_columns()  # with quota again, the pending cell is computed
+    assert table.where(table.prompt == 'a heron').select(table.scene).collect()[0]['scene']
 
 
 def test_provider_native_functions(openai_server, gemini_server, bfl_server, table):
