@@ -370,6 +370,48 @@ class Catalog:
             table_id, path, version, tuple(columns), build_data_table(table_id, specs)
         )
 
+    # -- columns -------------------------------------------------------------------
+    def add_column(
+        self, schema: TableSchema, name: str, col_type: ts.ColumnType, node: n.Node | None
+    ) -> None:
+        """Add a stored (``node`` None) or computed column: its catalog row and SQL columns."""
+        store = self.store
+        with store.begin() as conn:
+            # The version first: on PostgreSQL its row lock orders this change against
+            # inserts (which read it FOR SHARE) before the ALTER TABLE can wait on them.
+            self.bump_version(conn, schema.id)
+            col_id = store.next_id(conn, columns_table)
+            conn.execute(
+                sa.insert(columns_table).values(
+                    id=col_id,
+                    table_id=schema.id,
+                    name=name,
+                    position=len(schema.columns),
+                    col_type=col_type.to_json(),
+                    computed=None if node is None else {'expr': serialize.to_json(node)},
+                )
+            )
+            sql = ColumnSql(col_id, node is not None)
+            store.add_sql_columns(conn, schema.sa_table.name, sql.sa_columns(col_type.sql_type()))
+
+    def remove_column(self, schema: TableSchema, col: ColumnSchema) -> None:
+        """Drop a column's catalog row and SQL columns (its index first: SQLite needs that)."""
+        store = self.store
+        with store.begin() as conn:
+            self.bump_version(conn, schema.id)  # first, as in add_column
+            store.drop_index(conn, schema.sa_table.name, col.sql.value)
+            conn.execute(sa.delete(columns_table).where(columns_table.c.id == col.id))
+            sql_names = [c.name for c in col.sql.sa_columns(col.col_type.sql_type())]
+            store.drop_sql_columns(conn, schema.sa_table.name, sql_names)
+
+    def rename_column(self, schema: TableSchema, col: ColumnSchema, new: str) -> None:
+        """Rename a column; expressions refer to columns by id, so they keep working."""
+        with self.store.begin() as conn:
+            self.bump_version(conn, schema.id)
+            conn.execute(
+                sa.update(columns_table).where(columns_table.c.id == col.id).values(name=new)
+            )
+
     def bump_version(self, conn: sa.Connection, table_id: int) -> None:
         """Mark the table's schema as changed, so every handle reloads it."""
         conn.execute(

@@ -8,7 +8,6 @@ by other handles or processes (the table's version) and reloads.
 from __future__ import annotations
 
 import dataclasses
-import operator
 import random
 import time
 from collections.abc import Iterable, Sequence
@@ -36,35 +35,23 @@ from reverie.errors import (
     RunStoppedError,
     TypeMismatchError,
 )
-from reverie.exec.cells import LEASE_SECONDS, owner_id
-from reverie.exec.codec import DRIVER_NATIVE
 from reverie.exec.estimate import Estimate, estimate_cells
 from reverie.exec.evaluator import ComputeStats, OnError, compute_pending
+from reverie.exec.inserts import SchemaChanged, insert_rows
 from reverie.exec.loop import run_sync
 from reverie.exec.paid import PaidOptions, PaidRun
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
-from reverie.exprs import serialize
 from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.render import render
 from reverie.io.sources import RowSource, conform, is_source, load_source
+from reverie.store.db import ERROR as ERROR_STATE
 from reverie.store.db import (
-    CLAIM_OWNER,
-    CLAIM_UNTIL,
     ROWID,
     VALUE,
-    ColumnSql,
-    columns_table,
-    tables_table,
 )
-from reverie.store.db import ERROR as ERROR_STATE
 
-INSERT_CHUNK = 5000
 SCHEMA_RETRIES = 5
-
-
-class _SchemaChanged(Exception):
-    """The table's columns changed between preparing rows and inserting them."""
 
 
 class Table:
@@ -268,9 +255,9 @@ class Table:
                 schema, rows, self._catalog.media, skip_bad=on_error == 'ignore'
             )
             try:
-                rowids = self._insert_prepared(schema, prepared.rows)
+                rowids = insert_rows(self._catalog.store, schema, prepared.rows)
                 break
-            except _SchemaChanged:
+            except SchemaChanged:
                 continue  # another process changed the columns meanwhile: prepare again
         else:
             raise ExecutionError(
@@ -315,55 +302,6 @@ class Table:
                 f'{type(rows).__name__}.'
             )
         return list(rows)
-
-    def _insert_prepared(self, schema: TableSchema, rows: list[dict[str, Any]]) -> list[int]:
-        if not rows:
-            return []
-        t = schema.sa_table
-        computed = schema.computed()
-        if computed:
-            claim = {CLAIM_OWNER: owner_id(), CLAIM_UNTIL: time.time() + LEASE_SECONDS}
-            for row in rows:
-                row.update(claim)
-        # Every row needs the same keys for executemany.
-        keys = {k for row in rows for k in row}
-        for row in rows:
-            for k in keys - row.keys():
-                row[k] = None
-        rowids: list[int] = []
-        store = self._catalog.store
-        plain = store.is_sqlite and all(
-            k in (CLAIM_OWNER, CLAIM_UNTIL) or isinstance(_value_type(schema, k), DRIVER_NATIVE)
-            for k in keys
-        )
-        with store.begin() as conn:
-            # The rows must go in under the schema they were prepared for: a computed column
-            # added meanwhile would leave them pending with nobody to compute them. SQLite's
-            # write lock (or the row lock on PostgreSQL) holds the version still until commit.
-            version = sa.select(tables_table.c.version).where(tables_table.c.id == self._id)
-            if not store.is_sqlite:
-                version = version.with_for_update(read=True)
-            if conn.execute(version).scalar_one_or_none() != schema.version:
-                raise _SchemaChanged
-            for start in range(0, len(rows), INSERT_CHUNK):
-                chunk = rows[start : start + INSERT_CHUNK]
-                if computed:
-                    stmt = sa.insert(t).returning(t.c[ROWID], sort_by_parameter_order=True)
-                    rowids.extend(conn.execute(stmt, chunk).scalars().all())
-                elif plain:
-                    # Values are already what the SQLite driver stores: skip SQLAlchemy's
-                    # per-row parameter processing (it costs more than the INSERT).
-                    names = sorted(keys)
-                    sql = (
-                        f'INSERT INTO {t.name} ({", ".join(names)}) '
-                        f'VALUES ({", ".join("?" for _ in names)})'
-                    )
-                    get = operator.itemgetter(*names)
-                    values = map(get, chunk) if len(names) > 1 else ((get(r),) for r in chunk)
-                    conn.exec_driver_sql(sql, list(values))
-                else:
-                    conn.execute(sa.insert(t), chunk)
-        return rowids
 
     def _compute(
         self,
@@ -470,7 +408,7 @@ class Table:
                         self.drop_column(d.name)
                 self.drop_column(name)
                 current = self._schema()
-            self._add_column_row(current, name, col_type, None)
+            self._catalog.add_column(current, name, col_type, None)
             added.append(name)
         if added:
             names = ', '.join(map(repr, added))
@@ -535,7 +473,7 @@ class Table:
             rows = self._stored_rows(schema, None)
             return self._estimate(hypothetical, rows, {-1}, self._paid_options(budget))
         start = time.perf_counter()
-        self._add_column_row(schema, name, col_type.copy(nullable=True), node)
+        self._catalog.add_column(schema, name, col_type.copy(nullable=True), node)
         schema = self._schema()
         try:
             stats = self._compute(
@@ -578,38 +516,7 @@ class Table:
             return conn.execute(query).first() is not None
 
     def _remove_column(self, schema: TableSchema, name: str) -> None:
-        """Drop a column's catalog row and SQL columns (its index first: SQLite needs that)."""
-        col = schema.require(name)
-        store = self._catalog.store
-        with store.begin() as conn:
-            self._catalog.bump_version(conn, self._id)  # first, as in _add_column_row
-            store.drop_index(conn, schema.sa_table.name, col.sql.value)
-            conn.execute(sa.delete(columns_table).where(columns_table.c.id == col.id))
-            sql_names = [c.name for c in col.sql.sa_columns(col.col_type.sql_type())]
-            store.drop_sql_columns(conn, schema.sa_table.name, sql_names)
-
-    def _add_column_row(
-        self, schema: TableSchema, name: str, col_type: ts.ColumnType, node: n.Node | None
-    ) -> None:
-        store = self._catalog.store
-        with store.begin() as conn:
-            # The version first: on PostgreSQL its row lock orders this change against
-            # inserts (which read it FOR SHARE) before the ALTER TABLE can wait on them.
-            self._catalog.bump_version(conn, self._id)
-            position = len(schema.columns)
-            col_id = store.next_id(conn, columns_table)
-            conn.execute(
-                sa.insert(columns_table).values(
-                    id=col_id,
-                    table_id=self._id,
-                    name=name,
-                    position=position,
-                    col_type=col_type.to_json(),
-                    computed=None if node is None else {'expr': serialize.to_json(node)},
-                )
-            )
-            sql = ColumnSql(col_id, node is not None)
-            store.add_sql_columns(conn, schema.sa_table.name, sql.sa_columns(col_type.sql_type()))
+        self._catalog.remove_column(schema, schema.require(name))
 
     def drop_column(
         self, column: str | Expr, *, if_not_exists: Literal['error', 'ignore'] = 'error'
@@ -695,11 +602,7 @@ class Table:
         check_column_name(new)
         if schema.column(new) is not None:
             raise AlreadyExistsError(f'Table {schema.path!r} already has a column {new!r}.')
-        with self._catalog.store.begin() as conn:
-            self._catalog.bump_version(conn, self._id)
-            conn.execute(
-                sa.update(columns_table).where(columns_table.c.id == col.id).values(name=new)
-            )
+        self._catalog.rename_column(schema, col, new)
         print(f"Renamed column '{old}' to '{new}' in table '{self._name}'.")
 
     def recompute_columns(
@@ -898,13 +801,6 @@ _INDEXABLE = (
     ts.TimestampType,
     ts.DateType,
 )
-
-
-def _value_type(schema: TableSchema, sql_name: str) -> ts.ColumnType | None:
-    for c in schema.columns:
-        if c.sql.value == sql_name:
-            return c.col_type
-    return None
 
 
 def _summary(

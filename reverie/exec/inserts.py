@@ -1,0 +1,84 @@
+"""Write prepared rows into a table's data table: the insert side of the engine.
+
+Rows of a table with computed columns go in already claimed by this process (its cells are
+computed next); a table of plain values takes the SQLite driver's fast path (no per-row
+parameter processing). Either way the rows go in under the schema version they were
+prepared for, or not at all (``SchemaChanged``).
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from reverie import types as ts
+from reverie.exec.cells import LEASE_SECONDS, owner_id
+from reverie.exec.codec import DRIVER_NATIVE
+from reverie.exec.schema import TableSchema
+from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, Store, tables_table
+
+INSERT_CHUNK = 5000
+
+
+class SchemaChanged(Exception):
+    """The table's columns changed between preparing rows and inserting them."""
+
+
+def insert_rows(store: Store, schema: TableSchema, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows keyed by SQL column name; the new row ids when cells are to be computed."""
+    if not rows:
+        return []
+    t = schema.sa_table
+    computed = schema.computed()
+    if computed:
+        claim = {CLAIM_OWNER: owner_id(), CLAIM_UNTIL: time.time() + LEASE_SECONDS}
+        for row in rows:
+            row.update(claim)
+    # Every row needs the same keys for executemany.
+    keys = {k for row in rows for k in row}
+    for row in rows:
+        for k in keys - row.keys():
+            row[k] = None
+    rowids: list[int] = []
+    plain = store.is_sqlite and all(
+        k in (CLAIM_OWNER, CLAIM_UNTIL) or isinstance(_value_type(schema, k), DRIVER_NATIVE)
+        for k in keys
+    )
+    with store.begin() as conn:
+        # The rows must go in under the schema they were prepared for: a computed column
+        # added meanwhile would leave them pending with nobody to compute them. SQLite's
+        # write lock (or the row lock on PostgreSQL) holds the version still until commit.
+        version = sa.select(tables_table.c.version).where(tables_table.c.id == schema.id)
+        if not store.is_sqlite:
+            version = version.with_for_update(read=True)
+        if conn.execute(version).scalar_one_or_none() != schema.version:
+            raise SchemaChanged
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            if computed:
+                stmt = sa.insert(t).returning(t.c[ROWID], sort_by_parameter_order=True)
+                rowids.extend(conn.execute(stmt, chunk).scalars().all())
+            elif plain:
+                # Values are already what the SQLite driver stores: skip SQLAlchemy's
+                # per-row parameter processing (it costs more than the INSERT).
+                names = sorted(keys)
+                sql = (
+                    f'INSERT INTO {t.name} ({", ".join(names)}) '
+                    f'VALUES ({", ".join("?" for _ in names)})'
+                )
+                get = operator.itemgetter(*names)
+                values = map(get, chunk) if len(names) > 1 else ((get(r),) for r in chunk)
+                conn.exec_driver_sql(sql, list(values))
+            else:
+                conn.execute(sa.insert(t), chunk)
+    return rowids
+
+
+def _value_type(schema: TableSchema, sql_name: str) -> ts.ColumnType | None:
+    for c in schema.columns:
+        if c.sql.value == sql_name:
+            return c.col_type
+    return None
