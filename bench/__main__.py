@@ -16,7 +16,17 @@ from typing import Any
 from bench.piece import MARK
 from bench.tables import import_time
 
-PIECES = ['tables', 'udf', 'pool', 'bcd', 'reve_limited', 'seed_insert', 'seed_add']
+PIECES = [
+    'tables',
+    'udf',
+    'async_udf',
+    'pool',
+    'bcd',
+    'reve_limited',
+    'seed_insert',
+    'seed_insert_no_ledger',
+    'seed_add',
+]
 SCALES = [10_000, 100_000, 1_000_000]
 
 
@@ -125,6 +135,29 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
             '>= 150,000 rows/s',
             u >= 150_000,
             '16,800 rows/s',
+        )
+    )
+    a = r['async_udf']['async_udf_rows_per_s']
+    rows.append(
+        Row(
+            '8 paid',
+            'free async UDF x+1, 10,000 rows (no ledger for free functions)',
+            f'{a:,.0f} rows/s',
+            '',
+            '(info)',
+            None,
+        )
+    )
+    with_ledger, without = r['seed_insert']['wall_s'], r['seed_insert_no_ledger']['wall_s']
+    rows.append(
+        Row(
+            '8 paid',
+            'Reve seed insert: paid-call layer overhead',
+            f'{with_ledger:.2f} s with, {without:.2f} s without '
+            f'({100 * (with_ledger / without - 1):+.1f}%)',
+            '',
+            '<= +5%',
+            with_ledger <= without * 1.05,
         )
     )
     p = r['pool']

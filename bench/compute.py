@@ -44,6 +44,21 @@ async def slow_h(b: int, c: int) -> int:
     return b + c
 
 
+@rv.udf
+async def plus_one_async(x: int) -> int:
+    return x + 1
+
+
+def trivial_async_udf() -> dict[str, Any]:
+    """A free async UDF over 10,000 rows: the paid-call layer must not touch it."""
+    with fresh_home():
+        t = rv.create_table('audf', {'a': rv.Int})
+        t.insert([{'a': i} for i in range(N_ROWS)], print_stats=False)
+        with Timer() as tm:
+            t.add_computed_column(b=plus_one_async(t.a), print_stats=False)
+        return {'async_udf_rows_per_s': N_ROWS / tm.seconds}
+
+
 def trivial_udf() -> dict[str, Any]:
     with fresh_home():
         t = rv.create_table('udf', {'a': rv.Int})

@@ -9,6 +9,7 @@ from typing import Any
 
 import reverie as rv
 from bench.common import Timer, fresh_home, server_process
+from reverie.api import default_catalog
 from reverie.functions import reve
 
 LATENCY = 1.0
@@ -121,12 +122,17 @@ def _seed_rows(home: Path) -> list[dict[str, Any]]:
     ]
 
 
-def seed(mode: str, reve_max_concurrency: int | None) -> dict[str, Any]:
-    """The Reve seed workflow on 20 rows: `insert` into a ready table, or `add` columns."""
+def seed(mode: str, reve_max_concurrency: int | None, *, ledger: bool = True) -> dict[str, Any]:
+    """The Reve seed workflow on 20 rows: `insert` into a ready table, or `add` columns.
+
+    ``ledger=False`` runs the calls without the paid-call layer, to measure its overhead.
+    """
     with (
         server_process('--latency', str(LATENCY), '--megapixels', '0.01') as server,
         fresh_home(**_env(server.url, reve_max_concurrency)) as home,
     ):
+        if not ledger:
+            default_catalog().exec.ledger = None
         t = rv.create_table('scenes', {'prompt': rv.String, 'source_image': rv.Image})
         rows = _seed_rows(home)
         if mode == 'insert':

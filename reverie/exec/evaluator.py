@@ -571,7 +571,12 @@ class _Run:
                     meta = call_meta or meta
                 value, own_meta = unwrap(plan.value(env))
                 meta = own_meta or meta
-                result = await asyncio.to_thread(self._value_result, rid, plan.column, value, meta)
+                if isinstance(value, PIL.Image.Image):  # encoding and writing take a while
+                    result = await asyncio.to_thread(
+                        self._value_result, rid, plan.column, value, meta
+                    )
+                else:
+                    result = self._value_result(rid, plan.column, value, meta)
             except asyncio.CancelledError:
                 raise
             except RunStoppedError as e:  # paid-call layer: the cell stays pending
@@ -583,9 +588,9 @@ class _Run:
                 result = self._error_result(rid, plan.column, e)
         _set_cell(env, plan, result, value)
         self._record(result)
-        # An API answer is paid for: commit it now, not with the next batch, so a crash
-        # loses at most the calls still in flight.
-        await self._maybe_flush(force=True)
+        # An answer of a service (maybe paid for) is committed now, not with the next batch,
+        # so a crash loses at most the calls still in flight; free functions batch.
+        await self._maybe_flush(force=plan.external, mine=result)
 
     # -- results ---------------------------------------------------------------
     def _input_error(self, plan: ColumnPlan, env: dict[n.Node, Any]) -> _InputError | None:
@@ -627,20 +632,29 @@ class _Run:
                 self.stats.first_error = result
         self.progress.update(1, errors=int(is_error))
 
-    async def _maybe_flush(self, *, force: bool = False) -> None:
-        """Write buffered results; with ``force`` (paid results) at once.
-
-        Concurrent flushes queue on one lock, and each takes whatever has arrived by then,
-        so paid results are committed as soon as they come (group commit) without a
-        transaction per cell.
-        """
-        due = (
-            len(self._buffer) >= FLUSH_CELLS or time.monotonic() - self._last_flush > FLUSH_SECONDS
+    def _flush_due(self) -> bool:
+        return (
+            len(self._buffer) >= FLUSH_CELLS
+            or len(self._done_rows) >= FLUSH_CELLS
+            or time.monotonic() - self._last_flush > FLUSH_SECONDS
         )
-        if not (force or due) or not (self._buffer or self._done_rows):
+
+    async def _maybe_flush(self, *, force: bool = False, mine: CellResult | None = None) -> None:
+        """Write buffered results when enough have gathered, or at once with ``force``.
+
+        ``force`` is for answers of a service (maybe paid for). Concurrent flushes queue on
+        one lock, and each takes whatever has arrived by then, so answers are committed as
+        soon as they come (group commit) without a transaction per cell: a forced flush
+        whose cell (``mine``) an earlier one wrote has nothing to do.
+        """
+        if not (force or self._flush_due()) or not (self._buffer or self._done_rows):
             return
         async with self._flush_lock:
             if not (self._buffer or self._done_rows):
+                return
+            if force and mine is not None and not any(r is mine for r in self._buffer):
+                return  # written by the flush before
+            if not force and not self._flush_due():
                 return
             results, self._buffer = self._buffer, []
             rows, self._done_rows = self._done_rows, []

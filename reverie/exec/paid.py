@@ -120,6 +120,10 @@ class PaidRun:
     _media_checked: bool = False
     _spill_checked: bool = False
     _spill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _start_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _starts: list[tuple[CallSite, dict[str, Any], asyncio.Future[int]]] = field(
+        default_factory=list
+    )
 
     # -- the call ----------------------------------------------------------------------
     async def call(
@@ -180,17 +184,19 @@ class PaidRun:
             if self.stopping:
                 raise _Stopped
             attempt += 1
-            call_id = await self._storage(
-                self.ledger.start,
+            call_id = await self._record_start(
                 site,
-                function=fn.path,
-                endpoint=endpoint,
-                fingerprint=fp,
-                attempt=attempt,
-                credits=price.high,
+                {
+                    'function': fn.path,
+                    'endpoint': endpoint,
+                    'fingerprint': fp,
+                    'attempt': attempt,
+                    'credits': price.high,
+                },
             )
             self.in_flight += 1
             try:
+                pool.note_sending()  # its probing times refusals from here, not from admission
                 answer = await provider.send(request, self.config)
             except ServiceError as e:
                 if e.maybe_charged:
@@ -460,6 +466,31 @@ class PaidRun:
                 reason='storage',
             ) from None
         self._media_checked = True
+
+    async def _record_start(self, site: CallSite, fields: dict[str, Any]) -> int:
+        """The ledger row of an attempt about to leave.
+
+        Attempts starting together share one commit (group commit), so recording them never
+        queues the requests one by one behind the database lock.
+        """
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._starts.append((site, fields, future))
+        async with self._start_lock:
+            if not future.done():
+                batch, self._starts = self._starts, []
+                try:
+                    ids = await asyncio.to_thread(
+                        self.ledger.start_many, [(s, f) for s, f, _ in batch]
+                    )
+                except STORAGE_ERRORS as e:
+                    error = _storage_stop(e, 'writing the ledger of paid calls')
+                    for *_, waiting in batch:
+                        if not waiting.done():
+                            waiting.set_exception(error)
+                else:
+                    for (*_, waiting), call_id in zip(batch, ids, strict=True):
+                        waiting.set_result(call_id)
+        return await future
 
     async def _storage(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """A ledger write; a failure stops the run (nothing unrecorded is ever sent)."""

@@ -55,6 +55,7 @@ class ColumnPlan:
     # their (args, kwargs) reader, innermost first
     value: Getter  # the column's value from a row's env (after ``precompute``)
     is_async: bool
+    external: bool  # calls an external service (a resource pool or a paid function)
     fallible: tuple[n.ColumnRef, ...]  # inputs that can hold an input error (computed, images)
     sql: ColumnElement[Any] | None  # the value computed by the database, or None
 
@@ -133,7 +134,7 @@ def _plan_column(
     expr = col.expr
     ref = canonical[col.id]
     if expr is None:  # its function could not be loaded: every cell is an error
-        return ColumnPlan(col, ref, (), (), _none, False, (), None)
+        return ColumnPlan(col, ref, (), (), _none, False, False, (), None)
     calls = n.function_calls(expr)
     deps = tuple(sorted({r.column_id for r in n.column_refs(expr)} & computed_ids))
     key = functools.partial(_canonical_key, canonical=canonical)
@@ -147,7 +148,8 @@ def _plan_column(
     fallible = tuple(r for r in inputs if r.is_computed or isinstance(r.col_type, ts.ImageType))
     value = compile_expr(expr, key=key, calls=inline_call)
     sql = None if col.load_error else sql_computable(schema, col)
-    return ColumnPlan(col, ref, deps, precompute, value, is_async, fallible, sql)
+    external = any(c.fn.resource_pool is not None for c in calls)
+    return ColumnPlan(col, ref, deps, precompute, value, is_async, external, fallible, sql)
 
 
 def _none(env: Any) -> None:

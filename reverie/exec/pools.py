@@ -145,6 +145,10 @@ class Pool:
             delay,
         )
 
+    def note_sending(self) -> None:
+        """A call's request is leaving now (after work it did first, e.g. a ledger row)."""
+        self._last_start = time.monotonic()
+
     async def _acquire(self) -> None:
         async with self._cond:
             while self._in_flight >= max(1, int(self.window)):

@@ -110,26 +110,45 @@ class Ledger:
         credits: float,
     ) -> int:
         """Record an attempt about to be sent (``maybe_charged`` until it is completed)."""
-        values = {
-            'table_id': site.table_id,
-            'column_id': site.column_id,
-            'row_id': site.row_id,
-            'function': function,
-            'endpoint': endpoint,
-            'fingerprint': fingerprint,
-            'attempt': attempt,
-            'started_at': time.time(),
-            'credits': credits,
-            'outcome': MAYBE_CHARGED,
-            'cache_hit': False,
-            'delivered': False,
-        }
+        (call_id,) = self.start_many(
+            [
+                (
+                    site,
+                    {
+                        'function': function,
+                        'endpoint': endpoint,
+                        'fingerprint': fingerprint,
+                        'attempt': attempt,
+                        'credits': credits,
+                    },
+                )
+            ]
+        )
+        return call_id
+
+    def start_many(self, attempts: list[tuple[CallSite, dict[str, Any]]]) -> list[int]:
+        """``start`` for several attempts in one transaction; their ids, in order.
+
+        ``attempts``: each call site with its ``function``, ``endpoint``, ``fingerprint``,
+        ``attempt`` and ``credits``.
+        """
+        now = time.time()
+        rows = [
+            {
+                'table_id': site.table_id,
+                'column_id': site.column_id,
+                'row_id': site.row_id,
+                **fields,
+                'started_at': now,
+                'outcome': MAYBE_CHARGED,
+                'cache_hit': False,
+                'delivered': False,
+            }
+            for site, fields in attempts
+        ]
+        stmt = sa.insert(calls_table).returning(calls_table.c.id, sort_by_parameter_order=True)
         with self.store.begin() as conn:
-            return int(
-                conn.execute(
-                    sa.insert(calls_table).values(values).returning(calls_table.c.id)
-                ).scalar_one()
-            )
+            return [int(i) for i in conn.execute(stmt, rows).scalars().all()]
 
     def finish(self, call_id: int, outcome: Outcome, **fields: Any) -> None:
         """Complete an attempt: outcome, status, request id, version, credits, error."""
