@@ -67,9 +67,13 @@ def reset_cells(
             col_conds = [] if cond is None else [cond]
             if errors_only:
                 col_conds.append(t.c[col.sql.state] == ERROR)
-            rowids = (
-                sa.select(t.c[ROWID]).where(*col_conds).scalar_subquery() if col_conds else None
-            )
+            rowids: list[int] | None = None
+            if col_conds:
+                # The rows first: resetting the column changes which of its cells are errors,
+                # and its dependents must be reset in the same rows.
+                rowids = list(conn.execute(sa.select(t.c[ROWID]).where(*col_conds)).scalars())
+                if not rowids:
+                    continue
             for c in [col, *(schema.dependents(col.id) if cascade else [])]:
                 stmt = sa.update(t).values(pending_values(c))
                 if rowids is not None:

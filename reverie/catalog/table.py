@@ -691,15 +691,20 @@ class Table:
                     {k: v for k, v in assignments.items() if not isinstance(v, sa.ClauseElement)}
                 )
             return self._estimate(schema, rows, set(dependents), self._paid_options(budget))
-        for d in dependents.values():
-            assignments.update(pending_values(d))
+        if cascade:  # without it, computed cells keep their values (as in Pixeltable)
+            for d in dependents.values():
+                assignments.update(pending_values(d))
         t = schema.sa_table
         with self._catalog.store.begin() as conn:
             stmt = sa.update(t).values(assignments)
             if cond is not None:
                 stmt = stmt.where(cond)
             count = conn.execute(stmt).rowcount
-        status = UpdateStatus(num_rows=count, updated_cols=list(values), verb='updated')
+        status = UpdateStatus(
+            num_rows=count,
+            updated_cols=[*values, *(d.name for d in dependents.values() if cascade)],
+            verb='updated',
+        )
         if dependents and cascade:
             stats = self._compute(
                 schema,

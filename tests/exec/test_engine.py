@@ -303,3 +303,38 @@ def test_a_column_no_cell_could_compute_is_not_left_behind(catalog):
     with pytest.raises(rv.ExecutionError, match='two is bad'):
         t.add_computed_column(y=fails_on_two(t.n), print_stats=False)
     assert 'y' in t.columns()
+
+
+@rv.udf
+def fragile(n: int) -> int:
+    if n < 0 and not FIXED['ok']:
+        raise ValueError('negative')
+    return abs(n)
+
+
+FIXED = {'ok': False}
+
+
+def test_update_without_cascade_keeps_computed_cells(catalog):
+    t = rv.create_table('nocascade', {'n': rv.Int})
+    t.insert([{'n': 1}], print_stats=False)
+    t.add_computed_column(m=plus_one(t.n), print_stats=False)
+    status = t.update({'n': 5}, cascade=False)
+    assert t.select(t.n, t.m).collect()[0] == {'n': 5, 'm': 2}  # kept, not reset to pending
+    assert status.updated_cols == ['n']
+    status = t.update({'n': 7})
+    assert t.select(t.m).collect()[0]['m'] == 8
+    assert status.updated_cols == ['n', 'm']  # the cascaded column is named too
+
+
+def test_recompute_errors_only_recomputes_their_dependents(catalog):
+    FIXED['ok'] = False
+    t = rv.create_table('errdeps', {'n': rv.Int})
+    t.insert([{'n': -2}, {'n': 3}], print_stats=False)
+    t.add_computed_column(a=fragile(t.n), on_error='ignore', print_stats=False)
+    t.add_computed_column(b=t.a * 10, on_error='ignore', print_stats=False)
+    assert t.select(t.a, t.b).collect()['b'] == [None, 30]
+    FIXED['ok'] = True
+    t.recompute_columns('a', errors_only=True, print_stats=False)
+    rs = t.select(t.a, t.b).collect()
+    assert rs['a'] == [2, 3] and rs['b'] == [20, 30]
