@@ -28,6 +28,7 @@ import httpx
 
 from reverie.config import DEFAULT_REVE_URL, ReveSettings
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
+from reverie.functions.images.http import Failure
 from reverie.functions.reve.errors import (
     CLOSED_CODE,
     KEY_HINT,
@@ -420,19 +421,16 @@ class ReveClient:
         stops_run: bool = False,
         cls: type[ServiceError] = ServiceError,
     ) -> ServiceError:
-        where = [f'HTTP {status}' if status is not None else 'no HTTP answer']
-        if request_id:
-            where.append(f'request id {request_id!r}')
-        message = f'Reve {op} failed ({", ".join(where)}): {detail}'
-        return cls(
-            self._scrub(message),
+        return Failure('Reve', op, self._api_key)(
+            detail,
             status=status,
-            code=None if code is None else self._scrub(code),
+            code=code,
             retry_after=retry_after,
-            request_id=None if request_id is None else self._scrub(request_id),
+            request_id=request_id,
             retryable=retryable,
             maybe_charged=maybe_charged,
             stops_run=stops_run,
+            cls=cls,
         )
 
     def _parse_result(self, op: str, response: httpx.Response) -> ReveResult:
@@ -497,7 +495,7 @@ class ReveClient:
 
     def _scrub(self, text: str) -> str:
         # A misbehaving server may echo the key back; it must not reach our messages.
-        return text.replace(self._api_key, '***')
+        return Failure('Reve', '', self._api_key).scrub(text)
 
 
 def _images_size(body: dict[str, object]) -> int:
