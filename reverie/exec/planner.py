@@ -27,6 +27,7 @@ from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.compile import Getter, compile_args, compile_expr
 from reverie.exprs.to_sql import to_sql
+from reverie.functions.paid import PaidFunction
 from reverie.store.db import ColumnSql
 
 # Types whose SQL arithmetic and comparisons give exactly Python's results.
@@ -148,7 +149,7 @@ def _plan_column(
     fallible = tuple(r for r in inputs if r.is_computed or isinstance(r.col_type, ts.ImageType))
     value = compile_expr(expr, key=key, calls=inline_call)
     sql = None if col.load_error else sql_computable(schema, col)
-    external = any(c.fn.resource_pool is not None for c in calls)
+    external = any(_is_external(c) for c in calls)
     return ColumnPlan(col, ref, deps, precompute, value, is_async, external, fallible, sql)
 
 
@@ -187,6 +188,15 @@ def sql_computable(schema: TableSchema, col: ColumnSchema) -> ColumnElement[Any]
         return table.c[schema.by_id(node.column_id).sql.value]
 
     return to_sql(expr, resolve)
+
+
+def _is_external(call: n.FunctionCall) -> bool:
+    """Whether a call reaches an external service (a paid function, or one with a pool).
+
+    A paid function's pool settings come from the open catalog when it runs; looking at
+    them here would read another home's settings.
+    """
+    return isinstance(call.fn, PaidFunction) or call.fn.resource_pool is not None
 
 
 def _is_async_call(call: n.FunctionCall) -> bool:
