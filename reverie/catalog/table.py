@@ -393,22 +393,9 @@ class Table:
                     f'Column {name!r} cannot be Required when added to an existing table '
                     '(existing rows have no value for it).'
                 )
-            current = self._schema()
-            existing = current.column(name)
-            if existing is not None:
-                if if_exists == 'ignore':
-                    continue
-                if if_exists == 'error':
-                    raise AlreadyExistsError(
-                        f'Table {current.path!r} already has a column {name!r}; pass '
-                        'if_exists="replace" to drop it and add it again.'
-                    )
-                if if_exists == 'replace_force':
-                    for d in reversed(current.dependents(existing.id)):
-                        self.drop_column(d.name)
-                self.drop_column(name)
-                current = self._schema()
-            self._catalog.add_column(current, name, col_type, None)
+            if not self._make_room(name, if_exists, 'to drop it and add it again'):
+                continue
+            self._catalog.add_column(self._schema(), name, col_type, None)
             added.append(name)
         if added:
             names = ', '.join(map(repr, added))
@@ -435,21 +422,9 @@ class Table:
         if_exists = check_option('if_exists', if_exists, IF_EXISTS)
         name, value = _one_computed_column(columns)
         check_column_name(name)
+        if not dry_run and not self._make_room(name, if_exists, 'to redefine it'):
+            return UpdateStatus()
         schema = self._schema()
-        existing = schema.column(name)
-        if existing is not None and not dry_run:
-            if if_exists == 'ignore':
-                return UpdateStatus()
-            if if_exists == 'error':
-                raise AlreadyExistsError(
-                    f'Table {schema.path!r} already has a column {name!r}; pass '
-                    'if_exists="replace" to redefine it.'
-                )
-            if if_exists == 'replace_force':
-                for d in reversed(schema.dependents(existing.id)):
-                    self.drop_column(d.name)
-            self.drop_column(name)
-            schema = self._schema()
         node = as_node(value)
         if any(isinstance(x, n.Aggregate) for x in node.walk()):
             raise InvalidValueError(
@@ -506,6 +481,28 @@ class Table:
                 )
             )
         return status
+
+    def _make_room(self, name: str, if_exists: str, replacing: str) -> bool:
+        """Apply ``if_exists`` to a column about to be added; False: leave it ('ignore').
+
+        'replace' drops the existing column, 'replace_force' its dependents too.
+        """
+        schema = self._schema()
+        existing = schema.column(name)
+        if existing is None:
+            return True
+        if if_exists == 'ignore':
+            return False
+        if if_exists == 'error':
+            raise AlreadyExistsError(
+                f'Table {schema.path!r} already has a column {name!r}; pass '
+                f'if_exists="replace" {replacing}.'
+            )
+        if if_exists == 'replace_force':
+            for d in reversed(schema.dependents(existing.id)):
+                self.drop_column(d.name)
+        self.drop_column(name)
+        return True
 
     def _has_values(self, schema: TableSchema, name: str) -> bool:
         """Whether any cell of computed column ``name`` holds a value."""
