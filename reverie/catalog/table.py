@@ -393,9 +393,10 @@ class Table:
                     f'Column {name!r} cannot be Required when added to an existing table '
                     '(existing rows have no value for it).'
                 )
-            if not self._make_room(name, if_exists, 'to drop it and add it again'):
+            current = self._make_room(name, if_exists, 'to drop it and add it again')
+            if current is None:
                 continue
-            self._catalog.add_column(self._schema(), name, col_type, None)
+            self._catalog.add_column(current, name, col_type, None)
             added.append(name)
         if added:
             names = ', '.join(map(repr, added))
@@ -422,9 +423,10 @@ class Table:
         if_exists = check_option('if_exists', if_exists, IF_EXISTS)
         name, value = _one_computed_column(columns)
         check_column_name(name)
-        if not dry_run and not self._make_room(name, if_exists, 'to redefine it'):
+        room = self._schema() if dry_run else self._make_room(name, if_exists, 'to redefine it')
+        if room is None:
             return UpdateStatus()
-        schema = self._schema()
+        schema = room
         node = as_node(value)
         if any(isinstance(x, n.Aggregate) for x in node.walk()):
             raise InvalidValueError(
@@ -482,17 +484,18 @@ class Table:
             )
         return status
 
-    def _make_room(self, name: str, if_exists: str, replacing: str) -> bool:
-        """Apply ``if_exists`` to a column about to be added; False: leave it ('ignore').
+    def _make_room(self, name: str, if_exists: str, replacing: str) -> TableSchema | None:
+        """Apply ``if_exists`` to a column about to be added: the schema to add it to.
 
-        'replace' drops the existing column, 'replace_force' its dependents too.
+        None means leave the existing column ('ignore'); 'replace' drops the existing column,
+        'replace_force' its dependents too.
         """
         schema = self._schema()
         existing = schema.column(name)
         if existing is None:
-            return True
+            return schema
         if if_exists == 'ignore':
-            return False
+            return None
         if if_exists == 'error':
             raise AlreadyExistsError(
                 f'Table {schema.path!r} already has a column {name!r}; pass '
@@ -502,7 +505,7 @@ class Table:
             for d in reversed(schema.dependents(existing.id)):
                 self.drop_column(d.name)
         self.drop_column(name)
-        return True
+        return self._schema()
 
     def _has_values(self, schema: TableSchema, name: str) -> bool:
         """Whether any cell of computed column ``name`` holds a value."""
