@@ -14,10 +14,15 @@ from reverie.catalog.calls import CallsQuery, calls_query
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.options import IF_NOT_EXISTS, check_option
 from reverie.catalog.paths import name_of
+from reverie.catalog.query import Query
 from reverie.catalog.table import Table
 from reverie.config import Config
 from reverie.display.tracebacks import install_traceback_filter
 from reverie.errors import InvalidValueError, NotFoundError
+from reverie.exec.queries import all_columns
+from reverie.exec.schema import TableSchema
+from reverie.exprs import nodes as n
+from reverie.exprs.expr import Expr
 from reverie.io.sources import RowSource, conform, load_source
 
 _lock = threading.Lock()
@@ -168,15 +173,133 @@ def get_table(path: TablePath, *, if_not_exists: Literal['ignore']) -> Table | N
 def get_table(
     path: TablePath, *, if_not_exists: Literal['error', 'ignore'] = 'error'
 ) -> Table | None:
-    """The table at ``path``; with ``if_not_exists='ignore'``, None when there is none."""
+    """The table at ``path``; with ``if_not_exists='ignore'``, None when there is none.
+
+    ``'dir/t:3'`` is the table as it was at version 3 (read-only; see ``t.history()``).
+    """
     check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
     catalog = default_catalog()
     try:
-        return Table(catalog, catalog.table_id(_path_of(path)))
+        name, version = _split_version(_path_of(path))
+        table = Table(catalog, catalog.table_id(name), version)
+        if version is not None:
+            table.columns()  # a version that does not exist fails here, not later
+        return table
     except NotFoundError:
         if if_not_exists == 'ignore':
             return None
         raise
+
+
+def _split_version(path: str) -> tuple[str, int | None]:
+    """``'dir/t:3'`` -> ``('dir/t', 3)``; a path without a version -> ``(path, None)``."""
+    if isinstance(path, str) and ':' in path:
+        name, _, version = path.rpartition(':')
+        if not version.isdigit():
+            raise InvalidValueError(
+                f'{path!r}: after ":" comes a version number, e.g. "{name}:3" (see t.history()).'
+            )
+        return name, int(version)
+    return path, None
+
+
+def create_view(
+    path: str,
+    base: Table | Query,
+    *,
+    additional_columns: dict[str, Any] | None = None,
+    if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
+) -> Table:
+    """A view of ``base`` (a table, or ``t.where(...)`` / ``t.select(...)``), kept in sync.
+
+    Inserts, updates and deletes of the base reach the view; its own computed columns are
+    computed for its rows only, and again only where what they read changed.
+
+    Examples:
+        >>> big = rv.create_view('demo/wide', t.where(t.scene.width > 1200))  # doctest: +SKIP
+        >>> big.add_computed_column(thumb=big.scene.resize((256, 144)))  # doctest: +SKIP
+    """
+    return _create_derived(path, base, 'view', additional_columns, if_exists)
+
+
+def create_snapshot(
+    path: str,
+    base: Table | Query,
+    *,
+    additional_columns: dict[str, Any] | None = None,
+    if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
+) -> Table:
+    """A snapshot: the rows of ``base`` as they are now, frozen and read-only.
+
+    Reverting ``base`` to before the snapshot is refused while the snapshot exists.
+    """
+    return _create_derived(path, base, 'snapshot', additional_columns, if_exists)
+
+
+def _create_derived(
+    path: str,
+    base: Table | Query,
+    kind: str,
+    additional_columns: dict[str, Any] | None,
+    if_exists: Literal['error', 'ignore', 'replace', 'replace_force'],
+) -> Table:
+    catalog = default_catalog()
+    if isinstance(base, Table):
+        base = base.select()
+    if not isinstance(base, Query):
+        raise InvalidValueError(
+            f'create_{kind}() takes a table or a query such as t.where(t.n > 1), got '
+            f'{type(base).__name__}.'
+        )
+    if base.version is not None:
+        raise InvalidValueError(
+            f'create_{kind}() takes the current table, not a past version; to keep version '
+            f'{base.version}, revert to it first or query it with rv.get_table("path:N").'
+        )
+    spec = base.spec
+    if spec.order or spec.max_rows is not None or spec.offset or spec.keys is not None:
+        raise InvalidValueError(
+            f'A {kind} is made of where() and select() only; order_by, limit and group_by '
+            'belong in the queries over it.'
+        )
+    schema = catalog.schema(base.table_id)
+    items = []
+    for name, node in spec.items if spec.items is not None else all_columns(schema):
+        if not isinstance(node, n.ColumnRef) or node.column_id < 0:
+            raise InvalidValueError(
+                f'{kind.capitalize()} column {name!r} is an expression ({node!r}); select '
+                f'columns only, then add it with add_computed_column() on the {kind}.'
+            )
+        items.append((name, schema.by_id(node.column_id)))
+    if additional_columns and kind == 'snapshot':
+        raise InvalidValueError('A snapshot is read-only: it takes no additional_columns.')
+    table_id = catalog.create_derived(
+        path, kind, schema, items, spec.predicate, if_exists=if_exists
+    )
+    if table_id is None:
+        return Table(catalog, catalog.table_id(path))
+    table = Table(catalog, table_id)
+    rows = table.count()
+    print(f"Created {kind} '{table._name}' with {rows} row{'' if rows == 1 else 's'}.")
+    for name, value in (additional_columns or {}).items():
+        if isinstance(value, Expr):
+            table.add_computed_column(**{name: _rebased(value, schema, table)})  # type: ignore[arg-type]
+        else:
+            table.add_column(**{name: value})
+    return table
+
+
+def _rebased(value: Expr, base: TableSchema, view: Table) -> Expr:
+    """An expression over the base's columns, made to read the view's mirrors of them."""
+    mirrors = {c.mirror_of: c for c in view._schema().columns if c.mirror_of is not None}
+    refs = {}
+    for ref in n.column_refs(value.node):
+        if ref.table_id != base.id or ref.column_id not in mirrors:
+            raise InvalidValueError(
+                f'Additional column {value!r} uses {ref.name!r}, which the view does not have.'
+            )
+        refs[ref] = mirrors[ref.column_id].ref(view._id)
+    return Expr(n.replace_refs(value.node, refs))
 
 
 def list_tables(path: str = '', *, recursive: bool = True) -> list[str]:

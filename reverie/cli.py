@@ -24,10 +24,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from reverie import api, demo
+from reverie.catalog.revert import referenced_media
 from reverie.catalog.table import Table
 from reverie.errors import Error
 from reverie.reve_server import cli as server_cli
-from reverie.store.db import columns_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,21 +145,9 @@ def _calls(args: argparse.Namespace) -> int:
 
 def _gc(args: argparse.Namespace) -> int:
     catalog = api.default_catalog()
-    referenced: set[str] = set()
-    with catalog.store.read() as conn:
-        rows = conn.execute(
-            sa.select(columns_table.c.table_id, columns_table.c.id, columns_table.c.col_type)
-        ).all()
-    for table_id, col_id, col_type in rows:
-        if col_type.get('type') != 'Image':
-            continue
-        schema = catalog.schema(table_id)
-        col = schema.by_id(col_id)
-        with catalog.store.read() as conn:
-            refs = conn.execute(sa.select(schema.sa_table.c[col.sql.value])).scalars()
-            referenced.update(r for r in refs if r)
-    if catalog.exec.ledger is not None:  # paid-call layer: keep journalled answers
-        referenced |= catalog.exec.ledger.journal_refs()
+    # Rows of every table at every version (time travel and revert need them), and the
+    # journal of paid answers.
+    referenced = referenced_media(catalog)
     removed, freed = catalog.media.gc(referenced, grace_seconds=args.grace)
     plural = '' if removed == 1 else 's'
     print(f'Removed {removed} unreferenced media file{plural} ({freed / 2**20:.1f} MiB).')

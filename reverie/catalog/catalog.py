@@ -7,6 +7,7 @@ read the process-wide default that ``rv.init()`` opens.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from reverie.catalog.options import (
     check_option,
 )
 from reverie.catalog.paths import check_column_name, normalize_path, parent_of
+from reverie.catalog.views import predicate_json, sync_rows
 from reverie.config import Config
 from reverie.errors import AlreadyExistsError, InvalidValueError, NotFoundError
 from reverie.exec.context import ExecContext
@@ -31,16 +33,30 @@ from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs import serialize
 from reverie.store.db import (
+    VERSION,
     ColumnSql,
     Store,
     build_data_table,
+    build_history_table,
+    column_specs,
+    columns_json,
     columns_table,
     data_table_name,
+    derived_table,
     dirs_table,
+    history_table_name,
     tables_table,
+    versions_table,
 )
 from reverie.store.ledger import Ledger
 from reverie.store.media import MediaStore
+from reverie.store.versions import (
+    archive_rows,
+    begin_version,
+    columns_at,
+    current_version,
+    rows_at,
+)
 
 
 class Catalog:
@@ -136,8 +152,11 @@ class Catalog:
                 f'Directory {path!r} is not empty (it holds {shown}); pass force=True '
                 "(or if_exists='replace_force') to drop it with everything in it."
             )
-        for table_id, _ in tables:
-            self._drop_table_rows(conn, table_id)
+        for table_id, table_path in tables:
+            if conn.execute(
+                sa.select(tables_table.c.id).where(tables_table.c.id == table_id)
+            ).first():
+                self._drop_with_dependents(conn, table_id, table_path, force=True)
         conn.execute(
             sa.delete(dirs_table).where(
                 sa.or_(
@@ -162,8 +181,8 @@ class Catalog:
     ) -> int | None:
         """Create a table; returns its id, or None when it existed and was kept.
 
-        ``if_exists``: 'error', 'ignore' (keep the table), 'replace' or 'replace_force' (drop
-        it and start over; the same here, as reverie has no views depending on a table).
+        ``if_exists``: 'error', 'ignore' (keep the table), 'replace' (drop it and start over;
+        refused while views depend on it) or 'replace_force' (drop its views too).
         """
         if_exists = check_option('if_exists', if_exists, IF_EXISTS)
         path = normalize_path(path, what='table path')
@@ -183,37 +202,113 @@ class Catalog:
                         f'Table {path!r} already exists; pass if_exists="ignore" to use it or '
                         'if_exists="replace" to start over.'
                     )
-                self._drop_table_rows(conn, existing)
-            if self._dir_exists(conn, path):
-                raise AlreadyExistsError(f'{path!r} is a directory, not a table.')
-            parent = parent_of(path)
-            if parent and not self._dir_exists(conn, parent):
-                raise NotFoundError(
-                    f'Directory {parent!r} does not exist; create it first with '
-                    f'rv.create_dir({parent!r}).'
-                )
-            table_id = self.store.next_id(conn, tables_table)
+                self._drop_with_dependents(conn, existing, path, force=if_exists == 'replace_force')
+            self._check_new_table_path(conn, path)
+            table_id = self._insert_table(conn, path, [(name, t, None) for name, t in columns])
+        return int(table_id)
+
+    def _insert_table(
+        self,
+        conn: sa.Connection,
+        path: str,
+        columns: Sequence[tuple[str, ts.ColumnType, ColumnSchema | None]],
+    ) -> int:
+        """Catalog rows, data table, history table and version 0 of a new table.
+
+        Each column is (name, type, the base column it mirrors or None).
+        """
+        table_id = self.store.next_id(conn, tables_table)
+        conn.execute(
+            sa.insert(tables_table).values(
+                id=table_id, path=path, version=1, created_at=time.time()
+            )
+        )
+        for position, (name, col_type, mirror) in enumerate(columns):
             conn.execute(
-                sa.insert(tables_table).values(
-                    id=table_id, path=path, version=1, created_at=time.time()
+                sa.insert(columns_table).values(
+                    id=self.store.next_id(conn, columns_table),
+                    table_id=table_id,
+                    name=name,
+                    position=position,
+                    col_type=col_type.to_json(),
+                    computed={'mirror': True}
+                    if mirror is not None and mirror.is_computed
+                    else None,
+                    mirror_of=None if mirror is None else mirror.id,
                 )
             )
-            col_specs = []
-            for position, (name, col_type) in enumerate(columns):
-                col_id = self.store.next_id(conn, columns_table)
-                conn.execute(
-                    sa.insert(columns_table).values(
-                        id=col_id,
-                        table_id=table_id,
-                        name=name,
-                        position=position,
-                        col_type=col_type.to_json(),
-                        computed=None,
-                    )
-                )
-                col_specs.append((ColumnSql(col_id, False), col_type.sql_type()))
-            build_data_table(table_id, col_specs).create(conn)
+        cols = columns_json(conn, table_id)
+        specs = column_specs(cols)
+        build_data_table(table_id, specs).create(conn)
+        build_history_table(table_id, specs).create(conn)
+        begin_version(conn, self.store, table_id, 'create', columns=cols)
         return int(table_id)
+
+    def create_derived(
+        self,
+        path: str,
+        kind: str,
+        base: TableSchema,
+        items: Sequence[tuple[str, ColumnSchema]],
+        predicate: n.Node | None,
+        *,
+        if_exists: IfExists = 'error',
+    ) -> int | None:
+        """Create a view or snapshot of ``base`` and fill it; returns its id (None: kept).
+
+        ``items`` are its columns (name, the base column mirrored); ``predicate`` chooses the
+        base rows it holds.
+        """
+        if_exists = check_option('if_exists', if_exists, IF_EXISTS)
+        path = normalize_path(path, what=f'{kind} path')
+        with self.store.begin() as conn:
+            existing = self._table_id(conn, path)
+            if existing is not None:
+                if if_exists == 'ignore':
+                    return None
+                if if_exists == 'error':
+                    raise AlreadyExistsError(
+                        f'{path!r} already exists; pass if_exists="ignore" to use it or '
+                        'if_exists="replace" to make it again.'
+                    )
+                if existing == base.id:
+                    raise InvalidValueError(f'A {kind} cannot replace its own base {path!r}.')
+                self._drop_with_dependents(conn, existing, path, force=if_exists == 'replace_force')
+            self._check_new_table_path(conn, path)
+            table_id = self._insert_table(
+                conn, path, [(name, col.col_type, col) for name, col in items]
+            )
+            conn.execute(
+                sa.insert(derived_table).values(
+                    table_id=table_id,
+                    kind=kind,
+                    base_id=base.id,
+                    base_version=current_version(conn, base.id),
+                    predicate=predicate_json(predicate),
+                )
+            )
+        sync_rows(self, self.schema(table_id), None, version=0)
+        return table_id
+
+    def _check_new_table_path(self, conn: sa.Connection, path: str) -> None:
+        if self._dir_exists(conn, path):
+            raise AlreadyExistsError(f'{path!r} is a directory, not a table.')
+        parent = parent_of(path)
+        if parent and not self._dir_exists(conn, parent):
+            raise NotFoundError(
+                f'Directory {parent!r} does not exist; create it first with '
+                f'rv.create_dir({parent!r}).'
+            )
+
+    def kinds(self) -> dict[str, str]:
+        """Every table's path and kind ('table', 'view' or 'snapshot')."""
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(tables_table.c.path, derived_table.c.kind).outerjoin(
+                    derived_table, derived_table.c.table_id == tables_table.c.id
+                )
+            ).all()
+        return {str(p): str(k or 'table') for p, k in rows}
 
     def table_id(self, path: str) -> int:
         """Id of the table at ``path``; NotFoundError with the closest name otherwise."""
@@ -240,10 +335,9 @@ class Catalog:
     ) -> bool:
         """Drop a table and its data (its media files are left for ``gc``).
 
-        ``force`` is accepted for Pixeltable's sake: it also drops dependent views there,
-        and reverie has none, so every drop is already complete.
+        Refused while views or snapshots are based on it, unless ``force``, which drops them
+        too (and those based on them).
         """
-        del force
         if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
         path = normalize_path(path, what='table path')
         with self.store.begin() as conn:
@@ -252,8 +346,40 @@ class Catalog:
                 if if_not_exists == 'ignore':
                     return False
                 raise NotFoundError(self._missing_table_message(conn, path))
-            self._drop_table_rows(conn, table_id)
+            self._drop_with_dependents(conn, table_id, path, force=force)
         return True
+
+    def dependents(self, conn: sa.Connection, table_id: int) -> list[tuple[int, str, str]]:
+        """Views and snapshots based on the table, directly or not: (id, path, kind)."""
+        found: list[tuple[int, str, str]] = []
+        frontier = [table_id]
+        while frontier:
+            rows = conn.execute(
+                sa.select(derived_table.c.table_id, tables_table.c.path, derived_table.c.kind)
+                .join(tables_table, tables_table.c.id == derived_table.c.table_id)
+                .where(derived_table.c.base_id.in_(frontier))
+                .order_by(tables_table.c.path)
+            ).all()
+            found += [(int(i), str(p), str(k)) for i, p, k in rows]
+            frontier = [int(i) for i, _, _ in rows]
+        return found
+
+    def _drop_with_dependents(
+        self, conn: sa.Connection, table_id: int, path: str, *, force: bool
+    ) -> None:
+        dependents = self.dependents(conn, table_id)
+        if dependents and not force:
+            names = ', '.join(f'{k} {p!r}' for _, p, k in dependents[:5])
+            more = '...' if len(dependents) > 5 else ''
+            raise InvalidValueError(
+                f'Table {path!r} cannot be dropped: {names}{more} depend'
+                f'{"s" if len(dependents) == 1 else ""} on it. Drop '
+                f'{"it" if len(dependents) == 1 else "them"} first, or pass force=True to drop '
+                'them too.'
+            )
+        for dep_id, _, _ in reversed(dependents):
+            self._drop_table_rows(conn, dep_id)
+        self._drop_table_rows(conn, table_id)
 
     def move(
         self,
@@ -332,17 +458,42 @@ class Catalog:
             cached = self._schemas.get(table_id)
             if cached is not None and cached.version == row.version and cached.path == row.path:
                 return cached
-            col_rows = conn.execute(
-                sa.select(columns_table)
-                .where(columns_table.c.table_id == table_id)
-                .order_by(columns_table.c.position)
-            ).all()
-        schema = self._build_schema(table_id, row.path, row.version, col_rows)
+            cols = columns_json(conn, table_id)
+            derived = self._derived(conn, table_id)
+        schema = self._build_schema(table_id, row.path, row.version, cols, derived)
         self._schemas[table_id] = schema
         return schema
 
+    def schema_at(self, table_id: int, version: int) -> TableSchema:
+        """The table as it was at ``version``: read-only, its rows read from the history."""
+        current = self.schema(table_id)
+        with self.store.read() as conn:
+            cols = columns_at(conn, table_id, version)
+            latest = current_version(conn, table_id)
+            derived = self._derived(conn, table_id)
+        if cols is None:
+            raise NotFoundError(
+                f'Table {current.path!r} has no version {version}; its versions are 0 to '
+                f'{latest} (see t.history()).'
+            )
+        old = self._build_schema(table_id, current.path, current.version, cols, derived)
+        names = [c.name for col in old.columns for c in col.sql.sa_columns(col.col_type.sql_type())]
+        assert old.history is not None
+        source = rows_at(current.sa_table, old.history, names, version)
+        return dataclasses.replace(old, source=source, at_version=version)
+
+    def _derived(self, conn: sa.Connection, table_id: int) -> Any:
+        return conn.execute(
+            sa.select(derived_table).where(derived_table.c.table_id == table_id)
+        ).one_or_none()
+
     def _build_schema(
-        self, table_id: int, path: str, version: int, col_rows: Sequence[Any]
+        self,
+        table_id: int,
+        path: str,
+        version: int,
+        cols: Sequence[dict[str, Any]],
+        derived: Any = None,
     ) -> TableSchema:
         columns: list[ColumnSchema] = []
         by_id: dict[int, ColumnSchema] = {}
@@ -352,33 +503,47 @@ class Catalog:
                 raise NotFoundError(f'column #{column_id} of table {path!r} is gone')
             return by_id[column_id].ref(table_id)
 
-        for r in col_rows:
-            col_type = ts.ColumnType.from_json(r.col_type)
+        for r in cols:
+            col_type = ts.ColumnType.from_json(r['col_type'])
+            computed = r['computed']
             expr, load_error = None, None
-            if r.computed is not None:
+            if computed is not None and 'expr' in computed:
                 try:
-                    expr = serialize.from_json(r.computed['expr'], lookup)
+                    expr = serialize.from_json(computed['expr'], lookup)
                 except NotFoundError as e:
-                    load_error = f'column {r.name!r} cannot be computed: {e}'
+                    load_error = f'column {r["name"]!r} cannot be computed: {e}'
             col = ColumnSchema(
-                r.id, r.name, col_type, expr, load_error, is_computed=r.computed is not None
+                r['id'],
+                r['name'],
+                col_type,
+                expr,
+                load_error,
+                is_computed=computed is not None,
+                mirror_of=r.get('mirror_of'),
             )
             columns.append(col)
             by_id[col.id] = col
         specs = [(c.sql, c.col_type.sql_type()) for c in columns]
         return TableSchema(
-            table_id, path, version, tuple(columns), build_data_table(table_id, specs)
+            table_id,
+            path,
+            version,
+            tuple(columns),
+            build_data_table(table_id, specs),
+            history=build_history_table(table_id, specs),
+            kind='table' if derived is None else str(derived.kind),
+            base_id=None if derived is None else int(derived.base_id),
         )
 
     # -- columns -------------------------------------------------------------------
     def add_column(
         self, schema: TableSchema, name: str, col_type: ts.ColumnType, node: n.Node | None
-    ) -> None:
-        """Add a stored (``node`` None) or computed column: its catalog row and SQL columns."""
+    ) -> int:
+        """Add a stored (``node`` None) or computed column (a new version); returns the version."""
         store = self.store
         with store.begin() as conn:
             # The version first: on PostgreSQL its row lock orders this change against
-            # inserts (which read it FOR SHARE) before the ALTER TABLE can wait on them.
+            # inserts (which lock it too) before the ALTER TABLE can wait on them.
             self.bump_version(conn, schema.id)
             col_id = store.next_id(conn, columns_table)
             conn.execute(
@@ -392,24 +557,41 @@ class Catalog:
                 )
             )
             sql = ColumnSql(col_id, node is not None)
-            store.add_sql_columns(conn, schema.sa_table.name, sql.sa_columns(col_type.sql_type()))
+            for table in (schema.sa_table.name, history_table_name(schema.id)):
+                store.add_sql_columns(conn, table, sql.sa_columns(col_type.sql_type()))
+            return begin_version(
+                conn, store, schema.id, 'add_column', columns=columns_json(conn, schema.id)
+            )
 
     def remove_column(self, schema: TableSchema, col: ColumnSchema) -> None:
-        """Drop a column's catalog row and SQL columns (its index first: SQLite needs that)."""
+        """Drop a column (a new version).
+
+        The rows as they were go to the history first, so time travel and ``revert()`` still
+        see the column; then its SQL columns leave the data table.
+        """
         store = self.store
         with store.begin() as conn:
             self.bump_version(conn, schema.id)  # first, as in add_column
-            store.drop_index(conn, schema.sa_table.name, col.sql.value)
             conn.execute(sa.delete(columns_table).where(columns_table.c.id == col.id))
+            version = begin_version(
+                conn, store, schema.id, 'drop_column', columns=columns_json(conn, schema.id)
+            )
+            assert schema.history is not None
+            archive_rows(conn, schema.sa_table, schema.history, None, version)
+            conn.execute(sa.update(schema.sa_table).values({VERSION: version}))
+            store.drop_index(conn, schema.sa_table.name, col.sql.value)
             sql_names = [c.name for c in col.sql.sa_columns(col.col_type.sql_type())]
             store.drop_sql_columns(conn, schema.sa_table.name, sql_names)
 
     def rename_column(self, schema: TableSchema, col: ColumnSchema, new: str) -> None:
-        """Rename a column; expressions refer to columns by id, so they keep working."""
+        """Rename a column (a new version); expressions refer to columns by id and work on."""
         with self.store.begin() as conn:
             self.bump_version(conn, schema.id)
             conn.execute(
                 sa.update(columns_table).where(columns_table.c.id == col.id).values(name=new)
+            )
+            begin_version(
+                conn, self.store, schema.id, 'rename_column', columns=columns_json(conn, schema.id)
             )
 
     def bump_version(self, conn: sa.Connection, table_id: int) -> None:
@@ -433,6 +615,9 @@ class Catalog:
 
     def _drop_table_rows(self, conn: sa.Connection, table_id: int) -> None:
         conn.execute(sa.text(f'DROP TABLE IF EXISTS {data_table_name(table_id)}'))
+        conn.execute(sa.text(f'DROP TABLE IF EXISTS {history_table_name(table_id)}'))
+        conn.execute(sa.delete(versions_table).where(versions_table.c.table_id == table_id))
+        conn.execute(sa.delete(derived_table).where(derived_table.c.table_id == table_id))
         conn.execute(sa.delete(columns_table).where(columns_table.c.table_id == table_id))
         conn.execute(sa.delete(tables_table).where(tables_table.c.id == table_id))
         self._schemas.pop(table_id, None)

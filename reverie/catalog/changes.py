@@ -17,8 +17,9 @@ from reverie.exec.queries import sql_resolver
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs.expr import Expr
 from reverie.exprs.to_sql import to_sql
-from reverie.store.db import ERROR, PENDING, ROWID, Store
+from reverie.store.db import ERROR, PENDING, ROWID, VERSION, Store
 from reverie.store.media import MediaStore
+from reverie.store.versions import add_counts, archive_rows, begin_version
 
 
 def sql_condition(schema: TableSchema, where: Expr | None, what: str) -> Any:
@@ -59,10 +60,17 @@ def reset_cells(
     *,
     errors_only: bool,
     cascade: bool,
-) -> None:
-    """Make the chosen cells of ``targets`` (and of their dependents) pending."""
+) -> int:
+    """Make the chosen cells of ``targets`` (and of their dependents) pending: a new version.
+
+    The rows as they were go to the history first, so ``revert()`` brings the old values
+    back. Returns the version.
+    """
     t = schema.sa_table
+    assert schema.history is not None
     with store.begin() as conn:
+        version = begin_version(conn, store, schema.id, 'recompute')
+        plans: list[tuple[list[ColumnSchema], list[int] | None]] = []
         for col in targets:
             col_conds = [] if cond is None else [cond]
             if errors_only:
@@ -74,11 +82,57 @@ def reset_cells(
                 rowids = list(conn.execute(sa.select(t.c[ROWID]).where(*col_conds)).scalars())
                 if not rowids:
                     continue
-            for c in [col, *(schema.dependents(col.id) if cascade else [])]:
-                stmt = sa.update(t).values(pending_values(c))
-                if rowids is not None:
-                    stmt = stmt.where(t.c[ROWID].in_(rowids))
-                conn.execute(stmt)
+            plans.append(([col, *(schema.dependents(col.id) if cascade else [])], rowids))
+        if not plans:
+            return version
+        if any(rowids is None for _, rowids in plans):
+            touched = archive_rows(conn, t, schema.history, None, version)
+        else:
+            every = sorted({r for _, rowids in plans for r in rowids or ()})
+            touched = sum(
+                archive_rows(conn, t, schema.history, t.c[ROWID].in_(chunk), version)
+                for chunk in chunks(every)
+            )
+        for columns, rowids in plans:
+            values: dict[str, Any] = {VERSION: version}
+            for c in columns:
+                values.update(pending_values(c))
+            if rowids is None:
+                conn.execute(sa.update(t).values(values))
+                continue
+            for chunk in chunks(rowids):
+                conn.execute(sa.update(t).values(values).where(t.c[ROWID].in_(chunk)))
+        add_counts(conn, schema.id, version, updated=touched)
+    return version
+
+
+def change_rows(
+    store: Store, schema: TableSchema, cond: Any, assignments: dict[str, Any] | None
+) -> tuple[int, int]:
+    """Update (``assignments``) or delete (None) the rows matching ``cond``, as a new version.
+
+    Their images go to the history first. Returns (version, rows changed).
+    """
+    t = schema.sa_table
+    assert schema.history is not None
+    kind = 'delete' if assignments is None else 'update'
+    with store.begin() as conn:
+        version = begin_version(conn, store, schema.id, kind)
+        archive_rows(conn, t, schema.history, cond, version)
+        if assignments is None:
+            stmt: Any = sa.delete(t)
+        else:
+            stmt = sa.update(t).values({**assignments, VERSION: version})
+        if cond is not None:
+            stmt = stmt.where(cond)
+        count = int(conn.execute(stmt).rowcount)
+        add_counts(conn, schema.id, version, **{f'{kind}d': count})
+    return version, count
+
+
+def chunks(rowids: list[int], size: int = 500) -> list[list[int]]:
+    """``rowids`` in pieces small enough for an ``IN (...)`` list."""
+    return [rowids[i : i + size] for i in range(0, len(rowids), size)]
 
 
 def update_assignments(

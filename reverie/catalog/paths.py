@@ -55,6 +55,7 @@ RESERVED_NAMES = frozenset(
         'drop_embedding_index',
         'drop_index',
         'get_metadata',
+        'get_versions',
         'group_by',
         'head',
         'history',

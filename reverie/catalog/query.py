@@ -17,6 +17,7 @@ from reverie.display.resultset import ResultSet
 from reverie.display.values import ImagePath
 from reverie.errors import InvalidValueError, TypeMismatchError
 from reverie.exec.queries import ROWID_REF, QuerySpec, count_rows, run_query
+from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.render import render
@@ -33,6 +34,7 @@ class Query:
     catalog: Catalog
     table_id: int
     spec: QuerySpec = field(default_factory=QuerySpec)
+    version: int | None = None  # time travel: the table as it was at this version
 
     def __repr__(self) -> str:
         return self.describe()
@@ -43,7 +45,8 @@ class Query:
     def describe(self) -> str:
         """What the query asks for, without running it."""
         spec = self.spec
-        lines = [f'Query on table {self._path()!r}']
+        at = '' if self.version is None else f' at version {self.version}'
+        lines = [f'Query on table {self._path()!r}{at}']
         if spec.items is not None:
             names = ', '.join(
                 name
@@ -129,7 +132,7 @@ class Query:
         media = catalog.media
         result = run_query(
             catalog.exec,
-            catalog.schema(self.table_id),
+            self._schema(),
             self.spec,
             lambda ref: ImagePath(media.path(ref)),
         )
@@ -155,21 +158,26 @@ class Query:
 
     def count(self) -> int:
         """Number of rows the query returns."""
-        return count_rows(self.catalog.exec, self.catalog.schema(self.table_id), self.spec)
+        return count_rows(self.catalog.exec, self._schema(), self.spec)
 
     def to_pandas(self) -> Any:
         """``collect().to_pandas()``."""
         return self.collect().to_pandas()
 
+    def _schema(self) -> TableSchema:
+        if self.version is not None:
+            return self.catalog.schema_at(self.table_id, self.version)
+        return self.catalog.schema(self.table_id)
+
     def _with(self, **changes: Any) -> Query:
         return replace(self, spec=replace(self.spec, **changes))
 
     def _path(self) -> str:
-        return self.catalog.schema(self.table_id).path
+        return self._schema().path
 
     def _node(self, value: Any) -> n.Node:
         if isinstance(value, str):
-            schema = self.catalog.schema(self.table_id)
+            schema = self._schema()
             return schema.require(value).ref(schema.id)  # a column given by its name
         return as_node(value)
 

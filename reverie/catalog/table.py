@@ -7,7 +7,9 @@ by other handles or processes (the table's version) and reloads.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import datetime
 import random
 import time
 from collections.abc import Iterable, Sequence
@@ -17,12 +19,20 @@ import sqlalchemy as sa
 
 from reverie import types as ts
 from reverie.catalog.catalog import Catalog
-from reverie.catalog.changes import pending_values, reset_cells, sql_condition, update_assignments
+from reverie.catalog.changes import (
+    change_rows,
+    pending_values,
+    reset_cells,
+    sql_condition,
+    update_assignments,
+)
 from reverie.catalog.options import IF_EXISTS, IF_NOT_EXISTS, check_option
 from reverie.catalog.paths import check_column_name, name_of
 from reverie.catalog.query import Query
+from reverie.catalog.revert import revert_latest
 from reverie.catalog.rows import prepare_rows
 from reverie.catalog.status import UpdateStatus
+from reverie.catalog.views import derivation, sync_rows
 from reverie.display.html import schema_html
 from reverie.display.resultset import ResultSet
 from reverie.display.show import show
@@ -49,6 +59,14 @@ from reverie.store.db import ERROR as ERROR_STATE
 from reverie.store.db import (
     ROWID,
     VALUE,
+    derived_table,
+)
+from reverie.store.versions import (
+    VersionRow,
+    add_counts,
+    current_version,
+    version_log,
+    version_rows,
 )
 
 SCHEMA_RETRIES = 5
@@ -57,13 +75,37 @@ SCHEMA_RETRIES = 5
 class Table:
     """A table of the catalog; columns are attributes: ``t.prompt``."""
 
-    def __init__(self, catalog: Catalog, table_id: int) -> None:
+    def __init__(self, catalog: Catalog, table_id: int, version: int | None = None) -> None:
         self._catalog = catalog
         self._id = table_id
+        self._version = version  # time travel: the table as it was at this version
 
     # -- identity and schema -------------------------------------------------------
     def _schema(self) -> TableSchema:
+        if self._version is not None:
+            return self._catalog.schema_at(self._id, self._version)
         return self._catalog.schema(self._id)
+
+    def _writable(self, what: str, *, rows: bool = False) -> TableSchema:
+        """The schema, when ``what`` may change this table; a clear error otherwise.
+
+        ``rows``: the change writes rows, which views take from their base only.
+        """
+        if self._version is not None:
+            raise InvalidValueError(
+                f'{self._path}:{self._version} is the table as it was at version '
+                f'{self._version}, read-only; {what} the table itself (rv.get_table('
+                f'{self._path!r})), or t.revert() to go back to an earlier version.'
+            )
+        schema = self._schema()
+        if schema.kind == 'snapshot':
+            raise InvalidValueError(f'Snapshot {schema.path!r} is read-only; cannot {what} it.')
+        if rows and schema.kind == 'view':
+            raise InvalidValueError(
+                f'Cannot {what} view {schema.path!r}: its rows come from its base table; '
+                'change the base table instead.'
+            )
+        return schema
 
     # Private, as in Pixeltable: a column may be called ``name`` or ``path``.
     @property
@@ -88,16 +130,17 @@ class Table:
             'String'
         """
         schema = self._schema()
+        base = None if schema.base_id is None else self._catalog.schema(schema.base_id).path
         return {
             'name': schema.name,
             'path': schema.path,
-            'kind': 'table',
-            'base': None,
-            'is_view': False,
-            'is_snapshot': False,
+            'kind': schema.kind,
+            'base': base,
+            'is_view': schema.kind == 'view',
+            'is_snapshot': schema.kind == 'snapshot',
             'is_replica': False,
             'comment': '',
-            'version': schema.version,
+            'version': self._current_version() if self._version is None else self._version,
             'schema_version': schema.version,
             'columns': {
                 c.name: {
@@ -150,11 +193,30 @@ class Table:
             ]
             for c in schema.columns
         ]
-        return f"Table '{schema.path}'", ['Column Name', 'Type', 'Computed With'], rows
+        if schema.base_id is not None:
+            base = self._catalog.schema(schema.base_id)
+            for row, c in zip(rows, schema.columns, strict=True):
+                if c.mirror_of is not None:
+                    row[2] = f'{base.path}.{_mirrored_name(base, c.mirror_of)}'
+
+        return self._caption(schema), ['Column Name', 'Type', 'Computed With'], rows
+
+    def _caption(self, schema: TableSchema) -> str:
+        """'Table 'dir/t'', 'View 'dir/v' (of 'dir/t' where ...)', with a version if pinned."""
+        if self._version is not None:
+            return f"Table '{schema.path}' at version {self._version} (read-only)"
+        if schema.base_id is None:
+            return f"Table '{schema.path}'"
+        d = derivation(self._catalog, schema)
+        where = '' if d.predicate is None else f' where {render(d.predicate)}'
+        of = f"'{d.base.path}'{where}"
+        if schema.kind == 'snapshot':
+            return f"Snapshot '{schema.path}' of {of} at version {d.base_version}"
+        return f"View '{schema.path}' of {of}"
 
     # -- queries -----------------------------------------------------------------------
     def _query(self) -> Query:
-        return Query(self._catalog, self._id)
+        return Query(self._catalog, self._id, version=self._version)
 
     def select(self, *exprs: Any, **named: Any) -> Query:
         """``t.select(t.a, t.b.width, total=t.x + t.y)``."""
@@ -215,7 +277,7 @@ class Table:
         schema = self._schema()
         with self._catalog.store.read() as conn:
             return int(
-                conn.execute(sa.select(sa.func.count()).select_from(schema.sa_table)).scalar_one()
+                conn.execute(sa.select(sa.func.count()).select_from(schema.reads)).scalar_one()
             )
 
     # -- writes ------------------------------------------------------------------------
@@ -240,6 +302,7 @@ class Table:
         ``dry_run=True`` inserts nothing, sends nothing and returns an ``Estimate``.
         """
         _check_on_error(on_error)
+        self._writable('insert into', rows=True)
         start = time.perf_counter()
         rows = self._rows_of(rows, values)
         if dry_run:
@@ -255,7 +318,7 @@ class Table:
                 schema, rows, self._catalog.media, skip_bad=on_error == 'ignore'
             )
             try:
-                rowids = insert_rows(self._catalog.store, schema, prepared.rows)
+                inserted = insert_rows(self._catalog.store, schema, prepared.rows)
                 break
             except SchemaChanged:
                 continue  # another process changed the columns meanwhile: prepare again
@@ -272,15 +335,19 @@ class Table:
             errors=[str(e) for _, e in prepared.rejected],
             verb='inserted',
         )
-        if schema.computed() and rowids:
-            stats = self._compute(
-                schema,
-                rowids=rowids,
-                on_error=on_error,
-                desc='Computing cells',
-                paid=self._paid_options(budget),
-            )
-            _merge(status, stats)
+        try:
+            if schema.computed() and inserted.rowids:
+                stats = self._compute(
+                    schema,
+                    rowids=inserted.rowids,
+                    on_error=on_error,
+                    desc='Computing cells',
+                    paid=self._paid_options(budget),
+                    version=inserted.version,
+                )
+                _merge(status, stats)
+        finally:  # the rows are in, computed or not: views take them now
+            self._propagate(inserted.version)
         if print_stats:
             print(_summary('Inserted', status.num_rows, 'row', status.num_excs, start, status))
         return status
@@ -311,7 +378,9 @@ class Table:
         on_error: OnError,
         desc: str,
         paid: PaidOptions | None = None,
+        version: int | None = None,
     ) -> ComputeStats:
+        """Compute pending cells; their counts go to ``version`` (default: the latest)."""
         runs: list[Any] = []
         coro = compute_pending(
             self._catalog.exec,
@@ -324,6 +393,7 @@ class Table:
         )
         try:
             stats = run_sync(coro, on_interrupt=lambda: _stop_gently(runs))
+            self._count_cells(stats, version)
         except KeyboardInterrupt:
             print(
                 f'Interrupted: finished cells are kept. Resume with '
@@ -381,6 +451,7 @@ class Table:
     ) -> UpdateStatus:
         """Add several stored columns: ``t.add_columns({'a': rv.Int, 'b': rv.String})``."""
         if_exists = check_option('if_exists', if_exists, IF_EXISTS)
+        current: TableSchema | None = self._writable('add columns to')
         if not isinstance(schema, dict) or not schema:
             raise InvalidValueError(
                 "add_columns() needs a non-empty dict of name to type, e.g. {'a': rv.Int}."
@@ -393,10 +464,11 @@ class Table:
                     f'Column {name!r} cannot be Required when added to an existing table '
                     '(existing rows have no value for it).'
                 )
-            current = self._make_room(name, if_exists, 'to drop it and add it again')
-            if current is None:
+            room = self._make_room(name, if_exists, 'to drop it and add it again', current)
+            current = None  # read it again for the next column
+            if room is None:
                 continue
-            self._catalog.add_column(current, name, col_type, None)
+            self._catalog.add_column(room, name, col_type, None)
             added.append(name)
         if added:
             names = ', '.join(map(repr, added))
@@ -421,9 +493,10 @@ class Table:
         """
         _check_on_error(on_error)
         if_exists = check_option('if_exists', if_exists, IF_EXISTS)
+        current = self._writable('add a computed column to')
         name, value = _one_computed_column(columns)
         check_column_name(name)
-        room = self._schema() if dry_run else self._make_room(name, if_exists, 'to redefine it')
+        room = current if dry_run else self._make_room(name, if_exists, 'to redefine it', current)
         if room is None:
             return UpdateStatus()
         schema = room
@@ -450,7 +523,7 @@ class Table:
             rows = self._stored_rows(schema, None)
             return self._estimate(hypothetical, rows, {-1}, self._paid_options(budget))
         start = time.perf_counter()
-        self._catalog.add_column(schema, name, col_type.copy(nullable=True), node)
+        version = self._catalog.add_column(schema, name, col_type.copy(nullable=True), node)
         schema = self._schema()
         try:
             stats = self._compute(
@@ -459,12 +532,13 @@ class Table:
                 on_error=on_error,
                 desc=f'Computing {name}',
                 paid=self._paid_options(budget),
+                version=version,
             )
         except ExecutionError as e:
             resumable = isinstance(e, RunStoppedError) and e.reason in ('storage', 'budget')
             if resumable or self._has_values(schema, name):
                 raise  # computed (maybe paid) cells are kept, or pending ones resume
-            self._remove_column(schema, name)
+            revert_latest(self._catalog, self._id)  # the column was never there
             raise ExecutionError(
                 f'Column {name!r} was not added to table {schema.path!r}: no cell could be '
                 f'computed. {e}'.replace(' Finished cells are kept; see', ' See')
@@ -484,13 +558,15 @@ class Table:
             )
         return status
 
-    def _make_room(self, name: str, if_exists: str, replacing: str) -> TableSchema | None:
+    def _make_room(
+        self, name: str, if_exists: str, replacing: str, schema: TableSchema | None = None
+    ) -> TableSchema | None:
         """Apply ``if_exists`` to a column about to be added: the schema to add it to.
 
         None means leave the existing column ('ignore'); 'replace' drops the existing column,
-        'replace_force' its dependents too.
+        'replace_force' its dependents too. ``schema``: the current one, if just read.
         """
-        schema = self._schema()
+        schema = schema or self._schema()
         existing = schema.column(name)
         if existing is None:
             return schema
@@ -523,7 +599,7 @@ class Table:
     ) -> None:
         """Drop a column (by name or ``t.col``); refused while computed columns use it."""
         if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
-        schema = self._schema()
+        schema = self._writable('drop a column of')
         name = _column_name(column, schema, 'drop_column')
         if schema.column(name) is None and if_not_exists == 'ignore':
             return
@@ -539,6 +615,16 @@ class Table:
             raise InvalidValueError(
                 f'Cannot drop column {name!r}: computed column(s) {names} use it. Drop those first.'
             )
+        if col.mirror_of is not None:
+            raise InvalidValueError(
+                f'Cannot drop column {name!r} of view {schema.path!r}: it comes from the base '
+                'table. Make a view with select() to leave base columns out.'
+            )
+        users = self._views_using(col.id)
+        if users:
+            raise InvalidValueError(
+                f'Cannot drop column {name!r}: view {users[0]!r} uses it. Drop the view first.'
+            )
         self._remove_column(schema, name)
         print(f"Dropped column '{name}' from table '{self._name}'.")
 
@@ -552,7 +638,7 @@ class Table:
             Added index on column 'n' of table 'scenes'.
         """
         check_option('if_exists', if_exists, ('error', 'ignore'))
-        schema = self._schema()
+        schema = self._writable('add an index to')
         col = self._index_column(schema, column)
         with self._catalog.store.begin() as conn:
             created = self._catalog.store.create_index(conn, schema.sa_table.name, col.sql.value)
@@ -569,7 +655,7 @@ class Table:
     ) -> None:
         """Drop the index ``add_index`` put on a column."""
         check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
-        schema = self._schema()
+        schema = self._writable('drop an index of')
         col = self._index_column(schema, column)
         with self._catalog.store.begin() as conn:
             dropped = self._catalog.store.drop_index(conn, schema.sa_table.name, col.sql.value)
@@ -597,7 +683,7 @@ class Table:
 
     def rename_column(self, old: str, new: str) -> None:
         """Rename a column; expressions that use it keep working."""
-        schema = self._schema()
+        schema = self._writable('rename a column of')
         col = schema.require(old)
         check_column_name(new)
         if schema.column(new) is not None:
@@ -626,7 +712,7 @@ class Table:
         always taken from the journal. ``budget`` caps the credits spent.
         """
         _check_on_error(on_error)
-        schema = self._schema()
+        schema = self._writable('recompute')
         targets: list[ColumnSchema] = []
         for c in columns:
             col_name = c.node.name if isinstance(c, Expr) and isinstance(c.node, n.ColumnRef) else c
@@ -641,18 +727,25 @@ class Table:
             return self._estimate_recompute(
                 schema, targets, where, errors_only, cascade, budget, use_cache or not targets
             )
+        version = None
         if targets:
             cond = sql_condition(schema, where, 'recompute_columns(where=...)')
-            reset_cells(
+            version = reset_cells(
                 self._catalog.store, schema, targets, cond, errors_only=errors_only, cascade=cascade
             )
-        stats = self._compute(
-            schema,
-            rowids=None,
-            on_error=on_error,
-            desc='Recomputing cells',
-            paid=self._paid_options(budget, use_cache=use_cache or not targets),
-        )
+        stats = ComputeStats()
+        try:
+            stats = self._compute(
+                schema,
+                rowids=None,
+                on_error=on_error,
+                desc='Recomputing cells',
+                paid=self._paid_options(budget, use_cache=use_cache or not targets),
+                version=version,
+            )
+        finally:
+            if version is not None or stats.cells:
+                self._propagate(version)
         status = UpdateStatus(updated_cols=[c.name for c in targets])
         _merge(status, stats)
         if print_stats:
@@ -676,7 +769,7 @@ class Table:
 
         Computed columns that read an updated column are recomputed for those rows.
         """
-        schema = self._schema()
+        schema = self._writable('update', rows=True)
         assignments = update_assignments(schema, values, self._catalog.media)
         cond = sql_condition(schema, where, 'update(where=...)')
         dependents = {
@@ -694,38 +787,34 @@ class Table:
         if cascade:  # without it, computed cells keep their values (as in Pixeltable)
             for d in dependents.values():
                 assignments.update(pending_values(d))
-        t = schema.sa_table
-        with self._catalog.store.begin() as conn:
-            stmt = sa.update(t).values(assignments)
-            if cond is not None:
-                stmt = stmt.where(cond)
-            count = conn.execute(stmt).rowcount
+        version, count = change_rows(self._catalog.store, schema, cond, assignments)
         status = UpdateStatus(
             num_rows=count,
             updated_cols=[*values, *(d.name for d in dependents.values() if cascade)],
             verb='updated',
         )
-        if dependents and cascade:
-            stats = self._compute(
-                schema,
-                rowids=None,
-                on_error='ignore',
-                desc='Recomputing',
-                paid=self._paid_options(budget),
-            )
-            _merge(status, stats)
+        try:
+            if dependents and cascade:
+                stats = self._compute(
+                    schema,
+                    rowids=None,
+                    on_error='ignore',
+                    desc='Recomputing',
+                    paid=self._paid_options(budget),
+                    version=version,
+                )
+                _merge(status, stats)
+        finally:
+            self._propagate(version)
         print(f'Updated {count} row{"" if count == 1 else "s"}{_paid_suffix(status)}.')
         return status
 
     def delete(self, where: Expr | None = None) -> UpdateStatus:
         """Delete rows where ``where`` holds (all rows without it)."""
-        schema = self._schema()
-        stmt = sa.delete(schema.sa_table)
+        schema = self._writable('delete from', rows=True)
         cond = sql_condition(schema, where, 'delete(where=...)')
-        if cond is not None:
-            stmt = stmt.where(cond)
-        with self._catalog.store.begin() as conn:
-            count = conn.execute(stmt).rowcount
+        version, count = change_rows(self._catalog.store, schema, cond, None)
+        self._propagate(version)
         print(f'Deleted {count} row{"" if count == 1 else "s"} from table {self._name!r}.')
         return UpdateStatus(num_rows=count, verb='deleted')
 
@@ -740,6 +829,169 @@ class Table:
             return 0
         spent = ledger.spent(self._id)
         return int(spent) if spent.is_integer() else spent
+
+    # -- versions, views -----------------------------------------------------------------
+    def history(self, n: int | None = None) -> ResultSet:
+        """Every version, newest first, with what it did.
+
+        Columns: version, created_at, kind, rows inserted / updated / deleted, cells
+        computed, errors, and paid calls made while it was the latest version.
+
+        Examples:
+            >>> t.history()  # doctest: +SKIP
+        """
+        versions = self.get_versions(n)
+        names = [
+            'version',
+            'created_at',
+            'kind',
+            'inserted',
+            'updated',
+            'deleted',
+            'computed',
+            'errors',
+            'paid_calls',
+        ]
+        types: list[ts.ColumnType | None] = [ts.Int, ts.Timestamp, ts.String, *[ts.Int] * 6]
+        return ResultSet(names, types, [[v[k] for v in versions] for k in names])
+
+    def get_versions(self, n: int | None = None) -> list[dict[str, Any]]:
+        """``history()`` as dicts (the ``n`` newest, or all), with ``columns`` when it changed."""
+        with self._catalog.store.read() as conn:
+            log = version_log(conn, self._id)
+        if self._version is not None:
+            log = [v for v in log if v.version <= self._version]
+        log = log[:n] if n is not None else log
+        paid = self._paid_calls_per_version(log)
+        return [
+            {
+                'version': v.version,
+                'created_at': datetime.datetime.fromtimestamp(v.created_at),
+                'kind': v.kind,
+                'inserted': v.inserted,
+                'updated': v.updated,
+                'deleted': v.deleted,
+                'computed': v.computed,
+                'errors': v.errors,
+                'paid_calls': paid.get(v.version, 0),
+                'columns': None if v.columns is None else [c['name'] for c in v.columns],
+            }
+            for v in log
+        ]
+
+    def _paid_calls_per_version(self, log: list[VersionRow]) -> dict[int, int]:
+        """Paid calls (ledger attempts, not cache hits) made while each version was the latest."""
+        ledger = self._catalog.exec.ledger
+        if ledger is None or not log:
+            return {}
+        starts = sorted((v.created_at, v.version) for v in log)
+        counts: dict[int, int] = {}
+        for when in ledger.call_times(self._id):
+            i = bisect.bisect_right([t for t, _ in starts], when) - 1
+            if i >= 0:
+                counts[starts[i][1]] = counts.get(starts[i][1], 0) + 1
+        return counts
+
+    def revert(self) -> None:
+        """Undo the latest version: its rows, its columns and the media files it made.
+
+        Call again to go further back. Refused at version 0 and for a version a snapshot
+        pins. Answers of paid calls stay in the journal: computing the same cells again is
+        free.
+        """
+        self._writable('revert')
+        undone, files = revert_latest(self._catalog, self._id)
+        self._propagate(None)
+        gone = f'; {files} media file{"" if files == 1 else "s"} removed' if files else ''
+        print(
+            f'Reverted version {undone.version} ({undone.kind}) of table {self._name!r}; it is '
+            f'now at version {undone.version - 1}{gone}.'
+        )
+
+    def list_views(self) -> list[str]:
+        """Paths of the views and snapshots based on this table (directly or not)."""
+        with self._catalog.store.read() as conn:
+            return [path for _, path, _ in self._catalog.dependents(conn, self._id)]
+
+    def _current_version(self) -> int:
+        with self._catalog.store.read() as conn:
+            return current_version(conn, self._id)
+
+    def _count_cells(self, stats: ComputeStats, version: int | None) -> None:
+        """Add a computation's cells and errors to the version it belongs to."""
+        if not (stats.cells or stats.errors):
+            return
+        with self._catalog.store.begin() as conn:
+            target = current_version(conn, self._id) if version is None else version
+            add_counts(conn, self._id, target, computed=stats.cells, errors=stats.errors)
+
+    def _propagate(self, version: int | None) -> None:
+        """Bring this table's views in line with the rows ``version`` wrote (None: every row)."""
+        views = self._view_ids()
+        if not views:
+            return
+        rows = None
+        if version is not None:
+            schema = self._schema()
+            assert schema.history is not None
+            with self._catalog.store.read() as conn:
+                rows = version_rows(conn, schema.sa_table, schema.history, version)
+        self._sync_views(views, rows)
+
+    def _view_ids(self) -> list[int]:
+        with self._catalog.store.read() as conn:
+            return [
+                int(i)
+                for i in conn.execute(
+                    sa.select(derived_table.c.table_id).where(
+                        derived_table.c.base_id == self._id, derived_table.c.kind == 'view'
+                    )
+                ).scalars()
+            ]
+
+    def _sync_views(self, views: list[int], rows: list[int] | None) -> None:
+        """Sync each view's rows (``rows``, or all), then compute and pass the changes on.
+
+        A view computes its own cells for the rows that changed; views of the view follow.
+        """
+        for view_id in views:
+            view = Table(self._catalog, view_id)
+            view_schema = view._schema()
+            touched = sync_rows(self._catalog, view_schema, rows)
+            if not touched and rows is not None:
+                continue
+            if view_schema.computed():
+                view._compute(
+                    view_schema,
+                    rowids=None,
+                    on_error='ignore',
+                    desc=f'Computing view {view_schema.name}',
+                    paid=view._paid_options(None),
+                )
+            children = view._view_ids()
+            if children:
+                view._sync_views(children, touched if rows is not None else None)
+
+    def _views_using(self, column_id: int) -> list[str]:
+        """Paths of the views and snapshots whose columns or filter use a column of this table."""
+        with self._catalog.store.read() as conn:
+            ids = (
+                conn.execute(
+                    sa.select(derived_table.c.table_id).where(derived_table.c.base_id == self._id)
+                )
+                .scalars()
+                .all()
+            )
+        found = []
+        for view_id in ids:
+            view = self._catalog.schema(int(view_id))
+            d = derivation(self._catalog, view)
+            used = {c.mirror_of for c in view.columns}
+            if d.predicate is not None:
+                used |= {r.column_id for r in n.column_refs(d.predicate)}
+            if column_id in used:
+                found.append(view.path)
+        return found
 
     # -- paid-call layer ------------------------------------------------------------------
     def _estimate(
@@ -848,6 +1100,12 @@ def _one_computed_column(columns: dict[str, Any]) -> tuple[str, Any]:
         )
     ((name, value),) = columns.items()
     return name, value
+
+
+def _mirrored_name(base: TableSchema, column_id: int) -> str:
+    """The name of the base column a view column mirrors ('?' if it is gone)."""
+    found = [c.name for c in base.columns if c.id == column_id]
+    return found[0] if found else '?'
 
 
 def _column_name(column: str | Expr, schema: TableSchema, what: str) -> str:

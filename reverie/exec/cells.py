@@ -310,7 +310,7 @@ def write_results_in(
             .where(t.c[ROWID] == sa.bindparam('_rid'))
             .values(
                 {
-                    sql.value: sa.bindparam('_v', type_=t.c[sql.value].type),
+                    sql.value: sa.bindparam('_val', type_=t.c[sql.value].type),
                     sql.state: sa.bindparam('_s'),
                     sql.errortype: sa.bindparam('_et'),
                     sql.errormsg: sa.bindparam('_em'),
@@ -323,7 +323,7 @@ def write_results_in(
             [
                 {
                     '_rid': r.rowid,
-                    '_v': r.value,
+                    '_val': r.value,
                     '_s': r.state,
                     '_et': r.errortype,
                     '_em': r.errormsg,

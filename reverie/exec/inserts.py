@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +19,8 @@ from reverie import types as ts
 from reverie.exec.cells import LEASE_SECONDS, owner_id
 from reverie.exec.codec import DRIVER_NATIVE
 from reverie.exec.schema import TableSchema
-from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, Store, tables_table
+from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, VERSION, Store, tables_table
+from reverie.store.versions import add_counts, begin_version
 
 INSERT_CHUNK = 5000
 
@@ -27,10 +29,18 @@ class SchemaChanged(Exception):
     """The table's columns changed between preparing rows and inserting them."""
 
 
-def insert_rows(store: Store, schema: TableSchema, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert rows keyed by SQL column name; the new row ids when cells are to be computed."""
+@dataclass(frozen=True)
+class Inserted:
+    """What an insert wrote: its version, and the new row ids when cells are to be computed."""
+
+    version: int | None
+    rowids: list[int]
+
+
+def insert_rows(store: Store, schema: TableSchema, rows: list[dict[str, Any]]) -> Inserted:
+    """Insert rows keyed by SQL column name, as one new version of the table."""
     if not rows:
-        return []
+        return Inserted(None, [])
     t = schema.sa_table
     computed = schema.computed()
     if computed:
@@ -44,18 +54,22 @@ def insert_rows(store: Store, schema: TableSchema, rows: list[dict[str, Any]]) -
             row[k] = None
     rowids: list[int] = []
     plain = store.is_sqlite and all(
-        k in (CLAIM_OWNER, CLAIM_UNTIL) or isinstance(_value_type(schema, k), DRIVER_NATIVE)
+        k in (CLAIM_OWNER, CLAIM_UNTIL, VERSION)
+        or isinstance(_value_type(schema, k), DRIVER_NATIVE)
         for k in keys
     )
     with store.begin() as conn:
         # The rows must go in under the schema they were prepared for: a computed column
         # added meanwhile would leave them pending with nobody to compute them. SQLite's
-        # write lock (or the row lock on PostgreSQL) holds the version still until commit.
-        version = sa.select(tables_table.c.version).where(tables_table.c.id == schema.id)
-        if not store.is_sqlite:
-            version = version.with_for_update(read=True)
-        if conn.execute(version).scalar_one_or_none() != schema.version:
+        # write lock (or the row lock on PostgreSQL, taken by begin_version) holds the
+        # schema still until commit.
+        version = begin_version(conn, store, schema.id, 'insert')
+        current = sa.select(tables_table.c.version).where(tables_table.c.id == schema.id)
+        if conn.execute(current).scalar_one_or_none() != schema.version:
             raise SchemaChanged
+        for row in rows:
+            row[VERSION] = version
+        keys.add(VERSION)
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
             if computed:
@@ -74,7 +88,8 @@ def insert_rows(store: Store, schema: TableSchema, rows: list[dict[str, Any]]) -
                 conn.exec_driver_sql(sql, list(values))
             else:
                 conn.execute(sa.insert(t), chunk)
-    return rowids
+        add_counts(conn, schema.id, version, inserted=len(rows))
+    return Inserted(version, rowids)
 
 
 def _value_type(schema: TableSchema, sql_name: str) -> ts.ColumnType | None:

@@ -73,8 +73,8 @@ def all_columns(schema: TableSchema) -> tuple[tuple[str, n.Node], ...]:
 
 
 def sql_resolver(schema: TableSchema) -> Callable[[n.ColumnRef | n.CellProp], Any]:
-    """Maps column and cell-property nodes to the data table's SQL columns."""
-    t = schema.sa_table
+    """Maps column and cell-property nodes to the SQL columns of the rows read."""
+    t = schema.reads
 
     def resolve(node: n.ColumnRef | n.CellProp) -> Any:
         if node is ROWID_REF:
@@ -119,7 +119,7 @@ def count_rows(ctx: ExecContext, schema: TableSchema, spec: QuerySpec) -> int:
     if is_grouped(spec, items) or any(w is None for w in where) or spec.offset or spec.max_rows:
         result = run_query(ctx, schema, spec, lambda ref: ref)
         return len(result.columns[0]) if result.columns else 0
-    query = sa.select(sa.func.count()).select_from(schema.sa_table)
+    query = sa.select(sa.func.count()).select_from(schema.reads)
     for clause in where:
         query = query.where(clause)  # type: ignore[arg-type]  # None was ruled out above
     with ctx.store.read() as conn:
@@ -322,7 +322,7 @@ class _Plan:
         return not self.py_where and self.order_in_sql
 
     def _partitions(self) -> Generator[Sequence[Any], None, None]:
-        t = self.schema.sa_table
+        t = self.schema.reads
         query = sa.select(*self.columns).select_from(t)
         if self.sql_where:
             query = query.where(*self.sql_where)
@@ -477,7 +477,7 @@ def _run_grouped(
                 'aggregate; wrap it in count/sum/min/max/mean or add it to group_by().'
             )
         columns.append(sql(node, 'Result column').label(f'c{len(columns)}'))
-    query = sa.select(*columns).select_from(schema.sa_table)
+    query = sa.select(*columns).select_from(schema.reads)
     if spec.predicate is not None:
         query = query.where(sql(spec.predicate, 'where() condition'))
     if key_clauses:

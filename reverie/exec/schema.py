@@ -24,6 +24,8 @@ class ColumnSchema:
     Attributes:
         load_error: why a stored computed expression could not be loaded (its function
             is gone); cells of such a column become errors saying so.
+        is_computed: the column has cell states (computed, or mirroring a computed column).
+        mirror_of: for a column of a view or snapshot, the base column it copies.
     """
 
     id: int
@@ -32,6 +34,12 @@ class ColumnSchema:
     expr: n.Node | None = None
     load_error: str | None = None
     is_computed: bool = False
+    mirror_of: int | None = None
+
+    @property
+    def computes(self) -> bool:
+        """Whether the engine computes this column's cells (a mirror is copied instead)."""
+        return self.is_computed and self.mirror_of is None
 
     @functools.cached_property
     def sql(self) -> ColumnSql:
@@ -44,13 +52,38 @@ class ColumnSchema:
 
 @dataclass(frozen=True)
 class TableSchema:
-    """A table at one schema version."""
+    """A table at one schema version.
+
+    Attributes:
+        version: the schema version (changes with the columns, not with the rows).
+        sa_table: the data table, where writes go.
+        history: the history table (row images later versions replaced).
+        source: where reads come from: the data table, or the rows as they were at
+            ``at_version`` (time travel).
+        kind: 'table', 'view' or 'snapshot'.
+        base_id: the table a view or snapshot is based on.
+    """
 
     id: int
     path: str
     version: int
     columns: tuple[ColumnSchema, ...]
     sa_table: sa.Table = field(compare=False)
+    history: sa.Table | None = field(default=None, compare=False)
+    source: sa.FromClause | None = field(default=None, compare=False)
+    at_version: int | None = None
+    kind: str = 'table'
+    base_id: int | None = None
+
+    @property
+    def reads(self) -> sa.FromClause:
+        """The rows queries read: the data table, or the table at ``at_version``."""
+        return self.sa_table if self.source is None else self.source
+
+    @property
+    def read_only(self) -> bool:
+        """Time travel and snapshots cannot be changed."""
+        return self.at_version is not None or self.kind == 'snapshot'
 
     @property
     def name(self) -> str:
@@ -82,7 +115,7 @@ class TableSchema:
 
     def computed(self) -> list[ColumnSchema]:
         """Computed columns, each after the columns it reads (topological order)."""
-        return [c for c in self.columns if c.is_computed]
+        return [c for c in self.columns if c.computes]
 
     def dependents(self, column_id: int) -> list[ColumnSchema]:
         """Computed columns that read ``column_id``, directly or through others."""

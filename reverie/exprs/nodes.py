@@ -7,6 +7,7 @@ and JSON (``serialize.py``) dispatch on the node class in their own modules.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import operator
 from collections.abc import Callable, Iterator
@@ -393,6 +394,28 @@ def column_refs(node: Node) -> set[ColumnRef]:
         elif isinstance(n, CellProp):
             refs.add(n.column)
     return refs
+
+
+def replace_refs(node: Node, mapping: dict[ColumnRef, ColumnRef]) -> Node:
+    """The same expression reading other columns: each ref in ``mapping`` is replaced."""
+    if isinstance(node, ColumnRef):
+        return mapping.get(node, node)
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        new = _replace_in(value, mapping)
+        if new is not value:
+            changes[f.name] = new
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def _replace_in(value: Any, mapping: dict[ColumnRef, ColumnRef]) -> Any:
+    if isinstance(value, Node):
+        return replace_refs(value, mapping)
+    if isinstance(value, tuple):
+        items = tuple(_replace_in(v, mapping) for v in value)
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return value
 
 
 def function_calls(node: Node) -> list[FunctionCall]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +21,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from reverie.errors import InvalidValueError
 from reverie.store.ledger import ledger_metadata
+from reverie.types import ColumnType
 
-CATALOG_VERSION = 1
+CATALOG_VERSION = 2  # 2: table versions (rv_versions, rvh_<id>, _v), views and snapshots
 BUSY_TIMEOUT_MS = 60_000  # how long a write waits for another process's lock (SQLite)
 
 metadata = sa.MetaData()
@@ -59,13 +61,43 @@ columns_table = sa.Table(
     sa.Column('position', sa.Integer, nullable=False),
     sa.Column('col_type', sa.JSON, nullable=False),
     sa.Column('computed', sa.JSON, nullable=True),
+    # A column of a view or snapshot that mirrors a column of its base (its id there).
+    sa.Column('mirror_of', sa.Integer, nullable=True),
     sa.UniqueConstraint('table_id', 'name'),
+)
+
+versions_table = sa.Table(
+    'rv_versions',
+    metadata,
+    sa.Column('table_id', sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column('version', sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column('created_at', sa.Float, nullable=False),
+    sa.Column('kind', sa.String(32), nullable=False),
+    sa.Column('inserted', sa.BigInteger, nullable=False, server_default='0'),
+    sa.Column('updated', sa.BigInteger, nullable=False, server_default='0'),
+    sa.Column('deleted', sa.BigInteger, nullable=False, server_default='0'),
+    sa.Column('computed', sa.BigInteger, nullable=False, server_default='0'),
+    sa.Column('errors', sa.BigInteger, nullable=False, server_default='0'),
+    # The table's columns (rv_columns rows) after this version, when it changed them.
+    sa.Column('columns', sa.JSON(none_as_null=True), nullable=True),
+)
+
+derived_table = sa.Table(
+    'rv_derived',
+    metadata,
+    sa.Column('table_id', sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column('kind', sa.String(16), nullable=False),  # 'view' or 'snapshot'
+    sa.Column('base_id', sa.Integer, nullable=False, index=True),
+    sa.Column('base_version', sa.Integer, nullable=False),  # the base's version at creation
+    sa.Column('predicate', sa.JSON(none_as_null=True), nullable=True),
 )
 
 # Cell states of a computed column.
 PENDING, VALUE, ERROR = 0, 1, 2
 
 ROWID = '_rowid'
+VERSION = '_v'  # the table version that wrote the row as it is now
+VERSION_END = '_v_end'  # history rows: the version that replaced or deleted the image
 CLAIM_OWNER = '_claim_owner'
 CLAIM_UNTIL = '_claim_until'
 
@@ -115,6 +147,11 @@ def data_table_name(table_id: int) -> str:
     return f'rvt_{int(table_id)}'
 
 
+def history_table_name(table_id: int) -> str:
+    """SQL name of a user table's history table (row images replaced by later versions)."""
+    return f'rvh_{int(table_id)}'
+
+
 def index_name(table: str, column: str) -> str:
     """SQL name of the index ``add_index`` puts on a column."""
     return f'{table}_ix_{column}'
@@ -138,6 +175,7 @@ def build_data_table(
         _rowid_column(),
         sa.Column(CLAIM_OWNER, sa.Text, nullable=True),
         sa.Column(CLAIM_UNTIL, sa.Float, nullable=True),
+        sa.Column(VERSION, sa.Integer, nullable=False, server_default='0'),
     ]
     for names, value_type in columns:
         cols += names.sa_columns(value_type)
@@ -151,6 +189,28 @@ def build_data_table(
         sqlite_where=owner.is_not(None),
         postgresql_where=owner.is_not(None),
     )
+    return table
+
+
+def build_history_table(
+    table_id: int, columns: list[tuple[ColumnSql, sa.types.TypeEngine[Any]]]
+) -> sa.Table:
+    """A fresh ``sa.Table`` describing a history table: row images and the versions they lived in.
+
+    It has every SQL column the data table has or had (columns are added, never dropped).
+    """
+    md = sa.MetaData()
+    name = history_table_name(table_id)
+    cols: list[sa.Column[Any]] = [
+        sa.Column(ROWID, sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column(VERSION, sa.Integer, nullable=False),
+        sa.Column(VERSION_END, sa.Integer, nullable=False),
+    ]
+    for names, value_type in columns:
+        cols += names.sa_columns(value_type)
+    table = sa.Table(name, md, *cols)
+    sa.Index(f'{name}_end', table.c[VERSION_END])
+    sa.Index(f'{name}_rowid', table.c[ROWID])
     return table
 
 
@@ -266,6 +326,65 @@ class Store:
                     f'The database at {self!r} was written by a newer reverie '
                     f'(catalog version {row}); upgrade reverie to open it.'
                 )
+            elif int(row) < CATALOG_VERSION:
+                self._migrate_to_versions(conn)
+                conn.execute(
+                    sa.update(meta_table)
+                    .where(meta_table.c.key == 'catalog_version')
+                    .values(value=str(CATALOG_VERSION))
+                )
+
+    def _migrate_to_versions(self, conn: Connection) -> None:
+        """Catalog 1 -> 2: every table gets ``_v``, a history table and its version 0."""
+        self.add_sql_columns(conn, 'rv_columns', [sa.Column('mirror_of', sa.Integer)])
+        now = time.time()
+        for table_id in conn.execute(sa.select(tables_table.c.id)).scalars().all():
+            self.add_sql_columns(
+                conn,
+                data_table_name(table_id),
+                [sa.Column(VERSION, sa.Integer, nullable=False, server_default='0')],
+            )
+            cols = columns_json(conn, table_id)
+            build_history_table(table_id, column_specs(cols)).create(conn)
+            conn.execute(
+                sa.insert(versions_table).values(
+                    table_id=table_id, version=0, created_at=now, kind='create', columns=cols
+                )
+            )
+
+
+def columns_json(conn: Connection, table_id: int) -> list[dict[str, Any]]:
+    """A table's rv_columns rows as plain dicts, in order (kept with each schema version)."""
+    rows = conn.execute(
+        sa.select(columns_table)
+        .where(columns_table.c.table_id == table_id)
+        .order_by(columns_table.c.position)
+    ).mappings()
+    return [
+        {
+            'id': r['id'],
+            'name': r['name'],
+            'position': r['position'],
+            'col_type': r['col_type'],
+            'computed': r['computed'],
+            'mirror_of': r['mirror_of'],
+        }
+        for r in rows
+    ]
+
+
+def column_specs(cols: list[dict[str, Any]]) -> list[tuple[ColumnSql, sa.types.TypeEngine[Any]]]:
+    """SQL names and types of the columns ``columns_json`` describes."""
+    return [
+        (ColumnSql(c['id'], _stores_state(c)), ColumnType.from_json(c['col_type']).sql_type())
+        for c in cols
+    ]
+
+
+def _stores_state(col: dict[str, Any]) -> bool:
+    """Whether a column has the computed layout (state, error, meta): computed or mirroring one."""
+    # A mirror of a computed column has ``computed`` {'mirror': true}: the layout, no expression.
+    return col['computed'] is not None
 
 
 def _make_engine(url: str) -> Engine:

@@ -295,6 +295,13 @@ class Ledger:
         with self.store.read() as conn:
             return [dict(r) for r in conn.execute(query.order_by(calls_table.c.id)).mappings()]
 
+    def call_times(self, table_id: int) -> list[float]:
+        """When each paid attempt for the table started (cache hits are not calls)."""
+        c = calls_table.c
+        with self.store.read() as conn:
+            query = sa.select(c.started_at).where(c.table_id == table_id, c.cache_hit.is_(False))
+            return [float(t) for t in conn.execute(query).scalars()]
+
     def journal_refs(self) -> set[str]:
         """Media references the journal holds (``gc`` must keep them)."""
         j = journal_table.c

@@ -107,6 +107,22 @@ class MediaStore:
                     if _REF.match(ref):
                         yield ref
 
+    def remove(self, refs: Iterable[str]) -> tuple[int, int]:
+        """Delete the files of ``refs`` (which nothing refers to any more): (files, bytes)."""
+        removed = freed = 0
+        for ref in refs:
+            if not _REF.match(ref):
+                continue
+            path = self.path(ref)
+            try:
+                size = path.stat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed += 1
+            freed += size
+        return removed, freed
+
     def gc(self, referenced: set[str], *, grace_seconds: float = 3600.0) -> tuple[int, int]:
         """Delete files no reference points to, and stale temp files.
 
