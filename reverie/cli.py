@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--out', default='demo_output', help='folder for the HTML gallery')
     p.set_defaults(run=_demo)
 
-    p = sub.add_parser('tables', help='list tables')
+    p = sub.add_parser('tables', help='list tables, views and snapshots')
     p.add_argument('dir', nargs='?', default='')
     p.set_defaults(run=_tables)
 
@@ -109,8 +109,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _tables(args: argparse.Namespace) -> int:
+    kinds = api.default_catalog().kinds()
     for path in api.list_tables(args.dir):
-        print(path)
+        kind = kinds.get(path, 'table')
+        print(path if kind == 'table' else f'{path} ({kind})')
     return 0
 
 

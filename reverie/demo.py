@@ -97,7 +97,7 @@ def run_tutorial(photos: Path, photo_url: str) -> rv.Table:
     t = rv.create_table(
         'reve_demo.scenes',
         {'prompt': rv.String, 'source_image': rv.Image},
-        if_exists='replace',
+        if_exists='replace_force',  # a view of it from an earlier run goes too
     )
     t.insert(
         [{'prompt': 'a solarpunk oasis city at dawn', 'source_image': str(photos / 'fox.jpg')}]
@@ -242,12 +242,24 @@ def main(out: str = 'demo_output', *, latency: float = DEMO_LATENCY) -> int:
             ).collect()
         )
         print(f'\nCredits spent: {t.credits_used()}')
+        print()
+        show_versions_and_views(t)
     page = write_gallery(t, out_dir)
     print(f'Gallery: {page}')
     print(f'Tables are in REVERIE_HOME={home}; look with:')
     print(f'  REVERIE_HOME={shlex.quote(home)} reverie tables')
     print(f'Done in {time.perf_counter() - start:.1f} s.')
     return 0
+
+
+def show_versions_and_views(t: rv.Table) -> None:
+    """Every change was a version; a view keeps the wide scenes, with thumbnails of its own."""
+    for v in reversed(t.get_versions()):
+        changed = ', '.join(f'{v[k]} {k}' for k in ('inserted', 'computed') if v[k])
+        print(f'version {v["version"]}: {v["kind"]}{": " + changed if changed else ""}')
+    wide = rv.create_view('reve_demo.wide', t.where(t.scene.width > 1200))
+    wide.add_computed_column(thumb=wide.scene.resize((256, 144)))
+    print(wide.select(wide.prompt, wide.thumb).collect())
 
 
 def _shown_path(path: str) -> str:

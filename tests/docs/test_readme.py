@@ -84,7 +84,7 @@ def test_every_python_block_runs_as_written(tmp_path):
         if expected is not None:
             assert TIMING.sub('in T', out) == TIMING.sub('in T', expected)
             checked += 1
-    assert checked == 2  # the tour and the group_by example
+    assert checked == 3  # the tour, the group_by example, versions and views
 
 
 @pytest.mark.parametrize('code', _python_blocks())
