@@ -906,14 +906,17 @@ class Table:
         self._propagate(None)
         gone = f'; {files} media file{"" if files == 1 else "s"} removed' if files else ''
         print(
-            f'Reverted version {undone.version} ({undone.kind}) of table {self._name!r}; it is '
-            f'now at version {undone.version - 1}{gone}.'
+            f'Reverted version {undone.version} ({undone.kind}) of {self._kind()} '
+            f'{self._name!r}; it is now at version {undone.version - 1}{gone}.'
         )
 
     def list_views(self) -> list[str]:
         """Paths of the views and snapshots based on this table (directly or not)."""
         with self._catalog.store.read() as conn:
             return [path for _, path, _ in self._catalog.dependents(conn, self._id)]
+
+    def _kind(self) -> str:
+        return self._schema().kind
 
     def _current_version(self) -> int:
         with self._catalog.store.read() as conn:
