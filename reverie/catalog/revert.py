@@ -8,6 +8,7 @@ in the journal, so computing the same cells again takes them from there, free.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 def revert_latest(catalog: Catalog, table_id: int) -> tuple[VersionRow, int]:
     """Undo the table's latest version; returns it and how many media files went with it."""
     store = catalog.store
+    started = time.time()
     schema = catalog.schema(table_id)
     path = schema.path
     if schema.kind == 'snapshot':
@@ -84,7 +86,7 @@ def revert_latest(catalog: Catalog, table_id: int) -> tuple[VersionRow, int]:
             )
         )
     forgotten = candidates - referenced_media(catalog, candidates) if candidates else set()
-    removed_files, _ = catalog.media.remove(sorted(forgotten))
+    removed_files, _ = catalog.media.remove(sorted(forgotten), unused_since=started)
     return latest, removed_files
 
 

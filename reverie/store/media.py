@@ -10,6 +10,7 @@ not a power cut. References are relative paths such as
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -62,7 +63,10 @@ class MediaStore:
         ref = f'{digest[:2]}/{digest}.{ext}'
         target = self.root / ref
         if target.exists():
-            return ref
+            # Fresh again: ``gc`` and ``revert`` keep files written or reused since they began.
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(target)
+                return ref
         target.parent.mkdir(exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
         try:
@@ -107,15 +111,22 @@ class MediaStore:
                     if _REF.match(ref):
                         yield ref
 
-    def remove(self, refs: Iterable[str]) -> tuple[int, int]:
-        """Delete the files of ``refs`` (which nothing refers to any more): (files, bytes)."""
+    def remove(self, refs: Iterable[str], *, unused_since: float) -> tuple[int, int]:
+        """Delete the files of ``refs`` (which nothing refers to any more): (files, bytes).
+
+        A file written or reused after ``unused_since`` (a time.time()) is kept: a running
+        insert may be about to refer to it.
+        """
         removed = freed = 0
         for ref in refs:
             if not _REF.match(ref):
                 continue
             path = self.path(ref)
             try:
-                size = path.stat().st_size
+                stat = path.stat()
+                if stat.st_mtime > unused_since:
+                    continue
+                size = stat.st_size
                 path.unlink()
             except FileNotFoundError:
                 continue
