@@ -296,10 +296,15 @@ class Ledger:
             return [dict(r) for r in conn.execute(query.order_by(calls_table.c.id)).mappings()]
 
     def call_times(self, table_id: int) -> list[float]:
-        """When each paid attempt for the table started (cache hits are not calls)."""
+        """When each request for the table that was (or may have been) charged started.
+
+        Cache hits and refused attempts (``failed``: nothing charged) are not paid calls.
+        """
         c = calls_table.c
         with self.store.read() as conn:
-            query = sa.select(c.started_at).where(c.table_id == table_id, c.cache_hit.is_(False))
+            query = sa.select(c.started_at).where(
+                c.table_id == table_id, c.cache_hit.is_(False), c.outcome != FAILED
+            )
             return [float(t) for t in conn.execute(query).scalars()]
 
     def journal_refs(self) -> set[str]:
