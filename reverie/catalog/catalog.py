@@ -278,6 +278,7 @@ class Catalog:
             table_id = self._insert_table(
                 conn, path, [(name, col.col_type, col) for name, col in items]
             )
+            self.bump_version(conn, base.id)  # the base's handles learn of the new view
             conn.execute(
                 sa.insert(derived_table).values(
                     table_id=table_id,
@@ -460,7 +461,13 @@ class Catalog:
                 return cached
             cols = columns_json(conn, table_id)
             derived = self._derived(conn, table_id)
-        schema = self._build_schema(table_id, row.path, row.version, cols, derived)
+            views = conn.execute(
+                sa.select(derived_table.c.table_id)
+                .where(derived_table.c.base_id == table_id, derived_table.c.kind == 'view')
+                .order_by(derived_table.c.table_id)
+            ).scalars()
+            schema = self._build_schema(table_id, row.path, row.version, cols, derived)
+            schema = dataclasses.replace(schema, views=tuple(int(v) for v in views))
         self._schemas[table_id] = schema
         return schema
 
@@ -614,6 +621,11 @@ class Catalog:
         return None if row is None else int(row[0])
 
     def _drop_table_rows(self, conn: sa.Connection, table_id: int) -> None:
+        base_id = conn.execute(
+            sa.select(derived_table.c.base_id).where(derived_table.c.table_id == table_id)
+        ).scalar()
+        if base_id is not None:
+            self.bump_version(conn, int(base_id))  # its handles stop syncing this view
         conn.execute(sa.text(f'DROP TABLE IF EXISTS {data_table_name(table_id)}'))
         conn.execute(sa.text(f'DROP TABLE IF EXISTS {history_table_name(table_id)}'))
         conn.execute(sa.delete(versions_table).where(versions_table.c.table_id == table_id))

@@ -302,7 +302,7 @@ class Table:
         ``dry_run=True`` inserts nothing, sends nothing and returns an ``Estimate``.
         """
         _check_on_error(on_error)
-        self._writable('insert into', rows=True)
+        current: TableSchema | None = self._writable('insert into', rows=True)
         start = time.perf_counter()
         rows = self._rows_of(rows, values)
         if dry_run:
@@ -313,7 +313,7 @@ class Table:
             targets = {c.id for c in schema.computed()}
             return self._estimate(schema, prepared.rows, targets, self._paid_options(budget))
         for _ in range(SCHEMA_RETRIES):
-            schema = self._schema()
+            schema, current = current or self._schema(), None
             prepared = prepare_rows(
                 schema, rows, self._catalog.media, skip_bad=on_error == 'ignore'
             )
@@ -347,7 +347,7 @@ class Table:
                 )
                 _merge(status, stats)
         finally:  # the rows are in, computed or not: views take them now
-            self._propagate(inserted.version)
+            self._propagate(inserted.version, schema)
         if print_stats:
             print(_summary('Inserted', status.num_rows, 'row', status.num_excs, start, status))
         return status
@@ -816,7 +816,7 @@ class Table:
         schema = self._writable('delete from', rows=True)
         cond = sql_condition(schema, where, 'delete(where=...)')
         version, count = change_rows(self._catalog.store, schema, cond, None)
-        self._propagate(version)
+        self._propagate(version, schema)
         print(f'Deleted {count} row{"" if count == 1 else "s"} from table {self._name!r}.')
         return UpdateStatus(num_rows=count, verb='deleted')
 
@@ -930,29 +930,21 @@ class Table:
             target = current_version(conn, self._id) if version is None else version
             add_counts(conn, self._id, target, computed=stats.cells, errors=stats.errors)
 
-    def _propagate(self, version: int | None) -> None:
-        """Bring this table's views in line with the rows ``version`` wrote (None: every row)."""
-        views = self._view_ids()
+    def _propagate(self, version: int | None, schema: TableSchema | None = None) -> None:
+        """Bring this table's views in line with the rows ``version`` wrote (None: every row).
+
+        ``schema``: the one the write used, if at hand (its ``views`` are current).
+        """
+        schema = schema or self._schema()
+        views = list(schema.views)
         if not views:
             return
         rows = None
         if version is not None:
-            schema = self._schema()
             assert schema.history is not None
             with self._catalog.store.read() as conn:
                 rows = version_rows(conn, schema.sa_table, schema.history, version)
         self._sync_views(views, rows)
-
-    def _view_ids(self) -> list[int]:
-        with self._catalog.store.read() as conn:
-            return [
-                int(i)
-                for i in conn.execute(
-                    sa.select(derived_table.c.table_id).where(
-                        derived_table.c.base_id == self._id, derived_table.c.kind == 'view'
-                    )
-                ).scalars()
-            ]
 
     def _sync_views(self, views: list[int], rows: list[int] | None) -> None:
         """Sync each view's rows (``rows``, or all), then compute and pass the changes on.
@@ -973,7 +965,7 @@ class Table:
                     desc=f'Computing view {view_schema.name}',
                     paid=view._paid_options(None),
                 )
-            children = view._view_ids()
+            children = list(view._schema().views)
             if children:
                 view._sync_views(children, touched if rows is not None else None)
 

@@ -20,7 +20,7 @@ from reverie.exec.cells import LEASE_SECONDS, owner_id
 from reverie.exec.codec import DRIVER_NATIVE
 from reverie.exec.schema import TableSchema
 from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, VERSION, Store, tables_table
-from reverie.store.versions import add_counts, begin_version
+from reverie.store.versions import begin_version
 
 INSERT_CHUNK = 5000
 
@@ -63,7 +63,7 @@ def insert_rows(store: Store, schema: TableSchema, rows: list[dict[str, Any]]) -
         # added meanwhile would leave them pending with nobody to compute them. SQLite's
         # write lock (or the row lock on PostgreSQL, taken by begin_version) holds the
         # schema still until commit.
-        version = begin_version(conn, store, schema.id, 'insert')
+        version = begin_version(conn, store, schema.id, 'insert', inserted=len(rows))
         current = sa.select(tables_table.c.version).where(tables_table.c.id == schema.id)
         if conn.execute(current).scalar_one_or_none() != schema.version:
             raise SchemaChanged
@@ -88,7 +88,6 @@ def insert_rows(store: Store, schema: TableSchema, rows: list[dict[str, Any]]) -
                 conn.exec_driver_sql(sql, list(values))
             else:
                 conn.execute(sa.insert(t), chunk)
-        add_counts(conn, schema.id, version, inserted=len(rows))
     return Inserted(version, rowids)
 
 

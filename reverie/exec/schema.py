@@ -62,6 +62,8 @@ class TableSchema:
             ``at_version`` (time travel).
         kind: 'table', 'view' or 'snapshot'.
         base_id: the table a view or snapshot is based on.
+        views: ids of the views based on this table (making or dropping one changes
+            ``version``).
     """
 
     id: int
@@ -74,6 +76,7 @@ class TableSchema:
     at_version: int | None = None
     kind: str = 'table'
     base_id: int | None = None
+    views: tuple[int, ...] = ()  # views based on this table (they follow its writes)
 
     @property
     def reads(self) -> sa.FromClause:

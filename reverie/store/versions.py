@@ -68,6 +68,33 @@ def current_version(conn: Connection, table_id: int) -> int:
     return -1 if found is None else int(found)
 
 
+_COUNTS = ('inserted', 'updated', 'deleted', 'computed', 'errors')
+
+
+def _next_version_statement() -> sa.Insert:
+    """INSERT of the table's next version row, its number computed by the database.
+
+    Built once: composing SQLAlchemy constructs costs more than the statement runs.
+    """
+    v = versions_table.c
+    values = [
+        sa.bindparam('at', type_=sa.Float),
+        sa.bindparam('kind', type_=sa.String),
+        *(sa.bindparam(name, type_=sa.BigInteger) for name in _COUNTS),
+        sa.bindparam('columns', type_=versions_table.c.columns.type),
+    ]
+    select = sa.select(
+        sa.bindparam('t', type_=sa.Integer),
+        sa.func.coalesce(sa.func.max(v.version), -1) + 1,
+        *values,
+    ).where(v.table_id == sa.bindparam('t', type_=sa.Integer))
+    names = ['table_id', 'version', 'created_at', 'kind', *_COUNTS, 'columns']
+    return sa.insert(versions_table).from_select(names, select).returning(v.version)
+
+
+_NEXT_VERSION = _next_version_statement()
+
+
 def begin_version(
     conn: Connection,
     store: Store,
@@ -75,23 +102,17 @@ def begin_version(
     kind: str,
     *,
     columns: list[dict[str, Any]] | None = None,
+    **counts: int,
 ) -> int:
     """Start the table's next version inside the caller's write transaction; returns it.
 
-    ``columns``: the column list after this version, when it changes the columns.
+    ``columns``: the column list after this version, when it changes the columns;
+    ``counts``: its counts when already known (``inserted=...``).
     """
     lock_table(conn, store, table_id)
-    version = current_version(conn, table_id) + 1
-    conn.execute(
-        sa.insert(versions_table).values(
-            table_id=table_id,
-            version=version,
-            created_at=time.time(),
-            kind=kind,
-            columns=columns,
-        )
-    )
-    return version
+    params: dict[str, Any] = dict.fromkeys(_COUNTS, 0)
+    params.update(counts, t=table_id, at=time.time(), kind=kind, columns=columns)
+    return int(conn.execute(_NEXT_VERSION, params).scalar_one())
 
 
 def add_counts(conn: Connection, table_id: int, version: int, **counts: int) -> None:
