@@ -193,16 +193,8 @@ class Catalog:
             )
         columns = [(check_column_name(name), _column_type(name, t)) for name, t in schema.items()]
         with self.store.begin() as conn:
-            existing = self._table_id(conn, path)
-            if existing is not None:
-                if if_exists == 'ignore':
-                    return None
-                if if_exists == 'error':
-                    raise AlreadyExistsError(
-                        f'Table {path!r} already exists; pass if_exists="ignore" to use it or '
-                        'if_exists="replace" to start over.'
-                    )
-                self._drop_with_dependents(conn, existing, path, force=if_exists == 'replace_force')
+            if not self._make_way(conn, path, if_exists):
+                return None
             self._check_new_table_path(conn, path)
             table_id = self._insert_table(conn, path, [(name, t, None) for name, t in columns])
         return int(table_id)
@@ -262,18 +254,8 @@ class Catalog:
         if_exists = check_option('if_exists', if_exists, IF_EXISTS)
         path = normalize_path(path, what=f'{kind} path')
         with self.store.begin() as conn:
-            existing = self._table_id(conn, path)
-            if existing is not None:
-                if if_exists == 'ignore':
-                    return None
-                if if_exists == 'error':
-                    raise AlreadyExistsError(
-                        f'{path!r} already exists; pass if_exists="ignore" to use it or '
-                        'if_exists="replace" to make it again.'
-                    )
-                if existing == base.id:
-                    raise InvalidValueError(f'A {kind} cannot replace its own base {path!r}.')
-                self._drop_with_dependents(conn, existing, path, force=if_exists == 'replace_force')
+            if not self._make_way(conn, path, if_exists, keep=base.id):
+                return None
             self._check_new_table_path(conn, path)
             table_id = self._insert_table(
                 conn, path, [(name, col.col_type, col) for name, col in items]
@@ -290,6 +272,29 @@ class Catalog:
             )
         sync_rows(self, self.schema(table_id), None, version=0)
         return table_id
+
+    def _make_way(
+        self, conn: sa.Connection, path: str, if_exists: str, *, keep: int | None = None
+    ) -> bool:
+        """Apply ``if_exists`` to a table about to be made at ``path``; False: keep the one there.
+
+        'replace' drops it (refused while views depend on it), 'replace_force' with its
+        views. ``keep``: a table that must not be dropped (the base of the view being made).
+        """
+        existing = self._table_id(conn, path)
+        if existing is None:
+            return True
+        if if_exists == 'ignore':
+            return False
+        if if_exists == 'error':
+            raise AlreadyExistsError(
+                f'Table {path!r} already exists; pass if_exists="ignore" to use it or '
+                'if_exists="replace" to start over.'
+            )
+        if existing == keep:
+            raise InvalidValueError(f'{path!r} cannot replace the table it is based on.')
+        self._drop_with_dependents(conn, existing, path, force=if_exists == 'replace_force')
+        return True
 
     def _check_new_table_path(self, conn: sa.Connection, path: str) -> None:
         if self._dir_exists(conn, path):

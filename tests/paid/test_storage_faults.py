@@ -50,8 +50,14 @@ def test_a_lock_held_past_the_busy_timeout_loses_no_answer(
     held = threading.Event()
 
     def hold_lock() -> None:
-        time.sleep(0.4)  # the calls are in flight
         con = sqlite3.connect(str(tmp_path / 'reverie.db'), timeout=30, isolation_level=None)
+        deadline = time.monotonic() + 20
+        # The calls are in flight once the ledger holds them (written before they leave); a
+        # fixed sleep was not enough on a loaded machine.
+        while con.execute('SELECT count(*) FROM rv_calls').fetchone()[0] < 8:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.1)
         con.execute('BEGIN EXCLUSIVE')
         held.set()
         time.sleep(2.0)  # well past the 0.3 s busy timeout, while the answers arrive
