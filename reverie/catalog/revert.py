@@ -34,8 +34,13 @@ if TYPE_CHECKING:
     from reverie.catalog.catalog import Catalog
 
 
-def revert_latest(catalog: Catalog, table_id: int) -> tuple[VersionRow, int]:
-    """Undo the table's latest version; returns it and how many media files went with it."""
+def revert_latest(
+    catalog: Catalog, table_id: int, *, only: int | None = None
+) -> tuple[VersionRow, int] | None:
+    """Undo the table's latest version; returns it and how many media files went with it.
+
+    ``only``: undo it only if it is this version (None, and nothing done, otherwise).
+    """
     store = catalog.store
     started = time.time()
     schema = catalog.schema(table_id)
@@ -46,6 +51,8 @@ def revert_latest(catalog: Catalog, table_id: int) -> tuple[VersionRow, int]:
         lock_table(conn, store, table_id)
         latest = version_log(conn, table_id)[0]
         v = latest.version
+        if only is not None and v != only:
+            return None
         if v == 0:
             raise InvalidValueError(
                 f'Table {path!r} is at version 0 (its creation); there is nothing to revert.'

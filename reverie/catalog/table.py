@@ -538,7 +538,9 @@ class Table:
             resumable = isinstance(e, RunStoppedError) and e.reason in ('storage', 'budget')
             if resumable or self._has_values(schema, name):
                 raise  # computed (maybe paid) cells are kept, or pending ones resume
-            revert_latest(self._catalog, self._id)  # the column was never there
+            # The column was never there; if another version came since, drop it instead.
+            if revert_latest(self._catalog, self._id, only=version) is None:
+                self._remove_column(schema, name)
             raise ExecutionError(
                 f'Column {name!r} was not added to table {schema.path!r}: no cell could be '
                 f'computed. {e}'.replace(' Finished cells are kept; see', ' See')
@@ -902,7 +904,9 @@ class Table:
         free.
         """
         self._writable('revert')
-        undone, files = revert_latest(self._catalog, self._id)
+        reverted = revert_latest(self._catalog, self._id)
+        assert reverted is not None
+        undone, files = reverted
         self._propagate(None)
         gone = f'; {files} media file{"" if files == 1 else "s"} removed' if files else ''
         print(
