@@ -388,7 +388,7 @@ class Table:
             rowids=rowids,
             on_error=on_error,
             desc=desc,
-            paid=paid or self._paid_options(None),
+            paid=dataclasses.replace(paid or self._paid_options(None), table_version=version),
             on_start=runs.append,
         )
         try:
@@ -884,16 +884,27 @@ class Table:
         ]
 
     def _paid_calls_per_version(self, log: list[VersionRow]) -> dict[int, int]:
-        """Paid calls (ledger attempts, not cache hits) made while each version was the latest."""
+        """Paid calls (charged or maybe charged, never cache hits) of each version.
+
+        A call made for a version's cells counts for it (unless that version was reverted and
+        its number taken again since); a call made to finish pending cells counts for the
+        version that was the latest when it started.
+        """
         ledger = self._catalog.exec.ledger
         if ledger is None or not log:
             return {}
         starts = sorted((v.created_at, v.version) for v in log)
+        times = [t for t, _ in starts]
+        created = dict((v, t) for t, v in starts)
         counts: dict[int, int] = {}
-        for when in ledger.call_times(self._id):
-            i = bisect.bisect_right([t for t, _ in starts], when) - 1
-            if i >= 0:
-                counts[starts[i][1]] = counts.get(starts[i][1], 0) + 1
+        for when, version in ledger.paid_calls(self._id):
+            if version is None:
+                i = bisect.bisect_right(times, when) - 1
+                version = starts[i][1] if i >= 0 else None
+            elif version not in created or when < created[version]:
+                version = None  # made for a version that was reverted
+            if version is not None:
+                counts[version] = counts.get(version, 0) + 1
         return counts
 
     def revert(self) -> None:

@@ -67,6 +67,7 @@ class PaidOptions:
     budget: float | None = None
     use_cache: bool = True
     dry_run: bool = False
+    table_version: int | None = None  # the version whose cells the calls compute (history)
 
 
 @dataclass
@@ -192,6 +193,7 @@ class PaidRun:
                     'fingerprint': fp,
                     'attempt': attempt,
                     'credits': price.high,
+                    'table_version': self.options.table_version,
                 },
             )
             self.in_flight += 1

@@ -55,6 +55,8 @@ calls_table = sa.Table(
     sa.Column('journal_id', sa.Integer, nullable=True),
     sa.Column('delivered', sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column('error', sa.Text, nullable=True),
+    # The table version the call computes cells of (None: finishing pending cells, a query).
+    sa.Column('table_version', sa.Integer, nullable=True),
 )
 
 journal_table = sa.Table(
@@ -295,17 +297,19 @@ class Ledger:
         with self.store.read() as conn:
             return [dict(r) for r in conn.execute(query.order_by(calls_table.c.id)).mappings()]
 
-    def call_times(self, table_id: int) -> list[float]:
-        """When each request for the table that was (or may have been) charged started.
+    def paid_calls(self, table_id: int) -> list[tuple[float, int | None]]:
+        """Each charged (or maybe charged) request for the table: (started, table version).
+
+        The table version is the one whose cells the call computed (None when not known).
 
         Cache hits and refused attempts (``failed``: nothing charged) are not paid calls.
         """
         c = calls_table.c
         with self.store.read() as conn:
-            query = sa.select(c.started_at).where(
+            query = sa.select(c.started_at, c.table_version).where(
                 c.table_id == table_id, c.cache_hit.is_(False), c.outcome != FAILED
             )
-            return [float(t) for t in conn.execute(query).scalars()]
+            return [(float(t), v) for t, v in conn.execute(query)]
 
     def journal_refs(self) -> set[str]:
         """Media references the journal holds (``gc`` must keep them)."""
