@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -341,3 +343,126 @@ def test_a_version_that_does_not_exist(catalog: Catalog) -> None:
     with pytest.raises(rv.NotFoundError):  # reverted: version 1 is gone
         rv.get_table('nv/t:1')
     assert rv.get_table('nv/t:0').count() == 0
+
+
+# -- migration from catalog version 1 ---------------------------------------------------------
+
+
+def _catalog_v1(url: str) -> None:
+    """The layout reverie wrote before versions (catalog 1), made by hand: a dir, table
+    'old/t' (k Int, s String) with three rows; no ``_v``, no history table, no rv_versions."""
+    md = sa.MetaData()
+    meta = sa.Table(
+        'rv_meta',
+        md,
+        sa.Column('key', sa.String(64), primary_key=True),
+        sa.Column('value', sa.Text),
+    )
+    dirs = sa.Table(
+        'rv_dirs',
+        md,
+        sa.Column('id', sa.Integer, primary_key=True),
+        sa.Column('path', sa.Text, nullable=False, unique=True),
+        sa.Column('created_at', sa.Float, nullable=False),
+    )
+    tables = sa.Table(
+        'rv_tables',
+        md,
+        sa.Column('id', sa.Integer, primary_key=True),
+        sa.Column('path', sa.Text, nullable=False, unique=True),
+        sa.Column('version', sa.Integer, nullable=False),
+        sa.Column('created_at', sa.Float, nullable=False),
+    )
+    columns = sa.Table(
+        'rv_columns',
+        md,
+        sa.Column('id', sa.Integer, primary_key=True),
+        sa.Column('table_id', sa.Integer, nullable=False),
+        sa.Column('name', sa.Text, nullable=False),
+        sa.Column('position', sa.Integer, nullable=False),
+        sa.Column('col_type', sa.JSON, nullable=False),
+        sa.Column('computed', sa.JSON, nullable=True),
+        sa.UniqueConstraint('table_id', 'name'),
+    )
+    data = sa.Table(
+        'rvt_7',
+        md,
+        sa.Column('_rowid', sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column('_claim_owner', sa.Text),
+        sa.Column('_claim_until', sa.Float),
+        sa.Column('c11', sa.BigInteger),
+        sa.Column('c12', sa.Text),
+        sqlite_autoincrement=True,
+    )
+    engine = sa.create_engine(url.replace('postgresql://', 'postgresql+psycopg://', 1))
+    try:
+        md.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.insert(meta), [{'key': 'catalog_version', 'value': '1'}])
+            conn.execute(sa.insert(dirs), [{'id': 1, 'path': 'old', 'created_at': 1.0}])
+            conn.execute(
+                sa.insert(tables), [{'id': 7, 'path': 'old/t', 'version': 2, 'created_at': 1.0}]
+            )
+            conn.execute(
+                sa.insert(columns),
+                [
+                    {
+                        'id': 11,
+                        'table_id': 7,
+                        'name': 'k',
+                        'position': 0,
+                        'col_type': {'type': 'Int', 'nullable': True},
+                        'computed': None,
+                    },
+                    {
+                        'id': 12,
+                        'table_id': 7,
+                        'name': 's',
+                        'position': 1,
+                        'col_type': {'type': 'String', 'nullable': True},
+                        'computed': None,
+                    },
+                ],
+            )
+            conn.execute(sa.insert(data), [{'c11': k, 'c12': f'row {k}'} for k in (1, 2, 3)])
+    finally:
+        engine.dispose()
+
+
+def test_a_catalog_1_database_opens_at_version_0_and_takes_new_versions(
+    db_url: str, tmp_path: Path
+) -> None:
+    _catalog_v1(db_url)
+    config = {'db_url': db_url, 'media_dir': str(tmp_path / 'media')}
+    catalog = rv.init(config)
+    try:
+        t = rv.get_table('old/t')
+        rows = [(1, 'row 1'), (2, 'row 2'), (3, 'row 3')]
+        assert sorted(t.collect().raw_rows()) == rows
+        assert _counts(t) == [(0, 'create', 0, 0, 0, 0, 0)]
+        assert sorted(rv.get_table('old/t:0').collect().raw_rows()) == rows
+        t.insert([{'k': 4, 's': 'row 4'}], print_stats=False)
+        t.add_computed_column(y=plus_1000(t.k), on_error='ignore', print_stats=False)
+        t.update({'s': 'changed'}, where=t.k == 1)
+        assert [v['kind'] for v in t.get_versions()] == ['update', 'add_column', 'insert', 'create']
+        assert sorted(rv.get_table('old/t:1').collect().raw_rows()) == [*rows, (4, 'row 4')]
+        t.revert()
+        t.revert()
+        assert sorted(t.collect().raw_rows()) == [*rows, (4, 'row 4')]
+        t.revert()
+        assert sorted(t.collect().raw_rows()) == rows
+        with pytest.raises(rv.InvalidValueError, match='version 0'):
+            t.revert()
+        with catalog.store.read() as conn:
+            stored = conn.execute(
+                sa.text("SELECT value FROM rv_meta WHERE key = 'catalog_version'")
+            )
+            assert stored.scalar() == '2'
+    finally:
+        catalog.close()
+    catalog = rv.init(config)  # opening again does not migrate twice
+    try:
+        assert _counts(rv.get_table('old.t')) == [(0, 'create', 0, 0, 0, 0, 0)]
+        assert sorted(rv.get_table('old/t').collect().raw_rows()) == rows
+    finally:
+        catalog.close()
