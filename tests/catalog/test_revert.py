@@ -145,6 +145,37 @@ def test_reverting_a_computed_column_removes_it_and_its_sql_columns(catalog: Cat
     ]
 
 
+def test_replacing_a_column_is_two_versions_and_two_reverts_bring_it_back(
+    catalog: Catalog,
+) -> None:
+    t = _table('repl')
+    before = contents(t)
+    t.add_computed_column(y=inverse(t.x), on_error='ignore', if_exists='replace')
+    assert [v['kind'] for v in t.get_versions(2)] == ['add_column', 'drop_column']
+    t.revert()
+    assert 'y' not in t.columns()
+    t.revert()
+    assert contents(t) == before
+
+
+@rv.udf
+def fails_on_3(x: int) -> int:
+    """x, or a RuntimeError for x == 3."""
+    if x == 3:
+        raise RuntimeError('three')
+    return x
+
+
+def test_reverting_an_aborted_recompute_restores_the_cells(catalog: Catalog) -> None:
+    t = _table('abort')
+    t.add_computed_column(f=fails_on_3(t.x), on_error='ignore', print_stats=False)
+    before = contents(t)
+    with pytest.raises(rv.Error, match='failed for row'):
+        t.recompute_columns('f', 'y', on_error='abort', print_stats=False)
+    t.revert()
+    assert contents(t) == before
+
+
 # -- media files ----------------------------------------------------------------------------
 
 
