@@ -257,6 +257,45 @@ def test_revert_keeps_files_that_an_older_version_or_another_row_uses(catalog: C
     assert _refs(t) == {2: refs[2]}
 
 
+def test_inserted_images_go_with_a_reverted_insert_unless_another_table_has_them(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f'in{i}.png')
+        PIL.Image.new('RGB', (5, 5), (i, 2 * i, 3 * i)).save(files[-1])
+    a = rv.create_table('img_a', {'x': rv.Int, 'pic': rv.Image})
+    b = rv.create_table('img_b', {'pic': rv.Image})
+    b.insert([{'pic': str(files[0])}], print_stats=False)
+    a.insert([{'x': i, 'pic': str(f)} for i, f in enumerate(files)], print_stats=False)
+    refs = _refs(a, 'pic')
+    assert all(_file(catalog, r).exists() for r in refs.values())
+    a.revert()
+    assert _file(catalog, refs[0]).exists()  # table img_b refers to it
+    assert not _file(catalog, refs[1]).exists() and not _file(catalog, refs[2]).exists()
+    assert b.select(b.pic).collect()['pic'][0].size == (5, 5)
+
+
+def test_gc_keeps_the_images_of_a_dropped_column_for_time_travel(
+    catalog: Catalog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    SEED['value'] = 5
+    t = rv.create_table('dropped', {'x': rv.Int})
+    t.insert([{'x': x} for x in range(3)], print_stats=False)
+    t.add_computed_column(img=picture(t.x), print_stats=False)  # v2
+    refs = _refs(t)
+    t.drop_column('img')  # v3
+    capsys.readouterr()
+    assert main(['gc', '--grace', '0']) == 0
+    assert 'Removed 0 unreferenced media files' in capsys.readouterr().out
+    assert all(_file(catalog, r).exists() for r in refs.values())
+    assert _refs(rv.get_table('dropped:2')) == refs
+    t.revert()
+    assert _refs(t) == refs
+    t.revert()  # the column's addition: now its files go
+    assert not any(_file(catalog, r).exists() for r in refs.values())
+
+
 # -- paid columns ---------------------------------------------------------------------------
 
 
