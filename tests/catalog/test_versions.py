@@ -484,3 +484,21 @@ def test_paid_calls_of_a_reverted_version_are_not_charged_to_the_one_before(
     assert len(server.entries()) == 3
     t.revert()
     assert [(v['version'], v['paid_calls']) for v in t.get_versions()] == [(1, 0), (0, 0)]
+
+
+def test_queries_on_an_old_version_read_its_rows_not_the_live_ones(catalog: Catalog) -> None:
+    t = rv.create_table('oldq', {'k': rv.Int, 'x': rv.Int})
+    t.insert([{'k': i, 'x': i % 3} for i in range(9)], print_stats=False)
+    t.add_computed_column(y=plus_1000(t.x), on_error='ignore', print_stats=False)  # v2
+    t.update({'x': 100}, where=t.k < 4)
+    t.delete(t.k > 6)
+    old = rv.get_table('oldq:2')
+    assert old.where(old.x == 1).count() == 3
+    assert t.where(t.x == 1).count() == 1
+    assert old.order_by(old.k, asc=False).limit(3).collect()['k'] == [8, 7, 6]
+    assert old.head(2)['k'] == [0, 1] and old.tail(2)['k'] == [7, 8]
+    groups = old.group_by(old.x).select(old.x, n=rv.functions.count(old.k)).collect()
+    assert sorted(groups.raw_rows()) == [(0, 3), (1, 3), (2, 3)]
+    with_udf = old.select(old.k, w=plus_1000(old.k + 1), z=old.y + 1).where(old.k < 3).collect()
+    assert with_udf.raw_rows() == [(0, 1001, None), (1, 1002, 1002), (2, 1003, 1003)]
+    assert 'at version 2 (read-only)' in repr(old)
