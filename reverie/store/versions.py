@@ -177,9 +177,12 @@ def archive_rows(
     query = sa.select(*(live.c[n] for n in names), sa.literal(version, sa.Integer))
     if condition is not None:
         query = query.where(condition)
-    return int(
-        conn.execute(sa.insert(history).from_select([*names, VERSION_END], query)).rowcount or 0
+    # rowcount of INSERT ... SELECT is kept only when asked for (psycopg reports -1 otherwise).
+    found = conn.execute(
+        sa.insert(history).from_select([*names, VERSION_END], query),
+        execution_options={'preserve_rowcount': True},
     )
+    return int(found.rowcount)
 
 
 def undo_rows(conn: Connection, live: sa.Table, history: sa.Table, version: int) -> None:
