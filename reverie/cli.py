@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--out', default='demo_output', help='folder for the HTML gallery')
     p.set_defaults(run=_demo)
 
-    p = sub.add_parser('tables', help='list tables')
+    p = sub.add_parser('tables', help='list tables, views and snapshots')
     p.add_argument('dir', nargs='?', default='')
     p.set_defaults(run=_tables)
 
@@ -109,8 +109,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _tables(args: argparse.Namespace) -> int:
+    """Each table's path; a view or snapshot also says what it is based on."""
+    kinds = api.default_catalog().kinds()
     for path in api.list_tables(args.dir):
-        print(path)
+        kind = kinds.get(path, 'table')
+        if kind == 'table':
+            print(path)
+        else:
+            base = api.get_table(path).get_metadata()['base']
+            print(f'{path}  ({kind} of {base})')
     return 0
 
 

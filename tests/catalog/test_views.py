@@ -1,0 +1,373 @@
+"""Views: membership after base writes, their own computed columns, views of views,
+dependencies (drop refusals), metadata, time travel and a second process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import PIL.Image
+import pytest
+
+import reverie as rv
+from reverie import cli
+from tests.catalog import _view_helpers as h
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _img(width: int) -> PIL.Image.Image:
+    return PIL.Image.new('RGB', (width, 8), (width % 256, 0, 0))
+
+
+@pytest.fixture
+def base(catalog):
+    """t(a, b) with rows a = 0..4 and b = 'b0'..'b4'."""
+    h.reset_calls()
+    t = rv.create_table('t', {'a': rv.Int, 'b': rv.String})
+    t.insert([{'a': i, 'b': f'b{i}'} for i in range(5)], print_stats=False)
+    return t
+
+
+def _col(table: rv.Table, name: str) -> list:
+    return sorted(table.collect()[name], key=lambda v: (v is None, v))
+
+
+# -- membership ------------------------------------------------------------------------
+def test_view_of_table_follows_inserts_updates_deletes(base):
+    v = rv.create_view('v', base)
+    assert v.columns() == ['a', 'b']
+    assert h.stored(v, 'a', 'b') == h.stored(base, 'a', 'b')
+    base.insert(a=10, b='new', print_stats=False)
+    base.update({'b': 'upd'}, where=base.a == 1)
+    base.delete(where=base.a == 3)
+    assert _col(v, 'a') == [0, 1, 2, 4, 10]
+    assert h.stored(v, 'a', 'b') == h.stored(base, 'a', 'b')
+    assert v.where(v.a == 1).collect()['b'] == ['upd']
+
+
+def test_sql_filter_rows_enter_and_leave(base):
+    v = rv.create_view('v', base.where(base.a >= 3))
+    assert _col(v, 'a') == [3, 4]
+    base.insert([{'a': 7, 'b': 'in'}, {'a': -1, 'b': 'out'}], print_stats=False)
+    assert _col(v, 'a') == [3, 4, 7]
+    base.update({'a': 9}, where=base.a == 0)  # enters
+    base.update({'a': 1}, where=base.a == 4)  # leaves
+    assert _col(v, 'a') == [3, 7, 9]
+    base.update({'b': 'kept'}, where=base.a == 3)  # stays, its value follows
+    assert v.where(v.a == 3).collect()['b'] == ['kept']
+    base.delete(where=base.a >= 7)
+    assert _col(v, 'a') == [3]
+    # the view holds exactly the base rows the filter admits, with the same row ids
+    want = {r: row for r, row in h.stored(base, 'a', 'b').items() if row[0] >= 3}
+    assert h.stored(v, 'a', 'b') == want
+
+
+def test_filter_on_image_width_needs_python(catalog):
+    t = rv.create_table('t', {'n': rv.Int, 'img': rv.Image})
+    t.insert([{'n': 1, 'img': _img(50)}, {'n': 2, 'img': _img(150)}, {'n': 3}], print_stats=False)
+    v = rv.create_view('wide', t.where(t.img.width > 100))
+    assert _col(v, 'n') == [2]
+    t.insert([{'n': 4, 'img': _img(200)}, {'n': 5, 'img': _img(20)}], print_stats=False)
+    assert _col(v, 'n') == [2, 4]
+    t.update({'img': _img(300)}, where=t.n == 1)  # enters
+    t.update({'img': _img(10)}, where=t.n == 4)  # leaves
+    assert _col(v, 'n') == [1, 2]
+    assert sorted(v.select(v.img.width).collect()['width']) == [150, 300]
+    t.delete(where=t.n == 2)
+    assert _col(v, 'n') == [1]
+    assert h.stored(v, 'n', 'img') == {
+        r: row for r, row in h.stored(t, 'n', 'img').items() if row[0] == 1
+    }
+
+
+def test_filter_with_udf(base):
+    v = rv.create_view('odd', base.where(h.is_odd(base.a)))
+    assert _col(v, 'a') == [1, 3]
+    base.insert([{'a': 5}, {'a': 6}], print_stats=False)
+    base.update({'a': base.a + 1}, where=base.a <= 1)  # 0 -> 1 enters, 1 -> 2 leaves
+    assert _col(v, 'a') == [1, 3, 5]
+
+
+def test_filter_reads_a_base_computed_column(base):
+    base.add_computed_column(s=h.salted(base.a), print_stats=False)  # a + 1
+    v = rv.create_view('v', base.where(base.s > 3))
+    assert _col(v, 'a') == [3, 4]
+    base.update({'a': 10}, where=base.a == 0)  # s becomes 11: enters
+    base.update({'a': -5}, where=base.a == 4)  # s becomes -4: leaves
+    assert _col(v, 'a') == [3, 10]
+    assert _col(v, 's') == [4, 11]
+    h.SALT[0] = 100  # a recompute of s moves every row above 3
+    try:
+        base.recompute_columns('s', print_stats=False)
+    finally:
+        h.SALT[0] = 1
+    assert _col(v, 'a') == [-5, 1, 2, 3, 10]
+    assert _col(v, 's') == [95, 101, 102, 103, 110]
+
+
+def test_select_with_renamed_column(base):
+    v = rv.create_view('p', base.select(base.a, bee=base.b))
+    assert v.columns() == ['a', 'bee']
+    assert v.where(v.a == 2).collect()['bee'] == ['b2']
+    versions = len(v.get_versions())
+    base.add_column(c=rv.Int)
+    base.update({'c': 5})  # a column the view does not mirror: no view version
+    assert len(v.get_versions()) == versions
+    base.update({'b': 'x'}, where=base.a == 2)
+    assert v.where(v.a == 2).collect()['bee'] == ['x']
+    assert len(v.get_versions()) == versions + 1
+    assert 'bee' in v.get_metadata()['columns'] and 'b' not in v.columns()
+    assert 'p.bee' not in repr(v) and '| bee         | String | t.b' in repr(v)
+
+
+def test_views_of_views_three_levels(base):
+    v1 = rv.create_view('v1', base.where(base.a >= 1))
+    v1.add_computed_column(x=h.times10(v1.a), print_stats=False)
+    v2 = rv.create_view('v2', v1.where(v1.x >= 30))
+    v3 = rv.create_view('v3', v2.select(v2.a, ten=v2.x).where(v2.a < 10))
+    assert _col(v2, 'a') == [3, 4]
+    assert _col(v3, 'ten') == [30, 40]
+    assert repr(v3).startswith("View 'v3' of 'v2' where a < 10")
+    base.insert([{'a': 5}, {'a': 12}, {'a': 0}], print_stats=False)
+    assert _col(v1, 'a') == [1, 2, 3, 4, 5, 12]
+    assert _col(v2, 'a') == [3, 4, 5, 12]
+    assert _col(v3, 'ten') == [30, 40, 50]
+    base.update({'a': 8}, where=base.a == 1)  # enters v2 and v3 through v1's x
+    base.update({'a': 2}, where=base.a == 4)  # leaves v2 and v3
+    base.delete(where=base.a == 3)
+    assert _col(v2, 'a') == [5, 8, 12]
+    assert _col(v3, 'a') == [5, 8]
+    assert _col(v3, 'ten') == [50, 80]
+    # every level holds the rows of the level below that its filter admits
+    assert set(h.stored(v3, 'a')) == {
+        r for r, (a, x, *_) in h.stored(v2, 'a', 'x').items() if a < 10
+    }
+    assert v3.get_metadata()['base'] == 'v2' and v2.get_metadata()['base'] == 'v1'
+    assert base.list_views() == ['v1', 'v2', 'v3']
+
+
+# -- the view's own computed columns ------------------------------------------------------
+def test_view_computed_column_only_for_its_rows(base):
+    v = rv.create_view('v', base.where(base.a >= 2))
+    v.add_computed_column(x=h.times10(v.a), print_stats=False)
+    assert sorted(h.CALLS) == [2, 3, 4]
+    h.reset_calls()
+    base.insert([{'a': 7}, {'a': 0}, {'a': 8}], print_stats=False)
+    assert sorted(h.CALLS) == [7, 8]  # only the new rows the view admits
+    assert _col(v, 'x') == [20, 30, 40, 70, 80]
+    h.reset_calls()
+
+    base.update({'b': 'zz'}, where=base.a >= 0)  # x does not read b
+    assert h.CALLS == []
+    assert _col(v, 'x') == [20, 30, 40, 70, 80]
+    assert set(v.collect()['b']) == {'zz'}
+
+    base.update({'a': 5}, where=base.a == 3)  # x reads a: that row only
+    assert h.CALLS == [5]
+    assert _col(v, 'x') == [20, 40, 50, 70, 80]
+    h.reset_calls()
+
+    base.update({'a': -1}, where=base.a == 7)  # leaves: its cell goes with it
+    base.delete(where=base.a == 8)
+    assert h.CALLS == []
+    assert _col(v, 'x') == [20, 40, 50]
+    assert v.count() == 3
+
+    base.update({'a': 6}, where=base.a == -1)  # comes back: computed again, as a new row
+    assert h.CALLS == [6]
+    assert _col(v, 'x') == [20, 40, 50, 60]
+    assert v.where(v.x.errortype != None).count() == 0  # noqa: E711
+
+
+def test_view_computed_column_over_base_computed_column(base):
+    base.add_computed_column(s=h.salted(base.a), print_stats=False)  # a + 1
+    v = rv.create_view('v', base)
+    v.add_computed_column(x=h.times10(v.s), print_stats=False)
+    assert _col(v, 'x') == [10, 20, 30, 40, 50]
+    h.reset_calls()
+    base.recompute_columns('s', where=base.a >= 3, print_stats=False)  # same values
+    assert h.CALLS == []  # the mirrored cells did not change: nothing to recompute
+    h.SALT[0] = 2
+    try:
+        base.recompute_columns('s', where=base.a == 4, print_stats=False)
+    finally:
+        h.SALT[0] = 1
+    assert h.CALLS == [6]  # one base cell changed: one view cell recomputed
+    assert _col(v, 'x') == [10, 20, 30, 40, 60]
+
+
+def test_base_errors_are_mirrored(base):
+    base.add_computed_column(inv=100 // base.a, on_error='ignore', print_stats=False)
+    v = rv.create_view('v', base)
+    rs = v.select(v.a, v.inv, v.inv.errortype).where(v.a == 0).collect()
+    assert rs['inv'] == [None]
+    assert rs['inv_errortype'] == [
+        base.where(base.a == 0).select(base.inv.errortype).collect()['inv_errortype'][0]
+    ]
+    assert rs['inv_errortype'][0] is not None
+    assert h.stored(v, 'a', 'inv') == h.stored(base, 'a', 'inv')
+
+
+def test_view_rows_are_read_only_but_it_takes_columns(base):
+    v = rv.create_view('v', base.where(base.a > 2))
+    for attempt in (
+        lambda: v.insert(a=1),
+        lambda: v.update({'a': 1}),
+        lambda: v.delete(),
+    ):
+        with pytest.raises(rv.InvalidValueError, match="view 'v': its rows come from its base"):
+            attempt()
+    with pytest.raises(rv.InvalidValueError, match="Cannot drop column 'b' of view 'v'"):
+        v.drop_column('b')
+    v.add_column(note=rv.String)
+    v.add_computed_column(x=v.a + 1, print_stats=False)
+    assert _col(v, 'x') == [4, 5]
+    assert base.columns() == ['a', 'b']
+
+
+def test_time_travel_on_a_view(base):
+    v = rv.create_view('v', base.where(base.a >= 3))
+    base.insert(a=9, print_stats=False)
+    base.update({'b': 'late'}, where=base.a == 3)
+    base.delete(where=base.a == 4)
+    versions = [(x['version'], x['kind']) for x in v.get_versions()]
+    assert versions == [(3, 'sync'), (2, 'sync'), (1, 'sync'), (0, 'create')]
+    assert _col(rv.get_table('v:0'), 'a') == [3, 4]
+    assert _col(rv.get_table('v:1'), 'a') == [3, 4, 9]
+    old = rv.get_table('v:1')
+    assert old.where(old.a == 3).collect()['b'] == ['b3']
+    assert rv.get_table('v:2').where(old.a == 3).collect()['b'] == ['late']
+    assert _col(rv.get_table('v:3'), 'a') == [3, 9]
+    assert [x['deleted'] for x in v.get_versions()] == [1, 0, 0, 0]
+    with pytest.raises(rv.InvalidValueError, match='came from its base table'):
+        v.revert()
+
+
+# -- dependencies, metadata, display --------------------------------------------------------
+def test_drop_table_refused_while_views_depend(base):
+    v = rv.create_view('v', base.where(base.a > 1))
+    rv.create_view('vv', v)
+    rv.create_snapshot('s', base)
+    with pytest.raises(rv.InvalidValueError) as e:
+        rv.drop_table('t')
+    msg = str(e.value)
+    assert "Table 't' cannot be dropped" in msg
+    for dep in ("view 'v'", "view 'vv'", "snapshot 's'"):
+        assert dep in msg
+    assert 'force=True' in msg
+    with pytest.raises(rv.InvalidValueError, match="view 'vv' depends on it"):
+        rv.drop_table('v')
+    assert rv.list_tables() == ['s', 't', 'v', 'vv']
+    rv.drop_table('t', force=True)
+    assert rv.list_tables() == []
+
+
+def test_drop_view_leaves_base_and_stops_syncing(base):
+    v = rv.create_view('v', base)
+    rv.drop_table(v)
+    base.insert(a=100, print_stats=False)
+    assert base.count() == 6
+    assert rv.list_tables() == ['t']
+    assert base.list_views() == []
+
+
+def test_replace_base_refused_while_views_depend(base):
+    rv.create_view('v', base)
+    rv.create_view('vv', rv.get_table('v'))
+    with pytest.raises(rv.InvalidValueError, match="view 'v', view 'vv' depend on it"):
+        rv.create_table('t', {'z': rv.Int}, if_exists='replace')
+    assert base.count() == 5
+    t = rv.create_table('t', {'z': rv.Int}, if_exists='replace_force')
+    assert t.columns() == ['z'] and t.count() == 0
+    assert rv.list_tables() == ['t']
+
+
+def test_drop_column_used_by_a_view_refused(base):
+    base.add_column(c=rv.Int)
+    base.add_column(d=rv.Int)
+    rv.create_view('mirrors_b', base.select(base.a, base.b))
+    rv.create_view('filters_c', base.select(base.a).where(base.c > 0))
+    with pytest.raises(rv.InvalidValueError, match="view 'mirrors_b' uses it"):
+        base.drop_column('b')
+    with pytest.raises(rv.InvalidValueError, match="view 'filters_c' uses it"):
+        base.drop_column('c')
+    base.drop_column('d')  # no view uses it
+    assert base.columns() == ['a', 'b', 'c']
+
+
+def test_metadata_kinds_and_describe(base, capsys):
+    v = rv.create_view('v', base.where(base.a > 1))
+    s = rv.create_snapshot('s', base.where(base.a < 2))
+    meta = {p: rv.get_table(p).get_metadata() for p in ('t', 'v', 's')}
+    assert [(m['kind'], m['base'], m['is_view'], m['is_snapshot']) for m in meta.values()] == [
+        ('table', None, False, False),
+        ('view', 't', True, False),
+        ('snapshot', 't', False, True),
+    ]
+    assert rv.list_tables() == ['s', 't', 'v']
+    capsys.readouterr()
+    v.describe()
+    out = capsys.readouterr().out
+    assert out.startswith("View 'v' of 't' where a > 1")
+    assert '| a           | Int    | t.a' in out
+    assert repr(s).startswith("Snapshot 's' of 't' where a < 2 at version 1")
+    assert repr(base).startswith("Table 't'")
+
+
+def test_rename_base_column_keeps_the_view_working(base):
+    v = rv.create_view('v', base.where(base.a > 2))
+    base.rename_column('a', 'alpha')
+    assert repr(v).startswith("View 'v' of 't' where alpha > 2")
+    base.insert(alpha=50, print_stats=False)
+    assert _col(v, 'a') == [3, 4, 50]
+
+
+# -- across processes ----------------------------------------------------------------------
+_CHILD = """
+import json, reverie as rv
+t = rv.get_table('t')
+t.insert([{'a': 20, 'b': 'child'}, {'a': -20, 'b': 'child'}], print_stats=False)
+t.update({'a': 30}, where=t.a == 4)
+v = rv.get_table('v')
+print(json.dumps(sorted(v.collect()['x'])))
+"""
+
+
+def test_a_second_process_writing_the_base_syncs_the_view(base, db_url, tmp_path):
+    v = rv.create_view('v', base.where(base.a >= 3))
+    v.add_computed_column(x=h.times10(v.a), print_stats=False)
+    h.reset_calls()
+    env = {
+        **os.environ,
+        'REVERIE_DB_URL': db_url,
+        'REVERIE_MEDIA_DIR': str(tmp_path / 'media'),
+        'PYTHONPATH': str(REPO),
+    }
+    proc = subprocess.run(
+        [sys.executable, '-c', _CHILD],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == [30, 200, 300]
+    assert h.CALLS == []  # the child computed them; this process reads them
+    assert _col(v, 'a') == [3, 20, 30]
+    assert _col(v, 'x') == [30, 200, 300]
+    assert [x['kind'] for x in v.get_versions()][:2] == ['sync', 'sync']
+
+
+# -- CLI ---------------------------------------------------------------------------------
+def test_cli_tables_shows_kinds(base, capsys):
+    rv.create_view('v', base)
+    rv.create_snapshot('s', base)
+    assert cli.main(['tables']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3:] == ['s  (snapshot of t)', 't', 'v  (view of t)']
