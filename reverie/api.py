@@ -23,6 +23,7 @@ from reverie.exec.queries import all_columns
 from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr
+from reverie.exprs.render import render
 from reverie.io.sources import RowSource, conform, load_source
 
 _lock = threading.Lock()
@@ -267,7 +268,7 @@ def _create_derived(
     for name, node in spec.items if spec.items is not None else all_columns(schema):
         if not isinstance(node, n.ColumnRef) or node.column_id < 0:
             raise InvalidValueError(
-                f'{kind.capitalize()} column {name!r} is an expression ({node!r}); select '
+                f'{kind.capitalize()} column {name!r} is an expression ({render(node)}); select '
                 f'columns only, then add it with add_computed_column() on the {kind}.'
             )
         items.append((name, schema.by_id(node.column_id)))

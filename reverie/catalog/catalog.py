@@ -202,7 +202,13 @@ class Catalog:
                         f'Table {path!r} already exists; pass if_exists="ignore" to use it or '
                         'if_exists="replace" to start over.'
                     )
-                self._drop_with_dependents(conn, existing, path, force=if_exists == 'replace_force')
+                self._drop_with_dependents(
+                    conn,
+                    existing,
+                    path,
+                    force=if_exists == 'replace_force',
+                    option="if_exists='replace_force'",
+                )
             self._check_new_table_path(conn, path)
             table_id = self._insert_table(conn, path, [(name, t, None) for name, t in columns])
         return int(table_id)
@@ -273,7 +279,13 @@ class Catalog:
                     )
                 if existing == base.id:
                     raise InvalidValueError(f'A {kind} cannot replace its own base {path!r}.')
-                self._drop_with_dependents(conn, existing, path, force=if_exists == 'replace_force')
+                self._drop_with_dependents(
+                    conn,
+                    existing,
+                    path,
+                    force=if_exists == 'replace_force',
+                    option="if_exists='replace_force'",
+                )
             self._check_new_table_path(conn, path)
             table_id = self._insert_table(
                 conn, path, [(name, col.col_type, col) for name, col in items]
@@ -365,17 +377,24 @@ class Catalog:
         return found
 
     def _drop_with_dependents(
-        self, conn: sa.Connection, table_id: int, path: str, *, force: bool
+        self,
+        conn: sa.Connection,
+        table_id: int,
+        path: str,
+        *,
+        force: bool,
+        option: str = 'force=True',
     ) -> None:
+        """Drop a table; its views and snapshots too with ``force`` (``option`` says how)."""
         dependents = self.dependents(conn, table_id)
         if dependents and not force:
             names = ', '.join(f'{k} {p!r}' for _, p, k in dependents[:5])
             more = '...' if len(dependents) > 5 else ''
+            them = 'it' if len(dependents) == 1 else 'them'
             raise InvalidValueError(
                 f'Table {path!r} cannot be dropped: {names}{more} depend'
-                f'{"s" if len(dependents) == 1 else ""} on it. Drop '
-                f'{"it" if len(dependents) == 1 else "them"} first, or pass force=True to drop '
-                'them too.'
+                f'{"s" if len(dependents) == 1 else ""} on it. Drop {them} first, or pass '
+                f'{option} to drop {them} too.'
             )
         for dep_id, _, _ in reversed(dependents):
             self._drop_table_rows(conn, dep_id)

@@ -278,8 +278,14 @@ def test_drop_view_leaves_base_and_stops_syncing(base):
 def test_replace_base_refused_while_views_depend(base):
     rv.create_view('v', base)
     rv.create_view('vv', rv.get_table('v'))
-    with pytest.raises(rv.InvalidValueError, match="view 'v', view 'vv' depend on it"):
+    with pytest.raises(rv.InvalidValueError, match="view 'v', view 'vv' depend on it") as e:
         rv.create_table('t', {'z': rv.Int}, if_exists='replace')
+    assert "pass if_exists='replace_force' to drop them too" in str(e.value)
+    with pytest.raises(
+        rv.InvalidValueError,
+        match="Drop it first, or pass if_exists='replace_force' to drop it too",
+    ):
+        rv.create_view('v', base, if_exists='replace')
     assert base.count() == 5
     t = rv.create_table('t', {'z': rv.Int}, if_exists='replace_force')
     assert t.columns() == ['z'] and t.count() == 0
@@ -415,3 +421,23 @@ def test_base_revert_reaches_the_view_and_its_columns(base):
     assert _col(v, 'a') == [2, 3, 4]
     assert _col(v, 'x') == [20, 30, 40]
     assert h.stored(v, 'a', 'b') == {r: x for r, x in h.stored(base, 'a', 'b').items() if x[0] >= 2}
+
+
+def test_view_definition_refusals(base):
+    with pytest.raises(
+        rv.InvalidValueError,
+        match=r"View column 'x' is an expression \(a \+ 1\); select columns only",
+    ):
+        rv.create_view('v', base.select(x=base.a + 1))
+    with pytest.raises(rv.InvalidValueError, match='where\\(\\) and select\\(\\) only'):
+        rv.create_view('v', base.order_by(base.a))
+    with pytest.raises(rv.InvalidValueError, match='not a past version'):
+        rv.create_view('v', rv.get_table('t:0'))
+    with pytest.raises(rv.InvalidValueError, match='A view cannot replace its own base'):
+        rv.create_view('t', base, if_exists='replace')
+    assert rv.list_tables() == ['t']
+    v = rv.create_view('v', base, additional_columns={'ten': h.times10(base.a), 'note': rv.String})
+    assert v.columns() == ['a', 'b', 'ten', 'note']
+    assert _col(v, 'ten') == [0, 10, 20, 30, 40]
+    with pytest.raises(rv.InvalidValueError, match="uses column 'a' of another table"):
+        v.add_computed_column(y=base.a + 1)
