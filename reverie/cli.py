@@ -130,7 +130,11 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _selected(paths: Sequence[str]) -> list[Table]:
-    return [api.get_table(p) for p in (paths or api.list_tables())]
+    """The tables named, or every table and view (a snapshot is frozen: nothing to compute)."""
+    if paths:
+        return [api.get_table(p) for p in paths]
+    kinds = api.default_catalog().kinds()
+    return [api.get_table(p) for p in api.list_tables() if kinds.get(p) != 'snapshot']
 
 
 def _resume(args: argparse.Namespace) -> int:

@@ -441,3 +441,18 @@ def test_view_definition_refusals(base):
     assert _col(v, 'ten') == [0, 10, 20, 30, 40]
     with pytest.raises(rv.InvalidValueError, match="uses column 'a' of another table"):
         v.add_computed_column(y=base.a + 1)
+
+
+def test_cli_resume_and_worker_pass_over_snapshots(base, capsys):
+    """Was a bug: resume and worker stopped at the first snapshot ('read-only')."""
+    rv.create_snapshot('s', base)
+    v = rv.create_view('v', base)
+    v.add_computed_column(x=h.times10(v.a), print_stats=False)
+    capsys.readouterr()
+    assert cli.main(['resume']) == 0
+    out = capsys.readouterr().out
+    assert "Resuming 't':" in out and "Resuming 'v':" in out and "'s'" not in out
+    assert cli.main(['worker', '--once']) == 0
+    assert 'Worker pass done: 2 tables checked' in capsys.readouterr().out
+    assert cli.main(['resume', 's']) == 1  # named explicitly: the reason is given
+    assert "Snapshot 's' is read-only" in capsys.readouterr().err
