@@ -14,6 +14,8 @@ import pytest
 
 import reverie as rv
 from reverie import cli
+from reverie.functions import reve
+from reverie.reve_server import ServerOptions, serve_in_thread
 from tests.catalog import _view_helpers as h
 
 REPO = Path(__file__).resolve().parents[2]
@@ -245,6 +247,48 @@ def test_time_travel_on_a_view(base):
     assert [x['deleted'] for x in v.get_versions()] == [1, 0, 0, 0]
     with pytest.raises(rv.InvalidValueError, match='came from its base table'):
         v.revert()
+
+
+@pytest.fixture
+def reve_log(monkeypatch, tmp_path):
+    """The local Reve server on loopback; yields the file it logs each image request to."""
+    log = tmp_path / 'requests.jsonl'
+    with serve_in_thread(ServerOptions(request_log=log, megapixels=0.01)) as server:
+        monkeypatch.setenv('REVE_API_KEY', 'papi.view-tests')
+        monkeypatch.setenv('REVE_API_URL', server.url)
+        yield log
+
+
+def _requests(log: Path) -> list[tuple[str, str]]:
+    """(endpoint kind, prompt or instruction) of each request the server was paid for."""
+    entries = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+    return [(e['endpoint'], e.get('prompt') or e.get('edit_instruction')) for e in entries]
+
+
+def test_paid_columns_of_a_view_only_for_its_rows(catalog, reve_log):
+    """The issue's example: a view of the wide scenes, with columns of its own."""
+    t = rv.create_table('t', {'prompt': rv.String, 'ar': rv.String})
+    t.add_computed_column(scene=reve.create(t.prompt, aspect_ratio=t.ar), print_stats=False)
+    t.insert([{'prompt': 'a', 'ar': '16:9'}, {'prompt': 'b', 'ar': '1:1'}], print_stats=False)
+    wide = rv.create_view('wide', t.where(t.scene.width > t.scene.height))
+    wide.add_computed_column(thumb=wide.scene.resize((16, 9)), print_stats=False)
+    wide.add_computed_column(edited=reve.edit(wide.scene, 'blue'), print_stats=False)
+    assert wide.select(wide.prompt, wide.thumb.width).collect()['prompt'] == ['a']
+    assert len(_requests(reve_log)) == 3  # 2 scenes, 1 edit: only the view's row
+
+    t.insert([{'prompt': 'c', 'ar': '3:2'}, {'prompt': 'd', 'ar': '9:16'}], print_stats=False)
+    rs = wide.select(wide.prompt, wide.thumb.width, wide.edited.width).collect()
+    assert sorted(zip(rs['prompt'], rs['width'], strict=True)) == [('a', 16), ('c', 16)]
+    assert all(w is not None for w in rs['width_1'])
+    assert len(_requests(reve_log)) == 6  # 2 more scenes, 1 more edit
+    assert [v['paid_calls'] for v in wide.get_versions(1)] == [1]
+
+    t.revert()  # the second insert: its row leaves the view
+    assert wide.count() == 1
+    t.insert([{'prompt': 'c', 'ar': '3:2'}, {'prompt': 'd', 'ar': '9:16'}], print_stats=False)
+    assert sorted(wide.collect()['prompt']) == ['a', 'c']
+    assert len(_requests(reve_log)) == 6  # the redo paid nothing: all from the cache
+    assert wide.where(wide.edited == None).count() == 0  # noqa: E711
 
 
 # -- dependencies, metadata, display --------------------------------------------------------
