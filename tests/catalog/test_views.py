@@ -414,6 +414,52 @@ def test_a_second_process_writing_the_base_syncs_the_view(base, db_url, tmp_path
     assert [x['kind'] for x in v.get_versions()][:2] == ['sync', 'sync']
 
 
+_WRITER = """
+import sys, reverie as rv
+t = rv.get_table('t')
+tag = sys.argv[1]
+for i in range(8):
+    t.insert([{'a': 3 * i + k, 'b': tag} for k in range(3)], print_stats=False)
+    if tag == 'upd':
+        t.update({'a': t.a + 100}, where=(t.b == tag) & (t.a == 3 * i))
+"""
+
+
+def test_two_processes_writing_the_base_at_once(base, db_url, tmp_path):
+    v = rv.create_view('v', base.where(base.a >= 5))
+    v.add_computed_column(x=h.times10(v.a), print_stats=False)
+    vv = rv.create_view('vv', v.where(v.x < 500))
+    env = {
+        **os.environ,
+        'REVERIE_DB_URL': db_url,
+        'REVERIE_MEDIA_DIR': str(tmp_path / 'media'),
+        'PYTHONPATH': str(REPO),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, '-c', _WRITER, tag],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in ('ins', 'upd')
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, out + err
+    assert base.count() == 5 + 2 * 24
+    rows = h.stored(base, 'a', 'b')
+    assert sorted(a for a, b in rows.values() if b == 'upd') == sorted(
+        [3 * i + 100 for i in range(8)] + [3 * i + k for i in range(8) for k in (1, 2)]
+    )
+    want = {r: row for r, row in rows.items() if row[0] >= 5}
+    assert h.stored(v, 'a', 'b') == want
+    assert h.values(v, 'x') == {r: (10 * a,) for r, (a, _b) in want.items()}
+    assert set(h.stored(vv, 'a')) == {r for r, (a, _b) in want.items() if a < 50}
+
+
 # -- CLI ---------------------------------------------------------------------------------
 def test_cli_tables_shows_kinds(base, capsys):
     rv.create_view('v', base)
