@@ -960,10 +960,10 @@ class Table:
             touched = sync_rows(self._catalog, view_schema, rows)
             if not touched and rows is not None:
                 continue
-            if view_schema.computed():
+            if view_schema.computed():  # the rows the sync touched (all, after a full sync)
                 view._compute(
                     view_schema,
-                    rowids=None,
+                    rowids=touched if rows is not None else None,
                     on_error='ignore',
                     desc=f'Computing view {view_schema.name}',
                     paid=view._paid_options(None),
