@@ -111,6 +111,25 @@ def test_filter_reads_a_base_computed_column(base):
     assert _col(v, 's') == [95, 101, 102, 103, 110]
 
 
+def test_filter_on_a_column_the_view_does_not_mirror(base):
+    v = rv.create_view('v', base.select(base.a).where(base.b == 'b1'))
+    assert v.columns() == ['a'] and _col(v, 'a') == [1]
+    base.update({'b': 'b1'}, where=base.a == 3)  # enters, though no mirrored cell changed
+    base.update({'b': 'no'}, where=base.a == 1)  # leaves
+    assert _col(v, 'a') == [3]
+
+
+def test_view_time_travel_keeps_images_a_base_revert_removed(catalog):
+    t = rv.create_table('t', {'a': rv.Int, 'img': rv.Image})
+    v = rv.create_view('v', t)
+    t.insert(a=1, img=_img(33), print_stats=False)
+    t.revert()  # the row leaves the view; the view's version 1 still shows it
+    assert v.count() == 0
+    old = rv.get_table('v:1')
+    assert old.select(old.a, old.img.width).collect()['width'] == [33]
+    assert old.collect()['img'][0].size == (33, 8)
+
+
 def test_select_with_renamed_column(base):
     v = rv.create_view('p', base.select(base.a, bee=base.b))
     assert v.columns() == ['a', 'bee']
