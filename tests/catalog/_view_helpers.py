@@ -7,6 +7,9 @@ them again by dotted path (``tests.catalog._view_helpers.times10``).
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +40,19 @@ def salted(a: int) -> int:
 def is_odd(a: int) -> bool:
     """A filter only Python can evaluate."""
     return a % 2 == 1
+
+
+@rv.udf
+def gated(a: int) -> bool:
+    """``a >= 0``. With $GATE_MARK set, the call for a == 0 touches that file, then waits
+    (up to 60 s) for the file $GATE_GO: a test's way to act while a sync is under way."""
+    mark = os.environ.get('GATE_MARK')
+    if mark and a == 0:
+        Path(mark).touch()
+        deadline = time.monotonic() + 60
+        while not Path(os.environ['GATE_GO']).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return a >= 0
 
 
 def reset_calls() -> None:
