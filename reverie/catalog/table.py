@@ -204,7 +204,8 @@ class Table:
     def _caption(self, schema: TableSchema) -> str:
         """'Table 'dir/t'', 'View 'dir/v' (of 'dir/t' where ...)', with a version if pinned."""
         if self._version is not None:
-            return f"Table '{schema.path}' at version {self._version} (read-only)"
+            kind = schema.kind.capitalize()  # Table, View or Snapshot
+            return f"{kind} '{schema.path}' at version {self._version} (read-only)"
         if schema.base_id is None:
             return f"Table '{schema.path}'"
         d = derivation(self._catalog, schema)

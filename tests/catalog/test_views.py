@@ -265,6 +265,8 @@ def test_time_travel_on_a_view(base):
     assert old.where(old.a == 3).collect()['b'] == ['b3']
     assert rv.get_table('v:2').where(old.a == 3).collect()['b'] == ['late']
     assert _col(rv.get_table('v:3'), 'a') == [3, 9]
+    assert repr(old).startswith("View 'v' at version 1 (read-only)")
+    assert repr(rv.get_table('t:1')).startswith("Table 't' at version 1 (read-only)")
     assert [x['deleted'] for x in v.get_versions()] == [1, 0, 0, 0]
     with pytest.raises(rv.InvalidValueError, match='came from its base table'):
         v.revert()
