@@ -314,6 +314,27 @@ def test_paid_columns_of_a_view_only_for_its_rows(catalog, reve_log):
     assert wide.where(wide.edited == None).count() == 0  # noqa: E711
 
 
+def test_worker_finishing_base_cells_fills_the_view(catalog, reve_log, capsys):
+    t = rv.create_table('t', {'prompt': rv.String, 'ar': rv.String})
+    t.add_computed_column(scene=reve.create(t.prompt, aspect_ratio=t.ar), print_stats=False)
+    wide = rv.create_view('wide', t.where(t.scene.width > t.scene.height))
+    wide.add_computed_column(thumb=wide.scene.resize((16, 9)), print_stats=False)
+    with pytest.raises(rv.ExecutionError) as info:  # the budget stops it before any call
+        t.insert(
+            [{'prompt': 'a', 'ar': '16:9'}, {'prompt': 'b', 'ar': '1:1'}],
+            budget=0,
+            print_stats=False,
+        )
+    assert getattr(info.value, 'reason', None) == 'budget'
+    assert t.count() == 2 and wide.count() == 0  # pending scenes: no width yet
+    assert _requests(reve_log) == []
+    assert cli.main(['worker', '--once']) == 0
+    assert 'Worker pass done' in capsys.readouterr().out
+    assert wide.select(wide.prompt, wide.thumb.width).collect()['prompt'] == ['a']
+    assert wide.collect()['thumb'][0].size == (16, 9)
+    assert len(_requests(reve_log)) == 2
+
+
 # -- dependencies, metadata, display --------------------------------------------------------
 def test_drop_table_refused_while_views_depend(base):
     v = rv.create_view('v', base.where(base.a > 1))
