@@ -109,10 +109,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _tables(args: argparse.Namespace) -> int:
+    """Each table's path; a view or snapshot also says what it is based on."""
     kinds = api.default_catalog().kinds()
     for path in api.list_tables(args.dir):
         kind = kinds.get(path, 'table')
-        print(path if kind == 'table' else f'{path} ({kind})')
+        if kind == 'table':
+            print(path)
+        else:
+            base = api.get_table(path).get_metadata()['base']
+            print(f'{path}  ({kind} of {base})')
     return 0
 
 
@@ -125,7 +130,11 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _selected(paths: Sequence[str]) -> list[Table]:
-    return [api.get_table(p) for p in (paths or api.list_tables())]
+    """The tables named, or every table and view (a snapshot is frozen: nothing to compute)."""
+    if paths:
+        return [api.get_table(p) for p in paths]
+    kinds = api.default_catalog().kinds()
+    return [api.get_table(p) for p in api.list_tables() if kinds.get(p) != 'snapshot']
 
 
 def _resume(args: argparse.Namespace) -> int:

@@ -254,7 +254,7 @@ class Catalog:
         if_exists = check_option('if_exists', if_exists, IF_EXISTS)
         path = normalize_path(path, what=f'{kind} path')
         with self.store.begin() as conn:
-            if not self._make_way(conn, path, if_exists, keep=base.id):
+            if not self._make_way(conn, path, if_exists, keep=base.id, kind=kind):
                 return None
             self._check_new_table_path(conn, path)
             table_id = self._insert_table(
@@ -274,7 +274,13 @@ class Catalog:
         return table_id
 
     def _make_way(
-        self, conn: sa.Connection, path: str, if_exists: str, *, keep: int | None = None
+        self,
+        conn: sa.Connection,
+        path: str,
+        if_exists: str,
+        *,
+        keep: int | None = None,
+        kind: str = 'table',
     ) -> bool:
         """Apply ``if_exists`` to a table about to be made at ``path``; False: keep the one there.
 
@@ -292,8 +298,14 @@ class Catalog:
                 'if_exists="replace" to start over.'
             )
         if existing == keep:
-            raise InvalidValueError(f'{path!r} cannot replace the table it is based on.')
-        self._drop_with_dependents(conn, existing, path, force=if_exists == 'replace_force')
+            raise InvalidValueError(f'A {kind} cannot replace its own base {path!r}.')
+        self._drop_with_dependents(
+            conn,
+            existing,
+            path,
+            force=if_exists == 'replace_force',
+            option="if_exists='replace_force'",
+        )
         return True
 
     def _check_new_table_path(self, conn: sa.Connection, path: str) -> None:
@@ -371,17 +383,24 @@ class Catalog:
         return found
 
     def _drop_with_dependents(
-        self, conn: sa.Connection, table_id: int, path: str, *, force: bool
+        self,
+        conn: sa.Connection,
+        table_id: int,
+        path: str,
+        *,
+        force: bool,
+        option: str = 'force=True',
     ) -> None:
+        """Drop a table; its views and snapshots too with ``force`` (``option`` says how)."""
         dependents = self.dependents(conn, table_id)
         if dependents and not force:
             names = ', '.join(f'{k} {p!r}' for _, p, k in dependents[:5])
             more = '...' if len(dependents) > 5 else ''
+            them = 'it' if len(dependents) == 1 else 'them'
             raise InvalidValueError(
                 f'Table {path!r} cannot be dropped: {names}{more} depend'
-                f'{"s" if len(dependents) == 1 else ""} on it. Drop '
-                f'{"it" if len(dependents) == 1 else "them"} first, or pass force=True to drop '
-                'them too.'
+                f'{"s" if len(dependents) == 1 else ""} on it. Drop {them} first, or pass '
+                f'{option} to drop {them} too.'
             )
         for dep_id, _, _ in reversed(dependents):
             self._drop_table_rows(conn, dep_id)

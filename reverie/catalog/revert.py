@@ -15,6 +15,9 @@ import sqlalchemy as sa
 
 from reverie import types as ts
 from reverie.errors import InvalidValueError
+from reverie.exec.schema import TableSchema
+from reverie.exprs import nodes as n
+from reverie.exprs import serialize
 from reverie.store.db import (
     VERSION,
     build_data_table,
@@ -68,6 +71,7 @@ def revert_latest(
         assert before is not None
         added = [c for c in current if c['id'] not in {b['id'] for b in before}]
         removed = [c for c in before if c['id'] not in {a['id'] for a in current}]
+        _check_views(conn, schema, {int(c['id']) for c in added}, v)
         candidates = _refs_written(conn, table_id, current, added, v)
         live_name = data_table_name(table_id)
         for col in removed:  # a dropped column comes back before its values do
@@ -113,6 +117,33 @@ def _check_pins(conn: sa.Connection, table_id: int, path: str, version: int) -> 
             f'Cannot revert version {version} of {path!r}: snapshot {pins.path!r} was taken at '
             f'version {pins.base_version} and pins it. Drop the snapshot first.'
         )
+
+
+def _check_views(conn: sa.Connection, schema: TableSchema, added: set[int], version: int) -> None:
+    """Refuse to undo a version that added a column a view mirrors or filters on."""
+    if not added:
+        return
+    views = conn.execute(
+        sa.select(tables_table.c.path, derived_table.c.table_id, derived_table.c.predicate)
+        .join(tables_table, tables_table.c.id == derived_table.c.table_id)
+        .where(derived_table.c.base_id == schema.id)
+        .order_by(tables_table.c.path)
+    ).all()
+    for path, view_id, predicate in views:
+        used = set(
+            conn.execute(
+                sa.select(columns_table.c.mirror_of).where(columns_table.c.table_id == view_id)
+            ).scalars()
+        )
+        if predicate is not None:
+            node = serialize.from_json(predicate, lambda cid: schema.by_id(cid).ref(schema.id))
+            used |= {r.column_id for r in n.column_refs(node)}
+        names = [c.name for c in schema.columns if c.id in added & used]
+        if names:
+            raise InvalidValueError(
+                f'Cannot revert version {version} of {schema.path!r}: it added column '
+                f'{names[0]!r}, which view {path!r} uses. Drop the view first.'
+            )
 
 
 def _image_names(cols: list[dict[str, Any]]) -> list[str]:

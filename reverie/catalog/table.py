@@ -204,7 +204,8 @@ class Table:
     def _caption(self, schema: TableSchema) -> str:
         """'Table 'dir/t'', 'View 'dir/v' (of 'dir/t' where ...)', with a version if pinned."""
         if self._version is not None:
-            return f"Table '{schema.path}' at version {self._version} (read-only)"
+            kind = schema.kind.capitalize()  # Table, View or Snapshot
+            return f"{kind} '{schema.path}' at version {self._version} (read-only)"
         if schema.base_id is None:
             return f"Table '{schema.path}'"
         d = derivation(self._catalog, schema)
@@ -972,10 +973,10 @@ class Table:
             touched = sync_rows(self._catalog, view_schema, rows)
             if not touched and rows is not None:
                 continue
-            if view_schema.computed():
+            if view_schema.computed():  # the rows the sync touched (all, after a full sync)
                 view._compute(
                     view_schema,
-                    rowids=None,
+                    rowids=touched if rows is not None else None,
                     on_error='ignore',
                     desc=f'Computing view {view_schema.name}',
                     paid=view._paid_options(None),

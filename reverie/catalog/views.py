@@ -116,7 +116,8 @@ class _Sync:
         with store.begin() as conn:
             lock_table(conn, store, self.view.id)
             base_rows = self._read(conn, base_t, [b for b, _ in self.pairs], members)
-            in_range = view_t.c[ROWID].between(lo, hi)
+            view_rid = view_t.c[ROWID]
+            in_range = view_rid.between(lo, hi) if wanted is None else view_rid.in_(sorted(wanted))
             view_query = sa.select(view_t.c[ROWID], *(view_t.c[v] for _, v in self.pairs)).where(
                 in_range
             )
@@ -170,21 +171,22 @@ class _Sync:
         rid = base.sa_table.c[ROWID]
         clause = None if pred is None else to_sql(pred, sql_resolver(base))
         if pred is None or clause is not None:
-            query = sa.select(rid).where(rid.between(lo, hi))
+            # only the rows wanted: a sparse update must not read every row between its ids
+            where = rid.between(lo, hi) if wanted is None else rid.in_(sorted(wanted))
+            query = sa.select(rid).where(where)
             if clause is not None:
                 query = query.where(clause)
             with self.catalog.store.read() as conn:
                 found = list(conn.execute(query).scalars())
         else:  # the filter needs Python (a function, an image property): the query engine
-            in_range = n.BoolOp(
-                'and',
-                (
-                    pred,
-                    n.BinaryOp('>=', ROWID_REF, n.Literal(lo, ts.Int), ts.Bool),
-                    n.BinaryOp('<=', ROWID_REF, n.Literal(hi, ts.Int), ts.Bool),
-                ),
-                ts.Bool,
+            rows: tuple[n.Node, ...] = (
+                n.BinaryOp('>=', ROWID_REF, n.Literal(lo, ts.Int), ts.Bool),
+                n.BinaryOp('<=', ROWID_REF, n.Literal(hi, ts.Int), ts.Bool),
             )
+            if wanted is not None:
+                ids = tuple(n.Literal(r, ts.Int) for r in sorted(wanted))
+                rows = (*rows, n.IsIn(ROWID_REF, ids, ts.Bool))
+            in_range = n.BoolOp('and', (pred, *rows), ts.Bool)
             spec = QuerySpec(items=((ROWID, ROWID_REF),), predicate=in_range)
             result = run_query(self.catalog.exec, base, spec, lambda ref: ref)
             found = [int(r) for r in result.columns[0]]

@@ -32,7 +32,10 @@ def test_demo_says_where_its_tables_are_and_the_command_shows_them(tmp_path, mon
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ['reve_demo/scenes', 'reve_demo/wide (view)']
+    assert proc.stdout.splitlines() == [
+        'reve_demo/scenes',
+        'reve_demo/wide  (view of reve_demo/scenes)',
+    ]
     page = (tmp_path / 'demo_output' / 'gallery' / 'index.html').read_text()
     assert page.count('<img') == 8
     assert page.count('<dt>request</dt><dd>rsid-') == 6  # one per generated image
