@@ -715,8 +715,6 @@ class Table:
         always taken from the journal. ``budget`` caps the credits spent.
         """
         _check_on_error(on_error)
-        if not columns and self._version is None and self._schema().kind == 'snapshot':
-            return UpdateStatus()  # frozen, with no cells of its own: nothing to finish
         schema = self._writable('recompute')
         targets: list[ColumnSchema] = []
         for c in columns:

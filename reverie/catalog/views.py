@@ -112,10 +112,9 @@ class _Sync:
     def piece(self, lo: int, hi: int, wanted: set[int] | None) -> None:
         store = self.catalog.store
         base_t, view_t = self.d.base.sa_table, self.view.sa_table
-        members = self._members(lo, hi, wanted)
+        members = self._members(lo, hi, wanted)  # the filter's work, before the lock
         with store.begin() as conn:
             lock_table(conn, store, self.view.id)
-            base_rows = self._read(conn, base_t, [b for b, _ in self.pairs], members)
             view_rid = view_t.c[ROWID]
             in_range = view_rid.between(lo, hi) if wanted is None else view_rid.in_(sorted(wanted))
             view_query = sa.select(view_t.c[ROWID], *(view_t.c[v] for _, v in self.pairs)).where(
@@ -126,6 +125,13 @@ class _Sync:
                 for r in conn.execute(view_query)
                 if wanted is None or r[0] in wanted
             }
+            # Rows to add or remove are judged again under the lock: another process may have
+            # written and synced them since the filter ran (removing its row would lose it).
+            doubtful = set(view_rows) ^ set(members)
+            if doubtful:
+                again = self._members(lo, hi, doubtful, conn)
+                members = sorted((set(members) - doubtful) | set(again))
+            base_rows = self._read(conn, base_t, [b for b, _ in self.pairs], members)
             gone = sorted(set(view_rows) - set(base_rows))
             new = sorted(set(base_rows) - set(view_rows))
             changed = sorted(
@@ -164,8 +170,10 @@ class _Sync:
             self.version = begin_version(conn, self.catalog.store, self.view.id, 'sync')
         return self.version
 
-    def _members(self, lo: int, hi: int, wanted: set[int] | None) -> list[int]:
-        """Base rows in [lo, hi] (of ``wanted``) the filter admits."""
+    def _members(
+        self, lo: int, hi: int, wanted: set[int] | None, conn: sa.Connection | None = None
+    ) -> list[int]:
+        """Base rows in [lo, hi] (of ``wanted``) the filter admits (read in ``conn`` if given)."""
         base = self.d.base
         pred = self.d.predicate
         rid = base.sa_table.c[ROWID]
@@ -176,8 +184,11 @@ class _Sync:
             query = sa.select(rid).where(where)
             if clause is not None:
                 query = query.where(clause)
-            with self.catalog.store.read() as conn:
+            if conn is not None:
                 found = list(conn.execute(query).scalars())
+            else:
+                with self.catalog.store.read() as own:
+                    found = list(own.execute(query).scalars())
         else:  # the filter needs Python (a function, an image property): the query engine
             rows: tuple[n.Node, ...] = (
                 n.BinaryOp('>=', ROWID_REF, n.Literal(lo, ts.Int), ts.Bool),

@@ -510,11 +510,6 @@ rv.get_table('t').revert()
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='sync_rows decides membership before it locks the view: a row another process '
-    'inserted and synced in between is taken out again (see the report of branch i11-views)',
-)
 def test_insert_during_a_full_sync_elsewhere_stays_in_the_view(base, db_url, tmp_path):
     """A revert syncs every row of the view; a row another process inserts (and syncs) while
     that sync is reading the base must not be taken out of the view by it."""
