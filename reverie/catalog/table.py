@@ -348,7 +348,8 @@ class Table:
                 )
                 _merge(status, stats)
         finally:  # the rows are in, computed or not: views take them now
-            self._propagate(inserted.version, schema)
+            if inserted.version is not None:
+                self._propagate(inserted.version, schema, inserted.rowids)
         if print_stats:
             print(_summary('Inserted', status.num_rows, 'row', status.num_excs, start, status))
         return status
@@ -944,17 +945,22 @@ class Table:
             target = current_version(conn, self._id) if version is None else version
             add_counts(conn, self._id, target, computed=stats.cells, errors=stats.errors)
 
-    def _propagate(self, version: int | None, schema: TableSchema | None = None) -> None:
+    def _propagate(
+        self,
+        version: int | None,
+        schema: TableSchema | None = None,
+        rows: list[int] | None = None,
+    ) -> None:
         """Bring this table's views in line with the rows ``version`` wrote (None: every row).
 
-        ``schema``: the one the write used, if at hand (its ``views`` are current).
+        ``schema``: the one the write used, if at hand (its ``views`` are current);
+        ``rows``: the rows ``version`` wrote, when known (else they are looked up).
         """
         schema = schema or self._schema()
         views = list(schema.views)
         if not views:
             return
-        rows = None
-        if version is not None:
+        if rows is None and version is not None:
             assert schema.history is not None
             with self._catalog.store.read() as conn:
                 rows = version_rows(conn, schema.sa_table, schema.history, version)

@@ -31,7 +31,11 @@ class SchemaChanged(Exception):
 
 @dataclass(frozen=True)
 class Inserted:
-    """What an insert wrote: its version, and the new row ids when cells are to be computed."""
+    """What an insert wrote: its version, and the new row ids.
+
+    ``rowids`` holds every new row id when cells are to be computed or views follow the
+    table (the rows a view syncs), else none (the fast path does not ask for them).
+    """
 
     version: int | None
     rowids: list[int]
@@ -88,6 +92,11 @@ def insert_rows(store: Store, schema: TableSchema, rows: list[dict[str, Any]]) -
                 conn.exec_driver_sql(sql, list(values))
             else:
                 conn.execute(sa.insert(t), chunk)
+        if schema.views and not computed:
+            # The rows of this insert, for the views: the write lock (SQLite) or the table's
+            # row lock (PostgreSQL) kept other inserts out, so they are the newest ones.
+            newest = sa.select(t.c[ROWID]).order_by(t.c[ROWID].desc()).limit(len(rows))
+            rowids = sorted(conn.execute(newest).scalars())
     return Inserted(version, rowids)
 
 

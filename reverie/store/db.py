@@ -336,8 +336,10 @@ class Store:
 
     def _migrate_to_versions(self, conn: Connection) -> None:
         """Catalog 1 -> 2: every table gets ``_v``, a history table and its version 0."""
-        self.add_sql_columns(conn, 'rv_columns', [sa.Column('mirror_of', sa.Integer)])
-        self.add_sql_columns(conn, 'rv_calls', [sa.Column('table_version', sa.Integer)])
+        for table, column in (('rv_columns', 'mirror_of'), ('rv_calls', 'table_version')):
+            # create_all above made the table whole if it was missing (an older ledger-less db)
+            if column not in {c['name'] for c in sa.inspect(conn).get_columns(table)}:
+                self.add_sql_columns(conn, table, [sa.Column(column, sa.Integer)])
         now = time.time()
         for table_id in conn.execute(sa.select(tables_table.c.id)).scalars().all():
             self.add_sql_columns(
