@@ -306,24 +306,25 @@ def versions_rows(r: dict[str, Any]) -> list[Row]:
         if v is None:
             continue
         runs = f'median of {v["rounds"]} alternating runs'
-        for key, label, unit in (
-            ('insert_s', f'insert {n:,} rows in one call', 'rows/s'),
-            ('collect_s', f'collect {n:,} rows', 'rows/s'),
-            ('single_ms', '1,000 single-row inserts', 'ms/insert'),
+        for key, cpu, label in (
+            ('insert_s', 'insert_cpu_s', f'insert {n:,} rows in one call'),
+            ('collect_s', 'collect_cpu_s', f'collect {n:,} rows'),
+            ('single_ms', 'single_cpu_ms', '1,000 single-row inserts, per insert'),
         ):
             if f'after_{key}' not in v:
                 continue
             after, before = v[f'after_{key}'], v[f'before_{key}']
-            if unit == 'rows/s':
-                shown = f'{n / after:,.0f} rows/s'
-                bound = f'before {n / before:,.0f} rows/s'
-            else:
+            cpu_change = v[f'after_{cpu}'] / v[f'before_{cpu}'] - 1
+            if key == 'single_ms':
                 shown, bound = f'{after:.2f} ms', f'before {before:.2f} ms'
+            else:
+                shown, bound = f'{n / after:,.0f} rows/s', f'before {n / before:,.0f} rows/s'
             rows.append(
                 Row(
                     '11 versions',
                     f'{label} ({runs})',
-                    f'{shown} ({100 * (after / before - 1):+.0f}% time)',
+                    f'{shown} ({100 * (after / before - 1):+.0f}% time, '
+                    f'CPU {100 * cpu_change:+.0f}%)',
                     bound,
                     '<= 10% slower',
                     after <= 1.10 * before,

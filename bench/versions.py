@@ -41,6 +41,22 @@ def _rows(start: int, n: int) -> list[dict[str, Any]]:
     return [{'i': k, 's': f'row {k}', 'f': k * 0.5} for k in range(start, start + n)]
 
 
+class _Clocks:
+    """Wall-clock and CPU seconds of a block (SQLite works in-process, so CPU time is the
+    part other processes on a busy machine cannot inflate as much)."""
+
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def __enter__(self) -> _Clocks:
+        self._start = (time.perf_counter(), time.process_time())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.wall = time.perf_counter() - self._start[0]
+        self.cpu = time.process_time() - self._start[1]
+
+
 def timing(n_rows: int, repeats: int, singles: int) -> dict[str, Any]:
     """Insert ``n_rows`` in one call and collect them (best of ``repeats``, each insert into a
     new table), then ``singles`` one-row inserts into a new table; whatever reverie is on the
@@ -49,30 +65,33 @@ def timing(n_rows: int, repeats: int, singles: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {'reverie': str(Path(rv.__file__).resolve().parent)}
     with fresh_home():
-        insert_s, collect_s = [], []
+        inserts, collects = [], []
         for k in range(repeats):
             t = rv.create_table(f't{k}', {'i': rv.Int, 's': rv.String, 'f': rv.Float})
             rows = _rows(0, n_rows)
-            with Timer() as tm:
+            with _Clocks() as clocks:
                 t.insert(rows, print_stats=False)
-            insert_s.append(tm.seconds)
+            inserts.append(clocks)
             del rows
-            with Timer() as tm:
+            with _Clocks() as clocks:
                 rs = t.collect()
             assert len(rs) == n_rows
-            collect_s.append(tm.seconds)
+            collects.append(clocks)
             del rs
             rv.drop_table(f't{k}')
-        out['insert_s'] = min(insert_s)
-        out['collect_s'] = min(collect_s)
+        out['insert_s'] = min(c.wall for c in inserts)
+        out['insert_cpu_s'] = min(c.cpu for c in inserts)
+        out['collect_s'] = min(c.wall for c in collects)
+        out['collect_cpu_s'] = min(c.cpu for c in collects)
         if singles:
             t = rv.create_table('singles', {'i': rv.Int, 's': rv.String, 'f': rv.Float})
             one = [_rows(k, 1) for k in range(singles)]
-            with Timer() as tm:
+            with _Clocks() as clocks:
                 for row in one:
                     t.insert(row, print_stats=False)
             assert t.count() == singles
-            out['single_ms'] = 1000 * tm.seconds / singles
+            out['single_ms'] = 1000 * clocks.wall / singles
+            out['single_cpu_ms'] = 1000 * clocks.cpu / singles
     out['rss_mib'] = rss_mib()
     return out
 
@@ -128,7 +147,14 @@ def versus_before(n_rows: int, rounds: int, repeats: int, singles: int) -> dict[
             runs['after'].append(_run_timing(REPO, n_rows, repeats, singles))
     out: dict[str, Any] = {'rows': n_rows, 'rounds': rounds, 'before_commit': BEFORE}
     for tree, results in runs.items():
-        for key in ('insert_s', 'collect_s', 'single_ms'):
+        for key in (
+            'insert_s',
+            'insert_cpu_s',
+            'collect_s',
+            'collect_cpu_s',
+            'single_ms',
+            'single_cpu_ms',
+        ):
             if key in results[0]:
                 values = [r[key] for r in results]
                 out[f'{tree}_{key}'] = statistics.median(values)
