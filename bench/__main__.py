@@ -315,6 +315,7 @@ def versions_rows(r: dict[str, Any]) -> list[Row]:
                 continue
             after, before = v[f'after_{key}'], v[f'before_{key}']
             cpu_change = v[f'after_{cpu}'] / v[f'before_{cpu}'] - 1
+            best_change = min(v[f'after_{key}_runs']) / min(v[f'before_{key}_runs']) - 1
             if key == 'single_ms':
                 shown, bound = f'{after:.2f} ms', f'before {before:.2f} ms'
             else:
@@ -323,8 +324,8 @@ def versions_rows(r: dict[str, Any]) -> list[Row]:
                 Row(
                     '11 versions',
                     f'{label} ({runs})',
-                    f'{shown} ({100 * (after / before - 1):+.0f}% time, '
-                    f'CPU {100 * cpu_change:+.0f}%)',
+                    f'{shown} (time {100 * (after / before - 1):+.0f}%, '
+                    f'best {100 * best_change:+.0f}%, CPU {100 * cpu_change:+.0f}%)',
                     bound,
                     '<= 10% slower',
                     after <= 1.10 * before,
