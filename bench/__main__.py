@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.piece import MARK
 from bench.tables import import_time
+from bench.versions import piece_names as versions_pieces
 
 PIECES = [
     'tables',
@@ -239,6 +240,7 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
             )
         )
     rows += scale_rows(r)
+    rows += versions_rows(r)
     return rows
 
 
@@ -296,6 +298,88 @@ def scale_rows(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def versions_rows(r: dict[str, Any]) -> list[Row]:
+    """Issue 11: insert/collect against the tree before versioning, time travel, storage."""
+    rows: list[Row] = []
+    for n in (10_000, 100_000, 1_000_000):
+        v = r.get(f'versions_{n}')
+        if v is None:
+            continue
+        runs = f'median of {v["rounds"]} alternating runs'
+        for key, cpu, label in (
+            ('insert_s', 'insert_cpu_s', f'insert {n:,} rows in one call'),
+            ('collect_s', 'collect_cpu_s', f'collect {n:,} rows'),
+            ('single_ms', 'single_cpu_ms', '1,000 single-row inserts, per insert'),
+        ):
+            if f'after_{key}' not in v:
+                continue
+            after, before = v[f'after_{key}'], v[f'before_{key}']
+            cpu_change = v[f'after_{cpu}'] / v[f'before_{cpu}'] - 1
+            best_change = min(v[f'after_{key}_runs']) / min(v[f'before_{key}_runs']) - 1
+            if key == 'single_ms':
+                shown, bound = f'{after:.2f} ms', f'before {before:.2f} ms'
+            else:
+                shown, bound = f'{n / after:,.0f} rows/s', f'before {n / before:,.0f} rows/s'
+            rows.append(
+                Row(
+                    '11 versions',
+                    f'{label} ({runs})',
+                    f'{shown} (time {100 * (after / before - 1):+.0f}%, '
+                    f'best {100 * best_change:+.0f}%, CPU {100 * cpu_change:+.0f}%)',
+                    bound,
+                    '<= 10% slower',
+                    after <= 1.10 * before,
+                )
+            )
+    for n in (10_000, 100_000):
+        h = r.get(f'history_{n}')
+        if h is None:
+            continue
+        now, v3 = h['rows_now'], h['rows_v3']
+        rows.append(
+            Row(
+                '11 versions',
+                f'{n:,}-row table, 20 versions: collect t:3 ({v3:,} rows), best of 3',
+                f'{h["collect_v3_s"]:.3f} s ({v3 / h["collect_v3_s"]:,.0f} rows/s)',
+                f't.collect() {now:,} rows {h["collect_now_s"]:.3f} s',
+                '(info)',
+                None,
+            )
+        )
+        rows.append(
+            Row(
+                '11 versions',
+                f'  collect t:20 (= now, {now:,} rows) / t.collect()',
+                f'{h["collect_v20_s"] / h["collect_now_s"]:.2f}x',
+                f'{h["collect_v20_s"]:.3f} s vs {h["collect_now_s"]:.3f} s',
+                '(info)',
+                None,
+            )
+        )
+        rows.append(
+            Row(
+                '11 versions',
+                '  count() t:3 / now',
+                f'{1000 * h["count_v3_s"]:.1f} ms / {1000 * h["count_now_s"]:.1f} ms',
+                '',
+                '(info)',
+                None,
+            )
+        )
+        ratio = h['versioned_bytes'] / h['once_bytes']
+        rows.append(
+            Row(
+                '11 versions',
+                f'  storage after VACUUM, {h["history_rows"]:,} history rows',
+                f'{h["versioned_bytes"]:,} B ({100 * (ratio - 1):+.0f}%)',
+                f'same rows in 1 insert {h["once_bytes"]:,} B',
+                '(info)',
+                None,
+            )
+        )
+    return rows
+
+
 def render(rows: list[Row]) -> str:
     head = ('issue', 'figure', 'measured', 'bound', 'target', 'result', 'Pixeltable*')
     table = [head] + [
@@ -326,13 +410,13 @@ def main() -> None:
         f'Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}'
     )
     results: dict[str, Any] = {'import': import_time()}
-    names = PIECES + [f'scale_{n}' for n in SCALES]
-    if '--quick' in sys.argv:
-        names = names[:-1]  # without the 1M-row run
+    quick = '--quick' in sys.argv
+    names = PIECES + [f'scale_{n}' for n in (SCALES[:-1] if quick else SCALES)]
+    names += versions_pieces(quick)  # without the 1M-row runs when quick
     for name in names:
         t0 = time.perf_counter()
         results[name] = run_piece(name)
-        print(f'  ran {name:<14} {time.perf_counter() - t0:6.1f} s', flush=True)
+        print(f'  ran {name:<16} {time.perf_counter() - t0:6.1f} s', flush=True)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results['whole_rss_mib'] = max(children, own)

@@ -16,7 +16,7 @@ MARK = 'BENCH-RESULT '
 
 
 def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import compute, reve, scale, tables
+    from bench import compute, reve, scale, tables, versions
 
     return {
         'tables': tables.tables,
@@ -33,6 +33,11 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'scale_10000': lambda: scale.scale(10_000),
         'scale_100000': lambda: scale.scale(100_000),
         'scale_1000000': lambda: scale.scale(1_000_000),
+        'versions_10000': lambda: versions.versions_piece(10_000),
+        'versions_100000': lambda: versions.versions_piece(100_000),
+        'versions_1000000': lambda: versions.versions_piece(1_000_000),
+        'history_10000': lambda: versions.history(10_000),
+        'history_100000': lambda: versions.history(100_000),
     }
 
 
