@@ -25,6 +25,18 @@ def child_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def spawn(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """Start ``python *args`` from the repository root, its output captured."""
+    return subprocess.Popen(
+        [PYTHON, *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def run_cli(
     args: list[str], env: dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,6 @@ polling meanwhile never sees a half-written row. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 import reverie as rv
 from reverie.catalog.catalog import Catalog
-from tests.reliability._util import PYTHON, ROOT, child_env
+from tests.reliability._util import child_env, spawn
 
 WRITERS = 4
 BATCHES = 20
@@ -80,20 +79,10 @@ def test_four_writers_and_a_backfill(catalog: Catalog, tmp_path: Path) -> None:
         scripts[name].write_text(src)
     stop = tmp_path / 'stop'
 
-    def spawn(*args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [PYTHON, *args],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
     start = time.perf_counter()
-    reader = spawn(str(scripts['reader']), str(stop))
-    procs = [spawn(str(scripts['writer']), str(w)) for w in range(WRITERS)]
-    procs.append(spawn(str(scripts['backfill'])))
+    reader = spawn(env, str(scripts['reader']), str(stop))
+    procs = [spawn(env, str(scripts['writer']), str(w)) for w in range(WRITERS)]
+    procs.append(spawn(env, str(scripts['backfill'])))
     outs = [p.communicate(timeout=300) for p in procs]
     elapsed = time.perf_counter() - start
     stop.write_text('stop')

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import reverie as rv
 from reverie.catalog.catalog import Catalog
 from tests.reliability._udfs import twice
-from tests.reliability._util import PYTHON, ROOT, child_env, integrity
+from tests.reliability._util import PYTHON, ROOT, child_env, integrity, spawn
 
 SECONDS = 4.0
 
@@ -128,17 +128,10 @@ def test_inserting_and_reverting_at_once_lose_and_corrupt_nothing(
     reverter.write_text(REVERTER)
     log = tmp_path / 'inserted.txt'
 
-    def spawn(*args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [PYTHON, *args],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    procs = [spawn(str(inserter), str(log), str(SECONDS)), spawn(str(reverter), str(SECONDS))]
+    procs = [
+        spawn(env, str(inserter), str(log), str(SECONDS)),
+        spawn(env, str(reverter), str(SECONDS)),
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
