@@ -19,8 +19,8 @@ from reverie import types as ts
 from reverie.exec.cells import LEASE_SECONDS, owner_id
 from reverie.exec.codec import DRIVER_NATIVE
 from reverie.exec.schema import TableSchema
-from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, VERSION, Store, tables_table
-from reverie.store.versions import begin_version
+from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, VERSION, Store
+from reverie.store.versions import begin_insert_version
 
 INSERT_CHUNK = 5000
 
@@ -67,9 +67,8 @@ def insert_rows(store: Store, schema: TableSchema, rows: list[dict[str, Any]]) -
         # added meanwhile would leave them pending with nobody to compute them. SQLite's
         # write lock (or the row lock on PostgreSQL, taken by begin_version) holds the
         # schema still until commit.
-        version = begin_version(conn, store, schema.id, 'insert', inserted=len(rows))
-        current = sa.select(tables_table.c.version).where(tables_table.c.id == schema.id)
-        if conn.execute(current).scalar_one_or_none() != schema.version:
+        version = begin_insert_version(conn, store, schema.id, schema.version, len(rows))
+        if version is None:
             raise SchemaChanged
         for row in rows:
             row[VERSION] = version

@@ -71,28 +71,34 @@ def current_version(conn: Connection, table_id: int) -> int:
 _COUNTS = ('inserted', 'updated', 'deleted', 'computed', 'errors')
 
 
-def _next_version_statement() -> sa.Insert:
+def _next_version_statement(*, check_schema: bool) -> sa.Insert:
     """INSERT of the table's next version row, its number computed by the database.
 
-    Built once: composing SQLAlchemy constructs costs more than the statement runs.
+    With ``check_schema`` it inserts nothing unless the table's schema version is still
+    ``:schema`` (an insert's rows were prepared for it). Built once: composing SQLAlchemy
+    constructs costs more than the statement runs.
     """
-    v = versions_table.c
+    v, tc = versions_table.c, tables_table.c
+    number = (
+        sa.select(sa.func.coalesce(sa.func.max(v.version), -1) + 1)
+        .where(v.table_id == tc.id)
+        .scalar_subquery()
+    )
     values = [
         sa.bindparam('at', type_=sa.Float),
         sa.bindparam('kind', type_=sa.String),
         *(sa.bindparam(name, type_=sa.BigInteger) for name in _COUNTS),
         sa.bindparam('columns', type_=versions_table.c.columns.type),
     ]
-    select = sa.select(
-        sa.bindparam('t', type_=sa.Integer),
-        sa.func.coalesce(sa.func.max(v.version), -1) + 1,
-        *values,
-    ).where(v.table_id == sa.bindparam('t', type_=sa.Integer))
+    select = sa.select(tc.id, number, *values).where(tc.id == sa.bindparam('t', type_=sa.Integer))
+    if check_schema:
+        select = select.where(tc.version == sa.bindparam('schema', type_=sa.Integer))
     names = ['table_id', 'version', 'created_at', 'kind', *_COUNTS, 'columns']
     return sa.insert(versions_table).from_select(names, select).returning(v.version)
 
 
-_NEXT_VERSION = _next_version_statement()
+_NEXT_VERSION = _next_version_statement(check_schema=False)
+_NEXT_VERSION_OF_SCHEMA = _next_version_statement(check_schema=True)
 
 
 def begin_version(
@@ -110,9 +116,30 @@ def begin_version(
     ``counts``: its counts when already known (``inserted=...``).
     """
     lock_table(conn, store, table_id)
+    params = _params(table_id, kind, columns, counts)
+    return int(conn.execute(_NEXT_VERSION, params).scalar_one())
+
+
+def begin_insert_version(
+    conn: Connection, store: Store, table_id: int, schema_version: int, rows: int
+) -> int | None:
+    """``begin_version`` of an insert, if the table is still at ``schema_version``.
+
+    None when its columns changed since the rows were prepared (nothing is written).
+    """
+    lock_table(conn, store, table_id)
+    params = _params(table_id, 'insert', None, {'inserted': rows})
+    params['schema'] = schema_version
+    found = conn.execute(_NEXT_VERSION_OF_SCHEMA, params).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def _params(
+    table_id: int, kind: str, columns: list[dict[str, Any]] | None, counts: dict[str, int]
+) -> dict[str, Any]:
     params: dict[str, Any] = dict.fromkeys(_COUNTS, 0)
     params.update(counts, t=table_id, at=time.time(), kind=kind, columns=columns)
-    return int(conn.execute(_NEXT_VERSION, params).scalar_one())
+    return params
 
 
 def add_counts(conn: Connection, table_id: int, version: int, **counts: int) -> None:
