@@ -6,7 +6,7 @@ since it selects the rows an UPDATE or DELETE touches.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -20,6 +20,8 @@ from reverie.exprs.to_sql import to_sql
 from reverie.store.db import ERROR, PENDING, ROWID, VERSION, Store
 from reverie.store.media import MediaStore
 from reverie.store.versions import add_counts, archive_rows, begin_version
+
+T = TypeVar('T')
 
 
 def sql_condition(schema: TableSchema, where: Expr | None, what: str) -> Any:
@@ -130,9 +132,9 @@ def change_rows(
     return version, count
 
 
-def chunks(rowids: list[int], size: int = 500) -> list[list[int]]:
-    """``rowids`` in pieces small enough for an ``IN (...)`` list."""
-    return [rowids[i : i + size] for i in range(0, len(rowids), size)]
+def chunks(items: list[T], size: int = 500) -> list[list[T]]:
+    """``items`` (row ids, media references) in pieces small enough for an ``IN (...)`` list."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def update_assignments(

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from reverie import types as ts
+from reverie.catalog.changes import chunks
 from reverie.errors import InvalidValueError
 from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs import serialize
 from reverie.store.db import (
     VERSION,
+    ColumnSql,
     build_data_table,
     build_history_table,
     column_specs,
@@ -148,7 +150,7 @@ def _check_views(conn: sa.Connection, schema: TableSchema, added: set[int], vers
 
 def _image_names(cols: list[dict[str, Any]]) -> list[str]:
     return [
-        f'c{c["id"]}'
+        ColumnSql(c['id'], computed=False).value  # the value column's name, whatever the layout
         for c in cols
         if isinstance(ts.ColumnType.from_json(c['col_type']), ts.ImageType)
     ]
@@ -168,9 +170,10 @@ def _refs_written(
         *(sa.column(name) for name in _image_names(current)),
     )
     refs: set[str] = set()
+    new_columns = set(_image_names(added))
     for name in _image_names(current):
         query = sa.select(t.c[name]).where(t.c[name].is_not(None))
-        if name not in _image_names(added):
+        if name not in new_columns:
             query = query.where(t.c[VERSION] == version)
         refs.update(conn.execute(query).scalars())
     return refs
@@ -209,7 +212,6 @@ def _refs_in(conn: sa.Connection, col: Any, among: set[str] | None) -> set[str]:
     if among is None:
         return {r for r in conn.execute(sa.select(col).where(col.is_not(None))).scalars()}
     found: set[str] = set()
-    wanted = sorted(among)
-    for chunk in (wanted[i : i + 500] for i in range(0, len(wanted), 500)):
+    for chunk in chunks(sorted(among)):
         found.update(conn.execute(sa.select(col).where(col.in_(chunk))).scalars())
     return found

@@ -76,16 +76,7 @@ def sync_rows(
     """
     d = derivation(catalog, view)
     mirrors = [(c, d.base.by_id(c.mirror_of)) for c in view.columns if c.mirror_of is not None]
-    pairs = [
-        (b.name, v.name)
-        for vc, bc in mirrors
-        for b, v in zip(
-            bc.sql.sa_columns(bc.col_type.sql_type()),
-            vc.sql.sa_columns(vc.col_type.sql_type()),
-            strict=True,
-        )
-    ]
-    sync = _Sync(catalog, view, d, mirrors, pairs, version)
+    sync = _Sync(catalog, view, d, mirrors, version)
     for lo, hi, wanted in _pieces(catalog, view, d.base, rowids):
         sync.piece(lo, hi, wanted)
     return sync.touched
@@ -100,14 +91,26 @@ class _Sync:
         view: TableSchema,
         d: Derivation,
         mirrors: list[tuple[ColumnSchema, ColumnSchema]],
-        pairs: list[tuple[str, str]],
         version: int | None,
     ) -> None:
-        self.catalog, self.view, self.d = catalog, view, d
-        self.mirrors, self.pairs, self.version = mirrors, pairs, version
+        self.catalog, self.view, self.d, self.version = catalog, view, d, version
         self.touched: list[int] = []
-        # per mirror column: the view's own computed columns that read it
-        self.dependents = {vc.id: view.dependents(vc.id) for vc, _ in mirrors}
+        # (base SQL column, view SQL column) of every mirrored cell part (value, state, ...);
+        # per mirror: where its parts sit in a row of them, and the view's own computed
+        # columns that read it (reset when it changes)
+        self.pairs: list[tuple[str, str]] = []
+        self.readers: list[tuple[slice, list[ColumnSchema]]] = []
+        for vc, bc in mirrors:
+            start = len(self.pairs)
+            self.pairs += [
+                (b.name, v.name)
+                for b, v in zip(
+                    bc.sql.sa_columns(bc.col_type.sql_type()),
+                    vc.sql.sa_columns(vc.col_type.sql_type()),
+                    strict=True,
+                )
+            ]
+            self.readers.append((slice(start, len(self.pairs)), view.dependents(vc.id)))
 
     def piece(self, lo: int, hi: int, wanted: set[int] | None) -> None:
         store = self.catalog.store
@@ -227,11 +230,9 @@ class _Sync:
         for r in changed:
             values: dict[str, Any] = dict(zip(names, base_rows[r], strict=True))
             values[VERSION] = version
-            for vc, bc in self.mirrors:
-                cols = [c.name for c in bc.sql.sa_columns(bc.col_type.sql_type())]
-                idx = [i for i, (b, _) in enumerate(self.pairs) if b in cols]
-                if any(base_rows[r][i] != view_rows[r][i] for i in idx):
-                    for dep in self.dependents[vc.id]:
+            for parts, readers in self.readers:
+                if base_rows[r][parts] != view_rows[r][parts]:
+                    for dep in readers:
                         values.update(pending_values(dep))
             groups.setdefault(tuple(sorted(values)), []).append(
                 {'p_rid': r, **{f'p_{k}': v for k, v in values.items()}}
