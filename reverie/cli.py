@@ -9,6 +9,7 @@
     reverie gc [--grace S]       delete media files no row refers to
     reverie worker [TABLE ...]   keep finishing pending cells until stopped
     reverie reve-server          serve the local Reve-compatible API
+    reverie ui                   browse tables, images, errors, cost and work in a browser
 
 A reverie error prints one line on stderr and exits with status 1.
 """
@@ -97,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--interval', type=float, default=2.0, help='seconds between polls')
     p.add_argument('--once', action='store_true', help='one pass, then exit')
     p.set_defaults(run=_worker)
+
+    p = sub.add_parser('ui', help='serve the local web app over these tables')
+    p.add_argument('--host', default='127.0.0.1', help='not loopback: a token is required')
+    p.add_argument('--port', type=int, default=0, help='0 picks a free port')
+    p.add_argument('--home', default=None, help='REVERIE_HOME to open (default: the usual)')
+    p.add_argument('--allow-writes', action='store_true', help='allow marks and recomputes')
+    p.set_defaults(run=_ui)
 
     p = sub.add_parser('reve-server', help='serve the local Reve-compatible API')
     server_cli.add_arguments(p)
@@ -207,6 +215,17 @@ def _worker(args: argparse.Namespace) -> int:
             )
             return 0
         time.sleep(args.interval)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    try:
+        from reverie.ui.server import serve  # the optional [ui] extra
+    except ImportError as e:
+        print(f"error: reverie ui needs the ui extra ({e.name}): pip install 'reverie[ui]'", file=sys.stderr)
+        return 1
+    catalog = api.init({'home': args.home}) if args.home else api.default_catalog()
+    serve(catalog, host=args.host, port=args.port, allow_writes=args.allow_writes)
+    return 0
 
 
 def _database_problem(e: sa.exc.OperationalError) -> str:
