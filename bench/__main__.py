@@ -27,6 +27,7 @@ PIECES = [
     'seed_insert',
     'seed_insert_no_ledger',
     'seed_add',
+    'ui',
 ]
 SCALES = [10_000, 100_000, 1_000_000]
 
@@ -241,7 +242,39 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
         )
     rows += scale_rows(r)
     rows += versions_rows(r)
+    rows += ui_rows(r['ui'])
     return rows
+
+
+def ui_rows(u: dict[str, Any]) -> list[Row]:
+    """Issue 21: ``reverie ui`` on a 100k-row table (its own process, timed over loopback)."""
+    ms = 1000
+    return [
+        Row(
+            '21 ui',
+            'grid page first byte, 100k rows (warm, median of 7)',
+            f'{u["ui_grid_ttfb_s"] * ms:.1f} ms',
+            f'deep page (after row 99,000) {u["ui_deep_ttfb_s"] * ms:.1f} ms',
+            '< 100 ms',
+            u['ui_grid_ttfb_s'] < 0.1,
+        ),
+        Row(
+            '21 ui',
+            '48 thumbnails, one after another (warm cache)',
+            f'{u["ui_thumbs48_warm_s"]:.2f} s',
+            f'cold (made and cached) {u["ui_thumbs48_cold_s"]:.2f} s',
+            '< 1 s',
+            u['ui_thumbs48_warm_s'] < 1.0,
+        ),
+        Row(
+            '21 ui',
+            'grid sorted by an Int column without index, first byte',
+            f'{u["ui_sorted_ttfb_s"] * ms:.1f} ms',
+            '',
+            '(info)',
+            None,
+        ),
+    ]
 
 
 def scale_rows(r: dict[str, Any]) -> list[Row]:

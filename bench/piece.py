@@ -16,7 +16,7 @@ MARK = 'BENCH-RESULT '
 
 
 def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import compute, reve, scale, tables, versions
+    from bench import compute, reve, scale, tables, ui, versions
 
     return {
         'tables': tables.tables,
@@ -38,6 +38,7 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'versions_1000000': lambda: versions.versions_piece(1_000_000),
         'history_10000': lambda: versions.history(10_000),
         'history_100000': lambda: versions.history(100_000),
+        'ui': ui.ui_piece,
     }
 
 

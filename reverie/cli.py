@@ -221,7 +221,10 @@ def _ui(args: argparse.Namespace) -> int:
     try:
         from reverie.ui.server import serve  # the optional [ui] extra
     except ImportError as e:
-        print(f"error: reverie ui needs the ui extra ({e.name}): pip install 'reverie[ui]'", file=sys.stderr)
+        print(
+            f"error: reverie ui needs the ui extra ({e.name}): pip install 'reverie[ui]'",
+            file=sys.stderr,
+        )
         return 1
     catalog = api.init({'home': args.home}) if args.home else api.default_catalog()
     serve(catalog, host=args.host, port=args.port, allow_writes=args.allow_writes)

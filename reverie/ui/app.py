@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from reverie import String
+from reverie.catalog.calls import calls_query
 from reverie.errors import Error, InvalidValueError, NotFoundError
 from reverie.exec.queries import ROWID_REF
 from reverie.exprs.expr import Expr
@@ -122,8 +123,8 @@ class _Pages:
         self.s = state
         self.templates = templates
 
-    def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
-        return self.templates.TemplateResponse(request, name, ctx, status_code=status)
+    def render(self, request: Request, name: str, code: int = 200, **ctx: Any) -> Response:
+        return self.templates.TemplateResponse(request, name, ctx, status_code=code)
 
     def open(self, request: Request) -> Opened:
         return open_table(self.s.catalog, request.path_params['spec'])
@@ -131,7 +132,8 @@ class _Pages:
     def need_writes(self, opened: Opened | None = None) -> None:
         if not self.s.allow_writes:
             raise HTTPException(
-                403, 'This UI is read-only: start it with `reverie ui --allow-writes` to change data.'
+                403,
+                'This UI is read-only: start it with `reverie ui --allow-writes` to change data.',
             )
         if opened is not None and opened.read_only:
             raise HTTPException(403, f'{opened.spec} is read-only (a past version or a snapshot).')
@@ -225,9 +227,7 @@ class _Pages:
         params = grid.GridParams.parse(request.query_params)
         row_text = request.query_params.get('row')
         rowid = (
-            _int(row_text, 'row')
-            if row_text
-            else grid.first_row(self.s.catalog, schema, params)
+            _int(row_text, 'row') if row_text else grid.first_row(self.s.catalog, schema, params)
         )
         mark_col = request.query_params.get('mark', 'preferred')
         ctx: dict[str, Any] = dict(
@@ -269,7 +269,7 @@ class _Pages:
             raise InvalidValueError(f'{value!r} is not a column of {opened.spec}.')
         existing = opened.schema.column(column)
         if existing is None:
-            opened.table.add_column(**{column: String})
+            opened.table.add_columns({column: String})
         elif existing.is_computed or not isinstance(existing.col_type, type(String)):
             raise InvalidValueError(
                 f'Column {column!r} is not a plain String column; name another one for marks.'
@@ -398,9 +398,11 @@ class _Pages:
         )
 
 
-def _cell_calls(catalog: Catalog, opened: Opened, column_id: int, rowid: int) -> list[dict[str, Any]]:
+def _cell_calls(
+    catalog: Catalog, opened: Opened, column_id: int, rowid: int
+) -> list[dict[str, Any]]:
     """The ledger's calls for one cell, oldest first."""
-    query = cost.calls_query(catalog, catalog.table_id(opened.path)).where(
+    query = calls_query(catalog, catalog.table_id(opened.path)).where(
         lambda r: r['column_id'] == column_id and r['row_id'] == rowid
     )
     return list(query.collect())
@@ -410,7 +412,7 @@ async def _form(request: Request) -> dict[str, str]:
     """An url-encoded form body (what the pages send; no multipart parser needed)."""
     kind = request.headers.get('content-type', '').partition(';')[0].strip()
     if kind != 'application/x-www-form-urlencoded':
-        raise HTTPException(415, 'Send the form url-encoded, as the UI\'s pages do.')
+        raise HTTPException(415, "Send the form url-encoded, as the UI's pages do.")
     body = (await request.body()).decode('utf-8', 'replace')
     return {k: v[0] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
 

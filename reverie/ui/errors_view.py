@@ -56,7 +56,11 @@ def error_groups(catalog: Catalog, schema: TableSchema) -> list[ErrorGroup]:
                 ).scalars()
                 groups.append(
                     ErrorGroup(
-                        col.name, errortype or '', errormsg or '', int(count), [int(r) for r in rows]
+                        col.name,
+                        errortype or '',
+                        errormsg or '',
+                        int(count),
+                        [int(r) for r in rows],
                     )
                 )
     return sorted(groups, key=lambda g: -g.count)

@@ -126,13 +126,15 @@ def page(catalog: Catalog, schema: TableSchema, params: GridParams) -> Page:
     def order_id() -> Any:
         return rowid.asc() if up else rowid.desc()
 
+    rows: list[Any]
+    keys: list[list[Any]]
     with catalog.store.read() as conn:
         if sort_col is None:
             q = sa.select(*columns).where(*conds)
             if cursor is not None:
                 q = q.where(after_id(int(cursor[-1])))
             rows = list(conn.execute(q.order_by(order_id()).limit(limit)).mappings())
-            keys = [[r[ROWID]] for r in rows]
+            keys = [[found[ROWID]] for found in rows]
         else:
             value = src.c[sort_col.sql.value]
             rows, keys = [], []
@@ -151,9 +153,9 @@ def page(catalog: Catalog, schema: TableSchema, params: GridParams) -> Page:
                 if in_nulls:
                     q = q.where(after_id(int(cursor[-1])))  # type: ignore[index]
                 more = conn.execute(q.order_by(order_id()).limit(limit - len(rows))).mappings()
-                for r in more:
-                    rows.append(r)
-                    keys.append([None, r[ROWID]])
+                for found in more:
+                    rows.append(found)
+                    keys.append([None, found[ROWID]])
     has_next = len(rows) > params.limit
     rows, keys = rows[: params.limit], keys[: params.limit]
     cards = [_card(schema, r) for r in rows]
@@ -285,7 +287,8 @@ def row(catalog: Catalog, schema: TableSchema, rowid: int) -> Mapping[str, Any] 
     src = schema.reads
     names = [c for c in src.c if c.name not in ('_claim_owner', '_claim_until')]
     with catalog.store.read() as conn:
-        return conn.execute(sa.select(*names).where(src.c[ROWID] == rowid)).mappings().first()
+        found = conn.execute(sa.select(*names).where(src.c[ROWID] == rowid)).mappings().first()
+    return None if found is None else dict(found)
 
 
 def first_row(catalog: Catalog, schema: TableSchema, params: GridParams) -> int | None:

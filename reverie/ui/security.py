@@ -75,7 +75,7 @@ class Guard:
         if scope['method'] == 'POST':
             origin = headers.get('origin')
             if origin is not None and urllib.parse.urlsplit(origin).netloc != host:
-                await _plain(send, 403, 'Writes come from the UI\'s own pages only.')
+                await _plain(send, 403, "Writes come from the UI's own pages only.")
                 return
         await self.app(scope, receive, send)
 

@@ -33,8 +33,10 @@ PROMPTS = [
 
 @rv.udf
 def caption(prompt: str) -> str:
+    if 'robot' in prompt:
+        raise RuntimeError('no robots today')
     if 'bad' in prompt:
-        raise ValueError(f'refusing prompt with "bad": {prompt!r}')
+        raise ValueError('prompt refused: it contains "bad"')
     return prompt.upper()
 
 
