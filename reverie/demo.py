@@ -249,6 +249,7 @@ def main(out: str = 'demo_output', *, latency: float = DEMO_LATENCY) -> int:
     print(f'Tables are in REVERIE_HOME={home}; look with:')
     print(f'  REVERIE_HOME={shlex.quote(home)} reverie tables')
     print(f'Done in {time.perf_counter() - start:.1f} s.')
+    print(f'Browse them in a web browser: REVERIE_HOME={shlex.quote(home)} reverie ui')
     return 0
 
 

@@ -201,6 +201,13 @@ class _Pages:
         others = [grid.cell_of(c, row) for c in opened.schema.columns if c.name != name]
         calls = _cell_calls(self.s.catalog, opened, col.id, rowid)
         expr = opened.table.get_metadata()['columns'][name]['computed_with']
+        # The version a paid call computed this cell for (the ledger records it); a row's
+        # ``_v`` is the version that last wrote the row, which computing a new column does not
+        # change.
+        made_for = next(
+            (c['table_version'] for c in reversed(calls) if c['table_version'] is not None),
+            None,
+        )
         ctx = dict(
             o=opened,
             rowid=rowid,
@@ -211,6 +218,7 @@ class _Pages:
             calls=calls,
             expr=expr,
             version=row.get('_v'),
+            made_for=made_for,
         )
         if request.query_params.get('frag'):
             return self.render(request, '_cell.html', **ctx)

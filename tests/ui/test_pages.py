@@ -93,7 +93,8 @@ def test_lightbox_shows_the_full_image_and_provenance(ui, watched, shots):
     box.wait_for(state='visible')
     page.wait_for_function("document.querySelector('#lightbox img.fullimg')?.complete")
     text = box.inner_text()
-    assert 'request_id' in text and 'credits' in text and 'Version that wrote it' in text
+    assert 'request_id' in text and 'credits' in text
+    assert 'Made for version\n2' in text  # scene was added (and paid for) at version 2
     assert 'reve.create' in text or 'create(' in text
     natural = page.eval_on_selector('#lightbox img.fullimg', 'i => i.naturalWidth')
     assert natural > 256  # the full image, not a thumbnail
