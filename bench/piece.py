@@ -39,6 +39,7 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'history_10000': lambda: versions.history(10_000),
         'history_100000': lambda: versions.history(100_000),
         'ui': ui.ui_piece,
+        'ui_1000000': lambda: ui.ui_piece(1_000_000),
     }
 
 

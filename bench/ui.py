@@ -1,12 +1,14 @@
 """Issue 21 (``reverie ui``): the grid page's first byte and 48 thumbnails, 100k rows.
 
-One table of 100,000 rows (prompt, n, photo): the first 200 rows hold distinct 640x400
-PNGs, the others no image (inserting 100k images would time the media store, not the UI).
-``reverie ui`` runs in its own process (as a user runs it) and is timed from here over one
-keep-alive connection, as a browser's first page would be:
+One table of 100,000 rows (1,000,000 in the full run's ``ui_1000000`` piece): prompt, n,
+photo; the first 200 rows hold distinct 640x400 PNGs, the others no image (inserting 100k
+images would time the media store, not the UI). ``reverie ui`` runs in its own process
+(as a user runs it) and is timed from here over one keep-alive connection, as a browser's
+first page would be:
 
 - first byte of ``/grid/bench/big`` (48 cards): the second load and later, median of 7;
-- the same for a page deep in the table (after row 99,000) and sorted by ``n`` (no index);
+- the same for a page deep in the table (after all rows but 1,000) and sorted by ``n``
+  (no index);
 - 48 thumbnails of the first page, one after another, cold (made and cached) then warm.
 """
 
@@ -71,7 +73,7 @@ def _start_ui(home: Path) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError('reverie ui did not start')
 
 
-def ui_piece() -> dict[str, Any]:
+def ui_piece(rows: int = ROWS) -> dict[str, Any]:
     import reverie as rv
 
     out: dict[str, Any] = {}
@@ -86,7 +88,7 @@ def ui_piece() -> dict[str, Any]:
         t.insert(
             [
                 {'prompt': f'a longer prompt for row {i}: a fox in a snowy forest', 'n': i % 997}
-                for i in range(IMAGES, ROWS)
+                for i in range(IMAGES, rows)
             ],
             print_stats=False,
         )
@@ -100,9 +102,10 @@ def ui_piece() -> dict[str, Any]:
                 out['ui_grid_ttfb_s'] = statistics.median(
                     _ttfb(client, '/grid/bench/big') for _ in range(7)
                 )
-                client.get('/grid/bench/big?after=' + _cursor(99_000))
+                client.get('/grid/bench/big?after=' + _cursor(rows - 1_000))
                 out['ui_deep_ttfb_s'] = statistics.median(
-                    _ttfb(client, '/grid/bench/big?after=' + _cursor(99_000)) for _ in range(7)
+                    _ttfb(client, '/grid/bench/big?after=' + _cursor(rows - 1_000))
+                    for _ in range(7)
                 )
                 client.get('/grid/bench/big?sort=n&desc=1')
                 out['ui_sorted_ttfb_s'] = statistics.median(
