@@ -176,11 +176,8 @@ class _Pages:
             next_url=None
             if result.next_after is None
             else url('/grid', opened.spec, **params.query(after=result.next_after)),
-            images=[c.name for c in opened.schema.columns if is_image(c)],
             computed=[c.name for c in opened.schema.columns if c.is_computed],
-            filterable=grid.filterable(opened.schema),
-            sortable=grid.sortable(opened.schema),
-            cell_query=params.query(after=''),
+            scalars=grid.scalar_columns(opened.schema),
         )
         if request.query_params.get('frag'):
             return self.render(request, '_cards.html', **ctx)

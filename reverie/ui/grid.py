@@ -217,7 +217,8 @@ def _sort_column(schema: TableSchema, name: str) -> ColumnSchema | None:
     return col
 
 
-def sortable(schema: TableSchema) -> list[str]:
+def scalar_columns(schema: TableSchema) -> list[str]:
+    """Columns the grid can sort by and filter by value (String, Int, Float, Bool)."""
     return [c.name for c in schema.columns if isinstance(c.col_type, _SORTABLE)]
 
 
@@ -259,10 +260,6 @@ def _value_filter(col: ColumnSchema, value: Any, text: str) -> Any:
     raise InvalidValueError(
         f'Column {col.name!r} ({t}) cannot be filtered by value; filter by "null" only.'
     )
-
-
-def filterable(schema: TableSchema) -> list[str]:
-    return [c.name for c in schema.columns if isinstance(c.col_type, _SORTABLE)]
 
 
 def neighbours(
