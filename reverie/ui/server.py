@@ -83,6 +83,9 @@ def serve(
     print(f'reverie ui ({mode}) on {catalog.store!r}', flush=True)
     print(f'Open {bound.url}', flush=True)
     if bound.token:
+        if host in ('0.0.0.0', '::', ''):
+            other = bound.url.replace('127.0.0.1', socket.gethostname(), 1)
+            print(f'From another machine: {other}', flush=True)
         print('Anyone with this URL (it holds the token) can read these tables.', flush=True)
     server.run(sockets=[bound.sock])
 

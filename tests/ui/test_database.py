@@ -3,8 +3,11 @@ PostgreSQL, through HTTP and through the modules themselves."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
+import sqlalchemy as sa
 
 import reverie as rv
 from reverie.ui import grid, work
@@ -76,6 +79,18 @@ def test_counts_groups_and_work(catalog, table):
     assert [(w.table, w.column, w.done, w.pending, w.errors) for w in snap.columns] == [
         ('d/nums', 'kind', 30, 0, 10)
     ]
+    assert snap.claims == []
+    # A worker on another host holding rows 1-5 (what exec/cells.py writes when it claims).
+    data = opened.schema.sa_table
+    with catalog.store.begin() as conn:
+        conn.execute(
+            sa.update(data)
+            .where(data.c._rowid <= 5)
+            .values(_claim_owner='gpu-box-7:4242:ab12cd34', _claim_until=time.time() + 60)
+        )
+    (claim,) = work.snapshot(catalog).claims
+    assert (claim.table, claim.host, claim.pid, claim.rows) == ('d/nums', 'gpu-box-7', '4242', 5)
+    assert 50 < claim.lease_left_s <= 60
 
 
 def test_every_page_answers(catalog, table):
