@@ -32,6 +32,15 @@ class ColumnType:
 
     nullable: bool = True
     name: ClassVar[str] = 'Any'
+    # What each type says about itself, so that the engine asks the type instead of
+    # listing types (the codec, the planner and the writers read these):
+    python_type: ClassVar[type | None] = None  # the Python type values have, when stored as is
+    db_is_python: ClassVar[bool] = False  # the database value already is the Python value
+    driver_native: ClassVar[bool] = False  # the SQLite driver stores the value as it is
+    sql_comparable: ClassVar[bool] = False  # SQL compares and orders it like Python
+    sql_exact: ClassVar[bool] = False  # SQL computes its arithmetic exactly like Python
+    indexable: ClassVar[bool] = False  # a plain database index serves its lookups
+    is_media: ClassVar[bool] = False  # stored as a media reference (a file), not a value
 
     def __str__(self) -> str:
         return self.name if self.nullable else f'Required[{self.name}]'
@@ -83,6 +92,12 @@ class StringType(ColumnType):
     """Unicode text (no NUL characters, as PostgreSQL cannot store them)."""
 
     name: ClassVar[str] = 'String'
+    python_type: ClassVar[type | None] = str
+    db_is_python: ClassVar[bool] = True
+    driver_native: ClassVar[bool] = True
+    sql_comparable: ClassVar[bool] = True
+    sql_exact: ClassVar[bool] = True
+    indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if not isinstance(value, str):
@@ -105,6 +120,12 @@ class IntType(ColumnType):
     """64-bit signed integer."""
 
     name: ClassVar[str] = 'Int'
+    python_type: ClassVar[type | None] = int
+    db_is_python: ClassVar[bool] = True
+    driver_native: ClassVar[bool] = True
+    sql_comparable: ClassVar[bool] = True
+    sql_exact: ClassVar[bool] = True
+    indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -125,6 +146,11 @@ class FloatType(ColumnType):
     """Double-precision float; NaN is refused (use None for a missing value)."""
 
     name: ClassVar[str] = 'Float'
+    python_type: ClassVar[type | None] = float
+    driver_native: ClassVar[bool] = True
+    sql_comparable: ClassVar[bool] = True
+    sql_exact: ClassVar[bool] = True
+    indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -153,6 +179,12 @@ class BoolType(ColumnType):
     """True or False."""
 
     name: ClassVar[str] = 'Bool'
+    python_type: ClassVar[type | None] = bool
+    db_is_python: ClassVar[bool] = True
+    driver_native: ClassVar[bool] = True
+    sql_comparable: ClassVar[bool] = True
+    sql_exact: ClassVar[bool] = True
+    indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if not isinstance(value, bool):
@@ -168,6 +200,8 @@ class TimestampType(ColumnType):
     """A point in time; values come back timezone-aware in UTC (naive ones are read as UTC)."""
 
     name: ClassVar[str] = 'Timestamp'
+    sql_comparable: ClassVar[bool] = True
+    indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -196,6 +230,9 @@ class DateType(ColumnType):
     """A calendar date."""
 
     name: ClassVar[str] = 'Date'
+    db_is_python: ClassVar[bool] = True
+    sql_comparable: ClassVar[bool] = True
+    indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -277,6 +314,7 @@ class JsonType(ColumnType):
     """Any JSON value: dicts, lists, strings, numbers, booleans."""
 
     name: ClassVar[str] = 'Json'
+    db_is_python: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         _check_json(value)
@@ -293,6 +331,7 @@ class ArrayType(ColumnType):
     shape: tuple[int | None, ...] | None = None
     dtype: str = 'float'
     name: ClassVar[str] = 'Array'
+    db_is_python: ClassVar[bool] = True
 
     def __str__(self) -> str:
         inner = f'Array[{self.shape}, {self.dtype}]' if self.shape else f'Array[{self.dtype}]'
@@ -350,6 +389,8 @@ class ImageType(ColumnType):
     size: tuple[int, int] | None = None
     mode: str | None = None
     name: ClassVar[str] = 'Image'
+    driver_native: ClassVar[bool] = True  # its media reference
+    is_media: ClassVar[bool] = True
 
     def __str__(self) -> str:
         parts = [str(self.size)] if self.size else []
@@ -416,6 +457,11 @@ _BY_NAME: dict[str, type[ColumnType]] = {
         ImageType,
     )
 }
+
+
+def column_type_classes() -> tuple[type[ColumnType], ...]:
+    """Every column type class, in the order ``type_names`` lists them."""
+    return tuple(_BY_NAME.values())
 
 
 def type_names() -> list[str]:
@@ -503,12 +549,10 @@ def infer_type(value: Any) -> ColumnType | None:
     return None
 
 
-# Python types that a String/Int/Float/Bool column stores as they are.
+# Python types that a String/Int/Float/Bool column stores as they are (each type's
+# ``python_type``; kept as a mapping for callers that look types up by class).
 PLAIN_PYTHON_TYPES: dict[type[ColumnType], type] = {
-    StringType: str,
-    IntType: int,
-    FloatType: float,
-    BoolType: bool,
+    cls: cls.python_type for cls in _BY_NAME.values() if cls.python_type is not None
 }
 
 
