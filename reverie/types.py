@@ -37,7 +37,10 @@ class ColumnType:
     python_type: ClassVar[type | None] = None  # the Python type values have, when stored as is
     db_is_python: ClassVar[bool] = False  # the database value already is the Python value
     driver_native: ClassVar[bool] = False  # the SQLite driver stores the value as it is
-    sql_comparable: ClassVar[bool] = False  # SQL compares and orders it like Python
+    scalar: ClassVar[bool] = False  # one value Python and SQL compare and order alike
+    numeric: ClassVar[bool] = False  # takes part in arithmetic (Int, Float)
+    dynamic: ClassVar[bool] = False  # any JSON value: its kind is known per row only
+    subscriptable: ClassVar[bool] = False  # e[...] reads inside it (Json, Array)
     sql_exact: ClassVar[bool] = False  # SQL computes its arithmetic exactly like Python
     indexable: ClassVar[bool] = False  # a plain database index serves its lookups
     is_media: ClassVar[bool] = False  # stored as a media reference (a file), not a value
@@ -63,6 +66,14 @@ class ColumnType:
 
     def from_db(self, value: Any) -> Any:
         """Convert what the database returned into the Python value users see."""
+        return value
+
+    def cast(self, value: Any) -> Any:
+        """``value`` converted to this type for ``astype`` (TypeError/ValueError if it cannot)."""
+        raise TypeError(f'nothing converts to {self}')
+
+    def value_from_json(self, value: Any) -> Any:
+        """A literal of this type from the JSON the catalog stores (see ``exprs/serialize``)."""
         return value
 
     def accepts(self, other: ColumnType) -> bool:
@@ -95,7 +106,7 @@ class StringType(ColumnType):
     python_type: ClassVar[type | None] = str
     db_is_python: ClassVar[bool] = True
     driver_native: ClassVar[bool] = True
-    sql_comparable: ClassVar[bool] = True
+    scalar: ClassVar[bool] = True
     sql_exact: ClassVar[bool] = True
     indexable: ClassVar[bool] = True
 
@@ -114,6 +125,9 @@ class StringType(ColumnType):
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Text()
 
+    def cast(self, value: Any) -> Any:
+        return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
 
 @dataclass(frozen=True)
 class IntType(ColumnType):
@@ -121,9 +135,10 @@ class IntType(ColumnType):
 
     name: ClassVar[str] = 'Int'
     python_type: ClassVar[type | None] = int
+    numeric: ClassVar[bool] = True
     db_is_python: ClassVar[bool] = True
     driver_native: ClassVar[bool] = True
-    sql_comparable: ClassVar[bool] = True
+    scalar: ClassVar[bool] = True
     sql_exact: ClassVar[bool] = True
     indexable: ClassVar[bool] = True
 
@@ -140,6 +155,9 @@ class IntType(ColumnType):
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.BigInteger()
 
+    def cast(self, value: Any) -> Any:
+        return int(value)
+
 
 @dataclass(frozen=True)
 class FloatType(ColumnType):
@@ -147,8 +165,9 @@ class FloatType(ColumnType):
 
     name: ClassVar[str] = 'Float'
     python_type: ClassVar[type | None] = float
+    numeric: ClassVar[bool] = True
     driver_native: ClassVar[bool] = True
-    sql_comparable: ClassVar[bool] = True
+    scalar: ClassVar[bool] = True
     sql_exact: ClassVar[bool] = True
     indexable: ClassVar[bool] = True
 
@@ -170,6 +189,9 @@ class FloatType(ColumnType):
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Double()
 
+    def cast(self, value: Any) -> Any:
+        return float(value)
+
     def from_db(self, value: Any) -> Any:
         return None if value is None else float(value)
 
@@ -182,7 +204,7 @@ class BoolType(ColumnType):
     python_type: ClassVar[type | None] = bool
     db_is_python: ClassVar[bool] = True
     driver_native: ClassVar[bool] = True
-    sql_comparable: ClassVar[bool] = True
+    scalar: ClassVar[bool] = True
     sql_exact: ClassVar[bool] = True
     indexable: ClassVar[bool] = True
 
@@ -194,13 +216,16 @@ class BoolType(ColumnType):
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Boolean()
 
+    def cast(self, value: Any) -> Any:
+        return bool(value)
+
 
 @dataclass(frozen=True)
 class TimestampType(ColumnType):
     """A point in time; values come back timezone-aware in UTC (naive ones are read as UTC)."""
 
     name: ClassVar[str] = 'Timestamp'
-    sql_comparable: ClassVar[bool] = True
+    scalar: ClassVar[bool] = True
     indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
@@ -218,6 +243,9 @@ class TimestampType(ColumnType):
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.DateTime()
 
+    def value_from_json(self, value: Any) -> Any:
+        return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
+
     def to_db(self, value: Any) -> Any:
         return value.astimezone(datetime.UTC).replace(tzinfo=None)
 
@@ -231,7 +259,7 @@ class DateType(ColumnType):
 
     name: ClassVar[str] = 'Date'
     db_is_python: ClassVar[bool] = True
-    sql_comparable: ClassVar[bool] = True
+    scalar: ClassVar[bool] = True
     indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
@@ -246,6 +274,9 @@ class DateType(ColumnType):
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Date()
+
+    def value_from_json(self, value: Any) -> Any:
+        return datetime.date.fromisoformat(value) if isinstance(value, str) else value
 
 
 MAX_JSON_DEPTH = 64
@@ -315,6 +346,8 @@ class JsonType(ColumnType):
 
     name: ClassVar[str] = 'Json'
     db_is_python: ClassVar[bool] = True
+    dynamic: ClassVar[bool] = True
+    subscriptable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         _check_json(value)
@@ -322,6 +355,9 @@ class JsonType(ColumnType):
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return _json_sql_type()
+
+    def cast(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -332,6 +368,7 @@ class ArrayType(ColumnType):
     dtype: str = 'float'
     name: ClassVar[str] = 'Array'
     db_is_python: ClassVar[bool] = True
+    subscriptable: ClassVar[bool] = True
 
     def __str__(self) -> str:
         inner = f'Array[{self.shape}, {self.dtype}]' if self.shape else f'Array[{self.dtype}]'
@@ -416,6 +453,14 @@ class ImageType(ColumnType):
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Text()
+
+    def cast(self, value: Any) -> Any:
+        """``value`` converted to this type for ``astype`` (TypeError/ValueError if it cannot)."""
+        raise TypeError(f'nothing converts to {self}')
+
+    def value_from_json(self, value: Any) -> Any:
+        """A literal of this type from the JSON the catalog stores (see ``exprs/serialize``)."""
+        return value
 
     def accepts(self, other: ColumnType) -> bool:
         if not isinstance(other, ImageType):

@@ -370,7 +370,7 @@ def _run_grouped(
     for j, (_, node) in enumerate(items):
         t = node.col_type
         values = [r[j] for r in raw]
-        if isinstance(t, ts.IntType):
+        if t is not None and t.python_type is int:
             values = [None if v is None else int(v) for v in values]
         elif t is not None:
             values = [t.from_db(v) for v in values]

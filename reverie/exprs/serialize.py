@@ -182,11 +182,7 @@ def _value_json(value: Any) -> Any:
 
 
 def _value_from(value: Any, lit_type: ts.ColumnType | None) -> Any:
-    if isinstance(value, str) and isinstance(lit_type, ts.TimestampType):
-        return datetime.datetime.fromisoformat(value)
-    if isinstance(value, str) and isinstance(lit_type, ts.DateType):
-        return datetime.date.fromisoformat(value)
-    return value
+    return value if lit_type is None else lit_type.value_from_json(value)
 
 
 def _type_json(t: ts.ColumnType | None) -> dict[str, Any] | None:

@@ -41,7 +41,7 @@ def to_sql(node: n.Node, resolve: ColumnResolver) -> ColumnElement[Any] | None:
     """SQL for ``node``, or None when it must be computed in Python."""
     match node:
         case n.ColumnRef():
-            return resolve(node) if node.col_type.sql_comparable else None
+            return resolve(node) if node.col_type.scalar else None
         case n.CellProp():
             return resolve(node) if node.prop != 'cellmeta' else None
         case n.Literal():
@@ -131,7 +131,7 @@ def _binary(node: n.BinaryOp, resolve: ColumnResolver) -> ColumnElement[Any] | N
     if node.op == '**' or (text and node.op == '*'):
         return None  # SQL powers are floats; SQLite cannot repeat a string
     for side in (node.left, node.right):
-        if side.col_type is not None and not side.col_type.sql_comparable:
+        if side.col_type is not None and not side.col_type.scalar:
             return None  # JSON, arrays, images
     if node.op in ('//', '%') and not (
         _python_type(node.left) is int and _python_type(node.right) is int

@@ -202,7 +202,7 @@ class Function:
                     f'got {node.value!r} ({e}).'
                 ) from None
             return node
-        if not want.accepts(got) and not isinstance(want, ts.JsonType):
+        if not want.accepts(got) and not want.dynamic:
             raise TypeMismatchError(
                 f'Argument {param.name!r} of {self.name}() expects {want}, but {Expr(node)!r} '
                 f'has type {got}.'
