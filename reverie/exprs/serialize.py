@@ -75,6 +75,12 @@ def to_json(node: n.Node) -> dict[str, Any]:
                 'operand': to_json(node.operand),
                 'values': [to_json(v) for v in node.values],
             }
+    return _access_json(node)
+
+
+def _access_json(node: n.Node) -> dict[str, Any]:
+    """JSON of casts, paths, properties and calls (the rest of ``to_json``)."""
+    match node:
         case n.Cast():
             return {
                 'kind': 'cast',

@@ -3,11 +3,11 @@
 A twin is used only where the SQL gives Python's answer for every string, nulls included (a
 None string gives None, as the function's null rule says). What that rules out:
 
-- ``lower`` / ``upper``: SQLite's change ASCII letters only, PostgreSQL's follow the
-  collation (neither maps ``'ß'.upper()`` to ``'SS'`` nor ``'Σ'`` to a final ``'ς'``). They
-  have no twin on PostgreSQL; on SQLite their twin is Python's own ``str.lower`` /
-  ``str.upper``, registered on each connection (``store/sql_functions.py``), so they are
-  exact by construction there.
+- ``lower`` / ``upper`` have no twin: SQLite's change ASCII letters only, PostgreSQL's
+  follow the collation, and neither maps ``'ß'.upper()`` to ``'SS'``, ``'İ'.lower()`` to
+  two characters or a final ``'Σ'`` to ``'ς'`` as Python does. (On SQLite, Python's own
+  ``str.lower`` registered on each connection would be exact; the plan of a computed
+  column does not know its database yet, so they run in Python on both.)
 - ``LIKE``: SQLite's is case-insensitive for ASCII and both treat ``%`` and ``_`` as
   wildcards, so ``contains`` uses ``instr`` (SQLite) / ``strpos`` (PostgreSQL) and
   ``startswith`` / ``endswith`` compare ``substr`` to the pattern.
