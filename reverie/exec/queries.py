@@ -94,7 +94,7 @@ def run_query(
         return PIL.Image.open(media.path(ref))
 
     plan = plan_query(schema, items, spec.predicate, spec.order, open_image, image_value)
-    return _QueryRun(ctx, schema, spec, plan).run()
+    return _QueryRun(ctx, schema, spec, items, plan).run()
 
 
 def count_rows(ctx: ExecContext, schema: TableSchema, spec: QuerySpec) -> int:
@@ -112,9 +112,15 @@ def count_rows(ctx: ExecContext, schema: TableSchema, spec: QuerySpec) -> int:
 class _QueryRun:
     """One run of a planned query: fetch, filter, sort, call and collect."""
 
-    def __init__(self, ctx: ExecContext, schema: TableSchema, spec: QuerySpec, plan: QueryPlan):
-        self.ctx, self.schema, self.spec, self.plan = ctx, schema, spec, plan
-        self.items = list(spec.items if spec.items is not None else all_columns(schema))
+    def __init__(
+        self,
+        ctx: ExecContext,
+        schema: TableSchema,
+        spec: QuerySpec,
+        items: list[tuple[str, n.Node]],
+        plan: QueryPlan,
+    ) -> None:
+        self.ctx, self.schema, self.spec, self.items, self.plan = ctx, schema, spec, items, plan
 
     def run(self) -> QueryResult:
         items = self.items
