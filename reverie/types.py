@@ -99,16 +99,28 @@ class ColumnType:
 
 
 @dataclass(frozen=True)
-class StringType(ColumnType):
+class _Scalar(ColumnType):
+    """A single value that Python and SQL compare and order alike; an index serves it."""
+
+    scalar: ClassVar[bool] = True
+    indexable: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class _Plain(_Scalar):
+    """A str, int, float or bool the database holds as it is and computes on as Python does."""
+
+    db_is_python: ClassVar[bool] = True
+    driver_native: ClassVar[bool] = True
+    sql_exact: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class StringType(_Plain):
     """Unicode text (no NUL characters, as PostgreSQL cannot store them)."""
 
     name: ClassVar[str] = 'String'
     python_type: ClassVar[type | None] = str
-    db_is_python: ClassVar[bool] = True
-    driver_native: ClassVar[bool] = True
-    scalar: ClassVar[bool] = True
-    sql_exact: ClassVar[bool] = True
-    indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if not isinstance(value, str):
@@ -130,17 +142,12 @@ class StringType(ColumnType):
 
 
 @dataclass(frozen=True)
-class IntType(ColumnType):
+class IntType(_Plain):
     """64-bit signed integer."""
 
     name: ClassVar[str] = 'Int'
     python_type: ClassVar[type | None] = int
     numeric: ClassVar[bool] = True
-    db_is_python: ClassVar[bool] = True
-    driver_native: ClassVar[bool] = True
-    scalar: ClassVar[bool] = True
-    sql_exact: ClassVar[bool] = True
-    indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -160,16 +167,13 @@ class IntType(ColumnType):
 
 
 @dataclass(frozen=True)
-class FloatType(ColumnType):
+class FloatType(_Plain):
     """Double-precision float; NaN is refused (use None for a missing value)."""
 
     name: ClassVar[str] = 'Float'
     python_type: ClassVar[type | None] = float
     numeric: ClassVar[bool] = True
-    driver_native: ClassVar[bool] = True
-    scalar: ClassVar[bool] = True
-    sql_exact: ClassVar[bool] = True
-    indexable: ClassVar[bool] = True
+    db_is_python: ClassVar[bool] = False  # from_db makes every number read a float
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -197,16 +201,11 @@ class FloatType(ColumnType):
 
 
 @dataclass(frozen=True)
-class BoolType(ColumnType):
+class BoolType(_Plain):
     """True or False."""
 
     name: ClassVar[str] = 'Bool'
     python_type: ClassVar[type | None] = bool
-    db_is_python: ClassVar[bool] = True
-    driver_native: ClassVar[bool] = True
-    scalar: ClassVar[bool] = True
-    sql_exact: ClassVar[bool] = True
-    indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if not isinstance(value, bool):
@@ -221,12 +220,10 @@ class BoolType(ColumnType):
 
 
 @dataclass(frozen=True)
-class TimestampType(ColumnType):
+class TimestampType(_Scalar):
     """A point in time; values come back timezone-aware in UTC (naive ones are read as UTC)."""
 
     name: ClassVar[str] = 'Timestamp'
-    scalar: ClassVar[bool] = True
-    indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -254,13 +251,11 @@ class TimestampType(ColumnType):
 
 
 @dataclass(frozen=True)
-class DateType(ColumnType):
+class DateType(_Scalar):
     """A calendar date."""
 
     name: ClassVar[str] = 'Date'
     db_is_python: ClassVar[bool] = True
-    scalar: ClassVar[bool] = True
-    indexable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -62,38 +62,33 @@ def _string(call: n.FunctionCall, to_sql: ToSql) -> ColumnElement[Any] | None:
     return to_sql(call.args[0]) if call.args else None
 
 
-class _Instr(FunctionElement[Any]):
+class _SpelledPerDialect(FunctionElement[Any]):
+    """A SQL function that SQLite and PostgreSQL spell differently."""
+
+    inherit_cache = True
+    spellings: tuple[str, str] = ('', '')  # (SQLite, PostgreSQL)
+
+
+@compiles(_SpelledPerDialect)
+def _spelled(element: _SpelledPerDialect, compiler: Any, **kw: Any) -> str:
+    name = element.spellings[compiler.dialect.name == 'postgresql']
+    return f'{name}({compiler.process(element.clauses, **kw)})'
+
+
+class _Instr(_SpelledPerDialect):
     """1 + the position of the first occurrence of a substring (0 when absent)."""
 
     inherit_cache = True
     type = sa.BigInteger()
+    spellings = ('instr', 'strpos')
 
 
-@compiles(_Instr)
-def _instr_sqlite(element: _Instr, compiler: Any, **kw: Any) -> str:
-    return f'instr({compiler.process(element.clauses, **kw)})'
-
-
-@compiles(_Instr, 'postgresql')
-def _instr_postgresql(element: _Instr, compiler: Any, **kw: Any) -> str:
-    return f'strpos({compiler.process(element.clauses, **kw)})'
-
-
-class _Trim(FunctionElement[Any]):
-    """``trim(s, chars)``: spelled ``btrim`` on PostgreSQL."""
+class _Trim(_SpelledPerDialect):
+    """``trim(s, chars)`` from both ends."""
 
     inherit_cache = True
     type = sa.Text()
-
-
-@compiles(_Trim)
-def _trim_sqlite(element: _Trim, compiler: Any, **kw: Any) -> str:
-    return f'trim({compiler.process(element.clauses, **kw)})'
-
-
-@compiles(_Trim, 'postgresql')
-def _trim_postgresql(element: _Trim, compiler: Any, **kw: Any) -> str:
-    return f'btrim({compiler.process(element.clauses, **kw)})'
+    spellings = ('trim', 'btrim')
 
 
 def _text(value: str) -> ColumnElement[Any]:
