@@ -678,7 +678,7 @@ class Table:
                 )
             column = column.node.name
         col = schema.require(column)
-        if not isinstance(col.col_type, _INDEXABLE):
+        if not col.col_type.indexable:
             raise InvalidValueError(
                 f'Column {col.name!r} is {col.col_type}; only String, Int, Float, Bool, '
                 'Timestamp and Date columns can be indexed.'
@@ -1065,16 +1065,6 @@ class Table:
             raise InvalidValueError(f'budget must be a number of credits >= 0, got {budget!r}.')
         default = self._catalog.exec.settings().budget_credits
         return PaidOptions(budget=budget if budget is not None else default, use_cache=use_cache)
-
-
-_INDEXABLE = (
-    ts.StringType,
-    ts.IntType,
-    ts.FloatType,
-    ts.BoolType,
-    ts.TimestampType,
-    ts.DateType,
-)
 
 
 def _summary(
