@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from reverie.config import DEFAULT_REVE_URL, ReveSettings
+from reverie.config import DEFAULT_REVE_URL, ProviderSettings
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
 from reverie.functions.images.http import Failure
 from reverie.functions.reve.errors import (
@@ -180,7 +180,7 @@ class ReveClient:
             test_time_scaling=test_time_scaling,
             postprocessing=postprocessing,
         )
-        return await self._generate('create', body)
+        return await self.generate('create', body)
 
     async def edit(
         self,
@@ -193,7 +193,7 @@ class ReveClient:
         postprocessing: list[dict[str, Any]] | None = None,
     ) -> ReveResult:
         """Edit ``image`` (file bytes) by ``edit_instruction`` (``POST /v1/image/edit``)."""
-        (encoded,) = await _encode_images('image', [image])
+        (encoded,) = await encode_images('image', [image])
         body = build_body(
             'edit',
             edit_instruction=edit_instruction,
@@ -203,7 +203,7 @@ class ReveClient:
             test_time_scaling=test_time_scaling,
             postprocessing=postprocessing,
         )
-        return await self._generate('edit', body)
+        return await self.generate('edit', body)
 
     async def remix(
         self,
@@ -224,7 +224,7 @@ class ReveClient:
                 f'images must be a list of image file bytes, got one {type(images).__name__}; '
                 'wrap it in a list.'
             )
-        encoded = await _encode_images('images', list(images))
+        encoded = await encode_images('images', list(images))
         body = build_body(
             'remix',
             prompt=prompt,
@@ -234,7 +234,7 @@ class ReveClient:
             test_time_scaling=test_time_scaling,
             postprocessing=postprocessing,
         )
-        return await self._generate('remix', body)
+        return await self.generate('remix', body)
 
     async def balance(self) -> float:
         """Return the credits left on this key (``GET /api/misc/balance``)."""
@@ -262,7 +262,8 @@ class ReveClient:
             raise self._unexpected('list effects', response, "has no 'effects' list of objects")
         return effects
 
-    async def _generate(self, op: str, body: dict[str, object]) -> ReveResult:
+    async def generate(self, op: str, body: dict[str, object]) -> ReveResult:
+        """Send a checked request ``body`` to ``/v1/image/{op}`` (see ``validate.request_body``)."""
         # The encoded images dominate the body's size; dumping them is linear in it.
         if _images_size(body) > OFFLOAD_BYTES:
             content = await asyncio.to_thread(_dump_json, body)
@@ -522,7 +523,7 @@ def _b64decode(value: object) -> bytes | None:
         return None
 
 
-async def _encode_images(arg: str, images: list[bytes]) -> list[str]:
+async def encode_images(arg: str, images: list[bytes]) -> list[str]:
     """Base64-encode image file bytes, in a thread when they are large."""
     for i, image in enumerate(images):
         if not isinstance(image, bytes | bytearray | memoryview) or not len(image):
@@ -582,7 +583,7 @@ def _int_or_none(*values: object) -> int | None:
     return None
 
 
-def client_from_settings(settings: ReveSettings) -> ReveClient:
+def client_from_settings(settings: ProviderSettings) -> ReveClient:
     """Build a client from ``settings`` (``REVE_API_KEY``, ``REVE_API_URL``, config file)."""
     if not settings.api_key:
         raise InvalidValueError(
