@@ -33,7 +33,7 @@ from reverie.functions.reve.contract import (
 )
 
 ENDPOINTS: tuple[str, ...] = tuple(VERSIONS)
-MIN_TEST_TIME_SCALING, MAX_TEST_TIME_SCALING = TEST_TIME_SCALING_RANGE
+MIN_TEST_TIME_SCALING, MAX_TEST_TIME_SCALING = (int(x) for x in TEST_TIME_SCALING_RANGE)
 _FIT_KEYS: tuple[str, ...] = ('max_dim', 'max_width', 'max_height')
 
 # Which prompt-like field and which image field each endpoint takes.
