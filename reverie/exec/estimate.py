@@ -21,7 +21,7 @@ import PIL.Image
 import sqlalchemy as sa
 
 from reverie import types as ts
-from reverie.exec.caller import NullRule, function_of, unwrap
+from reverie.exec.caller import NullRule, acall_batched, call_batched, function_of, unwrap
 from reverie.exec.paid import PaidOptions, PaidRun
 from reverie.exec.planner import plan_table
 from reverie.exec.schema import ColumnSchema, TableSchema
@@ -156,6 +156,10 @@ async def _call(
             return None  # the cell would be an error, with no call
         return _stand_in(call.col_type)
     try:
+        if fn.batch_size is not None:  # a batch of one row, as the engine would call it
+            if fn.is_async:
+                return (await acall_batched(fn, [(args, kwargs)]))[0]
+            return call_batched(fn, [(args, kwargs)])[0]
         result = fn.py_fn(*args, **kwargs)
         if fn.is_async:
             result = await result
