@@ -109,7 +109,9 @@ def test_small_inputs_are_scaled_up(local_env: Path):
         ),
         pytest.param(ImageRequest('create', '.', 'x', options={'steps': 0}), 'steps', id='steps'),
         pytest.param(ImageRequest('remix', '.', '<img>1</img>', (b'',)), r'<img>1</img>', id='tag'),
-        pytest.param(ImageRequest('edit', '.', 'x'), 'takes 1 to 1 input image', id='edit-no-image'),
+        pytest.param(
+            ImageRequest('edit', '.', 'x'), 'takes 1 to 1 input image', id='edit-no-image'
+        ),
     ],
 )
 def test_check_refuses_before_loading(request_: ImageRequest, message: str):

@@ -1,4 +1,4 @@
-"""The one ``<img>N</img>`` parser: its rules (hypothesis) and one verdict from every entry point."""
+"""The one ``<img>N</img>`` parser: its rules (hypothesis), one verdict from every entry point."""
 
 from __future__ import annotations
 

@@ -167,7 +167,9 @@ def test_client_from_settings_without_key() -> None:
 
 def test_client_from_settings_uses_url() -> None:
     async def main() -> None:
-        client = client_from_settings(ProviderSettings('reve', api_key=KEY, base_url='http://127.0.0.1:9/'))
+        client = client_from_settings(
+            ProviderSettings('reve', api_key=KEY, base_url='http://127.0.0.1:9/')
+        )
         async with client:
             assert client.base_url == 'http://127.0.0.1:9'
             assert KEY not in repr(client)

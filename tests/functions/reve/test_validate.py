@@ -7,6 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reverie.errors import InvalidValueError
+from reverie.functions.images.refs import check_refs as check_image_refs
+from reverie.functions.images.refs import image_refs
 from reverie.functions.reve import validate
 from reverie.functions.reve.validate import (
     ASPECT_RATIOS,
@@ -20,8 +22,6 @@ from reverie.functions.reve.validate import (
     check_test_time_scaling,
     check_version,
 )
-from reverie.functions.images.refs import check_refs as check_image_refs
-from reverie.functions.images.refs import image_refs
 
 
 def test_doctests() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import PIL.Image
 
-from tests.providers.base import Call, Reply, Request, StandIn, b64, png, shorten
+from tests.functions.providers.base import Call, Reply, Request, StandIn, b64, png, shorten
 
 # USD per million tokens, from OpenAI's pricing page for gpt-image-2.
 TEXT_IN, IMAGE_IN, IMAGE_OUT = 5.00, 8.00, 30.00

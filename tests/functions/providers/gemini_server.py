@@ -18,7 +18,7 @@ import itertools
 import re
 from typing import Any
 
-from tests.providers.base import Call, Reply, Request, StandIn, b64, decode_image, png
+from tests.functions.providers.base import Call, Reply, Request, StandIn, b64, decode_image, png
 
 RATIOS = {
     '1:1': (1024, 1024),
