@@ -19,9 +19,10 @@ import PIL.Image
 
 from reverie import types as ts
 from reverie.functions.gemini.client import GeminiProvider
+from reverie.functions.gemini.text import generate_content
 from reverie.functions.images.calls import native_image_function
 
-__all__ = ['generate_image', 'provider']
+__all__ = ['generate_content', 'generate_image', 'provider']
 
 _PROVIDER = GeminiProvider()
 

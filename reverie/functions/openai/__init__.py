@@ -19,9 +19,10 @@ import PIL.Image
 
 from reverie import types as ts
 from reverie.functions.images.calls import native_image_function
+from reverie.functions.openai.chat import chat_completions
 from reverie.functions.openai.client import OpenAIProvider
 
-__all__ = ['image_edit', 'image_generate', 'provider']
+__all__ = ['chat_completions', 'image_edit', 'image_generate', 'provider']
 
 _PROVIDER = OpenAIProvider()
 _FIELDS: dict[str, ts.ColumnType] = {

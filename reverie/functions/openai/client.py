@@ -124,7 +124,7 @@ class OpenAIProvider:
                 fail, client, 'POST', url, paid=True, headers=headers, data=data, files=files
             )
         if response.status_code >= 300:
-            raise _failure(fail, response)
+            raise failure(fail, response)
         return await asyncio.to_thread(_answer, fail, request, response)
 
 
@@ -210,7 +210,8 @@ def retry_after(headers: httpx.Headers) -> float | None:
     return None
 
 
-def _failure(fail: http.Failure, response: httpx.Response) -> ServiceError:
+def failure(fail: http.Failure, response: httpx.Response) -> ServiceError:
+    """The ``ServiceError`` an OpenAI error answer means (any endpoint)."""
     status = response.status_code
     code, kind, said = _error_fields(response)
     request_id = response.headers.get('x-request-id')
