@@ -83,8 +83,9 @@ class Capabilities:
         label: how messages name the model (``'Reve'``, ``'OpenAI gpt-image-2'``).
         aspect_ratios: the ratios it can make.
         images: for each verb, the least and most input images it takes.
-        options: the provider fields it takes (``request.options``).
+        options: the provider fields it takes (``request.options``) with every verb.
         max_prompt_chars: the longest prompt, or None.
+        verb_options: fields it takes with one verb only (``{'edit': ('input_fidelity',)}``).
     """
 
     label: str
@@ -92,6 +93,7 @@ class Capabilities:
     images: Mapping[Verb, tuple[int, int]]
     options: tuple[str, ...] = ()
     max_prompt_chars: int | None = None
+    verb_options: Mapping[Verb, tuple[str, ...]] = field(default_factory=dict)
 
     def check(self, request: ImageRequest) -> None:
         """Refuse what the model cannot do: the prompt, image counts, ratio, options.
@@ -103,11 +105,12 @@ class Capabilities:
         low, high = self.images.get(request.verb, (0, 0))
         refs.check_image_count(len(request.images), low, high, f'{self.label} {request.verb}')
         refs.check_aspect_ratio(request.aspect_ratio, self.aspect_ratios, self.label)
-        unknown = sorted(set(request.options) - set(self.options))
+        allowed = (*self.options, *self.verb_options.get(request.verb, ()))
+        unknown = sorted(set(request.options) - set(allowed))
         if unknown:
             raise InvalidValueError(
                 f'{self.label} takes no option(s) {", ".join(map(repr, unknown))}; it takes '
-                f'{", ".join(self.options) or "none"}.'
+                f'{", ".join(allowed) or "none"}.'
             )
 
 
