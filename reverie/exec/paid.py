@@ -100,6 +100,52 @@ class _Answered:
 
 
 @dataclass
+class LedgerWrites:
+    """The paid-call layer's ledger writes; a failed write stops the run (``RunStoppedError``).
+
+    Nothing unrecorded is ever sent: an attempt's row is written before it leaves.
+    """
+
+    ledger: Ledger
+    _start_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _starts: list[tuple[CallSite, dict[str, Any], asyncio.Future[int]]] = field(
+        default_factory=list
+    )
+
+    async def start(self, site: CallSite, fields: dict[str, Any]) -> int:
+        """The ledger row of an attempt about to leave.
+
+        Attempts starting together share one commit (group commit), so recording them never
+        queues the requests one by one behind the database lock.
+        """
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._starts.append((site, fields, future))
+        async with self._start_lock:
+            if not future.done():
+                batch, self._starts = self._starts, []
+                try:
+                    ids = await asyncio.to_thread(
+                        self.ledger.start_many, [(s, f) for s, f, _ in batch]
+                    )
+                except STORAGE_ERRORS as e:
+                    error = _storage_stop(e, 'writing the ledger of paid calls')
+                    for *_, waiting in batch:
+                        if not waiting.done():
+                            waiting.set_exception(error)
+                else:
+                    for (*_, waiting), call_id in zip(batch, ids, strict=True):
+                        waiting.set_result(call_id)
+        return await future
+
+    async def write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """A ledger write; a failure stops the run (nothing unrecorded is ever sent)."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except STORAGE_ERRORS as e:
+            raise _storage_stop(e, 'writing the ledger of paid calls') from None
+
+
+@dataclass
 class PaidRun:
     """The paid calls of one operation (one ``compute_pending``)."""
 
@@ -117,17 +163,17 @@ class PaidRun:
     _media_checked: bool = False
     _spill_checked: bool = False
     _spill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _start_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _starts: list[tuple[CallSite, dict[str, Any], asyncio.Future[int]]] = field(
-        default_factory=list
-    )
+    writes: LedgerWrites = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writes = LedgerWrites(self.ledger)
 
     # -- the call ----------------------------------------------------------------------
     async def call(
         self, fn: PaidFunction, args: tuple[Any, ...], kwargs: dict[str, Any], site: CallSite
     ) -> CellValue | None:
         """Compute one cell's paid call (see the module docstring)."""
-        prepared, cache_allowed = await self._prepare(fn, args, kwargs)
+        prepared, cache_allowed = await self.prepare(fn, args, kwargs)
         if prepared is None:
             return None
         fp = fingerprint(prepared)
@@ -138,7 +184,7 @@ class PaidRun:
             self.stats.recovered += 1
             return await self._from_journal(prepared, earlier, earlier['id'], site)
         if cache_allowed and hit is not None:
-            call_id = await self._storage(self.ledger.cache_hit, site, hit)
+            call_id = await self.writes.write(self.ledger.cache_hit, site, hit)
             self.stats.cache_hits += 1
             return await self._from_journal(prepared, {**hit, 'credits': 0}, call_id, site)
         if self.stopping:
@@ -151,7 +197,7 @@ class PaidRun:
             self._reserved -= price.high
         return await self._finish(prepared, done, site)
 
-    async def _prepare(
+    async def prepare(
         self, fn: PaidFunction, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[PaidCall | None, bool]:
         """The checked call (None: nothing to call) and whether the cache may answer it."""
@@ -187,7 +233,7 @@ class PaidRun:
             if self.stopping:
                 raise _Stopped
             attempts.append(len(attempts) + 1)
-            call_id = await self._record_start(site, {**fields, 'attempt': len(attempts)})
+            call_id = await self.writes.start(site, {**fields, 'attempt': len(attempts)})
             answer = await self._attempt(prepared, call_id, price, pool.note_sending)
             return call_id, answer
 
@@ -219,7 +265,7 @@ class PaidRun:
         except ServiceError as e:
             if e.maybe_charged:
                 self._count_maybe_charged(price)
-            await self._storage(
+            await self.writes.write(
                 self.ledger.finish,
                 call_id,
                 MAYBE_CHARGED if e.maybe_charged else FAILED,
@@ -235,7 +281,7 @@ class PaidRun:
             raise
         except Exception as e:
             self._count_maybe_charged(price)
-            await self._storage(
+            await self.writes.write(
                 self.ledger.finish, call_id, MAYBE_CHARGED, error=f'{type(e).__name__}: {e}'
             )
             raise
@@ -246,28 +292,6 @@ class PaidRun:
     def _count_maybe_charged(self, price: Price) -> None:
         self.stats.maybe_charged += 1
         self.stats.credits += price.high
-
-    async def estimate(
-        self, fn: PaidFunction, args: tuple[Any, ...], kwargs: dict[str, Any], site: CallSite
-    ) -> bool:
-        """Count one call of a dry run (journal, cache or paid); True when it would be made."""
-        prepared, cache_allowed = await self._prepare(fn, args, kwargs)
-        if prepared is None:
-            return False
-        journalled, cached = await asyncio.to_thread(
-            self.ledger.find_answers, fingerprint(prepared), site
-        )
-        if journalled is not None:
-            self.stats.recovered += 1
-            return False
-        if cache_allowed and cached is not None:
-            self.stats.cache_hits += 1
-            return False
-        price = prepared.price()
-        self.stats.waiting += 1
-        self.stats.low += price.low
-        self.stats.high += price.high
-        return True
 
     # -- after the answer ----------------------------------------------------------------
     async def _journal(self, call_id: int, answer: Answer, price: Price) -> _Answered:
@@ -375,7 +399,7 @@ class PaidRun:
             return
         for path in sorted(folder.glob('*.json')):
             entry = json.loads(path.read_text())
-            await self._storage(
+            await self.writes.write(
                 self.ledger.answered,
                 int(entry['call_id']),
                 sha256=entry['sha256'],
@@ -449,38 +473,6 @@ class PaidRun:
                 reason='storage',
             ) from None
         self._media_checked = True
-
-    async def _record_start(self, site: CallSite, fields: dict[str, Any]) -> int:
-        """The ledger row of an attempt about to leave.
-
-        Attempts starting together share one commit (group commit), so recording them never
-        queues the requests one by one behind the database lock.
-        """
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._starts.append((site, fields, future))
-        async with self._start_lock:
-            if not future.done():
-                batch, self._starts = self._starts, []
-                try:
-                    ids = await asyncio.to_thread(
-                        self.ledger.start_many, [(s, f) for s, f, _ in batch]
-                    )
-                except STORAGE_ERRORS as e:
-                    error = _storage_stop(e, 'writing the ledger of paid calls')
-                    for *_, waiting in batch:
-                        if not waiting.done():
-                            waiting.set_exception(error)
-                else:
-                    for (*_, waiting), call_id in zip(batch, ids, strict=True):
-                        waiting.set_result(call_id)
-        return await future
-
-    async def _storage(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """A ledger write; a failure stops the run (nothing unrecorded is ever sent)."""
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except STORAGE_ERRORS as e:
-            raise _storage_stop(e, 'writing the ledger of paid calls') from None
 
     def take_delivered(self, keys: list[tuple[int, int]]) -> list[int]:
         """Ledger ids of the answers the cells ``keys`` (row, column) are about to take."""
