@@ -10,15 +10,19 @@ the shape image cells have (``provider``, ``model``, ``request_id``, ``model_ver
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import httpx
+
 from reverie import types as ts
 from reverie.config import Config
 from reverie.errors import InvalidValueError, ServiceError
+from reverie.functions.images import http
 from reverie.functions.paid import Answer, PaidCall, PaidFunction, Price
 from reverie.functions.udf import CellValue, PoolSettings
 
@@ -53,12 +57,38 @@ class TextService(Protocol):
     """One provider's text endpoint: where to send, how to read the answer."""
 
     name: str  # the provider, and its pool
+    label: str  # how messages name the provider
     operation: str  # 'chat_completions', for the ledger's endpoint
     answer_key: str  # the part every answer must have ('choices', 'candidates')
 
-    async def send(self, model: str, body: Mapping[str, Any], config: Config) -> Answer:
-        """One attempt (``ServiceError`` on failure)."""
+    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
+        """The URL and headers of a request (the key travels in a header)."""
         ...
+
+    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
+        """The error an error answer means."""
+        ...
+
+    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
+        """Request id, model version and cost of an answer (``data`` is filled in after)."""
+        ...
+
+
+async def send_text(
+    service: TextService, model: str, body: Mapping[str, Any], config: Config
+) -> Answer:
+    """One attempt of ``service``: POST the JSON body, the answer's bytes as received."""
+    settings = config.provider(service.name)
+    key = http.require_key(settings, service.label)
+    fail = http.Failure(service.label, service.operation.replace('_', ' '), key)
+    url, headers = service.request(model, settings.base_url, key)
+    response = await http.send(
+        fail, http.http_client(settings), 'POST', url, paid=True, headers=headers, json=dict(body)
+    )
+    if response.status_code >= 300:
+        raise service.failure(fail, response)
+    answer = service.read(model, http.json_object(response.content) or {}, response.headers)
+    return dataclasses.replace(answer, data=response.content)
 
 
 @dataclass(frozen=True)
@@ -96,7 +126,7 @@ class TextCall:
 
     async def send(self, config: Config) -> Answer:
         """One attempt of the service."""
-        return await self.service.send(self.model, self.body, config)
+        return await send_text(self.service, self.model, self.body, config)
 
     def check_answer(self, data: bytes, call_id: int | None) -> None:
         """A JSON object with a non-empty ``answer_key`` list."""
@@ -136,7 +166,10 @@ def paid_text_function(
     signature: Callable[..., Any],
     param_types: dict[str, ts.ColumnType],
 ) -> PaidFunction:
-    """A ``PaidFunction`` whose calls ``prepare`` builds, sharing ``service``'s pool."""
+    """A ``PaidFunction`` whose calls ``prepare`` builds, sharing ``service``'s pool.
+
+    Every text function takes ``model=`` (required) and ``cache=`` besides ``param_types``.
+    """
 
     def pool_for(config: Config) -> PoolSettings:
         s = config.provider(service.name)
@@ -158,8 +191,24 @@ def paid_text_function(
         name=name,
         path=f'reverie.functions.{service.name}.{name}',
         return_type=ts.Json,
-        param_types=param_types,
+        param_types={**param_types, 'model': ts.Required[ts.String], 'cache': ts.Bool},
     )
+
+
+def text_call(
+    service: TextService,
+    model: object,
+    body: Mapping[str, Any],
+    max_out: int | None,
+    prices: Mapping[str, TokenPrices],
+    default_max_out: int,
+) -> TextCall:
+    """The call of ``body`` to ``model``, priced from ``prices`` (checks the model id)."""
+    if not isinstance(model, str) or not model:
+        example = next(iter(prices))
+        raise InvalidValueError(f'model must be a model id such as {example!r}, got {model!r}.')
+    rates, note = prices_for(prices, model)
+    return TextCall(service, model, body, rates, max_out or default_max_out, note)
 
 
 def check_dict(value: object, arg: str) -> dict[str, Any]:

@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
 from reverie import types as ts
 from reverie.config import Config
-from reverie.errors import InvalidValueError
+from reverie.errors import InvalidValueError, ServiceError
 from reverie.functions.gemini.client import LABEL
 from reverie.functions.gemini.client import _failure as failure
 from reverie.functions.images import http
@@ -29,6 +31,7 @@ from reverie.functions.text import (
     check_dict,
     paid_text_function,
     prices_for,
+    text_call,
 )
 
 DEFAULT_MAX_OUT = 8192
@@ -47,32 +50,26 @@ class GenerateContent:
     """``POST {GEMINI_BASE_URL}/v1beta/models/{model}:generateContent``, one attempt."""
 
     name = 'gemini'
+    label = LABEL
     operation = 'generate_content'
     answer_key = 'candidates'
 
-    async def send(self, model: str, body: Mapping[str, Any], config: Config) -> Answer:
-        """One attempt; the answer's bytes as received, priced from ``usageMetadata``."""
-        settings = config.provider('gemini')
-        key = http.require_key(settings, LABEL)
-        fail = http.Failure(LABEL, 'generateContent', key)
-        response = await http.send(
-            fail,
-            http.http_client(settings),
-            'POST',
-            f'{settings.base_url}/v1beta/models/{model}:generateContent',
-            paid=True,
-            headers={'x-goog-api-key': key},
-            json=dict(body),
-        )
-        if response.status_code >= 300:
-            raise failure(fail, response)
-        data = http.json_object(response.content) or {}
-        usage = data.get('usageMetadata')
+    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
+        """The key in ``x-goog-api-key``."""
+        return f'{base_url}/v1beta/models/{model}:generateContent', {'x-goog-api-key': key}
+
+    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
+        """As for Gemini's image models: ``{"error": {code, message, status, details}}``."""
+        return failure(fail, response)
+
+    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
+        """``responseId``, ``modelVersion``, money from ``usageMetadata``."""
+        usage = body.get('usageMetadata')
         usage = usage if isinstance(usage, dict) else None
         return Answer(
-            response.content,
-            request_id=_str(data.get('responseId')),
-            model_version=_str(data.get('modelVersion')),
+            b'',
+            request_id=_str(body.get('responseId')),
+            model_version=_str(body.get('modelVersion')),
             cost_usd=usage_cost(model, usage) if usage else None,
             meta={'usage': usage} if usage else {},
         )
@@ -133,16 +130,10 @@ _SERVICE = GenerateContent()
 
 async def _prepare(args: tuple[Any, ...], kwargs: dict[str, Any], config: Config) -> TextCall:
     (contents,) = args
-    model = kwargs.get('model')
-    if not isinstance(model, str) or not model:
-        raise InvalidValueError(
-            f"model must be a model id such as 'gemini-2.5-flash', got {model!r}."
-        )
     fields = check_dict(kwargs.get('config'), 'config')
     cap = check_cap(fields.get('max_output_tokens'), 'max_output_tokens')
-    prices, note = prices_for(PRICES, model)
     body = request_body(contents, fields)
-    return TextCall(_SERVICE, model, body, prices, cap or DEFAULT_MAX_OUT, note)
+    return text_call(_SERVICE, kwargs.get('model'), body, cap, PRICES, DEFAULT_MAX_OUT)
 
 
 def _generate_content(
@@ -160,12 +151,7 @@ generate_content = paid_text_function(
     _prepare,
     name='generate_content',
     signature=_generate_content,
-    param_types={
-        'contents': ts.Json,
-        'model': ts.Required[ts.String],
-        'config': ts.Json,
-        'cache': ts.Bool,
-    },
+    param_types={'contents': ts.Json, 'config': ts.Json},
 )
 """Generate content with a Gemini model; the cell is the response JSON.
 

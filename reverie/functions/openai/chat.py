@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
 from reverie import types as ts
 from reverie.config import Config
-from reverie.errors import InvalidValueError
+from reverie.errors import InvalidValueError, ServiceError
 from reverie.functions.images import http
 from reverie.functions.openai.client import LABEL, failure
 from reverie.functions.paid import Answer
@@ -27,6 +29,7 @@ from reverie.functions.text import (
     check_dict,
     paid_text_function,
     prices_for,
+    text_call,
 )
 
 DEFAULT_MAX_OUT = 8192
@@ -44,31 +47,26 @@ class ChatCompletions:
     """``POST {OPENAI_BASE_URL}/chat/completions``, one attempt per ``send``."""
 
     name = 'openai'
+    label = LABEL
     operation = 'chat_completions'
     answer_key = 'choices'
 
-    async def send(self, model: str, body: Mapping[str, Any], config: Config) -> Answer:
-        """One attempt; the answer's bytes as received, priced from its ``usage``."""
-        settings = config.provider('openai')
-        key = http.require_key(settings, LABEL)
-        fail = http.Failure(LABEL, 'chat completion', key)
-        response = await http.send(
-            fail,
-            http.http_client(settings),
-            'POST',
-            f'{settings.base_url}/chat/completions',
-            paid=True,
-            headers={'Authorization': f'Bearer {key}', 'Accept': 'application/json'},
-            json=dict(body),
-        )
-        if response.status_code >= 300:
-            raise failure(fail, response)
-        data = http.json_object(response.content) or {}
-        usage = data.get('usage') if isinstance(data.get('usage'), dict) else None
+    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
+        """Bearer auth, JSON."""
+        headers = {'Authorization': f'Bearer {key}', 'Accept': 'application/json'}
+        return f'{base_url}/chat/completions', headers
+
+    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
+        """As for OpenAI's image endpoints: ``{"error": {message, type, code}}``."""
+        return failure(fail, response)
+
+    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
+        """``x-request-id`` (else ``id``), ``model``, money from ``usage``."""
+        usage = body.get('usage') if isinstance(body.get('usage'), dict) else None
         return Answer(
-            response.content,
-            request_id=response.headers.get('x-request-id') or _str(data.get('id')),
-            model_version=_str(data.get('model')),
+            b'',
+            request_id=headers.get('x-request-id') or _str(body.get('id')),
+            model_version=_str(body.get('model')),
             cost_usd=usage_cost(model, usage) if usage else None,
             meta={'usage': usage} if usage else {},
         )
@@ -92,19 +90,15 @@ _SERVICE = ChatCompletions()
 
 async def _prepare(args: tuple[Any, ...], kwargs: dict[str, Any], config: Config) -> TextCall:
     (messages,) = args
-    model = kwargs.get('model')
     if not isinstance(messages, list) or not messages:
         raise InvalidValueError(
             "messages must be a non-empty list such as [{'role': 'user', 'content': 'Hi'}], "
             f'got {messages!r}.'
         )
-    if not isinstance(model, str) or not model:
-        raise InvalidValueError(f"model must be a model id such as 'gpt-4o-mini', got {model!r}.")
     fields = check_dict(kwargs.get('model_kwargs'), 'model_kwargs')
     cap = check_cap(fields.get('max_completion_tokens', fields.get('max_tokens')), 'max tokens')
-    prices, note = prices_for(PRICES, model)
-    body = {'model': model, 'messages': messages, **fields}
-    return TextCall(_SERVICE, model, body, prices, cap or DEFAULT_MAX_OUT, note)
+    body = {'model': kwargs.get('model'), 'messages': messages, **fields}
+    return text_call(_SERVICE, kwargs.get('model'), body, cap, PRICES, DEFAULT_MAX_OUT)
 
 
 def _chat_completions(
@@ -122,12 +116,7 @@ chat_completions = paid_text_function(
     _prepare,
     name='chat_completions',
     signature=_chat_completions,
-    param_types={
-        'messages': ts.Json,
-        'model': ts.Required[ts.String],
-        'model_kwargs': ts.Json,
-        'cache': ts.Bool,
-    },
+    param_types={'messages': ts.Json, 'model_kwargs': ts.Json},
 )
 """Create a chat completion; the cell is OpenAI's response JSON.
 

@@ -6,9 +6,6 @@ the API key from anything the server echoed back).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +13,7 @@ from typing import Any
 import httpx
 
 from reverie.errors import ContentViolationError, ServiceError
-from reverie.functions.images.http import Failure
+from reverie.functions.images.http import Failure, b64decode, json_object
 from reverie.functions.reve.errors import (
     CLOSED_CODE,
     RATE_LIMIT_CODE,
@@ -134,7 +131,7 @@ def parse_result(fail: Failure, response: httpx.Response) -> ReveResult:
     if _str_or_none(data.get('error_code')):
         raise failure(fail, response, data)
     if image is None:
-        image = _b64decode(data.get('image'))
+        image = b64decode(data.get('image'))
     if not image:
         raise fail(
             "the answer has no image, or its 'image' is not valid base64. Check that "
@@ -160,26 +157,9 @@ def _is_true(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == 'true')
 
 
-def _b64decode(value: object) -> bytes | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
 def _looks_like_json(response: httpx.Response) -> bool:
     content_type = response.headers.get('Content-Type', '').lower()
     return not content_type.startswith('image/') and bool(response.content)
-
-
-def json_object(content: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def describe_body(response: httpx.Response) -> str:

@@ -25,11 +25,10 @@ import httpx
 
 from reverie.config import DEFAULT_REVE_URL, ProviderSettings
 from reverie.errors import InvalidValueError, ServiceError
-from reverie.functions.images.http import Failure
+from reverie.functions.images.http import Failure, json_object
 from reverie.functions.reve.answers import (
     ReveResult,
     describe_body,
-    json_object,
     parse_result,
     raise_for_error,
 )
