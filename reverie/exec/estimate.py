@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from reverie import types as ts
 from reverie.exec.caller import NullRule, acall_batched, call_batched, function_of, unwrap
-from reverie.exec.paid import PaidOptions, PaidRun, fingerprint
+from reverie.exec.paid import PaidRun, fingerprint
 from reverie.exec.planner import plan_table
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
@@ -212,11 +212,6 @@ async def _observed_latency(paid: PaidRun) -> float:
 
     observed = await asyncio.to_thread(read)
     return observed if observed is not None else DEFAULT_LATENCY
-
-
-def dry_options(options: PaidOptions) -> PaidOptions:
-    """``options`` for a dry run."""
-    return PaidOptions(budget=options.budget, use_cache=options.use_cache, dry_run=True)
 
 
 def _num(x: float) -> str:

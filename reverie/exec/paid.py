@@ -128,7 +128,7 @@ class LedgerWrites:
                         self.ledger.start_many, [(s, f) for s, f, _ in batch]
                     )
                 except STORAGE_ERRORS as e:
-                    error = _storage_stop(e, 'writing the ledger of paid calls')
+                    error = storage_stop(e, 'writing the ledger of paid calls')
                     for *_, waiting in batch:
                         if not waiting.done():
                             waiting.set_exception(error)
@@ -142,7 +142,7 @@ class LedgerWrites:
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except STORAGE_ERRORS as e:
-            raise _storage_stop(e, 'writing the ledger of paid calls') from None
+            raise storage_stop(e, 'writing the ledger of paid calls') from None
 
 
 @dataclass
@@ -338,7 +338,7 @@ class PaidRun:
                     what = f'journalling the answer of paid call {call_id}'
                     if kept is not None:
                         what += f' (its answer is kept in {str(kept)!r} for the next run)'
-                    raise _storage_stop(e, what) from None
+                    raise storage_stop(e, what) from None
                 await asyncio.sleep(1.0)
         self.stats.credits += credits
         return _Answered(call_id, answer, journal_id)
@@ -488,7 +488,8 @@ def is_pending_marker(e: BaseException) -> bool:
     return isinstance(e, _Stopped)
 
 
-def _storage_stop(e: BaseException, what: str) -> RunStoppedError:
+def storage_stop(e: BaseException, what: str) -> RunStoppedError:
+    """The run-stopping error for a failed write (database locked, disk full, read-only)."""
     detail = str(e).splitlines()[0] if str(e) else type(e).__name__
     hint = 'free space or fix its permissions'
     if 'locked' in detail or 'busy' in detail:
@@ -499,11 +500,6 @@ def _storage_stop(e: BaseException, what: str) -> RunStoppedError:
         'paying again.',
         reason='storage',
     )
-
-
-def storage_stop(e: BaseException, what: str) -> RunStoppedError:
-    """The run-stopping error for a failed write (database locked, disk full, read-only)."""
-    return _storage_stop(e, what)
 
 
 def fingerprint(call: PaidCall) -> str:
