@@ -6,6 +6,9 @@ Configure with ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``, or ``[gemini] api_key`
 ``images.create / edit / remix`` with ``model='gemini/gemini-3.1-flash-image-preview'``
 reach the same models.
 
+``gemini.generate_content(contents, model=...)`` is Gemini's text generation (see
+``reverie.functions.gemini.text``).
+
 >>> from reverie.functions import gemini
 >>> gemini.generate_image.name, gemini.provider().name
 ('generate_image', 'gemini')
