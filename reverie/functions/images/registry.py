@@ -18,7 +18,7 @@ PROVIDERS: dict[str, str] = {
     'openai': 'reverie.functions.openai',
     'gemini': 'reverie.functions.gemini',
     'bfl': 'reverie.functions.bfl',
-    'reve': 'reverie.functions.reve.provider',
+    'reve': 'reverie.functions.reve',
     'local': 'reverie.functions.local',
 }
 _INSTALL_HINTS = {'local': "pip install 'reverie[local]'"}

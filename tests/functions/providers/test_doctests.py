@@ -18,6 +18,7 @@ MODULES = [
     'reverie.functions.openai',
     'reverie.functions.gemini',
     'reverie.functions.bfl',
+    'reverie.functions.reve',
 ]
 
 
