@@ -134,14 +134,7 @@ class GeminiStandIn(StandIn):
             return _error(503, 'UNAVAILABLE', 'The model is overloaded. Please try again later.')
         return None
 
-    def _text(self, model: str, body: dict[str, Any]) -> tuple[Reply, float]:
-        problem = _text_problem(body)
-        if problem is not None:
-            return _error(400, 'INVALID_ARGUMENT', problem), 0.0
-        outcome = self.next_outcome()
-        failed = self._scripted(outcome)
-        if failed is not None:
-            return failed, 0.0
+    def _text(self, model: str, body: dict[str, Any], outcome: str | None) -> tuple[Reply, float]:
         texts = ' '.join(p['text'] for c in body['contents'] for p in c['parts'] if 'text' in p)
         words = f'Draw: {texts}'.split()
         cap = body.get('generationConfig', {}).get('maxOutputTokens')
@@ -173,22 +166,25 @@ class GeminiStandIn(StandIn):
         return Reply.json(200, answer), charged
 
     def _answer(self, model: str, body: dict[str, Any]) -> tuple[Reply, float]:
-        if model in TEXT_MODELS:
-            return self._text(model, body)
-        if model not in MODELS:
+        if model not in MODELS and model not in TEXT_MODELS:
             return _error(
                 404,
                 'NOT_FOUND',
                 f'models/{model} is not found for API version '
                 'v1beta, or is not supported for generateContent.',
             ), 0.0
-        problem = _validate(model, body)
+        problem = _text_problem(body) if model in TEXT_MODELS else _validate(model, body)
         if problem is not None:
             return _error(400, 'INVALID_ARGUMENT', problem), 0.0
         outcome = self.next_outcome()
         failed = self._scripted(outcome)
         if failed is not None:
             return failed, 0.0
+        if model in TEXT_MODELS:
+            return self._text(model, body, outcome)
+        return self._image(model, body, outcome)
+
+    def _image(self, model: str, body: dict[str, Any], outcome: str | None) -> tuple[Reply, float]:
         parts = body['contents'][0]['parts']
         texts = ' '.join(p['text'] for p in parts if 'text' in p)
         n_images = sum(1 for p in parts if 'inline_data' in p or 'inlineData' in p)

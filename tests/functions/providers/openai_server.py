@@ -168,7 +168,12 @@ class OpenAIStandIn(StandIn):
                 'Rate limit reached for requests per min (RPM).',
                 'rate_limit_exceeded',
                 kind='requests',
-                **{'retry-after-ms': '200'},
+                **{
+                    'retry-after-ms': '1500',
+                    'x-ratelimit-limit-requests': '5',
+                    'x-ratelimit-remaining-requests': '0',
+                    'x-ratelimit-reset-requests': '1.5s',
+                },
             )
         if outcome == 'quota':
             return _error(
@@ -190,30 +195,9 @@ class OpenAIStandIn(StandIn):
         if bad is not None:
             return bad, 0.0
         outcome = self.next_outcome()
-        if outcome == '429':
-            return _error(
-                429,
-                'Rate limit reached for requests per min (RPM).',
-                'rate_limit_exceeded',
-                kind='requests',
-                **{
-                    'retry-after-ms': '1500',
-                    'x-ratelimit-limit-requests': '5',
-                    'x-ratelimit-remaining-requests': '0',
-                    'x-ratelimit-reset-requests': '1.5s',
-                },
-            ), 0.0
-        if outcome == 'quota':
-            return _error(
-                429,
-                'You exceeded your current quota, please check your plan and billing details.',
-                'insufficient_quota',
-                kind='insufficient_quota',
-            ), 0.0
-        if outcome == '500':
-            return _error(
-                500, 'The server had an error processing your request.', None, kind='server_error'
-            ), 0.0
+        failed = self._scripted(outcome)
+        if failed is not None:
+            return failed, 0.0
         if outcome == 'reset':
             return Reply(0, drop=True), self._cost(fields, images)
         prompt = str(fields['prompt'])
