@@ -121,13 +121,9 @@ class OpenAIStandIn(StandIn):
         return reply
 
     def _chat_answer(self, fields: dict[str, Any]) -> tuple[Reply, float]:
-        bad = _chat_problem(fields)
-        if bad is not None:
-            return bad, 0.0
-        outcome = self.next_outcome()
-        failed = self._scripted(outcome)
-        if failed is not None:
-            return failed, 0.0
+        refused, outcome = self._refused(_chat_problem(fields))
+        if refused is not None:
+            return refused, 0.0
         user = [m for m in fields['messages'] if m.get('role') == 'user']
         words = f'Draw: {user[-1]["content"] if user else ""}'.split()
         cap = fields.get('max_completion_tokens') or fields.get('max_tokens')
@@ -160,6 +156,13 @@ class OpenAIStandIn(StandIn):
             body = {'id': f'chatcmpl-{n}', 'object': 'chat.completion'}  # no choices
         return Reply.json(200, body, **{'x-request-id': f'req_{n}'}), charged
 
+    def _refused(self, bad: Reply | None) -> tuple[Reply | None, str | None]:
+        """The refusal to send (a bad request, else a scripted failure) and the outcome."""
+        if bad is not None:
+            return bad, None
+        outcome = self.next_outcome()
+        return self._scripted(outcome), outcome
+
     @staticmethod
     def _scripted(outcome: str | None) -> Reply | None:
         if outcome == '429':
@@ -191,13 +194,9 @@ class OpenAIStandIn(StandIn):
     def _answer(
         self, fields: dict[str, Any], images: list[bytes], edit: bool
     ) -> tuple[Reply, float]:
-        bad = self._validate(fields, images, edit)
-        if bad is not None:
-            return bad, 0.0
-        outcome = self.next_outcome()
-        failed = self._scripted(outcome)
-        if failed is not None:
-            return failed, 0.0
+        refused, outcome = self._refused(self._validate(fields, images, edit))
+        if refused is not None:
+            return refused, 0.0
         if outcome == 'reset':
             return Reply(0, drop=True), self._cost(fields, images)
         prompt = str(fields['prompt'])
