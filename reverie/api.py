@@ -24,12 +24,15 @@ from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr
 from reverie.exprs.render import render
+from reverie.functions.images.registry import use_settings
 from reverie.io.sources import RowSource, conform, load_source
 
 _lock = threading.Lock()
 _default: Catalog | None = None
 
 install_traceback_filter()  # in IPython/Jupyter: our errors show the user's lines only
+# images.* without model= read the default model from the open catalog's settings.
+use_settings(lambda: default_catalog().exec.settings())
 
 
 def init(config: dict[str, Any] | None = None) -> Catalog:

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from tests.providers.base import Call, Reply, Request, StandIn, decode_image, png, shorten
+from tests.functions.providers.base import Call, Reply, Request, StandIn, decode_image, png, shorten
 
 # Credits by model: first output MP, each further MP, each input MP (bfl.ai/pricing).
 PRICES = {
