@@ -49,7 +49,7 @@ from reverie.store.db import (
     versions_table,
 )
 from reverie.store.ledger import Ledger
-from reverie.store.media import MediaStore
+from reverie.store.media import open_media_store
 from reverie.store.versions import (
     archive_rows,
     begin_version,
@@ -65,7 +65,9 @@ class Catalog:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.store = Store(config.db_url)
-        self.media = MediaStore(config.media_dir, allow_private_urls=config.allow_private_urls)
+        self.media = open_media_store(
+            config.media_dir, allow_private_urls=config.allow_private_urls
+        )
         self.pools = PoolRegistry()
         self.exec = ExecContext(
             self.store, self.media, self.pools, config, config.progress, Ledger(self.store)
@@ -73,7 +75,7 @@ class Catalog:
         self._schemas: dict[int, TableSchema] = {}
 
     def __repr__(self) -> str:
-        return f'<Catalog {self.store!r} media={str(self.media.root)!r}>'
+        return f'<Catalog {self.store!r} media={self.media.location!r}>'
 
     def close(self) -> None:
         """Release database connections."""

@@ -134,7 +134,7 @@ class Query:
             catalog.exec,
             self._schema(),
             self.spec,
-            lambda ref: ImagePath(media.path(ref)),
+            lambda ref: ImagePath(media.local_path(ref)),
         )
         return ResultSet(result.names, result.types, result.columns, result.pending)
 

@@ -51,6 +51,7 @@ from reverie.exec.inserts import SchemaChanged, insert_rows
 from reverie.exec.loop import run_sync
 from reverie.exec.paid import PaidOptions, PaidRun
 from reverie.exec.schema import ColumnSchema, TableSchema
+from reverie.exec.worker import Done, Job
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.render import render
@@ -1171,3 +1172,13 @@ def _merge(status: UpdateStatus, stats: ComputeStats) -> None:
     status.num_computed_values += stats.cells
     status.num_excs += stats.errors
     status.cols_with_excs = sorted(set(status.cols_with_excs) | stats.cols_with_errors)
+
+
+def worker_job(t: Table) -> Job:
+    """What ``reverie worker`` does for ``t``: finish its pending cells (and its views')."""
+
+    def compute() -> Done:
+        status = t.recompute_columns(print_stats=False)
+        return Done(status.num_computed_values, status.num_excs)
+
+    return Job(t._path, t._schema, compute)

@@ -11,7 +11,7 @@ import PIL.Image
 import pytest
 
 import reverie as rv
-from reverie.store.media import MediaStore
+from reverie.store.media import LocalMediaStore
 
 
 def _png(color=(1, 2, 3)) -> bytes:
@@ -21,7 +21,7 @@ def _png(color=(1, 2, 3)) -> bytes:
 
 
 def test_put_is_content_addressed(tmp_path):
-    store = MediaStore(tmp_path / 'm')
+    store = LocalMediaStore(tmp_path / 'm')
     data = _png()
     ref = store.put(data, 'png')
     digest = hashlib.sha256(data).hexdigest()
@@ -42,7 +42,7 @@ def test_put_is_content_addressed(tmp_path):
     ],
 )
 def test_paths_never_escape_root(tmp_path, ref):
-    store = MediaStore(tmp_path / 'm')
+    store = LocalMediaStore(tmp_path / 'm')
     with pytest.raises(rv.InvalidValueError, match='is not a reference this store made'):
         store.path(ref)
 
@@ -63,13 +63,13 @@ def test_jpeg_kept_as_given_png_lossless(sqlite_catalog, tmp_path):
 
 
 def test_gc_keeps_referenced_and_young_files(tmp_path):
-    store = MediaStore(tmp_path / 'm')
+    store = LocalMediaStore(tmp_path / 'm')
     keep = store.put(_png((1, 1, 1)), 'png')
     drop = store.put(_png((2, 2, 2)), 'png')
     young = store.put(_png((3, 3, 3)), 'png')
     old = time.time() - 7200
     for ref in (keep, drop):
         os.utime(store.path(ref), (old, old))
-    removed, freed = store.gc({keep})
-    assert removed == 1 and freed > 0
+    done = store.gc({keep})
+    assert done.removed == 1 and done.freed > 0 and done.young == 1
     assert sorted(store.refs()) == sorted([keep, young])
