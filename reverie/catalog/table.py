@@ -10,52 +10,32 @@ each time, so it notices changes made by other handles or processes.
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-import sqlalchemy as sa
-
-from reverie.catalog import columns, history, indexes
+from reverie.catalog import columns, describe, history, indexes, writes
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.changes import (
-    change_rows,
-    pending_values,
-    reset_cells,
     sql_condition,
-    update_assignments,
 )
-from reverie.catalog.estimates import estimate, stored_rows
 from reverie.catalog.options import IF_EXISTS, IF_NOT_EXISTS, check_option
 from reverie.catalog.paths import name_of
-from reverie.catalog.propagate import propagate
-from reverie.catalog.query import Query
-from reverie.catalog.rows import prepare_rows
-from reverie.catalog.runs import Operation, check_on_error, compute, merge, paid_suffix, summary
+from reverie.catalog.query import Query, TableReads
+from reverie.catalog.runs import Operation, check_on_error
 from reverie.catalog.status import UpdateStatus
-from reverie.catalog.views import derivation
 from reverie.display.html import schema_html
 from reverie.display.resultset import ResultSet
 from reverie.display.show import show
 from reverie.display.text import text_table
-from reverie.errors import ExecutionError, InvalidValueError, NotFoundError
-from reverie.exec.estimate import Estimate
-from reverie.exec.evaluator import ComputeStats, OnError
-from reverie.exec.inserts import SchemaChanged, insert_rows
-from reverie.exec.schema import ColumnSchema, TableSchema
+from reverie.errors import InvalidValueError, NotFoundError
+from reverie.exec.evaluator import OnError
+from reverie.exec.schema import TableSchema
 from reverie.exec.worker import Done, Job
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr
-from reverie.exprs.render import render
-from reverie.io.sources import RowSource, conform, is_source, load_source
-from reverie.store.db import ERROR as ERROR_STATE
-from reverie.store.versions import current_version
-
-SCHEMA_RETRIES = 5
+from reverie.io.sources import RowSource
 
 
-class Table:
+class Table(TableReads):
     """A table of the catalog; columns are attributes: ``t.prompt``."""
 
     def __init__(self, catalog: Catalog, table_id: int, version: int | None = None) -> None:
@@ -112,31 +92,7 @@ class Table:
             >>> t.get_metadata()['columns']['prompt']['type_']  # doctest: +SKIP
             'String'
         """
-        schema = self._schema()
-        base = None if schema.base_id is None else self._catalog.schema(schema.base_id).path
-        return {
-            'name': schema.name,
-            'path': schema.path,
-            'kind': schema.kind,
-            'base': base,
-            'is_view': schema.kind == 'view',
-            'is_snapshot': schema.kind == 'snapshot',
-            'is_replica': False,
-            'comment': '',
-            'version': self._current_version() if self._version is None else self._version,
-            'schema_version': schema.version,
-            'columns': {
-                c.name: {
-                    'name': c.name,
-                    'type_': str(c.col_type),
-                    'computed_with': render(c.expr) if c.expr is not None else None,
-                    'is_stored': True,
-                    'is_primary_key': False,
-                    'defined_in': schema.name,
-                }
-                for c in schema.columns
-            },
-        }
+        return describe.metadata(self._catalog, self._schema(), self._version)
 
     def __getattr__(self, name: str) -> Expr:
         if name.startswith('_'):
@@ -168,101 +124,12 @@ class Table:
 
     def _schema_rows(self) -> tuple[str, list[str], list[list[str]]]:
         schema = self._schema()
-        rows = [
-            [
-                c.name,
-                str(c.col_type),
-                render(c.expr) if c.expr is not None else (c.load_error or ''),
-            ]
-            for c in schema.columns
-        ]
-        if schema.base_id is not None:
-            base = self._catalog.schema(schema.base_id)
-            for row, c in zip(rows, schema.columns, strict=True):
-                if c.mirror_of is not None:
-                    row[2] = f'{base.path}.{_mirrored_name(base, c.mirror_of)}'
+        rows = describe.schema_rows(self._catalog, schema, self._version)
+        return describe.caption(self._catalog, schema, self._version), describe.HEADER, rows
 
-        return self._caption(schema), ['Column Name', 'Type', 'Computed With'], rows
-
-    def _caption(self, schema: TableSchema) -> str:
-        """'Table 'dir/t'', 'View 'dir/v' (of 'dir/t' where ...)', with a version if pinned."""
-        if self._version is not None:
-            kind = schema.kind.capitalize()  # Table, View or Snapshot
-            return f"{kind} '{schema.path}' at version {self._version} (read-only)"
-        if schema.base_id is None:
-            return f"Table '{schema.path}'"
-        d = derivation(self._catalog, schema)
-        where = '' if d.predicate is None else f' where {render(d.predicate)}'
-        of = f"'{d.base.path}'{where}"
-        if schema.kind == 'snapshot':
-            return f"Snapshot '{schema.path}' of {of} at version {d.base_version}"
-        return f"View '{schema.path}' of {of}"
-
-    # -- queries -----------------------------------------------------------------------
+    # -- queries (the rest come from ``TableReads``) ---------------------------------
     def _query(self) -> Query:
         return Query(self._catalog, self._id, version=self._version)
-
-    def select(self, *exprs: Any, **named: Any) -> Query:
-        """``t.select(t.a, t.b.width, total=t.x + t.y)``."""
-        return self._query().select(*exprs, **named)
-
-    def where(self, predicate: Expr) -> Query:
-        """``t.where(t.n > 1)``."""
-        return self._query().where(predicate)
-
-    def order_by(self, *exprs: Any, asc: bool = True) -> Query:
-        """``t.order_by(t.n, asc=False)``."""
-        return self._query().order_by(*exprs, asc=asc)
-
-    def limit(self, n_rows: int) -> Query:
-        """``t.limit(5)``."""
-        return self._query().limit(n_rows)
-
-    def group_by(self, *exprs: Any) -> Query:
-        """``t.group_by(t.kind).select(t.kind, n=count(t.id))``: one row per group."""
-        return self._query().group_by(*exprs)
-
-    def collect(self) -> ResultSet:
-        """Every row."""
-        return self._query().collect()
-
-    def head(self, n_rows: int = 10) -> ResultSet:
-        """First rows."""
-        return self._query().head(n_rows)
-
-    def tail(self, n_rows: int = 10) -> ResultSet:
-        """Last rows."""
-        return self._query().tail(n_rows)
-
-    def show(self, n_rows: int = 20) -> ResultSet:
-        """First rows, for display."""
-        return self._query().show(n_rows)
-
-    def to_pandas(self) -> Any:
-        """Every row as a pandas DataFrame."""
-        return self._query().to_pandas()
-
-    def sample(self, n: int, *, seed: int | None = None) -> ResultSet:
-        """``n`` rows chosen at random (all rows if there are fewer), in insertion order.
-
-        The same ``seed`` over the same rows chooses the same sample. Unlike Pixeltable's
-        ``sample`` this returns the rows themselves, not a query.
-        """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InvalidValueError(f'sample() takes a non-negative int n, got {n!r}.')
-        rs = self._query().head(self.count())
-        rows = rs.raw_rows()
-        keep = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
-        columns = [[rows[i][j] for i in keep] for j in range(len(rs.column_names))]
-        return ResultSet(rs.column_names, list(rs.schema.values()), columns)
-
-    def count(self) -> int:
-        """Number of rows."""
-        schema = self._schema()
-        with self._catalog.store.read() as conn:
-            return int(
-                conn.execute(sa.select(sa.func.count()).select_from(schema.reads)).scalar_one()
-            )
 
     # -- writes ------------------------------------------------------------------------
     def insert(
@@ -287,75 +154,18 @@ class Table:
         nothing and returns an ``Estimate``.
         """
         check_on_error(on_error)
-        current: TableSchema | None = self._writable('insert into', rows=True)
-        start = time.perf_counter()
-        rows = self._rows_of(rows, values)
+        schema = self._writable('insert into', rows=True)
+        rows = writes.rows_of(schema, rows, values)
         op = Operation.of(self._catalog, budget)
-        skip_bad = on_error == 'ignore'
-        if dry_run:
-            schema = self._schema()
-            prepared = prepare_rows(schema, rows, self._catalog.media, skip_bad=skip_bad)
-            targets = {c.id for c in schema.computed()}
-            return estimate(self._catalog, schema, prepared.rows, targets, op, changed=None)
-        for _ in range(SCHEMA_RETRIES):
-            schema, current = current or self._schema(), None
-            prepared = prepare_rows(schema, rows, self._catalog.media, skip_bad=skip_bad)
-            try:
-                inserted = insert_rows(self._catalog.store, schema, prepared.rows)
-                break
-            except SchemaChanged:
-                continue  # another process changed the columns meanwhile: prepare again
-        else:
-            raise ExecutionError(
-                f'The columns of table {schema.path!r} kept changing during the insert '
-                f'({SCHEMA_RETRIES} tries); nothing was inserted. Try again.'
-            )
-        status = UpdateStatus(
-            num_rows=len(prepared.rows),
-            updated_cols=[c.name for c in schema.columns],
-            rejected_rows=len(prepared.rejected),
-            num_excs=len(prepared.rejected),
-            errors=[str(e) for _, e in prepared.rejected],
-            verb='inserted',
+        return writes.insert(
+            self._catalog,
+            schema,
+            rows,
+            op,
+            on_error=on_error,
+            print_stats=print_stats,
+            dry_run=dry_run,
         )
-        try:
-            if schema.computed() and inserted.rowids:
-                desc = 'Computing cells'
-                rowids, version = inserted.rowids, inserted.version
-                stats = compute(
-                    self._catalog,
-                    schema,
-                    op,
-                    rowids=rowids,
-                    on_error=on_error,
-                    desc=desc,
-                    version=version,
-                )
-                merge(status, stats)
-        finally:  # the rows are in, computed or not: views take them now
-            if inserted.version is not None:
-                propagate(self._catalog, schema, op, inserted.version, inserted.rowids)
-        if print_stats:
-            print(summary('Inserted', status.num_rows, 'row', status.num_excs, start, status))
-        return status
-
-    def _rows_of(self, rows: RowSource | None, values: dict[str, Any]) -> list[dict[str, Any]]:
-        """The rows of an insert, whatever form they came in."""
-        if rows is None:
-            return [values]
-        if values:
-            raise InvalidValueError('insert() takes a list of rows or keyword values, not both.')
-        if isinstance(rows, dict):
-            return [rows]
-        if is_source(rows):
-            types = {c.name: c.col_type for c in self._schema().columns}
-            return conform(load_source(rows), types)
-        if isinstance(rows, str | bytes) or not isinstance(rows, Iterable):
-            raise InvalidValueError(
-                f'insert() takes a list of dicts, a DataFrame or a file path, got '
-                f'{type(rows).__name__}.'
-            )
-        return list(rows)
 
     def add_column(
         self,
@@ -481,39 +291,22 @@ class Table:
         """
         check_on_error(on_error)
         schema = self._writable('recompute')
-        targets = _computed_targets(schema, columns)
-        start = time.perf_counter()
+        names = [_column_name(c, schema, 'recompute_columns') for c in columns]
+        targets = writes.computed_targets(schema, names)
         op = Operation.of(self._catalog, budget, use_cache=use_cache or not targets)
         cond = sql_condition(schema, where, 'recompute_columns(where=...)')
-        if dry_run:
-            return _estimate_recompute(
-                self._catalog, schema, targets, cond, errors_only, cascade, op
-            )
-        version = None
-        if targets:
-            version = reset_cells(
-                self._catalog.store, schema, targets, cond, errors_only=errors_only, cascade=cascade
-            )
-        stats = ComputeStats()
-        try:
-            stats = compute(
-                self._catalog,
-                schema,
-                op,
-                rowids=None,
-                on_error=on_error,
-                desc='Recomputing cells',
-                version=version,
-            )
-        finally:
-            if version is not None or stats.cells:
-                propagate(self._catalog, schema, op, version)
-        status = UpdateStatus(updated_cols=[c.name for c in targets])
-        merge(status, stats)
-        if print_stats:
-            count, errors = status.num_computed_values, status.num_excs
-            print(summary('Computed', count, 'cell', errors, start, status))
-        return status
+        return writes.recompute(
+            self._catalog,
+            schema,
+            targets,
+            cond,
+            op,
+            errors_only=errors_only,
+            cascade=cascade,
+            on_error=on_error,
+            print_stats=print_stats,
+            dry_run=dry_run,
+        )
 
     def update(
         self,
@@ -531,55 +324,18 @@ class Table:
         ``dry_run=True`` changes nothing and returns an ``Estimate``.
         """
         schema = self._writable('update', rows=True)
-        assignments = update_assignments(schema, values, self._catalog.media)
         cond = sql_condition(schema, where, 'update(where=...)')
-        dependents = (
-            {d.id: d for name in values for d in schema.dependents(schema.require(name).id)}
-            if cascade
-            else {}
-        )  # without cascade, computed cells keep their values (Pixeltable)
         op = Operation.of(self._catalog, budget)
-        if dry_run:
-            rows = stored_rows(self._catalog, schema, cond)
-            for row in rows:  # literal new values; expressions keep the old ones
-                row.update(
-                    {k: v for k, v in assignments.items() if not isinstance(v, sa.ClauseElement)}
-                )
-            changed = {schema.require(name).id for name in values} | set(dependents)
-            return estimate(self._catalog, schema, rows, set(dependents), op, changed=changed)
-        for d in dependents.values():
-            assignments.update(pending_values(d))
-        version, count = change_rows(self._catalog.store, schema, cond, assignments)
-        status = UpdateStatus(
-            num_rows=count,
-            updated_cols=[*values, *(d.name for d in dependents.values())],
-            verb='updated',
+        return writes.update(
+            self._catalog, schema, values, cond, op, cascade=cascade, dry_run=dry_run
         )
-        try:
-            if dependents:
-                stats = compute(
-                    self._catalog,
-                    schema,
-                    op,
-                    rowids=None,
-                    on_error='ignore',
-                    desc='Recomputing',
-                    version=version,
-                )
-                merge(status, stats)
-        finally:
-            propagate(self._catalog, schema, op, version)
-        print(f'Updated {count} row{"" if count == 1 else "s"}{paid_suffix(status)}.')
-        return status
 
     def delete(self, where: Expr | None = None) -> UpdateStatus:
         """Delete rows where ``where`` holds (all rows without it)."""
         schema = self._writable('delete from', rows=True)
-        cond = sql_condition(schema, where, 'delete(where=...)')
-        version, count = change_rows(self._catalog.store, schema, cond, None)
-        propagate(self._catalog, schema, Operation.of(self._catalog, None), version)
-        print(f'Deleted {count} row{"" if count == 1 else "s"} from table {self._name!r}.')
-        return UpdateStatus(num_rows=count, verb='deleted')
+        return writes.delete(
+            self._catalog, schema, sql_condition(schema, where, 'delete(where=...)')
+        )
 
     def credits_used(self) -> float:
         """Credits every paid call for this table cost, from the ledger of paid calls.
@@ -623,49 +379,6 @@ class Table:
         """Paths of the views and snapshots based on this table (directly or not)."""
         with self._catalog.store.read() as conn:
             return [path for _, path, _ in self._catalog.dependents(conn, self._id)]
-
-    def _current_version(self) -> int:
-        with self._catalog.store.read() as conn:
-            return current_version(conn, self._id)
-
-
-def _computed_targets(schema: TableSchema, names: Sequence[str | Expr]) -> list[ColumnSchema]:
-    """The computed columns ``recompute_columns`` names (by name or ``t.col``)."""
-    targets = []
-    for c in names:
-        col = schema.require(_column_name(c, schema, 'recompute_columns'))
-        if not col.is_computed:
-            raise InvalidValueError(f'Column {col.name!r} is not computed; nothing to recompute.')
-        targets.append(col)
-    return targets
-
-
-def _estimate_recompute(
-    catalog: Catalog,
-    schema: TableSchema,
-    targets: list[ColumnSchema],
-    cond: Any,
-    errors_only: bool,
-    cascade: bool,
-    op: Operation,
-) -> Estimate:
-    """The dry run of ``recompute_columns``: its targets (or the pending cells) and views."""
-    if not targets:  # the pending cells (`reverie estimate TABLE`)
-        return estimate(catalog, schema, stored_rows(catalog, schema, None), None, op)
-    ids = {c.id for c in targets}
-    if cascade:
-        ids |= {d.id for c in targets for d in schema.dependents(c.id)}
-    if errors_only:
-        errors = sa.or_(*(schema.sql_col(c.sql.state) == ERROR_STATE for c in targets))
-        cond = errors if cond is None else sa.and_(cond, errors)
-    rows = stored_rows(catalog, schema, cond)
-    return estimate(catalog, schema, rows, ids, op, changed=ids)
-
-
-def _mirrored_name(base: TableSchema, column_id: int) -> str:
-    """The name of the base column a view column mirrors ('?' if it is gone)."""
-    found = [c.name for c in base.columns if c.id == column_id]
-    return found[0] if found else '?'
 
 
 def _column_name(column: str | Expr, schema: TableSchema, what: str) -> str:
