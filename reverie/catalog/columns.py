@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from reverie import types as ts
+from reverie.catalog import definitions
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.estimates import estimate, stored_rows
 from reverie.catalog.paths import check_column_name, name_of
@@ -66,7 +67,7 @@ def add_columns(
         current = None  # read it again for the next column
         if room is None:
             continue
-        catalog.add_column(room, name, col_type, None)
+        definitions.add_column(catalog.store, room, name, col_type, None)
         added.append(name)
     if added:
         names = ', '.join(map(repr, added))
@@ -143,7 +144,9 @@ def fill_computed_column(
     """Add the computed column ``name`` and compute it for every row (or take it away)."""
     start = time.perf_counter()
     assert node.col_type is not None
-    version = catalog.add_column(schema, name, node.col_type.copy(nullable=True), node)
+    version = definitions.add_column(
+        catalog.store, schema, name, node.col_type.copy(nullable=True), node
+    )
     schema = catalog.schema(schema.id)
     try:
         stats = compute(
@@ -161,7 +164,7 @@ def fill_computed_column(
             raise  # computed (maybe paid) cells are kept, or pending ones resume
         # The column was never there; if another version came since, drop it instead.
         if revert_latest(catalog, schema.id, only=version) is None:
-            catalog.remove_column(schema, schema.require(name))
+            definitions.remove_column(catalog.store, schema, schema.require(name))
         raise ExecutionError(
             f'Column {name!r} was not added to table {schema.path!r}: no cell could be '
             f'computed. {e}'.replace(' Finished cells are kept; see', ' See')
@@ -229,7 +232,7 @@ def drop_column(catalog: Catalog, schema: TableSchema, name: str) -> None:
         raise InvalidValueError(
             f'Cannot drop column {name!r}: view {users[0]!r} uses it. Drop the view first.'
         )
-    catalog.remove_column(schema, col)
+    definitions.remove_column(catalog.store, schema, col)
     print(f"Dropped column '{name}' from table '{name_of(schema.path)}'.")
 
 
@@ -239,7 +242,7 @@ def rename_column(catalog: Catalog, schema: TableSchema, old: str, new: str) -> 
     check_column_name(new)
     if schema.column(new) is not None:
         raise AlreadyExistsError(f'Table {schema.path!r} already has a column {new!r}.')
-    catalog.rename_column(schema, col, new)
+    definitions.rename_column(catalog.store, schema, col, new)
     print(f"Renamed column '{old}' to '{new}' in table '{name_of(schema.path)}'.")
 
 
