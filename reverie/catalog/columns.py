@@ -21,7 +21,7 @@ from reverie.catalog.estimates import estimate, stored_rows
 from reverie.catalog.paths import check_column_name, name_of
 from reverie.catalog.propagate import views_using
 from reverie.catalog.revert import revert_latest
-from reverie.catalog.runs import Operation, compute, merge, summary
+from reverie.catalog.runs import Operation, compute, finish
 from reverie.catalog.status import UpdateStatus
 from reverie.errors import (
     AlreadyExistsError,
@@ -170,11 +170,7 @@ def fill_computed_column(
             f'computed. {e}'.replace(' Finished cells are kept; see', ' See')
         ) from None
     status = UpdateStatus(updated_cols=[name])
-    merge(status, stats)
-    if print_stats:
-        count, errors = status.num_computed_values, status.num_excs
-        print(summary('Added', count, 'column value', errors, start, status))
-    return status
+    return finish(status, stats, 'Added', 'column value', start, print_stats)
 
 
 def make_room(

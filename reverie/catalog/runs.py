@@ -160,6 +160,17 @@ def merge(status: UpdateStatus, stats: ComputeStats) -> None:
     status.cols_with_excs = sorted(set(status.cols_with_excs) | stats.cols_with_errors)
 
 
+def finish(
+    status: UpdateStatus, stats: ComputeStats, verb: str, noun: str, start: float, show: bool
+) -> UpdateStatus:
+    """``status`` with the run's counts, printed as '<verb> N <noun>s ...' when ``show``."""
+    merge(status, stats)
+    if show:
+        count, errors = status.num_computed_values, status.num_excs
+        print(summary(verb, count, noun, errors, start, status))
+    return status
+
+
 def summary(
     verb: str, count: int, noun: str, errors: int, start: float, status: UpdateStatus | None = None
 ) -> str:

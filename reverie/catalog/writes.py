@@ -25,7 +25,7 @@ from reverie.catalog.estimates import estimate, stored_rows
 from reverie.catalog.paths import name_of
 from reverie.catalog.propagate import propagate
 from reverie.catalog.rows import prepare_rows
-from reverie.catalog.runs import Operation, compute, merge, paid_suffix, summary
+from reverie.catalog.runs import Operation, compute, finish, merge, paid_suffix, summary
 from reverie.catalog.status import UpdateStatus
 from reverie.errors import ExecutionError, InvalidValueError
 from reverie.exec.estimate import Estimate
@@ -166,11 +166,7 @@ def recompute(
         if version is not None or stats.cells:
             propagate(catalog, schema, op, version)
     status = UpdateStatus(updated_cols=[c.name for c in targets])
-    merge(status, stats)
-    if print_stats:
-        count, errors = status.num_computed_values, status.num_excs
-        print(summary('Computed', count, 'cell', errors, start, status))
-    return status
+    return finish(status, stats, 'Computed', 'cell', start, print_stats)
 
 
 def _estimate_recompute(
