@@ -9,7 +9,6 @@ into the error that names the cell.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -27,32 +26,43 @@ from reverie.store.db import ROWID
 from reverie.store.versions import add_counts, current_version
 
 
-@dataclasses.dataclass
 class Operation:
-    """The paid-call settings of one user operation and the credits its runs spent so far."""
+    """The paid-call settings of one user operation and the credits its runs spent so far.
 
-    options: PaidOptions
-    spent: float = 0.0
+    The default budget is read from the settings only when a run needs it, so a write
+    that computes nothing costs no settings read.
+    """
+
+    def __init__(self, catalog: Catalog, budget: float | None, use_cache: bool = True) -> None:
+        self._catalog = catalog
+        self._budget = budget
+        self._default_read = budget is not None
+        self.use_cache = use_cache
+        self.spent = 0.0
 
     @classmethod
     def of(cls, catalog: Catalog, budget: float | None, *, use_cache: bool = True) -> Operation:
-        """``budget`` checked; without one, the settings' ``budget_credits``."""
+        """``budget`` checked; without one, the settings' ``budget_credits`` (when needed)."""
         if budget is not None and not budget >= 0:
             raise InvalidValueError(f'budget must be a number of credits >= 0, got {budget!r}.')
-        default = catalog.exec.settings().budget_credits
-        chosen = budget if budget is not None else default
-        return cls(PaidOptions(budget=chosen, use_cache=use_cache))
+        return cls(catalog, budget, use_cache)
+
+    @property
+    def budget(self) -> float | None:
+        """The credits the whole operation may spend (None: no cap)."""
+        if not self._default_read:
+            self._budget = self._catalog.exec.settings().budget_credits
+            self._default_read = True
+        return self._budget
 
     def run_options(
         self, version: int | None = None, *, use_cache: bool | None = None
     ) -> PaidOptions:
         """Options of the next run: what is left of the budget, cells of ``version``."""
-        budget = self.options.budget
+        budget = self.budget
         left = None if budget is None else max(0.0, budget - self.spent)
-        cache = self.options.use_cache if use_cache is None else use_cache
-        return dataclasses.replace(
-            self.options, budget=left, use_cache=cache, table_version=version
-        )
+        cache = self.use_cache if use_cache is None else use_cache
+        return PaidOptions(budget=left, use_cache=cache, table_version=version)
 
 
 def check_on_error(on_error: str) -> None:
