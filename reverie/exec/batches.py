@@ -16,16 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from reverie.exec.caller import function_of, unwrap
-from reverie.exec.cells import (
-    Claimer,
-    count_held_elsewhere,
-    pending_condition,
-    unclaimed_condition,
-    write_results_in,
-)
+from reverie.exec.cells import pending_condition, write_results_in
 from reverie.exec.inputs import Env, InputError, Inputs, close_images, input_error, set_cell
 from reverie.exec.planner import ColumnPlan, PlainCall
 from reverie.exec.runstate import RunState
+from reverie.exec.worker import Claimer, count_held_elsewhere, unclaimed_condition
 from reverie.exec.writer import CellWriter
 from reverie.exprs import nodes as n
 from reverie.exprs.compile import Getter

@@ -23,15 +23,16 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from reverie.exec.batches import SyncBatches
-from reverie.exec.cells import LEASE_SECONDS, Claimer, renew_claims, rowid_condition
+from reverie.exec.cells import rowid_condition
 from reverie.exec.context import ExecContext
 from reverie.exec.inputs import Inputs
-from reverie.exec.paid import STORAGE_ERRORS, PaidOptions
+from reverie.exec.paid import PaidOptions
 from reverie.exec.pipeline import RowPipeline
 from reverie.exec.planner import TablePlan, plan_table
 from reverie.exec.progress import Progress
 from reverie.exec.runstate import ComputeStats, OnError, RunState
 from reverie.exec.schema import TableSchema
+from reverie.exec.worker import Claimer, heartbeat
 from reverie.exec.writer import CellWriter
 from reverie.store.db import PENDING, ROWID, Store
 
@@ -63,7 +64,7 @@ async def compute_pending(
     rows = RowPipeline(run, writer, inputs, sync)
     total = await asyncio.to_thread(_count_pending, ctx.store, schema, rowids)
     run.progress = Progress(total, desc, enabled=ctx.progress)
-    heartbeat = asyncio.ensure_future(_heartbeat(ctx.store, schema))
+    beat = asyncio.ensure_future(heartbeat(ctx.store, schema))
     claimer = Claimer(ctx.store, schema, rowids, batch=rows.rows_ahead)
     try:
         await asyncio.to_thread(sync.compute_in_sql, rowids)
@@ -75,9 +76,9 @@ async def compute_pending(
         run.stats.interrupted = True
         raise
     finally:
-        heartbeat.cancel()
+        beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
+            await beat
         run.progress.close()
         await asyncio.shield(asyncio.to_thread(writer.flush_and_release))
         run.stats.busy_elsewhere = claimer.busy_elsewhere
@@ -118,10 +119,3 @@ def plan_for(schema: TableSchema) -> TablePlan:
         _plans.clear()
     _plans[key] = (schema, plan)
     return plan
-
-
-async def _heartbeat(store: Store, schema: TableSchema) -> None:
-    while True:
-        await asyncio.sleep(LEASE_SECONDS / 3)
-        with contextlib.suppress(*STORAGE_ERRORS):  # a locked database: renew next time
-            await asyncio.to_thread(renew_claims, store, schema)

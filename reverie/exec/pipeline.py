@@ -16,11 +16,12 @@ import PIL.Image
 from reverie.errors import RunStoppedError
 from reverie.exec.batches import SyncBatches
 from reverie.exec.caller import unwrap
-from reverie.exec.cells import Claimer, fetch_rows
+from reverie.exec.cells import fetch_rows
 from reverie.exec.inputs import Env, Inputs, close_images, input_error, set_cell
 from reverie.exec.paid import STORAGE_ERRORS, is_pending_marker, storage_stop
 from reverie.exec.planner import ColumnPlan
 from reverie.exec.runstate import RunState
+from reverie.exec.worker import Claimer
 from reverie.exec.writer import CellWriter
 from reverie.store.db import PENDING, ROWID
 from reverie.store.ledger import CallSite

@@ -15,12 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from reverie.errors import RunStoppedError, ServiceError
-from reverie.exec.cells import CellResult, release_claims, write_results
+from reverie.exec.cells import CellResult, write_results
 from reverie.exec.codec import encode_result
 from reverie.exec.inputs import InputError
 from reverie.exec.paid import storage_stop
 from reverie.exec.runstate import RunState
 from reverie.exec.schema import ColumnSchema
+from reverie.exec.worker import release_claims
 from reverie.store.db import ERROR, VALUE
 
 FLUSH_CELLS = 64

@@ -126,7 +126,7 @@ SCENARIOS = [
 
 
 def _dead(owner: str) -> bool:
-    from reverie.exec.cells import owner_is_gone
+    from reverie.exec.worker import owner_is_gone
 
     return owner_is_gone(owner)
 
