@@ -10,6 +10,7 @@ import threading
 from typing import Any, Literal, overload
 
 from reverie import types as ts
+from reverie.catalog import dirs
 from reverie.catalog.calls import CallsQuery, calls_query
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.options import IF_NOT_EXISTS, check_option
@@ -65,7 +66,7 @@ def create_dir(
     parents: bool = False,
 ) -> None:
     """Create a directory: ``rv.create_dir('reve_demo')``."""
-    if default_catalog().create_dir(path, if_exists=if_exists, parents=parents):
+    if dirs.create_dir(default_catalog(), path, if_exists=if_exists, parents=parents):
         print(f"Created directory '{path}'.")
 
 
@@ -73,12 +74,12 @@ def drop_dir(
     path: str, *, force: bool = False, if_not_exists: Literal['error', 'ignore'] = 'error'
 ) -> None:
     """Drop a directory (``force=True``: with its contents)."""
-    default_catalog().drop_dir(path, force=force, if_not_exists=if_not_exists)
+    dirs.drop_dir(default_catalog(), path, force=force, if_not_exists=if_not_exists)
 
 
 def list_dirs(path: str = '', *, recursive: bool = True) -> list[str]:
     """Directory paths under ``path``."""
-    return default_catalog().list_dirs(path, recursive=recursive)
+    return dirs.list_dirs(default_catalog(), path, recursive=recursive)
 
 
 def create_table(
@@ -340,8 +341,12 @@ def move(
     ``if_exists``: what to do when ``new_path`` is taken; ``if_not_exists``: when ``path``
     does not exist.
     """
-    default_catalog().move(
-        _path_of(path), new_path, if_exists=if_exists, if_not_exists=if_not_exists
+    dirs.move(
+        default_catalog(),
+        _path_of(path),
+        new_path,
+        if_exists=if_exists,
+        if_not_exists=if_not_exists,
     )
 
 

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from reverie import api, demo
 from reverie.catalog.revert import referenced_media
-from reverie.catalog.table import Table
+from reverie.catalog.table import Table, worker_job
 from reverie.errors import Error
+from reverie.exec.worker import Job, Terminated, run_worker
 from reverie.reve_server import cli as server_cli
 
 
@@ -166,55 +165,28 @@ def _gc(args: argparse.Namespace) -> int:
     catalog = api.default_catalog()
     # Rows of every table at every version (time travel and revert need them), and the
     # journal of paid answers.
-    referenced = referenced_media(catalog)
-    removed, freed = catalog.media.gc(referenced, grace_seconds=args.grace)
-    plural = '' if removed == 1 else 's'
-    print(f'Removed {removed} unreferenced media file{plural} ({freed / 2**20:.1f} MiB).')
-    young = _unreferenced_files(catalog.media.root, referenced)
-    if young:
+    done = catalog.media.gc(referenced_media(catalog), grace_seconds=args.grace)
+    plural = '' if done.removed == 1 else 's'
+    print(f'Removed {done.removed} unreferenced media file{plural} ({done.freed / 2**20:.1f} MiB).')
+    if done.young:
         print(
-            f'Kept {young} unreferenced file{"" if young == 1 else "s"} younger than the grace '
-            f'period ({args.grace:g} s); run again later or pass --grace 0 when nothing is '
-            'writing.'
+            f'Kept {done.young} unreferenced file{"" if done.young == 1 else "s"} younger than '
+            f'the grace period ({args.grace:g} s); run again later or pass --grace 0 when '
+            'nothing is writing.'
         )
     return 0
 
 
-def _unreferenced_files(root: Path, referenced: set[str]) -> int:
-    """Media files no row refers to that are still there (inside the grace period)."""
-    if not root.is_dir():
-        return 0
-    return sum(
-        1
-        for sub in root.iterdir()
-        if sub.is_dir() and len(sub.name) == 2
-        for f in sub.iterdir()
-        if f.is_file() and f'{sub.name}/{f.name}' not in referenced
-    )
-
-
 def _worker(args: argparse.Namespace) -> int:
-    while True:
-        tables = _selected(args.tables)
-        cells = errors = 0
-        for t in tables:
-            status = t.recompute_columns(print_stats=False)
-            cells += status.num_computed_values
-            errors += status.num_excs
-            if status.num_computed_values:
-                print(
-                    f'{t.get_metadata()["path"]}: computed {status.num_computed_values} cells '
-                    f'({status.num_excs} errors).'
-                )
-        if args.once:
-            n = len(tables)
-            print(
-                f'Worker pass done: {n} table{"" if n == 1 else "s"} checked, {cells} '
-                f'cell{"" if cells == 1 else "s"} computed, {errors} '
-                f'error{"" if errors == 1 else "s"}.'
-            )
-            return 0
-        time.sleep(args.interval)
+    def jobs() -> list[Job]:
+        return [worker_job(t) for t in _selected(args.tables)]
+
+    try:
+        run_worker(jobs, api.default_catalog().store, interval=args.interval, once=args.once)
+    except Terminated:
+        print('Stopped (SIGTERM); claims given up.', file=sys.stderr)
+        return 143
+    return 0
 
 
 def _ui(args: argparse.Namespace) -> int:

@@ -35,7 +35,6 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -53,7 +52,6 @@ if TYPE_CHECKING:
 
 JOURNAL_WRITE_SECONDS = 300.0  # keep trying to journal a paid answer this long
 STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError)
-SPILL_DIR = '.journal-pending'  # under the media root: answers the database would not take
 
 
 @dataclass
@@ -351,8 +349,8 @@ class PaidRun:
         ref: str | None,
         answer: Answer,
         note: str | None,
-    ) -> Path | None:
-        """The database will not take the journal entry: note it beside the media file.
+    ) -> str | None:
+        """The database will not take the journal entry: note it in the media store's spill.
 
         The next run (``take_spilled``) moves the note into the journal, so the cell is
         finished without paying again. Without the media file there is nothing to keep.
@@ -370,19 +368,10 @@ class PaidRun:
             'model_version': answer.model_version,
             'error': note,
         }
-        path = self.media.root / SPILL_DIR / f'{call_id}.json'
-
-        def write() -> None:
-            path.parent.mkdir(exist_ok=True)
-            tmp = path.with_suffix('.tmp')
-            tmp.write_text(json.dumps(entry))
-            tmp.replace(path)
-
         try:
-            await asyncio.to_thread(write)
+            return await asyncio.to_thread(self.media.spill, str(call_id), entry)
         except OSError:
             return None
-        return path
 
     async def take_spilled(self) -> None:
         """Move answers noted beside the media files (database was locked) into the journal."""
@@ -394,11 +383,8 @@ class PaidRun:
                 self._spill_checked = True
 
     async def _take_spilled(self) -> None:
-        folder = self.media.root / SPILL_DIR
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob('*.json')):
-            entry = json.loads(path.read_text())
+        spilled = await asyncio.to_thread(lambda: list(self.media.spilled()))
+        for key, entry in spilled:
             await self.writes.write(
                 self.ledger.answered,
                 int(entry['call_id']),
@@ -413,7 +399,7 @@ class PaidRun:
                 http_status=200,
                 error=entry['error'],
             )
-            path.unlink()
+            await asyncio.to_thread(self.media.unspill, key)
 
     async def _from_journal(
         self, prepared: PaidCall, row: dict[str, Any], call_id: int, site: CallSite
@@ -423,7 +409,7 @@ class PaidRun:
             data = entry.data
         else:
             assert entry.media_ref is not None
-            data = await asyncio.to_thread(self.media.path(entry.media_ref).read_bytes)
+            data = await asyncio.to_thread(self.media.read_bytes, entry.media_ref)
         answer = Answer(
             data=data,
             request_id=row['request_id'],
@@ -464,10 +450,10 @@ class PaidRun:
 
     async def _probe_media(self) -> None:
         try:
-            await asyncio.to_thread(_check_writable, self.media)
+            await asyncio.to_thread(self.media.check_writable)
         except OSError as e:
             raise RunStoppedError(
-                f'The media folder {str(self.media.root)!r} cannot take new images ({e}); no '
+                f'The media store {self.media.location!r} cannot take new images ({e}); no '
                 'paid call was sent. Free space or fix its permissions (or set '
                 'REVERIE_MEDIA_DIR), then run `reverie resume`.',
                 reason='storage',
@@ -518,18 +504,6 @@ def _sniff_extension(data: bytes) -> str | None:
     if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
         return extension_for('WEBP')
     return None
-
-
-def _check_writable(media: MediaStore) -> None:
-    # A temp name in a store folder: if the process dies before the unlink, ``gc`` removes it.
-    folder = media.root / '00'
-    folder.mkdir(exist_ok=True)
-    probe = folder / f'.tmp-probe-{time.time_ns()}'
-    try:
-        with open(probe, 'wb') as f:
-            f.write(b'\0' * 4096)
-    finally:
-        probe.unlink(missing_ok=True)
 
 
 def _num(x: float) -> str:

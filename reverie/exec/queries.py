@@ -88,12 +88,7 @@ def run_query(
     items = list(spec.items if spec.items is not None else all_columns(schema))
     if is_grouped(spec, items):
         return _run_grouped(ctx, schema, spec, items)
-    media = ctx.media
-
-    def open_image(ref: str) -> Any:
-        return PIL.Image.open(media.path(ref))
-
-    plan = plan_query(schema, items, spec.predicate, spec.order, open_image, image_value)
+    plan = plan_query(schema, items, spec.predicate, spec.order, ctx.media.open, image_value)
     return _QueryRun(ctx, schema, spec, items, plan).run()
 
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from reverie import Table
 from reverie import types as ts
+from reverie.catalog import dirs
 from reverie.errors import InvalidValueError
 from reverie.store.db import ERROR, PENDING
 
@@ -159,7 +160,7 @@ def tree(catalog: Catalog) -> DirNode:
     """The directory tree with every table, view and snapshot in it."""
     root = DirNode('', '')
     nodes = {'': root}
-    for d in sorted(catalog.list_dirs('')):
+    for d in sorted(dirs.list_dirs(catalog, '')):
         parent, _, name = d.rpartition('/')
         node = DirNode(d, name)
         nodes[d] = node
