@@ -672,7 +672,7 @@ class _Run:
         )
         try:
             write_results(self.ctx.store, self.schema, results, rows, call_ids)
-        except (sa.exc.OperationalError, sa.exc.DBAPIError, OSError) as e:
+        except STORAGE_ERRORS as e:
             if self.paid is not None:
                 self.paid.delivered.update(
                     {(r.rowid, r.column.id): i for r, i in zip(results, call_ids, strict=False)}
@@ -690,7 +690,7 @@ class _Run:
                 release_claims(self.ctx.store, self.schema)
             except RunStoppedError as e:
                 self.stop_error = self.stop_error or e
-            except (sa.exc.OperationalError, sa.exc.DBAPIError) as e:
+            except STORAGE_ERRORS as e:
                 self.stop_error = self.stop_error or storage_stop(e, 'releasing row claims')
 
 

@@ -32,6 +32,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -56,7 +57,8 @@ if TYPE_CHECKING:
 JOURNAL_WRITE_SECONDS = 300.0  # keep trying to journal a paid answer this long
 MAX_ANSWER_PIXELS = 100_000_000
 MAX_ANSWER_SIDE = 16_384
-STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError)
+# sa.exc.TimeoutError: no pooled connection came free (threads queue behind a held lock).
+STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError, sa.exc.TimeoutError)
 SPILL_DIR = '.journal-pending'  # under the media root: answers the database would not take
 
 
@@ -141,7 +143,7 @@ class PaidRun:
         fp = fingerprint(provider.name, request)
         price = provider.price(request)
         await self.take_spilled()
-        earlier, hit = await asyncio.to_thread(self.ledger.find_answers, fp, site)
+        earlier, hit = await self._storage(self.ledger.find_answers, fp, site)
         if earlier is not None:
             self.stats.recovered += 1
             return await self._from_journal(fn, prepared, earlier, earlier['id'], site)
@@ -412,7 +414,7 @@ class PaidRun:
         call_id: int,
         site: CallSite,
     ) -> CellValue | None:
-        entry = await asyncio.to_thread(self.ledger.journal, int(row['journal_id']))
+        entry = await self._storage(self.ledger.journal, int(row['journal_id']))
         if entry.data is not None:
             data = entry.data
         else:
@@ -520,7 +522,10 @@ def is_pending_marker(e: BaseException) -> bool:
 
 
 def _storage_stop(e: BaseException, what: str) -> RunStoppedError:
-    detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+    detail = (str(e).splitlines() or [''])[0].split(' (Background on this error')[0]
+    detail = re.sub(r'^\([\w.]+\) ', '', detail) or type(e).__name__  # '(sqlite3.X) '
+    if isinstance(e, sa.exc.TimeoutError):  # not SQLAlchemy's words: what it means
+        detail = 'the database stayed locked; no connection came free in time'
     hint = 'free space or fix its permissions'
     if 'locked' in detail or 'busy' in detail:
         hint = 'another process holds the database lock; close it'
