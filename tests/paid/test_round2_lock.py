@@ -84,7 +84,8 @@ def test_a_lock_past_the_pool_timeout_loses_no_answer_and_resume_pays_nothing(
     spilled = len(list((media / paid.SPILL_DIR).glob('*.json')))
     print(
         f'PAID lock {lock_s:.0f} s past the pool timeout (journal window {window_s:.0f} s): '
-        f'{N} cells, {sent} calls, {values} values, {len(errors)} error cells, {journalled} journalled, '
+        f'{N} cells, {sent} calls, {values} values, {len(errors)} error cells, '
+        f'{journalled} journalled, '
         f'{spilled} kept beside the media, stopped: {stopped is not None}'
     )
     assert not errors  # never an error cell for a storage problem
