@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import PIL.Image
 import sqlalchemy as sa
 
-from reverie.errors import RunStoppedError, ServiceError
+from reverie.errors import ContentViolationError, RunStoppedError, ServiceError
 from reverie.functions.images.provider import ImageAnswer, ImageRequest, Price
 from reverie.functions.paid import PaidCall, PaidFunction
 from reverie.functions.udf import CellValue
@@ -253,7 +253,8 @@ class PaidRun:
                         'Resume with `reverie resume` once the cause is fixed.',
                         reason='service',
                     ) from None
-                if e.maybe_charged and maybe_charged_left > 0 and not self.stopping:
+                refused = isinstance(e, ContentViolationError)  # asking again is refused again
+                if e.maybe_charged and maybe_charged_left > 0 and not self.stopping and not refused:
                     maybe_charged_left -= 1
                     continue
                 raise

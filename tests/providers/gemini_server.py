@@ -9,7 +9,8 @@ and ``inline_data``/``inlineData`` parts (at most 14 images), ``generationConfig
 ``candidates[0].content.parts[].inlineData`` with ``usageMetadata``.
 Prompts: ``forbidden`` -> ``promptFeedback.blockReason``; ``unsafe-output`` ->
 ``finishReason: IMAGE_SAFETY``; ``no-image`` -> a text-only answer.
-Script outcomes: ``429``, ``billing``, ``503``, ``reset``.
+Script outcomes: ``429`` (a per-minute limit), ``quota-day`` (the daily quota used up),
+``prepaid`` (429: prepaid billing credits depleted), ``billing``, ``503``, ``reset``.
 """
 
 from __future__ import annotations
@@ -119,6 +120,37 @@ class GeminiStandIn(StandIn):
                         'retryDelay': self.retry_delay,
                     },
                 ],
+            ), 0.0
+        if outcome == 'quota-day':
+            return _error(
+                429,
+                'RESOURCE_EXHAUSTED',
+                'You exceeded your current quota, please check your plan and billing details.',
+                [
+                    {
+                        '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+                        'violations': [
+                            {
+                                'quotaMetric': 'generativelanguage.googleapis.com/'
+                                'generate_content_paid_tier_requests',
+                                'quotaId': 'GenerateRequestsPerDayPerProjectPerModel',
+                                'quotaDimensions': {'location': 'global', 'model': model},
+                                'quotaValue': '250',
+                            }
+                        ],
+                    },
+                    {
+                        '@type': 'type.googleapis.com/google.rpc.RetryInfo',
+                        'retryDelay': '41s',
+                    },
+                ],
+            ), 0.0
+        if outcome == 'prepaid':
+            return _error(
+                429,
+                'RESOURCE_EXHAUSTED',
+                'Your prepayment credits are depleted. Please go to AI Studio at '
+                'https://ai.studio/projects to manage your project and billing.',
             ), 0.0
         if outcome == 'billing':
             return _error(
