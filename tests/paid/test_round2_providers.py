@@ -86,3 +86,23 @@ def test_gemini_image_safety_refusal_is_sent_once(sqlite_catalog, gemini_server)
     print(f'PAID gemini IMAGE_SAFETY: 2 cells, {len(posts)} requests')
     assert len(posts) == 2
     assert set(errors) == {'ContentViolationError'}
+
+
+def test_bfl_expired_result_url_polls_the_task_again_instead_of_paying_again(
+    sqlite_catalog, bfl_server
+):
+    """Issue: an expired signed URL submitted a new paid task (6 tasks for 3 cells, 0 images)."""
+    bfl_server.stale_urls = 1  # each task's first Ready answer carries an expired URL
+    bfl_server.pending_polls = 0
+    t = _table([f'a lighthouse {i}' for i in range(3)])
+    t.add_computed_column(
+        img=images.create(t.prompt, model='bfl/flux-2-pro'), on_error='ignore', print_stats=False
+    )
+    tasks = _posts_per_prompt(bfl_server, 'prompt')
+    values = t.select(t.img).where(t.img != None).count()  # noqa: E711
+    expired = sum(1 for c in bfl_server.calls if c.path == '/delivery' and c.status == 403)
+    print(
+        f'PAID bfl expired URL: 3 cells, {sum(tasks.values())} tasks, {values} images, '
+        f'{expired} expired URLs re-signed by polling'
+    )
+    assert sum(tasks.values()) == 3 and values == 3 and expired == 3
