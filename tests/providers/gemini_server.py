@@ -9,7 +9,8 @@ and ``inline_data``/``inlineData`` parts (at most 14 images), ``generationConfig
 ``candidates[0].content.parts[].inlineData`` with ``usageMetadata``.
 Prompts: ``forbidden`` -> ``promptFeedback.blockReason``; ``unsafe-output`` ->
 ``finishReason: IMAGE_SAFETY``; ``no-image`` -> a text-only answer.
-Script outcomes: ``429`` (a per-minute limit), ``quota-day`` (the daily quota used up),
+Script outcomes: ``drip`` (the answer one byte every ``drip_interval`` s), ``gzip-bomb``
+(``bomb``, sent with ``Content-Encoding: gzip``), ``429`` (a per-minute limit), ``quota-day`` (the daily quota used up),
 ``prepaid`` (429: prepaid billing credits depleted), ``billing``, ``503``, ``reset``.
 """
 
@@ -64,6 +65,8 @@ def _error(code: int, status: str, message: str, details: list[Any] | None = Non
 class GeminiStandIn(StandIn):
     key = 'AIza-test-gemini-0123456789'
     retry_delay = '12s'
+    drip_interval = 2.0
+    bomb = b''  # gzip-compressed body for the ``gzip-bomb`` outcome (set by the test)
 
     def handle(self, request: Request) -> Reply:
         m = _PATH.match(request.path)
@@ -202,6 +205,11 @@ class GeminiStandIn(StandIn):
         reply = Reply.json(200, {**answer, 'candidates': [candidate], 'usageMetadata': usage})
         if outcome == 'reset':
             return Reply(0, drop=True), charged
+        if outcome == 'drip':
+            reply.drip = self.drip_interval
+        if outcome == 'gzip-bomb':
+            headers = {'Content-Type': 'application/json', 'Content-Encoding': 'gzip'}
+            return Reply(200, self.bomb, headers), charged
         return reply, charged
 
 
