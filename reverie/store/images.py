@@ -10,8 +10,9 @@ Limits: at most ``MAX_IMAGE_BYTES`` read from a file or URL (on the wire, and
 arrive), ``DOWNLOAD_TIMEOUT_SECONDS`` for a whole download, and ``MAX_PIXELS`` decoded.
 URLs whose host resolves to a loopback, private, link-local or otherwise non-public
 address are refused, on the first request and on every redirect hop (each host is
-resolved once and the connection goes to the address that was checked), unless the catalog allows them (``REVERIE_ALLOW_PRIVATE_URLS=1``): an image URL in user
-data must not make reverie read from the machine's own network.
+resolved once and the connection goes to the address that was checked), unless the
+catalog allows them (``REVERIE_ALLOW_PRIVATE_URLS=1``): an image URL in user data must not
+make reverie read from the machine's own network.
 """
 
 from __future__ import annotations

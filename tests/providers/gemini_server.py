@@ -10,8 +10,9 @@ and ``inline_data``/``inlineData`` parts (at most 14 images), ``generationConfig
 Prompts: ``forbidden`` -> ``promptFeedback.blockReason``; ``unsafe-output`` ->
 ``finishReason: IMAGE_SAFETY``; ``no-image`` -> a text-only answer.
 Script outcomes: ``drip`` (the answer one byte every ``drip_interval`` s), ``gzip-bomb``
-(``bomb``, sent with ``Content-Encoding: gzip``), ``429`` (a per-minute limit), ``quota-day`` (the daily quota used up),
-``prepaid`` (429: prepaid billing credits depleted), ``billing``, ``503``, ``reset``.
+(``bomb``, sent with ``Content-Encoding: gzip``), ``429`` (a per-minute limit),
+``quota-day`` (the daily quota used up), ``prepaid`` (429: prepaid billing credits
+depleted), ``billing``, ``503``, ``reset``.
 """
 
 from __future__ import annotations

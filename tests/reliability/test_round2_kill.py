@@ -21,7 +21,7 @@ import pytest
 
 from reverie.exec.pools import START_WINDOW
 from reverie.reve_server import ServerOptions, serve_in_thread
-from tests.reliability._util import PYTHON, ROOT, child_env, read_log, run_cli, spawn
+from tests.reliability._util import child_env, read_log, run_cli, spawn
 
 N = 60
 CHILD = r"""
@@ -101,7 +101,7 @@ def _journal_lags(db: Path, entries: list[dict]) -> list[float]:
 
 @pytest.mark.slow
 def test_a_kill_in_the_first_second_re_pays_at_most_the_starting_window(tmp_path: Path):
-    entries, kill_wall, resume_started, _ = _kill_and_resume(tmp_path, latency=2.0, kill_after=0.8)
+    entries, _, resume_started, _ = _kill_and_resume(tmp_path, latency=2.0, kill_after=0.8)
     before = [e for e in entries if e['t_start'] < resume_started]
     per_prompt = collections.Counter(e['prompt'] for e in entries)
     repaid = sum(n - 1 for n in per_prompt.values())

@@ -229,7 +229,7 @@ def _failure(fail: http.Failure, response: httpx.Response) -> ServiceError:
             f'{what} ({said}); retrying may help, or lower [bfl] max_concurrency '
             '(at most 24 active tasks per account).',
             status=status,
-            retry_after=http.seconds(response.headers.get('retry-after')),
+            retry_after=http.retry_after(response.headers),
             retryable=True,
         )
     return fail(f'the request was refused ({said}). Fix the field named.', status=status)

@@ -156,14 +156,14 @@ def _mime(data: bytes) -> str:
 
 
 def retry_delay(error: dict[str, Any], headers: httpx.Headers) -> float | None:
-    """``RetryInfo.retryDelay`` (e.g. ``'12s'``) in ``error.details``, else ``Retry-After``."""
+    """``RetryInfo.retryDelay`` (e.g. ``'12s'``) in ``error.details``, else the wait headers."""
     details = error.get('details')
     for detail in details if isinstance(details, list) else []:
         if isinstance(detail, dict) and detail.get('@type') == _RETRY_INFO:
             delay = http.seconds(str(detail.get('retryDelay') or ''))
             if delay is not None:
                 return delay
-    return http.seconds(headers.get('retry-after'))
+    return http.retry_after(headers)
 
 
 def quota_used_up(error: dict[str, Any]) -> bool:

@@ -275,6 +275,30 @@ def seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def retry_after(headers: httpx.Headers) -> float | None:
+    """A server's wait hint: ``retry-after-ms``, ``retry-after``, then an exhausted limit's reset.
+
+    Examples:
+        >>> retry_after(httpx.Headers({'retry-after-ms': '1500', 'retry-after': '9'}))
+        1.5
+        >>> retry_after(httpx.Headers({'x-ratelimit-remaining-requests': '0',
+        ...                            'x-ratelimit-reset-requests': '6m0s'}))
+        360.0
+    """
+    ms = seconds(headers.get('retry-after-ms'))
+    if ms is not None:
+        return ms / 1000
+    wait = seconds(headers.get('retry-after'))
+    if wait is not None:
+        return wait
+    for kind in ('requests', 'tokens'):
+        if headers.get(f'x-ratelimit-remaining-{kind}') == '0':
+            reset = seconds(headers.get(f'x-ratelimit-reset-{kind}'))
+            if reset is not None:
+                return reset
+    return None
+
+
 def is_image(data: bytes) -> bool:
     """Whether ``data`` is an image file PIL can read completely."""
     try:
