@@ -484,9 +484,7 @@ class PaidRun:
             if not future.done():
                 batch, self._starts = self._starts, []
                 try:
-                    ids = await asyncio.to_thread(
-                        self.ledger.start_many, [(s, f) for s, f, _ in batch]
-                    )
+                    ids = await _while_locked(self.ledger.start_many, [(s, f) for s, f, _ in batch])
                 except STORAGE_ERRORS as e:
                     error = _storage_stop(e, 'writing the ledger of paid calls')
                     for *_, waiting in batch:
@@ -520,6 +518,20 @@ class _Stopped(Exception):
 def is_pending_marker(e: BaseException) -> bool:
     """Whether ``e`` means "leave the cell pending" (dry run, stopping)."""
     return isinstance(e, _DryRunCall | _Stopped)
+
+
+async def _while_locked(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in a thread, tried again while the database is locked (the write is
+    retried, never the paid call), for up to ``JOURNAL_WRITE_SECONDS``."""
+    deadline = time.monotonic() + JOURNAL_WRITE_SECONDS
+    while True:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except STORAGE_ERRORS as e:
+            locked = isinstance(e, sa.exc.TimeoutError) or 'locked' in str(e)
+            if not locked or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)
 
 
 def _storage_stop(e: BaseException, what: str) -> RunStoppedError:
