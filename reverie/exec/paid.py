@@ -521,8 +521,10 @@ def is_pending_marker(e: BaseException) -> bool:
 
 
 async def _while_locked(fn: Any, *args: Any) -> Any:
-    """``fn(*args)`` in a thread, tried again while the database is locked (the write is
-    retried, never the paid call), for up to ``JOURNAL_WRITE_SECONDS``."""
+    """``fn(*args)`` in a thread, tried again while the database is locked.
+
+    The write is retried (never the paid call), for up to ``JOURNAL_WRITE_SECONDS``.
+    """
     deadline = time.monotonic() + JOURNAL_WRITE_SECONDS
     while True:
         try:
