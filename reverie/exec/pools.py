@@ -70,7 +70,6 @@ class Pool:
         self._ceiling = self.max_concurrency or UNLIMITED
         self.window = float(min(self._ceiling, START_WINDOW))
         self._probing = self.window < self._ceiling  # slow start, until the first 429
-        self._last_start = 0.0
         self._paused_until = 0.0  # a 429's Retry-After holds every new call until then
         self._fastest: float | None = None
         self._recent: float | None = None
@@ -98,7 +97,7 @@ class Pool:
         attempt = 0
         while True:
             await self._acquire()
-            started = self._last_start = time.monotonic()
+            started = time.monotonic()
             try:
                 result = await call()
             except ServiceError as e:
@@ -148,8 +147,11 @@ class Pool:
         )
 
     def note_sending(self) -> None:
-        """A call's request is leaving now (after work it did first, e.g. a ledger row)."""
-        self._last_start = time.monotonic()
+        """A call's request is leaving now (after work it did first, e.g. a ledger row).
+
+        Nothing to do since the window grows on answers rather than on time; kept because
+        the paid-call layer says it.
+        """
 
     async def _acquire(self) -> None:
         async with self._cond:

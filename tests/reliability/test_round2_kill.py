@@ -38,7 +38,7 @@ t.add_computed_column(img=reve.create(t.prompt))
 
 
 def _kill_and_resume(
-    tmp_path: Path, *, latency: float, kill_after: float, busy: int = 0
+    tmp_path: Path, *, latency: float, kill_after: float, busy: int = 0, n: int = N
 ) -> tuple[list[dict], float, float, list[float]]:
     """Run the child, SIGKILL it ``kill_after`` s into the backfill, resume; the log."""
     home, log = tmp_path / 'home', tmp_path / 'requests.jsonl'
@@ -53,7 +53,7 @@ def _kill_and_resume(
                 home,
                 REVE_API_KEY='papi.kill',
                 REVE_API_URL=server.url,
-                N=str(N),
+                N=str(n),
                 MARKER=str(marker),
             )
             child = spawn(env, str(tmp_path / 'child.py'))
@@ -116,17 +116,17 @@ def test_a_kill_in_the_first_second_re_pays_at_most_the_starting_window(tmp_path
 @pytest.mark.slow
 def test_a_kill_under_cpu_load_re_pays_no_answer_older_than_a_second(tmp_path: Path):
     """The issue asks for 0.5 s; under this load the journal write (exec/paid.py) lagged the
-    network by up to 0.8 s in 7 runs (1-2 answers 0.51-0.80 s old re-paid in 2 of them), so
+    network by up to 0.8 s in 9 runs (1-2 answers 0.51-0.80 s old re-paid in 2 of them), so
     the bound asserted is 1 s and the 0.5 s figure is printed (docs/reliability.md)."""
     entries, kill_wall, resume_started, lags = _kill_and_resume(
-        tmp_path, latency=0.3, kill_after=2.5, busy=2
+        tmp_path, latency=0.3, kill_after=2.5, busy=2, n=150
     )
     resumed = {e['prompt'] for e in entries if e['t_start'] >= resume_started}
     answered = [e for e in entries if e['t_start'] < resume_started and e['status'] == 200]
     age = {e['prompt']: kill_wall - e['t_end'] for e in answered}
     repaid = sorted(age[p] for p in resumed if p in age)
     print(
-        f'RELIABILITY kill under load (2 busy processes), 60 cells, 0.3 s latency: '
+        f'RELIABILITY kill under load (2 busy processes), 150 cells, 0.3 s latency: '
         f'{len(answered)} answered before the kill, {len(resumed)} paid by resume, '
         f'{sum(a >= 0.5 for a in repaid)} of them answered >= 0.5 s before the kill '
         f'(oldest re-paid answer {repaid[-1] if repaid else 0:.2f} s before the kill); journal '
