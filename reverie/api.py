@@ -14,7 +14,7 @@ from reverie.catalog import dirs
 from reverie.catalog.calls import CallsQuery, calls_query
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.options import IF_NOT_EXISTS, check_option
-from reverie.catalog.paths import name_of
+from reverie.catalog.paths import name_of, split_version
 from reverie.catalog.query import Query
 from reverie.catalog.table import Table
 from reverie.config import Config
@@ -185,7 +185,7 @@ def get_table(
     check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
     catalog = default_catalog()
     try:
-        name, version = _split_version(_path_of(path))
+        name, version = split_version(_path_of(path))
         table = Table(catalog, catalog.table_id(name), version)
         if version is not None:
             table.columns()  # a version that does not exist fails here, not later
@@ -194,18 +194,6 @@ def get_table(
         if if_not_exists == 'ignore':
             return None
         raise
-
-
-def _split_version(path: str) -> tuple[str, int | None]:
-    """``'dir/t:3'`` -> ``('dir/t', 3)``; a path without a version -> ``(path, None)``."""
-    if isinstance(path, str) and ':' in path:
-        name, _, version = path.rpartition(':')
-        if not version.isdigit():
-            raise InvalidValueError(
-                f'{path!r}: after ":" comes a version number, e.g. "{name}:3" (see t.history()).'
-            )
-        return name, int(version)
-    return path, None
 
 
 def create_view(

@@ -33,13 +33,14 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from reverie.errors import RunStoppedError, ServiceError
+from reverie.errors import ContentViolationError, RunStoppedError, ServiceError
 from reverie.functions.paid import Answer, PaidCall, PaidFunction, Price
 from reverie.functions.udf import CellValue
 from reverie.store.ledger import FAILED, MAYBE_CHARGED, CallSite, Ledger
@@ -51,7 +52,8 @@ if TYPE_CHECKING:
     from reverie.store.media import MediaStore
 
 JOURNAL_WRITE_SECONDS = 300.0  # keep trying to journal a paid answer this long
-STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError)
+# sa.exc.TimeoutError: no pooled connection came free (threads queue behind a held lock).
+STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError, sa.exc.TimeoutError)
 
 
 @dataclass
@@ -122,9 +124,7 @@ class LedgerWrites:
             if not future.done():
                 batch, self._starts = self._starts, []
                 try:
-                    ids = await asyncio.to_thread(
-                        self.ledger.start_many, [(s, f) for s, f, _ in batch]
-                    )
+                    ids = await _while_locked(self.ledger.start_many, [(s, f) for s, f, _ in batch])
                 except STORAGE_ERRORS as e:
                     error = storage_stop(e, 'writing the ledger of paid calls')
                     for *_, waiting in batch:
@@ -177,7 +177,7 @@ class PaidRun:
         fp = fingerprint(prepared)
         price = prepared.price()
         await self.take_spilled()
-        earlier, hit = await asyncio.to_thread(self.ledger.find_answers, fp, site)
+        earlier, hit = await self.writes.write(self.ledger.find_answers, fp, site)
         if earlier is not None:
             self.stats.recovered += 1
             return await self._from_journal(prepared, earlier, earlier['id'], site)
@@ -247,7 +247,8 @@ class PaidRun:
                         'Resume with `reverie resume` once the cause is fixed.',
                         reason='service',
                     ) from None
-                if e.maybe_charged and maybe_charged_left > 0 and not self.stopping:
+                refused = isinstance(e, ContentViolationError)  # asking again is refused again
+                if e.maybe_charged and maybe_charged_left > 0 and not self.stopping and not refused:
                     maybe_charged_left -= 1
                     continue
                 raise
@@ -404,7 +405,7 @@ class PaidRun:
     async def _from_journal(
         self, prepared: PaidCall, row: dict[str, Any], call_id: int, site: CallSite
     ) -> CellValue | None:
-        entry = await asyncio.to_thread(self.ledger.journal, int(row['journal_id']))
+        entry = await self.writes.write(self.ledger.journal, int(row['journal_id']))
         if entry.data is not None:
             data = entry.data
         else:
@@ -474,9 +475,28 @@ def is_pending_marker(e: BaseException) -> bool:
     return isinstance(e, _Stopped)
 
 
+async def _while_locked(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in a thread, tried again while the database is locked.
+
+    The write is retried (never the paid call), for up to ``JOURNAL_WRITE_SECONDS``.
+    """
+    deadline = time.monotonic() + JOURNAL_WRITE_SECONDS
+    while True:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except STORAGE_ERRORS as e:
+            locked = isinstance(e, sa.exc.TimeoutError) or 'locked' in str(e)
+            if not locked or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
 def storage_stop(e: BaseException, what: str) -> RunStoppedError:
     """The run-stopping error for a failed write (database locked, disk full, read-only)."""
-    detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+    detail = (str(e).splitlines() or [''])[0].split(' (Background on this error')[0]
+    detail = re.sub(r'^\([\w.]+\) ', '', detail) or type(e).__name__  # '(sqlite3.X) '
+    if isinstance(e, sa.exc.TimeoutError):  # not SQLAlchemy's words: what it means
+        detail = 'the database stayed locked; no connection came free in time'
     hint = 'free space or fix its permissions'
     if 'locked' in detail or 'busy' in detail:
         hint = 'another process holds the database lock; close it'

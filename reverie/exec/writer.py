@@ -12,13 +12,11 @@ import threading
 import time
 from typing import Any
 
-import sqlalchemy as sa
-
 from reverie.errors import RunStoppedError, ServiceError
 from reverie.exec.cells import CellResult, write_results
 from reverie.exec.codec import encode_result
 from reverie.exec.inputs import InputError
-from reverie.exec.paid import storage_stop
+from reverie.exec.paid import STORAGE_ERRORS, storage_stop
 from reverie.exec.runstate import RunState
 from reverie.exec.schema import ColumnSchema
 from reverie.exec.worker import release_claims
@@ -117,7 +115,7 @@ class CellWriter:
         call_ids = paid.take_delivered([(r.rowid, r.column.id) for r in results]) if paid else []
         try:
             write_results(run.ctx.store, run.schema, results, rows, call_ids)
-        except (sa.exc.OperationalError, sa.exc.DBAPIError, OSError) as e:
+        except STORAGE_ERRORS as e:
             if paid is not None:
                 paid.delivered.update(
                     {(r.rowid, r.column.id): i for r, i in zip(results, call_ids, strict=False)}
@@ -135,5 +133,5 @@ class CellWriter:
                 release_claims(self.run.ctx.store, self.run.schema)
             except RunStoppedError as e:
                 self.run.stop(e)
-            except (sa.exc.OperationalError, sa.exc.DBAPIError) as e:
+            except STORAGE_ERRORS as e:
                 self.run.stop(storage_stop(e, 'releasing row claims'))

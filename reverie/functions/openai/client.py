@@ -198,20 +198,7 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str | None, str
     return code, kind, message or http.describe(response)
 
 
-def retry_after(headers: httpx.Headers) -> float | None:
-    """OpenAI's wait hint: ``retry-after-ms``, ``retry-after``, then the exhausted limit's reset."""
-    ms = http.seconds(headers.get('retry-after-ms'))
-    if ms is not None:
-        return ms / 1000
-    wait = http.seconds(headers.get('retry-after'))
-    if wait is not None:
-        return wait
-    for kind in ('requests', 'tokens'):
-        if headers.get(f'x-ratelimit-remaining-{kind}') == '0':
-            reset = http.seconds(headers.get(f'x-ratelimit-reset-{kind}'))
-            if reset is not None:
-                return reset
-    return None
+retry_after = http.retry_after  # the one reading of wait headers, shared by providers
 
 
 def failure(fail: http.Failure, response: httpx.Response) -> ServiceError:

@@ -13,7 +13,10 @@ Text models (``TEXT_MODELS``) answer text parts: ``candidates[0].content.parts[0
 ``'Draw: '`` and the prompt, cut to ``generationConfig.maxOutputTokens`` words
 (``finishReason: MAX_TOKENS``), with ``usageMetadata`` (``promptTokenCount``,
 ``candidatesTokenCount``, ``totalTokenCount``), ``modelVersion`` and ``responseId``.
-Script outcomes: ``429``, ``billing``, ``503``, ``reset``, ``garbage`` (text models).
+Script outcomes: ``drip`` (the answer one byte every ``drip_interval`` s), ``gzip-bomb``
+(``bomb``, sent with ``Content-Encoding: gzip``), ``429`` (a per-minute limit),
+``quota-day`` (the daily quota used up), ``prepaid`` (429: prepaid billing credits
+depleted), ``billing``, ``503``, ``reset``, ``garbage`` (text models).
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ def _error(code: int, status: str, message: str, details: list[Any] | None = Non
 class GeminiStandIn(StandIn):
     key = 'AIza-test-gemini-0123456789'
     retry_delay = '12s'
+    drip_interval = 2.0
+    bomb = b''  # gzip-compressed body for the ``gzip-bomb`` outcome (set by the test)
 
     def handle(self, request: Request) -> Reply:
         m = _PATH.match(request.path)
@@ -123,6 +128,37 @@ class GeminiStandIn(StandIn):
                         'retryDelay': self.retry_delay,
                     },
                 ],
+            )
+        if outcome == 'quota-day':
+            return _error(
+                429,
+                'RESOURCE_EXHAUSTED',
+                'You exceeded your current quota, please check your plan and billing details.',
+                [
+                    {
+                        '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+                        'violations': [
+                            {
+                                'quotaMetric': 'generativelanguage.googleapis.com/'
+                                'generate_content_paid_tier_requests',
+                                'quotaId': 'GenerateRequestsPerDayPerProjectPerModel',
+                                'quotaDimensions': {'location': 'global'},
+                                'quotaValue': '250',
+                            }
+                        ],
+                    },
+                    {
+                        '@type': 'type.googleapis.com/google.rpc.RetryInfo',
+                        'retryDelay': '41s',
+                    },
+                ],
+            )
+        if outcome == 'prepaid':
+            return _error(
+                429,
+                'RESOURCE_EXHAUSTED',
+                'Your prepayment credits are depleted. Please go to AI Studio at '
+                'https://ai.studio/projects to manage your project and billing.',
             )
         if outcome == 'billing':
             return _error(
@@ -225,6 +261,11 @@ class GeminiStandIn(StandIn):
         reply = Reply.json(200, {**answer, 'candidates': [candidate], 'usageMetadata': usage})
         if outcome == 'reset':
             return Reply(0, drop=True), charged
+        if outcome == 'drip':
+            reply.drip = self.drip_interval
+        if outcome == 'gzip-bomb':
+            headers = {'Content-Type': 'application/json', 'Content-Encoding': 'gzip'}
+            return Reply(200, self.bomb, headers), charged
         return reply, charged
 
 
