@@ -7,24 +7,9 @@ StringType(nullable=True)
 
 from __future__ import annotations
 
-from reverie import functions, io
-from reverie.api import (
-    calls,
-    create_dir,
-    create_snapshot,
-    create_table,
-    create_view,
-    drop_dir,
-    drop_table,
-    get_table,
-    init,
-    list_dirs,
-    list_tables,
-    move,
-)
-from reverie.catalog.status import UpdateStatus
-from reverie.catalog.table import Table
-from reverie.display.resultset import ResultSet
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from reverie.errors import (
     AlreadyExistsError,
     ContentViolationError,
@@ -36,8 +21,6 @@ from reverie.errors import (
     ServiceError,
     TypeMismatchError,
 )
-from reverie.exprs.expr import Expr
-from reverie.functions.udf import Batch, Function, udf
 from reverie.types import (
     Array,
     Bool,
@@ -51,6 +34,75 @@ from reverie.types import (
     String,
     Timestamp,
 )
+
+if TYPE_CHECKING:
+    from reverie import functions, io
+    from reverie.api import (
+        calls,
+        create_dir,
+        create_snapshot,
+        create_table,
+        create_view,
+        drop_dir,
+        drop_table,
+        get_table,
+        init,
+        list_dirs,
+        list_tables,
+        move,
+    )
+    from reverie.catalog.status import UpdateStatus
+    from reverie.catalog.table import Table
+    from reverie.display.resultset import ResultSet
+    from reverie.exprs.expr import Expr
+    from reverie.functions.udf import Batch, Function, udf
+
+# Everything past types and errors loads on first use (`import reverie` stays near the cost
+# of SQLAlchemy alone): the name -> the module that defines it.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            'calls',
+            'create_dir',
+            'create_snapshot',
+            'create_table',
+            'create_view',
+            'drop_dir',
+            'drop_table',
+            'get_table',
+            'init',
+            'list_dirs',
+            'list_tables',
+            'move',
+        ),
+        'reverie.api',
+    ),
+    'UpdateStatus': 'reverie.catalog.status',
+    'Table': 'reverie.catalog.table',
+    'ResultSet': 'reverie.display.resultset',
+    'Expr': 'reverie.exprs.expr',
+    'Batch': 'reverie.functions.udf',
+    'Function': 'reverie.functions.udf',
+    'udf': 'reverie.functions.udf',
+}
+_SUBPACKAGES = ('functions', 'io')
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module the first time the name is read (PEP 562)."""
+    if name in _SUBPACKAGES:
+        value: Any = importlib.import_module(f'reverie.{name}')
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = '0.1.0'
 
