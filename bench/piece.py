@@ -39,6 +39,9 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'history_10000': lambda: versions.history(10_000),
         'history_100000': lambda: versions.history(100_000),
         'ui': ui.ui_piece,
+        'insert_10000': lambda: tables.insert_vs_raw(10_000),
+        'insert_100000': lambda: tables.insert_vs_raw(100_000),
+        'insert_1000000': lambda: tables.insert_vs_raw(1_000_000),
         'ui_1000000': lambda: ui.ui_piece(1_000_000),
     }
 

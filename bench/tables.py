@@ -132,3 +132,46 @@ def tables() -> dict[str, Any]:
         out['images_per_s'] = best
     out['tables_rss_mib'] = rss_mib()
     return out
+
+
+def insert_vs_raw(n: int) -> dict[str, Any]:
+    """Issue 20: ``t.insert`` of n (String, Int, Float) rows against raw
+    ``sqlite3.executemany`` of the same values (tuples built before the clock starts) into a
+    copy of the same data table in the same database file; best of 2 each at n <= 100k,
+    one each at 1M. The ratio is ours / raw."""
+    import sqlite3
+
+    import reverie as rv
+
+    repeats = 1 if n >= 1_000_000 else 2
+    ours = raw = float('inf')
+    with fresh_home() as home:
+        for k in range(repeats):
+            t = rv.create_table(f'rows_{k}', {'s': rv.String, 'i': rv.Int, 'f': rv.Float})
+            rows = _rows(n)
+            with Timer() as tm:
+                t.insert(rows, print_stats=False)
+            ours = min(ours, tm.seconds)
+            del rows
+        db = sqlite3.connect(home / 'r.db', isolation_level=None)
+        (ddl,) = db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name LIKE 'rvt_%'"
+        ).fetchone()
+        name = ddl.split('(', 1)[0].split()[-1]
+        cols = [r[1] for r in db.execute(f'PRAGMA table_info({name})')][-3:]
+        for k in range(repeats):
+            db.execute(ddl.replace(name, f'raw_{k}', 1))
+            values = [(1, f'row {i}', i, i * 0.5) for i in range(n)]
+            sql = f'INSERT INTO raw_{k} (_v, {", ".join(cols)}) VALUES (?, ?, ?, ?)'
+            with Timer() as tm:
+                db.execute('BEGIN')
+                db.executemany(sql, values)
+                db.execute('COMMIT')
+            raw = min(raw, tm.seconds)
+            del values
+        db.close()
+    return {
+        f'insert_{n}_rows_per_s': n / ours,
+        f'insert_{n}_raw_rows_per_s': n / raw,
+        f'insert_{n}_vs_raw': raw / ours,
+    }

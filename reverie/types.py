@@ -13,6 +13,7 @@ import json
 import math
 import reprlib
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -608,4 +609,19 @@ def plain_value_ok(value: Any) -> bool:
         return bool(-_INT64 <= value < _INT64)
     if vtype is float:
         return bool(value == value)  # not NaN
+    return vtype is bool
+
+
+def plain_column_ok(vtype: type, values: Sequence[Any]) -> bool:
+    """``plain_value_ok`` over a column whose values are all exactly ``vtype``, at C speed.
+
+    One join, one min/max or one NaN scan; False means "check them one by one".
+    """
+    if vtype is str:
+        joined = ''.join(values)
+        return bool(joined.isascii() and '\x00' not in joined)
+    if vtype is int:
+        return not values or bool(min(values) >= -_INT64 and max(values) < _INT64)
+    if vtype is float:
+        return not any(map(math.isnan, values))
     return vtype is bool

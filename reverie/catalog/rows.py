@@ -8,12 +8,16 @@ at once, in threads) and only then written to the media store. A bad value raise
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Sequence
+import contextlib
+import gc
+import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from reverie import types as ts
 from reverie.errors import InvalidValueError
+from reverie.exec.inserts import PlainRows
 from reverie.exec.schema import TableSchema
 from reverie.store.images import CheckedImage, ImageInputError, load_image_input
 from reverie.store.media import MediaStore
@@ -23,10 +27,20 @@ _IMAGE_WORKERS = 8
 
 @dataclass
 class PreparedRows:
-    """Rows ready to insert, keyed by SQL column name, and the rows refused."""
+    """Rows ready to insert, and the rows refused.
 
-    rows: list[dict[str, Any]]
+    The common insert keeps its rows as tuples (``PlainRows``, no dict per row); ``rows``
+    gives them keyed by SQL column name.
+    """
+
+    checked: list[dict[str, Any]] | PlainRows
     rejected: list[tuple[int, InvalidValueError]]
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        if isinstance(self.checked, PlainRows):
+            return self.checked.dicts()
+        return self.checked
 
 
 def prepare_rows(
@@ -56,6 +70,9 @@ def prepare_rows(
     good: list[tuple[int, dict[str, Any]]] = []
     rejected: list[tuple[int, InvalidValueError]] = []
     pending_images: list[tuple[dict[str, Any], str, Any, int, str]] = []
+    fast = _plain_columns(plan, required, rows)
+    if fast is not None:
+        return PreparedRows(fast, [])
 
     for i, row in enumerate(rows):
         try:
@@ -104,6 +121,62 @@ def prepare_rows(
     return PreparedRows(
         [r for i, r in good if i not in bad_ids], sorted(rejected, key=lambda x: x[0])
     )
+
+
+def _plain_columns(
+    plan: dict[str, tuple[Any, str, bool, type | None, Any, Any]],
+    required: list[Any],
+    rows: Sequence[dict[str, Any]],
+) -> PlainRows | None:
+    """The common insert, checked column by column.
+
+    Every row a dict with the same keys, every column plain values (None only where
+    nullable) that pass unchanged: the rows as tuples in the order of their SQL names. None
+    means check row by row (which also names the first bad value).
+    """
+    if not rows or type(rows[0]) is not dict:
+        return None
+    names = list(rows[0])
+    if not names or any(n not in plan or plan[n][2] or plan[n][3] is None for n in names):
+        return None
+    if any(c.name not in rows[0] for c in required):
+        return None
+    # Same type, same size and every name present: the same keys (a missing one raises).
+    if set(map(type, rows)) != {dict} or set(map(len, rows)) != {len(names)}:
+        return None
+    with _gc_paused():  # 100k new tuples would run the collector over every live row
+        try:
+            for name in names:
+                col, _, _, plain, _, _ = plan[name]
+                assert plain is not None  # checked above
+                values = [r[name] for r in rows]
+                vtypes = set(map(type, values))
+                if vtypes == {plain}:
+                    ok = ts.plain_column_ok(plain, values)
+                elif vtypes == {plain, type(None)} and col.col_type.nullable:
+                    ok = ts.plain_column_ok(plain, [v for v in values if v is not None])
+                else:
+                    ok = vtypes == {type(None)} and col.col_type.nullable
+                if not ok:
+                    return None
+        except KeyError:
+            return None
+        if len(names) == 1:
+            tuples = [(v,) for v in values]
+        else:
+            tuples = list(map(operator.itemgetter(*names), rows))
+    return PlainRows([plan[n][1] for n in names], tuples)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def convert_value(col_type: ts.ColumnType, value: Any, table: str, column: str, row: int) -> Any:

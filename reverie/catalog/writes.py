@@ -81,7 +81,7 @@ def insert(
         schema, current = current or catalog.schema(schema.id), None
         prepared = prepare_rows(schema, rows, catalog.media, skip_bad=skip_bad)
         try:
-            inserted = insert_rows(catalog.store, schema, prepared.rows)
+            inserted = insert_rows(catalog.store, schema, prepared.checked)
             break
         except SchemaChanged:
             continue  # another process changed the columns meanwhile: prepare again
@@ -91,7 +91,7 @@ def insert(
             f'({SCHEMA_RETRIES} tries); nothing was inserted. Try again.'
         )
     status = UpdateStatus(
-        num_rows=len(prepared.rows),
+        num_rows=len(prepared.checked),
         updated_cols=[c.name for c in schema.columns],
         rejected_rows=len(prepared.rejected),
         num_excs=len(prepared.rejected),
