@@ -42,6 +42,8 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'insert_10000': lambda: tables.insert_vs_raw(10_000),
         'insert_100000': lambda: tables.insert_vs_raw(100_000),
         'insert_1000000': lambda: tables.insert_vs_raw(1_000_000),
+        'insert_pg_100000': lambda: tables.insert_vs_raw_copy(100_000),
+        'insert_pg_1000000': lambda: tables.insert_vs_raw_copy(1_000_000),
         'ui_1000000': lambda: ui.ui_piece(1_000_000),
     }
 

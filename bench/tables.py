@@ -175,3 +175,65 @@ def insert_vs_raw(n: int) -> dict[str, Any]:
         f'insert_{n}_raw_rows_per_s': n / raw,
         f'insert_{n}_vs_raw': raw / ours,
     }
+
+
+def insert_vs_raw_copy(n: int) -> dict[str, Any]:
+    """Issue 20 on PostgreSQL (a throwaway cluster, as the tests start): ``t.insert`` of n rows
+    against raw psycopg ``COPY`` of the same tuples (built before the clock starts) into a
+    copy of the same data table; best of 2 (one at 1M). The ratio is ours / raw."""
+    import psycopg
+
+    import reverie as rv
+    from tests.pg import PgCluster, find_pg_bin
+
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        return {}
+    repeats = 1 if n >= 1_000_000 else 2
+    ours = raw = float('inf')
+    cluster = PgCluster(bin_dir)
+    cluster.start()
+    try:
+        url = cluster.create_database('bench')
+        with fresh_home():
+            rv.init({'db_url': url})
+            for k in range(repeats):
+                t = rv.create_table(f'rows_{k}', {'s': rv.String, 'i': rv.Int, 'f': rv.Float})
+                rows = _rows(n)
+                with Timer() as tm:
+                    t.insert(rows, print_stats=False)
+                ours = min(ours, tm.seconds)
+                del rows
+        dsn = f'host=127.0.0.1 port={cluster.port} user={cluster.user} dbname=bench'
+        with psycopg.connect(dsn) as db:
+            (name,) = db.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'rvt_%' LIMIT 1"
+            ).fetchone() or ('',)
+            cols = [
+                r[0]
+                for r in db.execute(
+                    'SELECT column_name FROM information_schema.columns '
+                    'WHERE table_name = %s ORDER BY ordinal_position',
+                    (name,),
+                )
+            ][-3:]
+            for k in range(repeats):
+                db.execute(f'CREATE TABLE raw_{k} (LIKE {name} INCLUDING ALL)')
+                db.commit()
+                values = [(f'row {i}', i, i * 0.5, 1) for i in range(n)]
+                with Timer() as tm:
+                    with db.cursor() as cur, cur.copy(
+                        f'COPY raw_{k} ({", ".join(cols)}, _v) FROM STDIN'
+                    ) as copy:
+                        for v in values:
+                            copy.write_row(v)
+                    db.commit()
+                raw = min(raw, tm.seconds)
+                del values
+    finally:
+        cluster.stop()
+    return {
+        f'insert_pg_{n}_rows_per_s': n / ours,
+        f'insert_pg_{n}_raw_rows_per_s': n / raw,
+        f'insert_pg_{n}_vs_raw': raw / ours,
+    }

@@ -24,6 +24,7 @@ from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, VERSION, Store
 from reverie.store.versions import begin_insert_version
 
 INSERT_CHUNK = 5000
+COPY_MIN_ROWS = 1000  # PostgreSQL: from here on, COPY beats executemany
 
 
 class SchemaChanged(Exception):
@@ -68,7 +69,7 @@ def insert_rows(
     t = schema.sa_table
     computed = schema.computed()
     if isinstance(rows, PlainRows):
-        if store.is_sqlite and not computed:
+        if not computed and (store.is_sqlite or len(rows) >= COPY_MIN_ROWS):
             return _insert_plain(store, schema, rows)
         rows = rows.dicts()
     if computed:
@@ -131,9 +132,10 @@ def _value_type(schema: TableSchema, sql_name: str) -> ts.ColumnType | None:
 
 
 def _insert_plain(store: Store, schema: TableSchema, rows: PlainRows) -> Inserted:
-    """SQLite, no cells to compute: the tuples straight to the driver's ``executemany``.
+    """No cells to compute: the tuples go to the driver as they are, no dict per row.
 
-    No parameter processing, no dict per row; the version goes in as a literal.
+    SQLite: ``executemany`` with the version as a literal (no parameter processing).
+    PostgreSQL: one ``COPY ... FROM STDIN`` (psycopg 3) inside the insert's transaction.
     """
     t = schema.sa_table
     with store.begin() as conn:
@@ -141,9 +143,20 @@ def _insert_plain(store: Store, schema: TableSchema, rows: PlainRows) -> Inserte
         if version is None:
             raise SchemaChanged
         names = ', '.join(rows.keys)
-        marks = ', '.join('?' for _ in rows.keys)
-        sql = f'INSERT INTO {t.name} ({names}, {VERSION}) VALUES ({marks}, {int(version)})'
-        conn.exec_driver_sql(sql, rows.values)
+        if store.is_sqlite:
+            marks = ', '.join('?' for _ in rows.keys)
+            sql = f'INSERT INTO {t.name} ({names}, {VERSION}) VALUES ({marks}, {int(version)})'
+            conn.exec_driver_sql(sql, rows.values)
+        else:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            with (
+                driver.cursor() as cur,
+                cur.copy(f'COPY {t.name} ({names}, {VERSION}) FROM STDIN') as copy,
+            ):
+                tail = (version,)
+                for values in rows.values:
+                    copy.write_row(values + tail)
         rowids: list[int] = []
         if schema.views:  # the rows of this insert, for the views (as in insert_rows)
             newest = sa.select(t.c[ROWID]).order_by(t.c[ROWID].desc()).limit(len(rows))
