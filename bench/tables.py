@@ -222,9 +222,10 @@ def insert_vs_raw_copy(n: int) -> dict[str, Any]:
                 db.commit()
                 values = [(f'row {i}', i, i * 0.5, 1) for i in range(n)]
                 with Timer() as tm:
-                    with db.cursor() as cur, cur.copy(
-                        f'COPY raw_{k} ({", ".join(cols)}, _v) FROM STDIN'
-                    ) as copy:
+                    with (
+                        db.cursor() as cur,
+                        cur.copy(f'COPY raw_{k} ({", ".join(cols)}, _v) FROM STDIN') as copy,
+                    ):
                         for v in values:
                             copy.write_row(v)
                     db.commit()
