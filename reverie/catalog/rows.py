@@ -8,16 +8,15 @@ at once, in threads) and only then written to the media store. A bad value raise
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
-import gc
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from reverie import types as ts
 from reverie.errors import InvalidValueError
 from reverie.exec.inserts import PlainRows
+from reverie.exec.memory import gc_paused
 from reverie.exec.schema import TableSchema
 from reverie.store.images import CheckedImage, ImageInputError, load_image_input
 from reverie.store.media import MediaStore
@@ -144,7 +143,7 @@ def _plain_columns(
     # Same type, same size and every name present: the same keys (a missing one raises).
     if set(map(type, rows)) != {dict} or set(map(len, rows)) != {len(names)}:
         return None
-    with _gc_paused():  # 100k new tuples would run the collector over every live row
+    with gc_paused():  # 100k new tuples would run the collector over every live row
         try:
             for name in names:
                 col, _, _, plain, _, _ = plan[name]
@@ -166,17 +165,6 @@ def _plain_columns(
         else:
             tuples = list(map(operator.itemgetter(*names), rows))
     return PlainRows([plan[n][1] for n in names], tuples)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def convert_value(col_type: ts.ColumnType, value: Any, table: str, column: str, row: int) -> Any:

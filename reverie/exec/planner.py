@@ -330,6 +330,17 @@ def _plain_call(plan: ColumnPlan) -> PlainCall | None:
 CallSlot = tuple[n.FunctionCall, int, Getter]  # a call run on its own, its slot, its args
 
 
+class ColumnFilter(NamedTuple):
+    """A ``where`` conjunct that is one plain synchronous call over fetched leaves and literals.
+
+    ``exec/queries.py`` runs it over a partition's columns at once (no closure per row).
+    """
+
+    fn: Callable[..., Any]
+    args: tuple[tuple[int | None, Any], ...]  # (slot, None) or (None, literal)
+    required: tuple[int, ...]  # argument positions where None means no call: no match
+
+
 @dataclass(frozen=True)
 class QueryPlan:
     """A query split between SQL and closures compiled once over the fetched tuples.
@@ -352,6 +363,9 @@ class QueryPlan:
     where: tuple[Getter, ...]
     values: tuple[Getter, ...]
     keys: tuple[Getter, ...]
+    # Every Python ``where`` conjunct as a ColumnFilter, or None (then row by row).
+    column_filters: tuple[ColumnFilter, ...] | None = None
+    opens_images: bool = False  # stored images are opened (closed again after the query)
 
     @property
     def limit_in_sql(self) -> bool:
@@ -447,7 +461,30 @@ def plan_query(
             operator.itemgetter(shown[node]) if node in shown else compiled(node) for node in nodes
         ),
         keys=() if sql_order is not None else tuple(compiled(k) for k, _ in order),
+        column_filters=_column_filters(py_where, slots),
+        opens_images=bool(opened),
     )
+
+
+def _column_filters(
+    py_where: Sequence[n.Node], slots: dict[object, int]
+) -> tuple[ColumnFilter, ...] | None:
+    filters = []
+    for node in py_where:
+        if not isinstance(node, n.FunctionCall) or node.kwargs or not is_inline(node):
+            return None
+        args: list[tuple[int | None, Any]] = []
+        for arg in node.args:
+            if isinstance(arg, n.Literal):
+                args.append((None, arg.value))
+            elif isinstance(arg, n.ColumnRef | n.CellProp) and arg in slots:
+                args.append((slots[arg], None))
+            else:
+                return None
+        filters.append(
+            ColumnFilter(function_of(node).py_fn, tuple(args), NullRule.of(node).required)
+        )
+    return tuple(filters)
 
 
 def _query_leaves(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +27,10 @@ from reverie.errors import ExecutionError, InvalidValueError
 from reverie.exec.caller import Caller, unwrap
 from reverie.exec.context import ExecContext
 from reverie.exec.loop import run_sync
+from reverie.exec.memory import gc_paused
 from reverie.exec.paid import PaidRun
 from reverie.exec.planner import ROWID_REF as ROWID_REF
-from reverie.exec.planner import CallSlot, QueryPlan, plan_query, split_where
+from reverie.exec.planner import CallSlot, ColumnFilter, QueryPlan, plan_query, split_where
 from reverie.exec.planner import sql_resolver as sql_resolver
 from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
@@ -36,6 +38,7 @@ from reverie.exprs.compile import Getter
 from reverie.exprs.render import render
 from reverie.exprs.to_sql import to_sql
 from reverie.exprs.values import EvaluationError
+from reverie.functions.udf import CellValue
 from reverie.store.db import PENDING, ROWID
 from reverie.store.ledger import CallSite
 
@@ -123,13 +126,14 @@ class _QueryRun:
         pending: list[list[bool] | None] = [
             None if slot is None else [] for slot in self.plan.state_slots
         ]
-        with contextlib.closing(self._partitions()) as parts:
+        with contextlib.closing(self._partitions()) as parts, gc_paused():
             if self.plan.where_calls or self.plan.item_calls or self.plan.sql_order is None:
                 rows = [row for part in parts for row in self._prepare(part)]
                 try:
                     self._run_all(rows, columns, pending)
                 finally:
-                    _close_images(rows)
+                    if self.plan.opens_images:
+                        _close_images(rows)
             else:
                 self._run_streaming(parts, columns, pending)
         return QueryResult(
@@ -158,7 +162,7 @@ class _QueryRun:
         for part in parts:
             prepared = self._prepare(part)
             try:
-                rows = [r for r in prepared if self._passes(r)] if self.plan.where else prepared
+                rows = self._filter(prepared)
                 if skip:
                     dropped = min(skip, len(rows))
                     rows, skip = rows[dropped:], skip - dropped
@@ -167,7 +171,7 @@ class _QueryRun:
                     left -= len(rows)
                 self._emit(rows, columns, pending)
             finally:
-                if self.plan.needs_rows:
+                if self.plan.opens_images:
                     _close_images(prepared)
             if left == 0:
                 break
@@ -179,8 +183,7 @@ class _QueryRun:
         spec = self.spec
         if self.plan.where_calls:
             self._precompute(self.plan.where_calls, rows)
-        if self.plan.where:
-            rows = [r for r in rows if self._passes(r)]
+        rows = self._filter(rows)
         if self.plan.sql_order is None:
             rows = self._sort(rows)
         if not self.plan.limit_in_sql:
@@ -191,10 +194,33 @@ class _QueryRun:
         self._emit(rows, columns, pending)
 
     def _prepare(self, part: Sequence[Any]) -> Sequence[Any]:
-        if not self.plan.needs_rows:
+        """Fetched tuples as lists: decoded column by column, with a slot per call."""
+        if not self.plan.needs_rows or not part:
             return part
-        width = len(self.plan.slots)
-        return [self._row(r, width) for r in part]
+        columns: list[Sequence[Any]] = list(zip(*part, strict=True))
+        for i, dec in self.plan.decoders:
+            columns[i] = [None if v is None else dec(v) for v in columns[i]]
+        columns.extend([[None] * len(part)] * (len(self.plan.slots) - len(columns)))
+        return list(map(list, zip(*columns, strict=True)))
+
+    def _filter(self, rows: Sequence[Any]) -> list[Any]:
+        """The rows that pass the Python ``where`` conjuncts.
+
+        Plain calls over columns run over the whole partition at once; any exception sends
+        the partition row by row, which drops a row whose call fails in evaluation and names
+        the row of any other failure.
+        """
+        if not self.plan.where:
+            return rows if isinstance(rows, list) else list(rows)
+        filters = self.plan.column_filters
+        if filters is not None and rows:
+            with contextlib.suppress(Exception):
+                mask: Any = None
+                columns = list(zip(*rows, strict=True))
+                for f in filters:
+                    mask = _column_mask(f, columns, len(rows), mask)
+                return list(itertools.compress(rows, mask))
+        return [r for r in rows if self._passes(r)]
 
     def _partitions(self) -> Generator[Sequence[Any], None, None]:
         t = self.schema.reads
@@ -213,16 +239,6 @@ class _QueryRun:
                 query = query.offset(self.spec.offset)
         with self.ctx.store.read() as conn:
             yield from conn.execute(query).partitions(FETCH_ROWS)
-
-    def _row(self, raw: Any, width: int) -> list[Any]:
-        row = list(raw)
-        if width > len(row):
-            row.extend([None] * (width - len(row)))
-        for i, dec in self.plan.decoders:
-            value = row[i]
-            if value is not None:
-                row[i] = dec(value)
-        return row
 
     def _passes(self, row: Any) -> bool:
         for where in self.plan.where:
@@ -303,6 +319,35 @@ def _result_value(value: Any) -> Any:
             return value.copy()  # a stored image the row opened: closed after the query
         value.load()  # computed: keep its pixels once the sources are closed
     return value
+
+
+def _column_mask(
+    f: ColumnFilter, columns: list[tuple[Any, ...]], size: int, mask: list[bool] | None
+) -> list[bool]:
+    """Which rows ``f`` passes (``is True``), and ``mask`` if given: one loop, no closure."""
+    fn, required = f.fn, f.required
+    args = [
+        columns[slot] if slot is not None else itertools.repeat(value, size)
+        for slot, value in f.args
+    ]
+    keep = itertools.repeat(True, size) if mask is None else mask
+    out = []
+    if len(args) == 1:
+        skip_none = bool(required)
+        for k, x in zip(keep, args[0], strict=False):
+            if not k or (skip_none and x is None):
+                out.append(False)
+                continue
+            r = fn(x)
+            out.append((r.value if type(r) is CellValue else r) is True)
+        return out
+    for k, a in zip(keep, zip(*args, strict=True), strict=False):
+        if not k or any(a[i] is None for i in required):
+            out.append(False)
+            continue
+        r = fn(*a)
+        out.append((r.value if type(r) is CellValue else r) is True)
+    return out
 
 
 def _close_images(rows: Sequence[Any]) -> None:
