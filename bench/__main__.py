@@ -241,6 +241,7 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
             )
         )
     rows += scale_rows(r)
+    rows += speed_rows(r)
     rows += versions_rows(r)
     rows += ui_rows(r['ui'], r.get('ui_1000000'))
     return rows
@@ -342,6 +343,42 @@ def scale_rows(r: dict[str, Any]) -> list[Row]:
             big['rss_mib'] <= 300,
         )
     )
+    return rows
+
+
+def speed_rows(r: dict[str, Any]) -> list[Row]:
+    """Issue 20: the distance to the raw floor, as ratios measured in one run."""
+    rows: list[Row] = []
+    for db, floor in (('', 'sqlite3.executemany'), ('pg_', 'psycopg COPY')):
+        for n in SCALES:
+            x = r.get(f'insert_{db}{n}')
+            if not x:
+                continue
+            ratio = x[f'insert_{db}{n}_vs_raw']
+            rows.append(
+                Row(
+                    '20 speed',
+                    f'insert {n:,} rows{" (PostgreSQL)" if db else ""} vs raw',
+                    f'{ratio:.2f}x ({x[f"insert_{db}{n}_rows_per_s"]:,.0f} rows/s)',
+                    f'raw {floor} {x[f"insert_{db}{n}_raw_rows_per_s"]:,.0f} rows/s',
+                    '>= 0.6x',
+                    ratio >= 0.6 if n >= 100_000 else None,
+                )
+            )
+    for n in SCALES:
+        x = r.get(f'scale_{n}')
+        if x and 'raw_read_rows_per_s' in x:
+            ratio = x['py_filter_rows_per_s'] / x['raw_read_rows_per_s']
+            rows.append(
+                Row(
+                    '20 speed',
+                    f'where(is_even(i)) over {n:,} rows vs raw read',
+                    f'{ratio:.2f}x ({x["py_filter_rows_per_s"]:,.0f} rows/s)',
+                    f'raw sqlite3 read {x["raw_read_rows_per_s"]:,.0f} rows/s',
+                    '>= 300,000 rows/s',
+                    x['py_filter_rows_per_s'] >= 300_000,
+                )
+            )
     return rows
 
 
@@ -461,6 +498,8 @@ def main() -> None:
     names = PIECES + [f'scale_{n}' for n in (SCALES[:-1] if quick else SCALES)]
     names += versions_pieces(quick)  # without the 1M-row runs when quick
     names += [] if quick else ['ui_1000000']
+    names += [f'insert_{n}' for n in (SCALES[:-1] if quick else SCALES)]
+    names += ['insert_pg_100000'] + ([] if quick else ['insert_pg_1000000'])
     for name in names:
         t0 = time.perf_counter()
         results[name] = run_piece(name)

@@ -55,6 +55,7 @@ def scale(n_rows: int) -> dict[str, Any]:
             rs = t.where(is_even(t.i)).select(t.s, t.j).collect()
         assert len(rs) == (n_rows + 1) // 2
         out['py_filter_rows_per_s'] = n_rows / timer.seconds
+        out['raw_read_rows_per_s'] = _raw_read_rate(n_rows)
 
         # A 1-row insert into the big table (2 computed columns) vs into an empty one.
         out['insert_one_big_ms'] = _insert_one_ms(t)
@@ -90,3 +91,21 @@ def _lookup_ms(t: Any, key: int) -> float:
         times.append(time.perf_counter() - start)
         assert len(rs) == 1
     return 1000 * statistics.median(times)
+
+
+def _raw_read_rate(n_rows: int) -> float:
+    """The floor of a Python filter (issue 20): sqlite3 reading the data table's row id and
+    every stored column of the 'big' table, all rows, nothing else."""
+    import os
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(os.environ['REVERIE_HOME'], 'r.db'))
+    (name,) = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rvt_%' "
+        'ORDER BY name LIMIT 1'
+    ).fetchone()
+    with Timer() as timer:
+        rows = db.execute(f'SELECT * FROM {name}').fetchall()
+    db.close()
+    assert len(rows) == n_rows
+    return n_rows / timer.seconds
