@@ -25,6 +25,7 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'pool': compute.async_pool,
         'bcd': compute.pipeline,
         'reve_limited': reve.limited_server,
+        'reve_limited_again': reve.limited_server_again,
         'seed_insert': lambda: reve.seed('insert', None),
         'seed_add': lambda: reve.seed('add', None),
         'seed_insert_fixed8': lambda: reve.seed('insert', 8),

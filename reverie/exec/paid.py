@@ -218,6 +218,8 @@ class PaidRun:
             requests_per_minute=settings.requests_per_minute,
             max_retries=settings.max_retries,
         )
+        if not pool.learned:  # once per pool and process: start where earlier runs ended
+            pool.learn(*self.ledger.concurrency(fn.path))
         fields = {
             'function': fn.path,
             'endpoint': prepared.endpoint,

@@ -14,7 +14,8 @@ shows it in latency) and at its ceiling (``max_concurrency``). On a 429 it narro
 calls still in flight when the refusal comes back (those the server took), holds every new
 call until the server's ``Retry-After`` has passed, and from then on grows by one only after
 a long run of successes at flat latency, so it does not keep probing a server that has told
-it its limit.
+it its limit. A pool can also start from what earlier runs showed (``learn``: the ledger's
+answered concurrency and 429s for the same function), so a second run starts at the limit.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Pool:
         self._cond = asyncio.Condition()
         self._next_start = 0.0
         self._last_note = -NOTE_EVERY
+        self.learned = False  # started from what earlier runs showed (``learn``)
 
     def __repr__(self) -> str:
         window = f'{int(self.window)}/{self._ceiling}'
@@ -91,6 +93,23 @@ class Pool:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    def learn(self, answered: int, refused: bool) -> None:
+        """Start from what earlier runs showed (the ledger), before this pool's first call.
+
+        ``answered``: the most calls the service answered at once; ``refused``: whether it
+        also sent 429s. A service that refused starts at what it answered, growing only
+        slowly (as after a 429 here); one that never refused starts no lower than that.
+        """
+        if self.learned or self.stats.calls:
+            self.learned = True
+            return
+        self.learned = True
+        if refused and answered > 0:
+            self.window = float(min(self._ceiling, answered))
+            self._probing = False
+        elif answered > self.window:
+            self.window = float(min(self._ceiling, answered))
 
     async def run(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call()`` inside the pool's limits, retrying retryable failures."""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 Outcome = Literal['answered', 'failed', 'maybe_charged']
 ANSWERED: Outcome = 'answered'
 FAILED: Outcome = 'failed'
+SLACK = 0.05  # seconds of bookkeeping around a request (see ``Ledger.concurrency``)
 MAYBE_CHARGED: Outcome = 'maybe_charged'
 
 ledger_metadata = sa.MetaData()
@@ -292,6 +293,34 @@ class Ledger:
                 c.table_id == table_id, c.cache_hit.is_(False), c.outcome != FAILED
             )
             return [(float(t), v) for t, v in conn.execute(query)]
+
+    def concurrency(self, function: str, last: int = 500) -> tuple[int, bool]:
+        """What the last ``last`` attempts of ``function`` showed about its service.
+
+        The most answered calls it had in flight at once (0 before any answer), and whether
+        any attempt was refused with a 429. A call's ledger interval opens just before its
+        request leaves and closes just after its answer is written: ``SLACK`` seconds are
+        taken off its end so that one call's bookkeeping does not overlap the next.
+        """
+        c = calls_table.c
+        query = (
+            sa.select(c.started_at, c.finished_at, c.http_status, c.outcome)
+            .where(c.function == function, c.cache_hit.is_(False))
+            .order_by(c.id.desc())
+            .limit(last)
+        )
+        with self.store.read() as conn:
+            rows = conn.execute(query).all()
+        refused = any(status == 429 for _, _, status, _ in rows)
+        events: list[tuple[float, int]] = []
+        for started, finished, status, outcome in rows:
+            if outcome == ANSWERED and status != 429 and finished is not None:
+                events += [(started, 1), (max(started, finished - SLACK), -1)]
+        peak = now = 0
+        for _, step in sorted(events):
+            now += step
+            peak = max(peak, now)
+        return peak, refused
 
     def journal_refs(self) -> set[str]:
         """Media references the journal holds (``gc`` must keep them)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
+
 from reverie.errors import ServiceError
 from reverie.exec.pools import START_WINDOW, Pool
 
@@ -57,3 +59,40 @@ def test_a_pool_narrows_to_the_service_limit_on_429():
     assert pool.window <= 6
     assert pool.stats.rate_limited == service.refused
     assert service.refused <= 12  # it learnt the limit from the first refusals
+
+
+def test_a_pool_that_learned_the_limit_is_not_refused():
+    """What the ledger showed in an earlier run (4 answered at once, 429s) is where it starts."""
+    pool, service = Pool('learned', max_concurrency=8), Service(latency=0.05, limit=4)
+    pool.learn(4, True)
+    asyncio.run(_run(pool, service, 30))
+    assert service.answered == 30
+    assert service.refused == 0
+    assert service.peak == 4
+
+
+def test_a_pool_that_learned_no_refusals_starts_at_what_was_answered():
+    pool = Pool('wide', max_concurrency=64)
+    pool.learn(20, False)
+    assert pool.window == 20
+    late = Pool('late', max_concurrency=64)
+    asyncio.run(_run(late, Service(latency=0.01), 2))
+    late.learn(20, False)  # a pool that already ran keeps what it found itself
+    assert late.window < 20
+
+
+def test_the_ledger_gives_the_answered_concurrency_and_the_refusals(tmp_path):
+    from reverie.store.db import Store
+    from reverie.store.ledger import Ledger, calls_table
+
+    store = Store(f'sqlite:///{tmp_path / "l.db"}')
+    base = {'function': 'f', 'endpoint': 'e', 'fingerprint': 'x', 'attempt': 1}
+    # 3 answered calls overlapping in [1, 2), then one starting as the first ended, one 429.
+    spans = [(0.0, 2.0, 200), (1.0, 3.0, 200), (1.5, 2.5, 200), (2.0, 4.0, 200), (1.2, 1.3, 429)]
+    with store.begin() as conn:
+        for i, (start, end, status) in enumerate(spans):
+            outcome = 'answered' if status == 200 else 'failed'
+            row = {**base, 'started_at': start, 'finished_at': end, 'http_status': status}
+            conn.execute(sa.insert(calls_table), {**row, 'id': i + 1, 'outcome': outcome})
+    assert Ledger(store).concurrency('f') == (3, True)
+    assert Ledger(store).concurrency('other') == (0, False)
