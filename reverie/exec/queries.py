@@ -126,16 +126,20 @@ class _QueryRun:
         pending: list[list[bool] | None] = [
             None if slot is None else [] for slot in self.plan.state_slots
         ]
-        with contextlib.closing(self._partitions()) as parts, gc_paused():
+        # The collector is paused while rows are read and filtered (many new objects that all
+        # live on), not while calls that may take long (async, paid) run.
+        with contextlib.closing(self._partitions()) as parts:
             if self.plan.where_calls or self.plan.item_calls or self.plan.sql_order is None:
-                rows = [row for part in parts for row in self._prepare(part)]
+                with gc_paused():
+                    rows = [row for part in parts for row in self._prepare(part)]
                 try:
                     self._run_all(rows, columns, pending)
                 finally:
                     if self.plan.opens_images:
                         _close_images(rows)
             else:
-                self._run_streaming(parts, columns, pending)
+                with gc_paused():
+                    self._run_streaming(parts, columns, pending)
         return QueryResult(
             [name for name, _ in items], [node.col_type for _, node in items], columns, pending
         )
@@ -214,7 +218,7 @@ class _QueryRun:
             return rows if isinstance(rows, list) else list(rows)
         filters = self.plan.column_filters
         if filters is not None and rows:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), gc_paused():
                 mask: Any = None
                 columns = list(zip(*rows, strict=True))
                 for f in filters:
