@@ -8,7 +8,7 @@ StringType(nullable=True)
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from reverie.errors import (
     AlreadyExistsError,
@@ -35,7 +35,7 @@ from reverie.types import (
     Timestamp,
 )
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from reverie import functions, io
     from reverie.api import (
         calls,
@@ -88,10 +88,10 @@ _LAZY = {
 _SUBPACKAGES = ('functions', 'io')
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     """Import a public name's module the first time the name is read (PEP 562)."""
     if name in _SUBPACKAGES:
-        value: Any = importlib.import_module(f'reverie.{name}')
+        value: _typing.Any = importlib.import_module(f'reverie.{name}')
     elif name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
     else:
