@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from reverie import types as ts
+from reverie.catalog.similarity import answer_similarity
 from reverie.display.resultset import ResultSet
 from reverie.display.values import ImagePath
 from reverie.errors import InvalidValueError, TypeMismatchError
@@ -21,6 +22,7 @@ from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.render import render
+from reverie.exprs.similarity import Similarity
 from reverie.exprs.to_sql import split_conjuncts
 
 if TYPE_CHECKING:
@@ -130,10 +132,11 @@ class Query:
         """Run the query."""
         catalog = self.catalog
         media = catalog.media
+        schema = self._schema()
         result = run_query(
             catalog.exec,
-            self._schema(),
-            self.spec,
+            schema,
+            answer_similarity(catalog, schema, self.spec),  # embedding indexes (issue 23)
             lambda ref: ImagePath(media.path(ref)),
         )
         return ResultSet(result.names, result.types, result.columns, result.pending)
@@ -158,7 +161,9 @@ class Query:
 
     def count(self) -> int:
         """Number of rows the query returns."""
-        return count_rows(self.catalog.exec, self._schema(), self.spec)
+        schema = self._schema()
+        spec = answer_similarity(self.catalog, schema, self.spec)  # embedding indexes
+        return count_rows(self.catalog.exec, schema, spec)
 
     def to_pandas(self) -> Any:
         """``collect().to_pandas()``."""
@@ -202,6 +207,8 @@ def _default_name(node: n.Node, i: int) -> str:
         return node.fn.name
     if isinstance(node, n.Aggregate):
         return node.kind
+    if isinstance(node, Similarity):
+        return 'similarity'
     return f'col_{i}'
 
 

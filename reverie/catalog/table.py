@@ -18,6 +18,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from reverie import types as ts
+from reverie.catalog import indexes
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.changes import (
     change_rows,
@@ -26,11 +27,13 @@ from reverie.catalog.changes import (
     sql_condition,
     update_assignments,
 )
+from reverie.catalog.indexes import EmbeddingFn
 from reverie.catalog.options import IF_EXISTS, IF_NOT_EXISTS, check_option
 from reverie.catalog.paths import check_column_name, name_of
 from reverie.catalog.query import Query
 from reverie.catalog.revert import revert_latest
 from reverie.catalog.rows import prepare_rows
+from reverie.catalog.similarity import near_duplicates
 from reverie.catalog.status import UpdateStatus
 from reverie.catalog.views import derivation, sync_rows
 from reverie.display.html import schema_html
@@ -957,6 +960,7 @@ class Table:
         ``rows``: the rows ``version`` wrote, when known (else they are looked up).
         """
         schema = schema or self._schema()
+        self._sync_indexes(version, schema, rows)  # embedding indexes (issue 23)
         views = list(schema.views)
         if not views:
             return
@@ -985,6 +989,7 @@ class Table:
                     desc=f'Computing view {view_schema.name}',
                     paid=view._paid_options(None),
                 )
+            view._sync_indexes(None, view_schema, touched if rows is not None else None)
             children = list(view._schema().views)
             if children:
                 view._sync_views(children, touched if rows is not None else None)
@@ -1065,6 +1070,81 @@ class Table:
             raise InvalidValueError(f'budget must be a number of credits >= 0, got {budget!r}.')
         default = self._catalog.exec.settings().budget_credits
         return PaidOptions(budget=budget if budget is not None else default, use_cache=use_cache)
+
+    # -- embedding indexes (issue 23): thin delegates to catalog/indexes.py ---------------
+    def add_embedding_index(
+        self,
+        column: str | Expr,
+        *,
+        idx_name: str | None = None,
+        embedding: EmbeddingFn | None = None,
+        string_embed: EmbeddingFn | None = None,
+        image_embed: EmbeddingFn | None = None,
+        metric: Literal['cosine', 'ip', 'l2'] = 'cosine',
+        if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
+    ) -> None:
+        """Add an embedding index on ``column``, for ``t.col.similarity(...)`` in queries.
+
+        ``embedding`` embeds the column's values (and query items of the same kind);
+        ``string_embed`` / ``image_embed`` name one per kind (CLIP: text and images).
+        ``metric``: 'cosine' and 'ip' give a similarity (sort with ``asc=False``), 'l2' a
+        distance. The index follows inserts, updates, deletes, reverts and versions.
+
+        Examples:
+            >>> t.add_embedding_index('img', string_embed=clip.embed_text,
+            ...     image_embed=clip.embed_image)  # doctest: +SKIP
+            >>> sim = t.img.similarity('a red fox')  # doctest: +SKIP
+            >>> t.order_by(sim, asc=False).limit(5).select(t.img, sim).collect()  # doctest: +SKIP
+        """
+        schema = self._writable('add an index to')
+        indexes.add_embedding_index(
+            self._catalog,
+            schema,
+            column,
+            idx_name=idx_name,
+            embedding=embedding,
+            string_embed=string_embed,
+            image_embed=image_embed,
+            metric=metric,
+            if_exists=if_exists,
+        )
+
+    def drop_embedding_index(
+        self,
+        *,
+        column: str | Expr | None = None,
+        idx_name: str | None = None,
+        if_not_exists: Literal['error', 'ignore'] = 'error',
+    ) -> None:
+        """Drop the embedding index on ``column`` (its only one) or the one named ``idx_name``."""
+        indexes.drop_embedding_index(
+            self._catalog,
+            self._writable('drop an index of'),
+            column=column,
+            idx_name=idx_name,
+            if_not_exists=if_not_exists,
+        )
+
+    def near_duplicates(
+        self, column: str | Expr, *, threshold: float = 0.95, idx: str | None = None
+    ) -> list[list[int]]:
+        """Clusters of rows (row ids) whose ``column`` vectors are within ``threshold``.
+
+        Uses the column's embedding index: similarity >= ``threshold`` for cosine and ip,
+        distance <= ``threshold`` for l2. Largest cluster first; see docs/search.md.
+        """
+        return near_duplicates(self._catalog, self._schema(), column, threshold=threshold, idx=idx)
+
+    def _sync_indexes(
+        self, version: int | None, schema: TableSchema, rows: Sequence[int] | None
+    ) -> None:
+        """The hook after each write: embedding indexes embed what the write changed."""
+        if not indexes.has_indexes(self._catalog, schema.id):
+            return
+        if not rows and version is not None and schema.history is not None:
+            with self._catalog.store.read() as conn:
+                rows = version_rows(conn, schema.sa_table, schema.history, version)
+        indexes.after_write(self._catalog, schema.id, rows)
 
 
 _INDEXABLE = (

@@ -1,0 +1,181 @@
+"""Embedding indexes: definition, similarity() in queries, and the index following every write.
+
+A deterministic fake embedding (letter counts, 26 dims) stands in for a model; expected
+answers come from a brute-force twin computed here with plain numpy.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import numpy as np
+import pytest
+
+import reverie as rv
+from reverie.catalog.catalog import Catalog
+
+CALLS: list[str] = []
+
+
+@rv.udf
+def letters(s: str) -> rv.Array[(26,), rv.Float]:
+    """Counts of a..z (plus a small constant so no vector is zero)."""
+    CALLS.append(s)
+    v = np.full(26, 0.01, dtype=np.float32)
+    for ch in s.lower():
+        if ch in string.ascii_lowercase:
+            v[ord(ch) - 97] += 1
+    return v
+
+
+def vec(s: str) -> np.ndarray:
+    v = np.full(26, 0.01)
+    for ch in s.lower():
+        if ch in string.ascii_lowercase:
+            v[ord(ch) - 97] += 1
+    return v
+
+
+def brute(words: dict[int, str], query: str, metric: str) -> list[tuple[int, float]]:
+    """(row key, value) for every word, best first: the twin the index must agree with."""
+    q = vec(query)
+    out = []
+    for key, w in words.items():
+        x = vec(w)
+        if metric == 'cosine':
+            value = float(x @ q / np.linalg.norm(x) / np.linalg.norm(q))
+        elif metric == 'ip':
+            value = float(x @ q)
+        else:
+            value = float(np.linalg.norm(x - q))
+        out.append((key, value))
+    return sorted(out, key=lambda kv: (-kv[1] if metric != 'l2' else kv[1], kv[0]))
+
+
+WORDS = ['apple', 'banana', 'cherry', 'date', 'elderberry', 'fig', 'grape', 'kiwi', 'lemon']
+
+
+def _table(name: str = 'words', metric: str = 'cosine') -> rv.Table:
+    t = rv.create_table(name, {'k': rv.Int, 'w': rv.String})
+    t.insert([{'k': i, 'w': w} for i, w in enumerate(WORDS)], print_stats=False)
+    t.add_embedding_index('w', embedding=letters, metric=metric)  # type: ignore[arg-type]
+    return t
+
+
+def _top(t: rv.Table, query: str, k: int, *, asc: bool = False, where: Any = None) -> list[Any]:
+    sim = t.w.similarity(query)
+    q = t.where(where) if where is not None else t
+    rs = q.order_by(sim, asc=asc).limit(k).select(t.k, sim).collect()
+    return list(zip(rs['k'], rs['similarity'], strict=True))
+
+
+@pytest.mark.parametrize('metric', ['cosine', 'ip', 'l2'])
+def test_top_k_matches_brute_force(catalog: Catalog, metric: str) -> None:
+    t = _table(metric=metric)
+    words = dict(enumerate(WORDS))
+    want = brute(words, 'berry', metric)[:4]
+    got = _top(t, 'berry', 4, asc=metric == 'l2')
+    assert [k for k, _ in got] == [k for k, _ in want]
+    assert np.allclose([v for _, v in got], [v for _, v in want], atol=1e-5)
+
+
+def test_where_applies_with_the_search(catalog: Catalog) -> None:
+    t = _table()
+    words = {i: w for i, w in enumerate(WORDS) if i % 2 == 1}
+    got = _top(t, 'berry', 3, where=t.k % 2 == 1)
+    assert [k for k, _ in got] == [k for k, _ in brute(words, 'berry', 'cosine')[:3]]
+
+
+def test_similarity_in_select_without_order(catalog: Catalog) -> None:
+    t = _table()
+    rs = t.select(t.k, score=t.w.similarity('lemon')).collect()
+    want = dict(brute(dict(enumerate(WORDS)), 'lemon', 'cosine'))
+    assert np.allclose(rs['score'], [want[k] for k in rs['k']], atol=1e-5)
+
+
+def test_each_row_embedded_once_and_updates_reembed(catalog: Catalog) -> None:
+    CALLS.clear()
+    t = _table()
+    assert sorted(CALLS) == sorted(WORDS)  # the rows there when the index was added
+    CALLS.clear()
+    t.insert(k=100, w='zzz', print_stats=False)
+    assert CALLS == ['zzz']
+    assert _top(t, 'zz', 1)[0][0] == 100
+    CALLS.clear()
+    t.update({'k': 101}, where=t.k == 100)  # another column: the vector is kept
+    assert CALLS == []
+    t.update({'w': 'apple'}, where=t.k == 101)  # the indexed cell: embedded again
+    assert CALLS == ['apple']
+    assert _top(t, 'zz', 1)[0][0] != 101
+    t.delete(where=t.k == 0)
+    got = _top(t, 'apple', 2)
+    assert [k for k, _ in got] == [
+        101,
+        *[
+            k
+            for k, _ in brute({i: w for i, w in enumerate(WORDS) if i != 0}, 'apple', 'cosine')[:1]
+        ],
+    ]
+
+
+def test_revert_and_time_travel(catalog: Catalog) -> None:
+    t = _table()
+    v_before = t.get_metadata()['version']
+    t.update({'w': 'zzzz'}, where=t.k == 3)
+    assert _top(t, 'zz', 1)[0][0] == 3
+    old = rv.get_table(f'words:{v_before}')
+    assert _top(old, 'zz', 1)[0][0] != 3  # the table as it was: 'date'
+    assert _top(old, 'date', 1)[0][0] == 3
+    t.revert()
+    assert _top(t, 'date', 1)[0][0] == 3
+    assert _top(t, 'zz', 1)[0][0] != 3
+    t.update({'w': 'xxxx'}, where=t.k == 5)  # the same version number, other content
+    assert _top(t, 'xx', 1)[0][0] == 5
+    assert _top(t, 'fig', 1)[0][0] != 5
+
+
+def test_reopened_catalog_sees_the_index(catalog: Catalog) -> None:
+    _table()
+    url = str(catalog.store.engine.url.render_as_string(hide_password=False))
+    other = rv.init({'db_url': url, 'media_dir': str(catalog.media.root)})
+    t = rv.get_table('words')
+    t.insert(k=50, w='kiwikiwi', print_stats=False)
+    assert _top(t, 'kiwi', 2)[0][0] in (7, 50)
+    other.close()
+
+
+def test_names_errors_and_drop(catalog: Catalog) -> None:
+    t = _table()
+    t.add_embedding_index('w', embedding=letters, metric='l2')  # type: ignore[arg-type]
+    with pytest.raises(rv.Error, match='several embedding indexes'):
+        _top(t, 'x', 1)
+    rs = t.order_by(t.w.similarity('fig', idx='idx1')).limit(1).select(t.k).collect()
+    assert rs['k'] == [5]
+    with pytest.raises(rv.AlreadyExistsError, match="Index 'idx0' already exists"):
+        t.add_embedding_index('w', idx_name='idx0', embedding=letters)  # type: ignore[arg-type]
+    t.add_embedding_index('w', idx_name='idx0', embedding=letters, if_exists='ignore')  # type: ignore[arg-type]
+    with pytest.raises(rv.InvalidValueError, match='exactly one of column= or idx_name='):
+        t.drop_embedding_index()
+    t.drop_embedding_index(idx_name='idx1')
+    t.drop_embedding_index(column='w')
+    with pytest.raises(rv.NotFoundError, match='has no embedding index'):
+        _top(t, 'x', 1)
+    t.drop_embedding_index(column='w', if_not_exists='ignore')
+    with pytest.raises(rv.InvalidValueError, match='metric'):
+        t.add_embedding_index('w', embedding=letters, metric='dot')  # type: ignore[arg-type]
+
+
+def test_near_duplicates(catalog: Catalog) -> None:
+    t = rv.create_table('dups', {'w': rv.String})
+    t.insert(
+        [{'w': w} for w in ['listen', 'silent', 'enlist', 'banana', 'bananas', 'kiwi']],
+        print_stats=False,
+    )
+    t.add_embedding_index('w', embedding=letters)  # type: ignore[arg-type]
+    clusters = t.near_duplicates('w', threshold=0.95)
+    words = dict(zip(t.select(t.w).collect()['w'], range(1, 7), strict=True))
+    assert clusters == [
+        [words['listen'], words['silent'], words['enlist']],
+        [words['banana'], words['bananas']],
+    ]
