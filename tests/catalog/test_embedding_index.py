@@ -7,6 +7,7 @@ answers come from a brute-force twin computed here with plain numpy.
 from __future__ import annotations
 
 import string
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -179,3 +180,46 @@ def test_near_duplicates(catalog: Catalog) -> None:
         [words['listen'], words['silent'], words['enlist']],
         [words['banana'], words['bananas']],
     ]
+
+
+def test_index_on_a_view_follows_its_base(catalog: Catalog) -> None:
+    t = rv.create_table('base', {'k': rv.Int, 'w': rv.String})
+    t.insert([{'k': i, 'w': w} for i, w in enumerate(WORDS)], print_stats=False)
+    v = rv.create_view('odd', t.where(t.k % 2 == 1))
+    v.add_embedding_index('w', embedding=letters)  # type: ignore[arg-type]
+    odd = {i: w for i, w in enumerate(WORDS) if i % 2 == 1}
+    assert [k for k, _ in _top(v, 'berry', 2)] == [k for k, _ in brute(odd, 'berry', 'cosine')[:2]]
+    t.insert(k=11, w='zzzz', print_stats=False)  # reaches the view
+    t.update({'w': 'yyyy'}, where=t.k == 3)
+    assert _top(v, 'zz', 1)[0][0] == 11
+    assert _top(v, 'yy', 1)[0][0] == 3
+    t.delete(where=t.k == 11)
+    assert _top(v, 'zz', 1)[0][0] != 11
+
+
+def test_ann_path_matches_exact_and_keeps_its_file(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reverie.catalog import indexes
+
+    rng = np.random.default_rng(3)
+    words = [''.join(rng.choice(list('abcdefghij'), size=8)) for _ in range(400)]
+    t = rv.create_table('many', {'k': rv.Int, 'w': rv.String})
+    t.insert([{'k': i, 'w': w} for i, w in enumerate(words)], print_stats=False)
+    t.add_embedding_index('w', embedding=letters)  # type: ignore[arg-type]
+    exact = _top(t, 'abcabc', 10)
+    monkeypatch.setattr(indexes, 'ANN_THRESHOLD', 100)
+    t.insert(k=1000, w='cbacba', print_stats=False)
+    got = _top(t, 'abcabc', 10)
+    assert got[0][0] == 1000
+    truth = brute({**dict(enumerate(words)), 1000: 'cbacba'}, 'abcabc', 'cosine')[:10]
+    tenth = truth[-1][1] - 1e-5  # ties abound in letter counts: compare values
+    assert sum(v >= tenth for _, v in got) >= 9  # recall@10 on a tiny set
+    exact_tenth = brute(dict(enumerate(words)), 'abcabc', 'cosine')[9][1] - 1e-5
+    assert sum(v >= exact_tenth for _, v in exact) == 10  # the exact path: all of them
+    files = list((Path(catalog.config.home) / 'vectors').rglob('*.usearch'))
+    assert len(files) == 1
+    filtered = _top(t, 'abcabc', 5, where=t.k < 200)
+    assert all(k < 200 for k, _ in filtered) and len(filtered) == 5
+    t.drop_embedding_index(column='w')
+    assert not list((Path(catalog.config.home) / 'vectors').rglob('*.usearch'))
