@@ -428,12 +428,13 @@ class _Cache:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.sets: dict[int, tuple[tuple[int, float], VectorSet]] = {}
+        self.sets: dict[tuple[int, bool], tuple[tuple[int, float], VectorSet]] = {}
         self.anns: dict[int, AnnIndex] = {}
 
     def forget(self, index_id: int) -> None:
         with self.lock:
-            self.sets.pop(index_id, None)
+            for latest in (True, False):
+                self.sets.pop((index_id, latest), None)
             self.anns.pop(index_id, None)
 
 
@@ -448,30 +449,67 @@ def _cache(catalog: Catalog) -> _Cache:
 
 
 def vector_set(catalog: Catalog, schema: TableSchema, index: EmbeddingIndex) -> VectorSet:
-    """The vectors of the table's rows at the schema's version (kept per version)."""
+    """The vectors of the table's rows at the schema's version (kept per version).
+
+    The latest version is kept in memory and brought forward by the rows later versions
+    changed (read from the database: this process's writes and other processes' alike);
+    an older version (time travel) is loaded whole.
+    """
+    latest = schema.at_version is None
     with catalog.store.read() as conn:
-        version = (
-            schema.at_version if schema.at_version is not None else current_version(conn, schema.id)
-        )
-        made = conn.execute(
-            sa.select(versions_table.c.created_at).where(
-                versions_table.c.table_id == schema.id, versions_table.c.version == version
-            )
-        ).scalar()
-    key = (version, float(made or 0.0))  # a version number comes back after a revert
+        version = current_version(conn, schema.id) if latest else schema.at_version
+        assert version is not None
+        key = (version, _made_at(conn, schema.id, version))
     cache = _cache(catalog)
-    held = cache.sets.get(index.id)
+    slot = (index.id, latest)
+    held = cache.sets.get(slot)
     if held is not None and held[0] == key:
         return held[1]
-    if schema.at_version is None:
-        sync_index(catalog, schema, index)  # rows another process wrote
-    vset = _load(catalog, schema, index, version)
+    vset = None
+    if latest and held is not None:
+        with catalog.store.read() as conn:  # still there: no revert took it away
+            known = _made_at(conn, schema.id, held[0][0]) == held[0][1]
+            changed = _changed_since(conn, schema, held[0][0]) if known else None
+        if changed is not None:
+            sync_index(catalog, schema, index, changed.tolist())
+            vset = held[1].replaced(changed, _load(catalog, schema, index, version, changed))
+    if vset is None:
+        if latest:
+            sync_index(catalog, schema, index)  # rows another process wrote
+        vset = _load(catalog, schema, index, version)
     with cache.lock:
-        cache.sets[index.id] = (key, vset)
+        cache.sets[slot] = (key, vset)
     return vset
 
 
-def _load(catalog: Catalog, schema: TableSchema, index: EmbeddingIndex, version: int) -> VectorSet:
+def _made_at(conn: sa.Connection, table_id: int, version: int) -> float:
+    """When a version was made: with its number it names the version (a revert frees it)."""
+    made = conn.execute(
+        sa.select(versions_table.c.created_at).where(
+            versions_table.c.table_id == table_id, versions_table.c.version == version
+        )
+    ).scalar()
+    return float(made or 0.0)
+
+
+def _changed_since(conn: sa.Connection, schema: TableSchema, version: int) -> Any:
+    """Ids of the rows written, replaced or deleted by the versions after ``version``."""
+    t, h = schema.sa_table, schema.history
+    found = {int(r) for r in conn.scalars(sa.select(t.c[ROWID]).where(t.c[VERSION] > version))}
+    if h is not None:
+        gone = sa.select(h.c[ROWID]).where(h.c[VERSION_END] > version)
+        found |= {int(r) for r in conn.scalars(gone)}
+    return np.array(sorted(found), dtype=np.int64)
+
+
+def _load(
+    catalog: Catalog,
+    schema: TableSchema,
+    index: EmbeddingIndex,
+    version: int,
+    only: Any = None,
+) -> VectorSet:
+    """The vectors of the rows at ``version`` (``only``: of these row ids)."""
     t, h = schema.sa_table, schema.history
     vt = build_vectors_table(index.id)
     images: sa.Select[Any] | sa.CompoundSelect[Any]
@@ -484,13 +522,20 @@ def _load(catalog: Catalog, schema: TableSchema, index: EmbeddingIndex, version:
                 h.c[VERSION] <= version, h.c[VERSION_END] > version
             ),
         )
+    stored_q = sa.select(vt.c.row_id, vt.c.v, vt.c.vec).where(vt.c.v <= version)
+    data_parts: list[Any] = []
+    stored: list[Any] = []
     with catalog.store.read() as conn:
-        data = np.array(conn.execute(images).all(), dtype=np.int64).reshape(-1, 2)
-        stored = conn.execute(
-            sa.select(vt.c.row_id, vt.c.v, vt.c.vec)
-            .where(vt.c.v <= version)
-            .order_by(vt.c.row_id, vt.c.v)
-        ).all()
+        for part in [None] if only is None else chunks(only.tolist()):
+            q, sq = images, stored_q
+            if part is not None:
+                sub = images.subquery()
+                q = sa.select(sub).where(sub.c[ROWID].in_(part))
+                sq = stored_q.where(vt.c.row_id.in_(part))
+            data_parts += conn.execute(q).all()
+            stored += conn.execute(sq.order_by(vt.c.row_id, vt.c.v)).all()
+    data = np.array(data_parts, dtype=np.int64).reshape(-1, 2)
+    stored.sort(key=lambda r: (r[0], r[1]))
     ids = np.array([r[0] for r in stored], dtype=np.int64)
     vs = np.array([r[1] for r in stored], dtype=np.int64)
     _, picked = pick_current(ids, vs, data[:, 0], data[:, 1])

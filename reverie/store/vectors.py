@@ -116,6 +116,22 @@ class VectorSet:
     def __len__(self) -> int:
         return len(self.rowids)
 
+    def replaced(self, gone: I64, new: VectorSet) -> VectorSet:
+        """This set without the rows ``gone``, plus the vectors of ``new`` (same metric)."""
+        keep = ~np.isin(self.rowids, gone)
+        if not keep.any():
+            return new
+        if not len(new):
+            new = VectorSet(self.metric, new.rowids, new.keys, self.vectors[:0], None)
+        rowids = np.concatenate([self.rowids[keep], new.rowids])
+        keys = np.concatenate([self.keys[keep], new.keys])
+        vectors = np.concatenate([self.vectors[keep], new.vectors])
+        if len(rowids) > 1 and not np.all(rowids[1:] > rowids[:-1]):
+            order = np.argsort(rowids, kind='stable')
+            rowids, keys, vectors = rowids[order], keys[order], vectors[order]
+        sq = np.einsum('ij,ij->i', vectors, vectors) if self.metric == 'l2' else None
+        return VectorSet(self.metric, rowids, keys, vectors, sq)
+
     @property
     def dims(self) -> int:
         return int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0
