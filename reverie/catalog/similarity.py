@@ -19,11 +19,13 @@ import numpy as np
 
 from reverie import types as ts
 from reverie.catalog.indexes import ann_for, embed_item, find_index, vector_set
+from reverie.display.resultset import ResultSet
+from reverie.display.values import ImagePath
 from reverie.errors import InvalidValueError
 from reverie.exec.queries import ROWID_REF, QuerySpec, run_query
-from reverie.exec.schema import TableSchema
+from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
-from reverie.exprs.expr import Expr, register_method
+from reverie.exprs.expr import Expr, as_node, register_method
 from reverie.exprs.similarity import Similarity, replace_nodes, similarity_nodes
 from reverie.exprs.to_sql import split_conjuncts
 from reverie.functions.udf import Function
@@ -139,20 +141,46 @@ def _lookup(values: dict[int, float]) -> n.FunctionCall:
 def near_duplicates(
     catalog: Catalog,
     schema: TableSchema,
-    column: str | Any,
+    column: Any,
     *,
     threshold: float,
     idx: str | None = None,
-) -> list[list[int]]:
-    """Clusters (row ids, each cluster sorted) of rows whose vectors are within ``threshold``.
-
-    For cosine and ip, rows with similarity >= ``threshold`` are linked; for l2, rows at
-    distance <= ``threshold``. Clusters are the connected groups of linked rows (two or more
-    rows each), largest first.
-    """
-    ref = column.node if hasattr(column, 'node') else column
+    select: Sequence[Any] | None = None,
+) -> ResultSet:
+    """Clusters of rows whose ``column`` vectors are within ``threshold`` (see ``Table``)."""
+    ref = column.node if isinstance(column, Expr) else schema.require(column).ref(schema.id)
+    if not isinstance(ref, n.ColumnRef):
+        raise InvalidValueError(f'near_duplicates() takes a column, not {column!r}.')
     index = find_index(catalog, schema, ref, idx)
-    vset = vector_set(catalog, schema, index)
+    clusters = cluster_rows(vector_set(catalog, schema, index), threshold)
+    items: list[tuple[str, n.Node]] = [('_rowid', ROWID_REF)]
+    for i, e in enumerate(select if select is not None else schema.columns):
+        node = e.ref(schema.id) if isinstance(e, ColumnSchema) else as_node(e)
+        name = node.name if isinstance(node, n.ColumnRef) else f'col_{i}'
+        items.append((name, node))
+    rowids = [r for c in clusters for r in c]
+    pred = n.IsIn(ROWID_REF, tuple(n.Literal(r, ts.Int) for r in rowids), ts.Bool)
+    media = catalog.media
+    result = run_query(
+        catalog.exec,
+        schema,
+        QuerySpec(items=tuple(items), predicate=pred),
+        lambda ref: ImagePath(media.path(ref)),
+    )
+    where = {r: i for i, r in enumerate(result.columns[0])}
+    cluster_of = {r: k for k, c in enumerate(clusters) for r in c}
+    order = [where[r] for r in rowids if r in where]
+    columns = [[cluster_of[result.columns[0][i]] for i in order]]
+    columns += [[col[i] for i in order] for col in result.columns[1:]]
+    names = ['cluster', *result.names[1:]]
+    return ResultSet(names, [ts.Int, *result.types[1:]], columns)
+
+
+def cluster_rows(vset: VectorSet, threshold: float) -> list[list[int]]:
+    """Row ids linked by closeness (similarity >= ``threshold``, or l2 distance <=), grouped.
+
+    Groups are the connected sets of two or more rows, largest first, each in row order.
+    """
     parent = np.arange(len(vset))
 
     def root(i: int) -> int:

@@ -1126,14 +1126,23 @@ class Table:
         )
 
     def near_duplicates(
-        self, column: str | Expr, *, threshold: float = 0.95, idx: str | None = None
-    ) -> list[list[int]]:
-        """Clusters of rows (row ids) whose ``column`` vectors are within ``threshold``.
+        self,
+        column: str | Expr,
+        *,
+        threshold: float = 0.95,
+        idx: str | None = None,
+        select: Sequence[Any] | None = None,
+    ) -> ResultSet:
+        """Rows whose ``column`` is nearly the same as another's, grouped into clusters.
 
-        Uses the column's embedding index: similarity >= ``threshold`` for cosine and ip,
-        distance <= ``threshold`` for l2. Largest cluster first; see docs/search.md.
+        Uses the column's embedding index: rows with similarity >= ``threshold`` (cosine,
+        ip) or distance <= ``threshold`` (l2) are linked, and linked rows form a cluster.
+        Returns ``cluster`` (0 = the largest) and the ``select`` expressions (default: every
+        column), one row per member, in insertion order within a cluster. See docs/search.md.
         """
-        return near_duplicates(self._catalog, self._schema(), column, threshold=threshold, idx=idx)
+        return near_duplicates(
+            self._catalog, self._schema(), column, threshold=threshold, idx=idx, select=select
+        )
 
     def _sync_indexes(
         self, version: int | None, schema: TableSchema, rows: Sequence[int] | None

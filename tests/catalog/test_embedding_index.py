@@ -174,12 +174,13 @@ def test_near_duplicates(catalog: Catalog) -> None:
         print_stats=False,
     )
     t.add_embedding_index('w', embedding=letters)  # type: ignore[arg-type]
-    clusters = t.near_duplicates('w', threshold=0.95)
-    words = dict(zip(t.select(t.w).collect()['w'], range(1, 7), strict=True))
-    assert clusters == [
-        [words['listen'], words['silent'], words['enlist']],
-        [words['banana'], words['bananas']],
-    ]
+    rs = t.near_duplicates('w', threshold=0.95)
+    assert rs['cluster'] == [0, 0, 0, 1, 1]
+    assert rs['w'] == ['listen', 'silent', 'enlist', 'banana', 'bananas']
+    rs = t.near_duplicates(t.w, threshold=0.95, select=[t.w.upper()])
+    assert rs.column_names == ['cluster', 'col_0']
+    assert rs['col_0'][:1] == ['LISTEN']
+    assert len(t.near_duplicates('w', threshold=0.9999)) == 3  # the anagrams only
 
 
 def test_index_on_a_view_follows_its_base(catalog: Catalog) -> None:
