@@ -11,6 +11,7 @@ the latest version. Vector math lives in ``store/vectors.py``.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import threading
 import time
 import weakref
@@ -42,16 +43,15 @@ from reverie.exprs import serialize
 from reverie.exprs.expr import Expr
 from reverie.functions.udf import Function
 from reverie.store.db import ROWID, VALUE, VERSION, VERSION_END, versions_table
+from reverie.store.vector_tables import build_vectors_table, has_indexes, indexes_table
 from reverie.store.vectors import (
     ANN_THRESHOLD,
     METRICS,
     AnnIndex,
     Metric,
     VectorSet,
-    build_vectors_table,
     decode_many,
     encode,
-    indexes_table,
     pick_current,
     to_vector,
 )
@@ -310,17 +310,11 @@ def _open_image(catalog: Catalog, item: Any) -> Any:
     )
 
 
-def has_indexes(catalog: Catalog, table_id: int) -> bool:
-    """Whether the table has an embedding index (one indexed lookup, made per write)."""
-    with catalog.store.read() as conn:
-        found = conn.execute(
-            sa.select(indexes_table.c.id).where(indexes_table.c.table_id == table_id).limit(1)
-        ).first()
-    return found is not None
-
-
 def after_write(catalog: Catalog, table_id: int, rowids: Sequence[int] | None = None) -> None:
     """Bring the table's indexes in line with its rows (``rowids``: only these changed)."""
+    with catalog.store.read() as conn:
+        if not has_indexes(conn, table_id):
+            return
     schema = catalog.schema(table_id)
     for index in indexes_of(catalog, schema):
         sync_index(catalog, schema, index, rowids)
@@ -547,8 +541,8 @@ def _load(
 
 def ann_for(catalog: Catalog, index: EmbeddingIndex, vset: VectorSet) -> AnnIndex | None:
     """The ANN index holding ``vset`` (the latest version), or None below the threshold."""
-    if len(vset) < ANN_THRESHOLD:
-        return None
+    if len(vset) < ANN_THRESHOLD or importlib.util.find_spec('usearch') is None:
+        return None  # without usearch (the [search] extra) every search is exact
     cache = _cache(catalog)
     with cache.lock:
         ann = cache.anns.get(index.id)

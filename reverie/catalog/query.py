@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from reverie import types as ts
-from reverie.catalog.similarity import answer_similarity
 from reverie.display.resultset import ResultSet
 from reverie.display.values import ImagePath
 from reverie.errors import InvalidValueError, TypeMismatchError
@@ -22,7 +21,7 @@ from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.render import render
-from reverie.exprs.similarity import Similarity
+from reverie.exprs.similarity import Similarity, has_similarity
 from reverie.exprs.to_sql import split_conjuncts
 
 if TYPE_CHECKING:
@@ -136,7 +135,7 @@ class Query:
         result = run_query(
             catalog.exec,
             schema,
-            answer_similarity(catalog, schema, self.spec),  # embedding indexes (issue 23)
+            self._answered(schema),
             lambda ref: ImagePath(media.path(ref)),
         )
         return ResultSet(result.names, result.types, result.columns, result.pending)
@@ -162,12 +161,22 @@ class Query:
     def count(self) -> int:
         """Number of rows the query returns."""
         schema = self._schema()
-        spec = answer_similarity(self.catalog, schema, self.spec)  # embedding indexes
-        return count_rows(self.catalog.exec, schema, spec)
+        return count_rows(self.catalog.exec, schema, self._answered(schema))
 
     def to_pandas(self) -> Any:
         """``collect().to_pandas()``."""
         return self.collect().to_pandas()
+
+    def _answered(self, schema: TableSchema) -> QuerySpec:
+        """The spec with its ``similarity()`` answered by the embedding indexes (issue 23)."""
+        spec = self.spec
+        nodes = [node for _, node in spec.items or ()] + [k for k, _ in spec.order]
+        if not has_similarity(nodes + ([spec.predicate] if spec.predicate is not None else [])):
+            return spec
+        # Imported here: numpy and the vector code load only for a query that searches.
+        from reverie.catalog.similarity import answer_similarity
+
+        return answer_similarity(self.catalog, schema, spec)
 
     def _schema(self) -> TableSchema:
         if self.version is not None:

@@ -25,7 +25,7 @@ from reverie.errors import InvalidValueError
 from reverie.exec.queries import ROWID_REF, QuerySpec, run_query
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
-from reverie.exprs.expr import Expr, as_node, register_method
+from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.similarity import Similarity, replace_nodes, similarity_nodes
 from reverie.exprs.to_sql import split_conjuncts
 from reverie.functions.udf import Function
@@ -217,34 +217,3 @@ def _close_pairs(vset: VectorSet, threshold: float, block: int = 1024) -> Sequen
         keep = rows < cols
         pairs.extend(zip(rows[keep].tolist(), cols[keep].tolist(), strict=True))
     return pairs
-
-
-def _similarity(
-    expr: Expr,
-    item: Any = None,
-    *,
-    string: str | None = None,
-    image: Any = None,
-    idx: str | None = None,
-) -> Expr:
-    """``t.col.similarity(item)`` (or ``string=`` / ``image=``), answered by an index."""
-    given = [
-        (k, v) for k, v in (('item', item), ('string', string), ('image', image)) if v is not None
-    ]
-    if len(given) != 1:
-        raise InvalidValueError(
-            "similarity() takes one item: a string or an image, e.g. t.img.similarity('a red "
-            "fox') or t.img.similarity(image=pil_image)."
-        )
-    kind, value = given[0]
-    if kind == 'item':
-        kind = 'string' if isinstance(value, str) else 'image'
-    if not isinstance(expr.node, n.ColumnRef):
-        raise InvalidValueError(
-            f'similarity() is asked of a column with an embedding index, not of {expr!r}.'
-        )
-    return Expr(Similarity(expr.node, value, kind, idx))
-
-
-for _type_name in ('String', 'Image'):
-    register_method(_type_name, 'similarity', _similarity)

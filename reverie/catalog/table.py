@@ -13,12 +13,11 @@ import datetime
 import random
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
 from reverie import types as ts
-from reverie.catalog import indexes
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.changes import (
     change_rows,
@@ -27,13 +26,11 @@ from reverie.catalog.changes import (
     sql_condition,
     update_assignments,
 )
-from reverie.catalog.indexes import EmbeddingFn
 from reverie.catalog.options import IF_EXISTS, IF_NOT_EXISTS, check_option
 from reverie.catalog.paths import check_column_name, name_of
 from reverie.catalog.query import Query
 from reverie.catalog.revert import revert_latest
 from reverie.catalog.rows import prepare_rows
-from reverie.catalog.similarity import near_duplicates
 from reverie.catalog.status import UpdateStatus
 from reverie.catalog.views import derivation, sync_rows
 from reverie.display.html import schema_html
@@ -64,6 +61,7 @@ from reverie.store.db import (
     VALUE,
     derived_table,
 )
+from reverie.store.vector_tables import has_indexes
 from reverie.store.versions import (
     VersionRow,
     add_counts,
@@ -71,6 +69,9 @@ from reverie.store.versions import (
     version_log,
     version_rows,
 )
+
+if TYPE_CHECKING:
+    from reverie.catalog.indexes import EmbeddingFn
 
 SCHEMA_RETRIES = 5
 
@@ -1072,6 +1073,8 @@ class Table:
         return PaidOptions(budget=budget if budget is not None else default, use_cache=use_cache)
 
     # -- embedding indexes (issue 23): thin delegates to catalog/indexes.py ---------------
+    # Its modules are imported where used: numpy and the vector code load only for tables
+    # with an index.
     def add_embedding_index(
         self,
         column: str | Expr,
@@ -1096,6 +1099,8 @@ class Table:
             >>> sim = t.img.similarity('a red fox')  # doctest: +SKIP
             >>> t.order_by(sim, asc=False).limit(5).select(t.img, sim).collect()  # doctest: +SKIP
         """
+        from reverie.catalog import indexes
+
         schema = self._writable('add an index to')
         indexes.add_embedding_index(
             self._catalog,
@@ -1117,6 +1122,8 @@ class Table:
         if_not_exists: Literal['error', 'ignore'] = 'error',
     ) -> None:
         """Drop the embedding index on ``column`` (its only one) or the one named ``idx_name``."""
+        from reverie.catalog import indexes
+
         indexes.drop_embedding_index(
             self._catalog,
             self._writable('drop an index of'),
@@ -1140,6 +1147,8 @@ class Table:
         Returns ``cluster`` (0 = the largest) and the ``select`` expressions (default: every
         column), one row per member, in insertion order within a cluster. See docs/search.md.
         """
+        from reverie.catalog.similarity import near_duplicates
+
         return near_duplicates(
             self._catalog, self._schema(), column, threshold=threshold, idx=idx, select=select
         )
@@ -1148,8 +1157,11 @@ class Table:
         self, version: int | None, schema: TableSchema, rows: Sequence[int] | None
     ) -> None:
         """The hook after each write: embedding indexes embed what the write changed."""
-        if not indexes.has_indexes(self._catalog, schema.id):
-            return
+        with self._catalog.store.read() as conn:
+            if not has_indexes(conn, schema.id):
+                return
+        from reverie.catalog import indexes
+
         if not rows and version is not None and schema.history is not None:
             with self._catalog.store.read() as conn:
                 rows = version_rows(conn, schema.sa_table, schema.history, version)

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from reverie import types as ts
+from reverie.errors import InvalidValueError
 from reverie.exprs import nodes as n
+from reverie.exprs.expr import Expr, register_method
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: the item may be an image
@@ -37,9 +39,19 @@ class Similarity(n.Node):
     def __hash__(self) -> int:
         return id(self)
 
+    def rendered(self) -> str:
+        """Source text, as ``render`` shows it: ``img.similarity('a fox')``."""
+        item = repr(self.item) if isinstance(self.item, str) else f'{self.kind}=<image>'
+        idx = '' if self.idx is None else f', idx={self.idx!r}'
+        return f'{self.column.name}.similarity({item}{idx})'
+
     def __repr__(self) -> str:
-        item = self.item if isinstance(self.item, str) else type(self.item).__name__
-        return f'{self.column.name}.similarity({item!r})'
+        return self.rendered()
+
+
+def has_similarity(nodes: list[n.Node]) -> bool:
+    """Whether any of ``nodes`` asks for a similarity (the query needs an index)."""
+    return any(similarity_nodes(node) for node in nodes)
 
 
 def similarity_nodes(node: n.Node) -> list[Similarity]:
@@ -67,3 +79,34 @@ def _replace_in(value: Any, mapping: dict[n.Node, n.Node]) -> Any:
         items = tuple(_replace_in(v, mapping) for v in value)
         return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     return value
+
+
+def _similarity(
+    expr: Expr,
+    item: Any = None,
+    *,
+    string: str | None = None,
+    image: Any = None,
+    idx: str | None = None,
+) -> Expr:
+    """``t.col.similarity(item)`` (or ``string=`` / ``image=``), answered by an index."""
+    given = [
+        (k, v) for k, v in (('item', item), ('string', string), ('image', image)) if v is not None
+    ]
+    if len(given) != 1:
+        raise InvalidValueError(
+            "similarity() takes one item: a string or an image, e.g. t.img.similarity('a red "
+            "fox') or t.img.similarity(image=pil_image)."
+        )
+    kind, value = given[0]
+    if kind == 'item':
+        kind = 'string' if isinstance(value, str) else 'image'
+    if not isinstance(expr.node, n.ColumnRef):
+        raise InvalidValueError(
+            f'similarity() is asked of a column with an embedding index, not of {expr!r}.'
+        )
+    return Expr(Similarity(expr.node, value, kind, idx))
+
+
+for _type_name in ('String', 'Image'):
+    register_method(_type_name, 'similarity', _similarity)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from reverie.errors import InvalidValueError
 from reverie.store.ledger import ledger_metadata
-from reverie.store.vectors import vector_metadata
+from reverie.store.vector_tables import vector_metadata
 from reverie.types import ColumnType
 
 CATALOG_VERSION = 2  # 2: table versions (rv_versions, rvh_<id>, _v), views and snapshots

@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import sqlalchemy as sa
 
 Metric = Literal['cosine', 'ip', 'l2']
 METRICS: tuple[Metric, ...] = ('cosine', 'ip', 'l2')
@@ -35,38 +34,6 @@ I64 = npt.NDArray[np.int64]
 
 ANN_THRESHOLD = 50_000  # vectors from which a search goes through the ANN index
 CHUNK_ROWS = 65_536  # rows scored per matrix product (bounds the temporary memory)
-
-vector_metadata = sa.MetaData()
-
-indexes_table = sa.Table(
-    'rv_indexes',
-    vector_metadata,
-    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column('table_id', sa.Integer, nullable=False, index=True),
-    sa.Column('column_id', sa.Integer, nullable=False),
-    sa.Column('name', sa.Text, nullable=False),
-    sa.Column('metric', sa.String(16), nullable=False),
-    sa.Column('embed', sa.JSON, nullable=False),  # {'string': call JSON, 'image': call JSON}
-    sa.Column('created_at', sa.Float, nullable=False),
-    sa.UniqueConstraint('table_id', 'name'),
-)
-
-
-def vectors_table_name(index_id: int) -> str:
-    """The SQL table holding an index's vectors (names are ours, never user input)."""
-    return f'rvi_{int(index_id)}'
-
-
-def build_vectors_table(index_id: int) -> sa.Table:
-    """The SQL table of an index's vectors: (row id, row version) -> float32 blob."""
-    return sa.Table(
-        vectors_table_name(index_id),
-        sa.MetaData(),
-        sa.Column('row_id', sa.BigInteger, primary_key=True, autoincrement=False),
-        sa.Column('v', sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column('src', sa.String(64)),  # fingerprint of the value embedded
-        sa.Column('vec', sa.LargeBinary),
-    )
 
 
 def to_vector(value: Any) -> F32:

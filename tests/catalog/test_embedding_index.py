@@ -224,3 +224,14 @@ def test_ann_path_matches_exact_and_keeps_its_file(
     assert all(k < 200 for k, _ in filtered) and len(filtered) == 5
     t.drop_embedding_index(column='w')
     assert not list((Path(catalog.config.home) / 'vectors').rglob('*.usearch'))
+
+
+def test_similarity_in_where_and_count(catalog: Catalog) -> None:
+    t = _table()
+    sim = t.w.similarity('berry')
+    want = [k for k, v in brute(dict(enumerate(WORDS)), 'berry', 'cosine') if v > 0.5]
+    rs = t.where(sim > 0.5).select(t.k).collect()
+    assert sorted(rs['k']) == sorted(want)
+    assert t.where(sim > 0.5).count() == len(want)
+    assert t.order_by(sim, asc=False).limit(3).count() == 3
+    assert 'similarity' in repr(t.order_by(sim, asc=False).limit(3))
