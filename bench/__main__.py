@@ -410,7 +410,12 @@ def search_rows(r: dict[str, Any]) -> list[Row]:
                 '23 search',
                 '  ANN top-10 (median of 50), recall@10 vs exact',
                 f'{v["ann_ms_median"]:.2f} ms (p90 {v["ann_ms_p90"]:.2f}), '
-                f'recall {v["recall_at_10"]:.3f}',
+                f'recall {v["recall_at_10"]:.3f}'
+                + (
+                    f' (i.i.d. Gaussian: {v["recall_at_10_gaussian"]:.3f})'
+                    if 'recall_at_10_gaussian' in v
+                    else ''
+                ),
                 f'exact {v["exact_ms_median"]:.1f} ms',
                 'recall >= 0.95' if n == 100_000 else '(info)',
                 v['recall_at_10'] >= 0.95 if n == 100_000 else None,

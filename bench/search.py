@@ -4,8 +4,9 @@ ANN build rate and recall@10 against exact, memory; and the whole road through a
 ``python -m bench.search`` runs these pieces alone and prints their rows (``--quick``:
 without 1M vectors); ``python -m bench`` includes them.
 
-Vectors: 512-d float32 drawn around 1,000 random centres (embeddings cluster; uniform
-Gaussian noise is the worst case for HNSW), queries near random stored vectors; cosine.
+Vectors: 512-d float32 drawn around 1,000 random centres (embeddings cluster), queries near
+random stored vectors; cosine. At 10k the recall over i.i.d. Gaussian vectors (no
+structure: the worst case for HNSW) is measured too.
 ``vectors_N`` times ``VectorSet`` (exact: one matrix-vector product and ``argpartition``)
 and ``AnnIndex`` (usearch HNSW, M=16, ef_add=128, ef_search=128) directly; at 1M the ANN
 build is skipped unless ``REVERIE_BENCH_ANN_1M=1`` (on 2 shared cores it takes long: the
@@ -33,8 +34,11 @@ SIZES = (10_000, 100_000, 1_000_000)
 QUERIES = 50
 
 
-def _data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _data(n: int, seed: int = 0, *, gaussian: bool = False) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
+    if gaussian:  # no structure at all: the worst case for HNSW
+        x = rng.standard_normal((n, DIMS), dtype=np.float32)
+        return x, rng.standard_normal((QUERIES, DIMS), dtype=np.float32)
     centres = rng.standard_normal((1000, DIMS), dtype=np.float32)
     x = np.empty((n, DIMS), dtype=np.float32)
     for start in range(0, n, 100_000):  # in pieces: the noise would double the peak
@@ -103,8 +107,26 @@ def vectors(n: int) -> dict[str, Any]:
         changed = ann.sync(again)
     out['ann_sync_1pct_s'] = t_sync.seconds
     out['ann_sync_changed'] = changed
+    if n == SIZES[0]:
+        out['recall_at_10_gaussian'] = _gaussian_recall(n)
     out['rss_mib'] = rss_mib()
     return out
+
+
+def _gaussian_recall(n: int) -> float:
+    """recall@10 of the ANN index over i.i.d. Gaussian vectors (no clusters)."""
+    from reverie.store.vectors import AnnIndex, VectorSet
+
+    x, queries = _data(n, 2, gaussian=True)
+    vset = VectorSet.build('cosine', np.arange(n, dtype=np.int64), np.zeros(n, dtype=np.int64), x)
+    ann = AnnIndex('cosine', DIMS)
+    ann.sync(vset)
+    hits = 0
+    for q in queries:
+        prepared = vset.query(q)
+        want = set(vset.top_k(prepared, 10)[0].tolist())
+        hits += len(want & set(ann.search(prepared, 10)[0].tolist()))
+    return hits / (10 * len(queries))
 
 
 @rv.udf

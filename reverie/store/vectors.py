@@ -73,8 +73,9 @@ class VectorSet:
     @classmethod
     def build(cls, metric: Metric, rowids: I64, keys: I64, vectors: F32) -> VectorSet:
         """A set from raw vectors (sorted by row id here)."""
-        order = np.argsort(rowids, kind='stable')
-        rowids, keys, vectors = rowids[order], keys[order], vectors[order]
+        if len(rowids) > 1 and not np.all(rowids[1:] > rowids[:-1]):  # else: no copy
+            order = np.argsort(rowids, kind='stable')
+            rowids, keys, vectors = rowids[order], keys[order], vectors[order]
         if metric == 'cosine':
             vectors = _normalized(vectors)
         sq = np.einsum('ij,ij->i', vectors, vectors) if metric == 'l2' else None
