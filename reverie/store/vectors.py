@@ -179,25 +179,28 @@ class AnnIndex:
         )
         self.rowids: I64 = np.empty(0, dtype=np.int64)  # sorted, with their vector keys
         self.keys: I64 = np.empty(0, dtype=np.int64)
+        self._synced: VectorSet | None = None  # the set last synced with (nothing to do)
 
     def __len__(self) -> int:
         return len(self.rowids)
 
     def sync(self, vectors: VectorSet) -> int:
         """Make the index hold exactly ``vectors``; returns how many vectors changed."""
-        current = {(int(r), int(k)) for r, k in zip(self.rowids, self.keys, strict=True)}
-        wanted = {(int(r), int(k)) for r, k in zip(vectors.rowids, vectors.keys, strict=True)}
-        gone = current - wanted
-        new = wanted - current
-        if gone:
-            self.index.remove(np.fromiter((r for r, _ in gone), dtype=np.uint64))
-        if new:
-            add_rows = np.fromiter((r for r, _ in new), dtype=np.int64)
-            add_rows.sort()
-            pos = vectors.positions(add_rows)
-            self.index.add(add_rows.astype(np.uint64), vectors.vectors[pos], threads=0)
-        if gone or new:
+        if vectors is self._synced:
+            return 0
+        shift = np.int64(1) << np.int64(32)
+        held = self.rowids * shift + self.keys
+        wanted = vectors.rowids * shift + vectors.keys
+        gone = self.rowids[~np.isin(held, wanted)]
+        new = vectors.rowids[~np.isin(wanted, held)]  # sorted, as the set's row ids are
+        if len(gone):
+            self.index.remove(gone.astype(np.uint64))
+        if len(new):
+            pos = vectors.positions(new)
+            self.index.add(new.astype(np.uint64), vectors.vectors[pos], threads=0)
+        if len(gone) or len(new):
             self.rowids, self.keys = vectors.rowids.copy(), vectors.keys.copy()
+        self._synced = vectors
         return len(gone) + len(new)
 
     def search(self, q: F32, k: int) -> tuple[I64, F32]:
