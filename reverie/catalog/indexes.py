@@ -561,16 +561,3 @@ def _ann_paths(catalog: Catalog, index_id: int) -> list[Path]:
     db = hashlib.sha256(url.encode()).hexdigest()[:12]
     base = Path(catalog.config.home) / 'vectors' / db / f'{index_id}.usearch'
     return [base, Path(str(base) + '.keys.npy')]
-
-
-def describe_indexes(catalog: Catalog, schema: TableSchema) -> list[dict[str, Any]]:
-    """Name, column, metric and embedding function of each index (for ``get_metadata``)."""
-    return [
-        {
-            'name': ix.name,
-            'columns': [ix.column.name],
-            'index_type': 'embedding',
-            'parameters': {'metric': ix.metric, 'embedding': ix.rows.fn.name},
-        }
-        for ix in indexes_of(catalog, schema)
-    ]
