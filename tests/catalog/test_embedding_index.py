@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import reverie as rv
 from reverie.catalog.catalog import Catalog
@@ -235,3 +237,33 @@ def test_similarity_in_where_and_count(catalog: Catalog) -> None:
     assert t.where(sim > 0.5).count() == len(want)
     assert t.order_by(sim, asc=False).limit(3).count() == 3
     assert 'similarity' in repr(t.order_by(sim, asc=False).limit(3))
+
+
+_EXAMPLE = iter(range(10**6))
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    words=st.lists(st.text(alphabet='abcdefgh', min_size=1, max_size=8), min_size=1, max_size=40),
+    query=st.text(alphabet='abcdefgh', min_size=1, max_size=8),
+    k=st.integers(1, 12),
+    metric=st.sampled_from(['cosine', 'ip', 'l2']),
+    parity=st.sampled_from([None, 0, 1]),
+)
+def test_table_search_is_the_true_top_k(
+    sqlite_catalog: Catalog, words: list[str], query: str, k: int, metric: str, parity: int | None
+) -> None:
+    """Through the whole road (insert, index, where, order_by, limit) against the twin."""
+    t = rv.create_table(f'h{next(_EXAMPLE)}', {'k': rv.Int, 'w': rv.String})
+    t.insert([{'k': i, 'w': w} for i, w in enumerate(words)], print_stats=False)
+    t.add_embedding_index('w', embedding=letters, metric=metric)  # type: ignore[arg-type]
+    where = None if parity is None else t.k % 2 == parity
+    got = _top(t, query, k, asc=metric == 'l2', where=where)
+    allowed = {i: w for i, w in enumerate(words) if parity is None or i % 2 == parity}
+    want = brute(allowed, query, metric)[:k]
+    assert len(got) == len(want)
+    values = dict(brute(allowed, query, metric))
+    assert np.allclose([v for _, v in got], [v for _, v in want], atol=1e-4)  # ties: values
+    assert all(abs(values[key] - v) < 1e-4 for key, v in got)
