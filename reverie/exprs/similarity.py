@@ -30,6 +30,14 @@ class Similarity(n.Node):
     def col_type(self) -> ts.ColumnType:
         return ts.Float
 
+    @property
+    def unstorable(self) -> str:
+        """Why it cannot be stored (``serialize`` raises this): the index answers it per query."""
+        return (
+            f'{self.rendered()} is answered by an embedding index when a query runs; it '
+            'cannot be computed into a column. Use it in select(), where() or order_by().'
+        )
+
     def children(self) -> tuple[n.Node, ...]:
         return (self.column,)
 

@@ -236,7 +236,11 @@ def test_similarity_in_where_and_count(catalog: Catalog) -> None:
     assert sorted(rs['k']) == sorted(want)
     assert t.where(sim > 0.5).count() == len(want)
     assert t.order_by(sim, asc=False).limit(3).count() == 3
-    assert 'similarity' in repr(t.order_by(sim, asc=False).limit(3))
+    assert "w.similarity('berry') desc" in repr(t.order_by(sim, asc=False).limit(3))
+    with pytest.raises(rv.InvalidValueError, match='cannot be computed into a column'):
+        t.add_computed_column(s=sim)
+    with pytest.raises(rv.InvalidValueError, match='cannot be used with group_by'):
+        t.group_by(t.w).select(t.w).where(sim > 0).collect()
 
 
 _EXAMPLE = iter(range(10**6))
