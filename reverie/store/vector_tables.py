@@ -23,6 +23,9 @@ indexes_table = sa.Table(
     sa.Column('embed', sa.JSON, nullable=False),  # {'string': call JSON, 'image': call JSON}
     sa.Column('created_at', sa.Float, nullable=False),
     sa.UniqueConstraint('table_id', 'name'),
+    # Ids are never handed out twice: another process may still hold a dropped index's
+    # vectors in memory, and its ANN file under that id.
+    sqlite_autoincrement=True,
 )
 
 

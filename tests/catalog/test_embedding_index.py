@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -271,3 +272,15 @@ def test_table_search_is_the_true_top_k(
     values = dict(brute(allowed, query, metric))
     assert np.allclose([v for _, v in got], [v for _, v in want], atol=1e-4)  # ties: values
     assert all(abs(values[key] - v) < 1e-4 for key, v in got)
+
+
+def test_a_new_index_never_takes_a_dropped_ones_id(catalog: Catalog) -> None:
+    from reverie.store.vector_tables import indexes_table
+
+    t = _table()
+    with catalog.store.read() as conn:
+        first = conn.execute(sa.select(indexes_table.c.id)).scalar_one()
+    t.drop_embedding_index(column='w')
+    t.add_embedding_index('w', embedding=letters)  # type: ignore[arg-type]
+    with catalog.store.read() as conn:
+        assert conn.execute(sa.select(indexes_table.c.id)).scalar_one() > first
