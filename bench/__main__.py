@@ -28,6 +28,7 @@ PIECES = [
     'seed_insert',
     'seed_insert_no_ledger',
     'seed_add',
+    'ui',
 ]
 SCALES = [10_000, 100_000, 1_000_000]
 
@@ -243,7 +244,53 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
     rows += scale_rows(r)
     rows += versions_rows(r)
     rows += search_rows(r)
+    rows += ui_rows(r['ui'], r.get('ui_1000000'))
     return rows
+
+
+def ui_rows(u: dict[str, Any], big: dict[str, Any] | None) -> list[Row]:
+    """Issue 21: ``reverie ui`` on a 100k-row table (its own process, timed over loopback)."""
+    ms = 1000
+    rows = []
+    if big is not None:  # the full run: the same page on 1M rows
+        rows.append(
+            Row(
+                '21 ui',
+                'grid page first byte, 1M rows (keyset paging)',
+                f'{big["ui_grid_ttfb_s"] * ms:.1f} ms',
+                f'after row 999,000 {big["ui_deep_ttfb_s"] * ms:.1f} ms; sorted, no index '
+                f'{big["ui_sorted_ttfb_s"] * ms:.0f} ms',
+                '(info)',
+                None,
+            )
+        )
+    return [
+        *rows,
+        Row(
+            '21 ui',
+            'grid page first byte, 100k rows (warm, median of 7)',
+            f'{u["ui_grid_ttfb_s"] * ms:.1f} ms',
+            f'after row 99,000 {u["ui_deep_ttfb_s"] * ms:.1f} ms',
+            '< 100 ms',
+            u['ui_grid_ttfb_s'] < 0.1,
+        ),
+        Row(
+            '21 ui',
+            '48 thumbnails, one after another (warm cache)',
+            f'{u["ui_thumbs48_warm_s"]:.2f} s',
+            f'cold (made and cached) {u["ui_thumbs48_cold_s"]:.2f} s',
+            '< 1 s',
+            u['ui_thumbs48_warm_s'] < 1.0,
+        ),
+        Row(
+            '21 ui',
+            'grid sorted by an Int column without index, first byte',
+            f'{u["ui_sorted_ttfb_s"] * ms:.1f} ms',
+            '',
+            '(info)',
+            None,
+        ),
+    ]
 
 
 def scale_rows(r: dict[str, Any]) -> list[Row]:
@@ -492,6 +539,7 @@ def main() -> None:
     names = PIECES + [f'scale_{n}' for n in (SCALES[:-1] if quick else SCALES)]
     names += versions_pieces(quick)  # without the 1M-row runs when quick
     names += search_pieces(quick)  # issue 23: without 1M vectors when quick
+    names += [] if quick else ['ui_1000000']
     for name in names:
         t0 = time.perf_counter()
         results[name] = run_piece(name)

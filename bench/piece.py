@@ -16,7 +16,7 @@ MARK = 'BENCH-RESULT '
 
 
 def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import compute, reve, scale, search, tables, versions
+    from bench import compute, reve, scale, search, tables, ui, versions
 
     return {
         'tables': tables.tables,
@@ -42,6 +42,8 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'vectors_100000': lambda: search.vectors(100_000),
         'vectors_1000000': lambda: search.vectors(1_000_000),
         'table_search': search.table_search,
+        'ui': ui.ui_piece,
+        'ui_1000000': lambda: ui.ui_piece(1_000_000),
     }
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import PIL.Image
+
 import reverie as rv
 from bench.common import Timer, fresh_home, server_process
-from reverie.api import default_catalog
+from reverie.config import Config
 from reverie.functions import reve
+from reverie.functions.images.calls import image_bytes
+from reverie.functions.images.provider import ImageRequest, Verb
 
 LATENCY = 1.0
 N_ROWS = 20
@@ -91,27 +96,53 @@ def _sources(folder: Path) -> list[str]:
     return paths
 
 
-def _add_seed_columns(t: Any) -> list[float]:
+async def _send(verb: Verb, prompt: str, images: list[Any], ratio: str | None) -> Any:
+    """One Reve call straight through the provider: no ledger, journal, cache or budget."""
+    request = ImageRequest(verb, 'latest', prompt, await image_bytes(images), ratio)
+    answer = await reve.provider().send(request, Config.load())
+    return PIL.Image.open(io.BytesIO(answer.image))
+
+
+@rv.udf(resource_pool='reve', max_concurrency=64)
+async def direct_create(prompt: str) -> PIL.Image.Image:
+    return await _send('create', prompt, [], '16:9')
+
+
+@rv.udf(resource_pool='reve', max_concurrency=64)
+async def direct_edit(image: PIL.Image.Image, instruction: str) -> PIL.Image.Image:
+    return await _send('edit', instruction, [image], None)
+
+
+@rv.udf(resource_pool='reve', max_concurrency=64)
+async def direct_remix(prompt: str, a: PIL.Image.Image, b: PIL.Image.Image) -> PIL.Image.Image:
+    return await _send('remix', prompt, [a, b], '16:9')
+
+
+def _seed_columns(t: Any, paid: bool) -> dict[str, Any]:
+    """The three columns, through ``reve.*`` (the paid-call layer) or straight to the server."""
+    edit, remix = (
+        'Make it solarpunk: plants, solar glass',
+        ('Place the subject of <img>0</img> into the scene of <img>1</img>'),
+    )
+    if not paid:
+        return {
+            'scene': lambda: direct_create(t.prompt),
+            'edited': lambda: direct_edit(t.source_image, edit),
+            'remixed': lambda: direct_remix(remix, t.edited, t.scene),
+        }
+    return {
+        'scene': lambda: reve.create(t.prompt, aspect_ratio='16:9'),
+        'edited': lambda: reve.edit(t.source_image, edit),
+        'remixed': lambda: reve.remix(remix, images=[t.edited, t.scene], aspect_ratio='16:9'),
+    }
+
+
+def _add_seed_columns(t: Any, paid: bool = True) -> list[float]:
     times = []
-    with Timer() as tm:
-        t.add_computed_column(scene=reve.create(t.prompt, aspect_ratio='16:9'), print_stats=False)
-    times.append(tm.seconds)
-    with Timer() as tm:
-        t.add_computed_column(
-            edited=reve.edit(t.source_image, 'Make it solarpunk: plants, solar glass'),
-            print_stats=False,
-        )
-    times.append(tm.seconds)
-    with Timer() as tm:
-        t.add_computed_column(
-            remixed=reve.remix(
-                'Place the subject of <img>0</img> into the scene of <img>1</img>',
-                images=[t.edited, t.scene],
-                aspect_ratio='16:9',
-            ),
-            print_stats=False,
-        )
-    times.append(tm.seconds)
+    for name, expr in _seed_columns(t, paid).items():
+        with Timer() as tm:
+            t.add_computed_column(**{name: expr()}, print_stats=False)
+        times.append(tm.seconds)
     return times
 
 
@@ -125,18 +156,17 @@ def _seed_rows(home: Path) -> list[dict[str, Any]]:
 def seed(mode: str, reve_max_concurrency: int | None, *, ledger: bool = True) -> dict[str, Any]:
     """The Reve seed workflow on 20 rows: `insert` into a ready table, or `add` columns.
 
-    ``ledger=False`` runs the calls without the paid-call layer, to measure its overhead.
+    ``ledger=False`` sends the same requests through the Reve provider from plain pooled
+    UDFs, without the paid-call layer, to measure its overhead.
     """
     with (
         server_process('--latency', str(LATENCY), '--megapixels', '0.01') as server,
         fresh_home(**_env(server.url, reve_max_concurrency)) as home,
     ):
-        if not ledger:
-            default_catalog().exec.ledger = None
         t = rv.create_table('scenes', {'prompt': rv.String, 'source_image': rv.Image})
         rows = _seed_rows(home)
         if mode == 'insert':
-            _add_seed_columns(t)
+            _add_seed_columns(t, ledger)
             with Timer() as tm:
                 status = t.insert(rows, print_stats=False, on_error='ignore')
             errors = status.num_excs

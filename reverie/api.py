@@ -10,10 +10,11 @@ import threading
 from typing import Any, Literal, overload
 
 from reverie import types as ts
+from reverie.catalog import dirs
 from reverie.catalog.calls import CallsQuery, calls_query
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.options import IF_NOT_EXISTS, check_option
-from reverie.catalog.paths import name_of
+from reverie.catalog.paths import name_of, split_version
 from reverie.catalog.query import Query
 from reverie.catalog.table import Table
 from reverie.config import Config
@@ -24,12 +25,15 @@ from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr
 from reverie.exprs.render import render
+from reverie.functions.images.registry import use_settings
 from reverie.io.sources import RowSource, conform, load_source
 
 _lock = threading.Lock()
 _default: Catalog | None = None
 
 install_traceback_filter()  # in IPython/Jupyter: our errors show the user's lines only
+# images.* without model= read the default model from the open catalog's settings.
+use_settings(lambda: default_catalog().exec.settings())
 
 
 def init(config: dict[str, Any] | None = None) -> Catalog:
@@ -62,7 +66,7 @@ def create_dir(
     parents: bool = False,
 ) -> None:
     """Create a directory: ``rv.create_dir('reve_demo')``."""
-    if default_catalog().create_dir(path, if_exists=if_exists, parents=parents):
+    if dirs.create_dir(default_catalog(), path, if_exists=if_exists, parents=parents):
         print(f"Created directory '{path}'.")
 
 
@@ -70,12 +74,12 @@ def drop_dir(
     path: str, *, force: bool = False, if_not_exists: Literal['error', 'ignore'] = 'error'
 ) -> None:
     """Drop a directory (``force=True``: with its contents)."""
-    default_catalog().drop_dir(path, force=force, if_not_exists=if_not_exists)
+    dirs.drop_dir(default_catalog(), path, force=force, if_not_exists=if_not_exists)
 
 
 def list_dirs(path: str = '', *, recursive: bool = True) -> list[str]:
     """Directory paths under ``path``."""
-    return default_catalog().list_dirs(path, recursive=recursive)
+    return dirs.list_dirs(default_catalog(), path, recursive=recursive)
 
 
 def create_table(
@@ -181,7 +185,7 @@ def get_table(
     check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
     catalog = default_catalog()
     try:
-        name, version = _split_version(_path_of(path))
+        name, version = split_version(_path_of(path))
         table = Table(catalog, catalog.table_id(name), version)
         if version is not None:
             table.columns()  # a version that does not exist fails here, not later
@@ -190,18 +194,6 @@ def get_table(
         if if_not_exists == 'ignore':
             return None
         raise
-
-
-def _split_version(path: str) -> tuple[str, int | None]:
-    """``'dir/t:3'`` -> ``('dir/t', 3)``; a path without a version -> ``(path, None)``."""
-    if isinstance(path, str) and ':' in path:
-        name, _, version = path.rpartition(':')
-        if not version.isdigit():
-            raise InvalidValueError(
-                f'{path!r}: after ":" comes a version number, e.g. "{name}:3" (see t.history()).'
-            )
-        return name, int(version)
-    return path, None
 
 
 def create_view(
@@ -337,8 +329,12 @@ def move(
     ``if_exists``: what to do when ``new_path`` is taken; ``if_not_exists``: when ``path``
     does not exist.
     """
-    default_catalog().move(
-        _path_of(path), new_path, if_exists=if_exists, if_not_exists=if_not_exists
+    dirs.move(
+        default_catalog(),
+        _path_of(path),
+        new_path,
+        if_exists=if_exists,
+        if_not_exists=if_not_exists,
     )
 
 

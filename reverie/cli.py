@@ -9,6 +9,7 @@
     reverie gc [--grace S]       delete media files no row refers to
     reverie worker [TABLE ...]   keep finishing pending cells until stopped
     reverie reve-server          serve the local Reve-compatible API
+    reverie ui                   browse tables, images, errors, cost and work in a browser
 
 A reverie error prints one line on stderr and exits with status 1.
 """
@@ -17,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from reverie import api, demo
 from reverie.catalog.revert import referenced_media
-from reverie.catalog.table import Table
+from reverie.catalog.table import Table, worker_job
 from reverie.errors import Error
+from reverie.exec.worker import Job, Terminated, run_worker
 from reverie.reve_server import cli as server_cli
 
 
@@ -98,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--once', action='store_true', help='one pass, then exit')
     p.set_defaults(run=_worker)
 
+    p = sub.add_parser('ui', help='serve the local web app over these tables')
+    p.add_argument('--host', default='127.0.0.1', help='not loopback: a token is required')
+    p.add_argument('--port', type=int, default=0, help='0 picks a free port')
+    p.add_argument('--home', default=None, help='REVERIE_HOME to open (default: the usual)')
+    p.add_argument('--allow-writes', action='store_true', help='allow marks and recomputes')
+    p.set_defaults(run=_ui)
+
     p = sub.add_parser('reve-server', help='serve the local Reve-compatible API')
     server_cli.add_arguments(p)
     p.set_defaults(run=server_cli.run)
@@ -158,55 +165,42 @@ def _gc(args: argparse.Namespace) -> int:
     catalog = api.default_catalog()
     # Rows of every table at every version (time travel and revert need them), and the
     # journal of paid answers.
-    referenced = referenced_media(catalog)
-    removed, freed = catalog.media.gc(referenced, grace_seconds=args.grace)
-    plural = '' if removed == 1 else 's'
-    print(f'Removed {removed} unreferenced media file{plural} ({freed / 2**20:.1f} MiB).')
-    young = _unreferenced_files(catalog.media.root, referenced)
-    if young:
+    done = catalog.media.gc(referenced_media(catalog), grace_seconds=args.grace)
+    plural = '' if done.removed == 1 else 's'
+    print(f'Removed {done.removed} unreferenced media file{plural} ({done.freed / 2**20:.1f} MiB).')
+    if done.young:
         print(
-            f'Kept {young} unreferenced file{"" if young == 1 else "s"} younger than the grace '
-            f'period ({args.grace:g} s); run again later or pass --grace 0 when nothing is '
-            'writing.'
+            f'Kept {done.young} unreferenced file{"" if done.young == 1 else "s"} younger than '
+            f'the grace period ({args.grace:g} s); run again later or pass --grace 0 when '
+            'nothing is writing.'
         )
     return 0
 
 
-def _unreferenced_files(root: Path, referenced: set[str]) -> int:
-    """Media files no row refers to that are still there (inside the grace period)."""
-    if not root.is_dir():
-        return 0
-    return sum(
-        1
-        for sub in root.iterdir()
-        if sub.is_dir() and len(sub.name) == 2
-        for f in sub.iterdir()
-        if f.is_file() and f'{sub.name}/{f.name}' not in referenced
-    )
-
-
 def _worker(args: argparse.Namespace) -> int:
-    while True:
-        tables = _selected(args.tables)
-        cells = errors = 0
-        for t in tables:
-            status = t.recompute_columns(print_stats=False)
-            cells += status.num_computed_values
-            errors += status.num_excs
-            if status.num_computed_values:
-                print(
-                    f'{t.get_metadata()["path"]}: computed {status.num_computed_values} cells '
-                    f'({status.num_excs} errors).'
-                )
-        if args.once:
-            n = len(tables)
-            print(
-                f'Worker pass done: {n} table{"" if n == 1 else "s"} checked, {cells} '
-                f'cell{"" if cells == 1 else "s"} computed, {errors} '
-                f'error{"" if errors == 1 else "s"}.'
-            )
-            return 0
-        time.sleep(args.interval)
+    def jobs() -> list[Job]:
+        return [worker_job(t) for t in _selected(args.tables)]
+
+    try:
+        run_worker(jobs, api.default_catalog().store, interval=args.interval, once=args.once)
+    except Terminated:
+        print('Stopped (SIGTERM); claims given up.', file=sys.stderr)
+        return 143
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    try:
+        from reverie.ui.server import serve  # the optional [ui] extra
+    except ImportError as e:
+        print(
+            f"error: reverie ui needs the ui extra ({e.name}): pip install 'reverie[ui]'",
+            file=sys.stderr,
+        )
+        return 1
+    catalog = api.init({'home': args.home}) if args.home else api.default_catalog()
+    serve(catalog, host=args.host, port=args.port, allow_writes=args.allow_writes)
+    return 0
 
 
 def _database_problem(e: sa.exc.OperationalError) -> str:

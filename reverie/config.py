@@ -24,8 +24,9 @@ Environment variables win over the file:
 | ``BFL_API_KEY``     | ``[bfl] api_key``      | none                             |
 | ``BFL_API_URL``     | ``[bfl] base_url``     | ``https://api.bfl.ai``           |
 
-Each image provider section (``[openai]``, ``[gemini]``, ``[bfl]``) also takes
-``max_concurrency``, ``requests_per_minute`` and ``timeout``.
+Each provider section (``[openai]``, ``[gemini]``, ``[bfl]``, ``[reve]``) also takes
+``max_concurrency``, ``requests_per_minute`` and ``timeout``: one entry each of
+``Config.providers``.
 | ``REVERIE_LOCAL_DEVICE`` | ``[local] device`` | ``auto``: CUDA, Apple MPS, else CPU |
 | ``REVERIE_LOCAL_DTYPE`` | ``[local] dtype``   | ``auto``: 16-bit on a GPU, float32 on CPU |
 | ``REVERIE_LOCAL_CPU_OFFLOAD`` | ``[local] cpu_offload`` | off                   |
@@ -60,43 +61,26 @@ class LocalSettings:
 
 DEFAULT_REVE_URL = 'https://api.reve.com'
 
-# Hosted image providers: (key variables, URL variable, default URL, default concurrency).
-# BFL runs at most 24 active tasks per account; OpenAI and Gemini limit by requests/tokens.
-_PROVIDERS: dict[str, tuple[tuple[str, ...], str, str, int]] = {
-    'openai': (('OPENAI_API_KEY',), 'OPENAI_BASE_URL', 'https://api.openai.com/v1', 8),
+# Every hosted provider, Reve included: (key variables, URL variable, default URL, default
+# concurrency, prefix of its limit variables). BFL runs at most 24 active tasks per account;
+# OpenAI and Gemini limit by requests/tokens; Reve's pool starts at 8 and probes up to 64.
+_PROVIDERS: dict[str, tuple[tuple[str, ...], str, str, int, str | None]] = {
+    'openai': (('OPENAI_API_KEY',), 'OPENAI_BASE_URL', 'https://api.openai.com/v1', 8, None),
     'gemini': (
         ('GEMINI_API_KEY', 'GOOGLE_API_KEY'),
         'GEMINI_BASE_URL',
         'https://generativelanguage.googleapis.com',
         8,
+        None,
     ),
-    'bfl': (('BFL_API_KEY',), 'BFL_API_URL', 'https://api.bfl.ai', 24),
+    'bfl': (('BFL_API_KEY',), 'BFL_API_URL', 'https://api.bfl.ai', 24, None),
+    'reve': (('REVE_API_KEY',), 'REVE_API_URL', DEFAULT_REVE_URL, 64, 'REVE'),
 }
 
 
 @dataclass(frozen=True)
-class ReveSettings:
-    """How to reach a Reve-compatible service; the key is never shown in a repr."""
-
-    api_key: str | None = field(default=None, repr=False)
-    base_url: str = DEFAULT_REVE_URL
-    max_concurrency: int = 64
-    requests_per_minute: float | None = None
-    timeout: float = 180.0
-    config_file: str = '~/.reverie/config.toml'  # where ``[reve]`` is read from, for messages
-
-    def __repr__(self) -> str:
-        key = "'***'" if self.api_key else 'None'
-        return (
-            f'ReveSettings(api_key={key}, base_url={self.base_url!r}, '
-            f'max_concurrency={self.max_concurrency}, '
-            f'requests_per_minute={self.requests_per_minute}, timeout={self.timeout})'
-        )
-
-
-@dataclass(frozen=True)
 class ProviderSettings:
-    """How to reach one hosted image provider; the key is never shown in a repr."""
+    """How to reach one hosted provider (Reve included); the key is never shown in a repr."""
 
     name: str
     api_key: str | None = field(default=None, repr=False)
@@ -105,6 +89,7 @@ class ProviderSettings:
     requests_per_minute: float | None = None
     timeout: float = 180.0
     key_variable: str = ''  # where the key comes from, for messages
+    config_file: str = '~/.reverie/config.toml'  # where its section is read from, for messages
 
     def __repr__(self) -> str:
         key = "'***'" if self.api_key else 'None'
@@ -123,7 +108,6 @@ class Config:
     db_url: str
     media_dir: Path
     progress: bool | None
-    reve: ReveSettings
     image_model: str | None = None
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     allow_private_urls: bool = False
@@ -132,9 +116,14 @@ class Config:
     maybe_charged_retries: int = 1
 
     def provider(self, name: str) -> ProviderSettings:
-        """Settings of the hosted provider ``name`` (``openai``, ``gemini``, ``bfl``)."""
+        """Settings of the hosted provider ``name`` (``openai``, ``gemini``, ``bfl``, ``reve``)."""
         settings = self.providers.get(name)
         return settings if settings is not None else ProviderSettings(name)
+
+    @property
+    def reve(self) -> ProviderSettings:
+        """Settings of the Reve-compatible service (``[reve]``, ``REVE_API_KEY``...)."""
+        return self.provider('reve')
 
     @classmethod
     def load(cls, overrides: dict[str, Any] | None = None) -> Config:
@@ -148,7 +137,6 @@ class Config:
         db = file.get('db', {})
         media = file.get('media', {})
         display = file.get('display', {})
-        reve = file.get('reve', {})
         budget = file.get('budget', {})
         paid = file.get('paid', {})
 
@@ -167,23 +155,6 @@ class Config:
         progress_raw = overrides.pop('progress', None)
         if progress_raw is None:
             progress_raw = env.get('REVERIE_PROGRESS', display.get('progress'))
-        reve_settings = ReveSettings(
-            api_key=env.get('REVE_API_KEY') or reve.get('api_key') or None,
-            base_url=(env.get('REVE_API_URL') or reve.get('base_url') or DEFAULT_REVE_URL).rstrip(
-                '/'
-            ),
-            max_concurrency=_positive_int(
-                env.get('REVE_MAX_CONCURRENCY') or reve.get('max_concurrency') or 64,
-                'max_concurrency',
-            ),
-            requests_per_minute=_optional_float(
-                env.get('REVE_REQUESTS_PER_MINUTE') or reve.get('requests_per_minute'),
-                'requests_per_minute',
-            ),
-            timeout=_optional_float(env.get('REVE_TIMEOUT') or reve.get('timeout'), 'timeout')
-            or 180.0,
-            config_file=str(home / 'config.toml'),
-        )
         if overrides:
             names = ', '.join(sorted(overrides))
             raise InvalidValueError(
@@ -195,9 +166,10 @@ class Config:
             db_url=str(db_url),
             media_dir=media_dir,
             progress=_optional_bool(progress_raw),
-            reve=reve_settings,
             image_model=env.get('REVERIE_IMAGE_MODEL') or file.get('images', {}).get('model'),
-            providers={name: _provider_settings(name, file.get(name, {})) for name in _PROVIDERS},
+            providers={
+                name: _provider_settings(name, file.get(name, {}), home) for name in _PROVIDERS
+            },
             allow_private_urls=bool(_optional_bool(allow_private)),
             local=_local_settings(file.get('local', {})),
             budget_credits=_optional_float(
@@ -215,7 +187,6 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     'db': frozenset({'url'}),
     'media': frozenset({'dir', 'allow_private_urls'}),
     'display': frozenset({'progress'}),
-    'reve': frozenset({'api_key', 'base_url', 'max_concurrency', 'requests_per_minute', 'timeout'}),
     'images': frozenset({'model'}),
     **{
         provider: frozenset(
@@ -251,9 +222,14 @@ def _check_keys(file: dict[str, Any], path: Path) -> None:
                 )
 
 
-def _provider_settings(name: str, section: dict[str, Any]) -> ProviderSettings:
-    key_vars, url_var, default_url, concurrency = _PROVIDERS[name]
+def _provider_settings(name: str, section: dict[str, Any], home: Path) -> ProviderSettings:
+    key_vars, url_var, default_url, concurrency, prefix = _PROVIDERS[name]
     env = os.environ
+
+    def limit(key: str) -> Any:
+        value = env.get(f'{prefix}_{key.upper()}') if prefix else None
+        return value or section.get(key)
+
     key = next((env[v] for v in key_vars if env.get(v)), None) or section.get('api_key')
     url = env.get(url_var) or section.get('base_url') or default_url
     return ProviderSettings(
@@ -261,13 +237,14 @@ def _provider_settings(name: str, section: dict[str, Any]) -> ProviderSettings:
         api_key=key or None,
         base_url=str(url).rstrip('/'),
         max_concurrency=_positive_int(
-            section.get('max_concurrency') or concurrency, 'max_concurrency', name
+            limit('max_concurrency') or concurrency, 'max_concurrency', name
         ),
         requests_per_minute=_optional_float(
-            section.get('requests_per_minute'), 'requests_per_minute', name
+            limit('requests_per_minute'), 'requests_per_minute', name
         ),
-        timeout=_optional_float(section.get('timeout'), 'timeout', name) or 180.0,
+        timeout=_optional_float(limit('timeout'), 'timeout', name) or 180.0,
         key_variable=f'{key_vars[0]} or [{name}] api_key',
+        config_file=str(home / 'config.toml'),
     )
 
 

@@ -25,6 +25,7 @@ import PIL.ImageDraw
 
 import reverie as rv
 from reverie.functions import reve
+from reverie.functions.images.calls import read_cellmeta
 from reverie.reve_server import ServerOptions, serve_in_thread
 
 DEMO_LATENCY = 0.5
@@ -170,14 +171,14 @@ def write_gallery(t: rv.Table, out: Path) -> Path:
                 continue
             name = f'{i}_{col}{Path(src).suffix}'
             shutil.copyfile(src, gallery / name)
-            meta = metas.get(col) or {}
+            meta = read_cellmeta(metas.get(col))
             prompts = {'scene': row['prompt'], 'edited': EDIT_PROMPT, 'remixed': REMIX_PROMPT}
             facts = (
                 [
                     ('prompt', prompts[col]),
-                    ('model', meta.get('version')),
+                    ('model', meta.get('model_version')),
                     ('request', meta.get('request_id')),
-                    ('credits', meta.get('credits_used')),
+                    ('credits', meta.get('credits')),
                 ]
                 if col in metas
                 else [('input', 'your photo')]
@@ -238,7 +239,8 @@ def main(out: str = 'demo_output', *, latency: float = DEMO_LATENCY) -> int:
         print()
         print(
             t.select(
-                request_id=t.remixed.cellmeta['request_id'], version=t.remixed.cellmeta['version']
+                request_id=t.remixed.cellmeta['request_id'],
+                version=t.remixed.cellmeta['model_version'],
             ).collect()
         )
         print(f'\nCredits spent: {t.credits_used()}')
@@ -249,6 +251,7 @@ def main(out: str = 'demo_output', *, latency: float = DEMO_LATENCY) -> int:
     print(f'Tables are in REVERIE_HOME={home}; look with:')
     print(f'  REVERIE_HOME={shlex.quote(home)} reverie tables')
     print(f'Done in {time.perf_counter() - start:.1f} s.')
+    print(f'Browse them in a web browser: REVERIE_HOME={shlex.quote(home)} reverie ui')
     return 0
 
 

@@ -6,7 +6,7 @@ Error                                   everything reverie raises
   AlreadyExistsError(Error)
   InvalidValueError(Error, ValueError)  bad argument or cell value, caught before any write
   TypeMismatchError(Error, TypeError)   expression or column types do not fit
-  ServiceError(Error)                   Reve/HTTP failures; carries .status and .retry_after
+  ServiceError(Error)                   a paid service or download failed; .status, .retry_after
     ContentViolationError               the service refused the content; never retried
   ExecutionError(Error)                 a computed cell failed under on_error='abort'
     RunStoppedError                     the run stopped with cells pending (budget, storage,
@@ -41,7 +41,7 @@ class TypeMismatchError(Error, TypeError):
 
 
 class ServiceError(Error):
-    """An external service (Reve, an HTTP download) failed.
+    """An external service failed: any provider's API (image, text), or an HTTP download.
 
     Attributes:
         status: HTTP status, or None for transport failures (timeouts, refused connections).

@@ -32,6 +32,18 @@ class ColumnType:
 
     nullable: bool = True
     name: ClassVar[str] = 'Any'
+    # What each type says about itself, so that the engine asks the type instead of
+    # listing types (the codec, the planner and the writers read these):
+    python_type: ClassVar[type | None] = None  # the Python type values have, when stored as is
+    db_is_python: ClassVar[bool] = False  # the database value already is the Python value
+    driver_native: ClassVar[bool] = False  # the SQLite driver stores the value as it is
+    scalar: ClassVar[bool] = False  # one value Python and SQL compare and order alike
+    numeric: ClassVar[bool] = False  # takes part in arithmetic (Int, Float)
+    dynamic: ClassVar[bool] = False  # any JSON value: its kind is known per row only
+    subscriptable: ClassVar[bool] = False  # e[...] reads inside it (Json, Array)
+    sql_exact: ClassVar[bool] = False  # SQL computes its arithmetic exactly like Python
+    indexable: ClassVar[bool] = False  # a plain database index serves its lookups
+    is_media: ClassVar[bool] = False  # stored as a media reference (a file), not a value
 
     def __str__(self) -> str:
         return self.name if self.nullable else f'Required[{self.name}]'
@@ -54,6 +66,14 @@ class ColumnType:
 
     def from_db(self, value: Any) -> Any:
         """Convert what the database returned into the Python value users see."""
+        return value
+
+    def cast(self, value: Any) -> Any:
+        """``value`` converted to this type for ``astype`` (TypeError/ValueError if it cannot)."""
+        raise TypeError(f'nothing converts to {self}')
+
+    def value_from_json(self, value: Any) -> Any:
+        """A literal of this type from the JSON the catalog stores (see ``exprs/serialize``)."""
         return value
 
     def accepts(self, other: ColumnType) -> bool:
@@ -79,10 +99,28 @@ class ColumnType:
 
 
 @dataclass(frozen=True)
-class StringType(ColumnType):
+class _Scalar(ColumnType):
+    """A single value that Python and SQL compare and order alike; an index serves it."""
+
+    scalar: ClassVar[bool] = True
+    indexable: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class _Plain(_Scalar):
+    """A str, int, float or bool the database holds as it is and computes on as Python does."""
+
+    db_is_python: ClassVar[bool] = True
+    driver_native: ClassVar[bool] = True
+    sql_exact: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class StringType(_Plain):
     """Unicode text (no NUL characters, as PostgreSQL cannot store them)."""
 
     name: ClassVar[str] = 'String'
+    python_type: ClassVar[type | None] = str
 
     def validate(self, value: Any) -> Any:
         if not isinstance(value, str):
@@ -99,12 +137,17 @@ class StringType(ColumnType):
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Text()
 
+    def cast(self, value: Any) -> Any:
+        return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
 
 @dataclass(frozen=True)
-class IntType(ColumnType):
+class IntType(_Plain):
     """64-bit signed integer."""
 
     name: ClassVar[str] = 'Int'
+    python_type: ClassVar[type | None] = int
+    numeric: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -119,12 +162,18 @@ class IntType(ColumnType):
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.BigInteger()
 
+    def cast(self, value: Any) -> Any:
+        return int(value)
+
 
 @dataclass(frozen=True)
-class FloatType(ColumnType):
+class FloatType(_Plain):
     """Double-precision float; NaN is refused (use None for a missing value)."""
 
     name: ClassVar[str] = 'Float'
+    python_type: ClassVar[type | None] = float
+    numeric: ClassVar[bool] = True
+    db_is_python: ClassVar[bool] = False  # from_db makes every number read a float
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -144,15 +193,19 @@ class FloatType(ColumnType):
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Double()
 
+    def cast(self, value: Any) -> Any:
+        return float(value)
+
     def from_db(self, value: Any) -> Any:
         return None if value is None else float(value)
 
 
 @dataclass(frozen=True)
-class BoolType(ColumnType):
+class BoolType(_Plain):
     """True or False."""
 
     name: ClassVar[str] = 'Bool'
+    python_type: ClassVar[type | None] = bool
 
     def validate(self, value: Any) -> Any:
         if not isinstance(value, bool):
@@ -162,9 +215,12 @@ class BoolType(ColumnType):
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Boolean()
 
+    def cast(self, value: Any) -> Any:
+        return bool(value)
+
 
 @dataclass(frozen=True)
-class TimestampType(ColumnType):
+class TimestampType(_Scalar):
     """A point in time; values come back timezone-aware in UTC (naive ones are read as UTC)."""
 
     name: ClassVar[str] = 'Timestamp'
@@ -184,6 +240,9 @@ class TimestampType(ColumnType):
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.DateTime()
 
+    def value_from_json(self, value: Any) -> Any:
+        return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
+
     def to_db(self, value: Any) -> Any:
         return value.astimezone(datetime.UTC).replace(tzinfo=None)
 
@@ -192,10 +251,11 @@ class TimestampType(ColumnType):
 
 
 @dataclass(frozen=True)
-class DateType(ColumnType):
+class DateType(_Scalar):
     """A calendar date."""
 
     name: ClassVar[str] = 'Date'
+    db_is_python: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -209,6 +269,9 @@ class DateType(ColumnType):
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Date()
+
+    def value_from_json(self, value: Any) -> Any:
+        return datetime.date.fromisoformat(value) if isinstance(value, str) else value
 
 
 MAX_JSON_DEPTH = 64
@@ -277,6 +340,9 @@ class JsonType(ColumnType):
     """Any JSON value: dicts, lists, strings, numbers, booleans."""
 
     name: ClassVar[str] = 'Json'
+    db_is_python: ClassVar[bool] = True
+    dynamic: ClassVar[bool] = True
+    subscriptable: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
         _check_json(value)
@@ -284,6 +350,9 @@ class JsonType(ColumnType):
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return _json_sql_type()
+
+    def cast(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -293,6 +362,8 @@ class ArrayType(ColumnType):
     shape: tuple[int | None, ...] | None = None
     dtype: str = 'float'
     name: ClassVar[str] = 'Array'
+    db_is_python: ClassVar[bool] = True
+    subscriptable: ClassVar[bool] = True
 
     def __str__(self) -> str:
         inner = f'Array[{self.shape}, {self.dtype}]' if self.shape else f'Array[{self.dtype}]'
@@ -350,6 +421,8 @@ class ImageType(ColumnType):
     size: tuple[int, int] | None = None
     mode: str | None = None
     name: ClassVar[str] = 'Image'
+    driver_native: ClassVar[bool] = True  # its media reference
+    is_media: ClassVar[bool] = True
 
     def __str__(self) -> str:
         parts = [str(self.size)] if self.size else []
@@ -375,6 +448,14 @@ class ImageType(ColumnType):
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return sa.Text()
+
+    def cast(self, value: Any) -> Any:
+        """``value`` converted to this type for ``astype`` (TypeError/ValueError if it cannot)."""
+        raise TypeError(f'nothing converts to {self}')
+
+    def value_from_json(self, value: Any) -> Any:
+        """A literal of this type from the JSON the catalog stores (see ``exprs/serialize``)."""
+        return value
 
     def accepts(self, other: ColumnType) -> bool:
         if not isinstance(other, ImageType):
@@ -416,6 +497,11 @@ _BY_NAME: dict[str, type[ColumnType]] = {
         ImageType,
     )
 }
+
+
+def column_type_classes() -> tuple[type[ColumnType], ...]:
+    """Every column type class, in the order ``type_names`` lists them."""
+    return tuple(_BY_NAME.values())
 
 
 def type_names() -> list[str]:
@@ -503,12 +589,10 @@ def infer_type(value: Any) -> ColumnType | None:
     return None
 
 
-# Python types that a String/Int/Float/Bool column stores as they are.
+# Python types that a String/Int/Float/Bool column stores as they are (each type's
+# ``python_type``; kept as a mapping for callers that look types up by class).
 PLAIN_PYTHON_TYPES: dict[type[ColumnType], type] = {
-    StringType: str,
-    IntType: int,
-    FloatType: float,
-    BoolType: bool,
+    cls: cls.python_type for cls in _BY_NAME.values() if cls.python_type is not None
 }
 
 

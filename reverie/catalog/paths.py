@@ -79,6 +79,27 @@ RESERVED_NAMES = frozenset(
 )
 
 
+_VERSION = re.compile(r'\A[0-9]{1,18}\Z')  # ASCII digits only: '٣' is not a version
+
+
+def split_version(path: str) -> tuple[str, int | None]:
+    """``'dir/t:3'`` -> ``('dir/t', 3)``; a path without a version -> ``(path, None)``.
+
+    Examples:
+        >>> split_version('dir/t:3'), split_version('dir/t')
+        (('dir/t', 3), ('dir/t', None))
+    """
+    if not isinstance(path, str) or ':' not in path:  # a wrong type is refused later
+        return path, None
+    name, _, version = path.rpartition(':')
+    if not _VERSION.match(version):
+        raise InvalidValueError(
+            f'{path!r}: after ":" comes a version number in ASCII digits 0-9, e.g. '
+            f'"{name}:3" (see t.history()).'
+        )
+    return name, int(version)
+
+
 def check_column_name(name: object) -> str:
     """A valid column name, else InvalidValueError saying why."""
     if not isinstance(name, str) or not _NAME.match(name) or name.startswith('_'):

@@ -9,6 +9,7 @@ looking at a query must never spend money.
 from __future__ import annotations
 
 import html
+import random
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -136,7 +137,7 @@ class Query:
             catalog.exec,
             schema,
             self._answered(schema),
-            lambda ref: ImagePath(media.path(ref)),
+            lambda ref: ImagePath(media.local_path(ref)),
         )
         return ResultSet(result.names, result.types, result.columns, result.pending)
 
@@ -228,3 +229,68 @@ def _unique(name: str, taken: set[str]) -> str:
         k += 1
     taken.add(candidate)
     return candidate
+
+
+class TableReads:
+    """The reading half of a table handle: each method starts a ``Query`` of all rows."""
+
+    def _query(self) -> Query:
+        raise NotImplementedError
+
+    def select(self, *exprs: Any, **named: Any) -> Query:
+        """``t.select(t.a, t.b.width, total=t.x + t.y)``."""
+        return self._query().select(*exprs, **named)
+
+    def where(self, predicate: Expr) -> Query:
+        """``t.where(t.n > 1)``."""
+        return self._query().where(predicate)
+
+    def order_by(self, *exprs: Any, asc: bool = True) -> Query:
+        """``t.order_by(t.n, asc=False)``."""
+        return self._query().order_by(*exprs, asc=asc)
+
+    def limit(self, n_rows: int) -> Query:
+        """``t.limit(5)``."""
+        return self._query().limit(n_rows)
+
+    def group_by(self, *exprs: Any) -> Query:
+        """``t.group_by(t.kind).select(t.kind, n=count(t.id))``: one row per group."""
+        return self._query().group_by(*exprs)
+
+    def collect(self) -> ResultSet:
+        """Every row."""
+        return self._query().collect()
+
+    def head(self, n_rows: int = 10) -> ResultSet:
+        """First rows."""
+        return self._query().head(n_rows)
+
+    def tail(self, n_rows: int = 10) -> ResultSet:
+        """Last rows."""
+        return self._query().tail(n_rows)
+
+    def show(self, n_rows: int = 20) -> ResultSet:
+        """First rows, for display."""
+        return self._query().show(n_rows)
+
+    def to_pandas(self) -> Any:
+        """Every row as a pandas DataFrame."""
+        return self._query().to_pandas()
+
+    def sample(self, n: int, *, seed: int | None = None) -> ResultSet:
+        """``n`` rows chosen at random (all rows if there are fewer), in insertion order.
+
+        The same ``seed`` over the same rows chooses the same sample. Unlike Pixeltable's
+        ``sample`` this returns the rows themselves, not a query.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InvalidValueError(f'sample() takes a non-negative int n, got {n!r}.')
+        rs = self._query().head(self.count())
+        rows = rs.raw_rows()
+        keep = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
+        columns = [[rows[i][j] for i in keep] for j in range(len(rs.column_names))]
+        return ResultSet(rs.column_names, list(rs.schema.values()), columns)
+
+    def count(self) -> int:
+        """Number of rows."""
+        return self._query().count()

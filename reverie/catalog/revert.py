@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from reverie import types as ts
 from reverie.catalog.changes import chunks
+from reverie.catalog.definitions import bump_version
 from reverie.errors import InvalidValueError
 from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
@@ -92,7 +93,7 @@ def revert_latest(
                     sa.insert(columns_table),
                     [{**c, 'table_id': table_id} for c in before],
                 )
-            catalog.bump_version(conn, table_id)
+            bump_version(conn, table_id)
         conn.execute(
             sa.delete(versions_table).where(
                 versions_table.c.table_id == table_id, versions_table.c.version == v

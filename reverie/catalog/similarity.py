@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from reverie import types as ts
-from reverie.catalog.indexes import ann_for, embed_item, find_index, vector_set
+from reverie.catalog.embeddings import ann_for, embed_item, find_index, vector_set
 from reverie.display.resultset import ResultSet
 from reverie.display.values import ImagePath
 from reverie.errors import InvalidValueError
@@ -33,7 +33,7 @@ from reverie.store.vectors import F32, I64, VectorSet, better_first
 
 if TYPE_CHECKING:
     from reverie.catalog.catalog import Catalog
-    from reverie.catalog.indexes import EmbeddingIndex
+    from reverie.catalog.embeddings import EmbeddingIndex
 
 ANN_OVERFETCH = 4  # an ANN search with a filter asks for this many times the rows it needs
 

@@ -118,7 +118,9 @@ class Caller:
 
     def __init__(self, ctx: ExecContext, paid: PaidRun | None = None) -> None:
         self.ctx = ctx
-        self.paid = paid  # the paid-call layer of this run (ledger, journal, cache, budget)
+        # The paid-call layer of this run (ledger, journal, cache, budget): every paid call
+        # goes through one, the run's own or one for these calls alone.
+        self.paid = paid or PaidRun(ctx.settings(), ctx.ledger, ctx.media, ctx.pools)
         self._batchers: dict[int, Batcher] = {}
 
     def call_batch(self, call: n.FunctionCall, items: list[Args]) -> list[Any]:
@@ -155,9 +157,7 @@ class Caller:
                 batcher = self._batchers[id(fn)] = Batcher(fn)
             return await batcher.submit(args, kwargs)
         if isinstance(fn, PaidFunction):
-            if self.paid is not None:
-                return await self.paid.call(fn, args, kwargs, site or CallSite(None))
-            return await self._paid(fn, args, kwargs)
+            return await self.paid.call(fn, args, kwargs, site or CallSite(None))
         settings = self.pool_settings(call)
         if settings is None:
             if fn.is_async:
@@ -183,15 +183,6 @@ class Caller:
             requests_per_minute=settings.requests_per_minute,
             max_retries=settings.max_retries,
         )
-
-    async def _paid(self, fn: PaidFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        config = self.ctx.settings()
-        prepared = await fn.prepare(args, kwargs, config)
-        if prepared is None:
-            return None
-        pool = self.pool(fn.pool_for(config))
-        answer = await pool.run(lambda: prepared.provider.send(prepared.request, config))
-        return fn.finish(prepared, answer)
 
 
 class Batcher:

@@ -1,8 +1,7 @@
-"""Database side of computing cells: claim rows, read their inputs, write results.
+"""Database side of computing cells: which rows are pending, read their inputs, write results.
 
-Rows are claimed before their cells are computed (owner + lease), so two processes never
-compute the same cell at once; a claim whose process died (same host) or whose lease ran
-out can be taken over. Results are written in small batches, each its own transaction.
+Results are written in small batches, each its own transaction; writing a row's results
+also gives up this process's claim on it (``owner_id``; claims and leases: ``worker.py``).
 """
 
 from __future__ import annotations
@@ -10,9 +9,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +21,6 @@ from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, PENDING, ROWID, VALUE, ColumnSql, Store
 from reverie.store.ledger import Ledger
 
-LEASE_SECONDS = 120.0
 OWNER = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}'
 
 
@@ -36,114 +33,10 @@ def owner_id() -> str:
     return OWNER
 
 
-def owner_is_gone(owner: str) -> bool:
-    """Whether a claim's owner process is known to be dead (only knowable on this host)."""
-    try:
-        host, pid, _ = owner.split(':')
-    except ValueError:
-        return True
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def pending_condition(schema: TableSchema) -> sa.ColumnElement[bool]:
     """SQL: the row has at least one pending computed cell."""
     states = [schema.sql_col(c.sql.state) == PENDING for c in schema.computed()]
     return sa.or_(*states) if states else sa.false()
-
-
-@dataclass
-class Claimer:
-    """Hands out batches of rows with pending cells, claimed for this process.
-
-    Rows this process just inserted (``rowids``) were claimed by the insert itself. For a
-    backfill, each batch is claimed by one ``UPDATE ... RETURNING`` over rows nobody
-    holds (PostgreSQL adds ``FOR UPDATE SKIP LOCKED``, so workers share a backfill); claims
-    of processes that died on this host are freed first.
-    """
-
-    store: Store
-    schema: TableSchema
-    rowids: Sequence[int] | None = None
-    batch: int = 256
-    busy_elsewhere: int = 0
-    _after: int = 0
-    _pos: int = 0
-    _freed_dead: bool = False
-
-    def next_batch(self) -> list[int]:
-        """The next rows to compute (in rowid order); empty when none are left."""
-        if self.rowids is not None:
-            chunk = list(self.rowids[self._pos : self._pos + self.batch])
-            self._pos += len(chunk)
-            return chunk
-        if not self._freed_dead:
-            free_dead_claims(self.store, self.schema)
-            self._freed_dead = True
-        t = self.schema.sa_table
-        rid = t.c[ROWID]
-        me = owner_id()
-        now = time.time()
-        free = unclaimed_condition(self.schema)
-        pick = (
-            sa.select(rid)
-            .where(pending_condition(self.schema), rid > self._after, free)
-            .order_by(rid)
-            .limit(self.batch)
-        )
-        if not self.store.is_sqlite:
-            pick = pick.with_for_update(skip_locked=True)
-        claim = (
-            sa.update(t)
-            .where(rid.in_(pick.scalar_subquery()))
-            .values({CLAIM_OWNER: me, CLAIM_UNTIL: now + LEASE_SECONDS})
-            .returning(rid)
-        )
-        with self.store.begin() as conn:
-            ids = sorted(conn.execute(claim).scalars())
-            if not ids:
-                held = sa.select(sa.func.count()).where(
-                    pending_condition(self.schema), rid > self._after, sa.not_(free)
-                )
-                self.busy_elsewhere = int(conn.execute(held).scalar_one())
-                return []
-        self._after = ids[-1]
-        return ids
-
-
-def unclaimed_condition(schema: TableSchema) -> sa.ColumnElement[bool]:
-    """SQL: no other live process holds the row (unclaimed, ours, or its lease ran out)."""
-    t = schema.sa_table
-    owner_c = t.c[CLAIM_OWNER]
-    return sa.or_(owner_c.is_(None), owner_c == owner_id(), t.c[CLAIM_UNTIL] < time.time())
-
-
-def count_held_elsewhere(
-    store: Store, schema: TableSchema, rowids: Sequence[int] | None = None
-) -> int:
-    """Rows (of ``rowids``, or all) with pending cells another live process holds right now.
-
-    Only claimed rows are looked at (the claim index), never the whole table.
-    """
-    t = schema.sa_table
-    query = sa.select(sa.func.count()).where(
-        t.c[CLAIM_OWNER].is_not(None),
-        pending_condition(schema),
-        sa.not_(unclaimed_condition(schema)),
-    )
-    if rowids is not None:
-        if not rowids:
-            return 0
-        query = query.where(rowid_condition(t.c[ROWID], rowids))
-    with store.read() as conn:
-        return int(conn.execute(query.select_from(schema.sa_table)).scalar_one())
 
 
 def rowid_condition(rowid: sa.ColumnElement[Any], rowids: Sequence[int]) -> Any:
@@ -151,50 +44,6 @@ def rowid_condition(rowid: sa.ColumnElement[Any], rowids: Sequence[int]) -> Any:
     if len(rowids) <= 500:
         return rowid.in_(list(rowids))
     return rowid.between(min(rowids), max(rowids))
-
-
-def free_dead_claims(store: Store, schema: TableSchema) -> None:
-    """Release claims held by processes on this host that no longer run."""
-    t = schema.sa_table
-    owner_c = t.c[CLAIM_OWNER]
-    with store.read() as conn:
-        owners = (
-            conn.execute(
-                sa.select(owner_c).where(owner_c.is_not(None), owner_c != owner_id()).distinct()
-            )
-            .scalars()
-            .all()
-        )
-    dead = [o for o in owners if owner_is_gone(o)]
-    if dead:
-        with store.begin() as conn:
-            conn.execute(
-                sa.update(t).where(owner_c.in_(dead)).values({CLAIM_OWNER: None, CLAIM_UNTIL: None})
-            )
-
-
-def renew_claims(store: Store, schema: TableSchema) -> None:
-    """Extend the lease of every row this process holds."""
-    t = schema.sa_table
-    with store.begin() as conn:
-        conn.execute(
-            sa.update(t)
-            .where(t.c[CLAIM_OWNER] == owner_id())
-            .values({CLAIM_UNTIL: time.time() + LEASE_SECONDS})
-        )
-
-
-def release_claims(store: Store, schema: TableSchema, rowids: Iterable[int] | None = None) -> None:
-    """Give up claims (all of this process's, or those of ``rowids``)."""
-    t = schema.sa_table
-    cond = t.c[CLAIM_OWNER] == owner_id()
-    if rowids is not None:
-        ids = list(rowids)
-        if not ids:
-            return
-        cond = sa.and_(cond, t.c[ROWID].in_(ids))
-    with store.begin() as conn:
-        conn.execute(sa.update(t).where(cond).values({CLAIM_OWNER: None, CLAIM_UNTIL: None}))
 
 
 def fetch_rows(

@@ -6,7 +6,10 @@
 - ``encode_result(col_type, column, value, media)``: a computed value checked against its
   column type and converted for the database (images are written to the media store).
 - ``DRIVER_NATIVE``: types whose database values the SQLite driver takes as they are, so
-  writes may skip SQLAlchemy's per-row processing.
+  writes may skip SQLAlchemy's per-row processing (each type's ``driver_native``).
+
+What to do for a type is the type's own say (``db_is_python``, ``is_media``, ``from_db``,
+``to_db``); this module only applies it.
 """
 
 from __future__ import annotations
@@ -21,17 +24,15 @@ from reverie.store.media import MediaStore
 
 Decoder = Callable[[Any], Any]
 
-# Stored as the Python value itself: nothing to convert on the way out.
-_IDENTITY = (ts.StringType, ts.IntType, ts.BoolType, ts.JsonType, ts.ArrayType, ts.DateType)
 # The SQLite driver stores these values as they are (images as their media reference).
-DRIVER_NATIVE = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.ImageType)
+DRIVER_NATIVE = tuple(t for t in ts.column_type_classes() if t.driver_native)
 
 
 def decoder(col_type: ts.ColumnType | None, open_image: Decoder) -> Decoder | None:
     """Converter from a stored value to the Python value, or None when there is nothing to do."""
-    if col_type is None or isinstance(col_type, _IDENTITY):
+    if col_type is None or col_type.db_is_python:
         return None
-    if isinstance(col_type, ts.ImageType):
+    if col_type.is_media:
         return image_decoder(open_image)
     return col_type.from_db
 
@@ -45,7 +46,7 @@ def encode_result(col_type: ts.ColumnType, column: str, value: Any, media: Media
     """A computed value as the database stores it; TypeError when it does not fit the column."""
     if value is None:
         return None
-    if isinstance(col_type, ts.ImageType):
+    if isinstance(col_type, ts.ImageType):  # the one media type: its check takes the image
         if not isinstance(value, PIL.Image.Image):
             raise TypeError(f'expected an image for column {column!r}, got {type(value).__name__}')
         col_type.check_image(value)
@@ -55,11 +56,6 @@ def encode_result(col_type: ts.ColumnType, column: str, value: Any, media: Media
     except (TypeError, ValueError) as e:
         raise TypeError(
             f'expected {col_type} for column {column!r}, got {type(value).__name__} '
-            f'{_short_repr(value)} ({e})'
+            f'{ts.short_repr(value, 60)} ({e})'
         ) from None
     return col_type.to_db(checked)
-
-
-def _short_repr(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + '...'

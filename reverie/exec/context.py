@@ -23,8 +23,8 @@ class ExecContext:
     media: MediaStore
     pools: PoolRegistry
     config: Config
-    progress: bool | None = None
-    ledger: Ledger | None = None  # the paid-call layer's record of every paid attempt
+    progress: bool | None
+    ledger: Ledger  # the paid-call layer's record of every paid attempt
 
     def settings(self) -> Config:
         """Service settings as they are now, from the open catalog's home.

@@ -1,7 +1,7 @@
 """Dry runs: what computing some cells would cost, without sending or writing anything.
 
 ``estimate_cells`` walks the rows an operation would compute, column by column as the
-engine does, and asks the paid-call layer about each paid call (``PaidRun.estimate``):
+engine does, and asks the paid-call layer about each paid call (``estimate_call``):
 answered before for this cell (journal), answered before anywhere (cache), or a call that
 would be made (priced from the provider's price table). A would-be answer is stood in for by
 a small blank image, so the columns that read it (a remix of an edit) are counted too.
@@ -21,8 +21,8 @@ import PIL.Image
 import sqlalchemy as sa
 
 from reverie import types as ts
-from reverie.exec.caller import NullRule, function_of, unwrap
-from reverie.exec.paid import PaidOptions, PaidRun
+from reverie.exec.caller import NullRule, acall_batched, call_batched, function_of, unwrap
+from reverie.exec.paid import PaidRun, fingerprint
 from reverie.exec.planner import plan_table
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
@@ -151,17 +151,45 @@ async def _call(
         return None
     if isinstance(fn, PaidFunction):
         try:
-            await paid.estimate(fn, args, kwargs, site)
+            await estimate_call(paid, fn, args, kwargs, site)
         except Exception:
             return None  # the cell would be an error, with no call
         return _stand_in(call.col_type)
     try:
+        if fn.batch_size is not None:  # a batch of one row, as the engine would call it
+            if fn.is_async:
+                return (await acall_batched(fn, [(args, kwargs)]))[0]
+            return call_batched(fn, [(args, kwargs)])[0]
         result = fn.py_fn(*args, **kwargs)
         if fn.is_async:
             result = await result
     except Exception:
         return None
     return result
+
+
+async def estimate_call(
+    paid: PaidRun, fn: PaidFunction, args: tuple[Any, ...], kwargs: dict[str, Any], site: CallSite
+) -> bool:
+    """Count one call of a dry run (journal, cache or paid); True when it would be made."""
+    prepared, cache_allowed = await paid.prepare(fn, args, kwargs)
+    if prepared is None:
+        return False
+    journalled, cached = await asyncio.to_thread(
+        paid.ledger.find_answers, fingerprint(prepared), site
+    )
+    stats = paid.stats
+    if journalled is not None:
+        stats.recovered += 1
+        return False
+    if cache_allowed and cached is not None:
+        stats.cache_hits += 1
+        return False
+    price = prepared.price()
+    stats.waiting += 1
+    stats.low += price.low
+    stats.high += price.high
+    return True
 
 
 def _stand_in(col_type: ts.ColumnType | None) -> Any:
@@ -184,11 +212,6 @@ async def _observed_latency(paid: PaidRun) -> float:
 
     observed = await asyncio.to_thread(read)
     return observed if observed is not None else DEFAULT_LATENCY
-
-
-def dry_options(options: PaidOptions) -> PaidOptions:
-    """``options`` for a dry run."""
-    return PaidOptions(budget=options.budget, use_cache=options.use_cache, dry_run=True)
 
 
 def _num(x: float) -> str:

@@ -16,9 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from reverie import types as ts
-from reverie.exec.cells import LEASE_SECONDS, owner_id
+from reverie.exec.cells import owner_id
 from reverie.exec.codec import DRIVER_NATIVE
 from reverie.exec.schema import TableSchema
+from reverie.exec.worker import LEASE_SECONDS
 from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, VERSION, Store
 from reverie.store.versions import begin_insert_version
 

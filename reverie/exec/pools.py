@@ -5,14 +5,16 @@ calls at once (optionally at most ``requests_per_minute`` starts), retries failu
 say they are retryable (``ServiceError.retryable``) with exponential backoff and jitter,
 honouring ``retry_after``.
 
-Each pool finds its own limit. It starts at ``START_WINDOW`` calls (or its ceiling, if
-lower) and, while calls are waiting, widens its window ``PROBE_GROWTH`` times once no refusal
-has come back for ``PROBE_SECONDS`` after the latest call began, as long as
-no 429 has come back and answers are not getting slower (a refusal comes back at once; a
-server that queues instead shows it in latency), up to its ceiling (``max_concurrency``).
-On a 429 it narrows to the calls still in flight when the refusal comes back (those the
-server took) and from then on grows by one only after a long run of successes at flat
-latency, so it does not keep probing a server that has told it its limit.
+Each pool finds its own limit, on evidence only. It starts at ``START_WINDOW`` calls (or
+its ceiling, if lower) and widens by one for each answer that comes back (slow start: the
+window doubles per round trip), never on a timer: until the first answers arrive no more
+than the starting window is in flight, so a crash in the first seconds of a run loses at
+most that many calls. It stops widening when answers get slower (a server that queues
+shows it in latency) and at its ceiling (``max_concurrency``). On a 429 it narrows to the
+calls still in flight when the refusal comes back (those the server took), holds every new
+call until the server's ``Retry-After`` has passed, and from then on grows by one only after
+a long run of successes at flat latency, so it does not keep probing a server that has told
+it its limit.
 """
 
 from __future__ import annotations
@@ -34,9 +36,7 @@ UNLIMITED = 512  # in-flight cap for pools without a limit: keeps memory bounded
 BASE_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 GROWTH_ROUNDS = 8  # successes needed, in multiples of the window, before it grows by one
-START_WINDOW = 8  # calls a pool starts with before it has probed the service
-PROBE_SECONDS = 0.05  # quiet time (no refusal) before a starting pool widens its window
-PROBE_GROWTH = 4  # how much a starting pool widens its window at a time
+START_WINDOW = 8  # calls a pool starts with before any answer has come back
 LATENCY_RISE = 2.0  # answers this many times slower than the fastest: the service is queueing
 LATENCY_WEIGHT = 0.3  # weight of the newest answer in the recent latency
 NOTE_AFTER = 2  # a call failing this many times in a row gets a word on stderr ...
@@ -69,9 +69,8 @@ class Pool:
     def __post_init__(self) -> None:
         self._ceiling = self.max_concurrency or UNLIMITED
         self.window = float(min(self._ceiling, START_WINDOW))
-        self._probing = self.window < self._ceiling  # until the first 429
-        self._last_change = time.monotonic()
-        self._last_start = 0.0
+        self._probing = self.window < self._ceiling  # slow start, until the first 429
+        self._paused_until = 0.0  # a 429's Retry-After holds every new call until then
         self._fastest: float | None = None
         self._recent: float | None = None
         self._in_flight = 0
@@ -98,7 +97,7 @@ class Pool:
         attempt = 0
         while True:
             await self._acquire()
-            started = self._last_start = time.monotonic()
+            started = time.monotonic()
             try:
                 result = await call()
             except ServiceError as e:
@@ -106,15 +105,17 @@ class Pool:
                 if not e.retryable or attempt >= self.max_retries:
                     self.stats.failures += 1
                     raise
+                attempt += 1
+                self.stats.retries += 1
+                delay = self._delay(attempt, e.retry_after)
                 if e.status == 429:
                     self.stats.rate_limited += 1
                     self._probing = False
                     # Those still running were accepted; halving the count at this call's
                     # start (which included its refused siblings) undershot the limit.
                     self._shrink(self._in_flight)
-                attempt += 1
-                self.stats.retries += 1
-                delay = self._delay(attempt, e.retry_after)
+                    if e.retry_after is not None:  # the server's word holds for every call
+                        self._paused_until = max(self._paused_until, time.monotonic() + delay)
                 if e.status != 429:
                     self._note_retry(e, attempt, delay)
                 await asyncio.sleep(delay)
@@ -146,27 +147,22 @@ class Pool:
         )
 
     def note_sending(self) -> None:
-        """A call's request is leaving now (after work it did first, e.g. a ledger row)."""
-        self._last_start = time.monotonic()
+        """A call's request is leaving now (after work it did first, e.g. a ledger row).
+
+        Nothing to do since the window grows on answers rather than on time; kept because
+        the paid-call layer says it.
+        """
 
     async def _acquire(self) -> None:
         async with self._cond:
-            while self._in_flight >= max(1, int(self.window)):
-                if self._probing and self.window < self._ceiling:
-                    # Quiet since the window changed and since the latest call began: calls
-                    # admitted together start one after another, and a refusal can only
-                    # come back after its request went out.
-                    waited = time.monotonic() - max(self._last_change, self._last_start)
-                    if waited >= PROBE_SECONDS and not self._slowing():
-                        self.window = min(float(self._ceiling), self.window * PROBE_GROWTH)
-                        self._last_change = time.monotonic()
-                        self._cond.notify_all()
-                        continue
+            while True:
+                paused = self._paused_until - time.monotonic()
+                if paused > 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self._cond.wait(), max(0.005, PROBE_SECONDS - waited)
-                        )
+                        await asyncio.wait_for(self._cond.wait(), paused)
                     continue
+                if self._in_flight < max(1, int(self.window)):
+                    break
                 await self._cond.wait()
             self._in_flight += 1
             self.stats.calls += 1
@@ -206,7 +202,11 @@ class Pool:
         return self._recent > LATENCY_RISE * max(self._fastest, 0.001)
 
     def _grow(self) -> None:
-        if self.window >= self._ceiling or self._probing or self._slowing():
+        """An answer came back: widen by one while starting, slowly after a 429."""
+        if self.window >= self._ceiling or self._slowing():
+            return
+        if self._probing:  # slow start: one more call per answer, doubling per round trip
+            self.window = min(float(self._ceiling), self.window + 1)
             return
         self._successes_since_change += 1
         if self._successes_since_change >= GROWTH_ROUNDS * self.window:

@@ -67,11 +67,6 @@ def bar_kind(
     return 'off'
 
 
-def progress_enabled(setting: bool | None) -> bool:
-    """Whether any bar is drawn (see :func:`bar_kind`)."""
-    return bar_kind(setting) != 'off'
-
-
 def in_kernel() -> bool:
     """Whether this process is a Jupyter (IPython) kernel."""
     ipython = sys.modules.get('IPython')

@@ -18,7 +18,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from reverie import types as ts
 from reverie.exprs import nodes as n
 from reverie.exprs.values import (
     EvaluationError,
@@ -128,7 +127,7 @@ class _Compiler:
 
     def _BinaryOp(self, node: n.BinaryOp) -> Getter:
         op = n.OPERATORS[node.op]
-        if node.op == '**' and isinstance(node.result_type, ts.FloatType):
+        if node.op == '**' and node.result_type.python_type is float:
             power = op
 
             def op(a: Any, b: Any) -> Any:

@@ -164,10 +164,10 @@ class Expr:
         is a TypeMismatchError, not an always-false condition.
         """
         own = self.col_type
-        if isinstance(own, ts.ImageType | ts.ArrayType):
+        if own is not None and not (own.scalar or own.dynamic):  # images, arrays
             raise TypeMismatchError(f'isin() cannot compare {self!r} of type {own}.')
         if isinstance(values, Expr):
-            if not isinstance(values.col_type, ts.JsonType):
+            if not _is(values.col_type, 'dynamic'):
                 raise TypeMismatchError(
                     f'isin() takes a list of values or a Json expression holding a list; '
                     f'{values!r} has type {values.col_type}.'
@@ -215,7 +215,7 @@ class Expr:
 
     def __getitem__(self, key: str | int | slice) -> Expr:
         """``e['key']``, ``e[0]``, ``e[1:3]``, or ``e['*']`` (every element of a list)."""
-        if not isinstance(self.col_type, ts.JsonType | ts.ArrayType):
+        if not _is(self.col_type, 'subscriptable'):
             raise TypeMismatchError(
                 f'{self!r} has type {self.col_type}; only Json and Array values can be indexed '
                 'with [...].'
@@ -251,7 +251,7 @@ class Expr:
                 )
             prop_type: ts.ColumnType = ts.Json if name == 'cellmeta' else ts.String
             return Expr(n.CellProp(self.node, name, prop_type))
-        if isinstance(col_type, ts.ImageType) and name in n.IMAGE_PROPS:
+        if _is(col_type, 'is_media') and name in n.IMAGE_PROPS:
             image_prop_type: ts.ColumnType = (
                 ts.Int if name in ('width', 'height') else ts.Json if name == 'size' else ts.String
             )
@@ -322,9 +322,6 @@ def as_expr(value: Any) -> Expr:
     return value if isinstance(value, Expr) else Expr(as_node(value))
 
 
-_NUMERIC = (ts.IntType, ts.FloatType)
-
-
 def _compare(op: str, left: Any, right: Any) -> Expr:
     lnode, rnode = as_node(left), as_node(right)
     if op in ('==', '!=') and (_is_none(rnode) or _is_none(lnode)):
@@ -336,15 +333,15 @@ def _compare(op: str, left: Any, right: Any) -> Expr:
             f'Cannot compare {Expr(lnode)!r} ({lt}) {op} {Expr(rnode)!r} ({rt}): '
             'both sides need the same type (Int and Float mix).'
         )
-    if op not in ('==', '!=') and isinstance(lt, ts.JsonType | ts.ImageType | ts.ArrayType):
+    if op not in ('==', '!=') and lt is not None and not lt.scalar:
         raise TypeMismatchError(f'{Expr(lnode)!r} of type {lt} cannot be ordered with {op}.')
     return Expr(n.BinaryOp(op, lnode, rnode, ts.Bool))
 
 
 def _comparable(a: ts.ColumnType, b: ts.ColumnType) -> bool:
-    if isinstance(a, _NUMERIC) and isinstance(b, _NUMERIC):
+    if a.numeric and b.numeric:
         return True
-    if isinstance(a, ts.JsonType) or isinstance(b, ts.JsonType):
+    if a.dynamic or b.dynamic:
         return True
     return type(a) is type(b)
 
@@ -356,12 +353,12 @@ def _is_none(node: n.Node) -> bool:
 def _arith(op: str, left: Any, right: Any) -> Expr:
     lnode, rnode = as_node(left), as_node(right)
     lt, rt = lnode.col_type, rnode.col_type
-    if op == '+' and isinstance(lt, ts.StringType) and isinstance(rt, ts.StringType):
+    if op == '+' and _python_type(lt) is str and _python_type(rt) is str:
         return Expr(n.BinaryOp(op, lnode, rnode, ts.String))
-    if op == '*' and {type(lt), type(rt)} == {ts.StringType, ts.IntType}:
+    if op == '*' and {_python_type(lt), _python_type(rt)} == {str, int}:
         return Expr(n.BinaryOp(op, lnode, rnode, ts.String))  # 'ab' * 3, as in Python
-    json_side = isinstance(lt, ts.JsonType) or isinstance(rt, ts.JsonType)
-    if not json_side and not (isinstance(lt, _NUMERIC) and isinstance(rt, _NUMERIC)):
+    json_side = _is(lt, 'dynamic') or _is(rt, 'dynamic')
+    if not json_side and not (_is(lt, 'numeric') and _is(rt, 'numeric')):
         hint = ' (join strings with +, both sides String; use .astype(rv.String))'
         raise TypeMismatchError(
             f'Cannot apply {op} to {Expr(lnode)!r} ({lt}) and {Expr(rnode)!r} ({rt}); '
@@ -369,7 +366,7 @@ def _arith(op: str, left: Any, right: Any) -> Expr:
         )
     if json_side:
         result: ts.ColumnType = ts.Json
-    elif op == '/' or isinstance(lt, ts.FloatType) or isinstance(rt, ts.FloatType):
+    elif op == '/' or _python_type(lt) is float or _python_type(rt) is float:
         result = ts.Float
     elif op == '**' and not _non_negative_int_literal(rnode):
         result = ts.Float  # 2 ** -1 is 0.5: Int only for a literal exponent >= 0
@@ -379,16 +376,16 @@ def _arith(op: str, left: Any, right: Any) -> Expr:
 
 
 def _non_negative_int_literal(node: n.Node) -> bool:
-    return isinstance(node, n.Literal) and isinstance(node.lit_type, ts.IntType) and node.value >= 0
+    return isinstance(node, n.Literal) and _python_type(node.lit_type) is int and node.value >= 0
 
 
 def _math(fn: str, operand: Expr, digits: Any) -> Expr:
     t = operand.col_type
-    if not isinstance(t, ts.IntType | ts.FloatType | ts.JsonType) and t is not None:
+    if t is not None and not (t.numeric or t.dynamic):
         raise TypeMismatchError(f'{fn}() needs an Int or Float; {operand!r} has type {t}.')
     if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int)):
         raise InvalidValueError(f'round() takes an int number of digits, got {digits!r}.')
-    if isinstance(t, ts.JsonType) or t is None:
+    if t is None or t.dynamic:
         result: ts.ColumnType = ts.Json
     elif fn == 'round' and digits is None:
         result = ts.Int  # round(2.5) is the int 2, as in Python
@@ -399,7 +396,7 @@ def _math(fn: str, operand: Expr, digits: Any) -> Expr:
 
 def _require_bool(e: Expr, op: str) -> None:
     t = e.col_type
-    if t is not None and not isinstance(t, ts.BoolType | ts.JsonType):
+    if t is not None and not (t.python_type is bool or t.dynamic):
         raise TypeMismatchError(f'{op} needs Bool operands; {e!r} has type {t}.')
 
 
@@ -415,3 +412,12 @@ def _bool_op(op: str, left: Any, right: Any) -> Expr:
         else:
             operands.append(e.node)
     return Expr(n.BoolOp(op, tuple(operands), ts.Bool))
+
+
+def _is(t: ts.ColumnType | None, trait: str) -> bool:
+    """Whether ``t`` (None for an untyped None literal) has a trait such as ``numeric``."""
+    return t is not None and bool(getattr(t, trait))
+
+
+def _python_type(t: ts.ColumnType | None) -> type | None:
+    return None if t is None else t.python_type

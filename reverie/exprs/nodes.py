@@ -42,6 +42,10 @@ class FunctionLike(Protocol):
     def batch_size(self) -> int | None: ...
     @property
     def resource_pool(self) -> str | None: ...
+    @property
+    def sql_twin(self) -> Callable[..., Any] | None:
+        """SQL computing the call exactly like the function (see ``to_sql.SqlTwin``)."""
+        ...
 
     def to_json(self) -> dict[str, Any]:
         """The JSON stored in the catalog to find this function again."""

@@ -75,6 +75,12 @@ def to_json(node: n.Node) -> dict[str, Any]:
                 'operand': to_json(node.operand),
                 'values': [to_json(v) for v in node.values],
             }
+    return _access_json(node)
+
+
+def _access_json(node: n.Node) -> dict[str, Any]:
+    """JSON of casts, paths, properties and calls (the rest of ``to_json``)."""
+    match node:
         case n.Cast():
             return {
                 'kind': 'cast',
@@ -185,11 +191,7 @@ def _value_json(value: Any) -> Any:
 
 
 def _value_from(value: Any, lit_type: ts.ColumnType | None) -> Any:
-    if isinstance(value, str) and isinstance(lit_type, ts.TimestampType):
-        return datetime.datetime.fromisoformat(value)
-    if isinstance(value, str) and isinstance(lit_type, ts.DateType):
-        return datetime.date.fromisoformat(value)
-    return value
+    return value if lit_type is None else lit_type.value_from_json(value)
 
 
 def _type_json(t: ts.ColumnType | None) -> dict[str, Any] | None:

@@ -1,7 +1,7 @@
 """``t.img.similarity(item)``: the similarity pseudo-function of an embedding index.
 
 The node only says what was asked (which column, which item, which index); the catalog's
-index layer (``catalog/indexes.py``) answers it before the query runs, replacing each node
+index layer (``catalog/embeddings.py``) answers it before the query runs, replacing each node
 with the values the index found. ``replace_nodes`` is the rewrite it uses.
 """
 

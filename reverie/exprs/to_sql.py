@@ -1,8 +1,11 @@
 """Translate expression nodes to SQLAlchemy Core, where SQL can compute them exactly.
 
-``to_sql`` returns None for anything SQL would compute differently from Python (integer
-``//`` and ``%`` on negatives, JSON paths, images, function calls); the caller then
-evaluates that part in Python. Values are always bound parameters.
+``to_sql`` returns None for anything SQL would compute differently from Python for some
+value (float ``//`` and ``%``, powers, JSON paths, images, functions without an exact SQL
+twin); the caller then evaluates that part in Python. A function call is translated by its
+function's ``sql_twin`` (the string builtins have some). Which translated nodes a query or a
+computed column may hand to the database is the planner's decision (``exec/planner.py``).
+Values are always bound parameters.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from reverie import types as ts
 from reverie.exprs import nodes as n
 
 ColumnResolver = Callable[[n.ColumnRef | n.CellProp], ColumnElement[Any] | None]
-
-_SQL_SCALARS = (ts.StringType, ts.IntType, ts.FloatType, ts.BoolType, ts.TimestampType, ts.DateType)
+ToSql = Callable[[n.Node], ColumnElement[Any] | None]
+# A function's SQL twin: given the call node and the translation of its argument nodes, the
+# SQL computing the call exactly like the function for every value (nulls included), or None
+# when these arguments have no exact twin.
+SqlTwin = Callable[[n.FunctionCall, ToSql], ColumnElement[Any] | None]
 
 
 _AGGREGATE_SQL: dict[str, Callable[[Any], ColumnElement[Any]]] = {
@@ -35,11 +41,14 @@ def to_sql(node: n.Node, resolve: ColumnResolver) -> ColumnElement[Any] | None:
     """SQL for ``node``, or None when it must be computed in Python."""
     match node:
         case n.ColumnRef():
-            return resolve(node) if isinstance(node.col_type, _SQL_SCALARS) else None
+            return resolve(node) if node.col_type.scalar else None
         case n.CellProp():
             return resolve(node) if node.prop != 'cellmeta' else None
         case n.Literal():
             return _literal(node.value)
+        case n.FunctionCall():
+            twin = node.fn.sql_twin
+            return None if twin is None else twin(node, lambda arg: to_sql(arg, resolve))
         case n.BinaryOp():
             return _binary(node, resolve)
         case n.BoolOp():
@@ -118,13 +127,14 @@ def _literal(value: Any) -> ColumnElement[Any] | None:
 
 
 def _binary(node: n.BinaryOp, resolve: ColumnResolver) -> ColumnElement[Any] | None:
-    if node.op == '**' or (isinstance(node.col_type, ts.StringType) and node.op == '*'):
+    text = node.col_type.python_type is str
+    if node.op == '**' or (text and node.op == '*'):
         return None  # SQL powers are floats; SQLite cannot repeat a string
     for side in (node.left, node.right):
-        if isinstance(side.col_type, ts.JsonType | ts.ImageType | ts.ArrayType):
-            return None
+        if side.col_type is not None and not side.col_type.scalar:
+            return None  # JSON, arrays, images
     if node.op in ('//', '%') and not (
-        isinstance(node.left.col_type, ts.IntType) and isinstance(node.right.col_type, ts.IntType)
+        _python_type(node.left) is int and _python_type(node.right) is int
     ):
         return None  # SQLite's % turns floats into integers; PostgreSQL has no float %
     left, right = to_sql(node.left, resolve), to_sql(node.right, resolve)
@@ -134,8 +144,12 @@ def _binary(node: n.BinaryOp, resolve: ColumnResolver) -> ColumnElement[Any] | N
         return _floor_div_mod(node.op, left, right)
     if node.op in n.COMPARISON:
         return n.OPERATORS[node.op](left, right)  # type: ignore[no-any-return]
-    if node.op == '+' and isinstance(node.col_type, ts.StringType):
+    if node.op == '+' and text:
         return left.concat(right)
     if node.op == '/':
         return sa.cast(left, sa.Double()) / sa.func.nullif(right, 0)
     return n.OPERATORS[node.op](left, right)  # type: ignore[no-any-return]
+
+
+def _python_type(node: n.Node) -> type | None:
+    return None if node.col_type is None else node.col_type.python_type

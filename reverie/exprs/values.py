@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -36,21 +35,9 @@ def cast_value(value: Any, target: ts.ColumnType) -> Any:
             raise EvaluationError(f'the value is None, which cannot become {target}')
         return None
     try:
-        if isinstance(target, ts.StringType):
-            if isinstance(value, dict | list):
-                return json.dumps(value)
-            return str(value)
-        if isinstance(target, ts.IntType):
-            return int(value)
-        if isinstance(target, ts.FloatType):
-            return float(value)
-        if isinstance(target, ts.BoolType):
-            return bool(value)
-        if isinstance(target, ts.JsonType):
-            return json.loads(value) if isinstance(value, str) else value
+        return target.cast(value)
     except (TypeError, ValueError) as e:
         raise EvaluationError(f'cannot convert {value!r} to {target}: {e}') from None
-    raise EvaluationError(f'cannot convert to {target}')
 
 
 def json_path(value: Any, path: tuple[str | int | n.JsonSlice, ...]) -> Any:

@@ -1,7 +1,9 @@
 """Functions for computed columns and queries.
 
-``@udf``, image and string methods, aggregates for ``group_by``, and (in
-``reverie.functions.reve``) Reve.
+``@udf``, image and string methods, aggregates for ``group_by``; paid functions in their
+own packages: ``images`` (``create / edit / remix`` over every image model, Reve included),
+one package per provider (``reve``, ``openai``, ``gemini``, ``bfl``, ``local``), with text
+models in ``openai.chat_completions`` and ``gemini.generate_content``.
 """
 
 from __future__ import annotations

@@ -1,40 +1,95 @@
 """Functions whose calls cost money, declared so the engine can call them safely.
 
-A ``PaidFunction`` splits a call in three steps so that everything about money lives in one
-layer of the engine (``exec/``), never in a function:
+A ``PaidFunction`` splits a call so that everything about money lives in one layer of the
+engine (``exec/paid.py``), which knows no family of functions (images, text, ...):
 
-1. ``prepare(args, kwargs, config)``: check the inputs and build the provider request
-   (``PaidCall``), or return None when there is nothing to call (a null input); sends nothing.
-2. the engine: fingerprint, cache, budget, ledger row, pool, ``provider.send``, journal.
-3. ``finish(call, answer)``: turn the provider's answer into the cell value (+ ``cellmeta``).
+1. ``prepare(args, kwargs, config)``: check the inputs and build a ``PaidCall``, or return
+   None when there is nothing to call (a null input); sends nothing.
+2. the engine: fingerprint (``call.fingerprint_fields()``), cache, budget
+   (``call.price()``), ledger row, pool, ``call.send(config)``, journal.
+3. ``call.check_answer(data)`` then ``call.to_cell(answer)``: the family checks the answer's
+   bytes (an image decodes, a JSON body has its parts) and turns it into the cell value.
 
-Outside the engine (or before the paid-call layer handles it), ``py_fn`` runs the three steps
-directly with the process's settings, so the function still works on its own.
+Outside the engine, ``py_fn`` runs the steps directly with the process's settings, so the
+function still works on its own.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from reverie.config import Config
 from reverie.functions.udf import CellValue, Function, PoolSettings
 
-if TYPE_CHECKING:  # the images package builds on this module; only names for annotations
-    from reverie.functions.images.provider import ImageAnswer, ImageProvider, ImageRequest
 
-Prepare = Callable[[tuple[Any, ...], dict[str, Any], Config], Awaitable['PaidCall | None']]
-Finish = Callable[['PaidCall', 'ImageAnswer'], CellValue]
+@dataclass(frozen=True)
+class Price:
+    """What one request may cost: ``low`` to ``high`` in the provider's unit (or USD).
+
+    ``high`` is the worst case a budget reserves before the request leaves; a dry run
+    reports the range.
+    """
+
+    low: float
+    high: float
+    unit: str = 'credits'  # 'credits' (Reve) or 'usd'
+    source: str = ''  # where the figure comes from (price table and its date, or usage)
 
 
 @dataclass(frozen=True)
-class PaidCall:
-    """One request ready to send: which provider, what to send."""
+class Answer:
+    """What a paid service answered, as the journal keeps it.
 
-    provider: ImageProvider
-    request: ImageRequest
+    Attributes:
+        data: the answer's bytes as received (an image file, a JSON body).
+        request_id: the provider's id for the request, when it gives one.
+        model_version: the resolved model (version) that answered.
+        credits: what the provider says it charged, in its own unit, or None.
+        cost_usd: the money charged, from usage fields or the price table, or None.
+        meta: anything else worth keeping beside the cell (usage, seed, ...).
+    """
+
+    data: bytes
+    request_id: str | None = None
+    model_version: str | None = None
+    credits: float | None = None
+    cost_usd: float | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PaidCall(Protocol):
+    """One request ready to send, declared by its family (images, text...)."""
+
+    @property
+    def endpoint(self) -> str:
+        """``'<provider>/<operation>'``, for the ledger."""
+        ...
+
+    def price(self) -> Price:
+        """The cost range of the request (sends nothing)."""
+        ...
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        """Every field that makes two requests the same (hashes for bytes)."""
+        ...
+
+    async def send(self, config: Config) -> Answer:
+        """One attempt; raises ``ServiceError`` (saying ``maybe_charged`` when unsure)."""
+        ...
+
+    def check_answer(self, data: bytes, call_id: int | None) -> None:
+        """Refuse an answer the cell cannot take (``ServiceError``; the bytes stay journalled)."""
+        ...
+
+    def to_cell(self, answer: Answer) -> CellValue:
+        """The cell value and its ``cellmeta``."""
+        ...
+
+
+Prepare = Callable[[tuple[Any, ...], dict[str, Any], Config], Awaitable[PaidCall | None]]
 
 
 class PaidFunction(Function):
@@ -42,32 +97,32 @@ class PaidFunction(Function):
 
     Args:
         prepare: checks inputs and builds the request (sends nothing).
-        finish: turns an answer into the cell value.
         pool_for: the resource pool's limits, from the open catalog's settings.
+        signature: a function whose signature the call takes.
         **kwargs: as for ``Function`` (name, path, return_type, param_types, check_call).
     """
 
     def __init__(
         self,
         prepare: Prepare,
-        finish: Finish,
         *,
         pool_for: Callable[[Config], PoolSettings],
         signature: Callable[..., Any],
         **kwargs: Any,
     ) -> None:
         self.prepare = prepare
-        self.finish = finish
         self.pool_for = pool_for
 
         async def run_directly(*args: Any, **kw: Any) -> Any:
             # Only when called outside the engine: the process's settings, no ledger.
             config = Config.load()
+            kw.pop('cache', None)
             call = await prepare(args, kw, config)
             if call is None:
                 return None
-            answer = await call.provider.send(call.request, config)
-            return finish(call, answer)
+            answer = await call.send(config)
+            call.check_answer(answer.data, None)
+            return call.to_cell(answer)
 
         run_directly.__signature__ = inspect.signature(signature)  # type: ignore[attr-defined]
         run_directly.__annotations__ = dict(getattr(signature, '__annotations__', {}))

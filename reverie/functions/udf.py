@@ -21,6 +21,7 @@ from reverie import types as ts
 from reverie.errors import InvalidValueError, TypeMismatchError
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr, as_node, register_method
+from reverie.exprs.to_sql import SqlTwin
 
 T = TypeVar('T')
 
@@ -65,6 +66,8 @@ class Function:
         is_async: whether ``py_fn`` is a coroutine function.
         batch_size: rows per call for batched functions, else None.
         resource_pool: pool name shared by calls to one external service, else None.
+        sql_twin: for a builtin with an exact SQL twin, the SQL computing a call of it
+            (``exprs.to_sql.SqlTwin``); the planner lets the database compute such calls.
     """
 
     def __init__(
@@ -81,8 +84,10 @@ class Function:
         source_globals: dict[str, str] | None = None,
         check_call: Callable[[tuple[n.Node, ...], dict[str, n.Node]], None] | None = None,
         call_type: CallType | None = None,
+        sql_twin: SqlTwin | None = None,
     ) -> None:
         self.py_fn = py_fn
+        self.sql_twin = sql_twin
         self.name = name or py_fn.__name__
         self.path = path or f'{py_fn.__module__}.{py_fn.__qualname__}'
         self.is_async = inspect.iscoroutinefunction(py_fn)
@@ -197,7 +202,7 @@ class Function:
                     f'got {node.value!r} ({e}).'
                 ) from None
             return node
-        if not want.accepts(got) and not isinstance(want, ts.JsonType):
+        if not want.accepts(got) and not want.dynamic:
             raise TypeMismatchError(
                 f'Argument {param.name!r} of {self.name}() expects {want}, but {Expr(node)!r} '
                 f'has type {got}.'

@@ -20,9 +20,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
-from typing import Literal
 
-AnswerFault = Literal['drip', 'reset', 'truncated', 'broken_zlib', 'oversized_header']
 ANSWER_FAULTS: tuple[str, ...] = ('drip', 'reset', 'truncated', 'broken_zlib', 'oversized_header')
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 

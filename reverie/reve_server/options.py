@@ -12,50 +12,53 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reverie.functions.reve.contract import (  # the contract's vocabulary, re-exported
+    ASPECT_RATIOS as ASPECT_RATIOS,
+)
+from reverie.functions.reve.contract import (
+    BASE_CREDITS as BASE_CREDITS,
+)
+from reverie.functions.reve.contract import (
+    DEFAULT_CREATE_ASPECT_RATIO as DEFAULT_CREATE_ASPECT_RATIO,
+)
+from reverie.functions.reve.contract import (
+    FAST_CREDITS as FAST_CREDITS,
+)
+from reverie.functions.reve.contract import (
+    MAX_IMAGE_BYTES as MAX_IMAGE_BYTES,
+)
+from reverie.functions.reve.contract import (
+    MAX_IMAGE_PIXELS as MAX_IMAGE_PIXELS,
+)
+from reverie.functions.reve.contract import (
+    MAX_IMAGE_SIDE as MAX_IMAGE_SIDE,
+)
+from reverie.functions.reve.contract import (
+    MAX_PROMPT_CHARS as MAX_PROMPT_CHARS,
+)
+from reverie.functions.reve.contract import (
+    MAX_REMIX_IMAGES as MAX_REMIX_IMAGES,
+)
+from reverie.functions.reve.contract import (
+    MAX_REQUEST_IMAGE_BYTES as MAX_REQUEST_IMAGE_BYTES,
+)
+from reverie.functions.reve.contract import (
+    MAX_REQUEST_PIXELS as MAX_REQUEST_PIXELS,
+)
+from reverie.functions.reve.contract import (
+    TEST_TIME_SCALING_RANGE as TEST_TIME_SCALING_RANGE,
+)
+from reverie.functions.reve.contract import (
+    VERSIONS as VERSIONS,
+)
 from reverie.reve_server.faults import ANSWER_FAULTS
 
 if TYPE_CHECKING:
     from reverie.reve_server.backend import Backend
 
-ASPECT_RATIOS: tuple[str, ...] = ('16:9', '9:16', '3:2', '2:3', '4:3', '3:4', '1:1')
-DEFAULT_CREATE_ASPECT_RATIO = '3:2'
-MAX_PROMPT_CHARS = 2560
-
-# Accepted `version` strings per endpoint and the dated version each resolves to.
-VERSIONS: dict[str, dict[str, str]] = {
-    'create': {
-        'latest': 'reve-create@20250915',
-        'reve-create@20250915': 'reve-create@20250915',
-    },
-    'edit': {
-        'latest': 'reve-edit@20250915',
-        'latest-fast': 'reve-edit-fast@20251030',
-        'reve-edit@20250915': 'reve-edit@20250915',
-        'reve-edit-fast@20251030': 'reve-edit-fast@20251030',
-    },
-    'remix': {
-        'latest': 'reve-remix@20250915',
-        'latest-fast': 'reve-remix-fast@20251030',
-        'reve-remix@20250915': 'reve-remix@20250915',
-        'reve-remix-fast@20251030': 'reve-remix-fast@20251030',
-    },
-}
-
-# Credits: base price per endpoint (or for any `-fast` version), times test_time_scaling.
-BASE_CREDITS: dict[str, int] = {'create': 18, 'edit': 30, 'remix': 30}
-FAST_CREDITS = 5
-# The contract only says these "add more"; a flat surcharge per postprocessing item.
+# The server's own figures: the contract only says these "add more"; a flat surcharge.
 UPSCALE_CREDITS = 10
 REMOVE_BACKGROUND_CREDITS = 10
-TEST_TIME_SCALING_RANGE = (1.0, 15.0)
-
-# Reference image limits (§3.1).
-MAX_IMAGE_BYTES = 40 * 1024 * 1024
-MAX_IMAGE_PIXELS = 33_554_432
-MAX_IMAGE_SIDE = 8192
-MAX_REQUEST_PIXELS = 50_331_648
-MAX_REQUEST_IMAGE_BYTES = 100 * 1024 * 1024
-MAX_REMIX_IMAGES = 6
 # Largest request body read: six maximal images in base64 plus the rest of the JSON.
 MAX_BODY_BYTES = 4 * (MAX_REQUEST_IMAGE_BYTES // 3) + 8 * 1024 * 1024
 

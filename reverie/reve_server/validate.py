@@ -7,11 +7,11 @@ import binascii
 import io
 import json
 import math
-import re
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
+from reverie.functions.images.refs import bad_ref
 from reverie.reve_server import options as o
 from reverie.reve_server import render
 from reverie.reve_server.options import ApiError, invalid
@@ -19,7 +19,6 @@ from reverie.reve_server.options import ApiError, invalid
 _OPTIONAL = frozenset({'aspect_ratio', 'version', 'test_time_scaling', 'postprocessing'})
 _TEXT_FIELD = {'create': 'prompt', 'edit': 'edit_instruction', 'remix': 'prompt'}
 _IMAGE_FIELD = {'edit': 'reference_image', 'remix': 'reference_images'}
-_IMG_TAG = re.compile(r'<img>\s*(\d+)\s*</img>', re.IGNORECASE)
 _MAX_BASE64_CHARS = 4 * math.ceil(o.MAX_IMAGE_BYTES / 3)
 _INPUT_FORMATS = ('PNG', 'JPEG', 'WEBP', 'GIF', 'TIFF', 'AVIF')
 
@@ -97,10 +96,10 @@ def parse_request(endpoint: str, data: dict[str, object]) -> ImageRequest:
         refs = data['reference_images']
         if not isinstance(refs, list) or not 1 <= len(refs) <= o.MAX_REMIX_IMAGES:
             raise invalid('reference_images', 'must be an array of 1 to 6 base64 images')
-        for match in _IMG_TAG.finditer(text):
-            if int(match.group(1)) >= len(refs):
-                reason = f'{match.group(0)} refers to a missing image; there are {len(refs)}'
-                raise invalid('prompt', reason + ' (0-based)')
+        bad = bad_ref(text, len(refs))
+        if bad is not None:
+            reason = f'{bad} refers to a missing image; there are {len(refs)}'
+            raise invalid('prompt', reason + ' (0-based)')
         images = decode_images(refs, [f'reference_images[{i}]' for i in range(len(refs))])
     return ImageRequest(endpoint, text, aspect_ratio, version, scaling, tuple(steps), tuple(images))
 

@@ -26,6 +26,7 @@ from reverie.types import ColumnType
 
 CATALOG_VERSION = 2  # 2: table versions (rv_versions, rvh_<id>, _v), views and snapshots
 BUSY_TIMEOUT_MS = 60_000  # how long a write waits for another process's lock (SQLite)
+POOL_TIMEOUT_SECONDS = 30.0  # how long a thread waits for a free pooled connection
 
 metadata = sa.MetaData()
 
@@ -404,13 +405,17 @@ def _make_engine(url: str) -> Engine:
     if backend == 'sqlite':
         if parsed.database and parsed.database != ':memory:':
             os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
-        engine = sa.create_engine(parsed, connect_args={'timeout': 60})
+        engine = sa.create_engine(
+            parsed, connect_args={'timeout': 60}, pool_timeout=POOL_TIMEOUT_SECONDS
+        )
         _configure_sqlite(engine)
         return engine
     if backend == 'postgresql':
         if parsed.drivername == 'postgresql':
             parsed = parsed.set(drivername='postgresql+psycopg')
-        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10)
+        return sa.create_engine(
+            parsed, pool_pre_ping=True, pool_size=10, pool_timeout=POOL_TIMEOUT_SECONDS
+        )
     raise InvalidValueError(
         f'Database {backend!r} is not supported; use SQLite (default) or PostgreSQL '
         '(REVERIE_DB_URL=postgresql+psycopg://user@host/dbname).'

@@ -5,11 +5,14 @@
 corrupt files are refused before anything is written) and returns the original bytes,
 which the media store keeps unchanged.
 
-Limits: at most ``MAX_IMAGE_BYTES`` read from a file or URL (checked before reading) and
-``MAX_PIXELS`` decoded. URLs whose host resolves to a loopback, private, link-local or
-otherwise non-public address are refused, on the first request and on every redirect hop,
-unless the catalog allows them (``REVERIE_ALLOW_PRIVATE_URLS=1``): an image URL in user
-data must not make reverie read from the machine's own network.
+Limits: at most ``MAX_IMAGE_BYTES`` read from a file or URL (on the wire, and
+``MAX_INFLATED_BYTES`` once a ``Content-Encoding`` is undone, both checked while the bytes
+arrive), ``DOWNLOAD_TIMEOUT_SECONDS`` for a whole download, and ``MAX_PIXELS`` decoded.
+URLs whose host resolves to a loopback, private, link-local or otherwise non-public
+address are refused, on the first request and on every redirect hop (each host is
+resolved once and the connection goes to the address that was checked), unless the
+catalog allows them (``REVERIE_ALLOW_PRIVATE_URLS=1``): an image URL in user data must not
+make reverie read from the machine's own network.
 """
 
 from __future__ import annotations
@@ -18,23 +21,29 @@ import io
 import ipaddress
 import os
 import socket
+import threading
 import warnings
-from collections.abc import Iterator
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote, urlparse
 
 import PIL.Image
 
 from reverie.store.media import extension_for, source_bytes
 
+if TYPE_CHECKING:
+    import httpx
+
 ImageLike = str | Path | bytes | PIL.Image.Image
 
 MAX_PIXELS = 100_000_000
 MAX_IMAGE_BYTES = 100 * 1024 * 1024  # a file, a download or bytes given as an image
+MAX_INFLATED_BYTES = 100 * 1024 * 1024  # a download once its Content-Encoding is undone
 MAX_REDIRECTS = 5
-DOWNLOAD_TIMEOUT_SECONDS = 30.0
+_INFLATE_STEP = 2**20  # bytes inflated per zlib call
+DOWNLOAD_TIMEOUT_SECONDS = 30.0  # the whole download, redirects included (not per read)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,72 @@ class CheckedImage:
 
 class ImageInputError(ValueError):
     """An image input cannot be used; the message says why and what to pass instead."""
+
+
+class BodyTooLarge(ValueError):
+    """A server sent more than a cap allows (on the wire, or once inflated)."""
+
+
+class CappedBody:
+    """An HTTP body read chunk by chunk under two caps, inflated here (gzip, deflate).
+
+    The caps are checked while the bytes arrive, never after: a gzip bomb is refused once
+    it has inflated to ``max_inflated`` bytes, so memory stays near the cap.
+
+    Examples:
+        >>> body = CappedBody('gzip', max_wire=100, max_inflated=10)
+        >>> import gzip; body.feed(gzip.compress(b'x' * 11))
+        Traceback (most recent call last):
+        ...
+        reverie.store.images.BodyTooLarge: more than 10 bytes once inflated
+    """
+
+    def __init__(self, encoding: str | None, *, max_wire: int, max_inflated: int) -> None:
+        encoding = (encoding or 'identity').strip().lower()
+        if encoding in ('gzip', 'x-gzip'):
+            self._inflate: zlib._Decompress | None = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == 'deflate':
+            self._inflate = zlib.decompressobj()
+        elif encoding == 'identity':
+            self._inflate = None
+        else:
+            raise ValueError(f'unsupported Content-Encoding {encoding!r}')
+        self.max_wire, self.max_inflated = max_wire, max_inflated
+        self.wire = 0
+        self.size = 0
+        self._chunks: list[bytes] = []  # not a bytearray: growing one copies it (2x the cap)
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next bytes as they came over the wire."""
+        self.wire += len(chunk)
+        if self.wire > self.max_wire:
+            raise BodyTooLarge(f'more than {self.max_wire} bytes on the wire')
+        if self._inflate is None:
+            self._add(chunk)
+            return
+        data = chunk
+        while data:
+            # At most one byte past the cap comes out, a step at a time (zlib joins one
+            # call's output blocks at its end: one big call would briefly hold it twice).
+            room = min(self.max_inflated - self.size + 1, _INFLATE_STEP)
+            self._add(self._inflate.decompress(data, room))
+            data = self._inflate.unconsumed_tail
+
+    def _add(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.max_inflated:
+            self._chunks.clear()
+            raise BodyTooLarge(f'more than {self.max_inflated} bytes once inflated')
+        if data:
+            self._chunks.append(data)
+
+    def result(self) -> bytes:
+        """The whole body, inflated."""
+        if self._inflate is not None:
+            self._add(self._inflate.flush())
+        data = b''.join(self._chunks)
+        self._chunks = [data]
+        return data
 
 
 def load_image_input(value: object, *, allow_private_urls: bool = False) -> CheckedImage:
@@ -165,7 +240,39 @@ def _size(f: BinaryIO) -> int:
 
 
 def download(url: str, *, allow_private_urls: bool = False) -> bytes:
-    """Fetch ``url`` with a timeout and a size cap, checking the host of every redirect hop."""
+    """Fetch ``url`` within ``DOWNLOAD_TIMEOUT_SECONDS`` in all, under the size caps.
+
+    Each hop's host is resolved once, every address is checked (unless private URLs are
+    allowed), and the connection goes to the checked address: no second DNS lookup can
+    point the download somewhere else (the ``Host`` header and TLS name stay the URL's).
+    """
+    cancelled = threading.Event()
+    outcome: list[bytes | BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(_fetch(url, allow_private_urls, cancelled))
+        except BaseException as e:  # handed to the caller's thread
+            outcome.append(e)
+
+    # A per-read timeout does not bound a server that sends a byte now and then: the
+    # download runs in a thread and the caller stops waiting at the deadline.
+    worker = threading.Thread(target=work, name='reverie-download', daemon=True)
+    worker.start()
+    worker.join(DOWNLOAD_TIMEOUT_SECONDS)
+    if worker.is_alive() or not outcome:
+        cancelled.set()  # the thread stops at its next chunk
+        raise ImageInputError(
+            f'{url!r} did not finish downloading within {DOWNLOAD_TIMEOUT_SECONDS:g} s; '
+            'download the image and pass the file instead'
+        )
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _fetch(url: str, allow_private_urls: bool, cancelled: threading.Event) -> bytes:
     # httpx costs a tenth of a second to import; most inserts never download anything.
     import httpx
 
@@ -175,32 +282,49 @@ def download(url: str, *, allow_private_urls: bool = False) -> bytes:
         ) as client:
             current = url
             for _ in range(MAX_REDIRECTS + 1):
-                if not allow_private_urls:
-                    check_public_url(current, original=url)
-                with client.stream('GET', current) as response:
+                address = resolve_checked(current, original=url, allow_private=allow_private_urls)
+                target = httpx.URL(current)
+                headers = {
+                    'Host': target.netloc.decode('ascii'),
+                    'Accept-Encoding': 'gzip, deflate',
+                }
+                # The TLS name (and certificate check) stays the URL's host.
+                extensions = {'sni_hostname': target.host} if target.scheme == 'https' else {}
+                with client.stream(
+                    'GET', target.copy_with(host=address), headers=headers, extensions=extensions
+                ) as response:
                     if response.is_redirect and 'location' in response.headers:
-                        current = str(response.url.join(response.headers['location']))
+                        current = str(target.join(response.headers['location']))
                         continue
                     if response.status_code != 200:
                         raise ImageInputError(f'{url!r} answered HTTP {response.status_code}')
-                    declared = response.headers.get('content-length', '')
-                    if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
-                        raise _too_large(url)
-                    return _read_capped(url, response.iter_bytes())
+                    return _read_capped(url, response, cancelled)
             raise ImageInputError(f'{url!r} redirected more than {MAX_REDIRECTS} times')
     except httpx.HTTPError as e:
         raise ImageInputError(f'{url!r} is unreachable ({type(e).__name__}: {_short(e)})') from None
 
 
-def _read_capped(url: str, chunks_in: Iterator[bytes]) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in chunks_in:
-        size += len(chunk)
-        if size > MAX_IMAGE_BYTES:
-            raise _too_large(url)
-        chunks.append(chunk)
-    return b''.join(chunks)
+def _read_capped(url: str, response: httpx.Response, cancelled: threading.Event) -> bytes:
+    declared = response.headers.get('content-length', '')
+    if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
+        raise _too_large(url)
+    try:
+        body = CappedBody(
+            response.headers.get('content-encoding'),
+            max_wire=MAX_IMAGE_BYTES,
+            max_inflated=MAX_INFLATED_BYTES,
+        )
+        for chunk in response.iter_raw():
+            if cancelled.is_set():
+                raise ImageInputError(f'{url!r}: the download was stopped at its deadline')
+            body.feed(chunk)
+        return body.result()
+    except BodyTooLarge as e:
+        raise ImageInputError(f'{url!r} was refused: {e}, the most an image may be') from None
+    except zlib.error as e:
+        raise ImageInputError(f'{url!r} sent a corrupt compressed body ({e})') from None
+    except ValueError as e:  # an encoding we did not ask for
+        raise ImageInputError(f'{url!r} was refused: {e}') from None
 
 
 def _too_large(url: str) -> ImageInputError:
@@ -219,6 +343,16 @@ def check_public_url(url: str, *, original: str | None = None) -> None:
     Raises:
         ImageInputError: the host is not public or cannot be resolved.
     """
+    resolve_checked(url, original=original, allow_private=False)
+
+
+def resolve_checked(url: str, *, original: str | None = None, allow_private: bool) -> str:
+    """Resolve ``url``'s host once, check every address, and return the one to connect to.
+
+    Raises:
+        ImageInputError: the host is not public (unless ``allow_private``) or cannot be
+            resolved.
+    """
     given = original or url
     via = '' if original in (None, url) else f' (redirected to {url!r})'
     host = urlparse(url).hostname
@@ -230,8 +364,11 @@ def check_public_url(url: str, *, original: str | None = None) -> None:
         raise ImageInputError(
             f'{given!r}{via} is unreachable (cannot resolve {host!r}: {e})'
         ) from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split('%')[0])
+    addresses = [str(info[4][0]).split('%')[0] for info in infos]
+    if not addresses:
+        raise ImageInputError(f'{given!r}{via} is unreachable ({host!r} has no address)')
+    for text in addresses if not allow_private else ():
+        address = ipaddress.ip_address(text)
         if not _is_public(address):
             raise ImageInputError(
                 f'{given!r}{via} points at {host!r} ({address}), not a public address '
@@ -240,6 +377,7 @@ def check_public_url(url: str, *, original: str | None = None) -> None:
                 'set REVERIE_ALLOW_PRIVATE_URLS=1 or [media] allow_private_urls = true in '
                 'REVERIE_HOME/config.toml'
             )
+    return addresses[0]
 
 
 def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

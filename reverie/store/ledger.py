@@ -220,24 +220,6 @@ class Ledger:
                 ).scalar_one()
             )
 
-    def find_answer(self, fingerprint: str, site: CallSite | None = None) -> dict[str, Any] | None:
-        """The latest answered row for ``fingerprint`` (with ``site``: not yet delivered there)."""
-        c = calls_table.c
-        query = sa.select(calls_table).where(
-            c.fingerprint == fingerprint, c.outcome == ANSWERED, c.journal_id.is_not(None)
-        )
-        if site is not None:
-            query = query.where(
-                c.table_id == site.table_id,
-                c.column_id == site.column_id,
-                c.row_id == site.row_id,
-                c.delivered == sa.false(),
-            )
-        query = query.order_by(c.id.desc()).limit(1)
-        with self.store.read() as conn:
-            row = conn.execute(query).mappings().first()
-        return dict(row) if row is not None else None
-
     def find_answers(
         self, fingerprint: str, site: CallSite
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

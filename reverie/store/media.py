@@ -1,24 +1,39 @@
-"""Content-addressed media store: image files under one root, named by their SHA-256.
+"""The media store: image files addressed by content, behind one interface.
 
-A file is written to a temporary name inside the root and renamed into place before any
-database row refers to it, so a crashed or killed process leaves at worst an orphan
-(removed by ``gc``), never a reference to a missing file. Files are not fsynced one by one:
-like the database (SQLite WAL with ``synchronous=NORMAL``) they survive a process crash,
-not a power cut. References are relative paths such as
-``ab/ab12...ef.png``; ``path()`` refuses any reference that would leave the root.
+A reference is ``ab/<sha256>.<ext>`` (the first two hex digits, the digest, the format's
+extension); it is what a cell holds and what every store accepts, so the databases of
+earlier versions keep working whatever store holds the files. Layers above ``store/`` know
+references and this interface only, never where or how a store keeps the bytes:
+
+- write: ``put(data, ext)``, ``put_file(path, ext)`` (streamed), ``put_image(img)``;
+- read: ``open(ref)`` (a lazy PIL image), ``read_bytes(ref)``, ``local_path(ref)`` (a file
+  to read, possibly a cached copy), ``url(ref)``, ``exists(ref)``;
+- keep tidy: ``refs()``, ``remove(refs, unused_since=)``, ``gc(referenced)``;
+- the paid-call layer: ``check_writable()`` (once per process per store) and the *spill*,
+  where answers the database would not take wait for the next run (``spill``,
+  ``spilled``, ``unspill``).
+
+``LocalMediaStore`` keeps files under one folder; an object store implements the same few
+primitives (``_write``, ``_stat``, ``_listing``, ``_delete``, ...) and inherits the rest.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import io
+import json
 import os
 import re
+import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import PIL.Image
 
@@ -35,6 +50,8 @@ _EXT_BY_FORMAT = {
     'AVIF': 'avif',
 }
 _TMP_PREFIX = '.tmp-'
+SPILL_DIR = '.journal-pending'  # answers the database would not take, until the next run
+_CHUNK = 1 << 20
 
 
 def extension_for(fmt: str | None) -> str | None:
@@ -42,40 +59,127 @@ def extension_for(fmt: str | None) -> str | None:
     return _EXT_BY_FORMAT.get((fmt or '').upper())
 
 
-class MediaStore:
-    """Files under ``root``, addressed by content.
+def reference(digest: str, ext: str) -> str:
+    """The reference of content whose SHA-256 is ``digest``."""
+    return f'{digest[:2]}/{digest}.{ext}'
+
+
+def check_ref(ref: str) -> str:
+    """``ref`` if it is a reference a store makes; refuses anything else (``../x``, ``/etc``)."""
+    if not isinstance(ref, str) or not _REF.match(ref):
+        raise InvalidValueError(
+            f'Media reference {ref!r} is not a reference this store made; '
+            'it must look like "ab/<sha256>.png".'
+        )
+    return ref
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One stored object as a listing sees it.
+
+    Attributes:
+        ref: its reference, or its own name when ``partial``.
+        modified: when it was written or last reused (a time.time()).
+        partial: an unfinished write (a temp file), removed by ``gc`` once old.
+    """
+
+    ref: str
+    modified: float
+    size: int
+    partial: bool = False
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What ``gc`` did: files removed, bytes freed, unreferenced files kept (too young)."""
+
+    removed: int
+    freed: int
+    young: int
+
+
+_checked: set[str] = set()  # stores found writable in this process (``check_writable``)
+_checked_lock = threading.Lock()
+
+
+class MediaStore(abc.ABC):
+    """Media addressed by content; see the module docstring for the interface.
 
     Attributes:
         allow_private_urls: images may be fetched from loopback/private/link-local hosts.
     """
 
-    def __init__(self, root: Path, *, allow_private_urls: bool = False) -> None:
-        self.root = Path(root).resolve()
-        self.allow_private_urls = allow_private_urls
-        self.root.mkdir(parents=True, exist_ok=True)
+    allow_private_urls: bool = False
 
-    def __repr__(self) -> str:
-        return f'<MediaStore {str(self.root)!r}>'
+    # -- what an implementation provides --------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the media live, for messages and ``check_writable`` (no secrets in it)."""
 
+    @abc.abstractmethod
+    def _write(self, ref: str, source: BinaryIO) -> None:
+        """Store the bytes of ``source`` under ``ref`` (all or nothing)."""
+
+    @abc.abstractmethod
+    def _touch(self, ref: str) -> bool:
+        """Mark an existing ``ref`` as just reused; False when it is not there."""
+
+    @abc.abstractmethod
+    def _stat(self, ref: str) -> Stored | None:
+        """``ref`` as stored, or None."""
+
+    @abc.abstractmethod
+    def _listing(self) -> Iterator[Stored]:
+        """Every stored object, finished or partial."""
+
+    @abc.abstractmethod
+    def _delete(self, stored: Stored) -> None:
+        """Remove one object (gone already is fine)."""
+
+    @abc.abstractmethod
+    def local_path(self, ref: str) -> Path:
+        """A local file holding ``ref``'s bytes, to read (may be a cached copy)."""
+
+    @abc.abstractmethod
+    def url(self, ref: str) -> str:
+        """A URL of ``ref`` (``file://`` for a folder, ``s3://`` for a bucket)."""
+
+    @abc.abstractmethod
+    def _probe(self) -> None:
+        """Write and remove a small object; raises OSError when the store cannot take one."""
+
+    @abc.abstractmethod
+    def spill(self, key: str, entry: dict[str, Any]) -> str:
+        """Keep ``entry`` (JSON) under ``key`` until ``unspill``; returns where (for messages)."""
+
+    @abc.abstractmethod
+    def spilled(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every spilled ``(key, entry)``, in key order."""
+
+    @abc.abstractmethod
+    def unspill(self, key: str) -> None:
+        """Forget a spilled entry."""
+
+    # -- the interface, built on those ----------------------------------------------------
     def put(self, data: bytes, ext: str) -> str:
         """Store ``data`` (already validated file bytes) and return its reference."""
-        digest = hashlib.sha256(data).hexdigest()
-        ref = f'{digest[:2]}/{digest}.{ext}'
-        target = self.root / ref
-        if target.exists():
-            # Fresh again: ``gc`` and ``revert`` keep files written or reused since they began.
-            with contextlib.suppress(FileNotFoundError):
-                os.utime(target)
-                return ref
-        target.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        ref = reference(hashlib.sha256(data).hexdigest(), ext)
+        if not self._touch(ref):  # reused: fresh again, so gc and revert keep it
+            self._write(ref, io.BytesIO(data))
+        return ref
+
+    def put_file(self, path: Path, ext: str) -> str:
+        """Store the file at ``path`` without holding it in memory; returns its reference."""
+        digest = hashlib.sha256()
+        with open(path, 'rb') as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+            ref = reference(digest.hexdigest(), ext)
+            if not self._touch(ref):
+                f.seek(0)
+                self._write(ref, f)
         return ref
 
     def put_image(self, img: PIL.Image.Image) -> str:
@@ -89,73 +193,187 @@ class MediaStore:
             data, ext = buf.getvalue(), 'png'
         return self.put(data, ext)
 
-    def path(self, ref: str) -> Path:
-        """Absolute path of a stored reference; refuses references outside the store."""
-        if not _REF.match(ref):
-            raise InvalidValueError(
-                f'Media reference {ref!r} is not a reference this store made; '
-                'it must look like "ab/<sha256>.png".'
-            )
-        return self.root / ref
-
     def open(self, ref: str) -> PIL.Image.Image:
         """Open a stored image lazily (pixels are read on first use)."""
-        return PIL.Image.open(self.path(ref))
+        return PIL.Image.open(self.local_path(ref))
+
+    def read_bytes(self, ref: str) -> bytes:
+        """The stored bytes of ``ref``."""
+        return self.local_path(ref).read_bytes()
+
+    def exists(self, ref: str) -> bool:
+        """Whether ``ref`` is stored."""
+        return self._stat(check_ref(ref)) is not None
+
+    def path(self, ref: str) -> Path:
+        """``local_path(ref)``, by its older name."""
+        return self.local_path(ref)
 
     def refs(self) -> Iterable[str]:
         """Every reference currently stored."""
-        for sub in self.root.iterdir():
-            if sub.is_dir() and len(sub.name) == 2:
-                for f in sub.iterdir():
-                    ref = f'{sub.name}/{f.name}'
-                    if _REF.match(ref):
-                        yield ref
+        return (s.ref for s in self._listing() if not s.partial)
 
     def remove(self, refs: Iterable[str], *, unused_since: float) -> tuple[int, int]:
-        """Delete the files of ``refs`` (which nothing refers to any more): (files, bytes).
+        """Delete ``refs`` (which nothing refers to any more): (files, bytes).
 
-        A file written or reused after ``unused_since`` (a time.time()) is kept: a running
+        One written or reused after ``unused_since`` (a time.time()) is kept: a running
         insert may be about to refer to it.
         """
         removed = freed = 0
         for ref in refs:
             if not _REF.match(ref):
                 continue
-            path = self.path(ref)
-            try:
-                stat = path.stat()
-                if stat.st_mtime > unused_since:
-                    continue
-                size = stat.st_size
-                path.unlink()
-            except FileNotFoundError:
+            stored = self._stat(ref)
+            if stored is None or stored.modified > unused_since:
                 continue
+            self._delete(stored)
             removed += 1
-            freed += size
+            freed += stored.size
         return removed, freed
 
-    def gc(self, referenced: set[str], *, grace_seconds: float = 3600.0) -> tuple[int, int]:
-        """Delete files no reference points to, and stale temp files.
+    def gc(self, referenced: set[str], *, grace_seconds: float = 3600.0) -> Collected:
+        """Delete what no reference points to, and stale partial writes.
 
-        Files younger than ``grace_seconds`` are kept: a running insert may have written
-        them and not yet committed the row that refers to them.
-
-        Returns:
-            (files removed, bytes freed)
+        Anything younger than ``grace_seconds`` is kept: a running insert may have written
+        it and not yet committed the row that refers to it.
         """
         cutoff = time.time() - grace_seconds
-        removed = freed = 0
+        removed = freed = young = 0
+        for stored in self._listing():
+            if not stored.partial and stored.ref in referenced:
+                continue
+            if stored.modified >= cutoff:
+                young += not stored.partial
+                continue
+            self._delete(stored)
+            removed += 1
+            freed += stored.size
+        return Collected(removed, freed, young)
+
+    def check_writable(self) -> None:
+        """Raise OSError unless the store can take a new file; probed once per process."""
+        if self.location in _checked:
+            return
+        with _checked_lock:
+            if self.location not in _checked:
+                self._probe()
+                _checked.add(self.location)
+
+
+class LocalMediaStore(MediaStore):
+    """Files under ``root``: ``root/ab/<sha256>.png``.
+
+    A file is written to a temporary name beside its place and renamed into it before any
+    database row refers to it, so a crashed or killed process leaves at worst an orphan
+    (removed by ``gc``), never a reference to a missing file. Files are not fsynced one by
+    one: like the database (SQLite WAL with ``synchronous=NORMAL``) they survive a process
+    crash, not a power cut.
+    """
+
+    def __init__(self, root: Path, *, allow_private_urls: bool = False) -> None:
+        self.root = Path(root).resolve()
+        self.allow_private_urls = allow_private_urls
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f'<LocalMediaStore {str(self.root)!r}>'
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def local_path(self, ref: str) -> Path:
+        """The file of a stored reference; refuses references outside the store."""
+        return self.root / check_ref(ref)
+
+    def url(self, ref: str) -> str:
+        return self.local_path(ref).as_uri()
+
+    def _write(self, ref: str, source: BinaryIO) -> None:
+        target = self.root / ref
+        target.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                shutil.copyfileobj(source, f, _CHUNK)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _touch(self, ref: str) -> bool:
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self.root / ref)
+            return True
+        return False
+
+    def _stat(self, ref: str) -> Stored | None:
+        try:
+            st = (self.root / ref).stat()
+        except FileNotFoundError:
+            return None
+        return Stored(ref, st.st_mtime, st.st_size)
+
+    def _listing(self) -> Iterator[Stored]:
         for sub in [p for p in self.root.iterdir() if p.is_dir() and len(p.name) == 2]:
             for f in sub.iterdir():
                 ref = f'{sub.name}/{f.name}'
-                is_tmp = f.name.startswith(_TMP_PREFIX)
-                if (is_tmp or (_REF.match(ref) and ref not in referenced)) and (
-                    f.stat().st_mtime < cutoff
-                ):
-                    freed += f.stat().st_size
-                    f.unlink(missing_ok=True)
-                    removed += 1
-        return removed, freed
+                partial = f.name.startswith(_TMP_PREFIX)
+                if not (partial or _REF.match(ref)):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    st = f.stat()
+                    yield Stored(ref, st.st_mtime, st.st_size, partial)
+
+    def _delete(self, stored: Stored) -> None:
+        (self.root / stored.ref).unlink(missing_ok=True)
+
+    def _probe(self) -> None:
+        # A temp name in a store folder: if the process dies before the unlink, gc removes it.
+        folder = self.root / '00'
+        folder.mkdir(exist_ok=True)
+        probe = folder / f'{_TMP_PREFIX}probe-{time.time_ns()}'
+        try:
+            with open(probe, 'wb') as f:
+                f.write(b'\0' * 4096)
+        finally:
+            probe.unlink(missing_ok=True)
+
+    def spill(self, key: str, entry: dict[str, Any]) -> str:
+        path = self._spill_path(key)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix('.tmp')
+        tmp.write_text(json.dumps(entry))
+        tmp.replace(path)
+        return str(path)
+
+    def spilled(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        folder = self.root / SPILL_DIR
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob('*.json')):
+            yield path.stem, json.loads(path.read_text())
+
+    def unspill(self, key: str) -> None:
+        self._spill_path(key).unlink(missing_ok=True)
+
+    def _spill_path(self, key: str) -> Path:
+        if not re.fullmatch(r'[\w-]+', key):
+            raise InvalidValueError(f'Spill key {key!r} must be letters, digits, - or _.')
+        return self.root / SPILL_DIR / f'{key}.json'
+
+
+def open_media_store(location: str | Path, *, allow_private_urls: bool = False) -> MediaStore:
+    """The media store at ``location``: a folder (the only kind so far)."""
+    text = str(location)
+    if '://' in text and not text.startswith('file://'):
+        scheme = text.split('://', 1)[0]
+        raise InvalidValueError(
+            f'Media location {text!r}: {scheme}:// stores are not supported yet; set '
+            'REVERIE_MEDIA_DIR (or [media] dir in config.toml) to a folder.'
+        )
+    path = Path(text.removeprefix('file://'))
+    return LocalMediaStore(path, allow_private_urls=allow_private_urls)
 
 
 _SOURCE_ATTR = 'reverie_source_bytes'

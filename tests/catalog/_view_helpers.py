@@ -7,6 +7,7 @@ them again by dotted path (``tests.catalog._view_helpers.times10``).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -87,3 +88,9 @@ def values(table: rv.Table, *names: str) -> dict[int, tuple[Any, ...]]:
     with table._catalog.store.read() as conn:
         rows = conn.execute(sa.select(src.c[ROWID], *cols)).all()
     return {int(r[0]): tuple(r[1:]) for r in rows}
+
+
+def requests(log: Path) -> list[tuple[str, str]]:
+    """(endpoint kind, prompt or instruction) of each request the Reve stand-in was paid for."""
+    entries = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+    return [(e['endpoint'], e.get('prompt') or e.get('edit_instruction')) for e in entries]

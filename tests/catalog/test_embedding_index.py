@@ -204,7 +204,7 @@ def test_index_on_a_view_follows_its_base(catalog: Catalog) -> None:
 def test_ann_path_matches_exact_and_keeps_its_file(
     catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reverie.catalog import indexes
+    from reverie.catalog import embeddings as indexes
 
     rng = np.random.default_rng(3)
     words = [''.join(rng.choice(list('abcdefghij'), size=8)) for _ in range(400)]

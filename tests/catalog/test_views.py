@@ -17,7 +17,6 @@ import pytest
 import reverie as rv
 from reverie import cli
 from reverie.functions import reve
-from reverie.reve_server import ServerOptions, serve_in_thread
 from tests.catalog import _view_helpers as h
 
 REPO = Path(__file__).resolve().parents[2]
@@ -272,22 +271,6 @@ def test_time_travel_on_a_view(base):
         v.revert()
 
 
-@pytest.fixture
-def reve_log(monkeypatch, tmp_path):
-    """The local Reve server on loopback; yields the file it logs each image request to."""
-    log = tmp_path / 'requests.jsonl'
-    with serve_in_thread(ServerOptions(request_log=log, megapixels=0.01)) as server:
-        monkeypatch.setenv('REVE_API_KEY', 'papi.view-tests')
-        monkeypatch.setenv('REVE_API_URL', server.url)
-        yield log
-
-
-def _requests(log: Path) -> list[tuple[str, str]]:
-    """(endpoint kind, prompt or instruction) of each request the server was paid for."""
-    entries = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
-    return [(e['endpoint'], e.get('prompt') or e.get('edit_instruction')) for e in entries]
-
-
 def test_paid_columns_of_a_view_only_for_its_rows(catalog, reve_log):
     """The issue's example: a view of the wide scenes, with columns of its own."""
     t = rv.create_table('t', {'prompt': rv.String, 'ar': rv.String})
@@ -297,20 +280,20 @@ def test_paid_columns_of_a_view_only_for_its_rows(catalog, reve_log):
     wide.add_computed_column(thumb=wide.scene.resize((16, 9)), print_stats=False)
     wide.add_computed_column(edited=reve.edit(wide.scene, 'blue'), print_stats=False)
     assert wide.select(wide.prompt, wide.thumb.width).collect()['prompt'] == ['a']
-    assert len(_requests(reve_log)) == 3  # 2 scenes, 1 edit: only the view's row
+    assert len(h.requests(reve_log)) == 3  # 2 scenes, 1 edit: only the view's row
 
     t.insert([{'prompt': 'c', 'ar': '3:2'}, {'prompt': 'd', 'ar': '9:16'}], print_stats=False)
     rs = wide.select(wide.prompt, wide.thumb.width, wide.edited.width).collect()
     assert sorted(zip(rs['prompt'], rs['width'], strict=True)) == [('a', 16), ('c', 16)]
     assert all(w is not None for w in rs['width_1'])
-    assert len(_requests(reve_log)) == 6  # 2 more scenes, 1 more edit
+    assert len(h.requests(reve_log)) == 6  # 2 more scenes, 1 more edit
     assert [v['paid_calls'] for v in wide.get_versions(1)] == [1]
 
     t.revert()  # the second insert: its row leaves the view
     assert wide.count() == 1
     t.insert([{'prompt': 'c', 'ar': '3:2'}, {'prompt': 'd', 'ar': '9:16'}], print_stats=False)
     assert sorted(wide.collect()['prompt']) == ['a', 'c']
-    assert len(_requests(reve_log)) == 6  # the redo paid nothing: all from the cache
+    assert len(h.requests(reve_log)) == 6  # the redo paid nothing: all from the cache
     assert wide.where(wide.edited == None).count() == 0  # noqa: E711
 
 
@@ -327,12 +310,12 @@ def test_worker_finishing_base_cells_fills_the_view(catalog, reve_log, capsys):
         )
     assert getattr(info.value, 'reason', None) == 'budget'
     assert t.count() == 2 and wide.count() == 0  # pending scenes: no width yet
-    assert _requests(reve_log) == []
+    assert h.requests(reve_log) == []
     assert cli.main(['worker', '--once']) == 0
     assert 'Worker pass done' in capsys.readouterr().out
     assert wide.select(wide.prompt, wide.thumb.width).collect()['prompt'] == ['a']
     assert wide.collect()['thumb'][0].size == (16, 9)
-    assert len(_requests(reve_log)) == 2
+    assert len(h.requests(reve_log)) == 2
 
 
 # -- dependencies, metadata, display --------------------------------------------------------

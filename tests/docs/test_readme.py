@@ -65,6 +65,10 @@ def test_every_python_block_runs_as_written(tmp_path):
         work = tmp_path / 'work'
         work.mkdir()
         (work / 'docs').symlink_to(ROOT / 'docs')
+        # This checkout's package (not whichever one is installed), and the stand-ins the
+        # text-model section starts.
+        (work / 'reverie').symlink_to(ROOT / 'reverie')
+        (work / 'tests').symlink_to(ROOT / 'tests')
         outputs = []
         for i, code in enumerate(blocks):
             proc = subprocess.run(

@@ -8,7 +8,7 @@ import pytest
 
 import reverie as rv
 from reverie.functions import images
-from tests.providers.openai_server import OpenAIStandIn
+from tests.functions.providers.openai_server import OpenAIStandIn
 
 
 @pytest.fixture(autouse=True)

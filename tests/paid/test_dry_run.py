@@ -71,3 +71,20 @@ def test_recompute_update_and_the_cli_estimate(
     capsys.readouterr()
     assert main(['estimate', 'dry']) == 0
     assert 'Would make 0 paid calls (0 cached), 0 credits' in capsys.readouterr().out
+
+
+@rv.udf(batch_size=4)
+def _shout(prompts: rv.Batch[str]) -> rv.Batch[str]:
+    return [p.upper() for p in prompts]
+
+
+def test_a_dry_run_batches_a_batched_function_as_the_real_run_does(
+    catalog: Catalog, service
+) -> None:
+    """Issue 17: the dry run called a batch_size UDF with scalars; its paid calls vanished."""
+    server = service()
+    t = _table(3)
+    estimate = t.add_computed_column(img=reve.create(_shout(t.prompt)), dry_run=True)
+    assert (estimate.paid_calls, estimate.credits_high) == (3, 3 * 18)
+    t.add_computed_column(img=reve.create(_shout(t.prompt)), print_stats=False)
+    assert len(server.entries()) == estimate.paid_calls

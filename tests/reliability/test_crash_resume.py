@@ -60,7 +60,7 @@ def arm():
             if hit():
                 die()
     elif hook in ('results_before', 'results_after'):
-        import reverie.exec.evaluator as ev
+        import reverie.exec.writer as ev
         orig = ev.write_results
         def write_results(*a, **k):
             if hook == 'results_before' and hit():
@@ -126,7 +126,7 @@ SCENARIOS = [
 
 
 def _dead(owner: str) -> bool:
-    from reverie.exec.cells import owner_is_gone
+    from reverie.exec.worker import owner_is_gone
 
     return owner_is_gone(owner)
 

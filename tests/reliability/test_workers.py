@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -86,3 +87,57 @@ def test_two_workers_share_a_backfill_exactly_once(pg_cluster, tmp_path: Path) -
         assert res.returncode == 0 and 'Computed 0 cells' in res.stdout, res.stdout + res.stderr
     finally:
         cat.close()
+
+
+def _claims(db: Path) -> tuple[int, int]:
+    """(rows, rows some process holds a claim on) of the one table's data."""
+    with sqlite3.connect(db) as con:
+        names = [
+            r[0]
+            for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if any(c[1] == '_claim_owner' for c in con.execute(f'PRAGMA table_info("{r[0]}")'))
+        ]
+        (name,) = names
+        query = f'SELECT count(*), count(_claim_owner) FROM "{name}"'
+        rows, claimed = con.execute(query).fetchone()
+        return int(rows), int(claimed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(('sig', 'status'), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_worker_gives_up_its_claims(
+    tmp_path: Path, sig: signal.Signals, status: int
+) -> None:
+    """SIGTERM (a container stop) and Ctrl-C: the worker releases its claims before it
+    exits, so another worker takes the cells at once instead of waiting for the lease."""
+    home = tmp_path / 'home'
+    env = child_env(home, CALL_LOG=str(tmp_path / 'calls.log'), N_ROWS='20', STALL='1')
+    db = home / 'reverie.db'
+    subprocess.run([PYTHON, '-c', SETUP], env=env, cwd=ROOT, check=True, timeout=120)
+    inserter = subprocess.Popen([PYTHON, '-c', INSERTER], env=env, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while _claims(db) != (20, 20):  # the rows are in, claimed by a process about to die
+        assert time.monotonic() < deadline, 'the inserter never committed its rows'
+        time.sleep(0.05)
+    inserter.send_signal(signal.SIGKILL)
+    inserter.wait(timeout=30)
+    worker = subprocess.Popen(
+        [PYTHON, '-m', 'reverie.cli', 'worker', 'w.items'],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # it frees the dead process's claims and takes them (stalled calls)
+        assert worker.poll() is None, worker.communicate()[0]
+        assert _claims(db) == (20, 20)
+        worker.send_signal(sig)
+        out = worker.communicate(timeout=60)[0]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == status, out
+    assert _claims(db) == (20, 0), out
+    print(f'RELIABILITY worker stopped by {sig.name}: exit {status}, 0 claims left')

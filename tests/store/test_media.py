@@ -11,7 +11,7 @@ import PIL.Image
 import pytest
 
 import reverie as rv
-from reverie.store.media import MediaStore
+from reverie.store.media import LocalMediaStore, open_media_store
 
 
 def _png(color=(1, 2, 3)) -> bytes:
@@ -21,7 +21,7 @@ def _png(color=(1, 2, 3)) -> bytes:
 
 
 def test_put_is_content_addressed(tmp_path):
-    store = MediaStore(tmp_path / 'm')
+    store = LocalMediaStore(tmp_path / 'm')
     data = _png()
     ref = store.put(data, 'png')
     digest = hashlib.sha256(data).hexdigest()
@@ -42,7 +42,7 @@ def test_put_is_content_addressed(tmp_path):
     ],
 )
 def test_paths_never_escape_root(tmp_path, ref):
-    store = MediaStore(tmp_path / 'm')
+    store = LocalMediaStore(tmp_path / 'm')
     with pytest.raises(rv.InvalidValueError, match='is not a reference this store made'):
         store.path(ref)
 
@@ -63,13 +63,63 @@ def test_jpeg_kept_as_given_png_lossless(sqlite_catalog, tmp_path):
 
 
 def test_gc_keeps_referenced_and_young_files(tmp_path):
-    store = MediaStore(tmp_path / 'm')
+    store = LocalMediaStore(tmp_path / 'm')
     keep = store.put(_png((1, 1, 1)), 'png')
     drop = store.put(_png((2, 2, 2)), 'png')
     young = store.put(_png((3, 3, 3)), 'png')
     old = time.time() - 7200
     for ref in (keep, drop):
         os.utime(store.path(ref), (old, old))
-    removed, freed = store.gc({keep})
-    assert removed == 1 and freed > 0
+    done = store.gc({keep})
+    assert done.removed == 1 and done.freed > 0 and done.young == 1
     assert sorted(store.refs()) == sorted([keep, young])
+
+
+def test_the_interface_of_the_local_store(tmp_path):
+    """What layers above store/ use: no path layout, only references and these calls."""
+    store = LocalMediaStore(tmp_path / 'm')
+    src = tmp_path / 'big.png'
+    src.write_bytes(_png((9, 9, 9)))
+    ref = store.put_file(src, 'png')  # streamed, same reference as put()
+    assert ref == store.put(src.read_bytes(), 'png')
+    assert store.exists(ref) and store.read_bytes(ref) == src.read_bytes()
+    assert store.url(ref) == store.local_path(ref).as_uri()
+    with store.open(ref) as img:
+        assert img.size == (5, 5)
+    missing = 'ab/' + 'a' * 64 + '.png'
+    assert not store.exists(missing)
+    with pytest.raises(rv.InvalidValueError, match='is not a reference'):
+        store.exists('../x.png')
+    where = store.spill('17', {'call_id': 17, 'media_ref': ref})
+    assert '17' in where and list(store.spilled()) == [('17', {'call_id': 17, 'media_ref': ref})]
+    store.unspill('17')
+    assert list(store.spilled()) == []
+    assert list(store.refs()) == [ref]  # the spill and the probe are not media
+
+
+def test_the_writability_probe_runs_once_per_process_per_store(tmp_path, monkeypatch):
+    store = LocalMediaStore(tmp_path / 'm')
+    probes = []
+    real = LocalMediaStore._probe
+    monkeypatch.setattr(LocalMediaStore, '_probe', lambda self: probes.append(real(self)))
+    store.check_writable()
+    LocalMediaStore(tmp_path / 'm').check_writable()  # another handle on the same folder
+    assert len(probes) == 1
+    LocalMediaStore(tmp_path / 'other').check_writable()
+    assert len(probes) == 2
+
+
+def test_a_failed_probe_is_tried_again(tmp_path):
+    store = LocalMediaStore(tmp_path / 'm')
+    (tmp_path / 'm' / '00').write_text('a file where the probe wants a folder')
+    with pytest.raises(OSError):
+        store.check_writable()
+    (tmp_path / 'm' / '00').unlink()
+    store.check_writable()
+    assert list(store.refs()) == []
+
+
+def test_only_folders_are_supported_so_far(tmp_path):
+    with pytest.raises(rv.InvalidValueError, match='s3:// stores are not supported yet'):
+        open_media_store('s3://bucket/prefix')
+    assert isinstance(open_media_store(f'file://{tmp_path}/m'), LocalMediaStore)

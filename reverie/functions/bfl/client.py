@@ -56,6 +56,8 @@ FIELDS = frozenset(
 MAX_PIXELS = 4_194_304  # 4 MP
 POLL_START, POLL_MAX = 0.25, 2.0  # seconds between polls, growing
 POLL_FAILURES = 3  # transient poll failures tolerated in a row (a poll costs nothing)
+URL_REFRESHES = 2  # an expired result URL: poll the finished task again for a fresh one
+_EXPIRED = frozenset({401, 403, 404, 410})  # how a signed URL says it is no longer valid
 MODERATED = ('Request Moderated', 'Content Moderated')
 
 
@@ -151,9 +153,14 @@ class BFLProvider:
                 maybe_charged=True,
             )
         deadline = time.monotonic() + settings.timeout
-        result = await _poll(fail, client, polling_url, headers, task_id, deadline)
-        image = await _download(fail, client, result, task_id)
-        return _answer(request, task, result, image, task_id)
+        # The task is paid for: an expired result URL is signed again by polling the task
+        # (free), never by submitting a new task.
+        for refresh in range(URL_REFRESHES + 1):
+            result = await _poll(fail, client, polling_url, headers, task_id, deadline)
+            image = await _download(fail, client, result, task_id, last=refresh == URL_REFRESHES)
+            if image is not None:
+                return _answer(request, task, result, image, task_id)
+        raise AssertionError('unreachable: the last download raises')
 
 
 def _dimensions(request: ImageRequest) -> tuple[int, int] | None:
@@ -222,7 +229,7 @@ def _failure(fail: http.Failure, response: httpx.Response) -> ServiceError:
             f'{what} ({said}); retrying may help, or lower [bfl] max_concurrency '
             '(at most 24 active tasks per account).',
             status=status,
-            retry_after=http.seconds(response.headers.get('retry-after')),
+            retry_after=http.retry_after(response.headers),
             retryable=True,
         )
     return fail(f'the request was refused ({said}). Fix the field named.', status=status)
@@ -288,8 +295,14 @@ async def _poll(
 
 
 async def _download(
-    fail: http.Failure, client: httpx.AsyncClient, result: dict[str, Any], task_id: str
-) -> bytes:
+    fail: http.Failure,
+    client: httpx.AsyncClient,
+    result: dict[str, Any],
+    task_id: str,
+    *,
+    last: bool,
+) -> bytes | None:
+    """The result image; None when its URL has expired and the task may be polled again."""
     sample = (
         (result.get('result') or {}).get('sample')
         if isinstance(result.get('result'), dict)
@@ -303,10 +316,13 @@ async def _download(
         )
     # A signed delivery URL: no key goes there.
     response = await http.send(fail, client, 'GET', sample, paid=False)
+    if response.status_code in _EXPIRED and not last:
+        return None
     if response.status_code != 200 or not http.is_image(response.content):
         raise fail(
             f'downloading the result failed (HTTP {response.status_code}): its signed URL '
-            'expired or is invalid. The task was charged; its image is lost.',
+            f'expired or is invalid ({URL_REFRESHES + 1} URLs tried). The task was charged; '
+            'its image is lost.',
             code='RESULT_UNAVAILABLE',
             request_id=task_id,
             maybe_charged=True,

@@ -6,6 +6,9 @@ Configure with ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``, or ``[gemini] api_key`
 ``images.create / edit / remix`` with ``model='gemini/gemini-3.1-flash-image-preview'``
 reach the same models.
 
+``gemini.generate_content(contents, model=...)`` is Gemini's text generation (see
+``reverie.functions.gemini.text``).
+
 >>> from reverie.functions import gemini
 >>> gemini.generate_image.name, gemini.provider().name
 ('generate_image', 'gemini')
@@ -19,9 +22,10 @@ import PIL.Image
 
 from reverie import types as ts
 from reverie.functions.gemini.client import GeminiProvider
+from reverie.functions.gemini.text import generate_content
 from reverie.functions.images.calls import native_image_function
 
-__all__ = ['generate_image', 'provider']
+__all__ = ['generate_content', 'generate_image', 'provider']
 
 _PROVIDER = GeminiProvider()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import httpx
@@ -51,6 +52,9 @@ _BLOCKED = frozenset(
 )
 _STOP_STATUSES = ('PERMISSION_DENIED', 'UNAUTHENTICATED', 'FAILED_PRECONDITION')
 _RETRY_INFO = 'type.googleapis.com/google.rpc.RetryInfo'
+_QUOTA_FAILURE = 'type.googleapis.com/google.rpc.QuotaFailure'
+# Billing words of a 429 (not "check your plan and billing details", which every 429 says).
+_BILLING = re.compile(r'credits? (?:are|is|have been) (?:depleted|exhausted)|billing account', re.I)
 
 
 class GeminiProvider:
@@ -152,14 +156,45 @@ def _mime(data: bytes) -> str:
 
 
 def retry_delay(error: dict[str, Any], headers: httpx.Headers) -> float | None:
-    """``RetryInfo.retryDelay`` (e.g. ``'12s'``) in ``error.details``, else ``Retry-After``."""
+    """``RetryInfo.retryDelay`` (e.g. ``'12s'``) in ``error.details``, else the wait headers."""
     details = error.get('details')
     for detail in details if isinstance(details, list) else []:
         if isinstance(detail, dict) and detail.get('@type') == _RETRY_INFO:
             delay = http.seconds(str(detail.get('retryDelay') or ''))
             if delay is not None:
                 return delay
-    return http.seconds(headers.get('retry-after'))
+    return http.retry_after(headers)
+
+
+def quota_used_up(error: dict[str, Any]) -> bool:
+    """Whether a 429 ``RESOURCE_EXHAUSTED`` is for a quota that does not come back in minutes.
+
+    A per-minute limit (``quotaId`` ``...PerMinute...``) is retried; a daily quota
+    (``...PerDay...``), a tier with no quota at all (``quotaValue`` ``'0'``, the
+    "limit: 0" of a project without billing) or depleted prepaid credits stop the run.
+
+    Examples:
+        >>> day = {'quotaId': 'GenerateRequestsPerDayPerProjectPerModel', 'quotaValue': '250'}
+        >>> quota_used_up({'details': [{'@type': _QUOTA_FAILURE, 'violations': [day]}]})
+        True
+        >>> minute = {'quotaId': 'GenerateRequestsPerMinutePerProjectPerModel'}
+        >>> quota_used_up({'details': [{'@type': _QUOTA_FAILURE, 'violations': [minute]}]})
+        False
+    """
+    message = error.get('message')
+    if isinstance(message, str) and _BILLING.search(message):
+        return True
+    details = error.get('details')
+    for detail in details if isinstance(details, list) else []:
+        if not isinstance(detail, dict) or detail.get('@type') != _QUOTA_FAILURE:
+            continue
+        violations = detail.get('violations')
+        for v in violations if isinstance(violations, list) else []:
+            if not isinstance(v, dict):
+                continue
+            if 'PerDay' in str(v.get('quotaId') or '') or str(v.get('quotaValue')) == '0':
+                return True
+    return False
 
 
 def _failure(fail: http.Failure, response: httpx.Response) -> ServiceError:
@@ -176,6 +211,14 @@ def _failure(fail: http.Failure, response: httpx.Response) -> ServiceError:
         return fail(
             f'the key or project cannot make this call ({said}). Check GEMINI_API_KEY or '
             '[gemini] api_key, and billing for the project.',
+            stops_run=True,
+            **facts,
+        )
+    if status == 429 and quota_used_up(error):
+        return fail(
+            f"the project's quota or billing credits are used up ({said}); waiting will not "
+            'help within this run. Add credits or raise the quota (ai.google.dev/gemini-api/'
+            'docs/rate-limits), then run `reverie resume`.',
             stops_run=True,
             **facts,
         )

@@ -1,34 +1,109 @@
-"""Building blocks of paid image functions: input bytes, the cell value, the pool.
+"""Building blocks of paid image functions: the call, its answer check, the cell, the pool.
 
-``paid_image_function`` wraps a request builder into a ``PaidFunction`` whose answer becomes
-an image cell with ``cellmeta`` (provider, model, request id, cost); the verbs of
-``images`` and each provider's native functions are made with it.
+``paid_image_function`` wraps a request builder into a ``PaidFunction`` whose calls are
+``ImageCall``s: the image family's side of the paid-call layer (price and send from the
+provider, the fingerprint fields, the answer check, the image cell with ``cellmeta``). The
+verbs of ``images``, ``reve.*`` and each provider's native functions are made with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
-from collections.abc import Awaitable, Callable, Sequence
+import warnings
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import PIL.Image
 
 from reverie import types as ts
 from reverie.config import Config
-from reverie.errors import InvalidValueError
+from reverie.errors import InvalidValueError, ServiceError
 from reverie.exprs import nodes as n
 from reverie.functions.images import refs
-from reverie.functions.images.provider import ImageAnswer, ImageRequest, Verb
+from reverie.functions.images.provider import ImageAnswer, ImageProvider, ImageRequest, Verb
 from reverie.functions.images.registry import get_provider
-from reverie.functions.paid import PaidCall, PaidFunction
+from reverie.functions.paid import Answer, PaidCall, PaidFunction, Price
 from reverie.functions.udf import CellValue, PoolSettings
 from reverie.store.media import attach_source, source_bytes
 
 Build = Callable[[tuple[Any, ...], dict[str, Any]], Awaitable[ImageRequest | None]]
 CheckCall = Callable[[tuple[n.Node, ...], dict[str, n.Node]], None]
 
+MAX_ANSWER_PIXELS = 100_000_000
+MAX_ANSWER_SIDE = 16_384
 _SENDABLE_FORMATS = ('PNG', 'JPEG', 'WEBP')
+
+
+@dataclass(frozen=True)
+class ImageCall:
+    """One image request to one provider: the image family's ``PaidCall``."""
+
+    provider: ImageProvider
+    request: ImageRequest
+
+    @property
+    def endpoint(self) -> str:
+        """``'openai/create'`` and so on."""
+        return f'{self.provider.name}/{self.request.verb}'
+
+    def price(self) -> Price:
+        """From the provider's price table."""
+        return self.provider.price(self.request)
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        """Provider, verb, model, every request field and each image's sha256."""
+        r = self.request
+        return {
+            'provider': self.provider.name,
+            'verb': r.verb,
+            'model': r.model,
+            'prompt': r.prompt,
+            'aspect_ratio': r.aspect_ratio,
+            'options': dict(r.options),
+            'images': [hashlib.sha256(b).hexdigest() for b in r.images],
+        }
+
+    async def send(self, config: Config) -> Answer:
+        """One attempt of the provider."""
+        a = await self.provider.send(self.request, config)
+        return Answer(a.image, a.request_id, a.model_version, a.credits, a.cost_usd, a.meta)
+
+    def check_answer(self, data: bytes, call_id: int | None) -> None:
+        """The image decodes fully under size limits."""
+        check_answer_image(data, call_id)
+
+    def to_cell(self, answer: Answer) -> CellValue:
+        """The image, its provenance and cost in ``cellmeta``."""
+        return image_cell(self.provider.name, self.request, answer)
+
+
+def check_request(provider: ImageProvider, request: ImageRequest) -> None:
+    """The one check of a request: its ``<img>`` tags, then what the model can do."""
+    where = 'instruction' if request.verb == 'edit' else 'prompt'
+    if isinstance(request.prompt, str):
+        refs.check_refs(request.prompt, len(request.images), where=where)
+    provider.check(request)
+
+
+def check_answer_image(data: bytes, call_id: int | None) -> None:
+    """Decode an answer image fully under size limits, or raise the corrupt-image error."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', PIL.Image.DecompressionBombWarning)
+            with PIL.Image.open(io.BytesIO(data)) as img:
+                w, h = img.size
+                if w > MAX_ANSWER_SIDE or h > MAX_ANSWER_SIDE or w * h > MAX_ANSWER_PIXELS:
+                    raise ValueError(f'{w}x{h} pixels is over the limit for an answer')
+                img.load()
+    except Exception as e:
+        raise ServiceError(
+            f'the service returned a corrupt image ({len(data)} bytes: {type(e).__name__}: '
+            f'{e}); its bytes are kept in the answer journal (rv.calls(), call id {call_id}). '
+            'Recompute the cell to ask again.'
+        ) from None
 
 
 async def image_bytes(images: Sequence[PIL.Image.Image]) -> tuple[bytes, ...]:
@@ -52,10 +127,15 @@ def _png(img: PIL.Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def image_cell(provider: str, request: ImageRequest, answer: ImageAnswer) -> CellValue:
-    """The image cell for an answer, its provenance and cost kept in ``cellmeta``."""
-    img = PIL.Image.open(io.BytesIO(answer.image))
-    attach_source(img, answer.image)
+def image_cell(provider: str, request: ImageRequest, answer: Answer | ImageAnswer) -> CellValue:
+    """The image cell for an answer, its provenance and cost kept in ``cellmeta``.
+
+    One shape for every provider: ``provider``, ``model``, ``request_id``, ``model_version``,
+    ``cost_usd``, plus ``credits`` where the provider counts them (Reve) and its own extras.
+    """
+    data = answer.data if isinstance(answer, Answer) else answer.image
+    img = PIL.Image.open(io.BytesIO(data))
+    attach_source(img, data)
     meta: dict[str, Any] = {
         'provider': provider,
         'model': request.model,
@@ -69,15 +149,33 @@ def image_cell(provider: str, request: ImageRequest, answer: ImageAnswer) -> Cel
     return CellValue(img, meta)
 
 
+def read_cellmeta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``cellmeta`` in the one shape, also for Reve cells stored before it existed.
+
+    Reve cells written by earlier versions hold ``{request_id, version, credits_used}``.
+
+    Examples:
+        >>> read_cellmeta({'request_id': 'r1', 'version': 'reve-create@20250915',
+        ...                'credits_used': 18})['credits']
+        18
+    """
+    meta = dict(meta or {})
+    if 'provider' in meta or 'credits_used' not in meta:
+        return meta
+    version = meta.pop('version', None)
+    return {
+        'provider': 'reve',
+        'model': version,
+        'request_id': meta.pop('request_id', None),
+        'model_version': version,
+        'cost_usd': None,
+        'credits': meta.pop('credits_used'),
+        **meta,
+    }
+
+
 def pool_settings(name: str, config: Config) -> PoolSettings:
     """The resource pool of provider ``name``: one per provider, limits from its settings."""
-    if name == 'reve':
-        reve = config.reve
-        return PoolSettings(
-            'reve',
-            max_concurrency=reve.max_concurrency,
-            requests_per_minute=reve.requests_per_minute,
-        )
     provider = get_provider(name)
     if name in config.providers:
         s = config.provider(name)
@@ -101,8 +199,8 @@ def paid_image_function(
 ) -> PaidFunction:
     """A ``PaidFunction`` that sends ``build(args, kwargs)`` to provider ``provider_name``.
 
-    ``build`` checks the per-cell values and returns the request, or None when an input
-    image is null (then so is the result, and nothing is sent).
+    ``build`` reads the per-cell values into a request, or returns None when an input image
+    is null (then so is the result, and nothing is sent); the request is checked once here.
     """
 
     async def prepare(
@@ -112,15 +210,11 @@ def paid_image_function(
         if request is None:
             return None
         provider = get_provider(provider_name)
-        provider.check(request)
-        return PaidCall(provider, request)
-
-    def finish(call: PaidCall, answer: ImageAnswer) -> CellValue:
-        return image_cell(call.provider.name, call.request, answer)
+        check_request(provider, request)
+        return ImageCall(provider, request)
 
     return PaidFunction(
         prepare,
-        finish,
         pool_for=lambda config: pool_settings(provider_name, config),
         signature=signature,
         name=name,
@@ -173,13 +267,10 @@ def native_image_function(
         model, images, fields = split(args, kwargs)
         if any(img is None for img in images):
             return None
-        prompt = refs.check_prompt(args[prompt_at])
-        refs.check_refs(prompt, len(images))
         data = await image_bytes(images)
-        return ImageRequest(_verb(len(data)), model, prompt, data, None, fields)
+        return ImageRequest(_verb(len(data)), model, args[prompt_at], data, None, fields)
 
     def check_call(args: tuple[n.Node, ...], kwargs: dict[str, n.Node]) -> None:
-        provider = get_provider(provider_name)
         n_images = 0
         if images_at is not None and len(args) > images_at:
             node = args[images_at]
@@ -187,13 +278,15 @@ def native_image_function(
         values = {k: v.value for k, v in kwargs.items() if isinstance(v, n.Literal)}
         model, _, fields = split((), values)
         is_lit, prompt = literal(args[prompt_at])
-        if is_lit:
-            refs.check_prompt(prompt)
-            refs.check_refs(prompt, n_images)
-        placeholder = prompt if is_lit else 'a prompt'
-        provider.check(
-            ImageRequest(_verb(n_images), model, placeholder, (b'',) * n_images, None, fields)
+        request = ImageRequest(
+            _verb(n_images),
+            model,
+            prompt if is_lit else 'a prompt',
+            (b'',) * n_images,
+            None,
+            fields,
         )
+        check_request(get_provider(provider_name), request)
 
     return paid_image_function(
         provider_name,

@@ -2,7 +2,13 @@
 
 Transport failures say whether the request may have been charged: a failure before the
 request left (refused connection, connect timeout) was not; one after it left (read
-timeout, connection reset before the answer) may have been (``maybe_charged``). Errors are
+timeout, connection reset before the answer) may have been (``maybe_charged``).
+
+Hard limits on whatever a server sends: each request has a total deadline (the provider's
+``timeout`` setting covers connect, sending and the whole answer, not one read), and each
+answer is read as it streams under ``MAX_ANSWER_BYTES`` on the wire and
+``MAX_INFLATED_BYTES`` once its ``Content-Encoding`` is undone. An answer past a limit is
+treated like a malformed one: it may have been charged. Errors are
 raised outside ``except`` blocks, so no httpx exception (whose request carries the key)
 is chained to them, and every message is scrubbed of the key.
 """
@@ -25,8 +31,11 @@ import PIL.Image
 
 from reverie.config import ProviderSettings
 from reverie.errors import InvalidValueError, ServiceError
+from reverie.store.images import BodyTooLarge, CappedBody
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+MAX_ANSWER_BYTES = 256 * 2**20  # on the wire: a 4K PNG in base64 JSON is about 40 MB
+MAX_INFLATED_BYTES = 256 * 2**20  # once gzip/deflate is undone
 
 _clients: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[str, float], httpx.AsyncClient]
@@ -120,9 +129,10 @@ async def send(
     url: str,
     *,
     paid: bool,
+    total: float | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send one request; a transport failure becomes a ``ServiceError``.
+    """Send one request and read its whole answer under the limits; failures as ``ServiceError``.
 
     Args:
         fail: builds the error for this operation.
@@ -131,30 +141,74 @@ async def send(
         url: absolute URL.
         paid: whether the provider charges for this request once it arrives (a submission,
             not a poll or a download): then a failure after sending is ``maybe_charged``.
-        **kwargs: passed to ``httpx.AsyncClient.request`` (headers, json, content, files...).
+        total: seconds for the whole exchange; default the client's timeout (the provider's
+            ``timeout`` setting).
+        **kwargs: passed to ``httpx.AsyncClient.stream`` (headers, json, content, files...).
     """
+    limit = total if total is not None else client.timeout.read
+    headers = {**(kwargs.pop('headers', None) or {}), 'Accept-Encoding': 'gzip, deflate'}
     failure: ServiceError | None = None
+    response: httpx.Response | None = None
+    charged = 'It may have been charged. ' if paid else ''
     try:
-        response = await client.request(method, url, **kwargs)
+        async with asyncio.timeout(limit):
+            async with client.stream(method, url, headers=headers, **kwargs) as streamed:
+                response = await _read_capped(streamed)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
         failure = fail(
             f'could not reach {_origin(url)!r} ({type(e).__name__}); the request was not '
             'sent. Check the base URL setting and the network; retrying may help.',
             retryable=True,
         )
+    except TimeoutError:
+        failure = fail(
+            f'no complete answer from {_origin(url)!r} within {limit:g} s (the total '
+            f'deadline: [provider] timeout). {charged}Retrying may help.',
+            retryable=True,
+            maybe_charged=paid,
+        )
+    except BodyTooLarge as e:
+        failure = fail(
+            f'the answer from {_origin(url)!r} was refused: {e} (the limit for one answer). '
+            f'{charged}Check the base URL setting.',
+            maybe_charged=paid,
+        )
+    except ValueError as e:  # an encoding we did not ask for
+        failure = fail(f'the answer from {_origin(url)!r} was refused: {e}.', maybe_charged=paid)
     except httpx.TransportError as e:
         # Read timeouts, resets after sending: the provider may have done (and billed) it.
         failure = fail(
             f'the connection to {_origin(url)!r} failed after the request was sent '
-            f'({type(e).__name__}). '
-            + ('It may have been charged. ' if paid else '')
-            + 'Retrying may help.',
+            f'({type(e).__name__}). {charged}Retrying may help.',
             retryable=True,
             maybe_charged=paid,
         )
     if failure is not None:
         raise failure
+    assert response is not None
     return response
+
+
+async def _read_capped(streamed: httpx.Response) -> httpx.Response:
+    """``streamed``'s body read under the caps, as an ordinary (already read) response."""
+    declared = streamed.headers.get('content-length', '')
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise BodyTooLarge(f'{declared} bytes announced, more than {MAX_ANSWER_BYTES}')
+    body = CappedBody(
+        streamed.headers.get('content-encoding'),
+        max_wire=MAX_ANSWER_BYTES,
+        max_inflated=MAX_INFLATED_BYTES,
+    )
+    async for chunk in streamed.aiter_raw():
+        body.feed(chunk)
+    headers = [
+        (k, v)
+        for k, v in streamed.headers.multi_items()
+        if k.lower() not in ('content-encoding', 'content-length', 'transfer-encoding')
+    ]
+    return httpx.Response(
+        streamed.status_code, headers=headers, content=body.result(), request=streamed.request
+    )
 
 
 def _origin(url: str) -> str:
@@ -219,6 +273,30 @@ def seconds(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def retry_after(headers: httpx.Headers) -> float | None:
+    """A server's wait hint: ``retry-after-ms``, ``retry-after``, then an exhausted limit's reset.
+
+    Examples:
+        >>> retry_after(httpx.Headers({'retry-after-ms': '1500', 'retry-after': '9'}))
+        1.5
+        >>> retry_after(httpx.Headers({'x-ratelimit-remaining-requests': '0',
+        ...                            'x-ratelimit-reset-requests': '6m0s'}))
+        360.0
+    """
+    ms = seconds(headers.get('retry-after-ms'))
+    if ms is not None:
+        return ms / 1000
+    wait = seconds(headers.get('retry-after'))
+    if wait is not None:
+        return wait
+    for kind in ('requests', 'tokens'):
+        if headers.get(f'x-ratelimit-remaining-{kind}') == '0':
+            reset = seconds(headers.get(f'x-ratelimit-reset-{kind}'))
+            if reset is not None:
+                return reset
+    return None
 
 
 def is_image(data: bytes) -> bool:

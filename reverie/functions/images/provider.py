@@ -18,8 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from reverie.errors import InvalidValueError
+from reverie.functions.images import refs
+from reverie.functions.paid import Price
+
 if TYPE_CHECKING:
     from reverie.config import Config
+
+__all__ = ['Capabilities', 'ImageAnswer', 'ImageProvider', 'ImageRequest', 'Price', 'Verb']
 
 Verb = Literal['create', 'edit', 'remix']
 
@@ -70,17 +76,42 @@ class ImageAnswer:
 
 
 @dataclass(frozen=True)
-class Price:
-    """What one request may cost: ``low`` to ``high`` in the provider's unit (or USD).
+class Capabilities:
+    """What a model can do, declared once beside its provider and checked in one place.
 
-    ``high`` is the worst case a budget reserves before the request leaves; a dry run
-    reports the range.
+    Attributes:
+        label: how messages name the model (``'Reve'``, ``'OpenAI gpt-image-2'``).
+        aspect_ratios: the ratios it can make.
+        images: for each verb, the least and most input images it takes.
+        options: the provider fields it takes (``request.options``) with every verb.
+        max_prompt_chars: the longest prompt, or None.
+        verb_options: fields it takes with one verb only (``{'edit': ('input_fidelity',)}``).
     """
 
-    low: float
-    high: float
-    unit: str = 'credits'  # 'credits' (Reve) or 'usd'
-    source: str = ''  # where the figure comes from (price table and its date, or usage)
+    label: str
+    aspect_ratios: tuple[str, ...]
+    images: Mapping[Verb, tuple[int, int]]
+    options: tuple[str, ...] = ()
+    max_prompt_chars: int | None = None
+    verb_options: Mapping[Verb, tuple[str, ...]] = field(default_factory=dict)
+
+    def check(self, request: ImageRequest) -> None:
+        """Refuse what the model cannot do: the prompt, image counts, ratio, options.
+
+        (The ``<img>`` tags are checked once for every provider, by ``calls.check_request``.)
+        """
+        where = 'instruction' if request.verb == 'edit' else 'prompt'
+        refs.check_prompt(request.prompt, where, self.max_prompt_chars)
+        low, high = self.images.get(request.verb, (0, 0))
+        refs.check_image_count(len(request.images), low, high, f'{self.label} {request.verb}')
+        refs.check_aspect_ratio(request.aspect_ratio, self.aspect_ratios, self.label)
+        allowed = (*self.options, *self.verb_options.get(request.verb, ()))
+        unknown = sorted(set(request.options) - set(allowed))
+        if unknown:
+            raise InvalidValueError(
+                f'{self.label} takes no option(s) {", ".join(map(repr, unknown))}; it takes '
+                f'{", ".join(allowed) or "none"}.'
+            )
 
 
 class ImageProvider(Protocol):

@@ -1,36 +1,79 @@
-"""Reference tags and aspect ratios: the two things every provider translates its own way.
+"""The one ``<img>N</img>`` parser, and the prompt and aspect-ratio checks every model shares.
 
 A remix prompt names its images ``<img>0</img>``, ``<img>1</img>``...; each provider says
-them differently (``image 1`` for FLUX.2 and OpenAI, labelled parts for Gemini).
-``check_refs`` refuses a tag without an image before anything is sent.
+them its own way (``image 1`` for FLUX.2 and OpenAI, labelled parts for Gemini; Reve keeps
+the tags). Every entry point reads the tags here: ``images.*``, ``reve.*``, the provider
+modules and the local Reve-compatible server (``reverie.reve_server``), so a prompt gets the
+same verdict everywhere.
+
+The rules:
+
+- A tag is ``<img>`` ... ``</img>``, the tag names in any case (``<IMG>0</IMG>`` is a tag).
+- Whitespace (newlines included) around the index is allowed: ``<img> 0 </img>`` names image 0.
+- The index is 0-based, written in ASCII digits; a tag whose content is anything else
+  (``<img>x</img>``, ``<img>-1</img>``, ``<img></img>``) is a malformed reference and refused.
+- An index with no image (``<img>2</img>`` with two images) is refused.
+- Images no tag names are allowed (a prompt need not name every image).
+- An ``<img>`` never closed is plain text.
+
+Examples:
+    >>> image_refs('<img> 0 </img> x <IMG>1</IMG>')
+    [0, 1]
+    >>> bad_ref('<IMG>5</IMG> and <img>0</img>', 2)
+    '<IMG>5</IMG>'
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from reverie.errors import InvalidValueError
 
-_IMG_TAG = re.compile(r'<img>\s*([^<]*?)\s*</img>', re.IGNORECASE)
+_IMG_TAG = re.compile(r'<img>(.*?)</img>', re.IGNORECASE | re.DOTALL)
+_INDEX = re.compile(r'\s*([0-9]+)\s*')
 _RATIO = re.compile(r'^([1-9][0-9]?):([1-9][0-9]?)$')
 
-ASPECT_RATIOS = ('16:9', '9:16', '3:2', '2:3', '4:3', '3:4', '1:1')
-"""The ratios ``images.create / edit / remix`` accept everywhere (a model may add others)."""
+ASPECT_RATIOS: tuple[str, ...] = ('16:9', '9:16', '3:2', '2:3', '4:3', '3:4', '1:1')
+"""The ratios ``images.create / edit / remix`` offer on every model (a model may add others)."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One tag: its text as written and the index it names (None: malformed)."""
+
+    text: str
+    index: int | None
+
+
+def refs(prompt: str) -> Iterator[Ref]:
+    """Every tag in ``prompt``, in order (see the module docstring for the rules)."""
+    for m in _IMG_TAG.finditer(prompt):
+        digits = _INDEX.fullmatch(m.group(1))
+        yield Ref(m.group(0), int(digits.group(1)) if digits else None)
 
 
 def image_refs(prompt: str) -> list[int]:
-    """The indexes named by well-formed ``<img>N</img>`` tags in ``prompt``, in order.
+    """The indexes named by well-formed tags in ``prompt``, in order.
 
     Examples:
-        >>> image_refs('put <img>0</img> into <img>1</img>')
+        >>> image_refs('put <img>0</img> into <img>1</img>; ignore <img>x</img>')
         [0, 1]
     """
-    return [int(m.group(1)) for m in _IMG_TAG.finditer(prompt) if m.group(1).isdecimal()]
+    return [r.index for r in refs(prompt) if r.index is not None]
+
+
+def bad_ref(prompt: str, n_images: int) -> str | None:
+    """The first tag that names no image of the ``n_images`` given, or None."""
+    for ref in refs(prompt):
+        if ref.index is None or ref.index >= n_images:
+            return ref.text
+    return None
 
 
 def check_refs(prompt: str, n_images: int, *, where: str = 'prompt') -> None:
-    """Refuse a ``<img>N</img>`` tag that names no image of the ``n_images`` given.
+    """Refuse a tag that names no image of the ``n_images`` given.
 
     Examples:
         >>> check_refs('<img>2</img>', 2)
@@ -39,25 +82,28 @@ def check_refs(prompt: str, n_images: int, *, where: str = 'prompt') -> None:
         reverie.errors.InvalidValueError: prompt refers to '<img>2</img>' but 2 image(s) were \
 given; indexes are 0-based, so use <img>0</img> to <img>1</img>.
     """
-    for m in _IMG_TAG.finditer(prompt):
-        text = m.group(1)
-        if text.isdecimal() and int(text) < n_images:
-            continue
+    bad = bad_ref(prompt, n_images)
+    if bad is not None:
         valid = f'<img>0</img> to <img>{n_images - 1}</img>' if n_images > 0 else 'no tags'
         raise InvalidValueError(
-            f'{where} refers to {m.group(0)!r} but {n_images} image(s) were given; indexes '
+            f'{where} refers to {bad!r} but {n_images} image(s) were given; indexes '
             f'are 0-based, so use {valid}.'
         )
 
 
 def translate_refs(prompt: str, name: Callable[[int], str]) -> str:
-    """Replace each ``<img>N</img>`` by ``name(N)`` (checked first with ``check_refs``).
+    """Replace each well-formed tag by ``name(N)`` (check first with ``check_refs``).
 
     Examples:
-        >>> translate_refs('<img>0</img> in <img>1</img>', lambda i: f'image {i + 1}')
+        >>> translate_refs('<img>0</img> in <IMG> 1 </IMG>', lambda i: f'image {i + 1}')
         'image 1 in image 2'
     """
-    return _IMG_TAG.sub(lambda m: name(int(m.group(1))), prompt)
+
+    def say(m: re.Match[str]) -> str:
+        digits = _INDEX.fullmatch(m.group(1))
+        return name(int(digits.group(1))) if digits else m.group(0)
+
+    return _IMG_TAG.sub(say, prompt)
 
 
 def ordinal_name(index: int) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
 
 from reverie.config import Config
 from reverie.errors import InvalidValueError, NotFoundError
@@ -17,7 +18,7 @@ PROVIDERS: dict[str, str] = {
     'openai': 'reverie.functions.openai',
     'gemini': 'reverie.functions.gemini',
     'bfl': 'reverie.functions.bfl',
-    'reve': 'reverie.functions.reve.provider',
+    'reve': 'reverie.functions.reve',
     'local': 'reverie.functions.local',
 }
 _INSTALL_HINTS = {'local': "pip install 'reverie[local]'"}
@@ -49,6 +50,23 @@ def split_model(model: object) -> tuple[str, str]:
             f'{", ".join(PROVIDERS)}.'
         )
     return name, model_id.strip()
+
+
+_settings: list[Callable[[], Config]] = [Config.load]
+
+
+def use_settings(source: Callable[[], Config]) -> None:
+    """Where ``images.*`` read the default model: the open catalog's settings.
+
+    ``reverie.api`` registers the default catalog's settings here (this layer never looks
+    the catalog up); without it, the process's settings.
+    """
+    _settings[0] = source
+
+
+def default_settings() -> Config:
+    """The settings a call without ``model=`` takes its default model from."""
+    return _settings[0]()
 
 
 def resolve_model(model: object, config: Config) -> str:

@@ -14,14 +14,25 @@ from typing import Any
 import PIL.Image
 
 from reverie import types as ts
-from reverie.config import Config
 from reverie.errors import InvalidValueError, TypeMismatchError
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr
-from reverie.functions.images import refs
-from reverie.functions.images.calls import image_bytes, literal, paid_image_function
+from reverie.functions.images.calls import (
+    Build,
+    CheckCall,
+    check_request,
+    image_bytes,
+    literal,
+    paid_image_function,
+)
 from reverie.functions.images.provider import ImageRequest, Verb
-from reverie.functions.images.registry import PROVIDERS, get_provider, resolve_model, split_model
+from reverie.functions.images.registry import (
+    PROVIDERS,
+    default_settings,
+    get_provider,
+    resolve_model,
+    split_model,
+)
 from reverie.functions.paid import PaidFunction
 
 _VERBS: tuple[Verb, ...] = ('create', 'edit', 'remix')
@@ -79,43 +90,36 @@ def _request(
     return ImageRequest(verb, model_id, prompt, images, kwargs.get('aspect_ratio'), options)
 
 
-def _builder(verb: Verb) -> Any:
+def request_builder(verb: Verb) -> Build:
+    """Read one cell's values into the request of ``verb`` (checked once, by ``prepare``)."""
+
     async def build(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ImageRequest | None:
         if verb == 'create':
-            prompt = refs.check_prompt(args[0])
-            return _request(verb, kwargs, prompt, ())
+            return _request(verb, kwargs, args[0], ())
         if verb == 'edit':
-            prompt = refs.check_prompt(args[1], 'instruction')
-            refs.check_refs(prompt, 1, where='instruction')
-            return _request(verb, kwargs, prompt, await image_bytes([args[0]]))
-        prompt = refs.check_prompt(args[0])
+            return _request(verb, kwargs, args[1], await image_bytes([args[0]]))
         images = args[1]
         if not isinstance(images, list):
             raise InvalidValueError(f'images must be a list of images, got {images!r}.')
         if any(img is None for img in images):
             return None  # an input image is missing (null): so is the remix
-        refs.check_refs(prompt, len(images))
-        return _request(verb, kwargs, prompt, await image_bytes(images))
+        return _request(verb, kwargs, args[0], await image_bytes(images))
 
     return build
 
 
-def _checker(provider_name: str, verb: Verb) -> Any:
+def call_checker(provider_name: str, verb: Verb) -> CheckCall:
+    """Check a call's literal arguments when its column is defined (nothing is sent)."""
+
     def check_call(args: tuple[n.Node, ...], kwargs: dict[str, n.Node]) -> None:
-        provider = get_provider(provider_name)
         n_images = 1 if verb == 'edit' else 0
-        prompt_node = args[1] if verb == 'edit' else args[0]
         if verb == 'remix':
             n_images = len(_remix_items(args[1]))
-        is_lit, prompt = literal(prompt_node)
-        if is_lit:
-            where = 'instruction' if verb == 'edit' else 'prompt'
-            refs.check_prompt(prompt, where)
-            refs.check_refs(prompt, n_images, where=where)
+        is_lit, prompt = literal(args[1] if verb == 'edit' else args[0])
         values = {k: v.value for k, v in kwargs.items() if isinstance(v, n.Literal)}
         placeholder = prompt if is_lit else 'a prompt'
         request = _request(verb, values, placeholder, (b'',) * n_images)
-        provider.check(request)
+        check_request(get_provider(provider_name), request)
 
     return check_call
 
@@ -146,12 +150,12 @@ def verb_function(provider_name: str, verb: Verb) -> PaidFunction:
     """The function computing ``verb`` on provider ``provider_name`` (one per pair)."""
     return paid_image_function(
         provider_name,
-        _builder(verb),
+        request_builder(verb),
         name=verb,
         path=f'{__name__}.{provider_name}_{verb}',
         signature=_SIGNATURES[verb],
         param_types=_PARAMS[verb],
-        check_call=_checker(provider_name, verb),
+        check_call=call_checker(provider_name, verb),
     )
 
 
@@ -183,7 +187,7 @@ class ImageVerb:
                 f"images.{self.verb}(model=...) must be a literal such as 'openai/gpt-image-2', "
                 'not a column expression.'
             )
-        model = resolve_model(model, Config.load())
+        model = resolve_model(model, default_settings())
         provider_name, _ = split_model(model)
         # The verb's own arguments may come by name too (images=[...]); the rest are options.
         kwargs: dict[str, Any] = {

@@ -8,17 +8,16 @@ FLUX.2 prompts name reference images in order ("image 1", "image 2"), so reverie
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from reverie.errors import InvalidValueError
+from reverie.functions.images import refs
 
-ASPECT_RATIOS = ('16:9', '9:16', '3:2', '2:3', '4:3', '3:4', '1:1')
+ASPECT_RATIOS = refs.ASPECT_RATIOS  # the verbs' ratios: any size is a ratio away
 MAX_IMAGES = 10  # FLUX.2 takes up to 10 references; [klein] works best with up to 4
-_TAG = re.compile(r'<img>\s*(\d+)\s*</img>', re.IGNORECASE)
-_OPTION_NAMES = ('seed', 'steps', 'guidance_scale')
+OPTION_NAMES = ('seed', 'steps', 'guidance_scale')
 
 
 def name_references(prompt: str) -> str:
@@ -28,26 +27,7 @@ def name_references(prompt: str) -> str:
         >>> name_references('Place the subject of <img>0</img> into <img>1</img>')
         'Place the subject of image 1 into image 2'
     """
-    return _TAG.sub(lambda m: f'image {int(m.group(1)) + 1}', prompt)
-
-
-def check_references(prompt: str, n_images: int) -> None:
-    """Refuse a tag that names no image of the ``n_images`` given."""
-    for m in _TAG.finditer(prompt):
-        if int(m.group(1)) >= n_images:
-            raise InvalidValueError(
-                f'prompt refers to {m.group(0)!r} but {n_images} image(s) were given; indexes '
-                f'are 0-based, so use <img>0</img> to <img>{max(n_images - 1, 0)}</img>.'
-            )
-
-
-def check_aspect_ratio(value: str | None) -> None:
-    """Refuse a ratio the verbs do not offer."""
-    if value is not None and value not in ASPECT_RATIOS:
-        raise InvalidValueError(
-            f'aspect_ratio {value!r} is not one of {", ".join(ASPECT_RATIOS)}; pick one of '
-            'those, or None for the model default (an input image keeps its shape).'
-        )
+    return refs.translate_refs(prompt, refs.ordinal_name)
 
 
 def output_size(
@@ -88,11 +68,11 @@ class Options:
 
 def parse_options(options: Mapping[str, Any]) -> Options:
     """Check and convert ``options``; refuse names the local model does not take."""
-    unknown = sorted(set(options) - set(_OPTION_NAMES))
+    unknown = sorted(set(options) - set(OPTION_NAMES))
     if unknown:
         raise InvalidValueError(
             f'The local model takes no option(s) {", ".join(map(repr, unknown))}; it takes '
-            f'{", ".join(_OPTION_NAMES)}.'
+            f'{", ".join(OPTION_NAMES)}.'
         )
     seed = options.get('seed')
     steps = options.get('steps')

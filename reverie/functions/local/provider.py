@@ -13,14 +13,22 @@ from typing import TYPE_CHECKING
 
 import PIL.Image
 
-from reverie.errors import InvalidValueError, ServiceError
-from reverie.functions.images.provider import ImageAnswer, ImageRequest, Price
+from reverie.errors import ServiceError
+from reverie.functions.images.provider import Capabilities, ImageAnswer, ImageRequest, Price
 from reverie.functions.local import inputs
 from reverie.functions.local import pipeline as pl
 from reverie.functions.local import weights as wt
 
 if TYPE_CHECKING:
     from reverie.config import Config, LocalSettings
+
+CAPABILITIES = Capabilities(
+    label='a local model',
+    aspect_ratios=inputs.ASPECT_RATIOS,
+    images={'create': (0, 0), 'edit': (1, 1), 'remix': (1, inputs.MAX_IMAGES)},
+    options=inputs.OPTION_NAMES,
+)
+"""What ``model='local/...'`` can do, whatever the model."""
 
 
 class LocalProvider:
@@ -41,22 +49,13 @@ class LocalProvider:
 
     def check(self, request: ImageRequest) -> None:
         """Refuse bad inputs, missing libraries or unreachable weights; loads nothing."""
-        n = len(request.images)
-        wanted = {'create': (0, 0), 'edit': (1, 1), 'remix': (1, inputs.MAX_IMAGES)}
-        low, high = wanted[request.verb]
-        if not low <= n <= high:
-            raise InvalidValueError(
-                f'{request.verb} on a local model takes {low} to {high} image(s), got {n}.'
-            )
-        inputs.check_aspect_ratio(request.aspect_ratio)
-        inputs.check_references(request.prompt, n)
+        CAPABILITIES.check(request)
         inputs.parse_options(request.options)
         wt.check(request.model)
         pl.check_libraries()
 
     async def send(self, request: ImageRequest, config: Config) -> ImageAnswer:
-        """Make one image; the model loads on the first call."""
-        self.check(request)
+        """Make one image (checked by the caller); the model loads on the first call."""
         return await asyncio.to_thread(_generate, request, config.local)
 
 

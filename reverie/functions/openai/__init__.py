@@ -6,6 +6,9 @@ and, for an OpenAI-compatible server, ``OPENAI_BASE_URL`` (default
 (``[openai] max_concurrency``, ``requests_per_minute``). ``images.create / edit / remix``
 with ``model='openai/gpt-image-2'`` reach the same model.
 
+``openai.chat_completions(messages, model=...)`` is OpenAI's chat completions (a text
+model; see ``reverie.functions.openai.chat``).
+
 >>> from reverie.functions import openai
 >>> openai.image_generate.name, openai.provider().name
 ('image_generate', 'openai')
@@ -19,9 +22,10 @@ import PIL.Image
 
 from reverie import types as ts
 from reverie.functions.images.calls import native_image_function
+from reverie.functions.openai.chat import chat_completions
 from reverie.functions.openai.client import OpenAIProvider
 
-__all__ = ['image_edit', 'image_generate', 'provider']
+__all__ = ['chat_completions', 'image_edit', 'image_generate', 'provider']
 
 _PROVIDER = OpenAIProvider()
 _FIELDS: dict[str, ts.ColumnType] = {

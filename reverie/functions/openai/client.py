@@ -17,7 +17,7 @@ import httpx
 from reverie.config import Config
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
 from reverie.functions.images import http, prices, refs
-from reverie.functions.images.provider import ImageAnswer, ImageRequest, Price
+from reverie.functions.images.provider import Capabilities, ImageAnswer, ImageRequest, Price
 
 LABEL = 'OpenAI'
 MAX_IMAGES = 16
@@ -32,10 +32,23 @@ SIZES = {  # aspect ratio -> size (multiples of 16, about 1.3-1.6 MP)
     '4:3': '1280x960',
     '3:4': '960x1280',
 }
-GENERATE_FIELDS = frozenset(
-    {'quality', 'size', 'output_format', 'output_compression', 'background', 'moderation', 'user'}
+CAPABILITIES = Capabilities(
+    label='OpenAI gpt-image-2',
+    aspect_ratios=tuple(SIZES),
+    images={'create': (0, 0), 'edit': (1, MAX_IMAGES), 'remix': (1, MAX_IMAGES)},
+    options=(
+        'quality',
+        'size',
+        'output_format',
+        'output_compression',
+        'background',
+        'moderation',
+        'user',
+    ),
+    max_prompt_chars=MAX_PROMPT,
+    verb_options={'edit': ('input_fidelity',), 'remix': ('input_fidelity',)},
 )
-EDIT_FIELDS = GENERATE_FIELDS | {'input_fidelity'}
+"""What GPT Image can do: declared once, checked by ``Capabilities.check``."""
 CHOICES = {
     'quality': ('low', 'medium', 'high', 'auto'),
     'output_format': ('png', 'jpeg', 'webp'),
@@ -62,26 +75,17 @@ class OpenAIProvider:
                 f'OpenAI model {model!r} is retired (shut down in October 2026); use '
                 "model 'gpt-image-2'."
             )
-        refs.check_prompt(request.prompt, max_chars=MAX_PROMPT)
-        refs.check_image_count(len(request.images), 0, MAX_IMAGES, model)
-        allowed = GENERATE_FIELDS if request.verb == 'create' else EDIT_FIELDS
-        unknown = sorted(set(request.options) - allowed)
-        if unknown:
+        if request.aspect_ratio is not None and 'size' in request.options:
             raise InvalidValueError(
-                f'OpenAI {model} does not take option(s) {", ".join(unknown)}; it takes '
-                f'{", ".join(sorted(allowed))}.'
+                'Pass either aspect_ratio or size to OpenAI, not both: size fixes the ratio.'
             )
+        CAPABILITIES.check(request)
         for name, choices in CHOICES.items():
             value = request.options.get(name)
             if value is not None and value not in choices:
                 raise InvalidValueError(
                     f'OpenAI {name} must be one of {", ".join(map(repr, choices))}, got {value!r}.'
                 )
-        if request.aspect_ratio is not None and 'size' in request.options:
-            raise InvalidValueError(
-                'Pass either aspect_ratio or size to OpenAI, not both: size fixes the ratio.'
-            )
-        refs.check_aspect_ratio(request.aspect_ratio, tuple(SIZES), f'OpenAI {model}')
         size = request.options.get('size')
         if size is not None:
             check_size(size)
@@ -124,7 +128,7 @@ class OpenAIProvider:
                 fail, client, 'POST', url, paid=True, headers=headers, data=data, files=files
             )
         if response.status_code >= 300:
-            raise _failure(fail, response)
+            raise failure(fail, response)
         return await asyncio.to_thread(_answer, fail, request, response)
 
 
@@ -194,23 +198,11 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str | None, str
     return code, kind, message or http.describe(response)
 
 
-def retry_after(headers: httpx.Headers) -> float | None:
-    """OpenAI's wait hint: ``retry-after-ms``, ``retry-after``, then the exhausted limit's reset."""
-    ms = http.seconds(headers.get('retry-after-ms'))
-    if ms is not None:
-        return ms / 1000
-    wait = http.seconds(headers.get('retry-after'))
-    if wait is not None:
-        return wait
-    for kind in ('requests', 'tokens'):
-        if headers.get(f'x-ratelimit-remaining-{kind}') == '0':
-            reset = http.seconds(headers.get(f'x-ratelimit-reset-{kind}'))
-            if reset is not None:
-                return reset
-    return None
+retry_after = http.retry_after  # the one reading of wait headers, shared by providers
 
 
-def _failure(fail: http.Failure, response: httpx.Response) -> ServiceError:
+def failure(fail: http.Failure, response: httpx.Response) -> ServiceError:
+    """The ``ServiceError`` an OpenAI error answer means (any endpoint)."""
     status = response.status_code
     code, kind, said = _error_fields(response)
     request_id = response.headers.get('x-request-id')

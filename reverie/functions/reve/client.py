@@ -14,30 +14,35 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import logging
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from reverie.config import DEFAULT_REVE_URL, ReveSettings
-from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
-from reverie.functions.images.http import Failure
-from reverie.functions.reve.errors import (
-    CLOSED_CODE,
-    KEY_HINT,
-    RATE_LIMIT_CODE,
-    RETRYABLE_STATUSES,
-    explain,
-    retry_after_seconds,
+from reverie.config import DEFAULT_REVE_URL, ProviderSettings
+from reverie.errors import InvalidValueError, ServiceError
+from reverie.functions.images.http import Failure, json_object
+from reverie.functions.reve.answers import (
+    ReveResult,
+    describe_body,
+    parse_result,
+    raise_for_error,
 )
+from reverie.functions.reve.errors import KEY_HINT
 from reverie.functions.reve.validate import build_body
+
+__all__ = [
+    'DEFAULT_TIMEOUT',
+    'OFFLOAD_BYTES',
+    'ReveClient',
+    'ReveResult',
+    'client_from_settings',
+    'encode_images',
+]
 
 logger = logging.getLogger('reverie.reve')
 
@@ -48,33 +53,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(180.0, connect=10.0)
 OFFLOAD_BYTES = 256 * 1024
 
 EFFECT_SOURCES = ('all', 'project', 'preset')
-
-
-@dataclass(frozen=True)
-class ReveResult:
-    """One generated image and its metadata.
-
-    Attributes:
-        image: PNG file bytes exactly as received (decoded from base64, never re-encoded).
-        version: the resolved dated model version, e.g. ``reve-create@20250915``.
-        request_id: the service's request id, for support.
-        credits_used: credits this call cost.
-        credits_remaining: credits left, when the service said.
-    """
-
-    image: bytes
-    version: str
-    request_id: str
-    credits_used: int
-    credits_remaining: int | None
-    credits_known: bool = True  # False: the answer's figure was missing or malformed
-
-    def __repr__(self) -> str:
-        return (
-            f'ReveResult(image=<{len(self.image)} bytes>, version={self.version!r}, '
-            f'request_id={self.request_id!r}, credits_used={self.credits_used}, '
-            f'credits_remaining={self.credits_remaining})'
-        )
 
 
 class ReveClient:
@@ -180,7 +158,7 @@ class ReveClient:
             test_time_scaling=test_time_scaling,
             postprocessing=postprocessing,
         )
-        return await self._generate('create', body)
+        return await self.generate('create', body)
 
     async def edit(
         self,
@@ -193,7 +171,7 @@ class ReveClient:
         postprocessing: list[dict[str, Any]] | None = None,
     ) -> ReveResult:
         """Edit ``image`` (file bytes) by ``edit_instruction`` (``POST /v1/image/edit``)."""
-        (encoded,) = await _encode_images('image', [image])
+        (encoded,) = await encode_images('image', [image])
         body = build_body(
             'edit',
             edit_instruction=edit_instruction,
@@ -203,7 +181,7 @@ class ReveClient:
             test_time_scaling=test_time_scaling,
             postprocessing=postprocessing,
         )
-        return await self._generate('edit', body)
+        return await self.generate('edit', body)
 
     async def remix(
         self,
@@ -224,7 +202,7 @@ class ReveClient:
                 f'images must be a list of image file bytes, got one {type(images).__name__}; '
                 'wrap it in a list.'
             )
-        encoded = await _encode_images('images', list(images))
+        encoded = await encode_images('images', list(images))
         body = build_body(
             'remix',
             prompt=prompt,
@@ -234,7 +212,7 @@ class ReveClient:
             test_time_scaling=test_time_scaling,
             postprocessing=postprocessing,
         )
-        return await self._generate('remix', body)
+        return await self.generate('remix', body)
 
     async def balance(self) -> float:
         """Return the credits left on this key (``GET /api/misc/balance``)."""
@@ -262,34 +240,38 @@ class ReveClient:
             raise self._unexpected('list effects', response, "has no 'effects' list of objects")
         return effects
 
-    async def _generate(self, op: str, body: dict[str, object]) -> ReveResult:
+    async def generate(self, op: str, body: dict[str, object]) -> ReveResult:
+        """Send a checked request ``body`` to ``/v1/image/{op}`` (see ``validate.request_body``)."""
         # The encoded images dominate the body's size; dumping them is linear in it.
         if _images_size(body) > OFFLOAD_BYTES:
             content = await asyncio.to_thread(_dump_json, body)
         else:
             content = _dump_json(body)
         response = await self._send(op, 'POST', f'/v1/image/{op}', content=content, json_body=True)
-        self._raise_for_error(op, response)
+        raise_for_error(self._fail(op), response)
         if len(response.content) > OFFLOAD_BYTES:
-            return await asyncio.to_thread(self._parse_result, op, response)
-        return self._parse_result(op, response)
+            return await asyncio.to_thread(parse_result, self._fail(op), response)
+        return parse_result(self._fail(op), response)
 
     async def _get_json(
         self, op: str, path: str, params: dict[str, str] | None
     ) -> tuple[dict[str, Any], httpx.Response]:
         response = await self._send(op, 'GET', path, params=params)
-        self._raise_for_error(op, response)
-        data = _json_object(response.content)
+        raise_for_error(self._fail(op), response)
+        data = json_object(response.content)
         if data is None:
             raise self._unexpected(
-                op, response, f'is not a JSON object ({_describe_body(response)})'
+                op, response, f'is not a JSON object ({describe_body(response)})'
             )
         return data, response
 
+    def _fail(self, op: str) -> Failure:
+        """Builds the errors of operation ``op``, the key scrubbed from them."""
+        return Failure('Reve', op, self._api_key)
+
     def _unexpected(self, op: str, response: httpx.Response, what: str) -> ServiceError:
         """The error for a successful answer that does not follow the contract."""
-        return self._error(
-            op,
+        return self._fail(op)(
             f'the answer {what}. Check that REVE_API_URL points at a Reve-compatible server.',
             status=response.status_code,
             request_id=response.headers.get('X-Reve-Request-Id'),
@@ -314,31 +296,27 @@ class ReveClient:
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
             # Nothing reached the service: calling again is safe and costs nothing.
-            failure = self._error(
-                op,
+            failure = self._fail(op)(
                 f'could not reach {self._base_url!r} ({type(e).__name__}: {e}). Check '
                 'REVE_API_URL and the network; retrying may help.',
                 retryable=True,
             )
         except (httpx.WriteError, httpx.WriteTimeout) as e:
             # The request was not fully sent, so the service cannot have answered it.
-            failure = self._error(
-                op,
+            failure = self._fail(op)(
                 f'the request to {self._base_url!r} could not be sent ({type(e).__name__}). '
                 'Retrying may help.',
                 retryable=True,
             )
         except httpx.TimeoutException as e:
             # Paid-call layer: the request left and no answer came; it may have been charged.
-            failure = self._error(
-                op,
+            failure = self._fail(op)(
                 f'no answer from {self._base_url!r} in time ({type(e).__name__} after '
                 f'{time.monotonic() - start:.1f} s). The request may have been charged.',
                 maybe_charged=True,
             )
         except httpx.RequestError as e:
-            failure = self._error(
-                op,
+            failure = self._fail(op)(
                 f'the connection to {self._base_url!r} broke after the request was sent '
                 f'({type(e).__name__}: {e}). The request may have been charged.',
                 maybe_charged=True,
@@ -359,144 +337,6 @@ class ReveClient:
         )
         return response
 
-    def _raise_for_error(self, op: str, response: httpx.Response) -> None:
-        """Raise the ServiceError a non-2xx answer, or a 2xx carrying an error code, means."""
-        status = response.status_code
-        if 200 <= status < 300 and not response.headers.get('X-Reve-Error-Code'):
-            return
-        body = (_json_object(response.content) if _looks_like_json(response) else None) or {}
-        if 200 <= status < 300 and (
-            _is_true(body.get('content_violation'))
-            or _is_true(response.headers.get('X-Reve-Content-Violation'))
-        ):
-            return  # _parse_result raises ContentViolationError, which is never retried
-        raise self._failure(op, response, body)
-
-    def _failure(self, op: str, response: httpx.Response, body: dict[str, Any]) -> ServiceError:
-        """The ServiceError for a failed answer, from its status, headers and JSON body."""
-        status = response.status_code
-        header_code = response.headers.get('X-Reve-Error-Code') or None
-        # Some servers nest the error object or send a plain "error" string.
-        error = body.get('error')
-        if isinstance(error, dict):
-            body = {**error, **body}
-            error = None
-        code = _str_or_none(body.get('error_code')) or header_code
-        message = _str_or_none(body.get('message')) or _str_or_none(error)
-        params: dict[str, Any] = body['params'] if isinstance(body.get('params'), dict) else {}
-        request_id = response.headers.get('X-Reve-Request-Id') or _str_or_none(
-            body.get('request_id')
-        )
-        retry_after = retry_after_seconds(
-            response.headers.get('Retry-After'), params.get('retry_after')
-        )
-        retryable = status in RETRYABLE_STATUSES and code != CLOSED_CODE
-        if 200 <= status < 300:
-            retryable = code == RATE_LIMIT_CODE
-        said = f'{code}: {message}' if code and message else code or message
-        if said is None:
-            said = _describe_body(response)
-        return self._error(
-            op,
-            explain(status, code, said, params, retry_after, response),
-            status=status,
-            code=code,
-            retry_after=retry_after,
-            request_id=request_id,
-            retryable=retryable,
-            stops_run=status == 402,  # credits exhausted: no call can succeed
-        )
-
-    def _error(
-        self,
-        op: str,
-        detail: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        retry_after: float | None = None,
-        request_id: str | None = None,
-        retryable: bool = False,
-        maybe_charged: bool = False,
-        stops_run: bool = False,
-        cls: type[ServiceError] = ServiceError,
-    ) -> ServiceError:
-        return Failure('Reve', op, self._api_key)(
-            detail,
-            status=status,
-            code=code,
-            retry_after=retry_after,
-            request_id=request_id,
-            retryable=retryable,
-            maybe_charged=maybe_charged,
-            stops_run=stops_run,
-            cls=cls,
-        )
-
-    def _parse_result(self, op: str, response: httpx.Response) -> ReveResult:
-        """Read a 2xx generation answer: JSON with base64 PNG, or raw image bytes."""
-        headers = response.headers
-        status = response.status_code
-        request_id = headers.get('X-Reve-Request-Id')
-        content_type = headers.get('Content-Type', '').split(';')[0].strip().lower()
-        data: dict[str, Any] = {}
-        image: bytes | None = None
-        if content_type.startswith('image/'):
-            image = response.content
-        else:
-            parsed = _json_object(response.content)
-            if parsed is None:
-                raise self._error(
-                    op,
-                    f'the answer is not JSON ({_describe_body(response)}). Check that '
-                    'REVE_API_URL points at a Reve-compatible server.',
-                    status=status,
-                    request_id=request_id,
-                    maybe_charged=True,
-                )
-            data = parsed
-        request_id = request_id or _str_or_none(data.get('request_id'))
-        if _is_true(data.get('content_violation')) or _is_true(
-            headers.get('X-Reve-Content-Violation')
-        ):
-            raise self._error(
-                op,
-                'the service flagged the content as a violation. Change the prompt or images; '
-                'retrying the same request will not help.',
-                status=status,
-                code=_str_or_none(data.get('error_code')) or headers.get('X-Reve-Error-Code'),
-                request_id=request_id,
-                cls=ContentViolationError,
-            )
-        if _str_or_none(data.get('error_code')):
-            raise self._failure(op, response, data)
-        if image is None:
-            image = _b64decode(data.get('image'))
-        if not image:
-            raise self._error(
-                op,
-                "the answer has no image, or its 'image' is not valid base64. Check that "
-                'REVE_API_URL points at a Reve-compatible server.',
-                status=status,
-                request_id=request_id,
-                maybe_charged=True,
-            )
-        credits_used = _int_or_none(data.get('credits_used'), headers.get('X-Reve-Credits-Used'))
-        return ReveResult(
-            image=image,
-            version=_str_or_none(data.get('version')) or headers.get('X-Reve-Version') or '',
-            request_id=request_id or '',
-            credits_used=credits_used or 0,
-            credits_known=credits_used is not None,
-            credits_remaining=_int_or_none(
-                data.get('credits_remaining'), headers.get('X-Reve-Credits-Remaining')
-            ),
-        )
-
-    def _scrub(self, text: str) -> str:
-        # A misbehaving server may echo the key back; it must not reach our messages.
-        return Failure('Reve', '', self._api_key).scrub(text)
-
 
 def _images_size(body: dict[str, object]) -> int:
     images = body.get('reference_images')
@@ -509,20 +349,7 @@ def _dump_json(body: dict[str, object]) -> bytes:
     return json.dumps(body).encode()
 
 
-def _is_true(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() == 'true')
-
-
-def _b64decode(value: object) -> bytes | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-async def _encode_images(arg: str, images: list[bytes]) -> list[str]:
+async def encode_images(arg: str, images: list[bytes]) -> list[str]:
     """Base64-encode image file bytes, in a thread when they are large."""
     for i, image in enumerate(images):
         if not isinstance(image, bytes | bytearray | memoryview) or not len(image):
@@ -542,47 +369,7 @@ def _b64_all(images: list[bytes]) -> list[str]:
     return [base64.b64encode(image).decode('ascii') for image in images]
 
 
-def _looks_like_json(response: httpx.Response) -> bool:
-    content_type = response.headers.get('Content-Type', '').lower()
-    return not content_type.startswith('image/') and bool(response.content)
-
-
-def _json_object(content: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _describe_body(response: httpx.Response) -> str:
-    content_type = response.headers.get('Content-Type') or 'no content type'
-    size = len(response.content)
-    if content_type.startswith('text/') and size:
-        snippet = ' '.join(response.text.split())[:120]
-        return f'{content_type}, {size} bytes: {snippet!r}'
-    return f'{content_type}, {size} bytes'
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int_or_none(*values: object) -> int | None:
-    """The first value that is a finite number >= 0 (``1e400``, ``-3``, ``'x'`` are not)."""
-    for value in values:
-        if value is None or isinstance(value, bool):
-            continue
-        try:
-            number = float(str(value))
-        except ValueError:
-            continue
-        if math.isfinite(number) and number >= 0:
-            return int(number)
-    return None
-
-
-def client_from_settings(settings: ReveSettings) -> ReveClient:
+def client_from_settings(settings: ProviderSettings) -> ReveClient:
     """Build a client from ``settings`` (``REVE_API_KEY``, ``REVE_API_URL``, config file)."""
     if not settings.api_key:
         raise InvalidValueError(

@@ -1,8 +1,11 @@
 """Reve as an ``ImageProvider``: one attempt per ``send``, priced from the credit table.
 
-Configure with ``REVE_API_KEY`` and ``REVE_API_URL`` (or ``[reve]`` in ``config.toml``).
-``REVE_TIMEOUT`` is the *total* time one attempt may take (connect, send, wait, download),
-not a per-read timeout: an answer dripped a byte at a time ends at the deadline.
+``model='reve/<version>'`` (``latest``, ``latest-fast``, ``reve-edit@20250915``...) picks the
+version; ``reve.create / edit / remix`` are the image verbs on this provider. Configure
+with ``REVE_API_KEY`` and ``REVE_API_URL`` (or ``[reve]`` in ``config.toml``): the ``reve``
+entry of ``Config.providers``. ``REVE_TIMEOUT`` is the *total* time one attempt may take
+(connect, send, wait, download), not a per-read timeout: an answer dripped a byte at a time
+ends at the deadline.
 
 Credits (reve-api.md §5): create 18, edit 30, remix 30, edit/remix with a ``-fast`` version
 5, times ``test_time_scaling``; ``upscale`` / ``remove_background`` add more (the contract
@@ -12,29 +15,49 @@ gives no figure: the worst case reserves ``POSTPROCESS_CREDITS_MAX`` per step).
 from __future__ import annotations
 
 import asyncio
+import io
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import PIL.Image
 
 from reverie.errors import ServiceError
-from reverie.functions.images.provider import ImageAnswer, ImageRequest, Price
+from reverie.functions.images.provider import Capabilities, ImageAnswer, ImageRequest, Price
+from reverie.functions.reve import contract
 from reverie.functions.reve import validate as v
-from reverie.functions.reve.client import ReveClient, ReveResult, client_from_settings
+from reverie.functions.reve.client import (
+    ReveClient,
+    ReveResult,
+    client_from_settings,
+    encode_images,
+)
 
 if TYPE_CHECKING:
-    from reverie.config import Config, ReveSettings
+    from reverie.config import Config, ProviderSettings
 
 POOL_NAME = 'reve'
-BASE_CREDITS = {'create': 18, 'edit': 30, 'remix': 30}
-FAST_CREDITS = 5
 POSTPROCESS_CREDITS_MIN = 0
 POSTPROCESS_CREDITS_MAX = 30
 PRICE_SOURCE = 'reve-api.md §5 credit table'
 _PAID_STEPS = ('upscale', 'remove_background')
 
+CAPABILITIES = Capabilities(
+    label='Reve',
+    aspect_ratios=contract.ASPECT_RATIOS,
+    images={
+        'create': (0, 0),
+        'edit': (1, 1),
+        'remix': (contract.MIN_REMIX_IMAGES, contract.MAX_REMIX_IMAGES),
+    },
+    options=('test_time_scaling', 'postprocessing'),
+    max_prompt_chars=contract.MAX_PROMPT_CHARS,
+)
+"""What every Reve version can do (the version itself is checked per verb)."""
+
 _clients: dict[tuple[int, str | None, str, float], ReveClient] = {}
 
 
-def client_for(settings: ReveSettings) -> ReveClient:
+def client_for(settings: ProviderSettings) -> ReveClient:
     """One client (one connection pool) per event loop and service."""
     key = (id(asyncio.get_running_loop()), settings.api_key, settings.base_url, settings.timeout)
     client = _clients.get(key)
@@ -48,6 +71,7 @@ class ReveProvider:
     """The Reve image API (or any Reve-compatible server) behind the provider contract."""
 
     name = 'reve'
+    capabilities = CAPABILITIES
 
     def __repr__(self) -> str:
         return '<ReveProvider>'
@@ -58,8 +82,8 @@ class ReveProvider:
 
     def price(self, request: ImageRequest) -> Price:
         """Credits ``request`` costs, from the credit table (sends nothing)."""
-        version = str(request.options.get('version') or request.model or '')
-        base = FAST_CREDITS if 'fast' in version else BASE_CREDITS[request.verb]
+        fast = 'fast' in request.model
+        base = contract.FAST_CREDITS if fast else contract.BASE_CREDITS[request.verb]
         scaling = request.options.get('test_time_scaling') or 1
         credits = math.ceil(base * float(scaling) - 1e-9)
         steps = request.options.get('postprocessing') or []
@@ -75,10 +99,12 @@ class ReveProvider:
 
     def check(self, request: ImageRequest) -> None:
         """Refuse what the Reve contract refuses, before anything is sent."""
-        v.check_prompt(request.prompt, 'edit_instruction' if request.verb == 'edit' else 'prompt')
-        if request.verb == 'remix':
-            v.check_image_count(len(request.images))
-            v.check_image_refs(request.prompt, len(request.images))
+        CAPABILITIES.check(request)
+        v.check_version(request.verb, request.model)
+        v.check_test_time_scaling(request.options.get('test_time_scaling'))
+        v.check_postprocessing(request.options.get('postprocessing'))
+        if all(request.images):  # placeholders (b'') when checked at definition
+            v.check_image_limits([_size(data) for data in request.images])
 
     async def send(self, request: ImageRequest, config: Config) -> ImageAnswer:
         """One attempt, ended at the total deadline ``REVE_TIMEOUT``."""
@@ -86,7 +112,7 @@ class ReveProvider:
         client = client_for(settings)
         try:
             async with asyncio.timeout(settings.timeout):
-                result = await self._call(client, request)
+                result = await client.generate(request.verb, await _body(request))
         except TimeoutError:
             raise ServiceError(
                 f'Reve {request.verb} failed (no HTTP answer): no complete answer from '
@@ -97,19 +123,25 @@ class ReveProvider:
             ) from None
         return _answer(result)
 
-    @staticmethod
-    async def _call(client: ReveClient, request: ImageRequest) -> ReveResult:
-        options: dict[str, Any] = {
-            'aspect_ratio': request.aspect_ratio,
-            'version': request.options.get('version'),
-            'test_time_scaling': request.options.get('test_time_scaling'),
-            'postprocessing': request.options.get('postprocessing'),
-        }
-        if request.verb == 'create':
-            return await client.create(request.prompt, **options)
-        if request.verb == 'edit':
-            return await client.edit(request.images[0], request.prompt, **options)
-        return await client.remix(request.prompt, list(request.images), **options)
+
+async def _body(request: ImageRequest) -> dict[str, object]:
+    """The JSON body of a request ``check`` accepted (nothing is checked again)."""
+    images = await encode_images('images', list(request.images)) if request.images else []
+    options = {
+        'aspect_ratio': request.aspect_ratio,
+        'version': request.model,
+        'test_time_scaling': request.options.get('test_time_scaling'),
+        'postprocessing': request.options.get('postprocessing'),
+    }
+    return v.request_body(request.verb, request.prompt, images, options)
+
+
+def _size(data: bytes) -> tuple[int, int, int]:
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as img:
+            return img.width, img.height, len(data)
+    except Exception:
+        return 0, 0, len(data)  # not an image: the service says so (422)
 
 
 def _answer(result: ReveResult) -> ImageAnswer:

@@ -1,47 +1,40 @@
-"""Checks for Reve request arguments, run before anything is sent (contract §3-§4).
+"""Checks of Reve's own request fields, run before anything is sent (contract §3-§4).
 
-Every check raises :class:`~reverie.errors.InvalidValueError` naming the argument, the
-allowed values and what to do; :func:`build_body` runs them all and assembles the JSON body.
+The figures come from ``contract``; prompts and ``<img>N</img>`` tags are read by the one
+parser every model shares (``reverie.functions.images.refs``). Every check raises
+:class:`~reverie.errors.InvalidValueError` naming the argument, the allowed values and what
+to do; :func:`build_body` runs them all and assembles the JSON body (``ReveClient`` uses it
+for calls made directly; the provider assembles checked requests with :func:`request_body`).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reverie.errors import InvalidValueError
-
-ASPECT_RATIOS: tuple[str, ...] = ('16:9', '9:16', '3:2', '2:3', '4:3', '3:4', '1:1')
-"""Values the service accepts for ``aspect_ratio``; ``'auto'`` is also allowed but never sent."""
-
-VERSIONS: dict[str, tuple[str, ...]] = {
-    'create': ('latest', 'reve-create@20250915'),
-    'edit': ('latest', 'latest-fast', 'reve-edit@20250915', 'reve-edit-fast@20251030'),
-    'remix': ('latest', 'latest-fast', 'reve-remix@20250915', 'reve-remix-fast@20251030'),
-}
-"""Accepted ``version`` strings per endpoint."""
+from reverie.functions.images import refs
+from reverie.functions.reve.contract import (
+    ASPECT_RATIOS,
+    MAX_FIT_DIM,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
+    MAX_PROMPT_CHARS,
+    MAX_REMIX_IMAGES,
+    MAX_REQUEST_IMAGE_BYTES,
+    MAX_REQUEST_PIXELS,
+    MIN_REMIX_IMAGES,
+    POSTPROCESSES,
+    TEST_TIME_SCALING_RANGE,
+    UPSCALE_FACTORS,
+    VERSIONS,
+)
 
 ENDPOINTS: tuple[str, ...] = tuple(VERSIONS)
-
-MAX_PROMPT_CHARS = 2560
-MIN_TEST_TIME_SCALING = 1
-MAX_TEST_TIME_SCALING = 15
-MIN_REMIX_IMAGES = 1
-MAX_REMIX_IMAGES = 6
-MAX_IMAGE_BYTES = 40 * 1024 * 1024
-MAX_IMAGE_PIXELS = 33_554_432
-MAX_IMAGE_SIDE = 8192
-MAX_TOTAL_PIXELS = 50_331_648
-MAX_TOTAL_BYTES = 100 * 1024 * 1024
-UPSCALE_FACTORS: tuple[int, ...] = (2, 3, 4)
-MAX_FIT_DIM = 4096
-POSTPROCESSES: tuple[str, ...] = ('upscale', 'remove_background', 'fit_image', 'effect')
+MIN_TEST_TIME_SCALING, MAX_TEST_TIME_SCALING = (int(x) for x in TEST_TIME_SCALING_RANGE)
 _FIT_KEYS: tuple[str, ...] = ('max_dim', 'max_width', 'max_height')
-
-# Anything between the tags, so a malformed reference is reported instead of ignored.
-_IMG_TAG = re.compile(r'<img>(.*?)</img>', re.DOTALL)
 
 # Which prompt-like field and which image field each endpoint takes.
 _TEXT_FIELD = {'create': 'prompt', 'edit': 'edit_instruction', 'remix': 'prompt'}
@@ -54,20 +47,8 @@ def _choices(values: Sequence[object]) -> str:
 
 
 def check_prompt(prompt: object, arg: str = 'prompt') -> str:
-    """Check that ``prompt`` is a string of 1 to 2560 characters and return it."""
-    if not isinstance(prompt, str):
-        raise InvalidValueError(
-            f'{arg} must be a string of 1 to {MAX_PROMPT_CHARS} characters, '
-            f'got {type(prompt).__name__} {prompt!r}.'
-        )
-    if not prompt:
-        raise InvalidValueError(f'{arg} is empty; pass 1 to {MAX_PROMPT_CHARS} characters.')
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidValueError(
-            f'{arg} has {len(prompt)} characters ({prompt[:40]!r}...); Reve accepts at most '
-            f'{MAX_PROMPT_CHARS}. Shorten it.'
-        )
-    return prompt
+    """Check that ``prompt`` is a non-blank string of at most 2560 characters and return it."""
+    return refs.check_prompt(prompt, arg, MAX_PROMPT_CHARS)
 
 
 def check_aspect_ratio(value: object) -> str | None:
@@ -92,7 +73,7 @@ def _check_endpoint(endpoint: object) -> str:
 
 def check_version(endpoint: str, value: object) -> str | None:
     """Check ``version`` for ``endpoint`` (``'create'``, ``'edit'`` or ``'remix'``)."""
-    allowed = VERSIONS[_check_endpoint(endpoint)]
+    allowed = tuple(VERSIONS[_check_endpoint(endpoint)])
     if value is None:
         return None
     if not isinstance(value, str) or value not in allowed:
@@ -214,29 +195,6 @@ def check_image_count(n: int) -> int:
     return n
 
 
-def image_refs(prompt: str) -> list[int]:
-    """Return the indexes of the well-formed ``<img>N</img>`` tags in ``prompt``, in order.
-
-    Examples:
-        >>> image_refs('put <img>0</img> into <img>1</img>')
-        [0, 1]
-    """
-    return [int(m.group(1)) for m in _IMG_TAG.finditer(prompt) if m.group(1).isdecimal()]
-
-
-def check_image_refs(prompt: str, n_images: int) -> None:
-    """Check that every ``<img>N</img>`` tag in ``prompt`` names one of ``n_images`` images."""
-    for m in _IMG_TAG.finditer(prompt):
-        text = m.group(1)
-        if text.isdecimal() and int(text) < n_images:
-            continue
-        valid = f'<img>0</img> to <img>{n_images - 1}</img>' if n_images > 0 else 'no tags at all'
-        raise InvalidValueError(
-            f'prompt refers to {m.group(0)!r} but {n_images} image(s) were given; indexes '
-            f'are 0-based, so use {valid}.'
-        )
-
-
 def check_image_limits(sizes: Sequence[tuple[int, int, int]]) -> None:
     """Check per-image and per-request size limits.
 
@@ -264,15 +222,15 @@ def check_image_limits(sizes: Sequence[tuple[int, int, int]]) -> None:
             )
         total_pixels += width * height
         total_bytes += n_bytes
-    if total_pixels > MAX_TOTAL_PIXELS:
+    if total_pixels > MAX_REQUEST_PIXELS:
         raise InvalidValueError(
             f'images have {total_pixels} pixels in total; Reve accepts at most '
-            f'{MAX_TOTAL_PIXELS} per request. Resize them or pass fewer images.'
+            f'{MAX_REQUEST_PIXELS} per request. Resize them or pass fewer images.'
         )
-    if total_bytes > MAX_TOTAL_BYTES:
+    if total_bytes > MAX_REQUEST_IMAGE_BYTES:
         raise InvalidValueError(
             f'images have {total_bytes} bytes in total; Reve accepts at most '
-            f'{MAX_TOTAL_BYTES} (100 MB) per request. Recompress them or pass fewer images.'
+            f'{MAX_REQUEST_IMAGE_BYTES} (100 MB) per request. Recompress them or pass fewer images.'
         )
 
 
@@ -310,29 +268,43 @@ def build_body(endpoint: str, **fields: object) -> dict[str, object]:
             f'Reve {endpoint} does not take {", ".join(map(repr, unknown))}; '
             f'fields: {_choices(sorted(known))}.'
         )
-    body: dict[str, object] = {text_field: check_prompt(fields.get(text_field), text_field)}
+    text = check_prompt(fields.get(text_field), text_field)
+    images: list[str] = []
     if endpoint == 'edit':
-        body['reference_image'] = _check_base64_image(
-            'reference_image', fields.get('reference_image')
-        )
+        images = [_check_base64_image('reference_image', fields.get('reference_image'))]
     elif endpoint == 'remix':
-        images = fields.get('reference_images')
-        if not isinstance(images, list | tuple):
+        given = fields.get('reference_images')
+        if not isinstance(given, list | tuple):
             raise InvalidValueError(
-                f'reference_images must be a list of base64 strings, got {type(images).__name__}.'
+                f'reference_images must be a list of base64 strings, got {type(given).__name__}.'
             )
-        check_image_count(len(images))
-        body['reference_images'] = [
-            _check_base64_image(f'reference_images[{i}]', image) for i, image in enumerate(images)
-        ]
-        check_image_refs(str(body['prompt']), len(images))
+        check_image_count(len(given))
+        images = [_check_base64_image(f'reference_images[{i}]', g) for i, g in enumerate(given)]
+        refs.check_refs(text, len(images))
     optional: dict[str, object] = {
         'aspect_ratio': check_aspect_ratio(fields.get('aspect_ratio')),
         'version': check_version(endpoint, fields.get('version')),
         'test_time_scaling': check_test_time_scaling(fields.get('test_time_scaling')),
         'postprocessing': check_postprocessing(fields.get('postprocessing')),
     }
-    for name, value in optional.items():
+    return request_body(endpoint, text, images, optional)
+
+
+def request_body(
+    endpoint: str, text: str, images: Sequence[str], options: Mapping[str, object]
+) -> dict[str, object]:
+    """The JSON body of a request whose fields were checked; None and ``'auto'`` are left out.
+
+    Examples:
+        >>> request_body('edit', 'make it blue', ['QQ=='], {'version': None})
+        {'edit_instruction': 'make it blue', 'reference_image': 'QQ=='}
+    """
+    body: dict[str, object] = {_TEXT_FIELD[endpoint]: text}
+    if endpoint == 'edit':
+        body['reference_image'] = images[0]
+    elif endpoint == 'remix':
+        body['reference_images'] = list(images)
+    for name, value in options.items():
         if value is not None and not (name == 'aspect_ratio' and value == 'auto'):
             body[name] = value
     return body

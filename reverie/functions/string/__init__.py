@@ -1,8 +1,9 @@
 """String functions, also methods of String expressions: ``t.prompt.upper()``, ``.len()``.
 
 They follow Pixeltable's string module (itself after pandas' ``Series.str``) and equal
-Python's ``str`` methods. All run in Python: reverie's SQL translation
-(``exprs/to_sql.py``) has no function calls, so none is pushed to the database yet.
+Python's ``str`` methods. Those with an exact SQL twin (``len``, ``startswith``,
+``endswith``, ``contains``, ``replace``, ``strip``, ``lstrip``, ``rstrip``; see ``sql.py``)
+are computed by the database in filters and computed columns; the rest run in Python.
 """
 
 from __future__ import annotations

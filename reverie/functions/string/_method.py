@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reverie import types as ts
+from reverie.exprs.to_sql import SqlTwin
 from reverie.functions.udf import Function, register_as_method
 
 # Stored expressions find each function by this path, whatever module defines it.
@@ -19,6 +20,7 @@ def string_method(
     attr: str | None = None,
     param_types: dict[str, ts.ColumnType] | None = None,
     return_type: ts.ColumnType | None = None,
+    sql_twin: SqlTwin | None = None,
 ) -> Function:
     """``py_fn`` (first parameter ``s: str``) as ``t.col.<name>(...)``.
 
@@ -28,6 +30,7 @@ def string_method(
         attr: the package attribute holding the Function, when ``name`` shadows a builtin.
         param_types: types the hints cannot say.
         return_type: the result type, when the hint cannot say it.
+        sql_twin: SQL computing the function exactly (``functions/string/sql.py``).
     """
     fn = Function(
         py_fn,
@@ -35,6 +38,7 @@ def string_method(
         path=f'{PACKAGE}.{attr or name}',
         param_types=param_types,
         return_type=return_type,
+        sql_twin=sql_twin,
     )
     register_as_method('String', fn)
     return fn

@@ -11,6 +11,7 @@ import textwrap
 import unicodedata
 from typing import Any
 
+from reverie.functions.string import sql
 from reverie.functions.string._method import string_method
 
 
@@ -116,10 +117,10 @@ def _fill(s: str, width: int) -> str:
     return textwrap.fill(s, width)
 
 
-contains = string_method(_contains, 'contains')
+contains = string_method(_contains, 'contains', sql_twin=sql.contains_sql)
 count = string_method(_count, 'count')
-startswith = string_method(_startswith, 'startswith')
-endswith = string_method(_endswith, 'endswith')
+startswith = string_method(_startswith, 'startswith', sql_twin=sql.startswith_sql)
+endswith = string_method(_endswith, 'endswith', sql_twin=sql.endswith_sql)
 find = string_method(_find, 'find')
 rfind = string_method(_rfind, 'rfind')
 index = string_method(_index, 'index')
@@ -127,7 +128,7 @@ rindex = string_method(_rindex, 'rindex')
 findall = string_method(_findall, 'findall')
 match = string_method(_match, 'match')
 fullmatch = string_method(_fullmatch, 'fullmatch')
-replace = string_method(_replace, 'replace')
+replace = string_method(_replace, 'replace', sql_twin=sql.replace_sql)
 split = string_method(_split, 'split')
 partition = string_method(_partition, 'partition')
 rpartition = string_method(_rpartition, 'rpartition')

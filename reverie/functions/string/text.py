@@ -6,6 +6,7 @@ pandas' ``Series.str``). None in gives None out without calling the function.
 
 from __future__ import annotations
 
+from reverie.functions.string import sql
 from reverie.functions.string._method import string_method
 
 # -- case ------------------------------------------------------------------------------
@@ -155,15 +156,15 @@ def _removesuffix(s: str, suffix: str) -> str:
     return s.removesuffix(suffix)
 
 
-len_ = string_method(_len, 'len', attr='len_')
+len_ = string_method(_len, 'len', attr='len_', sql_twin=sql.len_sql)
 center = string_method(_center, 'center')
 ljust = string_method(_ljust, 'ljust')
 rjust = string_method(_rjust, 'rjust')
 pad = string_method(_pad, 'pad')
 zfill = string_method(_zfill, 'zfill')
-strip = string_method(_strip, 'strip')
-lstrip = string_method(_lstrip, 'lstrip')
-rstrip = string_method(_rstrip, 'rstrip')
+strip = string_method(_strip, 'strip', sql_twin=sql.strip_sql)
+lstrip = string_method(_lstrip, 'lstrip', sql_twin=sql.lstrip_sql)
+rstrip = string_method(_rstrip, 'rstrip', sql_twin=sql.rstrip_sql)
 removeprefix = string_method(_removeprefix, 'removeprefix')
 removesuffix = string_method(_removesuffix, 'removesuffix')
 

@@ -12,6 +12,7 @@ import pytest
 import reverie as rv
 from reverie.config import Config
 from reverie.functions import local
+from reverie.functions.images.calls import check_request
 from reverie.functions.images.provider import ImageAnswer, ImageRequest
 from reverie.functions.local import pipeline
 
@@ -108,12 +109,14 @@ def test_small_inputs_are_scaled_up(local_env: Path):
         ),
         pytest.param(ImageRequest('create', '.', 'x', options={'steps': 0}), 'steps', id='steps'),
         pytest.param(ImageRequest('remix', '.', '<img>1</img>', (b'',)), r'<img>1</img>', id='tag'),
-        pytest.param(ImageRequest('edit', '.', 'x'), 'takes 1 to 1 image', id='edit-no-image'),
+        pytest.param(
+            ImageRequest('edit', '.', 'x'), 'takes 1 to 1 input image', id='edit-no-image'
+        ),
     ],
 )
 def test_check_refuses_before_loading(request_: ImageRequest, message: str):
     with pytest.raises(rv.InvalidValueError, match=message):
-        local.provider().check(request_)
+        check_request(local.provider(), request_)
 
 
 def test_price_is_zero():

@@ -13,9 +13,9 @@ import pytest
 from reverie.config import Config
 from reverie.functions.images.provider import ImageAnswer, ImageRequest
 from reverie.functions.images.registry import get_provider
-from tests.providers.bfl_server import BFLStandIn
-from tests.providers.gemini_server import GeminiStandIn
-from tests.providers.openai_server import OpenAIStandIn
+from tests.functions.providers.bfl_server import BFLStandIn
+from tests.functions.providers.gemini_server import GeminiStandIn
+from tests.functions.providers.openai_server import OpenAIStandIn
 
 _PROVIDER_VARS = ('OPENAI_', 'GEMINI_', 'GOOGLE_API_KEY', 'BFL_')
 

@@ -12,8 +12,8 @@ from reverie.errors import ContentViolationError, ServiceError
 from reverie.functions.bfl import provider
 from reverie.functions.bfl.client import SIZES
 from reverie.functions.images.provider import ImageRequest
+from tests.functions.providers.bfl_server import BFLStandIn
 from tests.functions.providers.conftest import png_bytes, send, size_of
-from tests.providers.bfl_server import BFLStandIn
 
 
 def req(prompt='a fox', verb='create', images=(), ratio=None, model='flux-2-pro', **options):

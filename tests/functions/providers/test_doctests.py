@@ -1,4 +1,4 @@
-"""The examples in the image modules' docstrings run."""
+"""The examples in the provider modules' docstrings run."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ MODULES = [
     'reverie.functions.images.refs',
     'reverie.functions.images.registry',
     'reverie.functions.images.http',
+    'reverie.functions.images.calls',
+    'reverie.functions.reve.validate',
+    'reverie.functions.gemini.text',
     'reverie.functions.openai',
     'reverie.functions.gemini',
     'reverie.functions.bfl',
+    'reverie.functions.reve',
 ]
 
 

@@ -81,7 +81,7 @@ def test_literal_arguments_are_checked_when_the_column_is_defined(openai_server,
         images.remix('put <img>2</img> here', images=[table.a, table.b], model=model)
     with pytest.raises(rv.InvalidValueError, match="cannot make aspect_ratio '21:9'"):
         images.create(table.prompt, model=model, aspect_ratio='21:9')
-    with pytest.raises(rv.InvalidValueError, match=r'option\(s\) steps'):
+    with pytest.raises(rv.InvalidValueError, match=r"option\(s\) 'steps'"):
         images.create(table.prompt, model=model, steps=4)
     with pytest.raises(rv.TypeMismatchError, match='Image'):
         images.remix('x', images=[table.prompt], model=model)

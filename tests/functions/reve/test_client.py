@@ -23,7 +23,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from reverie.config import ReveSettings
+from reverie.config import ProviderSettings
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
 from reverie.functions.reve.client import (
     DEFAULT_TIMEOUT,
@@ -162,12 +162,14 @@ def test_client_from_settings_without_key() -> None:
         match=r'^Reve API key not found: set REVE_API_KEY or \[reve\] api_key in '
         r'~/\.reverie/config\.toml\.$',
     ):
-        client_from_settings(ReveSettings(api_key=None))
+        client_from_settings(ProviderSettings('reve', api_key=None))
 
 
 def test_client_from_settings_uses_url() -> None:
     async def main() -> None:
-        client = client_from_settings(ReveSettings(api_key=KEY, base_url='http://127.0.0.1:9/'))
+        client = client_from_settings(
+            ProviderSettings('reve', api_key=KEY, base_url='http://127.0.0.1:9/')
+        )
         async with client:
             assert client.base_url == 'http://127.0.0.1:9'
             assert KEY not in repr(client)
@@ -320,7 +322,7 @@ def test_large_payloads_are_coded_off_the_event_loop(monkeypatch: pytest.MonkeyP
     result = run(main())
     assert result.image == big
     assert base64.b64decode(rec.body['reference_image']) == big
-    assert offloaded == ['_parse_result', '_b64_all', '_dump_json', '_parse_result']
+    assert offloaded == ['parse_result', '_b64_all', '_dump_json', 'parse_result']
 
 
 def test_small_payloads_stay_inline(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 import reverie as rv
 from reverie.functions import reve
+from reverie.functions.images.calls import read_cellmeta
 from reverie.functions.reve.client import ReveClient
 from reverie.reve_server import ServerOptions, serve_in_thread
 
@@ -60,8 +61,10 @@ def test_bad_reference_from_a_column_is_an_error_cell_without_a_call(server, tab
 def test_provenance_and_lossless_storage(server, table):
     table.add_computed_column(scene=reve.create(table.prompt, aspect_ratio='16:9'))
     meta = table.select(table.scene.cellmeta).collect()[0]['scene_cellmeta']
-    assert meta['version'] == 'reve-create@20250915'
-    assert meta['credits_used'] == 18
+    # One cellmeta shape for every provider; Reve adds its credits.
+    assert meta['provider'] == 'reve' and meta['model'] == 'latest'
+    assert meta['model_version'] == 'reve-create@20250915'
+    assert meta['credits'] == 18 and meta['cost_usd'] is None
     assert meta['request_id'].startswith('rsid-')
     assert table.credits_used() == 18
     assert server.requests[-1].request_id == meta['request_id']
@@ -100,3 +103,18 @@ def test_abort_keeps_finished_cells(server, table):
     kept = [r['prompt'] for r in rs if r['scene'] is not None]
     # the calls already sent finished and were kept: paid results are never rolled back
     assert sorted(kept) == ['a fox', 'a heron']
+
+
+def test_old_reve_cellmeta_reads_in_the_one_shape():
+    """Cells stored before the one road hold {request_id, version, credits_used}."""
+    old = {'request_id': 'rsid-1', 'version': 'reve-edit@20250915', 'credits_used': 30}
+    assert read_cellmeta(old) == {
+        'provider': 'reve',
+        'model': 'reve-edit@20250915',
+        'request_id': 'rsid-1',
+        'model_version': 'reve-edit@20250915',
+        'cost_usd': None,
+        'credits': 30,
+    }
+    new = {'provider': 'openai', 'model': 'gpt-image-2', 'request_id': None}
+    assert read_cellmeta(new) == new and read_cellmeta(None) == {}

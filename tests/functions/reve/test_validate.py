@@ -7,6 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reverie.errors import InvalidValueError
+from reverie.functions.images.refs import check_refs as check_image_refs
+from reverie.functions.images.refs import image_refs
 from reverie.functions.reve import validate
 from reverie.functions.reve.validate import (
     ASPECT_RATIOS,
@@ -15,12 +17,10 @@ from reverie.functions.reve.validate import (
     check_aspect_ratio,
     check_image_count,
     check_image_limits,
-    check_image_refs,
     check_postprocessing,
     check_prompt,
     check_test_time_scaling,
     check_version,
-    image_refs,
 )
 
 
@@ -33,7 +33,7 @@ def test_doctests() -> None:
 def test_enumerations_follow_the_contract() -> None:
     assert ASPECT_RATIOS == ('16:9', '9:16', '3:2', '2:3', '4:3', '3:4', '1:1')
     assert set(VERSIONS) == {'create', 'edit', 'remix'}
-    assert VERSIONS['create'] == ('latest', 'reve-create@20250915')
+    assert tuple(VERSIONS['create']) == ('latest', 'reve-create@20250915')
     assert 'reve-edit-fast@20251030' in VERSIONS['edit']
     assert 'reve-remix-fast@20251030' in VERSIONS['remix']
     assert 'latest-fast' not in VERSIONS['create']
@@ -47,10 +47,11 @@ def test_check_prompt_accepts(prompt: str) -> None:
 @pytest.mark.parametrize(
     ('prompt', 'match'),
     [
-        pytest.param('', 'prompt is empty', id='empty'),
+        pytest.param('', 'prompt must be a non-empty string', id='empty'),
+        pytest.param('  ', 'prompt must be a non-empty string', id='blank'),
         pytest.param('x' * 2561, 'prompt has 2561 characters.*at most 2560', id='too-long'),
-        pytest.param(None, 'prompt must be a string.*NoneType', id='none'),
-        pytest.param(42, 'prompt must be a string.*int 42', id='int'),
+        pytest.param(None, 'prompt must be a non-empty string, got None', id='none'),
+        pytest.param(42, 'prompt must be a non-empty string, got 42', id='int'),
     ],
 )
 def test_check_prompt_rejects(prompt: object, match: str) -> None:
@@ -59,7 +60,7 @@ def test_check_prompt_rejects(prompt: object, match: str) -> None:
 
 
 def test_check_prompt_names_the_argument() -> None:
-    with pytest.raises(InvalidValueError, match=r'^edit_instruction is empty'):
+    with pytest.raises(InvalidValueError, match=r'^edit_instruction must be a non-empty string'):
         check_prompt('', 'edit_instruction')
 
 
@@ -311,7 +312,7 @@ def test_build_body_edit_and_remix() -> None:
         pytest.param(
             'create', {'prompt': 'x', 'width': 512}, "create does not take 'width'", id='unknown'
         ),
-        pytest.param('create', {}, 'prompt must be a string', id='missing-prompt'),
+        pytest.param('create', {}, 'prompt must be a non-empty string', id='missing-prompt'),
         pytest.param(
             'create', {'prompt': 'x', 'aspect_ratio': '5:4'}, "aspect_ratio '5:4'", id='ratio'
         ),

@@ -9,7 +9,14 @@ and ``inline_data``/``inlineData`` parts (at most 14 images), ``generationConfig
 ``candidates[0].content.parts[].inlineData`` with ``usageMetadata``.
 Prompts: ``forbidden`` -> ``promptFeedback.blockReason``; ``unsafe-output`` ->
 ``finishReason: IMAGE_SAFETY``; ``no-image`` -> a text-only answer.
-Script outcomes: ``429``, ``billing``, ``503``, ``reset``.
+Text models (``TEXT_MODELS``) answer text parts: ``candidates[0].content.parts[0].text`` is
+``'Draw: '`` and the prompt, cut to ``generationConfig.maxOutputTokens`` words
+(``finishReason: MAX_TOKENS``), with ``usageMetadata`` (``promptTokenCount``,
+``candidatesTokenCount``, ``totalTokenCount``), ``modelVersion`` and ``responseId``.
+Script outcomes: ``drip`` (the answer one byte every ``drip_interval`` s), ``gzip-bomb``
+(``bomb``, sent with ``Content-Encoding: gzip``), ``429`` (a per-minute limit),
+``quota-day`` (the daily quota used up), ``prepaid`` (429: prepaid billing credits
+depleted), ``billing``, ``503``, ``reset``, ``garbage`` (text models).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import itertools
 import re
 from typing import Any
 
-from tests.providers.base import Call, Reply, Request, StandIn, b64, decode_image, png
+from tests.functions.providers.base import Call, Reply, Request, StandIn, b64, decode_image, png
 
 RATIOS = {
     '1:1': (1024, 1024),
@@ -40,6 +47,17 @@ IMAGE_TOKENS = {'512': 747, '1K': 1120, '2K': 1680, '4K': 2520}
 RATES = {  # USD per million tokens: text in, image out, text out
     'gemini-3.1-flash-image-preview': (0.25, 60.0, 1.5),
     'gemini-3-pro-image-preview': (2.0, 120.0, 12.0),
+}
+TEXT_MODELS = {'gemini-2.5-flash': (0.30, 2.50)}  # USD per million tokens: in, out
+TEXT_GENERATION_FIELDS = {
+    'maxOutputTokens',
+    'temperature',
+    'topP',
+    'topK',
+    'candidateCount',
+    'stopSequences',
+    'seed',
+    'responseMimeType',
 }
 GENERATION_FIELDS = {
     'responseModalities',
@@ -63,6 +81,8 @@ def _error(code: int, status: str, message: str, details: list[Any] | None = Non
 class GeminiStandIn(StandIn):
     key = 'AIza-test-gemini-0123456789'
     retry_delay = '12s'
+    drip_interval = 2.0
+    bomb = b''  # gzip-compressed body for the ``gzip-bomb`` outcome (set by the test)
 
     def handle(self, request: Request) -> Reply:
         m = _PATH.match(request.path)
@@ -90,18 +110,7 @@ class GeminiStandIn(StandIn):
         )
         return reply
 
-    def _answer(self, model: str, body: dict[str, Any]) -> tuple[Reply, float]:
-        if model not in MODELS:
-            return _error(
-                404,
-                'NOT_FOUND',
-                f'models/{model} is not found for API version '
-                'v1beta, or is not supported for generateContent.',
-            ), 0.0
-        problem = _validate(model, body)
-        if problem is not None:
-            return _error(400, 'INVALID_ARGUMENT', problem), 0.0
-        outcome = self.next_outcome()
+    def _scripted(self, outcome: str | None) -> Reply | None:
         if outcome == '429':
             return _error(
                 429,
@@ -119,17 +128,99 @@ class GeminiStandIn(StandIn):
                         'retryDelay': self.retry_delay,
                     },
                 ],
-            ), 0.0
+            )
+        if outcome == 'quota-day':
+            return _error(
+                429,
+                'RESOURCE_EXHAUSTED',
+                'You exceeded your current quota, please check your plan and billing details.',
+                [
+                    {
+                        '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+                        'violations': [
+                            {
+                                'quotaMetric': 'generativelanguage.googleapis.com/'
+                                'generate_content_paid_tier_requests',
+                                'quotaId': 'GenerateRequestsPerDayPerProjectPerModel',
+                                'quotaDimensions': {'location': 'global'},
+                                'quotaValue': '250',
+                            }
+                        ],
+                    },
+                    {
+                        '@type': 'type.googleapis.com/google.rpc.RetryInfo',
+                        'retryDelay': '41s',
+                    },
+                ],
+            )
+        if outcome == 'prepaid':
+            return _error(
+                429,
+                'RESOURCE_EXHAUSTED',
+                'Your prepayment credits are depleted. Please go to AI Studio at '
+                'https://ai.studio/projects to manage your project and billing.',
+            )
         if outcome == 'billing':
             return _error(
                 403,
                 'PERMISSION_DENIED',
                 'Billing account for project is disabled; prepayment credits are depleted.',
-            ), 0.0
+            )
         if outcome == '503':
+            return _error(503, 'UNAVAILABLE', 'The model is overloaded. Please try again later.')
+        return None
+
+    def _text(self, model: str, body: dict[str, Any], outcome: str | None) -> tuple[Reply, float]:
+        texts = ' '.join(p['text'] for c in body['contents'] for p in c['parts'] if 'text' in p)
+        words = f'Draw: {texts}'.split()
+        cap = body.get('generationConfig', {}).get('maxOutputTokens')
+        finish = 'MAX_TOKENS' if cap is not None and len(words) > cap else 'STOP'
+        words = words[:cap] if cap is not None else words
+        prompt_tokens = max(1, len(texts) // 4)
+        usage = {
+            'promptTokenCount': prompt_tokens,
+            'candidatesTokenCount': len(words),
+            'totalTokenCount': prompt_tokens + len(words),
+        }
+        rate_in, rate_out = TEXT_MODELS[model]
+        charged = (prompt_tokens * rate_in + len(words) * rate_out) / 1e6
+        if outcome == 'reset':
+            return Reply(0, drop=True), charged
+        if outcome == 'garbage':  # an answer without its candidates
+            return Reply.json(200, {'usageMetadata': usage, 'modelVersion': model}), charged
+        candidate = {
+            'content': {'role': 'model', 'parts': [{'text': ' '.join(words)}]},
+            'finishReason': finish,
+            'index': 0,
+        }
+        answer = {
+            'candidates': [candidate],
+            'usageMetadata': usage,
+            'modelVersion': model,
+            'responseId': f'resp-{next(_ids)}',
+        }
+        return Reply.json(200, answer), charged
+
+    def _answer(self, model: str, body: dict[str, Any]) -> tuple[Reply, float]:
+        if model not in MODELS and model not in TEXT_MODELS:
             return _error(
-                503, 'UNAVAILABLE', 'The model is overloaded. Please try again later.'
+                404,
+                'NOT_FOUND',
+                f'models/{model} is not found for API version '
+                'v1beta, or is not supported for generateContent.',
             ), 0.0
+        problem = _text_problem(body) if model in TEXT_MODELS else _validate(model, body)
+        if problem is not None:
+            return _error(400, 'INVALID_ARGUMENT', problem), 0.0
+        outcome = self.next_outcome()
+        failed = self._scripted(outcome)
+        if failed is not None:
+            return failed, 0.0
+        if model in TEXT_MODELS:
+            return self._text(model, body, outcome)
+        return self._image(model, body, outcome)
+
+    def _image(self, model: str, body: dict[str, Any], outcome: str | None) -> tuple[Reply, float]:
         parts = body['contents'][0]['parts']
         texts = ' '.join(p['text'] for p in parts if 'text' in p)
         n_images = sum(1 for p in parts if 'inline_data' in p or 'inlineData' in p)
@@ -170,7 +261,32 @@ class GeminiStandIn(StandIn):
         reply = Reply.json(200, {**answer, 'candidates': [candidate], 'usageMetadata': usage})
         if outcome == 'reset':
             return Reply(0, drop=True), charged
+        if outcome == 'drip':
+            reply.drip = self.drip_interval
+        if outcome == 'gzip-bomb':
+            headers = {'Content-Type': 'application/json', 'Content-Encoding': 'gzip'}
+            return Reply(200, self.bomb, headers), charged
         return reply, charged
+
+
+def _text_problem(body: dict[str, Any]) -> str | None:
+    for name in body:
+        if name not in ('contents', 'generationConfig', 'safetySettings', 'systemInstruction'):
+            return f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.'
+    contents = body.get('contents')
+    if not isinstance(contents, list) or not contents:
+        return '* GenerateContentRequest.contents: contents is not specified'
+    for i, content in enumerate(contents):
+        parts = content.get('parts') if isinstance(content, dict) else None
+        if not parts or not all(isinstance(p.get('text'), str) for p in parts):
+            return f'* GenerateContentRequest.contents[{i}].parts: text parts expected'
+    for name in body.get('generationConfig', {}):
+        if name not in TEXT_GENERATION_FIELDS:
+            return (
+                f'Invalid JSON payload received. Unknown name "{name}" at '
+                "'generation_config': Cannot find field."
+            )
+    return None
 
 
 def _validate(model: str, body: dict[str, Any]) -> str | None:

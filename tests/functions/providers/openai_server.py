@@ -1,10 +1,16 @@
-"""Stand-in for OpenAI's Image API (``/v1/images/generations``, ``/v1/images/edits``).
+"""Stand-in for OpenAI's Image API (``/v1/images/generations``, ``/v1/images/edits``) and
+chat completions (``/v1/chat/completions``).
 
 Written from the published contract: Bearer auth, JSON generations, multipart edits with
 ``image[]`` parts (up to 16), ``b64_json`` answers with token ``usage``, errors as
 ``{"error": {"message", "type", "param", "code"}}``, ``x-request-id``, 429 with
 ``retry-after-ms`` and ``x-ratelimit-*`` headers, ``insufficient_quota``, moderation
 (``moderation_blocked``). A prompt containing ``forbidden`` is refused by moderation.
+Chat completions answer ``{"id", "object": "chat.completion", "created", "model",
+"choices": [{"index", "message": {"role", "content", "refusal"}, "logprobs",
+"finish_reason"}], "usage": {"prompt_tokens", "completion_tokens", "total_tokens"},
+"system_fingerprint"}``; the reply is ``'Draw: '`` and the last user message, cut to
+``max_completion_tokens`` (``finish_reason: length``).
 Script outcomes: ``429``, ``quota``, ``500``, ``reset``, ``garbage``.
 """
 
@@ -19,7 +25,7 @@ from typing import Any
 
 import PIL.Image
 
-from tests.providers.base import Call, Reply, Request, StandIn, b64, png, shorten
+from tests.functions.providers.base import Call, Reply, Request, StandIn, b64, png, shorten
 
 # USD per million tokens, from OpenAI's pricing page for gpt-image-2.
 TEXT_IN, IMAGE_IN, IMAGE_OUT = 5.00, 8.00, 30.00
@@ -40,6 +46,20 @@ GENERATE_FIELDS = {
     'partial_images',
 }
 EDIT_FIELDS = GENERATE_FIELDS | {'input_fidelity', 'mask'}
+CHAT_RATES = {'gpt-4o-mini': (0.15, 0.60)}  # USD per million tokens: prompt, completion
+CHAT_FIELDS = {
+    'model',
+    'messages',
+    'max_completion_tokens',
+    'max_tokens',
+    'temperature',
+    'top_p',
+    'n',
+    'seed',
+    'stop',
+    'user',
+    'response_format',
+}
 _SIZE = re.compile(r'^(\d+)x(\d+)$')
 _ids = itertools.count(1)
 
@@ -61,6 +81,8 @@ class OpenAIStandIn(StandIn):
     models = ('gpt-image-2',)
 
     def handle(self, request: Request) -> Reply:
+        if request.method == 'POST' and request.path == '/v1/chat/completions':
+            return self._chat(request)
         if request.method != 'POST' or request.path not in (
             '/v1/images/generations',
             '/v1/images/edits',
@@ -89,13 +111,60 @@ class OpenAIStandIn(StandIn):
         )
         return reply
 
-    def _answer(
-        self, fields: dict[str, Any], images: list[bytes], edit: bool
-    ) -> tuple[Reply, float]:
-        bad = self._validate(fields, images, edit)
+    def _chat(self, request: Request) -> Reply:
+        if request.headers.get('authorization', '') != f'Bearer {self.key}':
+            self.log(Call(request.method, request.path, 401))
+            return _error(401, 'Incorrect API key provided.', 'invalid_api_key')
+        fields = request.json()
+        reply, charged = self._chat_answer(fields)
+        self.log(Call('POST', request.path, reply.status, charged, fields, dict(request.headers)))
+        return reply
+
+    def _chat_answer(self, fields: dict[str, Any]) -> tuple[Reply, float]:
+        refused, outcome = self._refused(_chat_problem(fields))
+        if refused is not None:
+            return refused, 0.0
+        user = [m for m in fields['messages'] if m.get('role') == 'user']
+        words = f'Draw: {user[-1]["content"] if user else ""}'.split()
+        cap = fields.get('max_completion_tokens') or fields.get('max_tokens')
+        finish = 'length' if cap is not None and len(words) > cap else 'stop'
+        words = words[:cap] if cap is not None else words
+        prompt_tokens = sum(len(str(m.get('content', ''))) // 4 + 4 for m in fields['messages'])
+        usage = {
+            'prompt_tokens': prompt_tokens,
+            'completion_tokens': len(words),
+            'total_tokens': prompt_tokens + len(words),
+        }
+        rate_in, rate_out = CHAT_RATES[fields['model']]
+        charged = (prompt_tokens * rate_in + len(words) * rate_out) / 1e6
+        if outcome == 'reset':
+            return Reply(0, drop=True), charged
+        n = next(_ids)
+        message = {'role': 'assistant', 'content': ' '.join(words), 'refusal': None}
+        body = {
+            'id': f'chatcmpl-{n}',
+            'object': 'chat.completion',
+            'created': 1764300000,
+            'model': f'{fields["model"]}-2024-07-18',
+            'choices': [
+                {'index': 0, 'message': message, 'logprobs': None, 'finish_reason': finish}
+            ],
+            'usage': usage,
+            'system_fingerprint': 'fp_standin',
+        }
+        if outcome == 'garbage':
+            body = {'id': f'chatcmpl-{n}', 'object': 'chat.completion'}  # no choices
+        return Reply.json(200, body, **{'x-request-id': f'req_{n}'}), charged
+
+    def _refused(self, bad: Reply | None) -> tuple[Reply | None, str | None]:
+        """The refusal to send (a bad request, else a scripted failure) and the outcome."""
         if bad is not None:
-            return bad, 0.0
+            return bad, None
         outcome = self.next_outcome()
+        return self._scripted(outcome), outcome
+
+    @staticmethod
+    def _scripted(outcome: str | None) -> Reply | None:
         if outcome == '429':
             return _error(
                 429,
@@ -108,18 +177,26 @@ class OpenAIStandIn(StandIn):
                     'x-ratelimit-remaining-requests': '0',
                     'x-ratelimit-reset-requests': '1.5s',
                 },
-            ), 0.0
+            )
         if outcome == 'quota':
             return _error(
                 429,
                 'You exceeded your current quota, please check your plan and billing details.',
                 'insufficient_quota',
                 kind='insufficient_quota',
-            ), 0.0
+            )
         if outcome == '500':
             return _error(
                 500, 'The server had an error processing your request.', None, kind='server_error'
-            ), 0.0
+            )
+        return None
+
+    def _answer(
+        self, fields: dict[str, Any], images: list[bytes], edit: bool
+    ) -> tuple[Reply, float]:
+        refused, outcome = self._refused(self._validate(fields, images, edit))
+        if refused is not None:
+            return refused, 0.0
         if outcome == 'reset':
             return Reply(0, drop=True), self._cost(fields, images)
         prompt = str(fields['prompt'])
@@ -260,3 +337,25 @@ def _multipart(request: Request) -> tuple[dict[str, Any], list[bytes], tuple[Rep
         else:
             fields[str(name)] = payload.decode()
     return fields, images, None
+
+
+def _chat_problem(fields: Any) -> Reply | None:
+    """The 400 the chat completions endpoint gives a malformed request, or None."""
+    if not isinstance(fields, dict):
+        return _error(400, 'We could not parse the JSON body of your request.', None)
+    for name in fields:
+        if name not in CHAT_FIELDS:
+            return _error(400, f'Unrecognized request argument supplied: {name}', None, name)
+    if fields.get('model') not in CHAT_RATES:
+        return _error(
+            404,
+            f'The model `{fields.get("model")}` does not exist or you do not have access to it.',
+            'model_not_found',
+        )
+    messages = fields.get('messages')
+    if not isinstance(messages, list) or not messages:
+        return _error(400, "Invalid 'messages': empty array.", 'empty_array', 'messages')
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get('role') not in ('system', 'user', 'assistant'):
+            return _error(400, f"Invalid value for 'messages[{i}].role'.", 'invalid_value')
+    return None

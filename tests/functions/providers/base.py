@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +40,7 @@ class Reply:
     body: bytes = b''
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without answering (a reset after sending)
+    drip: float = 0.0  # seconds between single bytes of the body (a trickling server)
 
     @classmethod
     def json(cls, status: int, data: Any, **headers: str) -> Reply:
@@ -129,7 +131,16 @@ def _handler(server: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.send_header('Content-Length', str(len(reply.body)))
             self.end_headers()
-            self.wfile.write(reply.body)
+            if not reply.drip:
+                self.wfile.write(reply.body)
+                return
+            try:
+                for i in range(len(reply.body)):
+                    self.wfile.write(reply.body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(reply.drip)
+            except OSError:  # the client gave up
+                self.close_connection = True
 
         do_GET = do_POST = _serve
 

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from tests.providers.base import Call, Reply, Request, StandIn, decode_image, png, shorten
+from tests.functions.providers.base import Call, Reply, Request, StandIn, decode_image, png, shorten
 
 # Credits by model: first output MP, each further MP, each input MP (bfl.ai/pricing).
 PRICES = {
@@ -57,6 +57,7 @@ class Task:
     height: int
     polls_left: int
     done: bool = False
+    ready_answers: int = 0
 
 
 class BFLStandIn(StandIn):
@@ -69,6 +70,9 @@ class BFLStandIn(StandIn):
         self.max_active = 24
         self.pending_polls = 1  # polls answered Pending before Ready
         self.url_ttl = 600.0  # seconds a signed result URL stays valid
+        # Ready answers per task whose URL has expired by the time it is fetched (a slow
+        # client); each poll of a Ready task signs a fresh URL, as the real API does.
+        self.stale_urls = 0
         self.polling_base: str | None = None  # another origin for polling_url, if set
         self._task_lock = threading.Lock()
 
@@ -162,6 +166,8 @@ class BFLStandIn(StandIn):
                     },
                 )
             task.done = True
+            task.ready_answers += 1
+            stale = task.ready_answers <= self.stale_urls
         for word, status in (
             ('forbidden', 'Request Moderated'),
             ('unsafe-output', 'Content Moderated'),
@@ -177,7 +183,7 @@ class BFLStandIn(StandIn):
                         'details': {'reason': status},
                     },
                 )
-        expires = time.time() + self.url_ttl
+        expires = time.time() + (-1.0 if stale else self.url_ttl)
         sig = _sign(task_id, expires)
         sample = f'{self.url}/delivery/{task_id}.png?se={expires:.3f}&sig={sig}'
         return Reply.json(

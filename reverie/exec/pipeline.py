@@ -1,0 +1,168 @@
+"""Columns that call services: rows claimed a few at a time, one coroutine per row.
+
+A cell starts as soon as the cells it reads are done, and its calls go through their
+resource pool; each answer of a service is committed as soon as it arrives. Rows are
+claimed ahead of the pools (twice what they can run at once), never more, so workers
+sharing a backfill each get their part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import PIL.Image
+
+from reverie.errors import RunStoppedError
+from reverie.exec.batches import SyncBatches
+from reverie.exec.caller import unwrap
+from reverie.exec.cells import fetch_rows
+from reverie.exec.inputs import Env, Inputs, close_images, input_error, set_cell
+from reverie.exec.paid import STORAGE_ERRORS, is_pending_marker, storage_stop
+from reverie.exec.planner import ColumnPlan
+from reverie.exec.runstate import RunState
+from reverie.exec.worker import Claimer
+from reverie.exec.writer import CellWriter
+from reverie.store.db import PENDING, ROWID
+from reverie.store.ledger import CallSite
+
+ASYNC_ROWS_IN_FLIGHT = 256  # at most, per process; less when the pools are small
+
+
+class RowPipeline:
+    """The async columns of one run (and the synchronous ones of the same rows)."""
+
+    def __init__(
+        self, run: RunState, writer: CellWriter, inputs: Inputs, sync: SyncBatches
+    ) -> None:
+        self.run = run
+        self.writer = writer
+        self.inputs = inputs
+        self.sync = sync
+        self.rows_ahead = self._rows_ahead()
+
+    def _rows_ahead(self) -> int:
+        """Rows to claim and start ahead of the pools: twice what they can run at once.
+
+        Claiming more than a process can soon work on would starve other workers sharing
+        the backfill; claiming fewer would leave the pools idle.
+        """
+        caller = self.run.caller
+        limits: list[int] = []
+        for plan in self.run.plan.in_python:
+            for call, _ in plan.precompute:
+                settings = caller.pool_settings(call)
+                if settings is not None:
+                    limits.append(caller.pool(settings).ceiling)
+        if not limits:
+            return ASYNC_ROWS_IN_FLIGHT
+        return max(16, min(ASYNC_ROWS_IN_FLIGHT, 2 * sum(limits)))
+
+    async def execute(self, claimer: Claimer) -> None:
+        """Claim rows batch after batch and run each as a coroutine until none are left."""
+        run = self.run
+        python = run.plan.in_python
+        sync_plans = [p for p in python if not p.is_async]
+        async_plans = [p for p in python if p.is_async]
+        rows_in_flight = asyncio.Semaphore(self.rows_ahead)
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while not run.aborted:
+                try:
+                    batch = await asyncio.to_thread(claimer.next_batch)
+                    rows = await asyncio.to_thread(
+                        fetch_rows, run.ctx.store, run.schema, batch, run.plan.fetch
+                    )
+                except STORAGE_ERRORS as e:  # paid-call layer: let the calls in flight end
+                    run.stop(storage_stop(e, 'claiming rows'))
+                    break
+                if not batch:
+                    break
+                envs = [self.inputs.env(row) for row in rows]
+                self.sync.compute(sync_plans, rows, envs)
+                for row, env in zip(rows, envs, strict=True):
+                    await rows_in_flight.acquire()
+                    if run.aborted:
+                        rows_in_flight.release()
+                        break
+                    task = asyncio.ensure_future(self._run_row(async_plans, row, env))
+                    tasks.add(task)
+
+                    def finished(t: asyncio.Task[None]) -> None:
+                        tasks.discard(t)
+                        rows_in_flight.release()
+
+                    task.add_done_callback(finished)
+            if tasks:
+                await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _run_row(self, plans: list[ColumnPlan], row: dict[str, Any], env: Env) -> None:
+        rid = row[ROWID]
+        pending = [p for p in plans if row[p.column.sql.state] == PENDING]
+        done: dict[int, asyncio.Future[None]] = {
+            p.column.id: asyncio.get_running_loop().create_future() for p in pending
+        }
+
+        async def cell(plan: ColumnPlan) -> None:
+            try:
+                for dep in plan.deps:
+                    if dep in done:
+                        await done[dep]
+                await self._compute_cell(plan, rid, env)
+            finally:
+                if not done[plan.column.id].done():
+                    done[plan.column.id].set_result(None)
+
+        try:
+            await asyncio.gather(*(cell(p) for p in pending))
+        finally:
+            close_images(env)
+        self.writer.done_rows.append(rid)
+        await self.writer.maybe_flush()
+
+    async def _compute_cell(self, plan: ColumnPlan, rid: int, env: Env) -> None:
+        run, writer = self.run, self.writer
+        if run.aborted:
+            return
+        err = input_error(plan, env)
+        value: Any = None
+        if err is not None:
+            result = writer.error_result(rid, plan.column, err)
+        else:
+            try:
+                meta: dict[str, Any] | None = None
+                site = CallSite(run.schema.id, plan.column.id, rid)
+                for call, read_args in plan.precompute:
+                    if run.aborted:
+                        return
+                    args, kwargs = read_args(env)
+                    result_of_call = await run.caller.acall(call, args, kwargs, site)
+                    env[call], call_meta = unwrap(result_of_call)
+                    meta = call_meta or meta
+                value, own_meta = unwrap(plan.value(env))
+                meta = own_meta or meta
+                if isinstance(value, PIL.Image.Image):  # encoding and writing take a while
+                    result = await asyncio.to_thread(
+                        writer.value_result, rid, plan.column, value, meta
+                    )
+                else:
+                    result = writer.value_result(rid, plan.column, value, meta)
+            except asyncio.CancelledError:
+                raise
+            except RunStoppedError as e:  # paid-call layer: the cell stays pending
+                run.stop(e)
+                return
+            except Exception as e:
+                if is_pending_marker(e):  # paid-call layer: dry run / stopping: stays pending
+                    return
+                result = writer.error_result(rid, plan.column, e)
+        set_cell(env, plan, result, value)
+        writer.record(result)
+        # An answer of a service (maybe paid for) is committed now, not with the next batch,
+        # so a crash loses at most the calls still in flight; free functions batch.
+        await writer.maybe_flush(force=plan.external, mine=result)

@@ -1,0 +1,300 @@
+"""Claims, leases, heartbeats and the worker loop: several processes share one backfill.
+
+Rows are claimed before their cells are computed (owner + lease), so two processes never
+compute the same cell at once; a claim whose process died (same host) or whose lease ran
+out can be taken over. A run renews its leases (``heartbeat``) while it works.
+
+``reverie worker`` is a thin shell over ``run_worker``: a pass walks the tables and
+computes each one's pending cells, so several workers, on one host or many sharing a
+PostgreSQL database, split a backfill and never compute a cell twice. A worker stopped
+by Ctrl-C or SIGTERM gives up its claims before it exits, so the cells it held are
+free at once; one killed with -9 leaves claims that the next worker takes over when their
+owner is found dead (same host) or their lease runs out.
+
+The tables come from the layer above, as ``Job``s: this module only knows how to drive
+them, so it imports nothing from ``catalog/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+import types
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from reverie.exec.cells import owner_id, pending_condition, rowid_condition
+from reverie.exec.paid import STORAGE_ERRORS
+from reverie.exec.schema import TableSchema
+from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, Store
+
+LEASE_SECONDS = 120.0
+
+
+def owner_is_gone(owner: str) -> bool:
+    """Whether a claim's owner process is known to be dead (only knowable on this host)."""
+    try:
+        host, pid, _ = owner.split(':')
+    except ValueError:
+        return True
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass
+class Claimer:
+    """Hands out batches of rows with pending cells, claimed for this process.
+
+    Rows this process just inserted (``rowids``) were claimed by the insert itself. For a
+    backfill, each batch is claimed by one ``UPDATE ... RETURNING`` over rows nobody
+    holds (PostgreSQL adds ``FOR UPDATE SKIP LOCKED``, so workers share a backfill); claims
+    of processes that died on this host are freed first.
+    """
+
+    store: Store
+    schema: TableSchema
+    rowids: Sequence[int] | None = None
+    batch: int = 256
+    busy_elsewhere: int = 0
+    _after: int = 0
+    _pos: int = 0
+    _freed_dead: bool = False
+
+    def next_batch(self) -> list[int]:
+        """The next rows to compute (in rowid order); empty when none are left."""
+        if self.rowids is not None:
+            chunk = list(self.rowids[self._pos : self._pos + self.batch])
+            self._pos += len(chunk)
+            return chunk
+        if not self._freed_dead:
+            free_dead_claims(self.store, self.schema)
+            self._freed_dead = True
+        t = self.schema.sa_table
+        rid = t.c[ROWID]
+        me = owner_id()
+        now = time.time()
+        free = unclaimed_condition(self.schema)
+        pick = (
+            sa.select(rid)
+            .where(pending_condition(self.schema), rid > self._after, free)
+            .order_by(rid)
+            .limit(self.batch)
+        )
+        if not self.store.is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
+        claim = (
+            sa.update(t)
+            .where(rid.in_(pick.scalar_subquery()))
+            .values({CLAIM_OWNER: me, CLAIM_UNTIL: now + LEASE_SECONDS})
+            .returning(rid)
+        )
+        with self.store.begin() as conn:
+            ids = sorted(conn.execute(claim).scalars())
+            if not ids:
+                held = sa.select(sa.func.count()).where(
+                    pending_condition(self.schema), rid > self._after, sa.not_(free)
+                )
+                self.busy_elsewhere = int(conn.execute(held).scalar_one())
+                return []
+        self._after = ids[-1]
+        return ids
+
+
+def unclaimed_condition(schema: TableSchema) -> sa.ColumnElement[bool]:
+    """SQL: no other live process holds the row (unclaimed, ours, or its lease ran out)."""
+    t = schema.sa_table
+    owner_c = t.c[CLAIM_OWNER]
+    return sa.or_(owner_c.is_(None), owner_c == owner_id(), t.c[CLAIM_UNTIL] < time.time())
+
+
+def count_held_elsewhere(
+    store: Store, schema: TableSchema, rowids: Sequence[int] | None = None
+) -> int:
+    """Rows (of ``rowids``, or all) with pending cells another live process holds right now.
+
+    Only claimed rows are looked at (the claim index), never the whole table.
+    """
+    t = schema.sa_table
+    query = sa.select(sa.func.count()).where(
+        t.c[CLAIM_OWNER].is_not(None),
+        pending_condition(schema),
+        sa.not_(unclaimed_condition(schema)),
+    )
+    if rowids is not None:
+        if not rowids:
+            return 0
+        query = query.where(rowid_condition(t.c[ROWID], rowids))
+    with store.read() as conn:
+        return int(conn.execute(query.select_from(schema.sa_table)).scalar_one())
+
+
+def free_dead_claims(store: Store, schema: TableSchema) -> None:
+    """Release claims held by processes on this host that no longer run."""
+    t = schema.sa_table
+    owner_c = t.c[CLAIM_OWNER]
+    with store.read() as conn:
+        owners = (
+            conn.execute(
+                sa.select(owner_c).where(owner_c.is_not(None), owner_c != owner_id()).distinct()
+            )
+            .scalars()
+            .all()
+        )
+    dead = [o for o in owners if owner_is_gone(o)]
+    if dead:
+        with store.begin() as conn:
+            conn.execute(
+                sa.update(t).where(owner_c.in_(dead)).values({CLAIM_OWNER: None, CLAIM_UNTIL: None})
+            )
+
+
+def renew_claims(store: Store, schema: TableSchema) -> None:
+    """Extend the lease of every row this process holds."""
+    t = schema.sa_table
+    with store.begin() as conn:
+        conn.execute(
+            sa.update(t)
+            .where(t.c[CLAIM_OWNER] == owner_id())
+            .values({CLAIM_UNTIL: time.time() + LEASE_SECONDS})
+        )
+
+
+def release_claims(store: Store, schema: TableSchema, rowids: Iterable[int] | None = None) -> None:
+    """Give up claims (all of this process's, or those of ``rowids``)."""
+    t = schema.sa_table
+    cond = t.c[CLAIM_OWNER] == owner_id()
+    if rowids is not None:
+        ids = list(rowids)
+        if not ids:
+            return
+        cond = sa.and_(cond, t.c[ROWID].in_(ids))
+    with store.begin() as conn:
+        conn.execute(sa.update(t).where(cond).values({CLAIM_OWNER: None, CLAIM_UNTIL: None}))
+
+
+async def heartbeat(store: Store, schema: TableSchema) -> None:
+    """Renew this process's leases on ``schema`` every third of a lease, until cancelled."""
+    while True:
+        await asyncio.sleep(LEASE_SECONDS / 3)
+        with contextlib.suppress(*STORAGE_ERRORS):  # a locked database: renew next time
+            await asyncio.to_thread(renew_claims, store, schema)
+
+
+@dataclass(frozen=True)
+class Done:
+    """What computing one table's pending cells did."""
+
+    cells: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """One table a worker keeps finished.
+
+    Attributes:
+        name: its path, for the output.
+        schema: what its claims are released on (the current schema of the table).
+        compute: finishes the table's pending cells (and its views').
+    """
+
+    name: str
+    schema: Callable[[], TableSchema]
+    compute: Callable[[], Done]
+
+
+@dataclass
+class PassSummary:
+    """One pass over the tables."""
+
+    tables: int = 0
+    cells: int = 0
+    errors: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f'Worker pass done: {_n(self.tables, "table")} checked, {_n(self.cells, "cell")} '
+            f'computed, {_n(self.errors, "error")}.'
+        )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so a run stops the same way."""
+
+
+def run_worker(
+    jobs: Callable[[], Sequence[Job]],
+    store: Store,
+    *,
+    interval: float = 2.0,
+    once: bool = False,
+    say: Callable[[str], None] = print,
+) -> PassSummary:
+    """Run passes over ``jobs()`` (asked again each pass: new tables join) until stopped.
+
+    Returns the last pass's summary (with ``once``, after the first pass). Ctrl-C and
+    SIGTERM stop it: the claims of every table it worked on are given up, then the
+    ``KeyboardInterrupt`` (``Terminated`` for SIGTERM) goes on to the caller.
+    """
+    worked: dict[str, Job] = {}
+    try:
+        with _sigterm_as_interrupt():
+            while True:
+                summary = PassSummary()
+                for job in jobs():
+                    worked[job.name] = job
+                    done = job.compute()
+                    summary.tables += 1
+                    summary.cells += done.cells
+                    summary.errors += done.errors
+                    if done.cells:
+                        say(f'{job.name}: computed {done.cells} cells ({done.errors} errors).')
+                if once:
+                    say(str(summary))
+                    return summary
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        give_up_claims(store, worked.values())
+        raise
+
+
+def give_up_claims(store: Store, jobs: Iterable[Job]) -> None:
+    """Release every claim this process holds on the tables of ``jobs``."""
+    for job in jobs:
+        with contextlib.suppress(*STORAGE_ERRORS):  # a lease runs out anyway
+            release_claims(store, job.schema())
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While inside: SIGTERM raises ``Terminated`` (main thread only; elsewhere no change)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: types.FrameType | None) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _n(count: int, noun: str) -> str:
+    return f'{count} {noun}{"" if count == 1 else "s"}'

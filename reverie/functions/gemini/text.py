@@ -1,0 +1,164 @@
+"""Gemini text generation: ``generate_content(contents, model=..., config=None)``.
+
+Pixeltable's name and result: the cell is the ``generateContent`` response JSON
+(``candidates``, ``usageMetadata``, ``modelVersion``...), so
+``t.answer['candidates'][0]['content']['parts'][0]['text']`` is the text. ``contents`` is a
+string or the API's list of contents; ``config`` holds generation settings in snake case
+(``max_output_tokens``, ``temperature``, ``system_instruction``...). Configure with
+``GEMINI_API_KEY`` / ``GEMINI_BASE_URL`` (or ``[gemini]``); calls share the ``'gemini'``
+pool and go through the ledger, journal, cache, budget and dry run, priced from token
+rates (the worst case takes ``max_output_tokens``, else ``DEFAULT_MAX_OUT``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from reverie import types as ts
+from reverie.config import Config
+from reverie.errors import InvalidValueError, ServiceError
+from reverie.functions.gemini.client import LABEL
+from reverie.functions.gemini.client import _failure as failure
+from reverie.functions.images import http
+from reverie.functions.paid import Answer
+from reverie.functions.text import (
+    TextCall,
+    TokenPrices,
+    check_cap,
+    check_dict,
+    paid_text_function,
+    prices_for,
+    text_call,
+)
+
+DEFAULT_MAX_OUT = 8192
+_SOURCE = 'https://ai.google.dev/gemini-api/docs/pricing, checked 2026-11-28'
+PRICES: dict[str, TokenPrices] = {
+    'gemini-2.5-flash-lite': TokenPrices(0.10, 0.40, _SOURCE),
+    'gemini-2.5-flash': TokenPrices(0.30, 2.50, _SOURCE),
+    'gemini-2.5-pro': TokenPrices(2.50, 15.00, _SOURCE),
+    'gemini-3-pro-preview': TokenPrices(4.00, 18.00, _SOURCE),
+}
+# Top-level request fields a config may carry; the rest is generationConfig.
+_TOP_LEVEL = ('system_instruction', 'safety_settings', 'tools', 'tool_config')
+
+
+class GenerateContent:
+    """``POST {GEMINI_BASE_URL}/v1beta/models/{model}:generateContent``, one attempt."""
+
+    name = 'gemini'
+    label = LABEL
+    operation = 'generate_content'
+    answer_key = 'candidates'
+
+    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
+        """The key in ``x-goog-api-key``."""
+        return f'{base_url}/v1beta/models/{model}:generateContent', {'x-goog-api-key': key}
+
+    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
+        """As for Gemini's image models: ``{"error": {code, message, status, details}}``."""
+        return failure(fail, response)
+
+    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
+        """``responseId``, ``modelVersion``, money from ``usageMetadata``."""
+        usage = body.get('usageMetadata')
+        usage = usage if isinstance(usage, dict) else None
+        return Answer(
+            b'',
+            request_id=_str(body.get('responseId')),
+            model_version=_str(body.get('modelVersion')),
+            cost_usd=usage_cost(model, usage) if usage else None,
+            meta={'usage': usage} if usage else {},
+        )
+
+
+def usage_cost(model: str, usage: Mapping[str, Any]) -> float | None:
+    """Money for ``usageMetadata``: prompt tokens in; candidates and thoughts out."""
+    prices, _ = prices_for(PRICES, model)
+    try:
+        out = float(usage.get('candidatesTokenCount', 0)) + float(
+            usage.get('thoughtsTokenCount', 0)
+        )
+        return prices.usd(float(usage['promptTokenCount']), out)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split('_')
+    return first + ''.join(part.title() for part in rest)
+
+
+def request_body(contents: object, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The REST body for ``contents`` and a snake-case ``config``.
+
+    Examples:
+        >>> request_body('Hi', {'max_output_tokens': 50, 'system_instruction': 'Be brief.'})
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'contents': [{'role': 'user', 'parts': [{'text': 'Hi'}]}],
+         'systemInstruction': {'parts': [{'text': 'Be brief.'}]},
+         'generationConfig': {'maxOutputTokens': 50}}
+    """
+    if isinstance(contents, str) and contents:
+        contents = [{'role': 'user', 'parts': [{'text': contents}]}]
+    if not isinstance(contents, list) or not contents:
+        raise InvalidValueError(
+            f'contents must be a non-empty string or list of contents, got {contents!r}.'
+        )
+    body: dict[str, Any] = {'contents': contents}
+    for name in _TOP_LEVEL:
+        value = config.get(name)
+        if isinstance(value, str) and name == 'system_instruction':
+            value = {'parts': [{'text': value}]}
+        if value is not None:
+            body[_camel(name)] = value
+    generation = {_camel(k): v for k, v in config.items() if k not in _TOP_LEVEL}
+    if generation:
+        body['generationConfig'] = generation
+    return body
+
+
+_SERVICE = GenerateContent()
+
+
+async def _prepare(args: tuple[Any, ...], kwargs: dict[str, Any], config: Config) -> TextCall:
+    (contents,) = args
+    fields = check_dict(kwargs.get('config'), 'config')
+    cap = check_cap(fields.get('max_output_tokens'), 'max_output_tokens')
+    body = request_body(contents, fields)
+    return text_call(_SERVICE, kwargs.get('model'), body, cap, PRICES, DEFAULT_MAX_OUT)
+
+
+def _generate_content(
+    contents: Any,
+    *,
+    model: str,
+    config: dict[str, Any] | None = None,
+    cache: bool | None = None,
+) -> dict[str, Any]:
+    raise NotImplementedError  # the signature only: the engine calls the paid-call layer
+
+
+generate_content = paid_text_function(
+    _SERVICE,
+    _prepare,
+    name='generate_content',
+    signature=_generate_content,
+    param_types={'contents': ts.Json, 'config': ts.Json},
+)
+"""Generate content with a Gemini model; the cell is the response JSON.
+
+Args:
+    contents: a prompt string (e.g. ``t.topic``) or the API's list of contents.
+    model: e.g. ``'gemini-2.5-flash'``.
+    config: generation settings in snake case (``max_output_tokens``, ``temperature``,
+        ``system_instruction``...).
+    cache: False asks again even when the same request was answered before.
+"""

@@ -1,0 +1,128 @@
+"""OpenAI chat completions: ``chat_completions(messages, model=..., model_kwargs=None)``.
+
+Pixeltable's name and result: the cell is the response JSON (``choices``, ``usage``...), so
+``t.answer['choices'][0]['message']['content']`` is the text. Configure with
+``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` (or ``[openai]``); calls share the ``'openai'``
+pool with the image calls and go through the ledger, journal, cache, budget and dry run.
+A call is priced from the model's token rates: the worst case takes
+``max_completion_tokens`` (or ``max_tokens``) from ``model_kwargs``, else
+``DEFAULT_MAX_OUT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from reverie import types as ts
+from reverie.config import Config
+from reverie.errors import InvalidValueError, ServiceError
+from reverie.functions.images import http
+from reverie.functions.openai.client import LABEL, failure
+from reverie.functions.paid import Answer
+from reverie.functions.text import (
+    TextCall,
+    TokenPrices,
+    check_cap,
+    check_dict,
+    paid_text_function,
+    prices_for,
+    text_call,
+)
+
+DEFAULT_MAX_OUT = 8192
+_SOURCE = 'https://platform.openai.com/docs/pricing, checked 2026-11-28'
+PRICES: dict[str, TokenPrices] = {
+    'gpt-4o-mini': TokenPrices(0.15, 0.60, _SOURCE),
+    'gpt-4.1-mini': TokenPrices(0.40, 1.60, _SOURCE),
+    'gpt-4.1': TokenPrices(2.00, 8.00, _SOURCE),
+    'gpt-5-mini': TokenPrices(0.25, 2.00, _SOURCE),
+    'gpt-5': TokenPrices(1.25, 10.00, _SOURCE),
+}
+
+
+class ChatCompletions:
+    """``POST {OPENAI_BASE_URL}/chat/completions``, one attempt per ``send``."""
+
+    name = 'openai'
+    label = LABEL
+    operation = 'chat_completions'
+    answer_key = 'choices'
+
+    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
+        """Bearer auth, JSON."""
+        headers = {'Authorization': f'Bearer {key}', 'Accept': 'application/json'}
+        return f'{base_url}/chat/completions', headers
+
+    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
+        """As for OpenAI's image endpoints: ``{"error": {message, type, code}}``."""
+        return failure(fail, response)
+
+    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
+        """``x-request-id`` (else ``id``), ``model``, money from ``usage``."""
+        usage = body.get('usage') if isinstance(body.get('usage'), dict) else None
+        return Answer(
+            b'',
+            request_id=headers.get('x-request-id') or _str(body.get('id')),
+            model_version=_str(body.get('model')),
+            cost_usd=usage_cost(model, usage) if usage else None,
+            meta={'usage': usage} if usage else {},
+        )
+
+
+def usage_cost(model: str, usage: Mapping[str, Any]) -> float | None:
+    """Money for an answer's ``usage`` (``prompt_tokens``, ``completion_tokens``)."""
+    prices, _ = prices_for(PRICES, model)
+    try:
+        return prices.usd(float(usage['prompt_tokens']), float(usage['completion_tokens']))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+_SERVICE = ChatCompletions()
+
+
+async def _prepare(args: tuple[Any, ...], kwargs: dict[str, Any], config: Config) -> TextCall:
+    (messages,) = args
+    if not isinstance(messages, list) or not messages:
+        raise InvalidValueError(
+            "messages must be a non-empty list such as [{'role': 'user', 'content': 'Hi'}], "
+            f'got {messages!r}.'
+        )
+    fields = check_dict(kwargs.get('model_kwargs'), 'model_kwargs')
+    cap = check_cap(fields.get('max_completion_tokens', fields.get('max_tokens')), 'max tokens')
+    body = {'model': kwargs.get('model'), 'messages': messages, **fields}
+    return text_call(_SERVICE, kwargs.get('model'), body, cap, PRICES, DEFAULT_MAX_OUT)
+
+
+def _chat_completions(
+    messages: list[Any],
+    *,
+    model: str,
+    model_kwargs: dict[str, Any] | None = None,
+    cache: bool | None = None,
+) -> dict[str, Any]:
+    raise NotImplementedError  # the signature only: the engine calls the paid-call layer
+
+
+chat_completions = paid_text_function(
+    _SERVICE,
+    _prepare,
+    name='chat_completions',
+    signature=_chat_completions,
+    param_types={'messages': ts.Json, 'model_kwargs': ts.Json},
+)
+"""Create a chat completion; the cell is OpenAI's response JSON.
+
+Args:
+    messages: the conversation, e.g. ``[{'role': 'user', 'content': t.topic}]``.
+    model: e.g. ``'gpt-4o-mini'``.
+    model_kwargs: other request fields (``max_completion_tokens``, ``temperature``...).
+    cache: False asks again even when the same request was answered before.
+"""

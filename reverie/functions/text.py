@@ -1,0 +1,229 @@
+"""The text family of paid functions: a JSON request in, the service's JSON answer out.
+
+``openai.chat_completions`` and ``gemini.generate_content`` are made with
+``paid_text_function``: each call is a ``TextCall`` (the family's side of the paid-call
+layer) priced from token rates, the worst case taking the request's output-token cap, and
+its cell is the provider's response JSON (as Pixeltable returns it) with ``cellmeta`` in
+the shape image cells have (``provider``, ``model``, ``request_id``, ``model_version``,
+``cost_usd``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from reverie import types as ts
+from reverie.config import Config
+from reverie.errors import InvalidValueError, ServiceError
+from reverie.functions.images import http
+from reverie.functions.paid import Answer, PaidCall, PaidFunction, Price
+from reverie.functions.udf import CellValue, PoolSettings
+
+# Input tokens from the request's JSON size: English runs about 4 characters a token, so
+# the least is priced at 6 and the most at 2 (a budget reserves the most).
+CHARS_PER_TOKEN_LOW, CHARS_PER_TOKEN_HIGH = 6, 2
+
+
+@dataclass(frozen=True)
+class TokenPrices:
+    """USD per million input and output tokens of one text model, and where they come from."""
+
+    usd_in: float
+    usd_out: float
+    source: str
+
+    def usd(self, tokens_in: float, tokens_out: float) -> float:
+        """Money for the given token counts."""
+        return round((tokens_in * self.usd_in + tokens_out * self.usd_out) / 1_000_000, 9)
+
+
+def prices_for(table: Mapping[str, TokenPrices], model: str) -> tuple[TokenPrices, str]:
+    """The prices of ``model`` (the longest listed prefix), or the dearest, said so."""
+    listed = [m for m in table if model == m or model.startswith(f'{m}-')]
+    if listed:
+        return table[max(listed, key=len)], ''
+    dearest = max(table, key=lambda m: table[m].usd_out)
+    return table[dearest], f'no price listed for {model!r}: priced as {dearest!r}; '
+
+
+class TextService(Protocol):
+    """One provider's text endpoint: where to send, how to read the answer."""
+
+    name: str  # the provider, and its pool
+    label: str  # how messages name the provider
+    operation: str  # 'chat_completions', for the ledger's endpoint
+    answer_key: str  # the part every answer must have ('choices', 'candidates')
+
+    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
+        """The URL and headers of a request (the key travels in a header)."""
+        ...
+
+    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
+        """The error an error answer means."""
+        ...
+
+    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
+        """Request id, model version and cost of an answer (``data`` is filled in after)."""
+        ...
+
+
+async def send_text(
+    service: TextService, model: str, body: Mapping[str, Any], config: Config
+) -> Answer:
+    """One attempt of ``service``: POST the JSON body, the answer's bytes as received."""
+    settings = config.provider(service.name)
+    key = http.require_key(settings, service.label)
+    fail = http.Failure(service.label, service.operation.replace('_', ' '), key)
+    url, headers = service.request(model, settings.base_url, key)
+    response = await http.send(
+        fail, http.http_client(settings), 'POST', url, paid=True, headers=headers, json=dict(body)
+    )
+    if response.status_code >= 300:
+        raise service.failure(fail, response)
+    answer = service.read(model, http.json_object(response.content) or {}, response.headers)
+    return dataclasses.replace(answer, data=response.content)
+
+
+@dataclass(frozen=True)
+class TextCall:
+    """One text request: the text family's ``PaidCall``."""
+
+    service: TextService
+    model: str
+    body: Mapping[str, Any]
+    prices: TokenPrices
+    max_out: int  # the output-token cap the worst case is priced at
+    note: str = ''
+
+    @property
+    def endpoint(self) -> str:
+        """``'openai/chat_completions'`` and so on."""
+        return f'{self.service.name}/{self.service.operation}'
+
+    def price(self) -> Price:
+        """Input tokens estimated from the request's size; the worst case adds ``max_out``."""
+        size = len(json.dumps(self.body))
+        low = self.prices.usd(size // CHARS_PER_TOKEN_LOW, 0)
+        high = self.prices.usd(math.ceil(size / CHARS_PER_TOKEN_HIGH), self.max_out)
+        source = f'{self.note}up to {self.max_out} output tokens; {self.prices.source}'
+        return Price(low, high, 'usd', source)
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        """The provider, operation, model and the whole JSON request."""
+        return {
+            'provider': self.service.name,
+            'operation': self.service.operation,
+            'model': self.model,
+            'body': dict(self.body),
+        }
+
+    async def send(self, config: Config) -> Answer:
+        """One attempt of the service."""
+        return await send_text(self.service, self.model, self.body, config)
+
+    def check_answer(self, data: bytes, call_id: int | None) -> None:
+        """A JSON object with a non-empty ``answer_key`` list."""
+        key = self.service.answer_key
+        try:
+            body = json.loads(data)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get(key), list) or not body[key]:
+            raise ServiceError(
+                f'{self.service.name} answered without {key!r} ({len(data)} bytes); its bytes '
+                f'are kept in the answer journal (rv.calls(), call id {call_id}). Recompute '
+                'the cell to ask again.'
+            )
+
+    def to_cell(self, answer: Answer) -> CellValue:
+        """The response JSON, with its provenance and cost in ``cellmeta``."""
+        meta: dict[str, Any] = {
+            'provider': self.service.name,
+            'model': self.model,
+            'request_id': answer.request_id,
+            'model_version': answer.model_version,
+            'cost_usd': answer.cost_usd,
+            **answer.meta,
+        }
+        return CellValue(json.loads(answer.data), meta)
+
+
+Prepare = Callable[[tuple[Any, ...], dict[str, Any], Config], Awaitable[TextCall | None]]
+
+
+def paid_text_function(
+    service: TextService,
+    prepare: Prepare,
+    *,
+    name: str,
+    signature: Callable[..., Any],
+    param_types: dict[str, ts.ColumnType],
+) -> PaidFunction:
+    """A ``PaidFunction`` whose calls ``prepare`` builds, sharing ``service``'s pool.
+
+    Every text function takes ``model=`` (required) and ``cache=`` besides ``param_types``.
+    """
+
+    def pool_for(config: Config) -> PoolSettings:
+        s = config.provider(service.name)
+        return PoolSettings(
+            service.name,
+            max_concurrency=s.max_concurrency,
+            requests_per_minute=s.requests_per_minute,
+        )
+
+    async def prepare_call(
+        args: tuple[Any, ...], kwargs: dict[str, Any], config: Config
+    ) -> PaidCall | None:
+        return await prepare(args, kwargs, config)
+
+    return PaidFunction(
+        prepare_call,
+        pool_for=pool_for,
+        signature=signature,
+        name=name,
+        path=f'reverie.functions.{service.name}.{name}',
+        return_type=ts.Json,
+        param_types={**param_types, 'model': ts.Required[ts.String], 'cache': ts.Bool},
+    )
+
+
+def text_call(
+    service: TextService,
+    model: object,
+    body: Mapping[str, Any],
+    max_out: int | None,
+    prices: Mapping[str, TokenPrices],
+    default_max_out: int,
+) -> TextCall:
+    """The call of ``body`` to ``model``, priced from ``prices`` (checks the model id)."""
+    if not isinstance(model, str) or not model:
+        example = next(iter(prices))
+        raise InvalidValueError(f'model must be a model id such as {example!r}, got {model!r}.')
+    rates, note = prices_for(prices, model)
+    return TextCall(service, model, body, rates, max_out or default_max_out, note)
+
+
+def check_dict(value: object, arg: str) -> dict[str, Any]:
+    """``value`` as a dict of request fields (None: none)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidValueError(f'{arg} must be a dict of request fields, got {value!r}.')
+    return dict(value)
+
+
+def check_cap(value: object, arg: str) -> int | None:
+    """An output-token cap: None or a positive integer."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidValueError(f'{arg} must be a positive integer, got {value!r}.')
+    return value
