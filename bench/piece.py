@@ -16,7 +16,7 @@ MARK = 'BENCH-RESULT '
 
 
 def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import compute, reve, scale, tables, ui, versions
+    from bench import compute, reve, scale, search, tables, ui, versions
 
     return {
         'tables': tables.tables,
@@ -38,6 +38,10 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'versions_1000000': lambda: versions.versions_piece(1_000_000),
         'history_10000': lambda: versions.history(10_000),
         'history_100000': lambda: versions.history(100_000),
+        'vectors_10000': lambda: search.vectors(10_000),
+        'vectors_100000': lambda: search.vectors(100_000),
+        'vectors_1000000': lambda: search.vectors(1_000_000),
+        'table_search': search.table_search,
         'ui': ui.ui_piece,
         'ui_1000000': lambda: ui.ui_piece(1_000_000),
     }

@@ -63,6 +63,7 @@ RESERVED_NAMES = frozenset(
         'join',
         'limit',
         'list_views',
+        'near_duplicates',
         'order_by',
         'recompute_columns',
         'rename_column',

@@ -22,6 +22,7 @@ from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.render import render
+from reverie.exprs.similarity import Similarity, has_similarity
 from reverie.exprs.to_sql import split_conjuncts
 
 if TYPE_CHECKING:
@@ -131,10 +132,11 @@ class Query:
         """Run the query."""
         catalog = self.catalog
         media = catalog.media
+        schema = self._schema()
         result = run_query(
             catalog.exec,
-            self._schema(),
-            self.spec,
+            schema,
+            self._answered(schema),
             lambda ref: ImagePath(media.local_path(ref)),
         )
         return ResultSet(result.names, result.types, result.columns, result.pending)
@@ -159,11 +161,23 @@ class Query:
 
     def count(self) -> int:
         """Number of rows the query returns."""
-        return count_rows(self.catalog.exec, self._schema(), self.spec)
+        schema = self._schema()
+        return count_rows(self.catalog.exec, schema, self._answered(schema))
 
     def to_pandas(self) -> Any:
         """``collect().to_pandas()``."""
         return self.collect().to_pandas()
+
+    def _answered(self, schema: TableSchema) -> QuerySpec:
+        """The spec with its ``similarity()`` answered by the embedding indexes (issue 23)."""
+        spec = self.spec
+        nodes = [node for _, node in spec.items or ()] + [k for k, _ in spec.order]
+        if not has_similarity(nodes + ([spec.predicate] if spec.predicate is not None else [])):
+            return spec
+        # Imported here: numpy and the vector code load only for a query that searches.
+        from reverie.catalog.similarity import answer_similarity
+
+        return answer_similarity(self.catalog, schema, spec)
 
     def _schema(self) -> TableSchema:
         if self.version is not None:
@@ -203,6 +217,8 @@ def _default_name(node: n.Node, i: int) -> str:
         return node.fn.name
     if isinstance(node, n.Aggregate):
         return node.kind
+    if isinstance(node, Similarity):
+        return 'similarity'
     return f'col_{i}'
 
 

@@ -21,6 +21,7 @@ from reverie.catalog.options import IF_EXISTS, IF_NOT_EXISTS, check_option
 from reverie.catalog.paths import name_of
 from reverie.catalog.query import Query, TableReads
 from reverie.catalog.runs import Operation, check_on_error
+from reverie.catalog.search_methods import SearchMethods
 from reverie.catalog.status import UpdateStatus
 from reverie.display.html import schema_html
 from reverie.display.resultset import ResultSet
@@ -35,7 +36,7 @@ from reverie.exprs.expr import Expr
 from reverie.io.sources import RowSource
 
 
-class Table(TableReads):
+class Table(TableReads, SearchMethods):
     """A table of the catalog; columns are attributes: ``t.prompt``."""
 
     def __init__(self, catalog: Catalog, table_id: int, version: int | None = None) -> None:

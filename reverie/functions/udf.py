@@ -238,7 +238,7 @@ def _params(
             col_type: ts.ColumnType | None = overrides[p.name]
         elif p.name in hints:
             hint = _unbatch(hints[p.name]) if batched else hints[p.name]
-            col_type = ts.from_python_type(hint) if hint is not Any else None
+            col_type = ts.to_column_type(hint) if hint is not Any else None
             if col_type is not None and not _is_optional(hint) and p.default is p.empty:
                 col_type = col_type.copy(nullable=False)
         else:
@@ -272,7 +272,7 @@ def _return_type(name: str, hints: dict[str, Any], batch_size: int | None) -> ts
             f'UDF {name!r} needs a return type hint, e.g. "def {name}(...) -> str:".'
         )
     hint = hints['return']
-    return ts.from_python_type(_unbatch(hint) if batch_size else hint)
+    return ts.to_column_type(_unbatch(hint) if batch_size else hint)
 
 
 def _needs_source(py_fn: Callable[..., Any]) -> bool:
