@@ -44,6 +44,8 @@ class ColumnType:
     sql_exact: ClassVar[bool] = False  # SQL computes its arithmetic exactly like Python
     indexable: ClassVar[bool] = False  # a plain database index serves its lookups
     is_media: ClassVar[bool] = False  # stored as a media reference (a file), not a value
+    # The column's SQLAlchemy type, when it takes no arguments (else sql_type says).
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = None
 
     def __str__(self) -> str:
         return self.name if self.nullable else f'Required[{self.name}]'
@@ -58,7 +60,9 @@ class ColumnType:
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         """The SQLAlchemy type of the column that stores values of this type."""
-        raise NotImplementedError
+        if self.sql_class is None:
+            raise NotImplementedError
+        return self.sql_class()
 
     def to_db(self, value: Any) -> Any:
         """Convert a validated value into what the database column holds."""
@@ -110,9 +114,13 @@ class _Scalar(ColumnType):
 class _Plain(_Scalar):
     """A str, int, float or bool the database holds as it is and computes on as Python does."""
 
+    python_type: ClassVar[type]
     db_is_python: ClassVar[bool] = True
     driver_native: ClassVar[bool] = True
     sql_exact: ClassVar[bool] = True
+
+    def cast(self, value: Any) -> Any:
+        return self.python_type(value)
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,8 @@ class StringType(_Plain):
     """Unicode text (no NUL characters, as PostgreSQL cannot store them)."""
 
     name: ClassVar[str] = 'String'
-    python_type: ClassVar[type | None] = str
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.Text
+    python_type: ClassVar[type] = str
 
     def validate(self, value: Any) -> Any:
         if not isinstance(value, str):
@@ -134,9 +143,6 @@ class StringType(_Plain):
                 raise ValueError('a string of valid unicode (no lone surrogates)') from None
         return value
 
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Text()
-
     def cast(self, value: Any) -> Any:
         return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
@@ -146,7 +152,8 @@ class IntType(_Plain):
     """64-bit signed integer."""
 
     name: ClassVar[str] = 'Int'
-    python_type: ClassVar[type | None] = int
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.BigInteger
+    python_type: ClassVar[type] = int
     numeric: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
@@ -159,19 +166,14 @@ class IntType(_Plain):
             raise ValueError('an integer within the 64-bit range')
         return int(value)
 
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.BigInteger()
-
-    def cast(self, value: Any) -> Any:
-        return int(value)
-
 
 @dataclass(frozen=True)
 class FloatType(_Plain):
     """Double-precision float; NaN is refused (use None for a missing value)."""
 
     name: ClassVar[str] = 'Float'
-    python_type: ClassVar[type | None] = float
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.Double
+    python_type: ClassVar[type] = float
     numeric: ClassVar[bool] = True
     db_is_python: ClassVar[bool] = False  # from_db makes every number read a float
 
@@ -190,12 +192,6 @@ class FloatType(_Plain):
             raise ValueError('a number, not NaN (use None for a missing value)')
         return value
 
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Double()
-
-    def cast(self, value: Any) -> Any:
-        return float(value)
-
     def from_db(self, value: Any) -> Any:
         return None if value is None else float(value)
 
@@ -205,18 +201,13 @@ class BoolType(_Plain):
     """True or False."""
 
     name: ClassVar[str] = 'Bool'
-    python_type: ClassVar[type | None] = bool
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.Boolean
+    python_type: ClassVar[type] = bool
 
     def validate(self, value: Any) -> Any:
         if not isinstance(value, bool):
             raise TypeError('bool')
         return value
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Boolean()
-
-    def cast(self, value: Any) -> Any:
-        return bool(value)
 
 
 @dataclass(frozen=True)
@@ -224,6 +215,7 @@ class TimestampType(_Scalar):
     """A point in time; values come back timezone-aware in UTC (naive ones are read as UTC)."""
 
     name: ClassVar[str] = 'Timestamp'
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.DateTime
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -236,9 +228,6 @@ class TimestampType(_Scalar):
         if value.tzinfo is None:
             return value.replace(tzinfo=datetime.UTC)
         return value.astimezone(datetime.UTC)
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.DateTime()
 
     def value_from_json(self, value: Any) -> Any:
         return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -255,6 +244,7 @@ class DateType(_Scalar):
     """A calendar date."""
 
     name: ClassVar[str] = 'Date'
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.Date
     db_is_python: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
@@ -266,9 +256,6 @@ class DateType(_Scalar):
         if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date):
             raise TypeError('date')
         return value
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Date()
 
     def value_from_json(self, value: Any) -> Any:
         return datetime.date.fromisoformat(value) if isinstance(value, str) else value
@@ -421,6 +408,7 @@ class ImageType(ColumnType):
     size: tuple[int, int] | None = None
     mode: str | None = None
     name: ClassVar[str] = 'Image'
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.Text
     driver_native: ClassVar[bool] = True  # its media reference
     is_media: ClassVar[bool] = True
 
@@ -445,9 +433,6 @@ class ImageType(ColumnType):
                     f'got {item!r}.'
                 )
         return replace(self, size=size, mode=mode)
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Text()
 
     def cast(self, value: Any) -> Any:
         """``value`` converted to this type for ``astype`` (TypeError/ValueError if it cannot)."""

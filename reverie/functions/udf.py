@@ -378,13 +378,20 @@ def udf(
     return wrap(fn) if fn is not None else wrap
 
 
-def register_as_method(type_name: str, fn: Function) -> None:
-    """Make ``fn`` callable as a method of expressions of a type: ``t.img.resize(...)``."""
+def method_function(
+    type_name: str, py_fn: Callable[..., Any], *, name: str, path: str, **options: Any
+) -> Function:
+    """``py_fn`` as the ``Function`` at ``path``, and as a method: ``t.img.resize(...)``.
+
+    ``options`` are ``Function``'s; the method is ``name`` on expressions of ``type_name``.
+    """
+    fn = Function(py_fn, name=name, path=path, **options)
 
     def build(self: Expr, *args: Any, **kwargs: Any) -> Expr:
         return fn(self, *args, **kwargs)
 
     register_method(type_name, fn.name, build)
+    return fn
 
 
 @dataclass(frozen=True)
