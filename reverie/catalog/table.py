@@ -34,7 +34,6 @@ from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr
 from reverie.io.sources import RowSource
 
-
 # Pixeltable Table methods reverie lacks, with what to do instead: t.join must not read as
 # "no column 'join'". docs/divergences.md lists them too.
 NOT_IN_REVERIE = {
