@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -218,11 +219,17 @@ class Query:
 
     def head(self, n_rows: int = 10) -> ResultSet:
         """First rows in insertion order."""
+        if self.sampling is not None:  # the first rows of the sample, not a sample of them
+            rs = self.collect()
+            return _pick(rs, range(min(n_rows, len(rs))))
         order = self.spec.order or ((ROWID_REF, True),)
         return self._with(order=order, max_rows=n_rows, offset=0).collect()
 
     def tail(self, n_rows: int = 10) -> ResultSet:
         """Last rows in insertion order."""
+        if self.sampling is not None:
+            rs = self.collect()
+            return _pick(rs, range(max(0, len(rs) - n_rows), len(rs)))
         rs = self._with(order=((ROWID_REF, False),), max_rows=n_rows, offset=0).collect()
         cols = [list(reversed(rs[name])) for name in rs.column_names]
         pending = [
@@ -272,8 +279,13 @@ class Query:
 
 def _sampled(rs: ResultSet, n_rows: int, seed: int | None) -> ResultSet:
     """``n_rows`` rows of ``rs`` chosen with ``seed``, in their order."""
+    return _pick(rs, sorted(random.Random(seed).sample(range(len(rs)), min(n_rows, len(rs)))))
+
+
+def _pick(rs: ResultSet, keep: Iterable[int]) -> ResultSet:
+    """The rows ``keep`` of ``rs`` (pending marks included)."""
+    keep = list(keep)
     rows = rs.raw_rows()
-    keep = sorted(random.Random(seed).sample(range(len(rows)), min(n_rows, len(rows))))
     columns = [[rows[i][j] for i in keep] for j in range(len(rs.column_names))]
     pending = [[rs.is_pending(i, name) for i in keep] for name in rs.column_names]
     return ResultSet(rs.column_names, list(rs.schema.values()), columns, pending)
@@ -320,9 +332,9 @@ class TableReads:
         """``t.order_by(t.n, asc=False)``."""
         return self._query().order_by(*exprs, asc=asc)
 
-    def limit(self, n_rows: int) -> Query:
-        """``t.limit(5)``."""
-        return self._query().limit(n_rows)
+    def limit(self, n_rows: int, offset: int | None = None) -> Query:
+        """``t.limit(5)``, ``t.limit(10, offset=20)``."""
+        return self._query().limit(n_rows, offset or 0)
 
     def group_by(self, *exprs: Any) -> Query:
         """``t.group_by(t.kind).select(t.kind, n=count(t.id))``: one row per group."""

@@ -58,6 +58,9 @@ def test_sample_is_a_query(catalog):
     rows = q.collect()
     assert len(rows) == 5 and rows == t.sample(n=5, seed=7).collect()
     assert q.count() == 5
+    assert q.show() == rows  # the sample's rows, not a sample of the first 20
+    assert q.head(2)['n'] == rows['n'][:2] and q.tail(2)['n'] == rows['n'][3:]
+    assert t.limit(3, offset=2).collect()['n'] == [2, 3, 4]
     picked = t.select(t.n).sample(3, seed=1).collect()
     assert picked.column_names == ['n'] and len(picked) == 3
     assert picked['n'] == sorted(picked['n'])
