@@ -35,6 +35,21 @@ from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr
 from reverie.io.sources import RowSource
 
+# Pixeltable Table methods reverie lacks, with what to do instead: t.join must not read as
+# "no column 'join'". docs/divergences.md lists them too.
+NOT_IN_REVERIE = {
+    'join': 'A query reads one table; join in pandas (t.to_pandas()) for now.',
+    'batch_update': 'Call t.update({...}, where=...) per group of rows, or t.insert(...).',
+    'add_embedding_index': 'There are no embedding indexes; add_index() indexes scalars.',
+    'drop_embedding_index': 'There are no embedding indexes; drop_index() drops add_index().',
+    'similarity': 'There are no embedding indexes, so no similarity search.',
+    'link_external_store': 'There are no external stores (Label Studio, ...).',
+    'unlink_external_stores': 'There are no external stores (Label Studio, ...).',
+    'external_stores': 'There are no external stores (Label Studio, ...).',
+    'sync': 'There are no external stores to sync with.',
+    'get_base_table': "get_metadata()['base'] gives the base table's path.",
+}
+
 
 class Table(TableReads, SearchMethods):
     """A table of the catalog; columns are attributes: ``t.prompt``."""
@@ -51,25 +66,8 @@ class Table(TableReads, SearchMethods):
         return self._catalog.schema(self._id)
 
     def _writable(self, what: str, *, rows: bool = False) -> TableSchema:
-        """The schema, when ``what`` may change this table; a clear error otherwise.
-
-        ``rows``: the change writes rows, which views take from their base only.
-        """
-        if self._version is not None:
-            raise InvalidValueError(
-                f'{self._path}:{self._version} is the table as it was at version '
-                f'{self._version}, read-only; {what} the table itself (rv.get_table('
-                f'{self._path!r})), or t.revert() to go back to an earlier version.'
-            )
-        schema = self._schema()
-        if schema.kind == 'snapshot':
-            raise InvalidValueError(f'Snapshot {schema.path!r} is read-only; cannot {what} it.')
-        if rows and schema.kind == 'view':
-            raise InvalidValueError(
-                f'Cannot {what} view {schema.path!r}: its rows come from its base table; '
-                'change the base table instead.'
-            )
-        return schema
+        """The schema, when ``what`` may change this table; a clear error otherwise."""
+        return writes.writable(self._catalog, self._id, self._version, what, rows=rows)
 
     # Private, as in Pixeltable: a column may be called ``name`` or ``path``.
     @property
@@ -98,6 +96,11 @@ class Table(TableReads, SearchMethods):
     def __getattr__(self, name: str) -> Expr:
         if name.startswith('_'):
             raise AttributeError(name)
+        if name in NOT_IN_REVERIE and self._schema().column(name) is None:
+            raise AttributeError(
+                f"Table has no method {name!r}: Pixeltable's Table.{name}() does not exist in "
+                f'reverie. {NOT_IN_REVERIE[name]} See docs/divergences.md, "Not in reverie".'
+            )
         return self[name]
 
     def __getitem__(self, name: str) -> Expr:
@@ -105,7 +108,7 @@ class Table(TableReads, SearchMethods):
             col = self._schema().require(name)
         except NotFoundError as e:
             raise AttributeError(str(e)) from None  # so hasattr() and getattr() work
-        return Expr(col.ref(self._id))
+        return ColumnExpr(col.ref(self._id), self)
 
     def __repr__(self) -> str:
         caption, names, rows = self._schema_rows()
@@ -380,6 +383,24 @@ class Table(TableReads, SearchMethods):
         """Paths of the views and snapshots based on this table (directly or not)."""
         with self._catalog.store.read() as conn:
             return [path for _, path, _ in self._catalog.dependents(conn, self._id)]
+
+
+class ColumnExpr(Expr):
+    """``t.col``: a column expression that also knows its table, for ``t.col.recompute()``."""
+
+    __slots__ = ('_table',)
+
+    def __init__(self, node: n.ColumnRef, table: Table) -> None:
+        super().__init__(node)
+        self._table = table
+
+    def recompute(
+        self, *, cascade: bool = True, errors_only: bool = False, print_stats: bool = True
+    ) -> Any:
+        """Pixeltable's ``t.col.recompute()``: ``t.recompute_columns(t.col, ...)``."""
+        return self._table.recompute_columns(
+            self, cascade=cascade, errors_only=errors_only, print_stats=print_stats
+        )
 
 
 def _column_name(column: str | Expr, schema: TableSchema, what: str) -> str:

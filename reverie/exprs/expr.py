@@ -260,6 +260,8 @@ class Expr:
         builder = _METHODS.get((type_name, name))
         if builder is not None:
             return lambda *args, **kwargs: builder(self, *args, **kwargs)
+        if type_name == 'Json':
+            return self[name]  # Pixeltable's t.meta.f5: the key 'f5', as t.meta['f5']
         known = [*(n.IMAGE_PROPS if type_name == 'Image' else ()), *registered_methods(type_name)]
         hint = f' Available: {", ".join(known)}.' if known else ''
         raise AttributeError(f'{self!r} of type {col_type} has no attribute {name!r}.{hint}')

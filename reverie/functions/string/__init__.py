@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from reverie.functions.string.search import (
     contains,
+    contains_re,
     count,
     endswith,
     fill,
     find,
     findall,
     format_,
+    format_call,
     fullmatch,
     index,
     join,
@@ -23,6 +25,7 @@ from reverie.functions.string.search import (
     normalize,
     partition,
     replace,
+    replace_re,
     rfind,
     rindex,
     rpartition,
@@ -65,16 +68,23 @@ from reverie.functions.string.text import (
     zfill,
 )
 
+# Pixeltable's names (``string.len``, ``string.format``); ``len_`` and ``format_`` stay, and
+# stored columns keep finding the functions by those.
+len = len_
+format = format_call
+
 __all__ = [
     'capitalize',
     'casefold',
     'center',
     'contains',
+    'contains_re',
     'count',
     'endswith',
     'fill',
     'find',
     'findall',
+    'format',
     'format_',
     'fullmatch',
     'index',
@@ -90,6 +100,7 @@ __all__ = [
     'istitle',
     'isupper',
     'join',
+    'len',
     'len_',
     'ljust',
     'lower',
@@ -102,6 +113,7 @@ __all__ = [
     'removesuffix',
     'repeat',
     'replace',
+    'replace_re',
     'reverse',
     'rfind',
     'rindex',
