@@ -40,9 +40,6 @@ from reverie.io.sources import RowSource
 NOT_IN_REVERIE = {
     'join': 'A query reads one table; join in pandas (t.to_pandas()) for now.',
     'batch_update': 'Call t.update({...}, where=...) per group of rows, or t.insert(...).',
-    'add_embedding_index': 'There are no embedding indexes; add_index() indexes scalars.',
-    'drop_embedding_index': 'There are no embedding indexes; drop_index() drops add_index().',
-    'similarity': 'There are no embedding indexes, so no similarity search.',
     'link_external_store': 'There are no external stores (Label Studio, ...).',
     'unlink_external_stores': 'There are no external stores (Label Studio, ...).',
     'external_stores': 'There are no external stores (Label Studio, ...).',

@@ -122,7 +122,7 @@ def test_io_imports_create_tables(catalog, tmp_path: Path):
         rv.io.import_pandas('k', pd.DataFrame({'a': [1]}), primary_key='a')
 
 
-@pytest.mark.parametrize('method', ['join', 'batch_update', 'add_embedding_index'])
+@pytest.mark.parametrize('method', ['join', 'batch_update', 'link_external_store'])
 def test_a_method_reverie_lacks_is_not_called_a_missing_column(catalog, method):
     t = _numbers(1)
     with pytest.raises(AttributeError, match=f"Table has no method '{method}'") as info:
