@@ -197,8 +197,16 @@ def make_room(
             f'Table {schema.path!r} already has a column {name!r}; pass '
             f'if_exists="replace" {replacing}.'
         )
+    dependents = schema.dependents(existing.id)
+    if if_exists == 'replace' and dependents:  # Pixeltable: COLUMN_ALREADY_EXISTS
+        names = ', '.join(d.name for d in dependents)
+        raise AlreadyExistsError(
+            f'Column {name!r} already exists in table {schema.path!r} and cannot be replaced '
+            f'because the following columns depend on it: {names}. Pass '
+            "if_exists='replace_force' to drop them too."
+        )
     if if_exists == 'replace_force':
-        for d in reversed(schema.dependents(existing.id)):
+        for d in reversed(dependents):
             drop_column(catalog, catalog.schema(table_id), d.name)
     drop_column(catalog, catalog.schema(table_id), name)
     return catalog.schema(table_id)

@@ -345,7 +345,11 @@ def _run_grouped(
     key_clauses = [sql(k, 'group_by key') for k in keys]
     columns: list[Any] = []
     for name, node in items:
-        if node not in keys and not any(isinstance(x, n.Aggregate) for x in node.walk()):
+        if (
+            node not in keys
+            and n.column_refs(node)  # a constant is the same in every group
+            and not any(isinstance(x, n.Aggregate) for x in node.walk())
+        ):
             raise InvalidValueError(
                 f'Result column {name!r} ({render(node)!r}) is neither a group_by key nor an '
                 'aggregate; wrap it in count/sum/min/max/mean or add it to group_by().'
