@@ -372,6 +372,8 @@ class ArrayType(ColumnType):
     def __getitem__(self, spec: Any) -> ArrayType:
         if isinstance(spec, ColumnType | type):
             spec = (None, spec)  # Array[Float]: a dtype, any shape
+        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], ColumnType | type):
+            spec = (spec[1], spec[0])  # Array[Float, (6,)], Pixeltable 0.7's order
         shape, dtype = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None)
         dname = getattr(dtype, 'name', None) or getattr(dtype, '__name__', None) or 'float'
         dname = {'Int': 'int', 'Float': 'float', 'Bool': 'bool'}.get(dname, dname)
@@ -391,6 +393,7 @@ class ArrayType(ColumnType):
             )
         ):
             raise ValueError(f'an array of shape {self.shape}, not {tuple(shape)}')
+        _check_dtype(value, self.dtype)
         _check_json(value)
         return json.loads(json.dumps(value))
 
@@ -399,6 +402,17 @@ class ArrayType(ColumnType):
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), 'shape': self.shape, 'dtype': self.dtype}
+
+
+def _check_dtype(value: Any, dtype: str) -> None:
+    """An Int array holds ints only (1.5 or 2.0 is refused), a Bool array bools only."""
+    if isinstance(value, list | tuple):
+        for v in value:
+            _check_dtype(v, dtype)
+    elif dtype == 'int' and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f'ints in an Int array, not {type(value).__name__} {value!r}')
+    elif dtype == 'bool' and not isinstance(value, bool):
+        raise ValueError(f'bools in a Bool array, not {type(value).__name__} {value!r}')
 
 
 def _array_shape(value: Any) -> list[int]:
@@ -555,7 +569,15 @@ def to_column_type(t: Any) -> ColumnType:
 
 
 def from_python_type(t: Any) -> ColumnType:
-    """``from_python_type(int)`` is ``Int``; ``str | None`` is ``String`` (nullable)."""
+    """``from_python_type(int)`` is ``Int``; ``str | None`` is ``String`` (nullable).
+
+    A column type (``rv.Image``, ``rv.Array[rv.Float, (6,)]``) is taken as it is, so UDF
+    hints can name them.
+    """
+    if isinstance(t, ColumnType):
+        return t
+    if isinstance(t, type) and issubclass(t, ColumnType):
+        return t()
     origin = typing.get_origin(t)
     if origin in (typing.Union, getattr(__import__('types'), 'UnionType', None)):
         args = [a for a in typing.get_args(t) if a is not type(None)]

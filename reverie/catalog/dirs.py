@@ -66,8 +66,7 @@ def create_dir(
 def drop_dir(
     catalog: Catalog, path: str, *, force: bool = False, if_not_exists: IfNotExists = 'error'
 ) -> bool:
-    """Drop a directory (with ``force``, also everything in it; a missing one is then no error,
-    as in Pixeltable)."""
+    """Drop a directory; with ``force`` everything in it, and a missing one is no error."""
     if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
     path = normalize_path(path, what='directory path')
     with catalog.store.begin() as conn:
