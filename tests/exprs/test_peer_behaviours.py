@@ -67,3 +67,44 @@ def test_an_aggregate_in_where_is_a_clear_error(t: Table) -> None:
         t.group_by(t.c1).where(sum(t.c1) > 0).select(sum(t.c1))
     with pytest.raises(InvalidValueError, match='aggregate'):
         t.where(count(t.c1) > 1).collect()
+
+
+@pytest.fixture
+def j(sqlite_catalog: Catalog) -> Table:
+    j = rv.create_table('j', {'n': rv.Int, 'doc': rv.Json})
+    j.insert(
+        [{'n': i, 'doc': {'s': f'x{i}', 'k': i, 'l': [1, 2, 3]}} for i in range(4)],
+        print_stats=False,
+    )
+    return j
+
+
+def test_json_string_times_an_int_raises(j: Table) -> None:
+    with pytest.raises(rv.ExecutionError, match='JSON values needs numbers'):
+        j.select(j.doc['s'] * 2).collect()
+    assert j.select(x=j.doc['k'] * 2).order_by(j.n).collect()['x'] == [0, 2, 4, 6]
+
+
+def test_comparisons_on_a_json_path(j: Table) -> None:
+    assert j.where(j.doc['k'] > 1).count() == 2
+    assert j.select(x=j.doc['k'] <= 1).order_by(j.n).collect()['x'] == [True, True, False, False]
+
+
+def test_isin_takes_a_dicts_keys(j: Table) -> None:
+    assert j.where(j.n.isin({1: 'a', 2: 'b', 7: 'c'})).count() == 2
+    assert j.where(j.n.isin(j.doc['l'])).count() == 3
+
+
+@rv.udf
+def _double(x: int) -> int:
+    return x * 2
+
+
+def test_aggregates_over_udf_results(t: Table) -> None:
+    rs = t.group_by(t.b).select(t.b, s=sum(_double(t.c1)), n=count(t.c1)).collect()
+    assert list(rs) == [{'b': False, 's': 6, 'n': 3}, {'b': True, 's': 6, 'n': 3}]
+    rs = t.group_by(_double(t.c1)).select(k=_double(t.c1), n=count(t.c1)).collect()
+    assert (rs['k'], rs['n']) == ([0, 2, 4], [2, 2, 2])
+    applied = sum(t.c1.apply(lambda x: x, col_type=rv.Int))
+    assert t.group_by(t.b).select(s=applied).order_by(applied, asc=False).collect()['s'] == [3, 3]
+    assert t.select(n=count(_double(t.c1)), two=2).collect()[0] == {'n': 6, 'two': 2}

@@ -1,0 +1,28 @@
+"""Type behaviours ported from Pixeltable 0.7's own tests (issue 22)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+import reverie as rv
+from reverie.catalog.catalog import Catalog
+
+
+def test_python_types_as_column_types(sqlite_catalog: Catalog) -> None:
+    t = rv.create_table(
+        't', {'a': int, 'b': str, 'c': float, 'd': bool, 'e': datetime.datetime, 'f': dict}
+    )
+    t.insert([{'a': 1, 'b': 'x', 'c': 1.5, 'd': True, 'f': {'k': 1}}], print_stats=False)
+    assert t.select(t.a, t.b).collect()[0] == {'a': 1, 'b': 'x'}
+
+
+def test_an_int_array_refuses_floats(sqlite_catalog: Catalog) -> None:
+    t = rv.create_table('arr', {'a': rv.Array[rv.Int, (2,)]})
+    with pytest.raises(rv.InvalidValueError, match='ints in an Int array'):
+        t.insert([{'a': [1.5, 2.0]}], print_stats=False)
+    t.insert([{'a': [1, 2]}], print_stats=False)
+    f = rv.create_table('farr', {'a': rv.Array[(2,), rv.Float]})
+    f.insert([{'a': [1, 2.5]}], print_stats=False)
+    assert t.count() == 1 and f.count() == 1
