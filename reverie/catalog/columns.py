@@ -56,9 +56,9 @@ def add_columns(
     current: TableSchema | None = schema
     added = []
     for name, col_type in checked:
-        if not col_type.nullable:
+        if not col_type.nullable and _has_rows(catalog, schema):  # empty: fine, as in Pixeltable
             raise InvalidValueError(
-                f'Column {name!r} cannot be Required when added to an existing table '
+                f'Column {name!r} cannot be Required when added to a table with rows '
                 '(existing rows have no value for it).'
             )
         room = make_room(
@@ -248,6 +248,13 @@ def rename_column(catalog: Catalog, schema: TableSchema, old: str, new: str) -> 
         raise AlreadyExistsError(f'Table {schema.path!r} already has a column {new!r}.')
     definitions.rename_column(catalog.store, schema, col, new)
     print(f"Renamed column '{old}' to '{new}' in table '{name_of(schema.path)}'.")
+
+
+def _has_rows(catalog: Catalog, schema: TableSchema) -> bool:
+    """Whether the table holds any row."""
+    t = schema.sa_table
+    with catalog.store.read() as conn:
+        return conn.execute(sa.select(t.c[ROWID]).limit(1)).first() is not None
 
 
 def _has_values(catalog: Catalog, schema: TableSchema, name: str) -> bool:

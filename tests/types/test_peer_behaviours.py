@@ -26,3 +26,13 @@ def test_an_int_array_refuses_floats(sqlite_catalog: Catalog) -> None:
     f = rv.create_table('farr', {'a': rv.Array[(2,), rv.Float]})
     f.insert([{'a': [1, 2.5]}], print_stats=False)
     assert t.count() == 1 and f.count() == 1
+
+
+def test_a_required_column_can_be_added_to_an_empty_table(sqlite_catalog: Catalog) -> None:
+    t = rv.create_table('t', {'a': rv.Int})
+    t.add_column(b=rv.Required[rv.Int])
+    with pytest.raises(rv.InvalidValueError):
+        t.insert([{'a': 1}], print_stats=False)
+    t.insert([{'a': 1, 'b': 2}], print_stats=False)
+    with pytest.raises(rv.InvalidValueError, match='cannot be Required when added to a table'):
+        t.add_column(c=rv.Required[rv.Int])
