@@ -95,6 +95,8 @@ class ColumnType:
             kwargs['size'] = tuple(kwargs['size'])
         if 'shape' in kwargs and kwargs['shape'] is not None:
             kwargs['shape'] = tuple(kwargs['shape'])
+        if kwargs.get('type_schema') is not None:
+            kwargs['type_schema'] = _canonical(kwargs['type_schema'])
         return cls(**kwargs)
 
 
@@ -331,22 +333,50 @@ def _sqlite_json_text(type_: Any, compiler: Any, **kw: Any) -> str:
     return 'TEXT'
 
 
+def _canonical(schema: Any) -> str:
+    return json.dumps(schema, sort_keys=True, separators=(',', ':'))
+
+
 def _json_sql_type() -> sa.types.TypeEngine[Any]:
     return sa.JSON(none_as_null=True).with_variant(_SqliteJsonText(none_as_null=True), 'sqlite')
 
 
 @dataclass(frozen=True)
 class JsonType(ColumnType):
-    """Any JSON value: dicts, lists, strings, numbers, booleans."""
+    """Any JSON value: dicts, lists, strings, numbers, booleans.
 
+    ``Json[schema]`` (a JSON schema dict or a TypedDict) only takes values matching it.
+    """
+
+    type_schema: str | None = None  # the JSON schema as canonical JSON text (hashable)
     name: ClassVar[str] = 'Json'
     db_is_python: ClassVar[bool] = True
     dynamic: ClassVar[bool] = True
     subscriptable: ClassVar[bool] = True
 
+    def __str__(self) -> str:
+        inner = 'Json' if self.type_schema is None else f'Json[{self.type_schema}]'
+        return inner if self.nullable else f'Required[{inner}]'
+
+    def __getitem__(self, spec: Any) -> JsonType:
+        from reverie import json_schema
+
+        return replace(self, type_schema=_canonical(json_schema.to_schema(spec)))
+
     def validate(self, value: Any) -> Any:
         _check_json(value)
-        return json.loads(json.dumps(value))  # tuples become lists, as they come back
+        value = json.loads(json.dumps(value))  # tuples become lists, as they come back
+        if self.type_schema is not None:
+            from reverie import json_schema
+
+            json_schema.check(value, json.loads(self.type_schema))
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        d = super().to_json()
+        if self.type_schema is not None:
+            d['type_schema'] = json.loads(self.type_schema)
+        return d
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return _json_sql_type()

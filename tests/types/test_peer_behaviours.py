@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+from typing import NotRequired, TypedDict
 
 import pytest
 
 import reverie as rv
 from reverie.catalog.catalog import Catalog
+from reverie.types import ColumnType
 
 
 def test_python_types_as_column_types(sqlite_catalog: Catalog) -> None:
@@ -36,3 +38,25 @@ def test_a_required_column_can_be_added_to_an_empty_table(sqlite_catalog: Catalo
     t.insert([{'a': 1, 'b': 2}], print_stats=False)
     with pytest.raises(rv.InvalidValueError, match='cannot be Required when added to a table'):
         t.add_column(c=rv.Required[rv.Int])
+
+
+class _Box(TypedDict):
+    label: str
+    score: float
+    tags: NotRequired[list[str]]
+
+
+def test_json_schemas_and_typed_dicts(sqlite_catalog: Catalog) -> None:
+    ints = rv.Json[{'type': 'array', 'items': {'type': 'integer'}}]
+    t = rv.create_table('t', {'b': rv.Json[_Box], 'c': ints})
+    assert ColumnType.from_json(t.b.col_type.to_json()) == t.b.col_type
+    t.insert([{'b': {'label': 'x', 'score': 0.5, 'tags': ['a']}, 'c': [1, 2]}], print_stats=False)
+    with pytest.raises(rv.InvalidValueError, match="1 is not of type 'string' at label"):
+        t.insert([{'b': {'label': 1, 'score': 0.5}}], print_stats=False)
+    with pytest.raises(rv.InvalidValueError, match="'label' is a required property"):
+        t.insert([{'b': {'score': 1.0}}], print_stats=False)
+    with pytest.raises(rv.InvalidValueError, match='JSON schema'):
+        t.insert([{'c': ['a']}], print_stats=False)
+    with pytest.raises(rv.InvalidValueError, match='not a valid JSON schema'):
+        rv.Json[{'type': 'no-such-type'}]
+    assert t.count() == 1
