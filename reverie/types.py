@@ -99,6 +99,8 @@ class ColumnType:
             kwargs['size'] = tuple(kwargs['size'])
         if 'shape' in kwargs and kwargs['shape'] is not None:
             kwargs['shape'] = tuple(kwargs['shape'])
+        if kwargs.get('type_schema') is not None:
+            kwargs['type_schema'] = _canonical(kwargs['type_schema'])
         return cls(**kwargs)
 
 
@@ -318,22 +320,50 @@ def _sqlite_json_text(type_: Any, compiler: Any, **kw: Any) -> str:
     return 'TEXT'
 
 
+def _canonical(schema: Any) -> str:
+    return json.dumps(schema, sort_keys=True, separators=(',', ':'))
+
+
 def _json_sql_type() -> sa.types.TypeEngine[Any]:
     return sa.JSON(none_as_null=True).with_variant(_SqliteJsonText(none_as_null=True), 'sqlite')
 
 
 @dataclass(frozen=True)
 class JsonType(ColumnType):
-    """Any JSON value: dicts, lists, strings, numbers, booleans."""
+    """Any JSON value: dicts, lists, strings, numbers, booleans.
 
+    ``Json[schema]`` (a JSON schema dict or a TypedDict) only takes values matching it.
+    """
+
+    type_schema: str | None = None  # the JSON schema as canonical JSON text (hashable)
     name: ClassVar[str] = 'Json'
     db_is_python: ClassVar[bool] = True
     dynamic: ClassVar[bool] = True
     subscriptable: ClassVar[bool] = True
 
+    def __str__(self) -> str:
+        inner = 'Json' if self.type_schema is None else f'Json[{self.type_schema}]'
+        return inner if self.nullable else f'Required[{inner}]'
+
+    def __getitem__(self, spec: Any) -> JsonType:
+        from reverie import json_schema
+
+        return replace(self, type_schema=_canonical(json_schema.to_schema(spec)))
+
     def validate(self, value: Any) -> Any:
         _check_json(value)
-        return json.loads(json.dumps(value))  # tuples become lists, as they come back
+        value = json.loads(json.dumps(value))  # tuples become lists, as they come back
+        if self.type_schema is not None:
+            from reverie import json_schema
+
+            json_schema.check(value, json.loads(self.type_schema))
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        d = super().to_json()
+        if self.type_schema is not None:
+            d['type_schema'] = json.loads(self.type_schema)
+        return d
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return _json_sql_type()
@@ -359,6 +389,8 @@ class ArrayType(ColumnType):
     def __getitem__(self, spec: Any) -> ArrayType:
         if isinstance(spec, ColumnType | type):
             spec = (None, spec)  # Array[Float]: a dtype, any shape
+        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], ColumnType | type):
+            spec = (spec[1], spec[0])  # Array[Float, (6,)], Pixeltable 0.7's order
         shape, dtype = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None)
         dname = getattr(dtype, 'name', None) or getattr(dtype, '__name__', None) or 'float'
         dname = {'Int': 'int', 'Float': 'float', 'Bool': 'bool'}.get(dname, dname)
@@ -378,6 +410,7 @@ class ArrayType(ColumnType):
             )
         ):
             raise ValueError(f'an array of shape {self.shape}, not {tuple(shape)}')
+        _check_dtype(value, self.dtype)
         _check_json(value)
         return json.loads(json.dumps(value))
 
@@ -386,6 +419,17 @@ class ArrayType(ColumnType):
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), 'shape': self.shape, 'dtype': self.dtype}
+
+
+def _check_dtype(value: Any, dtype: str) -> None:
+    """An Int array holds ints only (1.5 or 2.0 is refused), a Bool array bools only."""
+    if isinstance(value, list | tuple):
+        for v in value:
+            _check_dtype(v, dtype)
+    elif dtype == 'int' and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f'ints in an Int array, not {type(value).__name__} {value!r}')
+    elif dtype == 'bool' and not isinstance(value, bool):
+        raise ValueError(f'bools in a Bool array, not {type(value).__name__} {value!r}')
 
 
 def _array_shape(value: Any) -> list[int]:
@@ -540,7 +584,15 @@ def to_column_type(t: Any) -> ColumnType:
 
 
 def from_python_type(t: Any) -> ColumnType:
-    """``from_python_type(int)`` is ``Int``; ``str | None`` is ``String`` (nullable)."""
+    """``from_python_type(int)`` is ``Int``; ``str | None`` is ``String`` (nullable).
+
+    A column type (``rv.Image``, ``rv.Array[rv.Float, (6,)]``) is taken as it is, so UDF
+    hints can name them.
+    """
+    if isinstance(t, ColumnType):
+        return t
+    if isinstance(t, type) and issubclass(t, ColumnType):
+        return t()
     origin = typing.get_origin(t)
     if origin in (typing.Union, getattr(__import__('types'), 'UnionType', None)):
         args = [a for a in typing.get_args(t) if a is not type(None)]

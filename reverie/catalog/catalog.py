@@ -259,14 +259,14 @@ class Catalog:
         """Drop a table and its data (its media files are left for ``gc``).
 
         Refused while views or snapshots are based on it, unless ``force``, which drops them
-        too (and those based on them).
+        too (and those based on them); with ``force`` a missing table is no error.
         """
         if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
         path = normalize_path(path, what='table path')
         with self.store.begin() as conn:
             table_id = table_id_at(conn, path)
             if table_id is None:
-                if if_not_exists == 'ignore':
+                if if_not_exists == 'ignore' or force:  # as in Pixeltable
                     return False
                 raise NotFoundError(self._missing_table_message(conn, path))
             self.drop_with_dependents(conn, table_id, path, force=force)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import random
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -85,28 +86,47 @@ class Query:
 
         With no arguments, every column.
         """
+        if self.spec.items is not None:  # as in Pixeltable
+            raise InvalidValueError(
+                'Select list already specified: pass every result column to one select().'
+            )
+        for name in named:
+            if not _RESULT_NAME.match(name):
+                raise InvalidValueError(
+                    f'Invalid name: {name!r}. A result column name starts with a letter and '
+                    'holds only letters, digits and _.'
+                )
         if not exprs and not named:
             return self._with(items=None)
         items: list[tuple[str, n.Node]] = []
         taken: set[str] = set()
         for i, e in enumerate(exprs):
-            node = self._own(self._node(e))
+            node = self._own(as_node(e))  # a str is a literal, as in Pixeltable
             items.append((_unique(_default_name(node, i), taken), node))
         for name, e in named.items():
             if name in taken:
                 raise InvalidValueError(f'Result column name {name!r} is used twice.')
             taken.add(name)
-            items.append((name, self._own(self._node(e))))
+            items.append((name, self._own(as_node(e))))
         return self._with(items=tuple(items))
 
     def where(self, predicate: Expr) -> Query:
-        """Keep rows where ``predicate`` is true (combined with earlier ``where`` by ``&``)."""
+        """Keep rows where ``predicate`` is true (one ``where`` per query, as in Pixeltable)."""
         if not isinstance(predicate, Expr):
             raise InvalidValueError(
                 f'where() takes an expression such as t.n > 1, got {type(predicate).__name__} '
                 f'{predicate!r}.'
             )
+        if self.spec.predicate is not None:  # as in Pixeltable
+            raise InvalidValueError(
+                'where() clause already specified: combine the conditions with & in one where().'
+            )
         node = self._own(as_node(predicate))
+        if any(isinstance(x, n.Aggregate) for x in node.walk()):
+            raise InvalidValueError(
+                f'where() cannot hold an aggregate ({Expr(node)!r}): it filters rows before '
+                'they are grouped. Select the aggregate and filter the result instead.'
+            )
         if node.col_type is not None and not isinstance(node.col_type, ts.BoolType | ts.JsonType):
             raise TypeMismatchError(
                 f'where() needs a Bool expression, got {Expr(node)!r} ({node.col_type}).'
@@ -120,6 +140,12 @@ class Query:
     def order_by(self, *exprs: Any, asc: bool = True) -> Query:
         """Sort by expressions (``asc=False`` for descending)."""
         keys = tuple((self._own(self._node(e)), asc) for e in exprs)
+        for node, _ in keys:
+            if not n.column_refs(node):  # as in Pixeltable: 'Invalid expression in order_by()'
+                raise InvalidValueError(
+                    f'Invalid expression in order_by(): {Expr(node)!r} is a constant; order by '
+                    'a column or an expression over columns, e.g. t.order_by(t.n).'
+                )
         return self._with(order=self.spec.order + keys)
 
     def limit(self, n_rows: int, offset: int = 0) -> Query:
@@ -303,6 +329,9 @@ def _pick(rs: ResultSet, keep: Iterable[int]) -> ResultSet:
     columns = [[rows[i][j] for i in keep] for j in range(len(rs.column_names))]
     pending = [[rs.is_pending(i, name) for i in keep] for name in rs.column_names]
     return ResultSet(rs.column_names, list(rs.schema.values()), columns, pending)
+
+
+_RESULT_NAME = re.compile(r'\A[A-Za-z][A-Za-z0-9_]*\Z')
 
 
 def _default_name(node: n.Node, i: int) -> str:

@@ -101,8 +101,9 @@ class Table(TableReads, SearchMethods):
         return self[name]
 
     def __getitem__(self, name: str) -> Expr:
+        schema = self._schema()  # a dropped table: NotFoundError, as in Pixeltable
         try:
-            col = self._schema().require(name)
+            col = schema.require(name)
         except NotFoundError as e:
             raise AttributeError(str(e)) from None  # so hasattr() and getattr() work
         return ColumnExpr(col.ref(self._id), self)
@@ -240,6 +241,13 @@ class Table(TableReads, SearchMethods):
         """Drop a column (by name or ``t.col``); refused while computed columns use it."""
         if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
         schema = self._writable('drop a column of')
+        node = column.node if isinstance(column, Expr) else None
+        if isinstance(node, n.ColumnRef) and node.table_id != schema.id:
+            if if_not_exists == 'ignore':
+                return
+            raise NotFoundError(  # as in Pixeltable: another table's column is unknown here
+                f'Unknown column: {node.name} (a column of another table, not of {schema.path!r}).'
+            )
         name = _column_name(column, schema, 'drop_column')
         if schema.column(name) is None and if_not_exists == 'ignore':
             return
@@ -293,6 +301,11 @@ class Table(TableReads, SearchMethods):
         check_on_error(on_error)
         schema = self._writable('recompute')
         names = [_column_name(c, schema, 'recompute_columns') for c in columns]
+        if errors_only and len(names) > 1:  # as in Pixeltable
+            raise InvalidValueError(
+                'Cannot use errors_only=True with multiple columns: recompute one column at a '
+                'time, or name none to finish every pending cell.'
+            )
         targets = writes.computed_targets(schema, names)
         op = Operation.of(self._catalog, budget, use_cache=use_cache or not targets)
         cond = sql_condition(schema, where, 'recompute_columns(where=...)')

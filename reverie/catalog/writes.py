@@ -173,9 +173,9 @@ def recompute(
     start = time.perf_counter()
     if dry_run:
         return _estimate_recompute(catalog, schema, targets, cond, errors_only, cascade, op)
-    version = None
+    version, rows = None, 0
     if targets:
-        version = reset_cells(
+        version, rows = reset_cells(
             catalog.store, schema, targets, cond, errors_only=errors_only, cascade=cascade
         )
     stats = ComputeStats()
@@ -192,7 +192,7 @@ def recompute(
     finally:
         if version is not None or stats.cells:
             propagate(catalog, schema, op, version)
-    status = UpdateStatus(updated_cols=[c.name for c in targets])
+    status = UpdateStatus(num_rows=rows, updated_cols=[c.name for c in targets])
     return finish(status, stats, 'Computed', 'cell', start, print_stats)
 
 

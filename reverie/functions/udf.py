@@ -360,6 +360,7 @@ def udf(
     def wrap(py_fn: Callable[..., Any]) -> Function:
         if batch_size is not None and batch_size < 1:
             raise InvalidValueError(f'batch_size must be at least 1, got {batch_size!r}.')
+        _check_batching(py_fn.__name__, _hints(py_fn), batch_size)
         pool = None
         if resource_pool is not None or inspect.iscoroutinefunction(py_fn):
             pool = PoolSettings(
@@ -368,14 +369,49 @@ def udf(
                 requests_per_minute=requests_per_minute,
                 max_retries=max_retries,
             )
-        return Function(
+        made = Function(
             py_fn,
             return_type=ts.to_column_type(return_type) if return_type is not None else None,
             batch_size=batch_size,
             pool=pool,
         )
+        _check_defaults(made)
+        made.__doc__ = py_fn.__doc__  # help(f) shows the UDF's own docstring
+        return made
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _check_batching(name: str, hints: dict[str, Any], batch_size: int | None) -> None:
+    """As in Pixeltable: ``batch_size`` goes with ``Batch[...]`` hints, and only with them."""
+    batched = [k for k, h in hints.items() if k != 'return' and typing.get_origin(h) is Batch]
+    returns_batch = typing.get_origin(hints.get('return')) is Batch
+    if batch_size is not None and not returns_batch:
+        raise InvalidValueError(
+            f'{name}(): batch_size is specified; the return type hint must be a Batch, '
+            'e.g. "-> rv.Batch[str]".'
+        )
+    if batch_size is not None and not batched:
+        raise InvalidValueError(
+            f'{name}(): batch_size is specified; at least one parameter must be a Batch, '
+            'e.g. "texts: rv.Batch[str]".'
+        )
+    if batch_size is None and (batched or returns_batch):
+        raise InvalidValueError(f'{name}(): Batch[...] hints need batch_size=, e.g. 16.')
+
+
+def _check_defaults(fn: Function) -> None:
+    """A default must be a value of its parameter's type (None always is)."""
+    for p in fn.params:
+        if not p.has_default or p.default is None or p.col_type is None:
+            continue
+        try:
+            p.col_type.validate(p.default)
+        except (TypeError, ValueError):
+            raise InvalidValueError(
+                f'{fn.name}(): the default of parameter {p.name!r} is {p.default!r}, which is '
+                f'not of type {p.col_type}.'
+            ) from None
 
 
 def method_function(

@@ -94,6 +94,14 @@ def _split(s: str, sep: str | None = None, maxsplit: int = -1) -> list[str]:
     return s.split(sep, maxsplit)
 
 
+def _rsplit(s: str, sep: str | None = None, maxsplit: int = -1) -> list[str]:
+    return s.rsplit(sep, maxsplit)
+
+
+def _splitlines(s: str, keepends: bool = False) -> list[str]:
+    return s.splitlines(keepends)
+
+
 def _partition(s: str, sep: str = ' ') -> list[str]:
     return list(s.partition(sep))
 
@@ -141,6 +149,8 @@ fullmatch = string_method(_fullmatch, 'fullmatch')
 replace = string_method(_replace, 'replace', sql_twin=sql.replace_sql)
 replace_re = string_method(_replace_re, 'replace_re')
 split = string_method(_split, 'split')
+rsplit = string_method(_rsplit, 'rsplit')
+splitlines = string_method(_splitlines, 'splitlines')
 partition = string_method(_partition, 'partition')
 rpartition = string_method(_rpartition, 'rpartition')
 format_ = string_method(_format, 'format', attr='format_')
