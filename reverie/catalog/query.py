@@ -131,12 +131,14 @@ class Query:
         """Run the query."""
         catalog = self.catalog
         media = catalog.media
-        result = run_query(
-            catalog.exec,
-            self._schema(),
-            self.spec,
-            lambda ref: ImagePath(media.local_path(ref)),
-        )
+
+        def image_value(ref: str) -> ImagePath:  # an object store's image: fetched when read
+            cached = media.cached_path(ref)
+            if cached is None:
+                return ImagePath(media.local_path(ref))
+            return ImagePath.lazy(str(cached), lambda: media.local_path(ref))
+
+        result = run_query(catalog.exec, self._schema(), self.spec, image_value)
         return ResultSet(result.names, result.types, result.columns, result.pending)
 
     def head(self, n_rows: int = 10) -> ResultSet:
