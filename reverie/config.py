@@ -7,8 +7,8 @@ Environment variables win over the file:
 | ``REVERIE_HOME``    | (location of the file) | ``~/.reverie``                   |
 | ``REVERIE_DB_URL``  | ``[db] url``           | SQLite file ``REVERIE_HOME/reverie.db`` |
 | ``REVERIE_MEDIA_DIR`` | ``[media] dir``      | ``REVERIE_HOME/media``           |
-| ``REVERIE_MEDIA_URL`` | ``[media] url``        | none: the folder above; ``s3://bucket/prefix`` keeps media in an S3-compatible store (endpoint, region, credentials: the standard ``AWS_*`` settings) |
-| ``REVERIE_MEDIA_CACHE_SIZE`` | ``[media] cache_size`` | ``2GiB``: the local read cache of an object store (``REVERIE_HOME/cache/media``) |
+| ``REVERIE_MEDIA_URL`` | ``[media] url``        | none (the folder above); ``s3://bucket/prefix`` |
+| ``REVERIE_MEDIA_CACHE_SIZE`` | ``[media] cache_size`` | ``2GiB`` (``REVERIE_HOME/cache/media``) |
 | ``REVERIE_ALLOW_PRIVATE_URLS`` | ``[media] allow_private_urls`` | off (private hosts refused) |
 | ``REVERIE_PROGRESS``| ``[display] progress`` | on when stderr is a terminal     |
 | ``REVE_API_KEY``    | ``[reve] api_key``     | none                             |
@@ -25,6 +25,10 @@ Environment variables win over the file:
 | ``GEMINI_BASE_URL`` | ``[gemini] base_url``  | ``https://generativelanguage.googleapis.com`` |
 | ``BFL_API_KEY``     | ``[bfl] api_key``      | none                             |
 | ``BFL_API_URL``     | ``[bfl] base_url``     | ``https://api.bfl.ai``           |
+
+``REVERIE_MEDIA_URL`` keeps media in an S3-compatible object store; its endpoint, region and
+credentials are the standard ``AWS_*`` settings (see ``reverie/store/s3.py``), and a host
+reads it through a local cache of at most ``cache_size`` (least recently used files go).
 
 Each provider section (``[openai]``, ``[gemini]``, ``[bfl]``, ``[reve]``) also takes
 ``max_concurrency``, ``requests_per_minute`` and ``timeout``: one entry each of

@@ -384,7 +384,10 @@ class PaidRun:
                 self._spill_checked = True
 
     async def _take_spilled(self) -> None:
-        spilled = await asyncio.to_thread(lambda: list(self.media.spilled()))
+        try:
+            spilled = await asyncio.to_thread(lambda: list(self.media.spilled()))
+        except OSError as e:  # the media store is unreachable: nothing is sent
+            raise storage_stop(e, 'reading the answers kept beside the media') from None
         for key, entry in spilled:
             await self.writes.write(
                 self.ledger.answered,

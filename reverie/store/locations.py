@@ -35,4 +35,6 @@ def open_media_store(
             f'Media location {text!r}: {scheme}:// stores are not supported; use '
             's3://bucket/prefix (REVERIE_MEDIA_URL) or a folder (REVERIE_MEDIA_DIR).'
         )
-    return LocalMediaStore(Path(text.removeprefix('file://')), allow_private_urls=allow_private_urls)
+    return LocalMediaStore(
+        Path(text.removeprefix('file://')), allow_private_urls=allow_private_urls
+    )

@@ -32,6 +32,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -195,8 +196,13 @@ class S3MediaStore(MediaStore):
                 done = self._call(
                     'multipart part',
                     key,
-                    lambda n=number, c=chunk: self.client.upload_part(  # type: ignore[misc]
-                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=c
+                    partial(
+                        self.client.upload_part,
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=chunk,
                     ),
                 )
                 parts.append({'PartNumber': number, 'ETag': done['ETag']})
@@ -217,9 +223,7 @@ class S3MediaStore(MediaStore):
             )
         except BaseException:
             with contextlib.suppress(Exception):
-                self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id
-                )
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
 
     def _touch(self, ref: str) -> bool:
@@ -265,8 +269,7 @@ class S3MediaStore(MediaStore):
             ref = key[len(base) :]
             if _REF.match(ref):
                 yield Stored(ref, max(modified, marks.get(ref, 0.0)), size)
-        for upload in self._uploads(base):  # multipart uploads never completed
-            yield upload
+        yield from self._uploads(base)  # multipart uploads never completed
 
     def _list(self, prefix: str) -> Iterator[tuple[str, float, int]]:
         token: str | None = None
@@ -274,7 +277,7 @@ class S3MediaStore(MediaStore):
             args: dict[str, Any] = {'Bucket': self.bucket, 'Prefix': prefix}
             if token:
                 args['ContinuationToken'] = token
-            page = self._call('LIST', prefix, lambda a=args: self.client.list_objects_v2(**a))
+            page = self._call('LIST', prefix, partial(self.client.list_objects_v2, **args))
             for item in page.get('Contents', []):
                 yield item['Key'], item['LastModified'].timestamp(), int(item['Size'])
             token = page.get('NextContinuationToken')
@@ -305,7 +308,7 @@ class S3MediaStore(MediaStore):
         keys = [self._key(f'{_REUSED}/{stored.ref}'), self._key(stored.ref)]
         for key in keys:
             self._call(
-                'DELETE', key, lambda k=key: self.client.delete_object(Bucket=self.bucket, Key=k)
+                'DELETE', key, partial(self.client.delete_object, Bucket=self.bucket, Key=key)
             )
 
     def _probe(self) -> None:
@@ -329,15 +332,13 @@ class S3MediaStore(MediaStore):
             if not name.endswith('.json'):
                 continue
             response = self._call(
-                'GET', name, lambda n=name: self.client.get_object(Bucket=self.bucket, Key=n)
+                'GET', name, partial(self.client.get_object, Bucket=self.bucket, Key=name)
             )
             yield name.rsplit('/', 1)[1].removesuffix('.json'), json.loads(response['Body'].read())
 
     def unspill(self, key: str) -> None:
         name = self._spill_key(key)
-        self._call(
-            'DELETE', name, lambda: self.client.delete_object(Bucket=self.bucket, Key=name)
-        )
+        self._call('DELETE', name, lambda: self.client.delete_object(Bucket=self.bucket, Key=name))
 
     def _spill_key(self, key: str) -> str:
         if not key.replace('-', '').replace('_', '').isalnum():
@@ -388,8 +389,7 @@ def _error(operation: str, bucket: str, key: str, e: BaseException) -> ObjectSto
     name = type(e).__name__
     if name in ('NoCredentialsError', 'PartialCredentialsError'):
         detail = (
-            'no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, '
-            'or AWS_PROFILE'
+            'no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE'
         )
     elif status is not None:
         detail = f'HTTP {status}' + (f' {code}' if code and code != str(status) else '')

@@ -111,9 +111,7 @@ class FaultProxy:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             self._loop = loop
-            server = loop.run_until_complete(
-                asyncio.start_server(self._serve, '127.0.0.1', 0)
-            )
+            server = loop.run_until_complete(asyncio.start_server(self._serve, '127.0.0.1', 0))
             self.port = server.sockets[0].getsockname()[1]
             ready.set()
             loop.run_forever()

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import PIL.Image
 import pytest
@@ -62,7 +61,6 @@ def test_a_key_is_never_overwritten(store, moto_s3, bucket_url):
 
 _UPLOAD = """
 import os, resource, sys
-from pathlib import Path
 from reverie.store import s3
 from reverie.store.cache import ReadCache
 s3.MULTIPART_BYTES = 5 << 20
@@ -126,7 +124,9 @@ def test_a_slow_read_past_the_timeout_is_read_again(quick_store, proxy):
 
 def test_a_store_that_stays_down_fails_with_a_clean_oserror(store, proxy, moto_s3, bucket_url):
     proxy.down = True
-    with pytest.raises(ObjectStoreError, match=r'HEAD of s3://.* failed after retries: HTTP 500') as info:
+    with pytest.raises(
+        ObjectStoreError, match=r'HEAD of s3://.* failed after retries: HTTP 500'
+    ) as info:
         store.put(_png(5), 'png')
     assert isinstance(info.value, OSError)  # the paid-call layer's storage failure
     text = f'{info.value} {store!r} {store.cache!r}'
@@ -222,5 +222,3 @@ def test_a_proxy_fault_is_what_the_client_sees(proxy: FaultProxy, store: S3Media
     proxy.inject('503', count=1, method='DELETE')
     store.put(_png(11), 'png')
     assert proxy.injected['503'] == 0 and proxy.seen['PUT'] >= 1
-
-
