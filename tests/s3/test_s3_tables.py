@@ -146,7 +146,7 @@ def test_a_paid_answer_whose_upload_fails_is_stored_by_resume_without_paying_aga
     with caplog.at_level(logging.INFO), pytest.raises(rv.RunStoppedError) as info:
         t.add_computed_column(img=reve.create(t.prompt), print_stats=False)
     assert info.value.reason == 'storage'
-    assert 'object store' in str(info.value)
+    assert 'object store' in str(info.value) and 'AWS_ENDPOINT_URL' in str(info.value)
     paid = len(server.entries())
     assert paid == 6  # every call answered and paid
     proxy.faults.clear()
