@@ -62,7 +62,7 @@ class MotoS3:
 class Fault:
     """What to do to the next ``count`` requests whose method is ``method`` (None: any)."""
 
-    kind: str  # '503', '500', 'reset', 'reset-after' (forwarded, then cut), 'slow'
+    kind: str  # '503', '500', '501', 'reset', 'reset-after' (forwarded, then cut), 'slow'
     count: int = 1
     method: str | None = None
     delay: float = 0.0  # 'slow': seconds before the body is sent
@@ -71,6 +71,11 @@ class Fault:
 _SLOWDOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
     b'<Message>Please reduce your request rate.</Message></Error>'
+)
+_NOT_IMPLEMENTED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImplemented</Code>'
+    b'<Message>A header you provided implies functionality that is not implemented.</Message>'
+    b'</Error>'
 )
 _INTERNAL = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
@@ -173,9 +178,8 @@ class FaultProxy:
                 fault = _DOWN if self.down else self._take(method)
                 if fault is not None and fault.kind == 'reset':
                     break  # nothing answered: the client sees the connection closed
-                if fault is not None and fault.kind in ('503', '500'):
-                    payload = _SLOWDOWN if fault.kind == '503' else _INTERNAL
-                    reason = 'Slow Down' if fault.kind == '503' else 'Internal Server Error'
+                if fault is not None and fault.kind in _ERRORS:
+                    payload, reason = _ERRORS[fault.kind]
                     writer.write(
                         f'HTTP/1.1 {fault.kind} {reason}\r\nContent-Type: application/xml\r\n'
                         f'Content-Length: {len(payload)}\r\n\r\n'.encode()
@@ -217,3 +221,8 @@ class FaultProxy:
 
 
 _DOWN = Fault('500', count=1 << 30)
+_ERRORS = {
+    '503': (_SLOWDOWN, 'Slow Down'),
+    '500': (_INTERNAL, 'Internal Server Error'),
+    '501': (_NOT_IMPLEMENTED, 'Not Implemented'),
+}

@@ -112,6 +112,15 @@ def test_faults_of_the_store_are_retried(store, proxy, kind, method):
     assert proxy.injected[kind] == 2
 
 
+def test_a_store_without_conditional_writes_gets_plain_puts(store, proxy):
+    """A store that refuses If-None-Match (501) is written without it (same bytes anyway)."""
+    data = _png(12)
+    proxy.inject('501', count=1, method='PUT')
+    ref = store.put(data, 'png')
+    assert proxy.injected['501'] == 1 and not store._conditional
+    assert store.read_bytes(ref) == data
+
+
 def test_a_slow_read_past_the_timeout_is_read_again(quick_store, proxy):
     data = _png(4)
     ref = quick_store.put(data, 'png')
