@@ -20,6 +20,12 @@ still fails raises ``ObjectStoreError`` (an ``OSError``, which the paid-call lay
 a storage failure: the answer stays in the journal and the cell pending). A failed PUT
 leaves nothing; a failed multipart upload is aborted. Messages name the operation, bucket,
 key and the store's error code, never a credential.
+
+The client is boto3: it reads every standard AWS setting (profiles, SSO, roles, endpoint
+variables) itself, retries with backoff in its ``standard`` mode, and is kept by AWS. Our
+calls are few and small (one HEAD and one PUT per image, from worker threads), so obstore's
+async, zero-copy Rust core would save little and add a younger dependency; boto3 is imported
+only when a bucket is opened (``import reverie`` does not pay for it).
 """
 
 from __future__ import annotations
