@@ -29,6 +29,7 @@ PIECES = [
     'seed_insert_no_ledger',
     'seed_add',
     'ui',
+    's3',
 ]
 SCALES = [10_000, 100_000, 1_000_000]
 
@@ -245,7 +246,33 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
     rows += versions_rows(r)
     rows += search_rows(r)
     rows += ui_rows(r['ui'], r.get('ui_1000000'))
+    rows += s3_rows(r['s3'])
     return rows
+
+
+def s3_rows(s: dict[str, Any]) -> list[Row]:
+    """Issue 18: media in an object store (moto's S3 server in its own process)."""
+    kb = s['upload_mib'] * 1024 / s['uploads']
+    over = s['seed_bucket_s'] / s['seed_local_s'] - 1
+    return [
+        Row(
+            '18 s3',
+            f'uploads to moto, {s["uploads"]} PNGs of {kb:.0f} KB (1 writer / 8 threads)',
+            f'{s["uploads_per_s_1"]:.1f} / {s["uploads_per_s_8"]:.1f} per s',
+            f'{s["mib_per_s_1"]:.1f} / {s["mib_per_s_8"]:.1f} MiB/s; cold reads '
+            f'{s["cold_reads_per_s"]:.0f}/s',
+            '(info)',
+            None,
+        ),
+        Row(
+            '18 s3',
+            'Reve seed insert: media in a bucket vs a local folder (best of 2 each)',
+            f'{s["seed_bucket_s"]:.2f} s vs {s["seed_local_s"]:.2f} s ({100 * over:+.0f}%)',
+            '',
+            '(info)',
+            None,
+        ),
+    ]
 
 
 def ui_rows(u: dict[str, Any], big: dict[str, Any] | None) -> list[Row]:

@@ -16,7 +16,7 @@ MARK = 'BENCH-RESULT '
 
 
 def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import compute, reve, scale, search, tables, ui, versions
+    from bench import compute, reve, s3, scale, search, tables, ui, versions
 
     return {
         'tables': tables.tables,
@@ -43,6 +43,7 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'vectors_1000000': lambda: search.vectors(1_000_000),
         'table_search': search.table_search,
         'ui': ui.ui_piece,
+        's3': s3.s3_piece,
         'ui_1000000': lambda: ui.ui_piece(1_000_000),
     }
 

@@ -49,7 +49,7 @@ from reverie.store.db import (
     versions_table,
 )
 from reverie.store.ledger import Ledger
-from reverie.store.media import open_media_store
+from reverie.store.locations import open_media_store
 from reverie.store.versions import (
     begin_version,
     columns_at,
@@ -65,7 +65,10 @@ class Catalog:
         self.config = config
         self.store = Store(config.db_url)
         self.media = open_media_store(
-            config.media_dir, allow_private_urls=config.allow_private_urls
+            config.media_location,
+            allow_private_urls=config.allow_private_urls,
+            cache_dir=config.media_cache_dir,
+            cache_size=config.media_cache_size,
         )
         self.pools = PoolRegistry()
         self.exec = ExecContext(

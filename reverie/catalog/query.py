@@ -194,6 +194,13 @@ class Query:
         """Run the query."""
         catalog = self.catalog
         media = catalog.media
+
+        def image_value(ref: str) -> ImagePath:  # an object store's image: fetched when read
+            cached = media.cached_path(ref)
+            if cached is None:
+                return ImagePath(media.local_path(ref))
+            return ImagePath.lazy(str(cached), lambda: media.local_path(ref))
+
         schema = self._schema()
         spec = self._answered(schema)
         if self.sampling is not None and not spec.order and spec.keys is None:
@@ -202,7 +209,7 @@ class Query:
             catalog.exec,
             schema,
             spec,
-            lambda ref: ImagePath(media.local_path(ref)),
+            image_value,
         )
         rs = ResultSet(result.names, result.types, result.columns, result.pending)
         return rs if self.sampling is None else _sampled(rs, *self.sampling)
