@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.piece import MARK
+from bench.search import piece_names as search_pieces
 from bench.tables import import_time
 from bench.versions import piece_names as versions_pieces
 
@@ -28,6 +29,7 @@ PIECES = [
     'seed_insert_no_ledger',
     'seed_add',
     'ui',
+    's3',
 ]
 SCALES = [10_000, 100_000, 1_000_000]
 
@@ -243,8 +245,35 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
     rows += scale_rows(r)
     rows += speed_rows(r)
     rows += versions_rows(r)
+    rows += search_rows(r)
     rows += ui_rows(r['ui'], r.get('ui_1000000'))
+    rows += s3_rows(r['s3'])
     return rows
+
+
+def s3_rows(s: dict[str, Any]) -> list[Row]:
+    """Issue 18: media in an object store (moto's S3 server in its own process)."""
+    kb = s['upload_mib'] * 1024 / s['uploads']
+    over = s['seed_bucket_s'] / s['seed_local_s'] - 1
+    return [
+        Row(
+            '18 s3',
+            f'uploads to moto, {s["uploads"]} PNGs of {kb:.0f} KB (1 writer / 8 threads)',
+            f'{s["uploads_per_s_1"]:.1f} / {s["uploads_per_s_8"]:.1f} per s',
+            f'{s["mib_per_s_1"]:.1f} / {s["mib_per_s_8"]:.1f} MiB/s; cold reads '
+            f'{s["cold_reads_per_s"]:.0f}/s',
+            '(info)',
+            None,
+        ),
+        Row(
+            '18 s3',
+            'Reve seed insert: media in a bucket vs a local folder (best of 2 each)',
+            f'{s["seed_bucket_s"]:.2f} s vs {s["seed_local_s"]:.2f} s ({100 * over:+.0f}%)',
+            '',
+            '(info)',
+            None,
+        ),
+    ]
 
 
 def ui_rows(u: dict[str, Any], big: dict[str, Any] | None) -> list[Row]:
@@ -464,6 +493,82 @@ def versions_rows(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def search_rows(r: dict[str, Any]) -> list[Row]:
+    """Issue 23: top-10 latency exact and ANN, ANN build rate, recall and memory."""
+    rows: list[Row] = []
+    for n in (10_000, 100_000, 1_000_000):
+        v = r.get(f'vectors_{n}')
+        if v is None:
+            continue
+        mib = v['vector_bytes'] / 2**20
+        rows.append(
+            Row(
+                '23 search',
+                f'{n:,} x 512-d cosine: exact top-10 (median of 50)',
+                f'{v["exact_ms_median"]:.1f} ms (p90 {v["exact_ms_p90"]:.1f})',
+                f'vectors {mib:,.0f} MiB, process {v["rss_after_set_mib"]:,.0f} MiB',
+                '(info)',
+                None,
+            )
+        )
+        if 'ann_ms_median' not in v:
+            rows.append(
+                Row('23 search', '  ANN (usearch HNSW)', 'not built at this size', '', '', None)
+            )
+            continue
+        rows.append(
+            Row(
+                '23 search',
+                '  ANN top-10 (median of 50), recall@10 vs exact',
+                f'{v["ann_ms_median"]:.2f} ms (p90 {v["ann_ms_p90"]:.2f}), '
+                f'recall {v["recall_at_10"]:.3f}'
+                + (
+                    f' (i.i.d. Gaussian: {v["recall_at_10_gaussian"]:.3f})'
+                    if 'recall_at_10_gaussian' in v
+                    else ''
+                ),
+                f'exact {v["exact_ms_median"]:.1f} ms',
+                'recall >= 0.95' if n == 100_000 else '(info)',
+                v['recall_at_10'] >= 0.95 if n == 100_000 else None,
+            )
+        )
+        rows.append(
+            Row(
+                '23 search',
+                '  ANN build; sync after 1% re-embedded',
+                f'{v["ann_build_per_s"]:,.0f} vectors/s ({v["ann_build_s"]:.1f} s, '
+                f'CPU {v["ann_build_cpu_s"]:.1f} s); sync {v["ann_sync_1pct_s"]:.2f} s',
+                f'index {v["ann_memory_bytes"] / 2**20:,.0f} MiB',
+                '(info)',
+                None,
+            )
+        )
+    s = r.get('table_search')
+    if s is not None:
+        rows.append(
+            Row(
+                '23 search',
+                f'table of {s["n"]:,}: add_embedding_index (512-d UDF)',
+                f'{s["index_rows_per_s"]:,.0f} rows/s ({s["index_build_s"]:.2f} s)',
+                '',
+                '(info)',
+                None,
+            )
+        )
+        rows.append(
+            Row(
+                '23 search',
+                '  order_by(similarity).limit(10).collect(): first / again',
+                f'{s["first_query_s"]:.3f} s / {s["query_ms_median"]:.1f} ms',
+                f'after a 1-row insert {s["query_after_insert_s"]:.3f} s '
+                f'(insert {s["insert_one_s"]:.3f} s)',
+                '(info)',
+                None,
+            )
+        )
+    return rows
+
+
 def render(rows: list[Row]) -> str:
     head = ('issue', 'figure', 'measured', 'bound', 'target', 'result', 'Pixeltable*')
     table = [head] + [
@@ -497,6 +602,7 @@ def main() -> None:
     quick = '--quick' in sys.argv
     names = PIECES + [f'scale_{n}' for n in (SCALES[:-1] if quick else SCALES)]
     names += versions_pieces(quick)  # without the 1M-row runs when quick
+    names += search_pieces(quick)  # issue 23: without 1M vectors when quick
     names += [] if quick else ['ui_1000000']
     names += [f'insert_{n}' for n in (SCALES[:-1] if quick else SCALES)]
     names += ['insert_pg_100000'] + ([] if quick else ['insert_pg_1000000'])

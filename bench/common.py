@@ -35,9 +35,9 @@ def fresh_home(**env: str) -> Iterator[Path]:
     os.environ['REVERIE_PROGRESS'] = '0'
     os.environ.update(env)
     try:
-        rv.init(
-            {'home': str(tmp), 'db_url': f'sqlite:///{tmp}/r.db', 'media_dir': str(tmp / 'media')}
-        )
+        url = os.environ.get('REVERIE_MEDIA_URL')  # bench/s3.py: media in a bucket
+        media = {'media_url': url} if url else {'media_dir': str(tmp / 'media')}
+        rv.init({'home': str(tmp), 'db_url': f'sqlite:///{tmp}/r.db', **media})
         yield tmp
     finally:
         for k, v in saved.items():

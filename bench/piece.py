@@ -16,7 +16,7 @@ MARK = 'BENCH-RESULT '
 
 
 def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import compute, reve, scale, tables, ui, versions
+    from bench import compute, reve, s3, scale, search, tables, ui, versions
 
     return {
         'tables': tables.tables,
@@ -39,12 +39,17 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'versions_1000000': lambda: versions.versions_piece(1_000_000),
         'history_10000': lambda: versions.history(10_000),
         'history_100000': lambda: versions.history(100_000),
+        'vectors_10000': lambda: search.vectors(10_000),
+        'vectors_100000': lambda: search.vectors(100_000),
+        'vectors_1000000': lambda: search.vectors(1_000_000),
+        'table_search': search.table_search,
         'ui': ui.ui_piece,
         'insert_10000': lambda: tables.insert_vs_raw(10_000),
         'insert_100000': lambda: tables.insert_vs_raw(100_000),
         'insert_1000000': lambda: tables.insert_vs_raw(1_000_000),
         'insert_pg_100000': lambda: tables.insert_vs_raw_copy(100_000),
         'insert_pg_1000000': lambda: tables.insert_vs_raw_copy(1_000_000),
+        's3': s3.s3_piece,
         'ui_1000000': lambda: ui.ui_piece(1_000_000),
     }
 

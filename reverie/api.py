@@ -26,6 +26,7 @@ from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr
 from reverie.exprs.render import render
 from reverie.functions.images.registry import use_settings
+from reverie.io.imports import use_create_table
 from reverie.io.sources import RowSource, conform, load_source
 
 _lock = threading.Lock()
@@ -82,6 +83,19 @@ def list_dirs(path: str = '', *, recursive: bool = True) -> list[str]:
     return dirs.list_dirs(default_catalog(), path, recursive=recursive)
 
 
+def get_dir_contents(dir_path: str = '', recursive: bool = True) -> dict[str, list[str]]:
+    """Pixeltable's ``get_dir_contents``: ``{'dirs': [...], 'tables': [...]}`` under a dir.
+
+    Examples:
+        >>> rv.get_dir_contents('reve_demo')  # doctest: +SKIP
+        {'dirs': [], 'tables': ['reve_demo/scenes']}
+    """
+    return {
+        'dirs': list_dirs(dir_path, recursive=recursive),
+        'tables': list_tables(dir_path, recursive=recursive),
+    }
+
+
 def create_table(
     path: str,
     schema: dict[str, Any] | None = None,
@@ -115,8 +129,12 @@ def create_table(
                 'create_table() takes a schema or a source, not both; use schema_overrides= '
                 'to set the types of some source columns.'
             )
-        loaded = load_source(source)
-        schema = _schema_of_source(loaded.types, schema_overrides or {})
+        overrides = schema_overrides or {}
+        as_text = [
+            c for c, t in overrides.items() if isinstance(ts.to_column_type(t), ts.StringType)
+        ]
+        loaded = load_source(source, as_text)
+        schema = _schema_of_source(loaded.types, overrides)
     elif schema_overrides:
         raise InvalidValueError('schema_overrides= goes with source=; put the types in schema.')
     if schema is None:
@@ -349,3 +367,6 @@ def calls(table: str | Table | None = None) -> CallsQuery:
         return calls_query(catalog, None)
     table_id = catalog.table_id(_path_of(table))
     return calls_query(catalog, table_id)
+
+
+use_create_table(create_table)  # rv.io.import_csv and friends create tables through it

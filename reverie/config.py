@@ -7,6 +7,8 @@ Environment variables win over the file:
 | ``REVERIE_HOME``    | (location of the file) | ``~/.reverie``                   |
 | ``REVERIE_DB_URL``  | ``[db] url``           | SQLite file ``REVERIE_HOME/reverie.db`` |
 | ``REVERIE_MEDIA_DIR`` | ``[media] dir``      | ``REVERIE_HOME/media``           |
+| ``REVERIE_MEDIA_URL`` | ``[media] url``        | none (the folder above); ``s3://bucket/prefix`` |
+| ``REVERIE_MEDIA_CACHE_SIZE`` | ``[media] cache_size`` | ``2GiB`` (``REVERIE_HOME/cache/media``) |
 | ``REVERIE_ALLOW_PRIVATE_URLS`` | ``[media] allow_private_urls`` | off (private hosts refused) |
 | ``REVERIE_PROGRESS``| ``[display] progress`` | on when stderr is a terminal     |
 | ``REVE_API_KEY``    | ``[reve] api_key``     | none                             |
@@ -24,6 +26,10 @@ Environment variables win over the file:
 | ``BFL_API_KEY``     | ``[bfl] api_key``      | none                             |
 | ``BFL_API_URL``     | ``[bfl] base_url``     | ``https://api.bfl.ai``           |
 
+``REVERIE_MEDIA_URL`` keeps media in an S3-compatible object store; its endpoint, region and
+credentials are the standard ``AWS_*`` settings (see ``reverie/store/s3.py``), and a host
+reads it through a local cache of at most ``cache_size`` (least recently used files go).
+
 Each provider section (``[openai]``, ``[gemini]``, ``[bfl]``, ``[reve]``) also takes
 ``max_concurrency``, ``requests_per_minute`` and ``timeout``: one entry each of
 ``Config.providers``.
@@ -37,6 +43,7 @@ Each provider section (``[openai]``, ``[gemini]``, ``[bfl]``, ``[reve]``) also t
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +53,17 @@ from typing import Any
 from reverie.errors import InvalidValueError
 
 _LOCAL_DTYPES = ('auto', 'float32', 'float16', 'bfloat16')
+DEFAULT_CACHE_BYTES = 2 << 30  # the read cache of an object store: 2 GiB
+_SIZE = re.compile(r'\A(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\Z')
+_UNITS = {'': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30, 't': 1 << 40}
+
+
+def parse_size(value: object) -> int:
+    """Bytes from ``2147483648``, ``'500MB'``, ``'2 GiB'`` or ``'1.5g'``; ValueError otherwise."""
+    match = _SIZE.match(str(value).strip().lower())
+    if isinstance(value, bool) or match is None:
+        raise ValueError(value)
+    return int(float(match[1]) * _UNITS[match[2]])
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,18 @@ class Config:
     local: LocalSettings = field(default_factory=LocalSettings)
     budget_credits: float | None = None  # default budget of each operation (paid-call layer)
     maybe_charged_retries: int = 1
+    media_url: str | None = None  # s3://bucket/prefix: media in an object store, not media_dir
+    media_cache_size: int = DEFAULT_CACHE_BYTES  # bytes of the object store's read cache
+
+    @property
+    def media_location(self) -> str:
+        """Where media live: ``media_url`` when set, else the folder ``media_dir``."""
+        return self.media_url or str(self.media_dir)
+
+    @property
+    def media_cache_dir(self) -> Path:
+        """The read cache of an object store's media (``REVERIE_HOME/cache/media``)."""
+        return self.home / 'cache' / 'media'
 
     def provider(self, name: str) -> ProviderSettings:
         """Settings of the hosted provider ``name`` (``openai``, ``gemini``, ``bfl``, ``reve``)."""
@@ -143,12 +173,16 @@ class Config:
         db_url = overrides.pop('db_url', None) or env.get('REVERIE_DB_URL') or db.get('url')
         if not db_url:
             db_url = f'sqlite:///{home / "reverie.db"}'
+        # An explicit folder (init's media_dir) beats a URL from the environment or file.
+        folder_given = 'media_dir' in overrides and 'media_url' not in overrides
+        media_url = _media_url(overrides, media)
         media_dir = Path(
             overrides.pop('media_dir', None)
             or env.get('REVERIE_MEDIA_DIR')
             or media.get('dir')
             or home / 'media'
         ).expanduser()
+        cache_raw = env.get('REVERIE_MEDIA_CACHE_SIZE') or media.get('cache_size')
         allow_private = overrides.pop('allow_private_urls', None)
         if allow_private is None:
             allow_private = env.get('REVERIE_ALLOW_PRIVATE_URLS', media.get('allow_private_urls'))
@@ -158,13 +192,15 @@ class Config:
         if overrides:
             names = ', '.join(sorted(overrides))
             raise InvalidValueError(
-                f'Unknown setting(s) {names}; known: home, db_url, media_dir, progress, '
-                'allow_private_urls.'
+                f'Unknown setting(s) {names}; known: home, db_url, media_dir, media_url, '
+                'progress, allow_private_urls.'
             )
         return cls(
             home=home,
             db_url=str(db_url),
             media_dir=media_dir,
+            media_url=None if folder_given else media_url,
+            media_cache_size=_cache_size(cache_raw),
             progress=_optional_bool(progress_raw),
             image_model=env.get('REVERIE_IMAGE_MODEL') or file.get('images', {}).get('model'),
             providers={
@@ -185,7 +221,7 @@ class Config:
 # Every key config.toml may hold, by section; anything else is a typo to report.
 KNOWN_KEYS: dict[str, frozenset[str]] = {
     'db': frozenset({'url'}),
-    'media': frozenset({'dir', 'allow_private_urls'}),
+    'media': frozenset({'dir', 'url', 'cache_size', 'allow_private_urls'}),
     'display': frozenset({'progress'}),
     'images': frozenset({'model'}),
     **{
@@ -220,6 +256,32 @@ def _check_keys(file: dict[str, Any], path: Path) -> None:
                     f'Config file {str(path)!r} has an unknown key {key!r} in [{section}]; '
                     f'known keys there: {", ".join(sorted(known))}.'
                 )
+
+
+def _media_url(overrides: dict[str, Any], section: dict[str, Any]) -> str | None:
+    """The object store URL of media (``media_url``, ``REVERIE_MEDIA_URL``, ``[media] url``)."""
+    url = overrides.pop('media_url', None)
+    if url is None:
+        url = os.environ.get('REVERIE_MEDIA_URL') or section.get('url')
+    url = str(url).strip() if url else None
+    if url and not url.startswith('s3://'):
+        raise InvalidValueError(
+            f'REVERIE_MEDIA_URL (or [media] url) must look like s3://bucket/prefix, got {url!r}; '
+            'for a folder set REVERIE_MEDIA_DIR (or [media] dir).'
+        )
+    return url or None
+
+
+def _cache_size(value: object) -> int:
+    if value in (None, ''):
+        return DEFAULT_CACHE_BYTES
+    try:
+        return parse_size(value)
+    except ValueError:
+        raise InvalidValueError(
+            f'[media] cache_size must be a size such as 2GiB, 500MB or a number of bytes, '
+            f'got {value!r}.'
+        ) from None
 
 
 def _provider_settings(name: str, section: dict[str, Any], home: Path) -> ProviderSettings:

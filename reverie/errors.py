@@ -19,6 +19,8 @@ Machine-readable facts live in attributes (``status``, ``retry_after``, ``code``
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 
 class Error(Exception):
     """Root of every error reverie raises."""
@@ -75,6 +77,15 @@ class ServiceError(Error):
         self.retry_after = retry_after
         self.request_id = request_id
         self.retryable = retryable
+
+
+class ServiceErrorFlags(TypedDict, total=False):
+    """The keyword arguments of ``ServiceError`` that say what to do next, passed on as is."""
+
+    retry_after: float | None
+    retryable: bool
+    maybe_charged: bool
+    stops_run: bool
 
 
 class ContentViolationError(ServiceError):

@@ -45,6 +45,8 @@ class ColumnType:
     sql_exact: ClassVar[bool] = False  # SQL computes its arithmetic exactly like Python
     indexable: ClassVar[bool] = False  # a plain database index serves its lookups
     is_media: ClassVar[bool] = False  # stored as a media reference (a file), not a value
+    # The column's SQLAlchemy type, when it takes no arguments (else sql_type says).
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = None
 
     def __str__(self) -> str:
         return self.name if self.nullable else f'Required[{self.name}]'
@@ -59,7 +61,9 @@ class ColumnType:
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         """The SQLAlchemy type of the column that stores values of this type."""
-        raise NotImplementedError
+        if self.sql_class is None:
+            raise NotImplementedError
+        return self.sql_class()
 
     def to_db(self, value: Any) -> Any:
         """Convert a validated value into what the database column holds."""
@@ -96,6 +100,8 @@ class ColumnType:
             kwargs['size'] = tuple(kwargs['size'])
         if 'shape' in kwargs and kwargs['shape'] is not None:
             kwargs['shape'] = tuple(kwargs['shape'])
+        if kwargs.get('type_schema') is not None:
+            kwargs['type_schema'] = _canonical(kwargs['type_schema'])
         return cls(**kwargs)
 
 
@@ -111,9 +117,13 @@ class _Scalar(ColumnType):
 class _Plain(_Scalar):
     """A str, int, float or bool the database holds as it is and computes on as Python does."""
 
+    python_type: ClassVar[type]
     db_is_python: ClassVar[bool] = True
     driver_native: ClassVar[bool] = True
     sql_exact: ClassVar[bool] = True
+
+    def cast(self, value: Any) -> Any:
+        return self.python_type(value)
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,8 @@ class StringType(_Plain):
     """Unicode text (no NUL characters, as PostgreSQL cannot store them)."""
 
     name: ClassVar[str] = 'String'
-    python_type: ClassVar[type | None] = str
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.Text
+    python_type: ClassVar[type] = str
 
     def validate(self, value: Any) -> Any:
         if not isinstance(value, str):
@@ -135,9 +146,6 @@ class StringType(_Plain):
                 raise ValueError('a string of valid unicode (no lone surrogates)') from None
         return value
 
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Text()
-
     def cast(self, value: Any) -> Any:
         return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
@@ -147,7 +155,8 @@ class IntType(_Plain):
     """64-bit signed integer."""
 
     name: ClassVar[str] = 'Int'
-    python_type: ClassVar[type | None] = int
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.BigInteger
+    python_type: ClassVar[type] = int
     numeric: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
@@ -160,19 +169,14 @@ class IntType(_Plain):
             raise ValueError('an integer within the 64-bit range')
         return int(value)
 
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.BigInteger()
-
-    def cast(self, value: Any) -> Any:
-        return int(value)
-
 
 @dataclass(frozen=True)
 class FloatType(_Plain):
     """Double-precision float; NaN is refused (use None for a missing value)."""
 
     name: ClassVar[str] = 'Float'
-    python_type: ClassVar[type | None] = float
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.Double
+    python_type: ClassVar[type] = float
     numeric: ClassVar[bool] = True
     db_is_python: ClassVar[bool] = False  # from_db makes every number read a float
 
@@ -191,12 +195,6 @@ class FloatType(_Plain):
             raise ValueError('a number, not NaN (use None for a missing value)')
         return value
 
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Double()
-
-    def cast(self, value: Any) -> Any:
-        return float(value)
-
     def from_db(self, value: Any) -> Any:
         return None if value is None else float(value)
 
@@ -206,18 +204,13 @@ class BoolType(_Plain):
     """True or False."""
 
     name: ClassVar[str] = 'Bool'
-    python_type: ClassVar[type | None] = bool
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.Boolean
+    python_type: ClassVar[type] = bool
 
     def validate(self, value: Any) -> Any:
         if not isinstance(value, bool):
             raise TypeError('bool')
         return value
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Boolean()
-
-    def cast(self, value: Any) -> Any:
-        return bool(value)
 
 
 @dataclass(frozen=True)
@@ -225,6 +218,7 @@ class TimestampType(_Scalar):
     """A point in time; values come back timezone-aware in UTC (naive ones are read as UTC)."""
 
     name: ClassVar[str] = 'Timestamp'
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.DateTime
 
     def validate(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -237,9 +231,6 @@ class TimestampType(_Scalar):
         if value.tzinfo is None:
             return value.replace(tzinfo=datetime.UTC)
         return value.astimezone(datetime.UTC)
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.DateTime()
 
     def value_from_json(self, value: Any) -> Any:
         return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -256,6 +247,7 @@ class DateType(_Scalar):
     """A calendar date."""
 
     name: ClassVar[str] = 'Date'
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.Date
     db_is_python: ClassVar[bool] = True
 
     def validate(self, value: Any) -> Any:
@@ -267,9 +259,6 @@ class DateType(_Scalar):
         if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date):
             raise TypeError('date')
         return value
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Date()
 
     def value_from_json(self, value: Any) -> Any:
         return datetime.date.fromisoformat(value) if isinstance(value, str) else value
@@ -332,22 +321,50 @@ def _sqlite_json_text(type_: Any, compiler: Any, **kw: Any) -> str:
     return 'TEXT'
 
 
+def _canonical(schema: Any) -> str:
+    return json.dumps(schema, sort_keys=True, separators=(',', ':'))
+
+
 def _json_sql_type() -> sa.types.TypeEngine[Any]:
     return sa.JSON(none_as_null=True).with_variant(_SqliteJsonText(none_as_null=True), 'sqlite')
 
 
 @dataclass(frozen=True)
 class JsonType(ColumnType):
-    """Any JSON value: dicts, lists, strings, numbers, booleans."""
+    """Any JSON value: dicts, lists, strings, numbers, booleans.
 
+    ``Json[schema]`` (a JSON schema dict or a TypedDict) only takes values matching it.
+    """
+
+    type_schema: str | None = None  # the JSON schema as canonical JSON text (hashable)
     name: ClassVar[str] = 'Json'
     db_is_python: ClassVar[bool] = True
     dynamic: ClassVar[bool] = True
     subscriptable: ClassVar[bool] = True
 
+    def __str__(self) -> str:
+        inner = 'Json' if self.type_schema is None else f'Json[{self.type_schema}]'
+        return inner if self.nullable else f'Required[{inner}]'
+
+    def __getitem__(self, spec: Any) -> JsonType:
+        from reverie import json_schema
+
+        return replace(self, type_schema=_canonical(json_schema.to_schema(spec)))
+
     def validate(self, value: Any) -> Any:
         _check_json(value)
-        return json.loads(json.dumps(value))  # tuples become lists, as they come back
+        value = json.loads(json.dumps(value))  # tuples become lists, as they come back
+        if self.type_schema is not None:
+            from reverie import json_schema
+
+            json_schema.check(value, json.loads(self.type_schema))
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        d = super().to_json()
+        if self.type_schema is not None:
+            d['type_schema'] = json.loads(self.type_schema)
+        return d
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         return _json_sql_type()
@@ -373,6 +390,8 @@ class ArrayType(ColumnType):
     def __getitem__(self, spec: Any) -> ArrayType:
         if isinstance(spec, ColumnType | type):
             spec = (None, spec)  # Array[Float]: a dtype, any shape
+        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], ColumnType | type):
+            spec = (spec[1], spec[0])  # Array[Float, (6,)], Pixeltable 0.7's order
         shape, dtype = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None)
         dname = getattr(dtype, 'name', None) or getattr(dtype, '__name__', None) or 'float'
         dname = {'Int': 'int', 'Float': 'float', 'Bool': 'bool'}.get(dname, dname)
@@ -392,6 +411,7 @@ class ArrayType(ColumnType):
             )
         ):
             raise ValueError(f'an array of shape {self.shape}, not {tuple(shape)}')
+        _check_dtype(value, self.dtype)
         _check_json(value)
         return json.loads(json.dumps(value))
 
@@ -400,6 +420,17 @@ class ArrayType(ColumnType):
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), 'shape': self.shape, 'dtype': self.dtype}
+
+
+def _check_dtype(value: Any, dtype: str) -> None:
+    """An Int array holds ints only (1.5 or 2.0 is refused), a Bool array bools only."""
+    if isinstance(value, list | tuple):
+        for v in value:
+            _check_dtype(v, dtype)
+    elif dtype == 'int' and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f'ints in an Int array, not {type(value).__name__} {value!r}')
+    elif dtype == 'bool' and not isinstance(value, bool):
+        raise ValueError(f'bools in a Bool array, not {type(value).__name__} {value!r}')
 
 
 def _array_shape(value: Any) -> list[int]:
@@ -422,6 +453,7 @@ class ImageType(ColumnType):
     size: tuple[int, int] | None = None
     mode: str | None = None
     name: ClassVar[str] = 'Image'
+    sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = sa.Text
     driver_native: ClassVar[bool] = True  # its media reference
     is_media: ClassVar[bool] = True
 
@@ -446,9 +478,6 @@ class ImageType(ColumnType):
                     f'got {item!r}.'
                 )
         return replace(self, size=size, mode=mode)
-
-    def sql_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Text()
 
     def cast(self, value: Any) -> Any:
         """``value`` converted to this type for ``astype`` (TypeError/ValueError if it cannot)."""
@@ -556,7 +585,15 @@ def to_column_type(t: Any) -> ColumnType:
 
 
 def from_python_type(t: Any) -> ColumnType:
-    """``from_python_type(int)`` is ``Int``; ``str | None`` is ``String`` (nullable)."""
+    """``from_python_type(int)`` is ``Int``; ``str | None`` is ``String`` (nullable).
+
+    A column type (``rv.Image``, ``rv.Array[rv.Float, (6,)]``) is taken as it is, so UDF
+    hints can name them.
+    """
+    if isinstance(t, ColumnType):
+        return t
+    if isinstance(t, type) and issubclass(t, ColumnType):
+        return t()
     origin = typing.get_origin(t)
     if origin in (typing.Union, getattr(__import__('types'), 'UnionType', None)):
         args = [a for a in typing.get_args(t) if a is not type(None)]

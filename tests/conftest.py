@@ -7,6 +7,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,8 @@ from tests.pg import PgCluster, find_pg_bin
 
 _SETTINGS_PREFIXES = ('REVERIE_', 'REVE_')
 _db_counter = itertools.count()
+# REVERIE_TEST_MEDIA=s3: the catalog fixtures keep media in moto's S3 server (tests/s3).
+_TEST_MEDIA = os.environ.get('REVERIE_TEST_MEDIA', '')
 
 
 @pytest.fixture(autouse=True)
@@ -57,19 +60,41 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(cluster.create_database(f'rv_test_{os.getpid()}_{next(_db_counter)}'))
 
 
+@pytest.fixture(scope='session')
+def moto_s3() -> Iterator[Any]:
+    """moto's S3 server on loopback (a real object store over HTTP), for the session."""
+    from tests.s3.servers import MotoS3
+
+    server = MotoS3()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def catalog(db_url: str, tmp_path: Path) -> Iterator[Catalog]:
+def media_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """Where the catalog fixtures keep media: tmp_path/media, or a new bucket in moto."""
+    if _TEST_MEDIA != 's3':
+        return {'media_dir': str(tmp_path / 'media')}
+    server = request.getfixturevalue('moto_s3')
+    monkeypatch = request.getfixturevalue('monkeypatch')
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    return {'media_url': f's3://{server.new_bucket()}/media'}
+
+
+@pytest.fixture
+def catalog(db_url: str, media_settings: dict[str, str]) -> Iterator[Catalog]:
     """The process-wide catalog, opened on ``db_url`` with media under tmp_path."""
-    cat = rv.init({'db_url': db_url, 'media_dir': str(tmp_path / 'media')})
+    cat = rv.init({'db_url': db_url, **media_settings})
     yield cat
     cat.close()
 
 
 @pytest.fixture
-def sqlite_catalog(tmp_path: Path) -> Iterator[Catalog]:
+def sqlite_catalog(tmp_path: Path, media_settings: dict[str, str]) -> Iterator[Catalog]:
     """Like ``catalog``, SQLite only (for tests about SQLite files themselves)."""
-    cat = rv.init(
-        {'db_url': f'sqlite:///{tmp_path / "reverie.db"}', 'media_dir': str(tmp_path / 'media')}
-    )
+    cat = rv.init({'db_url': f'sqlite:///{tmp_path / "reverie.db"}', **media_settings})
     yield cat
     cat.close()

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / 'reverie'
 
 # Lowest first. A module may import its own layer and the ones before it.
 LAYERS = [
-    {'reverie.types', 'reverie.errors', 'reverie.config'},
+    {'reverie.types', 'reverie.json_schema', 'reverie.errors', 'reverie.config'},
     {'reverie.store'},
     {'reverie.exprs'},
     {'reverie.functions'},

@@ -49,7 +49,7 @@ from reverie.store.db import (
     versions_table,
 )
 from reverie.store.ledger import Ledger
-from reverie.store.media import open_media_store
+from reverie.store.locations import open_media_store
 from reverie.store.versions import (
     begin_version,
     columns_at,
@@ -65,7 +65,10 @@ class Catalog:
         self.config = config
         self.store = Store(config.db_url)
         self.media = open_media_store(
-            config.media_dir, allow_private_urls=config.allow_private_urls
+            config.media_location,
+            allow_private_urls=config.allow_private_urls,
+            cache_dir=config.media_cache_dir,
+            cache_size=config.media_cache_size,
         )
         self.pools = PoolRegistry()
         self.exec = ExecContext(
@@ -259,14 +262,14 @@ class Catalog:
         """Drop a table and its data (its media files are left for ``gc``).
 
         Refused while views or snapshots are based on it, unless ``force``, which drops them
-        too (and those based on them).
+        too (and those based on them); with ``force`` a missing table is no error.
         """
         if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
         path = normalize_path(path, what='table path')
         with self.store.begin() as conn:
             table_id = table_id_at(conn, path)
             if table_id is None:
-                if if_not_exists == 'ignore':
+                if if_not_exists == 'ignore' or force:  # as in Pixeltable
                     return False
                 raise NotFoundError(self._missing_table_message(conn, path))
             self.drop_with_dependents(conn, table_id, path, force=force)

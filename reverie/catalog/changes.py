@@ -62,11 +62,11 @@ def reset_cells(
     *,
     errors_only: bool,
     cascade: bool,
-) -> int:
+) -> tuple[int, int]:
     """Make the chosen cells of ``targets`` (and of their dependents) pending: a new version.
 
     The rows as they were go to the history first, so ``revert()`` brings the old values
-    back. Returns the version.
+    back. Returns the version and the number of rows reset.
     """
     t = schema.sa_table
     assert schema.history is not None
@@ -86,7 +86,7 @@ def reset_cells(
                     continue
             plans.append(([col, *(schema.dependents(col.id) if cascade else [])], rowids))
         if not plans:
-            return version
+            return version, 0
         if any(rowids is None for _, rowids in plans):
             touched = archive_rows(conn, t, schema.history, None, version)
         else:
@@ -105,7 +105,7 @@ def reset_cells(
             for chunk in chunks(rowids):
                 conn.execute(sa.update(t).values(values).where(t.c[ROWID].in_(chunk)))
         add_counts(conn, schema.id, version, updated=touched)
-    return version
+    return version, touched
 
 
 def change_rows(

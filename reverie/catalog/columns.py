@@ -56,9 +56,9 @@ def add_columns(
     current: TableSchema | None = schema
     added = []
     for name, col_type in checked:
-        if not col_type.nullable:
+        if not col_type.nullable and _has_rows(catalog, schema):  # empty: fine, as in Pixeltable
             raise InvalidValueError(
-                f'Column {name!r} cannot be Required when added to an existing table '
+                f'Column {name!r} cannot be Required when added to a table with rows '
                 '(existing rows have no value for it).'
             )
         room = make_room(
@@ -197,8 +197,16 @@ def make_room(
             f'Table {schema.path!r} already has a column {name!r}; pass '
             f'if_exists="replace" {replacing}.'
         )
+    dependents = schema.dependents(existing.id)
+    if if_exists == 'replace' and dependents:  # Pixeltable: COLUMN_ALREADY_EXISTS
+        names = ', '.join(d.name for d in dependents)
+        raise AlreadyExistsError(
+            f'Column {name!r} already exists in table {schema.path!r} and cannot be replaced '
+            f'because the following columns depend on it: {names}. Pass '
+            "if_exists='replace_force' to drop them too."
+        )
     if if_exists == 'replace_force':
-        for d in reversed(schema.dependents(existing.id)):
+        for d in reversed(dependents):
             drop_column(catalog, catalog.schema(table_id), d.name)
     drop_column(catalog, catalog.schema(table_id), name)
     return catalog.schema(table_id)
@@ -240,6 +248,13 @@ def rename_column(catalog: Catalog, schema: TableSchema, old: str, new: str) -> 
         raise AlreadyExistsError(f'Table {schema.path!r} already has a column {new!r}.')
     definitions.rename_column(catalog.store, schema, col, new)
     print(f"Renamed column '{old}' to '{new}' in table '{name_of(schema.path)}'.")
+
+
+def _has_rows(catalog: Catalog, schema: TableSchema) -> bool:
+    """Whether the table holds any row."""
+    t = schema.sa_table
+    with catalog.store.read() as conn:
+        return conn.execute(sa.select(t.c[ROWID]).limit(1)).first() is not None
 
 
 def _has_values(catalog: Catalog, schema: TableSchema, name: str) -> bool:

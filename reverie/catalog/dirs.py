@@ -47,7 +47,7 @@ def create_dir(
                 )
             if if_exists == 'ignore':
                 return False
-            _drop_dir_rows(catalog, conn, path, force=if_exists == 'replace_force')
+            _drop_dir_rows(catalog, conn, path, force=if_exists == 'replace_force', replacing=True)
         parent = parent_of(path)
         missing = []
         while parent and not dir_exists(conn, parent):
@@ -66,19 +66,21 @@ def create_dir(
 def drop_dir(
     catalog: Catalog, path: str, *, force: bool = False, if_not_exists: IfNotExists = 'error'
 ) -> bool:
-    """Drop a directory (with ``force``, also everything in it)."""
+    """Drop a directory; with ``force`` everything in it, and a missing one is no error."""
     if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
     path = normalize_path(path, what='directory path')
     with catalog.store.begin() as conn:
         if not dir_exists(conn, path):
-            if if_not_exists == 'ignore':
+            if if_not_exists == 'ignore' or force:
                 return False
             raise NotFoundError(missing_dir_message(conn, path))
         _drop_dir_rows(catalog, conn, path, force=force)
     return True
 
 
-def _drop_dir_rows(catalog: Catalog, conn: sa.Connection, path: str, *, force: bool) -> None:
+def _drop_dir_rows(
+    catalog: Catalog, conn: sa.Connection, path: str, *, force: bool, replacing: bool = False
+) -> None:
     prefix = path + '/'
     tables = conn.execute(
         sa.select(tables_table.c.id, tables_table.c.path).where(
@@ -97,6 +99,11 @@ def _drop_dir_rows(catalog: Catalog, conn: sa.Connection, path: str, *, force: b
     if (tables or subdirs) and not force:
         contents = sorted([p for _, p in tables] + list(subdirs))
         shown = ', '.join(map(repr, contents[:5])) + ('...' if len(contents) > 5 else '')
+        if replacing:  # Pixeltable: PATH_ALREADY_EXISTS, 'already exists and is not empty'
+            raise AlreadyExistsError(
+                f'Directory {path!r} already exists and is not empty (it holds {shown}); '
+                "pass if_exists='replace_force' to drop it with everything in it."
+            )
         raise InvalidValueError(
             f'Directory {path!r} is not empty (it holds {shown}); pass force=True '
             "(or if_exists='replace_force') to drop it with everything in it."

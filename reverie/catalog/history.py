@@ -31,6 +31,8 @@ _COLUMNS = (
     'errors',
     'paid_calls',
 )
+# Versions that change rows; the others change columns (Pixeltable's change_type).
+DATA_KINDS = frozenset({'insert', 'update', 'delete', 'recompute', 'sync'})
 _TYPES: list[ts.ColumnType | None] = [ts.Int, ts.Timestamp, ts.String, *[ts.Int] * 6]
 
 
@@ -62,6 +64,11 @@ def get_versions(
             'errors': v.errors,
             'paid_calls': paid.get(v.version, 0),
             'columns': None if v.columns is None else [c['name'] for c in v.columns],
+            # Pixeltable's spellings of the same facts (VersionMetadata)
+            'change_type': 'data' if v.kind in DATA_KINDS else 'schema',
+            'inserts': v.inserted,
+            'updates': v.updated,
+            'deletes': v.deleted,
         }
         for v in log
     ]

@@ -8,8 +8,8 @@ from reverie.errors import InvalidValueError
 
 _NAME = re.compile(r'\A[A-Za-z_][A-Za-z0-9_]{0,62}\Z')
 # Table and directory names may also hold hyphens (as Pixeltable's do); column names may
-# not, since ``t.my-col`` could not be written.
-_PATH_PART = re.compile(r'\A[A-Za-z_][A-Za-z0-9_-]{0,62}\Z')
+# not, since ``t.my-col`` could not be written. A leading ``_`` is refused as in Pixeltable.
+_PATH_PART = re.compile(r'\A[A-Za-z][A-Za-z0-9_-]{0,62}\Z')
 
 
 def normalize_path(path: str, *, what: str = 'path', allow_root: bool = False) -> str:
@@ -26,7 +26,7 @@ def normalize_path(path: str, *, what: str = 'path', allow_root: bool = False) -
         if not _PATH_PART.match(part):
             raise InvalidValueError(
                 f'Invalid {what} {path!r}: {part!r} is not a valid name. Names start with a '
-                'letter or _, contain only letters, digits, _ and -, and are at most 63 long '
+                'letter, contain only letters, digits, _ and -, and are at most 63 long '
                 '(e.g. "reve_demo/scenes").'
             )
     return '/'.join(parts)
@@ -63,6 +63,7 @@ RESERVED_NAMES = frozenset(
         'join',
         'limit',
         'list_views',
+        'near_duplicates',
         'order_by',
         'recompute_columns',
         'rename_column',

@@ -18,6 +18,7 @@ from reverie.errors import RunStoppedError
 from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
 from reverie.store.db import derived_table
+from reverie.store.vector_tables import has_indexes
 from reverie.store.versions import version_rows
 
 
@@ -33,13 +34,17 @@ def propagate(
     ``schema``: the one the write used (its ``views`` are current); ``version`` None: every
     row; ``rows``: the rows ``version`` wrote, when known (else they are looked up).
     """
-    views = list(schema.views)
-    if not views:
+    indexed = _has_indexes(catalog, schema.id)
+    if not schema.views and not indexed:
         return
-    if rows is None and version is not None:
+    if (rows is None or (indexed and not rows)) and version is not None:
         assert schema.history is not None
         with catalog.store.read() as conn:
             rows = version_rows(conn, schema.sa_table, schema.history, version)
+    sync_indexes(catalog, schema.id, rows)
+    views = list(schema.views)
+    if not views:
+        return
     stopped = _sync_views(catalog, views, rows, op)
     if stopped is not None:
         raise stopped
@@ -71,6 +76,7 @@ def _sync_views(
                 )
             except RunStoppedError as e:
                 stopped = stopped or e
+        sync_indexes(catalog, view_id, touched if rows is not None else None)
         children = list(catalog.schema(view_id).views)
         if children:
             below = _sync_views(catalog, children, touched if rows is not None else None, op)
@@ -98,3 +104,18 @@ def views_using(catalog: Catalog, table_id: int, column_id: int) -> list[str]:
         if column_id in used:
             found.append(view.path)
     return found
+
+
+def sync_indexes(catalog: Catalog, table_id: int, rows: list[int] | None) -> None:
+    """The table's embedding indexes embed what a write changed (``rows``; None: all)."""
+    if not _has_indexes(catalog, table_id):
+        return
+    # Imported here: numpy and the vector code load only for tables with an index.
+    from reverie.catalog.embeddings import after_write
+
+    after_write(catalog, table_id, rows)
+
+
+def _has_indexes(catalog: Catalog, table_id: int) -> bool:
+    with catalog.store.read() as conn:
+        return has_indexes(conn, table_id)

@@ -81,11 +81,12 @@ def compute(
     desc: str,
     version: int | None = None,
     use_cache: bool | None = None,
+    inserted: bool = False,
 ) -> ComputeStats:
     """Compute pending cells of ``schema``; their counts go to ``version`` (default: latest).
 
     ``use_cache``: whether earlier answers may serve its paid calls (default: the
-    operation's choice).
+    operation's choice). ``inserted``: ``rowids`` were just inserted (an abort keeps them).
     """
     runs: list[Any] = []
     coro = compute_pending(
@@ -116,9 +117,22 @@ def compute(
         first = stats.first_error
         row = _row_number(catalog, schema, first.rowid, rowids)
         reason = (first.errormsg or '').rstrip('.')  # the message's own period ends it
-        raise ExecutionError(
+        failed = (
             f'Computing column {first.column.name!r} of table {schema.path!r} failed for '
-            f'{row}: {first.errortype}: {reason}. Finished cells are kept; '
+            f'{row}: {first.errortype}: {reason}.'
+        )
+        if inserted and rowids:
+            # Unlike Pixeltable's abort, the rows stay: their paid cells are never rolled back.
+            count = len(rowids)
+            raise ExecutionError(
+                f'{failed} The {count} inserted row{"" if count == 1 else "s"} '
+                f'{"was" if count == 1 else "were"} kept, error cells included (paid work is '
+                'never rolled back): do not run the insert again, or the rows go in twice. '
+                'Fix the cause and finish them with t.recompute_columns(errors_only=True); '
+                f'see t.select(t.{first.column.name}.errormsg).'
+            )
+        raise ExecutionError(
+            f'{failed} Finished cells are kept; '
             f"see t.select(t.{first.column.name}.errormsg) and use on_error='ignore' to go on "
             'past errors, or fix the cause and run t.recompute_columns(errors_only=True).'
         )

@@ -21,6 +21,7 @@ from reverie.catalog.options import IF_EXISTS, IF_NOT_EXISTS, check_option
 from reverie.catalog.paths import name_of
 from reverie.catalog.query import Query, TableReads
 from reverie.catalog.runs import Operation, check_on_error
+from reverie.catalog.search_methods import SearchMethods
 from reverie.catalog.status import UpdateStatus
 from reverie.display.html import schema_html
 from reverie.display.resultset import ResultSet
@@ -34,8 +35,20 @@ from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr
 from reverie.io.sources import RowSource
 
+# Pixeltable Table methods reverie lacks, with what to do instead: t.join must not read as
+# "no column 'join'". docs/divergences.md lists them too.
+NOT_IN_REVERIE = {
+    'join': 'A query reads one table; join in pandas (t.to_pandas()) for now.',
+    'batch_update': 'Call t.update({...}, where=...) per group of rows, or t.insert(...).',
+    'link_external_store': 'There are no external stores (Label Studio, ...).',
+    'unlink_external_stores': 'There are no external stores (Label Studio, ...).',
+    'external_stores': 'There are no external stores (Label Studio, ...).',
+    'sync': 'There are no external stores to sync with.',
+    'get_base_table': "get_metadata()['base'] gives the base table's path.",
+}
 
-class Table(TableReads):
+
+class Table(TableReads, SearchMethods):
     """A table of the catalog; columns are attributes: ``t.prompt``."""
 
     def __init__(self, catalog: Catalog, table_id: int, version: int | None = None) -> None:
@@ -50,25 +63,8 @@ class Table(TableReads):
         return self._catalog.schema(self._id)
 
     def _writable(self, what: str, *, rows: bool = False) -> TableSchema:
-        """The schema, when ``what`` may change this table; a clear error otherwise.
-
-        ``rows``: the change writes rows, which views take from their base only.
-        """
-        if self._version is not None:
-            raise InvalidValueError(
-                f'{self._path}:{self._version} is the table as it was at version '
-                f'{self._version}, read-only; {what} the table itself (rv.get_table('
-                f'{self._path!r})), or t.revert() to go back to an earlier version.'
-            )
-        schema = self._schema()
-        if schema.kind == 'snapshot':
-            raise InvalidValueError(f'Snapshot {schema.path!r} is read-only; cannot {what} it.')
-        if rows and schema.kind == 'view':
-            raise InvalidValueError(
-                f'Cannot {what} view {schema.path!r}: its rows come from its base table; '
-                'change the base table instead.'
-            )
-        return schema
+        """The schema, when ``what`` may change this table; a clear error otherwise."""
+        return writes.writable(self._catalog, self._id, self._version, what, rows=rows)
 
     # Private, as in Pixeltable: a column may be called ``name`` or ``path``.
     @property
@@ -97,14 +93,20 @@ class Table(TableReads):
     def __getattr__(self, name: str) -> Expr:
         if name.startswith('_'):
             raise AttributeError(name)
+        if name in NOT_IN_REVERIE and self._schema().column(name) is None:
+            raise AttributeError(
+                f"Table has no method {name!r}: Pixeltable's Table.{name}() does not exist in "
+                f'reverie. {NOT_IN_REVERIE[name]} See docs/divergences.md, "Not in reverie".'
+            )
         return self[name]
 
     def __getitem__(self, name: str) -> Expr:
+        schema = self._schema()  # a dropped table: NotFoundError, as in Pixeltable
         try:
-            col = self._schema().require(name)
+            col = schema.require(name)
         except NotFoundError as e:
             raise AttributeError(str(e)) from None  # so hasattr() and getattr() work
-        return Expr(col.ref(self._id))
+        return ColumnExpr(col.ref(self._id), self)
 
     def __repr__(self) -> str:
         caption, names, rows = self._schema_rows()
@@ -239,6 +241,13 @@ class Table(TableReads):
         """Drop a column (by name or ``t.col``); refused while computed columns use it."""
         if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
         schema = self._writable('drop a column of')
+        node = column.node if isinstance(column, Expr) else None
+        if isinstance(node, n.ColumnRef) and node.table_id != schema.id:
+            if if_not_exists == 'ignore':
+                return
+            raise NotFoundError(  # as in Pixeltable: another table's column is unknown here
+                f'Unknown column: {node.name} (a column of another table, not of {schema.path!r}).'
+            )
         name = _column_name(column, schema, 'drop_column')
         if schema.column(name) is None and if_not_exists == 'ignore':
             return
@@ -292,6 +301,11 @@ class Table(TableReads):
         check_on_error(on_error)
         schema = self._writable('recompute')
         names = [_column_name(c, schema, 'recompute_columns') for c in columns]
+        if errors_only and len(names) > 1:  # as in Pixeltable
+            raise InvalidValueError(
+                'Cannot use errors_only=True with multiple columns: recompute one column at a '
+                'time, or name none to finish every pending cell.'
+            )
         targets = writes.computed_targets(schema, names)
         op = Operation.of(self._catalog, budget, use_cache=use_cache or not targets)
         cond = sql_condition(schema, where, 'recompute_columns(where=...)')
@@ -379,6 +393,24 @@ class Table(TableReads):
         """Paths of the views and snapshots based on this table (directly or not)."""
         with self._catalog.store.read() as conn:
             return [path for _, path, _ in self._catalog.dependents(conn, self._id)]
+
+
+class ColumnExpr(Expr):
+    """``t.col``: a column expression that also knows its table, for ``t.col.recompute()``."""
+
+    __slots__ = ('_table',)
+
+    def __init__(self, node: n.ColumnRef, table: Table) -> None:
+        super().__init__(node)
+        self._table = table
+
+    def recompute(
+        self, *, cascade: bool = True, errors_only: bool = False, print_stats: bool = True
+    ) -> Any:
+        """Pixeltable's ``t.col.recompute()``: ``t.recompute_columns(t.col, ...)``."""
+        return self._table.recompute_columns(
+            self, cascade=cascade, errors_only=errors_only, print_stats=print_stats
+        )
 
 
 def _column_name(column: str | Expr, schema: TableSchema, what: str) -> str:

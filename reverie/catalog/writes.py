@@ -38,6 +38,32 @@ from reverie.store.db import ERROR as ERROR_STATE
 SCHEMA_RETRIES = 5
 
 
+def writable(
+    catalog: Catalog, table_id: int, version: int | None, what: str, *, rows: bool = False
+) -> TableSchema:
+    """The table's schema, when ``what`` may change it; a clear error otherwise.
+
+    ``version``: the version a handle is pinned to (read-only); ``rows``: the change writes
+    rows, which views take from their base only.
+    """
+    if version is not None:
+        path = catalog.schema(table_id).path
+        raise InvalidValueError(
+            f'{path}:{version} is the table as it was at version {version}, read-only; '
+            f'{what} the table itself (rv.get_table({path!r})), or t.revert() to go back to '
+            'an earlier version.'
+        )
+    schema = catalog.schema(table_id)
+    if schema.kind == 'snapshot':
+        raise InvalidValueError(f'Snapshot {schema.path!r} is read-only; cannot {what} it.')
+    if rows and schema.kind == 'view':
+        raise InvalidValueError(
+            f'Cannot {what} view {schema.path!r}: its rows come from its base table; '
+            'change the base table instead.'
+        )
+    return schema
+
+
 def rows_of(
     schema: TableSchema, rows: RowSource | None, values: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -108,6 +134,7 @@ def insert(
                 on_error=on_error,
                 desc='Computing cells',
                 version=inserted.version,
+                inserted=True,
             )
             merge(status, stats)
     finally:  # the rows are in, computed or not: views take them now
@@ -146,9 +173,9 @@ def recompute(
     start = time.perf_counter()
     if dry_run:
         return _estimate_recompute(catalog, schema, targets, cond, errors_only, cascade, op)
-    version = None
+    version, rows = None, 0
     if targets:
-        version = reset_cells(
+        version, rows = reset_cells(
             catalog.store, schema, targets, cond, errors_only=errors_only, cascade=cascade
         )
     stats = ComputeStats()
@@ -165,7 +192,7 @@ def recompute(
     finally:
         if version is not None or stats.cells:
             propagate(catalog, schema, op, version)
-    status = UpdateStatus(updated_cols=[c.name for c in targets])
+    status = UpdateStatus(num_rows=rows, updated_cols=[c.name for c in targets])
     return finish(status, stats, 'Computed', 'cell', start, print_stats)
 
 

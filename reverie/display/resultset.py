@@ -51,9 +51,9 @@ class ResultSet:
     @overload
     def __getitem__(self, key: str) -> list[Any]: ...
     @overload
-    def __getitem__(self, key: tuple[int, str]) -> Any: ...
+    def __getitem__(self, key: tuple[int, str | int]) -> Any: ...
 
-    def __getitem__(self, key: int | str | tuple[int, str]) -> Any:
+    def __getitem__(self, key: int | str | tuple[int, str | int]) -> Any:
         if isinstance(key, str):
             try:
                 idx = self._names.index(key)
@@ -61,8 +61,9 @@ class ResultSet:
                 raise KeyError(f'No column {key!r}; columns are {self._names}.') from None
             return [_materialize(v) for v in self._columns[idx]]
         if isinstance(key, tuple):
-            row, name = key
-            return _materialize(self._columns[self._names.index(name)][row])
+            row, col = key  # col: a name, or a position as in Pixeltable
+            idx = col if isinstance(col, int) else self._names.index(col)
+            return _materialize(self._columns[idx][row])
         if key < 0:
             key += self._len
         if not 0 <= key < self._len:

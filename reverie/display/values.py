@@ -8,6 +8,7 @@ import functools
 import html
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import PIL.Image
@@ -17,14 +18,31 @@ TEXT_WIDTH = 40
 
 
 class ImagePath(str):
-    """A stored image's file path; a ResultSet opens it as a PIL image when read."""
+    """A stored image's file path; a ResultSet opens it as a PIL image when read.
 
-    __slots__ = ()
+    An object store's image is a path in its read cache, filled by ``local()`` when first
+    read (``fetch``), so collecting a result downloads nothing.
+    """
+
+    fetch: Callable[[], object] | None = None
+
+    @classmethod
+    def lazy(cls, path: str, fetch: Callable[[], object]) -> ImagePath:
+        """The path ``path``, which ``fetch()`` fills when it is first read."""
+        value = cls(path)
+        value.fetch = fetch
+        return value
+
+    def local(self) -> str:
+        """The path, its file fetched into place first when it comes from an object store."""
+        if self.fetch is not None:
+            self.fetch()
+        return str(self)
 
 
 def open_image(path: str) -> PIL.Image.Image:
     """Open a stored image and read its pixels, so no file stays open."""
-    img = PIL.Image.open(path)
+    img = PIL.Image.open(path.local() if isinstance(path, ImagePath) else path)
     img.load()
     return img
 
@@ -45,7 +63,7 @@ def full_text(value: Any, *, pending: bool = False) -> str:
     if value is None:
         return 'None'
     if isinstance(value, ImagePath):
-        return _image_text(str(value))
+        return _image_text(value.local())
     if isinstance(value, PIL.Image.Image):
         return f'<Image {value.width}x{value.height} {value.mode}>'
     if isinstance(value, float):
@@ -79,7 +97,7 @@ def cell_html(value: Any, *, pending: bool = False) -> str:
     if value is None:
         return '<td class="rv-null">None</td>'
     if isinstance(value, ImagePath):
-        return f'<td class="rv-img">{_thumbnail_html(str(value))}</td>'
+        return f'<td class="rv-img">{_thumbnail_html(value.local())}</td>'
     if isinstance(value, PIL.Image.Image):
         return f'<td class="rv-img">{_encode_thumbnail(value)}</td>'
     text = html.escape(full_text(value))

@@ -386,7 +386,10 @@ class PaidRun:
                 self._spill_checked = True
 
     async def _take_spilled(self) -> None:
-        spilled = await asyncio.to_thread(lambda: list(self.media.spilled()))
+        try:
+            spilled = await asyncio.to_thread(lambda: list(self.media.spilled()))
+        except OSError as e:  # the media store is unreachable: nothing is sent
+            raise storage_stop(e, 'reading the answers kept beside the media') from None
         for key, entry in spilled:
             await self.writes.write(
                 self.ledger.answered,
@@ -502,6 +505,8 @@ def storage_stop(e: BaseException, what: str) -> RunStoppedError:
     hint = 'free space or fix its permissions'
     if 'locked' in detail or 'busy' in detail:
         hint = 'another process holds the database lock; close it'
+    elif detail.startswith('object store'):  # reverie.store.s3.ObjectStoreError
+        hint = 'check the bucket, AWS_ENDPOINT_URL and the credentials'
     return RunStoppedError(
         f'Storage failed while {what} ({detail}): {hint}, then run `reverie resume`. '
         'Cells not written stay pending; answers already journalled finish them without '

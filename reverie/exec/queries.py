@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from reverie import types as ts
 from reverie.errors import ExecutionError, InvalidValueError
+from reverie.exec import grouped
 from reverie.exec.caller import Caller, unwrap
 from reverie.exec.context import ExecContext
 from reverie.exec.loop import run_sync
@@ -361,6 +362,38 @@ def _close_images(rows: Sequence[Any]) -> None:
                 value.close()
 
 
+def _run_grouped_in_python(
+    ctx: ExecContext, schema: TableSchema, spec: QuerySpec, items: list[tuple[str, n.Node]]
+) -> QueryResult:
+    """Aggregates the database cannot compute: fetch keys and operands, group in Python."""
+    keys = list(spec.keys or ())
+    for name, node in items:
+        grouped.check_item(name, node, keys)
+    names = [name for name, _ in items]
+    order: list[tuple[int, bool]] = []
+    for node, asc in spec.order:
+        if node not in [x for _, x in items]:
+            raise InvalidValueError(
+                f'order_by key {render(node)!r}: where a key or an aggregate runs in Python, '
+                'order by one of the selected columns.'
+            )
+        order.append(([x for _, x in items].index(node), asc))
+    fetched = grouped.leaves(keys, [node for _, node in items])
+    rows_spec = QuerySpec(
+        items=tuple((f'v{i}', node) for i, node in enumerate(fetched)), predicate=spec.predicate
+    )
+    found = run_query(ctx, schema, rows_spec, lambda ref: ref)
+    rows = grouped.aggregate(keys, [node for _, node in items], fetched, found.columns)
+    for idx, asc in reversed(order):  # nulls last either way, as the SQL path
+        present = [r for r in rows if r[idx] is not None]
+        present.sort(key=lambda r: r[idx], reverse=not asc)
+        rows = present + [r for r in rows if r[idx] is None]
+    end = None if spec.max_rows is None else spec.offset + spec.max_rows
+    rows = rows[spec.offset : end]
+    columns = [[r[j] for r in rows] for j in range(len(items))]
+    return QueryResult(names, [node.col_type for _, node in items], columns)
+
+
 def _run_grouped(
     ctx: ExecContext, schema: TableSchema, spec: QuerySpec, items: list[tuple[str, n.Node]]
 ) -> QueryResult:
@@ -391,10 +424,19 @@ def _run_grouped(
                 f'group_by key {render(k)!r} is an aggregate; group by stored values and '
                 'aggregate in select().'
             )
+    everything = [*keys, *(node for _, node in items), *(node for node, _ in spec.order)]
+    if spec.predicate is not None:
+        everything.append(spec.predicate)
+    if any(to_sql(x, resolve) is None for x in everything):
+        return _run_grouped_in_python(ctx, schema, spec, items)
     key_clauses = [sql(k, 'group_by key') for k in keys]
     columns: list[Any] = []
     for name, node in items:
-        if node not in keys and not any(isinstance(x, n.Aggregate) for x in node.walk()):
+        if (
+            node not in keys
+            and n.column_refs(node)  # a constant is the same in every group
+            and not any(isinstance(x, n.Aggregate) for x in node.walk())
+        ):
             raise InvalidValueError(
                 f'Result column {name!r} ({render(node)!r}) is neither a group_by key nor an '
                 'aggregate; wrap it in count/sum/min/max/mean or add it to group_by().'

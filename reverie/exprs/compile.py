@@ -133,6 +133,8 @@ class _Compiler:
             def op(a: Any, b: Any) -> Any:
                 return float(power(a, b))  # 2 ** 3 is 8.0 where the type says Float
 
+        if node.op in n.ARITHMETIC and node.result_type.dynamic:
+            op = _numbers_only(node.op, op)  # JSON: 'ab' * 2 is an error, as in Pixeltable
         left = self.compile(node.left)
         if isinstance(node.right, n.Literal) and node.right.value is not None:
             const = node.right.value
@@ -197,6 +199,21 @@ class _Compiler:
     def _ImageProp(self, node: n.ImageProp) -> Getter:
         inner, prop = self.compile(node.operand), node.prop
         return lambda env: image_prop(inner(env), prop)
+
+
+def _numbers_only(symbol: str, op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``op`` for JSON operands: both must be numbers (not strings, lists or bools)."""
+
+    def checked(a: Any, b: Any) -> Any:
+        for v in (a, b):
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise TypeError(
+                    f'{symbol} on JSON values needs numbers on both sides, got '
+                    f'{type(a).__name__} {a!r} and {type(b).__name__} {b!r}'
+                )
+        return op(a, b)
+
+    return checked
 
 
 def _apply(op: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:

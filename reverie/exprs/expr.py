@@ -158,7 +158,7 @@ class Expr:
 
     # other -------------------------------------------------------------------
     def isin(self, values: Iterable[Any] | Expr) -> Expr:
-        """True where the value is one of ``values`` (a list, tuple or set, or a Json list).
+        """True where the value is one of ``values`` (a list, tuple, set, dict's keys, Json list).
 
         Each value must be comparable with this expression's type: ``t.name.isin([1, 2])``
         is a TypeMismatchError, not an always-false condition.
@@ -175,11 +175,11 @@ class Expr:
             return Expr(n.IsIn(self.node, (values.node,), ts.Bool))
         if isinstance(values, set | frozenset):
             items: list[Any] = sorted(values, key=repr)  # a stable order, so a stable node
-        elif isinstance(values, list | tuple):
-            items = list(values)
+        elif isinstance(values, list | tuple | dict):
+            items = list(values)  # a dict: its keys, as ``x in d`` (and Pixeltable)
         else:
             raise TypeMismatchError(
-                f'isin() takes a list, tuple or set of values, got {values!r}; for one value '
+                f'isin() takes a list, tuple, set or dict of values, got {values!r}; for one value '
                 'use ==.'
             )
         nodes = tuple(as_node(v) for v in items)
@@ -244,6 +244,8 @@ class Expr:
         if name.startswith('_'):
             raise AttributeError(name)
         col_type = self.col_type
+        if name in ('errortype', 'errormsg') and _is_stored_media(self.node):
+            return Expr(n.Literal(None, ts.String))  # bad media is refused on insert: no error
         if name in n.CELL_PROPS:
             if not (isinstance(self.node, n.ColumnRef) and self.node.is_computed):
                 raise TypeMismatchError(
@@ -260,9 +262,16 @@ class Expr:
         builder = _METHODS.get((type_name, name))
         if builder is not None:
             return lambda *args, **kwargs: builder(self, *args, **kwargs)
+        if type_name == 'Json':
+            return self[name]  # Pixeltable's t.meta.f5: the key 'f5', as t.meta['f5']
         known = [*(n.IMAGE_PROPS if type_name == 'Image' else ()), *registered_methods(type_name)]
         hint = f' Available: {", ".join(known)}.' if known else ''
         raise AttributeError(f'{self!r} of type {col_type} has no attribute {name!r}.{hint}')
+
+
+def _is_stored_media(node: n.Node) -> bool:
+    """A media column that is not computed (its cells never hold errors)."""
+    return isinstance(node, n.ColumnRef) and not node.is_computed and _is(node.col_type, 'is_media')
 
 
 def as_node(value: Any) -> n.Node:
@@ -333,7 +342,7 @@ def _compare(op: str, left: Any, right: Any) -> Expr:
             f'Cannot compare {Expr(lnode)!r} ({lt}) {op} {Expr(rnode)!r} ({rt}): '
             'both sides need the same type (Int and Float mix).'
         )
-    if op not in ('==', '!=') and lt is not None and not lt.scalar:
+    if op not in ('==', '!=') and lt is not None and not (lt.scalar or lt.dynamic):
         raise TypeMismatchError(f'{Expr(lnode)!r} of type {lt} cannot be ordered with {op}.')
     return Expr(n.BinaryOp(op, lnode, rnode, ts.Bool))
 

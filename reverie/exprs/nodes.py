@@ -71,6 +71,28 @@ class Node:
         yield self
 
 
+class _Typed:
+    """Mixin: the node's type is its ``result_type`` field.
+
+    Each node declares the field itself, so its constructor keeps its own argument order.
+    """
+
+    result_type: ColumnType
+
+    @property
+    def col_type(self) -> ColumnType:
+        return self.result_type
+
+
+class _Unary:
+    """Mixin: the node's one sub-expression is its ``operand`` field."""
+
+    operand: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
 @dataclass(frozen=True)
 class ColumnRef(Node):
     """A column of a table."""
@@ -172,7 +194,7 @@ OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
 
 
 @dataclass(frozen=True)
-class BinaryOp(Node):
+class BinaryOp(_Typed, Node):
     """Arithmetic (``+ - * / // % **``) or a comparison.
 
     ``+`` also joins strings and ``str * int`` repeats one, as in Python.
@@ -183,79 +205,53 @@ class BinaryOp(Node):
     right: Node
     result_type: ColumnType
 
-    @property
-    def col_type(self) -> ColumnType:
-        return self.result_type
-
     def children(self) -> tuple[Node, ...]:
         return (self.left, self.right)
 
 
 @dataclass(frozen=True)
-class BoolOp(Node):
+class BoolOp(_Typed, Node):
     """``a & b`` (op 'and') or ``a | b`` (op 'or')."""
 
     op: str
     operands: tuple[Node, ...]
     result_type: ColumnType
 
-    @property
-    def col_type(self) -> ColumnType:
-        return self.result_type
-
     def children(self) -> tuple[Node, ...]:
         return self.operands
 
 
 @dataclass(frozen=True)
-class Not(Node):
+class Not(_Unary, _Typed, Node):
     """``~a``."""
 
     operand: Node
     result_type: ColumnType
 
-    @property
-    def col_type(self) -> ColumnType:
-        return self.result_type
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.operand,)
-
 
 @dataclass(frozen=True)
-class IsNull(Node):
+class IsNull(_Unary, _Typed, Node):
     """``a == None`` (or ``a != None`` when ``negate``)."""
 
     operand: Node
     negate: bool
     result_type: ColumnType
 
-    @property
-    def col_type(self) -> ColumnType:
-        return self.result_type
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.operand,)
-
 
 @dataclass(frozen=True)
-class IsIn(Node):
+class IsIn(_Typed, Node):
     """``a.isin([...])``."""
 
     operand: Node
     values: tuple[Node, ...]
     result_type: ColumnType
 
-    @property
-    def col_type(self) -> ColumnType:
-        return self.result_type
-
     def children(self) -> tuple[Node, ...]:
         return (self.operand, *self.values)
 
 
 @dataclass(frozen=True)
-class Cast(Node):
+class Cast(_Unary, Node):
     """``a.astype(rv.String)``."""
 
     operand: Node
@@ -265,28 +261,18 @@ class Cast(Node):
     def col_type(self) -> ColumnType:
         return self.target
 
-    def children(self) -> tuple[Node, ...]:
-        return (self.operand,)
-
 
 MATH_FUNCTIONS = ('abs', 'round')
 
 
 @dataclass(frozen=True)
-class MathCall(Node):
+class MathCall(_Unary, _Typed, Node):
     """``abs(a)`` or ``round(a, digits)`` (Python's rounding: halves to even)."""
 
     fn: str
     operand: Node
     digits: int | None
     result_type: ColumnType
-
-    @property
-    def col_type(self) -> ColumnType:
-        return self.result_type
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.operand,)
 
 
 @dataclass(frozen=True)
@@ -303,68 +289,46 @@ JSON_STAR = '*'
 
 
 @dataclass(frozen=True)
-class JsonPath(Node):
+class JsonPath(_Unary, _Typed, Node):
     """``t.meta['a'][0]``: keys, indexes, slices and ``'*'`` into a JSON value."""
 
     operand: Node
     path: tuple[str | int | JsonSlice, ...]
     result_type: ColumnType
 
-    @property
-    def col_type(self) -> ColumnType:
-        return self.result_type
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.operand,)
-
 
 IMAGE_PROPS = ('width', 'height', 'size', 'mode', 'fileurl', 'localpath')
 
 
 @dataclass(frozen=True)
-class ImageProp(Node):
+class ImageProp(_Unary, _Typed, Node):
     """``t.img.width``, ``.height``, ``.size`` ([w, h]), ``.mode``, ``.fileurl``, ``.localpath``."""
 
     operand: Node
     prop: str
     result_type: ColumnType
 
-    @property
-    def col_type(self) -> ColumnType:
-        return self.result_type
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.operand,)
-
 
 CELL_PROPS = ('errortype', 'errormsg', 'cellmeta')
 
 
 @dataclass(frozen=True)
-class CellProp(Node):
+class CellProp(_Typed, Node):
     """Per-cell facts of a computed column: ``errortype``, ``errormsg``, ``cellmeta``."""
 
     column: ColumnRef
     prop: str
     result_type: ColumnType
 
-    @property
-    def col_type(self) -> ColumnType:
-        return self.result_type
-
 
 @dataclass(frozen=True)
-class FunctionCall(Node):
+class FunctionCall(_Typed, Node):
     """A call of a UDF or builtin with argument expressions."""
 
     fn: FunctionLike
     args: tuple[Node, ...]
     kwargs: tuple[tuple[str, Node], ...]
     result_type: ColumnType
-
-    @property
-    def col_type(self) -> ColumnType:
-        return self.result_type
 
     def children(self) -> tuple[Node, ...]:
         return (*self.args, *(v for _, v in self.kwargs))
@@ -374,19 +338,12 @@ AGGREGATES = ('count', 'sum', 'min', 'max', 'mean')
 
 
 @dataclass(frozen=True)
-class Aggregate(Node):
+class Aggregate(_Unary, _Typed, Node):
     """``count(x)``, ``sum(x)``, ``min(x)``, ``max(x)``, ``mean(x)`` over a group of rows."""
 
     kind: str
     operand: Node
     result_type: ColumnType
-
-    @property
-    def col_type(self) -> ColumnType:
-        return self.result_type
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.operand,)
 
 
 def column_refs(node: Node) -> set[ColumnRef]:

@@ -46,7 +46,8 @@ def render(node: n.Node) -> str:
             args = [render(a) for a in node.args]
             args += [f'{k}={render(v)}' for k, v in node.kwargs]
             return f'{node.fn.name}({", ".join(args)})'
-    return type(node).__name__
+    rendered = getattr(node, 'rendered', None)  # nodes defined outside nodes.py
+    return rendered() if callable(rendered) else type(node).__name__
 
 
 def _step(step: str | int | n.JsonSlice) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reverie import types as ts
-from reverie.errors import NotFoundError
+from reverie.errors import InvalidValueError, NotFoundError
 from reverie.exprs import nodes as n
 
 FunctionLoader = Callable[[dict[str, Any]], n.FunctionLike]
@@ -115,6 +115,9 @@ def _access_json(node: n.Node) -> dict[str, Any]:
                 'kwargs': [[k, to_json(v)] for k, v in node.kwargs],
                 'type': _type_json(node.result_type),
             }
+    unstorable = getattr(node, 'unstorable', None)  # a node defined outside nodes.py says why
+    if isinstance(unstorable, str):
+        raise InvalidValueError(unstorable)
     raise TypeError(f'cannot serialise {type(node).__name__}')
 
 

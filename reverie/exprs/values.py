@@ -76,8 +76,11 @@ def image_prop(img: Any, prop: str) -> Any:
         return [img.width, img.height]
     if prop == 'mode':
         return img.mode
+    url = getattr(img, 'reverie_url', None)  # set by the media store that opened it
+    if prop == 'fileurl' and url:
+        return str(url)  # file:// of a folder, s3:// of a bucket
     filename = getattr(img, 'filename', None)
     if not filename:
         return None
-    path = Path(filename).resolve()
+    path = Path(filename).resolve()  # a bucket's image: its copy in the read cache
     return path.as_uri() if prop == 'fileurl' else str(path)

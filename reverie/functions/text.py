@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,6 +51,42 @@ def prices_for(table: Mapping[str, TokenPrices], model: str) -> tuple[TokenPrice
         return table[max(listed, key=len)], ''
     dearest = max(table, key=lambda m: table[m].usd_out)
     return table[dearest], f'no price listed for {model!r}: priced as {dearest!r}; '
+
+
+def token_cost(
+    prices: Mapping[str, TokenPrices],
+    model: str,
+    usage: Mapping[str, Any],
+    tokens: Callable[[Mapping[str, Any]], tuple[float, float]],
+) -> float | None:
+    """Money for an answer's ``usage``, counted in and out by ``tokens`` (None if malformed)."""
+    rates, _ = prices_for(prices, model)
+    try:
+        return rates.usd(*tokens(usage))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def usage_answer(
+    request_id: object,
+    model_version: object,
+    usage: object,
+    cost: Callable[[Mapping[str, Any]], float | None],
+) -> Answer:
+    """An answer's ids, and its money from ``usage`` when it has one (``data`` comes after)."""
+    counted = usage if isinstance(usage, dict) else None
+    return Answer(
+        b'',
+        request_id=nonempty_str(request_id),
+        model_version=nonempty_str(model_version),
+        cost_usd=cost(counted) if counted else None,
+        meta={'usage': counted} if counted else {},
+    )
+
+
+def nonempty_str(value: object) -> str | None:
+    """``value`` if it is a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
 
 
 class TextService(Protocol):
@@ -155,20 +191,24 @@ class TextCall:
         return CellValue(json.loads(answer.data), meta)
 
 
-Prepare = Callable[[tuple[Any, ...], dict[str, Any], Config], Awaitable[TextCall | None]]
+Build = Callable[[Any, dict[str, Any]], tuple[Mapping[str, Any], int | None]]
 
 
 def paid_text_function(
     service: TextService,
-    prepare: Prepare,
+    build: Build,
     *,
     name: str,
     signature: Callable[..., Any],
     param_types: dict[str, ts.ColumnType],
+    prices: Mapping[str, TokenPrices],
+    default_max_out: int,
 ) -> PaidFunction:
-    """A ``PaidFunction`` whose calls ``prepare`` builds, sharing ``service``'s pool.
+    """A ``PaidFunction`` of ``service``, sharing its pool, priced from ``prices``.
 
-    Every text function takes ``model=`` (required) and ``cache=`` besides ``param_types``.
+    ``build`` turns the first argument and the keyword arguments into the request body and
+    its output-token cap (None: ``default_max_out``). Every text function takes ``model=``
+    (required) and ``cache=`` besides ``param_types``.
     """
 
     def pool_for(config: Config) -> PoolSettings:
@@ -182,7 +222,9 @@ def paid_text_function(
     async def prepare_call(
         args: tuple[Any, ...], kwargs: dict[str, Any], config: Config
     ) -> PaidCall | None:
-        return await prepare(args, kwargs, config)
+        (first,) = args
+        body, cap = build(first, kwargs)
+        return text_call(service, kwargs.get('model'), body, cap, prices, default_max_out)
 
     return PaidFunction(
         prepare_call,

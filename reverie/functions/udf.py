@@ -238,7 +238,7 @@ def _params(
             col_type: ts.ColumnType | None = overrides[p.name]
         elif p.name in hints:
             hint = _unbatch(hints[p.name]) if batched else hints[p.name]
-            col_type = ts.from_python_type(hint) if hint is not Any else None
+            col_type = ts.to_column_type(hint) if hint is not Any else None
             if col_type is not None and not _is_optional(hint) and p.default is p.empty:
                 col_type = col_type.copy(nullable=False)
         else:
@@ -272,7 +272,7 @@ def _return_type(name: str, hints: dict[str, Any], batch_size: int | None) -> ts
             f'UDF {name!r} needs a return type hint, e.g. "def {name}(...) -> str:".'
         )
     hint = hints['return']
-    return ts.from_python_type(_unbatch(hint) if batch_size else hint)
+    return ts.to_column_type(_unbatch(hint) if batch_size else hint)
 
 
 def _needs_source(py_fn: Callable[..., Any]) -> bool:
@@ -360,6 +360,7 @@ def udf(
     def wrap(py_fn: Callable[..., Any]) -> Function:
         if batch_size is not None and batch_size < 1:
             raise InvalidValueError(f'batch_size must be at least 1, got {batch_size!r}.')
+        _check_batching(py_fn.__name__, _hints(py_fn), batch_size)
         pool = None
         if resource_pool is not None or inspect.iscoroutinefunction(py_fn):
             pool = PoolSettings(
@@ -368,23 +369,65 @@ def udf(
                 requests_per_minute=requests_per_minute,
                 max_retries=max_retries,
             )
-        return Function(
+        made = Function(
             py_fn,
             return_type=ts.to_column_type(return_type) if return_type is not None else None,
             batch_size=batch_size,
             pool=pool,
         )
+        _check_defaults(made)
+        made.__doc__ = py_fn.__doc__  # help(f) shows the UDF's own docstring
+        return made
 
     return wrap(fn) if fn is not None else wrap
 
 
-def register_as_method(type_name: str, fn: Function) -> None:
-    """Make ``fn`` callable as a method of expressions of a type: ``t.img.resize(...)``."""
+def _check_batching(name: str, hints: dict[str, Any], batch_size: int | None) -> None:
+    """As in Pixeltable: ``batch_size`` goes with ``Batch[...]`` hints, and only with them."""
+    batched = [k for k, h in hints.items() if k != 'return' and typing.get_origin(h) is Batch]
+    returns_batch = typing.get_origin(hints.get('return')) is Batch
+    if batch_size is not None and not returns_batch:
+        raise InvalidValueError(
+            f'{name}(): batch_size is specified; the return type hint must be a Batch, '
+            'e.g. "-> rv.Batch[str]".'
+        )
+    if batch_size is not None and not batched:
+        raise InvalidValueError(
+            f'{name}(): batch_size is specified; at least one parameter must be a Batch, '
+            'e.g. "texts: rv.Batch[str]".'
+        )
+    if batch_size is None and (batched or returns_batch):
+        raise InvalidValueError(f'{name}(): Batch[...] hints need batch_size=, e.g. 16.')
+
+
+def _check_defaults(fn: Function) -> None:
+    """A default must be a value of its parameter's type (None always is)."""
+    for p in fn.params:
+        if not p.has_default or p.default is None or p.col_type is None:
+            continue
+        try:
+            p.col_type.validate(p.default)
+        except (TypeError, ValueError):
+            raise InvalidValueError(
+                f'{fn.name}(): the default of parameter {p.name!r} is {p.default!r}, which is '
+                f'not of type {p.col_type}.'
+            ) from None
+
+
+def method_function(
+    type_name: str, py_fn: Callable[..., Any], *, name: str, path: str, **options: Any
+) -> Function:
+    """``py_fn`` as the ``Function`` at ``path``, and as a method: ``t.img.resize(...)``.
+
+    ``options`` are ``Function``'s; the method is ``name`` on expressions of ``type_name``.
+    """
+    fn = Function(py_fn, name=name, path=path, **options)
 
     def build(self: Expr, *args: Any, **kwargs: Any) -> Expr:
         return fn(self, *args, **kwargs)
 
     register_method(type_name, fn.name, build)
+    return fn
 
 
 @dataclass(frozen=True)

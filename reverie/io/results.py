@@ -57,7 +57,7 @@ def _is_image(v: Any) -> bool:
 def image_file(value: Any) -> tuple[bytes, str]:
     """File bytes and extension of a result image: the stored file, or a lossless PNG."""
     if isinstance(value, ImagePath):
-        path = Path(value)
+        path = Path(value.local())
         return path.read_bytes(), path.suffix.lstrip('.')
     if isinstance(value, PIL.Image.Image):
         ext = extension_for(getattr(value, 'format', None))

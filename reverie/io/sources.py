@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,16 @@ def is_source(value: object) -> bool:
     return isinstance(value, str | Path) or _is_frame(value)
 
 
-def load_source(source: Any) -> Loaded:
-    """Read ``source``: a DataFrame, a path to a .csv/.parquet/.json/.jsonl file, or rows."""
+def load_source(source: Any, text_columns: Collection[str] = ()) -> Loaded:
+    """Read ``source``: a DataFrame, a path to a .csv/.parquet/.json/.jsonl file, or rows.
+
+    ``text_columns``: CSV columns read as text as written (``'007'`` stays ``'007'``), for
+    the columns ``schema_overrides`` makes String.
+    """
     if _is_frame(source):
         return _from_frame(source)
     if isinstance(source, str | Path):
-        return _from_file(Path(source).expanduser())
+        return _from_file(Path(source).expanduser(), text_columns)
     if isinstance(source, Sequence) and all(isinstance(r, dict) for r in source):
         rows = [dict(r) for r in source]
         return Loaded(rows, _types_of_rows(rows))
@@ -68,6 +72,11 @@ def load_source(source: Any) -> Loaded:
         f'A source must be a pandas DataFrame, a list of dicts or the path of a '
         f'{", ".join(FILE_FORMATS)} file; got {type(source).__name__}.'
     )
+
+
+def string_columns(overrides: Mapping[str, Any]) -> list[str]:
+    """The columns ``schema_overrides`` makes String: a CSV reads them as text, as written."""
+    return [c for c, t in overrides.items() if isinstance(ts.to_column_type(t), ts.StringType)]
 
 
 def conform(loaded: Loaded, types: Mapping[str, ts.ColumnType]) -> list[dict[str, Any]]:
@@ -152,7 +161,7 @@ def _from_frame(df: Any) -> Loaded:
     return Loaded(rows, infer_from_frame(df, rows), frame=True)
 
 
-def _from_file(path: Path) -> Loaded:
+def _from_file(path: Path, text_columns: Collection[str] = ()) -> Loaded:
     fmt = FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InvalidValueError(
@@ -165,7 +174,12 @@ def _from_file(path: Path) -> Loaded:
     if fmt == 'csv':
         pd = require_pandas('Reading a CSV file')
         try:
-            df = pd.read_csv(path, dtype_backend='numpy_nullable', keep_default_na=True)
+            df = pd.read_csv(
+                path,
+                dtype_backend='numpy_nullable',
+                keep_default_na=True,
+                dtype=dict.fromkeys(text_columns, 'string') or None,
+            )
         except (ValueError, UnicodeDecodeError) as e:
             raise InvalidValueError(f'{str(path)!r} is not a readable CSV file ({e}).') from None
         loaded = _from_frame(df)

@@ -92,6 +92,25 @@ def _checked(spec: str, backend: object) -> Backend:
     return backend
 
 
+# The ServerOptions fields taken as they are from the argument of the same name.
+_PLAIN_OPTIONS = (
+    'host',
+    'port',
+    'latency',
+    'fast_latency',
+    'max_concurrency',
+    'retry_after',
+    'credits',
+    'closed',
+    'fail_500_rate',
+    'rate_429_rate',
+    'stall_rate',
+    'stall_seconds',
+    'seed',
+    'request_log',
+)
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the server described by `args` and serve until Ctrl-C; return the exit status."""
     backend = None
@@ -104,22 +123,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         options = ServerOptions(
-            host=args.host,
-            port=args.port,
-            latency=args.latency,
-            fast_latency=args.fast_latency,
-            max_concurrency=args.max_concurrency,
-            retry_after=args.retry_after,
+            **{name: getattr(args, name) for name in _PLAIN_OPTIONS},
             api_keys=frozenset(args.api_keys) if args.api_keys else None,
-            credits=args.credits,
-            closed=args.closed,
-            fail_500_rate=args.fail_500_rate,
-            rate_429_rate=args.rate_429_rate,
-            stall_rate=args.stall_rate,
-            stall_seconds=args.stall_seconds,
-            seed=args.seed,
             megapixels=args.megapixels if args.megapixels is not None else 1.0,
-            request_log=args.request_log,
             backend=backend,
         )
         server = ReveServer(options)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from reverie.errors import InvalidValueError
 from reverie.store.ledger import ledger_metadata
+from reverie.store.vector_tables import vector_metadata
 from reverie.types import ColumnType
 
 CATALOG_VERSION = 2  # 2: table versions (rv_versions, rvh_<id>, _v), views and snapshots
@@ -315,6 +316,7 @@ class Store:
         with self.begin() as conn:
             metadata.create_all(conn, checkfirst=True)
             ledger_metadata.create_all(conn, checkfirst=True)  # paid-call layer
+            vector_metadata.create_all(conn, checkfirst=True)  # embedding indexes
             row = conn.execute(
                 sa.select(meta_table.c.value).where(meta_table.c.key == 'catalog_version')
             ).scalar()

@@ -7,14 +7,17 @@ references and this interface only, never where or how a store keeps the bytes:
 
 - write: ``put(data, ext)``, ``put_file(path, ext)`` (streamed), ``put_image(img)``;
 - read: ``open(ref)`` (a lazy PIL image), ``read_bytes(ref)``, ``local_path(ref)`` (a file
-  to read, possibly a cached copy), ``url(ref)``, ``exists(ref)``;
+  to read, possibly a cached copy), ``cached_path(ref)`` (where that file is or will be,
+  fetching nothing), ``url(ref)``, ``presigned_url(ref, expires=)``, ``exists(ref)``;
 - keep tidy: ``refs()``, ``remove(refs, unused_since=)``, ``gc(referenced)``;
 - the paid-call layer: ``check_writable()`` (once per process per store) and the *spill*,
   where answers the database would not take wait for the next run (``spill``,
   ``spilled``, ``unspill``).
 
-``LocalMediaStore`` keeps files under one folder; an object store implements the same few
-primitives (``_write``, ``_stat``, ``_listing``, ``_delete``, ...) and inherits the rest.
+``LocalMediaStore`` keeps files under one folder; ``S3MediaStore`` (``store/s3.py``) keeps
+them in an S3-compatible bucket, read through a bounded local cache (``store/cache.py``).
+Both implement the same few primitives (``_write``, ``_stat``, ``_listing``, ``_delete``, ...)
+and inherit the rest; ``store/locations.py`` opens the one a location names.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ _EXT_BY_FORMAT = {
     'AVIF': 'avif',
 }
 _TMP_PREFIX = '.tmp-'
+URL_ATTR = 'reverie_url'  # an opened image's store URL (what ``fileurl`` shows)
 SPILL_DIR = '.journal-pending'  # answers the database would not take, until the next run
 _CHUNK = 1 << 20
 
@@ -146,6 +150,17 @@ class MediaStore(abc.ABC):
     def url(self, ref: str) -> str:
         """A URL of ``ref`` (``file://`` for a folder, ``s3://`` for a bucket)."""
 
+    def presigned_url(self, ref: str, *, expires: int = 3600) -> str:
+        """A link a browser opens: an https link valid ``expires`` seconds for a bucket.
+
+        A folder has no server: its ``file://`` URL.
+        """
+        return self.url(ref)
+
+    def cached_path(self, ref: str) -> Path | None:
+        """Where ``local_path(ref)`` puts the file, fetching nothing; None when already local."""
+        return None
+
     @abc.abstractmethod
     def _probe(self) -> None:
         """Write and remove a small object; raises OSError when the store cannot take one."""
@@ -194,8 +209,13 @@ class MediaStore(abc.ABC):
         return self.put(data, ext)
 
     def open(self, ref: str) -> PIL.Image.Image:
-        """Open a stored image lazily (pixels are read on first use)."""
-        return PIL.Image.open(self.local_path(ref))
+        """Open a stored image lazily (pixels are read on first use).
+
+        The image carries its store URL (``t.img.fileurl``) as ``reverie_url``.
+        """
+        img = PIL.Image.open(self.local_path(ref))
+        setattr(img, URL_ATTR, self.url(ref))
+        return img
 
     def read_bytes(self, ref: str) -> bytes:
         """The stored bytes of ``ref``."""
@@ -361,19 +381,6 @@ class LocalMediaStore(MediaStore):
         if not re.fullmatch(r'[\w-]+', key):
             raise InvalidValueError(f'Spill key {key!r} must be letters, digits, - or _.')
         return self.root / SPILL_DIR / f'{key}.json'
-
-
-def open_media_store(location: str | Path, *, allow_private_urls: bool = False) -> MediaStore:
-    """The media store at ``location``: a folder (the only kind so far)."""
-    text = str(location)
-    if '://' in text and not text.startswith('file://'):
-        scheme = text.split('://', 1)[0]
-        raise InvalidValueError(
-            f'Media location {text!r}: {scheme}:// stores are not supported yet; set '
-            'REVERIE_MEDIA_DIR (or [media] dir in config.toml) to a folder.'
-        )
-    path = Path(text.removeprefix('file://'))
-    return LocalMediaStore(path, allow_private_urls=allow_private_urls)
 
 
 _SOURCE_ATTR = 'reverie_source_bytes'

@@ -12,6 +12,7 @@ import datetime
 import html
 import json
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -258,15 +259,32 @@ class _Pages:
             )
         return self.render(request, 'compare.html', **ctx)
 
-    async def mark(self, request: Request) -> Response:
-        form = await _form(request)
-        return await anyio.to_thread.run_sync(self._mark, request, form)
+    async def _confirmed_write(
+        self,
+        request: Request,
+        unconfirmed: str,
+        write: Callable[[Opened, dict[str, Any]], Response],
+    ) -> Response:
+        """``write(opened, form)`` in a worker thread, once writes are allowed and confirmed.
 
-    def _mark(self, request: Request, form: dict[str, Any]) -> Response:
-        opened = self.open(request)
-        self.need_writes(opened)
-        if form.get('confirm') != 'yes':
-            raise HTTPException(400, 'A mark is written only once it is confirmed.')
+        A form without ``confirm=yes`` gets 400 with the message ``unconfirmed``.
+        """
+        form = await _form(request)
+
+        def run() -> Response:
+            opened = self.open(request)
+            self.need_writes(opened)
+            if form.get('confirm') != 'yes':
+                raise HTTPException(400, unconfirmed)
+            return write(opened, form)
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def mark(self, request: Request) -> Response:
+        unconfirmed = 'A mark is written only once it is confirmed.'
+        return await self._confirmed_write(request, unconfirmed, self._mark)
+
+    def _mark(self, opened: Opened, form: dict[str, Any]) -> Response:
         rowid = _int(form.get('row'), 'row')
         column = str(form.get('column', ''))
         value = str(form.get('value', ''))
@@ -308,14 +326,10 @@ class _Pages:
         )
 
     async def recompute(self, request: Request) -> Response:
-        form = await _form(request)
-        return await anyio.to_thread.run_sync(self._recompute, request, form)
+        unconfirmed = 'A recompute runs only once it is confirmed.'
+        return await self._confirmed_write(request, unconfirmed, self._recompute)
 
-    def _recompute(self, request: Request, form: dict[str, Any]) -> Response:
-        opened = self.open(request)
-        self.need_writes(opened)
-        if form.get('confirm') != 'yes':
-            raise HTTPException(400, 'A recompute runs only once it is confirmed.')
+    def _recompute(self, opened: Opened, form: dict[str, Any]) -> Response:
         col, where = self._error_cells(opened, form)
         status = opened.table.recompute_columns(
             col, errors_only=True, where=where, print_stats=False

@@ -63,11 +63,11 @@ def test_columns_is_a_method_and_get_metadata(catalog):
 def test_sample_is_reproducible_and_bounded(catalog):
     t = rv.create_table('t', {'x': rv.Int})
     t.insert([{'x': i} for i in range(50)], print_stats=False)
-    a, b = t.sample(5, seed=7), t.sample(5, seed=7)
+    a, b = t.sample(5, seed=7).collect(), t.sample(5, seed=7).collect()
     assert a == b and len(a) == 5
     assert a['x'] == sorted(a['x']) and set(a['x']) <= set(range(50))
-    assert t.sample(5, seed=8)['x'] != a['x']
-    assert len(t.sample(500)) == 50
+    assert t.sample(5, seed=8).collect()['x'] != a['x']
+    assert len(t.sample(500).collect()) == 50
     with pytest.raises(rv.InvalidValueError, match='non-negative int'):
         t.sample(-1)
 

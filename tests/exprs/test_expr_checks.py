@@ -104,7 +104,9 @@ def test_expressions_are_not_iterable(events):
         ),
         pytest.param(lambda t: t.ts.isin(['a']), r'can never equal', id='ts-vs-str'),
         pytest.param(lambda t: t.label.isin(t.ts), 'a Json expression holding a list', id='expr'),
-        pytest.param(lambda t: t.label.isin('abc'), 'takes a list, tuple or set', id='scalar'),
+        pytest.param(
+            lambda t: t.label.isin('abc'), 'takes a list, tuple, set or dict', id='scalar'
+        ),
     ],
 )
 def test_isin_checks_types(events, build, match):

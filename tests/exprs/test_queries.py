@@ -72,8 +72,8 @@ def test_where(pets, make, expected):
     assert pets.where(make(pets)).count() == len(expected)
 
 
-def test_where_chained(pets):
-    q = pets.where(pets.n > 1).where(pets.kind != None)  # noqa: E711
+def test_where_combined(pets):
+    q = pets.where((pets.n > 1) & (pets.kind != None))  # noqa: E711 (one where(), as in Pixeltable)
     assert q.select(pets.kind).collect()['kind'] == ['cat', 'eel']
 
 

@@ -188,7 +188,7 @@ def test_b64_encode_round_trips(pics):
 def test_get_metadata_of_a_stored_image(pics):
     (meta,) = pics.select(m=pics.a.get_metadata()).collect()['m']
     assert meta['width'] == 40 and meta['height'] == 30 and meta['mode'] == 'RGB'
-    assert set(meta) == {'width', 'height', 'mode', 'bits', 'format', 'palette'}
+    assert set(meta) == {'width', 'height', 'mode', 'bits', 'format'}  # as in Pixeltable
 
 
 def test_size_property_and_wrong_argument_types(pics):

@@ -11,7 +11,9 @@ import PIL.Image
 import pytest
 
 import reverie as rv
-from reverie.store.media import LocalMediaStore, open_media_store
+from reverie.store.locations import open_media_store
+from reverie.store.media import LocalMediaStore
+from reverie.store.s3 import S3MediaStore
 
 
 def _png(color=(1, 2, 3)) -> bytes:
@@ -119,7 +121,10 @@ def test_a_failed_probe_is_tried_again(tmp_path):
     assert list(store.refs()) == []
 
 
-def test_only_folders_are_supported_so_far(tmp_path):
-    with pytest.raises(rv.InvalidValueError, match='s3:// stores are not supported yet'):
-        open_media_store('s3://bucket/prefix')
+def test_a_location_names_its_store(tmp_path):
+    with pytest.raises(rv.InvalidValueError, match='gs:// stores are not supported'):
+        open_media_store('gs://bucket/prefix')
     assert isinstance(open_media_store(f'file://{tmp_path}/m'), LocalMediaStore)
+    s3 = open_media_store('s3://bucket/pre/fix/', cache_dir=tmp_path / 'c', cache_size=10)
+    assert isinstance(s3, S3MediaStore)
+    assert (s3.bucket, s3.prefix, s3.location) == ('bucket', 'pre/fix', 's3://bucket/pre/fix')

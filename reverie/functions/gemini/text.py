@@ -18,20 +18,18 @@ from typing import Any
 import httpx
 
 from reverie import types as ts
-from reverie.config import Config
 from reverie.errors import InvalidValueError, ServiceError
 from reverie.functions.gemini.client import LABEL
 from reverie.functions.gemini.client import _failure as failure
 from reverie.functions.images import http
 from reverie.functions.paid import Answer
 from reverie.functions.text import (
-    TextCall,
     TokenPrices,
     check_cap,
     check_dict,
     paid_text_function,
-    prices_for,
-    text_call,
+    token_cost,
+    usage_answer,
 )
 
 DEFAULT_MAX_OUT = 8192
@@ -64,31 +62,18 @@ class GenerateContent:
 
     def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
         """``responseId``, ``modelVersion``, money from ``usageMetadata``."""
-        usage = body.get('usageMetadata')
-        usage = usage if isinstance(usage, dict) else None
-        return Answer(
-            b'',
-            request_id=_str(body.get('responseId')),
-            model_version=_str(body.get('modelVersion')),
-            cost_usd=usage_cost(model, usage) if usage else None,
-            meta={'usage': usage} if usage else {},
+        return usage_answer(
+            body.get('responseId'),
+            body.get('modelVersion'),
+            body.get('usageMetadata'),
+            lambda usage: token_cost(PRICES, model, usage, _tokens),
         )
 
 
-def usage_cost(model: str, usage: Mapping[str, Any]) -> float | None:
-    """Money for ``usageMetadata``: prompt tokens in; candidates and thoughts out."""
-    prices, _ = prices_for(PRICES, model)
-    try:
-        out = float(usage.get('candidatesTokenCount', 0)) + float(
-            usage.get('thoughtsTokenCount', 0)
-        )
-        return prices.usd(float(usage['promptTokenCount']), out)
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _tokens(usage: Mapping[str, Any]) -> tuple[float, float]:
+    """``usageMetadata``: prompt tokens in; candidates and thoughts out."""
+    out = float(usage.get('candidatesTokenCount', 0)) + float(usage.get('thoughtsTokenCount', 0))
+    return float(usage['promptTokenCount']), out
 
 
 def _camel(name: str) -> str:
@@ -125,15 +110,10 @@ def request_body(contents: object, config: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-_SERVICE = GenerateContent()
-
-
-async def _prepare(args: tuple[Any, ...], kwargs: dict[str, Any], config: Config) -> TextCall:
-    (contents,) = args
+def _build(contents: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
     fields = check_dict(kwargs.get('config'), 'config')
     cap = check_cap(fields.get('max_output_tokens'), 'max_output_tokens')
-    body = request_body(contents, fields)
-    return text_call(_SERVICE, kwargs.get('model'), body, cap, PRICES, DEFAULT_MAX_OUT)
+    return request_body(contents, fields), cap
 
 
 def _generate_content(
@@ -147,11 +127,13 @@ def _generate_content(
 
 
 generate_content = paid_text_function(
-    _SERVICE,
-    _prepare,
+    GenerateContent(),
+    _build,
     name='generate_content',
     signature=_generate_content,
     param_types={'contents': ts.Json, 'config': ts.Json},
+    prices=PRICES,
+    default_max_out=DEFAULT_MAX_OUT,
 )
 """Generate content with a Gemini model; the cell is the response JSON.
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from reverie import types as ts
 from reverie.exprs import nodes as n
-from reverie.functions.udf import CallType, Function, register_as_method
+from reverie.functions.udf import CallType, Function, method_function
 
 # Stored expressions find each function by this path, whatever module defines it.
 PACKAGE = 'reverie.functions.image'
@@ -26,7 +26,8 @@ def image_method(
     call_type: CallType | None = None,
 ) -> Function:
     """``py_fn`` (first parameter an image) as ``t.img.<name>(...)``."""
-    fn = Function(
+    return method_function(
+        'Image',
         py_fn,
         name=name,
         path=f'{PACKAGE}.{name}',
@@ -34,8 +35,6 @@ def image_method(
         return_type=return_type,
         call_type=call_type,
     )
-    register_as_method('Image', fn)
-    return fn
 
 
 def literal(

@@ -30,8 +30,7 @@ def _get_metadata(img: PIL.Image.Image) -> dict[str, Any]:
         'mode': img.mode,
         'bits': getattr(img, 'bits', None),
         'format': img.format,
-        'palette': img.getpalette(),
-    }
+    }  # Pixeltable's five keys; the palette is getpalette()
 
 
 def _getbands(img: PIL.Image.Image) -> list[str]:

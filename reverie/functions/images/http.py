@@ -24,13 +24,13 @@ import re
 import weakref
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 import PIL.Image
 
 from reverie.config import ProviderSettings
-from reverie.errors import InvalidValueError, ServiceError
+from reverie.errors import InvalidValueError, ServiceError, ServiceErrorFlags
 from reverie.store.images import BodyTooLarge, CappedBody
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -95,12 +95,9 @@ class Failure:
         *,
         status: int | None = None,
         code: str | None = None,
-        retry_after: float | None = None,
         request_id: str | None = None,
-        retryable: bool = False,
-        maybe_charged: bool = False,
-        stops_run: bool = False,
         cls: type[ServiceError] = ServiceError,
+        **flags: Unpack[ServiceErrorFlags],
     ) -> ServiceError:
         where = [f'HTTP {status}' if status is not None else 'no HTTP answer']
         if request_id:
@@ -110,11 +107,8 @@ class Failure:
             self.scrub(message),
             status=status,
             code=None if code is None else self.scrub(code),
-            retry_after=retry_after,
             request_id=None if request_id is None else self.scrub(request_id),
-            retryable=retryable,
-            maybe_charged=maybe_charged,
-            stops_run=stops_run,
+            **flags,
         )
 
     def scrub(self, text: str) -> str:

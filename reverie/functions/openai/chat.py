@@ -17,19 +17,17 @@ from typing import Any
 import httpx
 
 from reverie import types as ts
-from reverie.config import Config
 from reverie.errors import InvalidValueError, ServiceError
 from reverie.functions.images import http
 from reverie.functions.openai.client import LABEL, failure
 from reverie.functions.paid import Answer
 from reverie.functions.text import (
-    TextCall,
     TokenPrices,
     check_cap,
     check_dict,
     paid_text_function,
-    prices_for,
-    text_call,
+    token_cost,
+    usage_answer,
 )
 
 DEFAULT_MAX_OUT = 8192
@@ -62,34 +60,20 @@ class ChatCompletions:
 
     def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
         """``x-request-id`` (else ``id``), ``model``, money from ``usage``."""
-        usage = body.get('usage') if isinstance(body.get('usage'), dict) else None
-        return Answer(
-            b'',
-            request_id=headers.get('x-request-id') or _str(body.get('id')),
-            model_version=_str(body.get('model')),
-            cost_usd=usage_cost(model, usage) if usage else None,
-            meta={'usage': usage} if usage else {},
+        return usage_answer(
+            headers.get('x-request-id') or body.get('id'),
+            body.get('model'),
+            body.get('usage'),
+            lambda usage: token_cost(PRICES, model, usage, _tokens),
         )
 
 
-def usage_cost(model: str, usage: Mapping[str, Any]) -> float | None:
-    """Money for an answer's ``usage`` (``prompt_tokens``, ``completion_tokens``)."""
-    prices, _ = prices_for(PRICES, model)
-    try:
-        return prices.usd(float(usage['prompt_tokens']), float(usage['completion_tokens']))
-    except (KeyError, TypeError, ValueError):
-        return None
+def _tokens(usage: Mapping[str, Any]) -> tuple[float, float]:
+    """``usage``: ``prompt_tokens`` in, ``completion_tokens`` out."""
+    return float(usage['prompt_tokens']), float(usage['completion_tokens'])
 
 
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-_SERVICE = ChatCompletions()
-
-
-async def _prepare(args: tuple[Any, ...], kwargs: dict[str, Any], config: Config) -> TextCall:
-    (messages,) = args
+def _build(messages: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
     if not isinstance(messages, list) or not messages:
         raise InvalidValueError(
             "messages must be a non-empty list such as [{'role': 'user', 'content': 'Hi'}], "
@@ -97,8 +81,7 @@ async def _prepare(args: tuple[Any, ...], kwargs: dict[str, Any], config: Config
         )
     fields = check_dict(kwargs.get('model_kwargs'), 'model_kwargs')
     cap = check_cap(fields.get('max_completion_tokens', fields.get('max_tokens')), 'max tokens')
-    body = {'model': kwargs.get('model'), 'messages': messages, **fields}
-    return text_call(_SERVICE, kwargs.get('model'), body, cap, PRICES, DEFAULT_MAX_OUT)
+    return {'model': kwargs.get('model'), 'messages': messages, **fields}, cap
 
 
 def _chat_completions(
@@ -112,11 +95,13 @@ def _chat_completions(
 
 
 chat_completions = paid_text_function(
-    _SERVICE,
-    _prepare,
+    ChatCompletions(),
+    _build,
     name='chat_completions',
     signature=_chat_completions,
     param_types={'messages': ts.Json, 'model_kwargs': ts.Json},
+    prices=PRICES,
+    default_max_out=DEFAULT_MAX_OUT,
 )
 """Create a chat completion; the cell is OpenAI's response JSON.
 

@@ -153,10 +153,7 @@ class ReveClient:
         body = build_body(
             'create',
             prompt=prompt,
-            aspect_ratio=aspect_ratio,
-            version=version,
-            test_time_scaling=test_time_scaling,
-            postprocessing=postprocessing,
+            **_options(aspect_ratio, version, test_time_scaling, postprocessing),
         )
         return await self.generate('create', body)
 
@@ -176,10 +173,7 @@ class ReveClient:
             'edit',
             edit_instruction=edit_instruction,
             reference_image=encoded,
-            aspect_ratio=aspect_ratio,
-            version=version,
-            test_time_scaling=test_time_scaling,
-            postprocessing=postprocessing,
+            **_options(aspect_ratio, version, test_time_scaling, postprocessing),
         )
         return await self.generate('edit', body)
 
@@ -207,10 +201,7 @@ class ReveClient:
             'remix',
             prompt=prompt,
             reference_images=encoded,
-            aspect_ratio=aspect_ratio,
-            version=version,
-            test_time_scaling=test_time_scaling,
-            postprocessing=postprocessing,
+            **_options(aspect_ratio, version, test_time_scaling, postprocessing),
         )
         return await self.generate('remix', body)
 
@@ -380,3 +371,18 @@ def client_from_settings(settings: ProviderSettings) -> ReveClient:
         settings.base_url,
         timeout=httpx.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
     )
+
+
+def _options(
+    aspect_ratio: str | None,
+    version: str | None,
+    test_time_scaling: float | None,
+    postprocessing: list[dict[str, Any]] | None,
+) -> dict[str, object]:
+    """The options every endpoint takes, as ``build_body`` fields."""
+    return {
+        'aspect_ratio': aspect_ratio,
+        'version': version,
+        'test_time_scaling': test_time_scaling,
+        'postprocessing': postprocessing,
+    }

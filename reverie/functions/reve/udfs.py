@@ -20,6 +20,7 @@ from typing import Any
 import PIL.Image
 
 from reverie import types as ts
+from reverie.errors import InvalidValueError
 from reverie.exprs import nodes as n
 from reverie.functions.images.calls import paid_image_function
 from reverie.functions.images.provider import ImageRequest, Verb
@@ -27,10 +28,22 @@ from reverie.functions.images.verbs import call_checker, request_builder
 from reverie.functions.paid import PaidFunction
 
 _FIELDS = ('test_time_scaling', 'postprocessing')
+_MODEL_KWARGS = frozenset({'aspect_ratio', 'version', *_FIELDS})
 
 
 def _verb_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Reve's arguments as the verbs' (``model='reve/<version>'``, ``options``)."""
+    """Reve's arguments as the verbs' (``model='reve/<version>'``, ``options``).
+
+    ``model_kwargs`` (Pixeltable's name) holds the same arguments; those passed by name win.
+    """
+    extra = kwargs.get('model_kwargs') or {}
+    unknown = sorted(set(extra) - _MODEL_KWARGS) if isinstance(extra, dict) else None
+    if unknown is None or unknown:
+        raise InvalidValueError(
+            f'model_kwargs takes a dict with keys among {", ".join(sorted(_MODEL_KWARGS))}; '
+            f'got {extra!r}.'
+        )
+    kwargs = {**extra, **{k: v for k, v in kwargs.items() if v is not None}}
     ratio = kwargs.get('aspect_ratio')
     return {
         'model': f'reve/{kwargs.get("version") or "latest"}',
@@ -67,6 +80,7 @@ def _create(
     test_time_scaling: float | None = None,
     postprocessing: list[Any] | None = None,
     cache: bool | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> PIL.Image.Image:
     raise NotImplementedError  # a signature only: the engine calls the paid-call layer
 
@@ -80,6 +94,7 @@ def _edit(
     test_time_scaling: float | None = None,
     postprocessing: list[Any] | None = None,
     cache: bool | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> PIL.Image.Image:
     raise NotImplementedError  # a signature only: the engine calls the paid-call layer
 
@@ -93,6 +108,7 @@ def _remix(
     test_time_scaling: float | None = None,
     postprocessing: list[Any] | None = None,
     cache: bool | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> PIL.Image.Image | None:
     raise NotImplementedError  # a signature only: the engine calls the paid-call layer
 
@@ -103,6 +119,7 @@ _OPTIONS = {
     'version': ts.String,
     'test_time_scaling': ts.Float,
     'postprocessing': ts.Json,
+    'model_kwargs': ts.Json,
 }
 _PARAMS: dict[Verb, dict[str, ts.ColumnType]] = {
     'create': {'prompt': ts.Required[ts.String], **_OPTIONS},

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from reverie.functions.string.search import (
     contains,
+    contains_re,
     count,
     endswith,
     fill,
     find,
     findall,
     format_,
+    format_call,
     fullmatch,
     index,
     join,
@@ -23,10 +25,13 @@ from reverie.functions.string.search import (
     normalize,
     partition,
     replace,
+    replace_re,
     rfind,
     rindex,
     rpartition,
+    rsplit,
     split,
+    splitlines,
     startswith,
     wrap,
 )
@@ -65,16 +70,23 @@ from reverie.functions.string.text import (
     zfill,
 )
 
+# Pixeltable's names (``string.len``, ``string.format``); ``len_`` and ``format_`` stay, and
+# stored columns keep finding the functions by those.
+len = len_
+format = format_call
+
 __all__ = [
     'capitalize',
     'casefold',
     'center',
     'contains',
+    'contains_re',
     'count',
     'endswith',
     'fill',
     'find',
     'findall',
+    'format',
     'format_',
     'fullmatch',
     'index',
@@ -90,6 +102,7 @@ __all__ = [
     'istitle',
     'isupper',
     'join',
+    'len',
     'len_',
     'ljust',
     'lower',
@@ -102,15 +115,18 @@ __all__ = [
     'removesuffix',
     'repeat',
     'replace',
+    'replace_re',
     'reverse',
     'rfind',
     'rindex',
     'rjust',
     'rpartition',
+    'rsplit',
     'rstrip',
     'slice_',
     'slice_replace',
     'split',
+    'splitlines',
     'startswith',
     'strip',
     'swapcase',

@@ -7,7 +7,7 @@ from typing import Any
 
 from reverie import types as ts
 from reverie.exprs.to_sql import SqlTwin
-from reverie.functions.udf import Function, register_as_method
+from reverie.functions.udf import Function, method_function
 
 # Stored expressions find each function by this path, whatever module defines it.
 PACKAGE = 'reverie.functions.string'
@@ -32,7 +32,8 @@ def string_method(
         return_type: the result type, when the hint cannot say it.
         sql_twin: SQL computing the function exactly (``functions/string/sql.py``).
     """
-    fn = Function(
+    return method_function(
+        'String',
         py_fn,
         name=name,
         path=f'{PACKAGE}.{attr or name}',
@@ -40,5 +41,3 @@ def string_method(
         return_type=return_type,
         sql_twin=sql_twin,
     )
-    register_as_method('String', fn)
-    return fn

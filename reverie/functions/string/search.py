@@ -11,6 +11,7 @@ import textwrap
 import unicodedata
 from typing import Any
 
+from reverie.exprs.expr import Expr, register_method
 from reverie.functions.string import sql
 from reverie.functions.string._method import string_method
 
@@ -25,6 +26,10 @@ def _contains(s: str, pattern: str, case: bool = True, flags: int = 0, regex: bo
     if regex:
         return re.search(pattern, s, _flags(case, flags)) is not None
     return pattern in s if case else pattern.casefold() in s.casefold()
+
+
+def _contains_re(s: str, pattern: str, flags: int = 0) -> bool:
+    return re.search(pattern, s, flags) is not None
 
 
 def _count(s: str, pattern: str, flags: int = 0) -> int:
@@ -81,8 +86,20 @@ def _replace(
     return s.replace(pattern, repl, n)
 
 
+def _replace_re(s: str, pattern: str, repl: str, count: int = 0, flags: int = 0) -> str:
+    return re.sub(pattern, repl, s, count=count, flags=flags)
+
+
 def _split(s: str, sep: str | None = None, maxsplit: int = -1) -> list[str]:
     return s.split(sep, maxsplit)
+
+
+def _rsplit(s: str, sep: str | None = None, maxsplit: int = -1) -> list[str]:
+    return s.rsplit(sep, maxsplit)
+
+
+def _splitlines(s: str, keepends: bool = False) -> list[str]:
+    return s.splitlines(keepends)
 
 
 def _partition(s: str, sep: str = ' ') -> list[str]:
@@ -93,8 +110,8 @@ def _rpartition(s: str, sep: str = ' ') -> list[str]:
     return list(s.rpartition(sep))
 
 
-def _format(s: str, *args: Any) -> str:
-    return s.format(*args)
+def _format(s: str, *args: Any, named: dict[str, Any] | None = None) -> str:
+    return s.format(*args, **(named or {}))
 
 
 def _join(sep: str, elements: list[Any]) -> str:
@@ -118,6 +135,7 @@ def _fill(s: str, width: int) -> str:
 
 
 contains = string_method(_contains, 'contains', sql_twin=sql.contains_sql)
+contains_re = string_method(_contains_re, 'contains_re')
 count = string_method(_count, 'count')
 startswith = string_method(_startswith, 'startswith', sql_twin=sql.startswith_sql)
 endswith = string_method(_endswith, 'endswith', sql_twin=sql.endswith_sql)
@@ -129,10 +147,24 @@ findall = string_method(_findall, 'findall')
 match = string_method(_match, 'match')
 fullmatch = string_method(_fullmatch, 'fullmatch')
 replace = string_method(_replace, 'replace', sql_twin=sql.replace_sql)
+replace_re = string_method(_replace_re, 'replace_re')
 split = string_method(_split, 'split')
+rsplit = string_method(_rsplit, 'rsplit')
+splitlines = string_method(_splitlines, 'splitlines')
 partition = string_method(_partition, 'partition')
 rpartition = string_method(_rpartition, 'rpartition')
 format_ = string_method(_format, 'format', attr='format_')
+
+
+def format_call(s: Any, *args: Any, **kwargs: Any) -> Expr:
+    """``string.format(t.s, x, name=y)`` / ``t.s.format(...)``: keyword values go in ``named``.
+
+    Functions take no ``**kwargs``, so the keyword values travel as one JSON argument.
+    """
+    return format_(s, *args, named=kwargs) if kwargs else format_(s, *args)
+
+
+register_method('String', 'format', format_call)
 join = string_method(_join, 'join')
 normalize = string_method(_normalize, 'normalize')
 wrap = string_method(_wrap, 'wrap')
