@@ -1,12 +1,13 @@
 """The ``reverie`` command: parses arguments, calls the public API, prints.
 
     reverie demo                 run the Reve tutorial end to end
-    reverie tables [DIR]         list tables
+    reverie tables [DIR]         list tables (alias: reverie ls)
     reverie describe TABLE       show a table's schema and row count
     reverie resume [TABLE ...]   finish pending cells (all tables when none given)
     reverie estimate TABLE       what finishing its pending cells would cost (sends nothing)
     reverie calls [TABLE]        the ledger of paid calls, per table and outcome
     reverie gc [--grace S]       delete media files no row refers to
+    reverie models               the image models: status, shut-down dates, limits, prices
     reverie worker [TABLE ...]   keep finishing pending cells until stopped
     reverie reve-server          serve the local Reve-compatible API
     reverie ui                   browse tables, images, errors, cost and work in a browser
@@ -27,6 +28,7 @@ from reverie.catalog.revert import referenced_media
 from reverie.catalog.table import Table, worker_job
 from reverie.errors import Error
 from reverie.exec.worker import Job, Terminated, run_worker
+from reverie.functions.images import models
 from reverie.reve_server import cli as server_cli
 
 
@@ -97,6 +99,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--interval', type=float, default=2.0, help='seconds between polls')
     p.add_argument('--once', action='store_true', help='one pass, then exit')
     p.set_defaults(run=_worker)
+
+    p = sub.add_parser(
+        'models', help='the image models: status, shut-down dates, replacements, limits, prices'
+    )
+    p.add_argument(
+        '--brief', action='store_true', help='one line per model: id, status and replacement'
+    )
+    p.set_defaults(run=_models)
 
     p = sub.add_parser('ui', help='serve the local web app over these tables')
     p.add_argument('--host', default='127.0.0.1', help='not loopback: a token is required')
@@ -174,6 +184,24 @@ def _gc(args: argparse.Namespace) -> int:
             f'the grace period ({args.grace:g} s); run again later or pass --grace 0 when '
             'nothing is writing.'
         )
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    """The model table: a line per model, then (unless --brief) its limits, price, source."""
+    rows = models.rows()
+    width = max(len(r['model']) for r in rows)
+    for r in rows:
+        instead = f'  -> {r["instead"]}' if r['instead'] else ''
+        print(f'{r["model"]:<{width}}  {r["status"]}{instead}')
+        if args.brief:
+            continue
+        for key in ('verbs', 'limits', 'price', 'source'):
+            if r[key]:
+                print(f'    {key}: {r[key]}')
+    print(
+        'Ids not listed (a Reve version, local/<Hugging Face id>, newer models) are sent as given.'
+    )
     return 0
 
 
