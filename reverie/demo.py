@@ -268,8 +268,10 @@ def show_versions_and_views(t: rv.Table) -> None:
 
 
 def reverie_command() -> str:
-    """How to run ``reverie`` from this shell: the name when it is on PATH, else this
-    Python's script (``.venv/bin/reverie``, a venv that is not activated), else ``-m``.
+    """How to run ``reverie`` from this shell.
+
+    The name when it is on PATH, else this Python's script (``.venv/bin/reverie`` of a venv
+    that is not activated), else ``python -m reverie.cli``.
     """
     script = Path(sys.executable).parent / 'reverie'
     on_path = shutil.which('reverie')
