@@ -52,3 +52,27 @@ def test_nothing_cites_a_file_a_clone_does_not_have():
                 found.append(f'{path.relative_to(ROOT)}:{n}: {line.strip()[:80]}')
     assert found == []
     assert (ROOT / 'docs' / 'reve-api.md').exists()
+
+
+def test_a_failed_import_never_says_the_table_was_created(sqlite_catalog, tmp_path, capsys):
+    bad = tmp_path / 'bad.csv'
+    bad.write_text('n,img\n1,/nowhere/missing.png\n')
+    with pytest.raises(rv.Error):
+        rv.create_table('films', source=str(bad), schema_overrides={'img': rv.Image})
+    assert 'Created table' not in capsys.readouterr().out
+    assert 'films' not in rv.list_tables()
+    good = tmp_path / 'good.csv'
+    good.write_text('n\n1\n2\n')
+    rv.create_table('films', source=str(good))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Created table 'films'."
+    assert out[1].startswith('Inserted 2 rows with 0 errors')
+
+
+def test_zero_work_prints_no_rate(sqlite_catalog, capsys):
+    t = rv.create_table('empty', {'n': rv.Int})
+    t.insert([])
+    t.add_computed_column(m=t.n + 1)
+    out = capsys.readouterr().out
+    assert 'Inserted 0 rows with 0 errors in' in out
+    assert 'rows/s' not in out
