@@ -179,11 +179,17 @@ def _gc(args: argparse.Namespace) -> int:
     plural = '' if done.removed == 1 else 's'
     print(f'Removed {done.removed} unreferenced media file{plural} ({done.freed / 2**20:.1f} MiB).')
     if done.young:
-        print(
-            f'Kept {done.young} unreferenced file{"" if done.young == 1 else "s"} younger than '
-            f'the grace period ({args.grace:g} s); run again later or pass --grace 0 when '
-            'nothing is writing.'
-        )
+        files = f'{done.young} unreferenced file{"" if done.young == 1 else "s"}'
+        if args.grace > 0:
+            print(
+                f'Kept {files} younger than the grace period ({args.grace:g} s); run again '
+                'later or pass --grace 0 when nothing is writing.'
+            )
+        else:
+            print(
+                f'Kept {files} whose modification time is not in the past (being written now, '
+                'or a clock ahead); run again once nothing is writing.'
+            )
     return 0
 
 

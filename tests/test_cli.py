@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import PIL.Image
 import pytest
@@ -114,3 +115,17 @@ def test_help_is_clean_text(capsys):
     assert '``' not in out and 'parses arguments' not in out
     assert 'Tables of media whose columns compute themselves' in out
     assert 'REVE_API_KEY' in out and 'reve-server' in out
+
+
+def test_gc_grace_0_never_advises_grace_0(sqlite_catalog, capsys):
+    # Issue 22: a file dated in the future was "younger than the grace period (0 s)...
+    # pass --grace 0".
+    foreign = rv.api.default_catalog().media.local_path('ab/ab' + 'c' * 62 + '.png')
+    foreign.parent.mkdir(parents=True, exist_ok=True)
+    foreign.write_bytes(b'not ours')
+    future = time.time() + 3600
+    os.utime(foreign, (future, future))
+    assert main(['gc', '--grace', '0']) == 0
+    out = capsys.readouterr().out
+    assert 'Kept 1 unreferenced file whose modification time is not in the past' in out
+    assert '--grace 0' not in out
