@@ -76,3 +76,16 @@ def test_zero_work_prints_no_rate(sqlite_catalog, capsys):
     out = capsys.readouterr().out
     assert 'Inserted 0 rows with 0 errors in' in out
     assert 'rows/s' not in out
+
+
+def test_a_dry_run_is_shown_once_in_a_repl(sqlite_catalog, capsys):
+    t = rv.create_table('dry', {'n': rv.Int})
+    t.insert([{'n': 1}], print_stats=False)
+    t.add_computed_column(m=t.n + 1, print_stats=False)
+    capsys.readouterr()
+    estimate = t.recompute_columns('m', dry_run=True)
+    printed = capsys.readouterr().out
+    assert 'nothing was changed' in printed
+    # What a REPL echoes after the printed sentence: the numbers, not the sentence again.
+    assert 'nothing was changed' not in repr(estimate)
+    assert repr(estimate).startswith('Estimate(paid_calls=0')
