@@ -89,3 +89,12 @@ def test_a_dry_run_is_shown_once_in_a_repl(sqlite_catalog, capsys):
     # What a REPL echoes after the printed sentence: the numbers, not the sentence again.
     assert 'nothing was changed' not in repr(estimate)
     assert repr(estimate).startswith('Estimate(paid_calls=0')
+
+
+def test_export_parquet_says_what_it_wrote(sqlite_catalog, tmp_path, capsys):
+    pytest.importorskip('pyarrow')
+    t = rv.create_table('rows', {'n': rv.Int})
+    t.insert([{'n': 1}, {'n': 2}], print_stats=False)
+    capsys.readouterr()
+    rv.io.export_parquet(t, tmp_path / 'out.parquet')
+    assert capsys.readouterr().out == f"Wrote 2 rows to {str(tmp_path / 'out.parquet')!r}.\n"
