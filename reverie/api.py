@@ -313,7 +313,8 @@ def drop_table(
 ) -> None:
     """Drop a table, given by path or as the Table: ``rv.drop_table(t)``.
 
-    ``force`` is accepted for Pixeltable's signature (there are no views yet).
+    Views and snapshots based on it are refused unless ``force``, which drops them too and
+    says which.
     """
     check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
     try:

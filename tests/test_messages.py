@@ -97,4 +97,15 @@ def test_export_parquet_says_what_it_wrote(sqlite_catalog, tmp_path, capsys):
     t.insert([{'n': 1}, {'n': 2}], print_stats=False)
     capsys.readouterr()
     rv.io.export_parquet(t, tmp_path / 'out.parquet')
-    assert capsys.readouterr().out == f"Wrote 2 rows to {str(tmp_path / 'out.parquet')!r}.\n"
+    assert capsys.readouterr().out == f'Wrote 2 rows to {str(tmp_path / "out.parquet")!r}.\n'
+
+
+def test_drop_table_force_says_which_dependents_went(sqlite_catalog, capsys):
+    t = rv.create_table('base', {'n': rv.Int})
+    rv.create_view('wide', t.where(t.n > 0))
+    rv.create_snapshot('snap', t)
+    capsys.readouterr()
+    rv.drop_table('base', force=True)
+    out = capsys.readouterr().out
+    assert "snapshot 'snap'" in out and "view 'wide'" in out and "'base'" in out
+    assert rv.list_tables() == []
