@@ -109,3 +109,8 @@ def test_drop_table_force_says_which_dependents_went(sqlite_catalog, capsys):
     out = capsys.readouterr().out
     assert "snapshot 'snap'" in out and "view 'wide'" in out and "'base'" in out
     assert rv.list_tables() == []
+
+
+def test_the_readme_shows_no_temporary_folder_of_the_machine_it_ran_on():
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    assert re.findall(r'/tmp/\S*|/var/folders/\S*|demo_check', readme) == []
