@@ -18,6 +18,7 @@ A reverie error prints one line on stderr and exits with status 1.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except Error as e:
-        print(f'error: {e}', file=sys.stderr)
+        print(f'error: {for_the_shell(str(e))}', file=sys.stderr)
         return 1
     except sa.exc.OperationalError as e:
         # An unreachable or refusing database: one line, never the driver's traceback.
@@ -69,12 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--out', default='demo_output', help='folder for the HTML gallery')
     p.set_defaults(run=_demo)
 
-    p = sub.add_parser('tables', help='list tables, views and snapshots')
-    p.add_argument('dir', nargs='?', default='')
+    p = sub.add_parser('tables', aliases=['ls'], help='list tables, views and snapshots')
+    p.add_argument('dir', nargs='?', default='', help='only the tables in this directory')
     p.set_defaults(run=_tables)
 
     p = sub.add_parser('describe', help="show a table's schema and row count")
-    p.add_argument('table')
+    p.add_argument('table', help="the table's path, e.g. reve_demo/scenes")
     p.set_defaults(run=_describe)
 
     p = sub.add_parser('resume', help='finish pending cells of tables')
@@ -82,12 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_resume)
 
     p = sub.add_parser('estimate', help='what finishing pending cells would cost (dry run)')
-    p.add_argument('table')
+    p.add_argument('table', help="the table's path, e.g. reve_demo/scenes")
     p.add_argument('--budget', type=float, default=None, help='credits the run may spend')
     p.set_defaults(run=_estimate)
 
     p = sub.add_parser('calls', help='the ledger of paid calls, per table and outcome')
-    p.add_argument('table', nargs='?', default=None)
+    p.add_argument('table', nargs='?', default=None, help='only the calls of this table')
     p.set_defaults(run=_calls)
 
     p = sub.add_parser('gc', help='delete media files that no row refers to')
@@ -95,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_gc)
 
     p = sub.add_parser('worker', help='keep finishing pending cells (scale-out with PostgreSQL)')
-    p.add_argument('tables', nargs='*')
+    p.add_argument('tables', nargs='*', help='table paths (default: every table and view)')
     p.add_argument('--interval', type=float, default=2.0, help='seconds between polls')
     p.add_argument('--once', action='store_true', help='one pass, then exit')
     p.set_defaults(run=_worker)
@@ -119,6 +120,20 @@ def _parser() -> argparse.ArgumentParser:
     server_cli.add_arguments(p)
     p.set_defaults(run=server_cli.run)
     return parser
+
+
+_SHELL = (
+    (re.compile(r'rv\.list_tables\(\)'), '`reverie tables`'),
+    (re.compile(r"rv\.list_tables\('([^']*)'\)"), r'`reverie tables \1`'),
+    (re.compile(r'rv\.calls\(\)'), '`reverie calls`'),
+)
+
+
+def for_the_shell(message: str) -> str:
+    """An error's advice in commands of this shell (``reverie tables``), not Python calls."""
+    for pattern, command in _SHELL:
+        message = pattern.sub(command, message)
+    return message
 
 
 def _demo(args: argparse.Namespace) -> int:
