@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 from pathlib import Path
 
+import PIL.Image
 import pytest
 
 import reverie as rv
@@ -114,3 +116,45 @@ def test_drop_table_force_says_which_dependents_went(sqlite_catalog, capsys):
 def test_the_readme_shows_no_temporary_folder_of_the_machine_it_ran_on():
     readme = (ROOT / 'README.md').read_text(encoding='utf-8')
     assert re.findall(r'/tmp/\S*|/var/folders/\S*|demo_check', readme) == []
+
+
+def _png(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    PIL.Image.new('L', (width, height)).save(buf, format='PNG')
+    return buf.getvalue()
+
+
+def test_image_messages_name_what_the_user_passed(sqlite_catalog):
+    from reverie.functions import reve
+    from reverie.functions.images.provider import ImageRequest
+    from reverie.functions.images.refs import check_refs
+
+    # an edit's one image is its 'image' argument, not images[0]
+    big = _png(9000, 8)
+    with pytest.raises(rv.InvalidValueError) as info:
+        reve.provider().check(ImageRequest('edit', 'latest', 'x', (big,)))
+    assert str(info.value).startswith('image (9000x8') and 'images[0]' not in str(info.value)
+    # one image: no "<img>0</img> to <img>0</img>"
+    with pytest.raises(rv.InvalidValueError, match=r'use <img>0</img> only\.'):
+        check_refs('<img>1</img>', 1)
+    # bytes that are no image are described, not shown as a BytesIO object
+    t = rv.create_table('pics', {'a': rv.Image})
+    with pytest.raises(rv.InvalidValueError) as info:
+        t.insert([{'a': b'not an image'}], print_stats=False)
+    assert 'BytesIO' not in str(info.value) and "12 bytes starting b'not an image'" in str(
+        info.value
+    )
+
+
+def test_a_literal_image_in_remix_is_a_clear_error(sqlite_catalog):
+    from reverie.functions import reve
+
+    t = rv.create_table('mix', {'prompt': rv.String, 'a': rv.Image})
+    style = PIL.Image.new('RGB', (16, 16), 'red')
+    for images in ([t.a, style], [style]):
+        with pytest.raises(rv.InvalidValueError) as info:
+            t.add_computed_column(m=reve.remix('<img>0</img> in <img>1</img>', images=images))
+        message = str(info.value)
+        assert 'image value (<Image 16x16 RGB>), not a column' in message
+        assert 'SQL' not in message and '0x' not in message
+    assert t.columns() == ['prompt', 'a']

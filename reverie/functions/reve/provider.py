@@ -104,7 +104,8 @@ class ReveProvider:
         v.check_test_time_scaling(request.options.get('test_time_scaling'))
         v.check_postprocessing(request.options.get('postprocessing'))
         if all(request.images):  # placeholders (b'') when checked at definition
-            v.check_image_limits([_size(data) for data in request.images])
+            names = ('image',) if request.verb == 'edit' else None  # edit's one argument
+            v.check_image_limits([_size(data) for data in request.images], names)
 
     async def send(self, request: ImageRequest, config: Config) -> ImageAnswer:
         """One attempt, ended at the total deadline ``REVE_TIMEOUT``."""
