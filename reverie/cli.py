@@ -31,6 +31,7 @@ from reverie.errors import Error
 from reverie.exec.worker import Job, Terminated, run_worker
 from reverie.functions.images import models
 from reverie.reve_server import cli as server_cli
+from reverie.store.db import database_problem
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except sa.exc.OperationalError as e:
         # An unreachable or refusing database: one line, never the driver's traceback.
-        print(f'error: {_database_problem(e)}', file=sys.stderr)
+        print(f'error: {database_problem(e)}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print('Interrupted.', file=sys.stderr)
@@ -250,15 +251,6 @@ def _ui(args: argparse.Namespace) -> int:
     catalog = api.init({'home': args.home}) if args.home else api.default_catalog()
     serve(catalog, host=args.host, port=args.port, allow_writes=args.allow_writes)
     return 0
-
-
-def _database_problem(e: sa.exc.OperationalError) -> str:
-    """One line about a database that cannot be reached; the URL's password is hidden."""
-    reason = str(e.orig if e.orig is not None else e).strip().splitlines()[0].rstrip('.')
-    return (
-        f'Cannot use the database: {reason}. Check REVERIE_DB_URL (or [db] url in '
-        'REVERIE_HOME/config.toml) and that the server is running.'
-    )
 
 
 if __name__ == '__main__':

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import PIL.Image
@@ -158,3 +159,24 @@ def test_a_literal_image_in_remix_is_a_clear_error(sqlite_catalog):
         assert 'image value (<Image 16x16 RGB>), not a column' in message
         assert 'SQL' not in message and '0x' not in message
     assert t.columns() == ['prompt', 'a']
+
+
+def test_an_unreachable_postgresql_is_one_clear_error_from_python(tmp_path):
+    env = {
+        'PATH': '/usr/bin:/bin',
+        'REVERIE_HOME': str(tmp_path / 'home'),
+        'REVERIE_DB_URL': 'postgresql://me:secret@127.0.0.1:1/nowhere',
+    }
+    proc = subprocess.run(
+        [sys.executable, '-c', 'import reverie as rv; rv.list_tables()'],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('reverie.errors.DatabaseUnavailableError: Cannot use the database:')
+    assert 'REVERIE_DB_URL' in last and 'secret' not in proc.stderr
+    assert proc.stderr.count('  File ') <= 8  # was 43 frames through SQLAlchemy and psycopg
