@@ -7,6 +7,7 @@ takes the catalog as an argument.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Literal, overload
 
 from reverie import types as ts
@@ -16,6 +17,7 @@ from reverie.catalog.catalog import Catalog
 from reverie.catalog.options import IF_NOT_EXISTS, check_option
 from reverie.catalog.paths import name_of, split_version
 from reverie.catalog.query import Query
+from reverie.catalog.runs import summary
 from reverie.catalog.table import Table
 from reverie.config import Config
 from reverie.display.tracebacks import install_traceback_filter
@@ -145,16 +147,22 @@ def create_table(
     table_id = catalog.create_table(path, schema, if_exists=if_exists)
     if table_id is None:
         return Table(catalog, catalog.table_id(path))
-    print(f"Created table '{name_of(path.replace('.', '/'))}'.")
+    created = f"Created table '{name_of(path.replace('.', '/'))}'."
     table = Table(catalog, table_id)
-    if loaded is not None and loaded.rows:
-        types = {c: ts.to_column_type(t) for c, t in schema.items()}
-        try:
-            table.insert(conform(loaded, types), on_error=on_error)
-        except Exception:
-            # A bad row refuses the whole import: no empty table stays behind either.
-            catalog.drop_table(table._path, if_not_exists='ignore')
-            raise
+    if loaded is None or not loaded.rows:
+        print(created)
+        return table
+    types = {c: ts.to_column_type(t) for c, t in schema.items()}
+    start = time.perf_counter()
+    try:
+        status = table.insert(conform(loaded, types), on_error=on_error, print_stats=False)
+    except Exception:
+        # A bad row refuses the whole import: no empty table stays behind either (and
+        # nothing said it was created).
+        catalog.drop_table(table._path, if_not_exists='ignore')
+        raise
+    print(created)
+    print(summary('Inserted', status.num_rows, 'row', status.num_excs, start, status))
     return table
 
 
@@ -323,7 +331,8 @@ def drop_table(
 ) -> None:
     """Drop a table, given by path or as the Table: ``rv.drop_table(t)``.
 
-    ``force`` is accepted for Pixeltable's signature (there are no views yet).
+    Views and snapshots based on it are refused unless ``force``, which drops them too and
+    says which.
     """
     check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
     try:

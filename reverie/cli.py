@@ -1,12 +1,13 @@
 """The ``reverie`` command: parses arguments, calls the public API, prints.
 
     reverie demo                 run the Reve tutorial end to end
-    reverie tables [DIR]         list tables
+    reverie tables [DIR]         list tables (alias: reverie ls)
     reverie describe TABLE       show a table's schema and row count
     reverie resume [TABLE ...]   finish pending cells (all tables when none given)
     reverie estimate TABLE       what finishing its pending cells would cost (sends nothing)
     reverie calls [TABLE]        the ledger of paid calls, per table and outcome
     reverie gc [--grace S]       delete media files no row refers to
+    reverie models               the image models: status, shut-down dates, limits, prices
     reverie worker [TABLE ...]   keep finishing pending cells until stopped
     reverie reve-server          serve the local Reve-compatible API
     reverie ui                   browse tables, images, errors, cost and work in a browser
@@ -17,6 +18,7 @@ A reverie error prints one line on stderr and exits with status 1.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -27,7 +29,9 @@ from reverie.catalog.revert import referenced_media
 from reverie.catalog.table import Table, worker_job
 from reverie.errors import Error
 from reverie.exec.worker import Job, Terminated, run_worker
+from reverie.functions.images import models
 from reverie.reve_server import cli as server_cli
+from reverie.store.db import database_problem
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,11 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except Error as e:
-        print(f'error: {e}', file=sys.stderr)
+        print(f'error: {for_the_shell(str(e))}', file=sys.stderr)
         return 1
     except sa.exc.OperationalError as e:
         # An unreachable or refusing database: one line, never the driver's traceback.
-        print(f'error: {_database_problem(e)}', file=sys.stderr)
+        print(f'error: {database_problem(e)}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print('Interrupted.', file=sys.stderr)
@@ -67,12 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--out', default='demo_output', help='folder for the HTML gallery')
     p.set_defaults(run=_demo)
 
-    p = sub.add_parser('tables', help='list tables, views and snapshots')
-    p.add_argument('dir', nargs='?', default='')
+    p = sub.add_parser('tables', aliases=['ls'], help='list tables, views and snapshots')
+    p.add_argument('dir', nargs='?', default='', help='only the tables in this directory')
     p.set_defaults(run=_tables)
 
     p = sub.add_parser('describe', help="show a table's schema and row count")
-    p.add_argument('table')
+    p.add_argument('table', help="the table's path, e.g. reve_demo/scenes")
     p.set_defaults(run=_describe)
 
     p = sub.add_parser('resume', help='finish pending cells of tables')
@@ -80,12 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_resume)
 
     p = sub.add_parser('estimate', help='what finishing pending cells would cost (dry run)')
-    p.add_argument('table')
+    p.add_argument('table', help="the table's path, e.g. reve_demo/scenes")
     p.add_argument('--budget', type=float, default=None, help='credits the run may spend')
     p.set_defaults(run=_estimate)
 
     p = sub.add_parser('calls', help='the ledger of paid calls, per table and outcome')
-    p.add_argument('table', nargs='?', default=None)
+    p.add_argument('table', nargs='?', default=None, help='only the calls of this table')
     p.set_defaults(run=_calls)
 
     p = sub.add_parser('gc', help='delete media files that no row refers to')
@@ -93,10 +97,18 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_gc)
 
     p = sub.add_parser('worker', help='keep finishing pending cells (scale-out with PostgreSQL)')
-    p.add_argument('tables', nargs='*')
+    p.add_argument('tables', nargs='*', help='table paths (default: every table and view)')
     p.add_argument('--interval', type=float, default=2.0, help='seconds between polls')
     p.add_argument('--once', action='store_true', help='one pass, then exit')
     p.set_defaults(run=_worker)
+
+    p = sub.add_parser(
+        'models', help='the image models: status, shut-down dates, replacements, limits, prices'
+    )
+    p.add_argument(
+        '--brief', action='store_true', help='one line per model: id, status and replacement'
+    )
+    p.set_defaults(run=_models)
 
     p = sub.add_parser('ui', help='serve the local web app over these tables')
     p.add_argument('--host', default='127.0.0.1', help='not loopback: a token is required')
@@ -109,6 +121,20 @@ def _parser() -> argparse.ArgumentParser:
     server_cli.add_arguments(p)
     p.set_defaults(run=server_cli.run)
     return parser
+
+
+_SHELL = (
+    (re.compile(r'rv\.list_tables\(\)'), '`reverie tables`'),
+    (re.compile(r"rv\.list_tables\('([^']*)'\)"), r'`reverie tables \1`'),
+    (re.compile(r'rv\.calls\(\)'), '`reverie calls`'),
+)
+
+
+def for_the_shell(message: str) -> str:
+    """An error's advice in commands of this shell (``reverie tables``), not Python calls."""
+    for pattern, command in _SHELL:
+        message = pattern.sub(command, message)
+    return message
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -169,11 +195,35 @@ def _gc(args: argparse.Namespace) -> int:
     plural = '' if done.removed == 1 else 's'
     print(f'Removed {done.removed} unreferenced media file{plural} ({done.freed / 2**20:.1f} MiB).')
     if done.young:
-        print(
-            f'Kept {done.young} unreferenced file{"" if done.young == 1 else "s"} younger than '
-            f'the grace period ({args.grace:g} s); run again later or pass --grace 0 when '
-            'nothing is writing.'
-        )
+        files = f'{done.young} unreferenced file{"" if done.young == 1 else "s"}'
+        if args.grace > 0:
+            print(
+                f'Kept {files} younger than the grace period ({args.grace:g} s); run again '
+                'later or pass --grace 0 when nothing is writing.'
+            )
+        else:
+            print(
+                f'Kept {files} whose modification time is not in the past (being written now, '
+                'or a clock ahead); run again once nothing is writing.'
+            )
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    """The model table: a line per model, then (unless --brief) its limits, price, source."""
+    rows = models.rows()
+    width = max(len(r['model']) for r in rows)
+    for r in rows:
+        instead = f'  -> {r["instead"]}' if r['instead'] else ''
+        print(f'{r["model"]:<{width}}  {r["status"]}{instead}')
+        if args.brief:
+            continue
+        for key in ('verbs', 'limits', 'price', 'source'):
+            if r[key]:
+                print(f'    {key}: {r[key]}')
+    print(
+        'Ids not listed (a Reve version, local/<Hugging Face id>, newer models) are sent as given.'
+    )
     return 0
 
 
@@ -201,15 +251,6 @@ def _ui(args: argparse.Namespace) -> int:
     catalog = api.init({'home': args.home}) if args.home else api.default_catalog()
     serve(catalog, host=args.host, port=args.port, allow_writes=args.allow_writes)
     return 0
-
-
-def _database_problem(e: sa.exc.OperationalError) -> str:
-    """One line about a database that cannot be reached; the URL's password is hidden."""
-    reason = str(e.orig if e.orig is not None else e).strip().splitlines()[0].rstrip('.')
-    return (
-        f'Cannot use the database: {reason}. Check REVERIE_DB_URL (or [db] url in '
-        'REVERIE_HOME/config.toml) and that the server is running.'
-    )
 
 
 if __name__ == '__main__':

@@ -15,6 +15,7 @@ import http.server
 import os
 import shlex
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -247,11 +248,12 @@ def main(out: str = 'demo_output', *, latency: float = DEMO_LATENCY) -> int:
         print()
         show_versions_and_views(t)
     page = write_gallery(t, out_dir)
-    print(f'Gallery: {page}')
+    print(f'Gallery: {_shown_path(str(page))}')
+    command = reverie_command()
     print(f'Tables are in REVERIE_HOME={home}; look with:')
-    print(f'  REVERIE_HOME={shlex.quote(home)} reverie tables')
+    print(f'  REVERIE_HOME={shlex.quote(home)} {command} tables')
     print(f'Done in {time.perf_counter() - start:.1f} s.')
-    print(f'Browse them in a web browser: REVERIE_HOME={shlex.quote(home)} reverie ui')
+    print(f'Browse them in a web browser: REVERIE_HOME={shlex.quote(home)} {command} ui')
     return 0
 
 
@@ -263,6 +265,21 @@ def show_versions_and_views(t: rv.Table) -> None:
     wide = rv.create_view('reve_demo.wide', t.where(t.scene.width > 1200))
     wide.add_computed_column(thumb=wide.scene.resize((256, 144)))
     print(wide.select(wide.prompt, wide.thumb).collect())
+
+
+def reverie_command() -> str:
+    """How to run ``reverie`` from this shell.
+
+    The name when it is on PATH, else this Python's script (``.venv/bin/reverie`` of a venv
+    that is not activated), else ``python -m reverie.cli``.
+    """
+    script = Path(sys.executable).parent / 'reverie'
+    on_path = shutil.which('reverie')
+    if on_path is not None and (not script.exists() or Path(on_path).samefile(script)):
+        return 'reverie'
+    if script.exists():
+        return shlex.quote(_shown_path(str(script)))
+    return f'{shlex.quote(sys.executable)} -m reverie.cli'
 
 
 def _shown_path(path: str) -> str:

@@ -26,6 +26,10 @@ class Error(Exception):
     """Root of every error reverie raises."""
 
 
+class DatabaseUnavailableError(Error):
+    """The database cannot be reached or refuses the connection (wrong URL, server down)."""
+
+
 class NotFoundError(Error, LookupError):
     """A dir, table, column or function does not exist."""
 

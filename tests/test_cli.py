@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
+import time
 
 import PIL.Image
 import pytest
@@ -114,3 +116,42 @@ def test_help_is_clean_text(capsys):
     assert '``' not in out and 'parses arguments' not in out
     assert 'Tables of media whose columns compute themselves' in out
     assert 'REVE_API_KEY' in out and 'reve-server' in out
+
+
+def test_gc_grace_0_never_advises_grace_0(sqlite_catalog, capsys):
+    # Issue 22: a file dated in the future was "younger than the grace period (0 s)...
+    # pass --grace 0".
+    foreign = rv.api.default_catalog().media.local_path('ab/ab' + 'c' * 62 + '.png')
+    foreign.parent.mkdir(parents=True, exist_ok=True)
+    foreign.write_bytes(b'not ours')
+    future = time.time() + 3600
+    os.utime(foreign, (future, future))
+    assert main(['gc', '--grace', '0']) == 0
+    out = capsys.readouterr().out
+    assert 'Kept 1 unreferenced file whose modification time is not in the past' in out
+    assert '--grace 0' not in out
+
+
+def test_every_subcommand_documents_each_argument():
+    from reverie.cli import _parser
+
+    parser = _parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [
+        f'{name} {action.dest}'
+        for name, p in sub.choices.items()
+        for action in p._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert missing == []
+
+
+def test_ls_is_tables_and_errors_suggest_commands(sqlite_catalog, capsys):
+    rv.create_dir('d')
+    rv.create_table('d/scenes', {'n': rv.Int})
+    capsys.readouterr()
+    assert main(['ls', 'd']) == 0
+    assert capsys.readouterr().out.splitlines() == ['d/scenes']
+    assert main(['describe', 'd/scene']) == 1
+    err = capsys.readouterr().err
+    assert '`reverie tables d`' in err and 'rv.list_tables' not in err

@@ -1,4 +1,4 @@
-"""The layers of DESIGN.md: every import inside reverie points down (or stays in its layer)."""
+"""The layers (README, "How it is built"): every import inside reverie points down."""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 The ledger is a catalog table, not a user table, so this is not an ``rv.Query``: ``where``
 takes column=value pairs or a function of the row dict, ``group_by`` sums ``credits`` and
 counts calls per group. Each method returns a new ``CallsQuery``; ``collect()`` reads.
+Shown as is (a REPL, a notebook), it reads and shows the columns a person looks at first
+(``SHOWN``); ``collect()`` has them all. Times are UTC datetimes.
 
 Examples:
     >>> rv.calls('reve_demo.scenes').where(outcome='maybe_charged').collect()  # doctest: +SKIP
@@ -11,6 +13,7 @@ Examples:
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,11 +32,26 @@ _TYPES: dict[str, ts.ColumnType] = {
     'credits': ts.Float,
     'cost_usd': ts.Float,
     'cache_hit': ts.Bool,
-    'started_at': ts.Float,
-    'finished_at': ts.Float,
+    'started_at': ts.Timestamp,
+    'finished_at': ts.Timestamp,
 }
+_TIMES = ('started_at', 'finished_at')
 _INT_COLUMNS = ('id', 'table_id', 'column_id', 'row_id', 'attempt', 'http_status', 'journal_id')
 COLUMNS = ('table', 'column', *CALL_COLUMNS)
+SHOWN = (
+    'started_at',
+    'table',
+    'column',
+    'row_id',
+    'endpoint',
+    'attempt',
+    'outcome',
+    'cache_hit',
+    'credits',
+    'cost_usd',
+    'error',
+)
+"""The columns shown by default (``select()`` picks others; ``collect()`` has all)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +66,23 @@ class CallsQuery:
     keys: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:
-        return repr(self.collect())
+        return repr(self._shown()) + self._more()
+
+    def _repr_html_(self) -> str:
+        more = self._more().strip()
+        return self._shown()._repr_html_() + (f'<p>{more}</p>' if more else '')
+
+    def _shown(self) -> ResultSet:
+        """What a REPL or notebook shows: the selection, or the ``SHOWN`` columns."""
+        if self.keys is None and self.columns == COLUMNS:
+            return replace(self, columns=SHOWN).collect()
+        return self.collect()
+
+    def _more(self) -> str:
+        if self.keys is not None or self.columns != COLUMNS:
+            return ''
+        rest = [c for c in COLUMNS if c not in SHOWN]
+        return f'\n{len(rest)} more columns ({", ".join(rest)}): .select(...) or .collect()'
 
     def select(self, *names: str) -> CallsQuery:
         """Only these columns (see ``COLUMNS``)."""
@@ -76,7 +110,7 @@ class CallsQuery:
         rows = []
         for raw in self.ledger.rows(self.table_id):
             table, column = names.get((raw['table_id'], raw['column_id']), (None, None))
-            row = {'table': table, 'column': column, **raw}
+            row = {'table': table, 'column': column, **_readable(raw)}
             if all(test(row) for test in self.filters):
                 rows.append(row)
         if self.keys is not None:
@@ -87,6 +121,14 @@ class CallsQuery:
     def count(self) -> int:
         """Number of ledger rows that match."""
         return len(self.collect())
+
+
+def _readable(raw: Row) -> Row:
+    """A ledger row with its times as UTC datetimes (the ledger keeps epoch seconds)."""
+    for name in _TIMES:
+        if raw.get(name) is not None:
+            raw[name] = datetime.datetime.fromtimestamp(float(raw[name]), datetime.UTC)
+    return raw
 
 
 def _equals(name: str, value: Any) -> Callable[[Row], bool]:

@@ -313,6 +313,9 @@ class Catalog:
         for dep_id, _, _ in reversed(dependents):
             self._drop_table_rows(conn, dep_id)
         self._drop_table_rows(conn, table_id)
+        if dependents:  # never silently: say what went with it
+            names = ', '.join(f'{k} {p!r}' for _, p, k in dependents)
+            print(f'Dropped {names} with {path!r} ({option}).')
 
     # -- schemas -----------------------------------------------------------------
     def schema(self, table_id: int) -> TableSchema:

@@ -167,10 +167,25 @@ def fill_computed_column(
             definitions.remove_column(catalog.store, schema, schema.require(name))
         raise ExecutionError(
             f'Column {name!r} was not added to table {schema.path!r}: no cell could be '
-            f'computed. {e}'.replace(' Finished cells are kept; see', ' See')
+            f'computed. {_cause(str(e))} Fix the cause and add the column again, or add it '
+            "with on_error='ignore' to keep the errors in its cells."
         ) from None
     status = UpdateStatus(updated_cols=[name])
     return finish(status, stats, 'Added', 'column value', start, print_stats)
+
+
+_ADVICE = (
+    ' Finished cells are kept',
+    ' The run stopped;',
+    ' Resume with',
+    ' nothing more was sent.',
+)
+
+
+def _cause(message: str) -> str:
+    """A run's error without its advice: the column it speaks of (errormsg, resume) is gone."""
+    cut = min((i for a in _ADVICE if (i := message.find(a)) >= 0), default=len(message))
+    return message[:cut].rstrip().rstrip('.') + '.'
 
 
 def make_room(

@@ -203,10 +203,10 @@ def summary(
     When the operation made paid calls: '...; 20 paid calls, 480 credits'.
     """
     elapsed = time.perf_counter() - start
+    rate = f' ({count / max(elapsed, 1e-9):.2f} rows/s)' if count else ''  # no rate of nothing
     return (
         f'{verb} {count} {noun}{"" if count == 1 else "s"} with {errors} '
-        f'error{"" if errors == 1 else "s"} in {elapsed:.2f} s '
-        f'({count / max(elapsed, 1e-9):.2f} rows/s){paid_suffix(status)}'
+        f'error{"" if errors == 1 else "s"} in {elapsed:.2f} s{rate}{paid_suffix(status)}'
     )
 
 

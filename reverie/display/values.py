@@ -14,7 +14,7 @@ from typing import Any
 import PIL.Image
 
 THUMBNAIL_PX = 128
-TEXT_WIDTH = 40
+TITLE_AFTER = 40  # longer HTML text carries a hover title (the stylesheet may clip it)
 
 
 class ImagePath(str):
@@ -48,12 +48,6 @@ def open_image(path: str) -> PIL.Image.Image:
 
 
 PENDING_TEXT = 'pending'
-
-
-def cell_text(value: Any, *, pending: bool = False) -> str:
-    """Short one-line text of a value (a pending cell reads ``<pending>``)."""
-    text = full_text(value, pending=pending)
-    return text if len(text) <= TEXT_WIDTH else text[: TEXT_WIDTH - 3] + '...'
 
 
 def full_text(value: Any, *, pending: bool = False) -> str:
@@ -101,7 +95,7 @@ def cell_html(value: Any, *, pending: bool = False) -> str:
     if isinstance(value, PIL.Image.Image):
         return f'<td class="rv-img">{_encode_thumbnail(value)}</td>'
     text = html.escape(full_text(value))
-    if len(text) <= TEXT_WIDTH:
+    if len(text) <= TITLE_AFTER:
         return f'<td class="rv-text">{text}</td>'
     return f'<td class="rv-text" title="{text}">{text}</td>'
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import PIL.Image
@@ -62,7 +62,8 @@ class Estimate:
         )
 
     def __repr__(self) -> str:
-        return str(self)
+        # The sentence was printed already: a REPL echoes the numbers, not the sentence again.
+        return f'Estimate({", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))})'
 
 
 async def estimate_cells(

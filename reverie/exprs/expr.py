@@ -278,6 +278,8 @@ def as_node(value: Any) -> n.Node:
     """Turn an Expr or a Python literal (or a list mixing both) into a node."""
     if isinstance(value, Expr):
         return value.node
+    if isinstance(value, list | tuple):
+        _refuse_literal_images(value)
     if isinstance(value, list | tuple) and _holds_expr(value):
         # Element types are checked by the function that receives the list.
         return n.ListNode(tuple(as_node(v) for v in value), ts.Json)
@@ -308,6 +310,26 @@ def as_node(value: Any) -> n.Node:
 
 
 _EXPR_SEARCH_DEPTH = 64  # deeper nesting is refused as JSON anyway (without recursing)
+
+
+def _refuse_literal_images(items: list[Any] | tuple[Any, ...]) -> None:
+    """An image in a list (``remix(images=[...])``) must come from a column, not be a value."""
+    for i, item in enumerate(items):
+        if isinstance(ts.infer_type(item), ts.ImageType):
+            raise InvalidValueError(
+                f'Item {i} of the list is an image value ({_image_text(item)}), not a column: '
+                'images in a list must be image columns or expressions of the table, e.g. '
+                '[t.edited, t.scene]. Store the image in a column first: '
+                "t.add_column(ref=rv.Image), t.update({'ref': '<file path or URL>'}), then "
+                'pass t.ref.'
+            )
+
+
+def _image_text(value: Any) -> str:
+    size = getattr(value, 'size', None)
+    if isinstance(size, tuple):
+        return f'<Image {size[0]}x{size[1]} {getattr(value, "mode", "")}>'.replace(' >', '>')
+    return type(value).__name__
 
 
 def _holds_expr(value: Any) -> bool:

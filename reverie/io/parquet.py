@@ -93,6 +93,8 @@ def export_parquet(
         fields.append(pa.field(name, array.type))
     schema = pa.schema(fields, metadata={PARQUET_TYPES_KEY: json.dumps(types).encode()})
     pa.parquet.write_table(pa.Table.from_arrays(arrays, schema=schema), out)
+    copied = f' and their images to {folder_name}/' if image_cols and images == 'files' else ''
+    print(f'Wrote {len(rs)} row{"" if len(rs) == 1 else "s"} to {str(out)!r}{copied}.')
     return out
 
 

@@ -1,4 +1,4 @@
-"""A local Reve-compatible image server (contract: reve-api.md).
+"""A local Reve-compatible image server (contract: docs/reve-api.md).
 
 Start one in tests with `serve_in_thread(ServerOptions(...))`, or from the shell with
 `python -m reverie.reve_server --port 8765`. Images come from a `Backend`; the default

@@ -1,4 +1,4 @@
-"""Server options, request records and the contract's fixed vocabulary (see reve-api.md).
+"""Server options, request records and the contract's fixed vocabulary (see docs/reve-api.md).
 
 Everything here is plain data: the enumerations, limits and prices of the Reve v1 image API,
 the `ApiError` raised anywhere in the server to produce an error response, and the

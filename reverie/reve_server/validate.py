@@ -1,4 +1,4 @@
-"""Request validation for the Reve v1 image endpoints (§3, §4 of reve-api.md)."""
+"""Request validation for the Reve v1 image endpoints (§3, §4 of docs/reve-api.md)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from reverie.errors import InvalidValueError
+from reverie.errors import DatabaseUnavailableError, InvalidValueError
 from reverie.store.ledger import ledger_metadata
 from reverie.store.vector_tables import vector_metadata
 from reverie.types import ColumnType
@@ -216,6 +216,15 @@ def build_history_table(
     return table
 
 
+def database_problem(e: sa.exc.OperationalError) -> str:
+    """One line about a database that cannot be reached; the URL's password is never shown."""
+    reason = str(e.orig if e.orig is not None else e).strip().splitlines()[0].rstrip('.')
+    return (
+        f'Cannot use the database: {reason}. Check REVERIE_DB_URL (or [db] url in '
+        'REVERIE_HOME/config.toml) and that the server is running.'
+    )
+
+
 class Store:
     """The engine and the few operations every layer above needs."""
 
@@ -223,7 +232,11 @@ class Store:
         self.url = url
         self.engine = _make_engine(url)
         self.is_sqlite = self.engine.dialect.name == 'sqlite'
-        self._ensure_catalog()
+        try:
+            self._ensure_catalog()
+        except sa.exc.OperationalError as e:
+            self.engine.dispose()
+            raise DatabaseUnavailableError(database_problem(e)) from None
 
     def __repr__(self) -> str:
         return f'<Store {self.engine.url.render_as_string(hide_password=True)!r}>'

@@ -185,6 +185,13 @@ def check_image_bytes(data: bytes) -> CheckedImage:
         raise
     except (PIL.Image.DecompressionBombError, PIL.Image.DecompressionBombWarning):
         raise ImageInputError('the image is too large to decode safely') from None
+    except PIL.UnidentifiedImageError:
+        # Pillow names the BytesIO it read ('<_io.BytesIO object at 0x...>'): say what the
+        # data was instead.
+        raise ImageInputError(
+            f'the data is not a readable image ({len(data):,} bytes starting {data[:16]!r}: '
+            'no PNG, JPEG or WebP header)'
+        ) from None
     except Exception as e:  # Pillow raises many kinds for corrupt data
         raise ImageInputError(f'the data is not a readable image ({_short(e)})') from None
     ext = extension_for(fmt)

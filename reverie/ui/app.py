@@ -436,10 +436,12 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
 
 
-def _utc(when: float | None) -> str:
+def _utc(when: float | datetime.datetime | None) -> str:
     if when is None:
         return ''
-    return datetime.datetime.fromtimestamp(when, datetime.UTC).strftime('%Y-%m-%d %H:%M:%S')
+    if not isinstance(when, datetime.datetime):  # epoch seconds
+        when = datetime.datetime.fromtimestamp(when, datetime.UTC)
+    return when.strftime('%Y-%m-%d %H:%M:%S')
 
 
 def _int(text: Any, name: str) -> int:

@@ -38,9 +38,17 @@ def test_executed_notebook_renders_in_chromium(chromium, tmp_path, monkeypatch):
     monkeypatch.setenv('REVERIE_HOME', str(tmp_path / 'nbhome'))
     monkeypatch.setenv('REVERIE_PROGRESS', '1')  # what a kernel does by default; on here
     nb = nbformat.read(ROOT / 'docs' / 'reve_tutorial.ipynb', as_version=4)
-    NotebookClient(
-        nb, timeout=180, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}
-    ).execute()
+    with serve_in_thread(ServerOptions(latency=0.2, megapixels=0.25)) as server:
+        # the notebook reads the Reve settings from the kernel's environment; it runs in
+        # docs/, where its photos are
+        monkeypatch.setenv('REVE_API_URL', server.url)
+        monkeypatch.setenv('REVE_API_KEY', 'papi.local-notebook')
+        NotebookClient(
+            nb,
+            timeout=180,
+            kernel_name='python3',
+            resources={'metadata': {'path': str(ROOT / 'docs')}},
+        ).execute()
     by_source = {c.source: c.get('outputs', []) for c in nb.cells if c.cell_type == 'code'}
 
     # describe() shows one HTML table, once: no printed copy, no returned string

@@ -25,7 +25,8 @@ def prompts(catalog):
 LONG = 'a very long prompt about a solarpunk oasis city at dawn, with <glass> & "plants"'
 
 
-def test_html_keeps_long_strings_whole_with_hover_text(prompts):
+def test_html_keeps_long_strings_whole_with_hover_text(prompts, monkeypatch):
+    monkeypatch.setenv('COLUMNS', '60')
     prompts.insert(prompt=LONG, n=1, print_stats=False)
     html = prompts.collect()._repr_html_()
     escaped = 'a very long prompt about a solarpunk oasis city at dawn, with &lt;glass&gt; &amp; '
@@ -34,7 +35,7 @@ def test_html_keeps_long_strings_whole_with_hover_text(prompts):
     assert f'<td class="rv-text" title="{escaped}">{escaped}</td>' in html
     assert 'text-overflow:ellipsis' in html
     assert '...' not in html
-    # the terminal table still cuts it short
+    # a narrow terminal's table cuts it short
     assert LONG not in repr(prompts.collect())
 
 

@@ -73,13 +73,29 @@ def test_tutorial_end_to_end_then_second_process(reve_env, tmp_path, capsys):
     assert len([r for r in reve_env.requests if r.status == 200]) == 8
 
 
-def test_notebook_runs(tmp_path, monkeypatch):
+def test_notebook_runs(reve_env, tmp_path, monkeypatch):
     monkeypatch.setenv('REVERIE_HOME', str(tmp_path / 'nbhome'))
     nb = nbformat.read(ROOT / 'docs' / 'reve_tutorial.ipynb', as_version=4)
+    # Jupyter runs a notebook in its folder: docs/, where photos/ is.
     NotebookClient(
-        nb, timeout=180, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}
+        nb, timeout=180, kernel_name='python3', resources={'metadata': {'path': str(ROOT / 'docs')}}
     ).execute()
     outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])]
     html = [o['data']['text/html'] for o in outputs if 'data' in o and 'text/html' in o['data']]
     assert any('<img src="data:image/' in h for h in html)
     assert not any(o.get('output_type') == 'error' for o in outputs)
+
+
+def test_the_notebook_is_the_readme_tutorial():
+    """Issue 22: the same code as the README's block, photos from docs/photos, no tricks."""
+    nb = nbformat.read(ROOT / 'docs' / 'reve_tutorial.ipynb', as_version=4)
+    code = '\n'.join(c.source for c in nb.cells if c.cell_type == 'code')
+    assert '__enter__' not in code and 'tempfile' not in code and 'make_photos' not in code
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    start = readme.index('```python\nimport reverie as rv\nfrom reverie.functions import reve\n')
+    block = readme[start + len('```python\n') : readme.index('```', start + 10)]
+    for line in block.replace("'docs/photos/", "'photos/").splitlines():
+        assert line in code, line
+    for photo in ('photos/fox.jpg', 'photos/cat.png'):
+        assert photo in code and (ROOT / 'docs' / photo).exists()
+    assert all(not c.get('outputs') for c in nb.cells if c.cell_type == 'code')  # no temp paths

@@ -338,3 +338,15 @@ def test_recompute_errors_only_recomputes_their_dependents(catalog):
     t.recompute_columns('a', errors_only=True, print_stats=False)
     rs = t.select(t.a, t.b).collect()
     assert rs['a'] == [2, 3] and rs['b'] == [20, 30]
+
+
+def test_a_column_not_added_gives_no_advice_about_that_column(catalog):
+    # Issue 22: the message said to see t.x.errormsg, a column that was not added.
+    t = rv.create_table('gone', {'n': rv.Int})
+    t.insert([{'n': 1}], print_stats=False)
+    with pytest.raises(rv.ExecutionError) as info:
+        t.add_computed_column(x=always_fails(t.n), print_stats=False)
+    message = str(info.value)
+    assert 'no key configured' in message and 'add the column again' in message
+    assert 't.x.errormsg' not in message and 'errormsg)' not in message
+    assert 'reverie resume' not in message and 'recompute_columns' not in message

@@ -27,7 +27,7 @@ from reverie.store.images import ImageInputError, download
 from tests.functions.providers.gemini_server import GeminiStandIn
 from tests.reliability._util import PYTHON, ROOT, child_env
 
-FLASH = 'gemini-3.1-flash-image-preview'
+FLASH = 'gemini-3.1-flash-image'
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def peak() -> int:
 
 async def send(config):
     return await provider().send(
-        ImageRequest('create', 'gemini-3.1-flash-image-preview', 'a fox', (), None, {}), config)
+        ImageRequest('create', 'gemini-3.1-flash-image', 'a fox', (), None, {}), config)
 
 with GeminiStandIn() as server:
     server.bomb = bomb()

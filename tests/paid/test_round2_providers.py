@@ -48,7 +48,7 @@ def test_gemini_quota_used_up_stops_the_run_with_cells_pending(
     gemini_server.script.extend([outcome] * 50)
     t = _table([])
     t.add_computed_column(
-        img=images.create(t.prompt, model='gemini/gemini-3.1-flash-image-preview'),
+        img=images.create(t.prompt, model='gemini/gemini-3.1-flash-image'),
         print_stats=False,
     )
     with pytest.raises(rv.RunStoppedError, match='quota or billing credits') as info:
@@ -66,7 +66,7 @@ def test_gemini_per_minute_429_is_still_retried(sqlite_catalog, gemini_server, m
     gemini_server.script.extend(['429'])
     t = _table(['a harbour'])
     t.add_computed_column(
-        img=images.create(t.prompt, model='gemini/gemini-3.1-flash-image-preview'),
+        img=images.create(t.prompt, model='gemini/gemini-3.1-flash-image'),
         print_stats=False,
     )
     assert t.select(t.img).collect()[0]['img'] is not None
@@ -77,7 +77,7 @@ def test_gemini_image_safety_refusal_is_sent_once(sqlite_catalog, gemini_server)
     """Issue: an IMAGE_SAFETY refusal was sent twice (retried as maybe charged)."""
     t = _table(['unsafe-output 1', 'unsafe-output 2'])
     t.add_computed_column(
-        img=images.create(t.prompt, model='gemini/gemini-3.1-flash-image-preview'),
+        img=images.create(t.prompt, model='gemini/gemini-3.1-flash-image'),
         on_error='ignore',
         print_stats=False,
     )

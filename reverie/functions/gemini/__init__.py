@@ -3,7 +3,7 @@
 Configure with ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``, or ``[gemini] api_key`` in
 ``REVERIE_HOME/config.toml``) and optionally ``GEMINI_BASE_URL`` (default
 ``https://generativelanguage.googleapis.com``). Calls share the resource pool ``'gemini'``.
-``images.create / edit / remix`` with ``model='gemini/gemini-3.1-flash-image-preview'``
+``images.create / edit / remix`` with ``model='gemini/gemini-3.1-flash-image'``
 reach the same models.
 
 ``gemini.generate_content(contents, model=...)`` is Gemini's text generation (see
@@ -39,7 +39,7 @@ def _generate_image(
     prompt: str,
     images: Any = None,
     *,
-    model: str = 'gemini-3.1-flash-image-preview',
+    model: str = 'gemini-3.1-flash-image',
     image_size: str | None = None,
     temperature: float | None = None,
     seed: int | None = None,
@@ -61,7 +61,7 @@ generate_image = native_image_function(
         'seed': ts.Int,
         'safety_settings': ts.Json,
     },
-    default_model='gemini-3.1-flash-image-preview',
+    default_model='gemini-3.1-flash-image',
     images_at=1,
 )
 """``:generateContent``: an image from ``prompt`` and up to 14 reference ``images``."""

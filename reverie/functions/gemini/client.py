@@ -26,17 +26,12 @@ LABEL = 'Gemini'
 MAX_IMAGES = 14
 _RATIOS = ('1:1', '2:3', '3:2', '3:4', '4:3', '4:5', '5:4', '9:16', '16:9', '21:9')
 MODELS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # ratios, sizes
-    'gemini-3.1-flash-image-preview': (
+    'gemini-3.1-flash-image': (
         (*_RATIOS, '1:4', '4:1', '1:8', '8:1'),
         ('512', '1K', '2K', '4K'),
     ),
-    'gemini-3-pro-image-preview': (_RATIOS, ('1K', '2K', '4K')),
+    'gemini-3-pro-image': (_RATIOS, ('1K', '2K', '4K')),
 }
-RETIRED = (
-    'gemini-2.5-flash-image',
-    'gemini-2.5-flash-image-preview',
-    'gemini-2.0-flash-preview-image-generation',
-)
 FIELDS = frozenset({'image_size', 'temperature', 'seed', 'safety_settings'})
 _BLOCKED = frozenset(
     {
@@ -67,11 +62,6 @@ class GeminiProvider:
 
     def check(self, request: ImageRequest) -> None:
         model = request.model
-        if model in RETIRED:
-            raise InvalidValueError(
-                f'Gemini model {model!r} was shut down in October 2026; use '
-                "'gemini-3.1-flash-image-preview' or 'gemini-3-pro-image-preview'."
-            )
         ratios, sizes = MODELS.get(model, (_RATIOS, ('1K', '2K', '4K')))
         refs.check_prompt(request.prompt)
         refs.check_image_count(len(request.images), 0, MAX_IMAGES, model)

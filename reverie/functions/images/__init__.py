@@ -1,7 +1,7 @@
 """The three image verbs over any model: ``create``, ``edit``, ``remix``.
 
 ``model='<provider>/<model id>'`` picks the provider: ``openai/gpt-image-2``,
-``gemini/gemini-3.1-flash-image-preview``, ``bfl/flux-2-pro``, ``reve/<version>``,
+``gemini/gemini-3.1-flash-image``, ``bfl/flux-2-pro``, ``reve/<version>``,
 ``local/<path or Hugging Face id>``. Without ``model=``, ``REVERIE_IMAGE_MODEL`` (or
 ``[images] model`` in ``REVERIE_HOME/config.toml``) is used. Keys and URLs of each provider:
 see ``docs/providers.md``.

@@ -22,7 +22,7 @@ from reverie import types as ts
 from reverie.config import Config
 from reverie.errors import InvalidValueError, ServiceError
 from reverie.exprs import nodes as n
-from reverie.functions.images import refs
+from reverie.functions.images import models, refs
 from reverie.functions.images.provider import ImageAnswer, ImageProvider, ImageRequest, Verb
 from reverie.functions.images.registry import get_provider
 from reverie.functions.paid import Answer, PaidCall, PaidFunction, Price
@@ -81,7 +81,8 @@ class ImageCall:
 
 
 def check_request(provider: ImageProvider, request: ImageRequest) -> None:
-    """The one check of a request: its ``<img>`` tags, then what the model can do."""
+    """The one check of a request: the model still exists, its ``<img>`` tags, what it can do."""
+    models.check_model(f'{provider.name}/{request.model}')
     where = 'instruction' if request.verb == 'edit' else 'prompt'
     if isinstance(request.prompt, str):
         refs.check_refs(request.prompt, len(request.images), where=where)

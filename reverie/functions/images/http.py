@@ -71,7 +71,7 @@ def require_key(settings: ProviderSettings, label: str) -> str:
     key = (settings.api_key or '').strip()
     if not key:
         raise InvalidValueError(
-            f'{label} API key not found: set {settings.key_variable} in ~/.reverie/config.toml.'
+            f'{label} API key not found: set {settings.key_variable} in {settings.config_file}.'
         )
     if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
         raise InvalidValueError(

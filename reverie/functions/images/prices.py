@@ -69,22 +69,42 @@ _OPENAI_SOURCE = (
     f'https://developers.openai.com/api/docs/pricing (gpt-image-2), checked {CHECKED}; '
     'output tokens per image estimated from the published size/quality calculator'
 )
+_GPT_IMAGE_2 = TokenRates(
+    text_in=5.00,
+    image_in=8.00,
+    text_out=0.0,
+    image_out=30.00,
+    # output tokens per megapixel by quality ('auto' is billed as 'high')
+    image_tokens={'low': 560, 'medium': 2000, 'high': 7100, 'auto': 7100},
+    input_image_tokens=1600,
+    source=_OPENAI_SOURCE,
+)
+_OPENAI_26_SOURCE = (
+    'https://developers.openai.com/api/docs/models/gpt-image-2.6-sunburst (text in $5/M, '
+    'image in $8/M, image out $30/M), checked 2026-12-07; tokens per image as gpt-image-2, '
+    'xhigh/max unpublished: budgeted at 2x and 4x high'
+)
+_GPT_IMAGE_26 = TokenRates(
+    text_in=5.00,
+    image_in=8.00,
+    text_out=0.0,
+    image_out=30.00,
+    image_tokens={**_GPT_IMAGE_2.image_tokens, 'xhigh': 14_200, 'max': 28_400},
+    input_image_tokens=1600,
+    source=_OPENAI_26_SOURCE,
+)
+OPENAI_NEWER = ('gpt-image-2.6-sunburst', 'gpt-image-2.6-flare')
 OPENAI: dict[str, TokenRates] = {
-    'gpt-image-2': TokenRates(
-        text_in=5.00,
-        image_in=8.00,
-        text_out=0.0,
-        image_out=30.00,
-        # output tokens per megapixel by quality ('auto' is billed as 'high')
-        image_tokens={'low': 560, 'medium': 2000, 'high': 7100, 'auto': 7100},
-        input_image_tokens=1600,
-        source=_OPENAI_SOURCE,
-    ),
+    'gpt-image-2': _GPT_IMAGE_2,
+    **dict.fromkeys(OPENAI_NEWER, _GPT_IMAGE_26),
 }
 
-_GEMINI_SOURCE = f'https://ai.google.dev/gemini-api/docs/pricing, checked {CHECKED}'
+_GEMINI_SOURCE = (
+    f'https://ai.google.dev/gemini-api/docs/pricing (the preview ids), checked {CHECKED}; '
+    'the GA ids are budgeted at the same rates'
+)
 GEMINI: dict[str, TokenRates] = {
-    'gemini-3.1-flash-image-preview': TokenRates(
+    'gemini-3.1-flash-image': TokenRates(
         text_in=0.25,
         image_in=0.25,
         text_out=1.50,
@@ -93,7 +113,7 @@ GEMINI: dict[str, TokenRates] = {
         input_image_tokens=1120,
         source=_GEMINI_SOURCE,
     ),
-    'gemini-3-pro-image-preview': TokenRates(
+    'gemini-3-pro-image': TokenRates(
         text_in=2.00,
         image_in=2.00,
         text_out=12.00,

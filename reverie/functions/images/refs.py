@@ -84,7 +84,9 @@ given; indexes are 0-based, so use <img>0</img> to <img>1</img>.
     """
     bad = bad_ref(prompt, n_images)
     if bad is not None:
-        valid = f'<img>0</img> to <img>{n_images - 1}</img>' if n_images > 0 else 'no tags'
+        valid = {0: 'no tags', 1: '<img>0</img> only'}.get(
+            n_images, f'<img>0</img> to <img>{n_images - 1}</img>'
+        )
         raise InvalidValueError(
             f'{where} refers to {bad!r} but {n_images} image(s) were given; indexes '
             f'are 0-based, so use {valid}.'

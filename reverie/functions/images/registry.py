@@ -76,7 +76,7 @@ def resolve_model(model: object, config: Config) -> str:
         if not model:
             raise InvalidValueError(
                 f'No image model given: pass model= (e.g. model={_EXAMPLE}) or set '
-                'REVERIE_IMAGE_MODEL or [images] model in ~/.reverie/config.toml.'
+                f'REVERIE_IMAGE_MODEL or [images] model in {config.home / "config.toml"}.'
             )
     split_model(model)
     assert isinstance(model, str)

@@ -22,7 +22,6 @@ from reverie.functions.images.provider import Capabilities, ImageAnswer, ImageRe
 LABEL = 'OpenAI'
 MAX_IMAGES = 16
 MAX_PROMPT = 32_000
-RETIRED = ('gpt-image-1', 'gpt-image-1-mini', 'gpt-image-1.5', 'dall-e-2', 'dall-e-3')
 SIZES = {  # aspect ratio -> size (multiples of 16, about 1.3-1.6 MP)
     '1:1': '1024x1024',
     '16:9': '1536x864',
@@ -50,11 +49,12 @@ CAPABILITIES = Capabilities(
 )
 """What GPT Image can do: declared once, checked by ``Capabilities.check``."""
 CHOICES = {
-    'quality': ('low', 'medium', 'high', 'auto'),
+    'quality': ('low', 'medium', 'high', 'auto', 'xhigh', 'max'),
     'output_format': ('png', 'jpeg', 'webp'),
     'background': ('auto', 'opaque'),
     'moderation': ('auto', 'low'),
 }
+NEWER_QUALITIES = ('xhigh', 'max')  # gpt-image-2.6 only
 _SIZE = re.compile(r'^(\d+)x(\d+)$')
 _VIOLATION_CODES = ('moderation_blocked', 'content_policy_violation')
 _STOP_CODES = ('insufficient_quota', 'billing_hard_limit_reached', 'invalid_api_key')
@@ -69,12 +69,6 @@ class OpenAIProvider:
         return 'openai'
 
     def check(self, request: ImageRequest) -> None:
-        model = request.model
-        if model in RETIRED:
-            raise InvalidValueError(
-                f'OpenAI model {model!r} is retired (shut down in October 2026); use '
-                "model 'gpt-image-2'."
-            )
         if request.aspect_ratio is not None and 'size' in request.options:
             raise InvalidValueError(
                 'Pass either aspect_ratio or size to OpenAI, not both: size fixes the ratio.'
@@ -86,6 +80,12 @@ class OpenAIProvider:
                 raise InvalidValueError(
                     f'OpenAI {name} must be one of {", ".join(map(repr, choices))}, got {value!r}.'
                 )
+        quality = request.options.get('quality')
+        if quality in NEWER_QUALITIES and request.model not in prices.OPENAI_NEWER:
+            raise InvalidValueError(
+                f'OpenAI quality {quality!r} needs gpt-image-2.6-flare or gpt-image-2.6-sunburst; '
+                f'{request.model} takes low, medium, high or auto.'
+            )
         size = request.options.get('size')
         if size is not None:
             check_size(size)
@@ -99,7 +99,7 @@ class OpenAIProvider:
         images = len(request.images) * rates.input_image_tokens
 
         def usd(q: str) -> float:
-            out = rates.image_tokens[q] * mp
+            out = rates.image_tokens.get(q, max(rates.image_tokens.values())) * mp
             return rates.usd(text_in=text, image_in=images, image_out=out)
 
         return Price(min(map(usd, qualities)), max(map(usd, qualities)), 'usd', note + rates.source)

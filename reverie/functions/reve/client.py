@@ -1,4 +1,4 @@
-"""Async client for the Reve image API (contract: ``reve-api.md``).
+"""Async client for the Reve image API (contract: ``docs/reve-api.md``).
 
 Configure it with ``REVE_API_KEY`` and, for a Reve-compatible server such as
 ``reverie reve-server``, ``REVE_API_URL`` (or ``[reve] api_key`` / ``base_url`` in
@@ -82,7 +82,7 @@ class ReveClient:
         if not key:
             raise InvalidValueError(
                 'Reve API key is empty: set REVE_API_KEY or [reve] api_key in '
-                '~/.reverie/config.toml.'
+                'REVERIE_HOME/config.toml.'
             )
         if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
             raise InvalidValueError(

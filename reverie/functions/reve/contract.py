@@ -1,4 +1,4 @@
-"""What the Reve v1 image API accepts (reve-api.md §3-§5), declared once.
+"""What the Reve v1 image API accepts (docs/reve-api.md §3-§5), declared once.
 
 The Reve provider (``reverie.functions.reve.provider``) checks requests against it before
 anything is sent, and the local Reve-compatible server (``reverie.reve_server``) validates

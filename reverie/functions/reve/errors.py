@@ -17,9 +17,9 @@ RATE_LIMIT_CODE = 'PARTNER_API_TOKEN_RATE_LIMIT_EXCEEDED'
 CLOSED_CODE = 'PARTNER_API_CLOSED'
 CLOSED_HINT = (
     'Reve closed its public API on 2026-08-14. Point REVE_API_URL (or [reve] base_url in '
-    '~/.reverie/config.toml) at a Reve-compatible server, e.g. run `reverie reve-server`.'
+    'REVERIE_HOME/config.toml) at a Reve-compatible server, e.g. run `reverie reve-server`.'
 )
-KEY_HINT = 'Check REVE_API_KEY or [reve] api_key in ~/.reverie/config.toml.'
+KEY_HINT = 'Check REVE_API_KEY or [reve] api_key in REVERIE_HOME/config.toml.'
 
 
 def explain(

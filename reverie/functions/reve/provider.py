@@ -7,7 +7,7 @@ entry of ``Config.providers``. ``REVE_TIMEOUT`` is the *total* time one attempt 
 (connect, send, wait, download), not a per-read timeout: an answer dripped a byte at a time
 ends at the deadline.
 
-Credits (reve-api.md §5): create 18, edit 30, remix 30, edit/remix with a ``-fast`` version
+Credits (docs/reve-api.md §5): create 18, edit 30, remix 30, edit/remix with a ``-fast`` version
 5, times ``test_time_scaling``; ``upscale`` / ``remove_background`` add more (the contract
 gives no figure: the worst case reserves ``POSTPROCESS_CREDITS_MAX`` per step).
 """
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 POOL_NAME = 'reve'
 POSTPROCESS_CREDITS_MIN = 0
 POSTPROCESS_CREDITS_MAX = 30
-PRICE_SOURCE = 'reve-api.md §5 credit table'
+PRICE_SOURCE = 'Reve credit table (docs/reve-api.md §5, docs/providers.md)'
 _PAID_STEPS = ('upscale', 'remove_background')
 
 CAPABILITIES = Capabilities(
@@ -104,7 +104,8 @@ class ReveProvider:
         v.check_test_time_scaling(request.options.get('test_time_scaling'))
         v.check_postprocessing(request.options.get('postprocessing'))
         if all(request.images):  # placeholders (b'') when checked at definition
-            v.check_image_limits([_size(data) for data in request.images])
+            names = ('image',) if request.verb == 'edit' else None  # edit's one argument
+            v.check_image_limits([_size(data) for data in request.images], names)
 
     async def send(self, request: ImageRequest, config: Config) -> ImageAnswer:
         """One attempt, ended at the total deadline ``REVE_TIMEOUT``."""

@@ -195,16 +195,20 @@ def check_image_count(n: int) -> int:
     return n
 
 
-def check_image_limits(sizes: Sequence[tuple[int, int, int]]) -> None:
+def check_image_limits(
+    sizes: Sequence[tuple[int, int, int]], names: Sequence[str] | None = None
+) -> None:
     """Check per-image and per-request size limits.
 
     Args:
         sizes: one ``(width, height, n_bytes)`` per input image, in request order.
+        names: how messages name each image (default ``images[i]``; an edit's is ``image``).
     """
     total_pixels = 0
     total_bytes = 0
     for i, (width, height, n_bytes) in enumerate(sizes):
-        where = f'images[{i}] ({width}x{height}, {n_bytes} bytes)'
+        name = names[i] if names is not None else f'images[{i}]'
+        where = f'{name} ({width}x{height}, {n_bytes} bytes)'
         if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
             raise InvalidValueError(
                 f'{where} is too large: Reve accepts sides up to {MAX_IMAGE_SIDE} px. '

@@ -11,6 +11,7 @@ import PIL.Image
 import pytest
 
 from reverie.config import Config
+from reverie.functions.images.calls import check_request
 from reverie.functions.images.provider import ImageAnswer, ImageRequest
 from reverie.functions.images.registry import get_provider
 from tests.functions.providers.bfl_server import BFLStandIn
@@ -55,7 +56,7 @@ def bfl_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[BFLStandIn]:
 def send(provider: str, request: ImageRequest) -> ImageAnswer:
     """One attempt through the provider, as the engine makes it."""
     impl = get_provider(provider)
-    impl.check(request)
+    check_request(impl, request)
 
     async def run() -> ImageAnswer:
         return await impl.send(request, Config.load())

@@ -40,13 +40,13 @@ RATIOS = {
     '21:9': (1584, 672),
 }
 MODELS = {
-    'gemini-3.1-flash-image-preview': ('512', '1K', '2K', '4K'),
-    'gemini-3-pro-image-preview': ('1K', '2K', '4K'),
+    'gemini-3.1-flash-image': ('512', '1K', '2K', '4K'),
+    'gemini-3-pro-image': ('1K', '2K', '4K'),
 }
 IMAGE_TOKENS = {'512': 747, '1K': 1120, '2K': 1680, '4K': 2520}
 RATES = {  # USD per million tokens: text in, image out, text out
-    'gemini-3.1-flash-image-preview': (0.25, 60.0, 1.5),
-    'gemini-3-pro-image-preview': (2.0, 120.0, 12.0),
+    'gemini-3.1-flash-image': (0.25, 60.0, 1.5),
+    'gemini-3-pro-image': (2.0, 120.0, 12.0),
 }
 TEXT_MODELS = {'gemini-2.5-flash': (0.30, 2.50)}  # USD per million tokens: in, out
 TEXT_GENERATION_FIELDS = {

@@ -29,7 +29,14 @@ from tests.functions.providers.base import Call, Reply, Request, StandIn, b64, p
 
 # USD per million tokens, from OpenAI's pricing page for gpt-image-2.
 TEXT_IN, IMAGE_IN, IMAGE_OUT = 5.00, 8.00, 30.00
-OUT_TOKENS_PER_MP = {'low': 560, 'medium': 2000, 'high': 7100, 'auto': 7100}
+OUT_TOKENS_PER_MP = {
+    'low': 560,
+    'medium': 2000,
+    'high': 7100,
+    'auto': 7100,
+    'xhigh': 12000,
+    'max': 20000,
+}
 GENERATE_FIELDS = {
     'model',
     'prompt',
@@ -64,6 +71,12 @@ _SIZE = re.compile(r'^(\d+)x(\d+)$')
 _ids = itertools.count(1)
 
 
+def _qualities(model: str) -> tuple[str, ...]:
+    # gpt-image-2.6 adds xhigh and max.
+    newer = ('xhigh', 'max') if model.startswith('gpt-image-2.6') else ()
+    return ('low', 'medium', 'high', 'auto', *newer)
+
+
 def _error(
     status: int,
     message: str,
@@ -78,7 +91,7 @@ def _error(
 
 class OpenAIStandIn(StandIn):
     key = 'sk-test-openai-0123456789'
-    models = ('gpt-image-2',)
+    models = ('gpt-image-2', 'gpt-image-2.6-flare', 'gpt-image-2.6-sunburst')
 
     def handle(self, request: Request) -> Reply:
         if request.method == 'POST' and request.path == '/v1/chat/completions':
@@ -281,7 +294,7 @@ class OpenAIStandIn(StandIn):
                     'size',
                 )
         for name, choices in (
-            ('quality', ('low', 'medium', 'high', 'auto')),
+            ('quality', _qualities(str(fields.get('model')))),
             ('output_format', ('png', 'jpeg', 'webp')),
         ):
             if name in fields and fields[name] not in choices:

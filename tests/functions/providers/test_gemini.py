@@ -15,7 +15,7 @@ from reverie.functions.gemini.client import retry_delay
 from reverie.functions.images.provider import ImageRequest
 from tests.functions.providers.conftest import png_bytes, send, size_of
 
-FLASH = 'gemini-3.1-flash-image-preview'
+FLASH = 'gemini-3.1-flash-image'
 
 
 def req(prompt='a fox', verb='create', images=(), ratio=None, model=FLASH, **options):
@@ -130,10 +130,8 @@ def test_unknown_model_answers_not_found(gemini_server):
     ('request_', 'match'),
     [
         pytest.param(req(ratio='7:3'), "cannot make aspect_ratio '7:3'", id='ratio'),
-        pytest.param(req(model='gemini-3-pro-image-preview', ratio='4:1'), "'4:1'", id='pro-ratio'),
-        pytest.param(
-            req(model='gemini-3-pro-image-preview', image_size='512'), 'image_size', id='size'
-        ),
+        pytest.param(req(model='gemini-3-pro-image', ratio='4:1'), "'4:1'", id='pro-ratio'),
+        pytest.param(req(model='gemini-3-pro-image', image_size='512'), 'image_size', id='size'),
         pytest.param(req(verb='remix', images=[b''] * 15), 'takes 0 to 14', id='15-images'),
         pytest.param(req(model='gemini-2.5-flash-image'), 'shut down', id='retired'),
         pytest.param(req(quality='low'), r'option\(s\) quality', id='unknown-option'),

@@ -120,7 +120,7 @@ def test_bad_reference_from_a_column_is_an_error_cell_without_a_call(bfl_server,
         ),
         pytest.param(
             'gemini',
-            ImageRequest('create', 'gemini-3.1-flash-image-preview', 'x'),
+            ImageRequest('create', 'gemini-3.1-flash-image', 'x'),
             0.067,
             0.071,
             id='gemini-1k',

@@ -136,7 +136,7 @@ def test_missing_key_names_the_setting(monkeypatch):
         pytest.param(req(quality='ultra'), 'quality must be one of', id='quality'),
         pytest.param(req(n=2), r"takes no option\(s\) 'n'", id='unknown-option'),
         pytest.param(req(verb='remix', images=[b''] * 17), 'takes 1 to 16', id='17-images'),
-        pytest.param(ImageRequest('create', 'gpt-image-1', 'x'), 'retired', id='retired-model'),
+        pytest.param(ImageRequest('create', 'gpt-image-1', 'x'), 'shut down', id='retired-model'),
     ],
 )
 def test_refused_before_sending(openai_server, request_, match):

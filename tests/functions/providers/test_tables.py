@@ -15,7 +15,7 @@ from reverie.functions import bfl, gemini, images, openai
 
 MODELS = {
     'openai': 'openai/gpt-image-2',
-    'gemini': 'gemini/gemini-3.1-flash-image-preview',
+    'gemini': 'gemini/gemini-3.1-flash-image',
     'bfl': 'bfl/flux-2-pro',
 }
 

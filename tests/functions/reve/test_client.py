@@ -563,7 +563,7 @@ def test_closed_api(status: int) -> None:
     err = failure(answer(status, body))
     assert (err.code, err.retryable) == ('PARTNER_API_CLOSED', False)
     assert 'Reve closed its public API on 2026-08-14' in str(err)
-    assert 'REVE_API_URL (or [reve] base_url in ~/.reverie/config.toml)' in str(err)
+    assert 'REVE_API_URL (or [reve] base_url in REVERIE_HOME/config.toml)' in str(err)
     assert '`reverie reve-server`' in str(err)
 
 

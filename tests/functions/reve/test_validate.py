@@ -218,7 +218,7 @@ def test_check_image_refs_accepts_valid_tags() -> None:
             r'so use <img>0</img> to <img>1</img>',
             id='one-past-the-end',
         ),
-        pytest.param('<img>1</img>', 1, 'use <img>0</img> to <img>0</img>', id='one-image'),
+        pytest.param('<img>1</img>', 1, 'use <img>0</img> only', id='one-image'),
         pytest.param('<img>-1</img>', 3, "'<img>-1</img>'", id='negative'),
         pytest.param('<img>first</img>', 3, "'<img>first</img>'", id='word'),
     ],
