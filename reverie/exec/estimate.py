@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from reverie import types as ts
 from reverie.exec.caller import NullRule, acall_batched, call_batched, function_of, unwrap
-from reverie.exec.paid import PaidRun, fingerprint
+from reverie.exec.paid import PaidRun
 from reverie.exec.planner import plan_table
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
@@ -176,7 +176,7 @@ async def estimate_call(
     if prepared is None:
         return False
     journalled, cached = await asyncio.to_thread(
-        paid.ledger.find_answers, fingerprint(prepared), site
+        paid.ledger.find_answers, paid.fingerprint_of(fn, prepared), site
     )
     stats = paid.stats
     if journalled is not None:

@@ -40,7 +40,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from reverie.errors import ContentViolationError, RunStoppedError, ServiceError
+from reverie.errors import (
+    ContentViolationError,
+    InvalidValueError,
+    RunStoppedError,
+    ServiceError,
+)
 from reverie.functions.paid import Answer, PaidCall, PaidFunction, Price
 from reverie.functions.udf import CellValue
 from reverie.store.ledger import FAILED, MAYBE_CHARGED, CallSite, Ledger
@@ -97,6 +102,14 @@ class _Answered:
     call_id: int
     answer: Answer
     journal_id: int
+    source: dict[str, Any] = field(default_factory=dict)  # the ledger fields a cache hit copies
+
+
+@dataclass(frozen=True)
+class _Flight:
+    """A paid call's answer, for the identical calls that waited for it (single flight)."""
+
+    source: dict[str, Any]
 
 
 @dataclass
@@ -158,6 +171,7 @@ class PaidRun:
     in_flight: int = 0
     delivered: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, col) -> call
     _reserved: float = 0.0
+    _flights: dict[str, asyncio.Future[_Flight]] = field(default_factory=dict)
     _media_checked: bool = False
     _spill_checked: bool = False
     _spill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -174,7 +188,7 @@ class PaidRun:
         prepared, cache_allowed = await self.prepare(fn, args, kwargs)
         if prepared is None:
             return None
-        fp = fingerprint(prepared)
+        fp = self.fingerprint_of(fn, prepared)
         price = prepared.price()
         await self.take_spilled()
         earlier, hit = await self.writes.write(self.ledger.find_answers, fp, site)
@@ -182,18 +196,40 @@ class PaidRun:
             self.stats.recovered += 1
             return await self._from_journal(prepared, earlier, earlier['id'], site)
         if cache_allowed and hit is not None:
-            call_id = await self.writes.write(self.ledger.cache_hit, site, hit)
-            self.stats.cache_hits += 1
-            return await self._from_journal(prepared, {**hit, 'credits': 0}, call_id, site)
+            return await self._cached(prepared, hit, site)
+        flight = self._flights.get(fp) if cache_allowed else None
+        if flight is not None:  # the same request is in flight: take its answer
+            return await self._cached(prepared, (await asyncio.shield(flight)).source, site)
         if self.stopping:
             raise _Stopped
-        await self._check_media()
-        self._reserve(price)
+        mine: asyncio.Future[_Flight] | None = None
+        if cache_allowed:
+            mine = self._flights[fp] = asyncio.get_running_loop().create_future()
         try:
+            await self._check_media()
             done = await self._send(fn, prepared, fp, price, site)
-        finally:
-            self._reserved -= price.high
+        except BaseException as e:
+            if mine is not None:
+                self._flights.pop(fp, None)
+                mine.set_exception(e if isinstance(e, Exception) else _Stopped())
+                mine.exception()  # retrieved: no warning when nobody waits for it
+            raise
+        if mine is not None:
+            self._flights.pop(fp, None)
+            mine.set_result(_Flight(done.source))
         return await self._finish(prepared, done, site)
+
+    async def _cached(
+        self, prepared: PaidCall, source: dict[str, Any], site: CallSite
+    ) -> CellValue | None:
+        """The cell from an answer another call (earlier, or in flight) paid for."""
+        call_id = await self.writes.write(self.ledger.cache_hit, site, source)
+        self.stats.cache_hits += 1
+        return await self._from_journal(prepared, {**source, 'credits': 0}, call_id, site)
+
+    def fingerprint_of(self, fn: PaidFunction, prepared: PaidCall) -> str:
+        """The call's fingerprint, with the endpoint and account it goes to (cache key)."""
+        return fingerprint(prepared, account(self.config, fn.pool_for(self.config).name))
 
     async def prepare(
         self, fn: PaidFunction, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -230,16 +266,28 @@ class PaidRun:
         async def one_attempt() -> tuple[int, Answer]:
             if self.stopping:
                 raise _Stopped
-            attempts.append(len(attempts) + 1)
-            call_id = await self.writes.start(site, {**fields, 'attempt': len(attempts)})
-            answer = await self._attempt(prepared, call_id, price, pool.note_sending)
+            self._reserve(price)  # every attempt that may be charged, retries included
+            try:
+                attempts.append(len(attempts) + 1)
+                call_id = await self.writes.start(site, {**fields, 'attempt': len(attempts)})
+                answer = await self._attempt(prepared, call_id, price, pool.note_sending)
+            except BaseException:
+                self._reserved -= price.high
+                raise
             return call_id, answer
 
         maybe_charged_left = self.config.maybe_charged_retries
         while True:
             try:
                 call_id, answer = await pool.run(one_attempt)
-                return await self._journal(call_id, answer, price)
+                try:
+                    done = await self._journal(call_id, answer, price)
+                finally:  # held until the spend is counted
+                    self._reserved -= price.high
+                done.source = {**fields, 'http_status': 200, 'journal_id': done.journal_id}
+                done.source.update(request_id=answer.request_id)
+                done.source.update(model_version=answer.model_version)
+                return done
             except ServiceError as e:
                 if e.stops_run:
                     raise RunStoppedError(
@@ -258,9 +306,15 @@ class PaidRun:
     ) -> Answer:
         """One attempt whose ledger row ``call_id`` is written; the row ends as it ends."""
         self.in_flight += 1
+        sent = False
         try:
             sending()  # the pool's probing times refusals from here, not from admission
+            sent = True  # from here on the request may have left
             return await prepared.send(self.config)
+        except InvalidValueError as e:  # refused here (no key, a local check): never sent
+            sent = False
+            await self.writes.write(self.ledger.finish, call_id, FAILED, credits=0, error=str(e))
+            raise
         except ServiceError as e:
             if e.maybe_charged:
                 self._count_maybe_charged(price)
@@ -286,7 +340,7 @@ class PaidRun:
             raise
         finally:
             self.in_flight -= 1
-            self.stats.paid_calls += 1
+            self.stats.paid_calls += sent
 
     def _count_maybe_charged(self, price: Price) -> None:
         self.stats.maybe_charged += 1
@@ -431,13 +485,14 @@ class PaidRun:
     # -- budget, storage --------------------------------------------------------------
     def _reserve(self, price: Price) -> None:
         budget = self.options.budget
-        if budget is not None and self.stats.credits + self._reserved + price.high > budget:
+        spent, held = self.stats.credits, self._reserved
+        if budget is not None and spent + held + price.high > budget:
             raise RunStoppedError(
-                f'Budget reached: {_num(self.stats.credits)} of {_num(budget)} credits spent '
-                f'and the next call could cost up to {_num(price.high)} ({price.source}); '
-                'nothing more was sent. Finished cells are kept and the rest stay pending: '
-                'continue with a larger budget, e.g. t.recompute_columns(budget=...) or '
-                '`reverie resume`.',
+                f'Budget reached: {_num(spent + held)} of {_num(budget)} credits spent or '
+                f'held by calls in flight ({_num(spent)} settled) and the next call could cost '
+                f'up to {_num(price.high)} ({price.source}); nothing more was sent. Finished '
+                'cells are kept and the rest stay pending: continue with a larger budget, '
+                'e.g. t.recompute_columns(budget=...) or `reverie resume`.',
                 reason='budget',
             )
         self._reserved += price.high
@@ -508,12 +563,26 @@ def storage_stop(e: BaseException, what: str) -> RunStoppedError:
     )
 
 
-def fingerprint(call: PaidCall) -> str:
-    """sha256 over the call's fingerprint fields (as its family declares them)."""
-    text = json.dumps(
-        call.fingerprint_fields(), sort_keys=True, default=repr, separators=(',', ':')
+def fingerprint(call: PaidCall, account: str = '') -> str:
+    """sha256 over the call's fingerprint fields (as its family declares them) and the
+    ``account`` it is sent to, so an answer is never reused across endpoints or keys."""
+    fields = (
+        {**call.fingerprint_fields(), 'account': account} if account else call.fingerprint_fields()
     )
+    text = json.dumps(fields, sort_keys=True, default=repr, separators=(',', ':'))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def account(config: Config, provider: str) -> str:
+    """Who a provider's calls are sent to: its base URL and a hash of its key (never the key).
+
+    Empty for a provider without settings (a local model).
+    """
+    settings = config.providers.get(provider)
+    if settings is None:
+        return ''
+    key = hashlib.sha256((settings.api_key or '').encode()).hexdigest()[:16]
+    return f'{settings.base_url.rstrip("/")}#{key}'
 
 
 def _sniff_extension(data: bytes) -> str | None:

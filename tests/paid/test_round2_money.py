@@ -1,0 +1,91 @@
+"""Money, second round (issue 19): budgets hold on retries, one call per fingerprint, the
+cache stays within one endpoint and account, calls that never left cost nothing.
+
+Counted from the Reve stand-in's request log (the ground truth of what was charged) and the
+ledger in the database file.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import reverie as rv
+from reverie.catalog.catalog import Catalog
+from reverie.functions import reve
+from tests.paid.conftest import ledger_credits
+
+
+def _table(name: str, prompts: list[str]) -> rv.Table:
+    t = rv.create_table(name, {'prompt': rv.String})
+    t.insert([{'prompt': p} for p in prompts], print_stats=False)
+    return t
+
+
+def test_timeouts_and_their_retries_stay_within_the_budget(
+    catalog: Catalog, service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: the maybe_charged retry left without a reservation: 6 calls, 108 of 60 credits."""
+    server = service(stall_rate=1.0, stall_seconds=0.8)
+    monkeypatch.setenv('REVE_TIMEOUT', '0.3')
+    t = _table('timeouts', [f'a lake {i}' for i in range(6)])
+    with pytest.raises(rv.RunStoppedError, match='Budget reached') as info:
+        t.add_computed_column(img=reve.create(t.prompt), budget=60, print_stats=False)
+    sent = ledger_credits(catalog)
+    entries = server.wait_for(round(sent / 18))
+    charged = sum(int(e['credits_used']) for e in entries)
+    print(f'PAID budget 60, all time out: {len(entries)} calls, {charged} credits charged')
+    assert info.value.reason == 'budget'
+    assert charged <= 60  # overshoot 0 (was 108)
+    assert charged == sent == 54
+    assert '54 of 60 credits' in str(info.value)  # what was really spent (was "0 of 60")
+
+
+def test_twenty_identical_prompts_make_one_paid_call(catalog: Catalog, service) -> None:
+    """Was: 20 paid calls for one request fingerprint inside one insert."""
+    server = service(latency=0.2)
+    t = rv.create_table('same', {'prompt': rv.String})
+    t.add_computed_column(img=reve.create(t.prompt), print_stats=False)
+    status = t.insert([{'prompt': 'one lighthouse'}] * 20, print_stats=False)
+    entries = server.wait_for(1)
+    print(f'PAID 20 identical prompts: {len(entries)} paid call(s)')
+    assert len(entries) == 1  # was 20
+    assert status.paid is not None and status.paid.paid_calls == 1
+    assert t.select(t.img).where(t.img != None).count() == 20  # noqa: E711
+    assert ledger_credits(catalog) == server.charged() == 18
+
+
+def test_the_cache_never_serves_another_endpoint_or_account(
+    catalog: Catalog, service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: an answer from one server (or one API key) was reused for another."""
+    first, second = service(), service()
+    t = _table('accounts', ['a bridge'])
+    monkeypatch.setenv('REVE_API_URL', first.server.url)
+    t.add_computed_column(a=reve.create(t.prompt), print_stats=False)
+    monkeypatch.setenv('REVE_API_URL', second.server.url)
+    t.add_computed_column(b=reve.create(t.prompt), print_stats=False)
+    monkeypatch.setenv('REVE_API_KEY', 'papi.another-account')
+    t.add_computed_column(c=reve.create(t.prompt), print_stats=False)
+    monkeypatch.setenv('REVE_API_URL', first.server.url)
+    monkeypatch.setenv('REVE_API_KEY', 'papi.paid-tests')
+    t.add_computed_column(d=reve.create(t.prompt), print_stats=False)  # same as a: cached
+    print(f'PAID cache per account: {len(first.entries())} + {len(second.entries())} calls')
+    assert (len(first.entries()), len(second.entries())) == (1, 2)  # was (1, 0)
+    hits = rv.calls(t).where(cache_hit=True).collect()
+    assert len(hits) == 1
+    keys = ' '.join(str(v) for r in rv.calls(t).collect() for v in r.values())
+    assert 'paid-tests' not in keys and 'another-account' not in keys
+
+
+def test_a_missing_key_books_nothing_as_charged(
+    catalog: Catalog, service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: each cell's attempt without a key was booked maybe_charged at 18 credits."""
+    server = service()
+    monkeypatch.delenv('REVE_API_KEY')
+    t = _table('nokey', ['a fox', 'a hen'])
+    t.add_computed_column(img=reve.create(t.prompt), print_stats=False, on_error='ignore')
+    print(f'PAID missing key: {len(server.entries())} requests, {t.credits_used()} credits')
+    assert server.entries() == []
+    assert t.credits_used() == 0  # was 36
+    assert rv.calls(t).where(outcome='maybe_charged').collect().__len__() == 0
