@@ -564,11 +564,13 @@ def storage_stop(e: BaseException, what: str) -> RunStoppedError:
 
 
 def fingerprint(call: PaidCall, account: str = '') -> str:
-    """sha256 over the call's fingerprint fields (as its family declares them) and the
-    ``account`` it is sent to, so an answer is never reused across endpoints or keys."""
-    fields = (
-        {**call.fingerprint_fields(), 'account': account} if account else call.fingerprint_fields()
-    )
+    """sha256 over the call's fingerprint fields and the ``account`` it is sent to.
+
+    The account (see ``account``) keeps an answer from being reused across endpoints or keys.
+    """
+    fields = call.fingerprint_fields()
+    if account:
+        fields = {**fields, 'account': account}
     text = json.dumps(fields, sort_keys=True, default=repr, separators=(',', ':'))
     return hashlib.sha256(text.encode()).hexdigest()
 
