@@ -37,6 +37,7 @@ from reverie.errors import (
     TypeMismatchError,
 )
 from reverie.exprs.expr import Expr
+from reverie.functions.paid import Budget
 from reverie.functions.udf import Batch, Function, udf
 from reverie.types import (
     Array,
@@ -59,6 +60,7 @@ __all__ = [
     'Array',
     'Batch',
     'Bool',
+    'Budget',
     'ColumnType',
     'ContentViolationError',
     'Date',

@@ -70,6 +70,7 @@ RESERVED_NAMES = frozenset(
         'sample',
         'select',
         'show',
+        'spend',
         'tail',
         'to_pandas',
         'update',

@@ -46,7 +46,16 @@ from reverie.errors import (
     RunStoppedError,
     ServiceError,
 )
-from reverie.functions.paid import Answer, PaidCall, PaidFunction, Price
+from reverie.functions.paid import (
+    UNITS,
+    Answer,
+    Budget,
+    PaidCall,
+    PaidFunction,
+    Price,
+    money,
+    number,
+)
 from reverie.functions.udf import CellValue
 from reverie.store.ledger import FAILED, MAYBE_CHARGED, CallSite, Ledger
 from reverie.store.media import extension_for
@@ -63,9 +72,13 @@ STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError, sa.exc.Ti
 
 @dataclass
 class PaidOptions:
-    """Per operation: the budget (credits), whether the cache may answer, dry run."""
+    """Per operation: the budget, whether the cache may answer, dry run.
 
-    budget: float | None = None
+    ``budget``: a ``Budget`` (a cap per unit), or a bare number in the provider's own unit
+    (refused once the run's calls are priced in two units), or None (no cap).
+    """
+
+    budget: float | Budget | None = None
     use_cache: bool = True
     dry_run: bool = False
     table_version: int | None = None  # the version whose cells the calls compute (history)
@@ -73,21 +86,43 @@ class PaidOptions:
 
 @dataclass
 class PaidStats:
-    """What the paid calls of one run did (the run summary's ``20 paid calls, 480 credits``)."""
+    """What the paid calls of one run did (``20 paid calls, 480 credits, $0.36``).
+
+    Money is kept per unit: Reve credits and USD are never added together.
+    """
 
     paid_calls: int = 0  # attempts sent
     cache_hits: int = 0
     recovered: int = 0  # cells finished from the journal
     credits: float = 0.0
+    usd: float = 0.0
     maybe_charged: int = 0
     low: float = 0.0  # dry run: credits range
     high: float = 0.0
+    low_usd: float = 0.0  # dry run: USD range
+    high_usd: float = 0.0
     waiting: int = 0  # dry run: calls that would be sent
+
+    def spent(self, unit: str) -> float:
+        """What the run spent in ``unit`` (answered and maybe charged)."""
+        return self.usd if unit == 'usd' else self.credits
+
+    def add(self, unit: str, amount: float) -> None:
+        """Count ``amount`` spent in ``unit``."""
+        if unit == 'usd':
+            self.usd += amount
+        else:
+            self.credits += amount
+
+    def spend_text(self) -> str:
+        """``480 credits``, ``$0.36``, or both (credits when nothing was spent)."""
+        parts = [money(self.spent(u), u) for u in UNITS if self.spent(u)]
+        return ', '.join(parts) or money(0, 'credits')
 
     def summary(self) -> str:
         """``20 paid calls, 480 credits`` (with cache hits and journal when any)."""
         parts = [f'{self.paid_calls} paid call{"" if self.paid_calls == 1 else "s"}']
-        parts.append(f'{_num(self.credits)} credits')
+        parts.append(self.spend_text())
         if self.cache_hits:
             parts.append(f'{self.cache_hits} cached')
         if self.recovered:
@@ -170,7 +205,8 @@ class PaidRun:
     stopping: bool = False  # first Ctrl-C: send nothing new
     in_flight: int = 0
     delivered: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, col) -> call
-    _reserved: float = 0.0
+    _reserved: dict[str, float] = field(default_factory=lambda: dict.fromkeys(UNITS, 0.0))
+    _bare_unit: str | None = None  # the unit a bare-number budget was taken in
     _flights: dict[str, asyncio.Future[_Flight]] = field(default_factory=dict)
     _media_checked: bool = False
     _spill_checked: bool = False
@@ -254,11 +290,13 @@ class PaidRun:
             requests_per_minute=settings.requests_per_minute,
             max_retries=settings.max_retries,
         )
-        fields = {
+        usd = price.unit == 'usd'
+        fields = {  # booked at the worst case until the answer says what it cost
             'function': fn.path,
             'endpoint': prepared.endpoint,
             'fingerprint': fp,
-            'credits': price.high,
+            'credits': 0.0 if usd else price.high,
+            'cost_usd': price.high if usd else None,
             'table_version': self.options.table_version,
         }
         attempts: list[int] = []
@@ -266,13 +304,13 @@ class PaidRun:
         async def one_attempt() -> tuple[int, Answer]:
             if self.stopping:
                 raise _Stopped
-            self._reserve(price)  # every attempt that may be charged, retries included
+            await self._reserve(price)  # every attempt that may be charged, retries included
             try:
                 attempts.append(len(attempts) + 1)
                 call_id = await self.writes.start(site, {**fields, 'attempt': len(attempts)})
                 answer = await self._attempt(prepared, call_id, price, pool.note_sending)
             except BaseException:
-                self._reserved -= price.high
+                self._release(price)
                 raise
             return call_id, answer
 
@@ -283,7 +321,7 @@ class PaidRun:
                 try:
                     done = await self._journal(call_id, answer, price)
                 finally:  # held until the spend is counted
-                    self._reserved -= price.high
+                    self._release(price)
                 done.source = {**fields, 'http_status': 200, 'journal_id': done.journal_id}
                 done.source.update(request_id=answer.request_id)
                 done.source.update(model_version=answer.model_version)
@@ -313,7 +351,9 @@ class PaidRun:
             return await prepared.send(self.config)
         except InvalidValueError as e:  # refused here (no key, a local check): never sent
             sent = False
-            await self.writes.write(self.ledger.finish, call_id, FAILED, credits=0, error=str(e))
+            await self.writes.write(
+                self.ledger.finish, call_id, FAILED, credits=0, cost_usd=None, error=str(e)
+            )
             raise
         except ServiceError as e:
             if e.maybe_charged:
@@ -322,7 +362,7 @@ class PaidRun:
                 self.ledger.finish,
                 call_id,
                 MAYBE_CHARGED if e.maybe_charged else FAILED,
-                **({} if e.maybe_charged else {'credits': 0}),
+                **({} if e.maybe_charged else {'credits': 0, 'cost_usd': None}),
                 http_status=e.status,
                 request_id=e.request_id,
                 error=str(e),
@@ -344,20 +384,25 @@ class PaidRun:
 
     def _count_maybe_charged(self, price: Price) -> None:
         self.stats.maybe_charged += 1
-        self.stats.credits += price.high
+        self.stats.add(price.unit, price.high)
 
     # -- after the answer ----------------------------------------------------------------
     async def _journal(self, call_id: int, answer: Answer, price: Price) -> _Answered:
         """Make the answer's bytes durable and complete its ledger row, or stop loudly."""
         note = None
-        credits = answer.credits
-        if credits is None:
-            credits = price.high
+        usd = price.unit == 'usd'  # the provider's own credits (BFL) stay in the cell's meta
+        spent = answer.cost_usd if usd else answer.credits
+        if spent is None:
+            spent = price.high
             note = (
-                'the answer gave no valid credits figure; recorded the price table figure '
-                f'({_num(price.high)}, {price.source})'
+                'the answer gave no valid cost figure; recorded the price table figure '
+                f'({money(price.high, price.unit)}, {price.source})'
             )
-        answer = dataclasses.replace(answer, credits=credits)
+            if usd:
+                answer = dataclasses.replace(answer, cost_usd=spent)
+            else:
+                answer = dataclasses.replace(answer, credits=spent)
+        credits = 0.0 if usd else spent
         data = answer.data
         digest = hashlib.sha256(data).hexdigest()
         ref: str | None = None
@@ -387,13 +432,14 @@ class PaidRun:
                 break
             except STORAGE_ERRORS as e:
                 if time.monotonic() > deadline:
-                    kept = await self._spill(call_id, digest, len(data), ref, answer, note)
+                    booked = dataclasses.replace(answer, credits=credits)
+                    kept = await self._spill(call_id, digest, len(data), ref, booked, note)
                     what = f'journalling the answer of paid call {call_id}'
                     if kept is not None:
                         what += f' (its answer is kept in {str(kept)!r} for the next run)'
                     raise storage_stop(e, what) from None
                 await asyncio.sleep(1.0)
-        self.stats.credits += credits
+        self.stats.add(price.unit, spent)
         return _Answered(call_id, answer, journal_id)
 
     async def _spill(
@@ -483,19 +529,42 @@ class PaidRun:
         return prepared.to_cell(done.answer)
 
     # -- budget, storage --------------------------------------------------------------
-    def _reserve(self, price: Price) -> None:
-        budget = self.options.budget
-        spent, held = self.stats.credits, self._reserved
-        if budget is not None and spent + held + price.high > budget:
+    async def _reserve(self, price: Price) -> None:
+        """Hold the worst case of one attempt against the budget, or stop the run."""
+        unit, budget = price.unit, self.options.budget
+        limit = budget.limit(unit) if isinstance(budget, Budget) else budget
+        if limit is not None and not isinstance(budget, Budget) and self._bare_unit != unit:
+            await self._check_bare_unit(limit, unit)
+        spent, held = self.stats.spent(unit), self._reserved[unit]
+        if limit is not None and spent + held + price.high > limit:
             raise RunStoppedError(
-                f'Budget reached: {_num(spent + held)} of {_num(budget)} credits spent or '
-                f'held by calls in flight ({_num(spent)} settled) and the next call could cost '
-                f'up to {_num(price.high)} ({price.source}); nothing more was sent. Finished '
-                'cells are kept and the rest stay pending: continue with a larger budget, '
-                'e.g. t.recompute_columns(budget=...) or `reverie resume`.',
+                f'Budget reached: {_of(spent + held, limit, unit)} spent or '
+                f'held by calls in flight ({money(spent, unit)} settled) and the next call '
+                f'could cost up to {money(price.high, unit)} ({price.source}); nothing more '
+                'was sent. Finished cells are kept and the rest stay pending: continue with a '
+                'larger budget, e.g. t.recompute_columns(budget=...) or `reverie resume`.',
                 reason='budget',
             )
-        self._reserved += price.high
+        self._reserved[unit] += price.high
+
+    async def _check_bare_unit(self, limit: float, unit: str) -> None:
+        """A bare-number budget is refused once its unit is ambiguous: this run, or the
+        table's ledger, has calls priced in another unit."""
+        other = self._bare_unit
+        if other is None and self.table_id is not None:
+            spend = await self.writes.write(self.ledger.spend, self.table_id)
+            other = next((u for u, v in spend.items() if v and u != unit), None)
+        if other is not None and other != unit:
+            raise RunStoppedError(
+                f"budget={number(limit)} is a bare number, which means the provider's own "
+                f'unit, but this table pays in {other} and in {unit}; nothing priced in {unit} '
+                'was sent. Name the unit: budget=rv.Budget(credits=..., usd=...).',
+                reason='budget',
+            )
+        self._bare_unit = unit
+
+    def _release(self, price: Price) -> None:
+        self._reserved[price.unit] -= price.high
 
     async def _check_media(self) -> None:
         if self._media_checked:
@@ -597,5 +666,8 @@ def _sniff_extension(data: bytes) -> str | None:
     return None
 
 
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f'{x:.2f}'
+def _of(amount: float, limit: float, unit: str) -> str:
+    """``54 of 60 credits``, ``$0.54 of $5``."""
+    if unit == 'usd':
+        return f'{money(amount, unit)} of {money(limit, unit)}'
+    return f'{number(amount)} of {money(limit, unit)}'

@@ -264,12 +264,24 @@ class Ledger:
             )
 
     def spent(self, table_id: int | None = None) -> float:
-        """Credits of every attempt (answered or maybe charged), optionally of one table."""
-        query = sa.select(sa.func.coalesce(sa.func.sum(calls_table.c.credits), 0))
+        """Credits (Reve's unit, never USD) of every attempt, optionally of one table."""
+        return self.spend(table_id)['credits']
+
+    def spend(self, table_id: int | None = None) -> dict[str, float]:
+        """``{'credits': ..., 'usd': ...}`` of every attempt (answered or maybe charged).
+
+        Each unit has its own column (``credits``, ``cost_usd``); they are never added.
+        """
+        c = calls_table.c
+        query = sa.select(
+            sa.func.coalesce(sa.func.sum(c.credits), 0),
+            sa.func.coalesce(sa.func.sum(c.cost_usd), 0),
+        )
         if table_id is not None:
-            query = query.where(calls_table.c.table_id == table_id)
+            query = query.where(c.table_id == table_id)
         with self.store.read() as conn:
-            return float(conn.execute(query).scalar_one())
+            credits, usd = conn.execute(query).one()
+        return {'credits': float(credits), 'usd': float(usd)}
 
     def rows(self, table_id: int | None = None) -> list[dict[str, Any]]:
         """Every ledger row (of one table), oldest first."""

@@ -7,11 +7,15 @@ ledger in the database file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 import reverie as rv
 from reverie.catalog.catalog import Catalog
-from reverie.functions import reve
+from reverie.cli import main
+from reverie.functions import images, reve
+from tests.functions.providers.openai_server import OpenAIStandIn
 from tests.paid.conftest import ledger_credits
 
 
@@ -89,3 +93,65 @@ def test_a_missing_key_books_nothing_as_charged(
     assert server.entries() == []
     assert t.credits_used() == 0  # was 36
     assert rv.calls(t).where(outcome='maybe_charged').collect().__len__() == 0
+
+
+@pytest.fixture
+def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIStandIn]:
+    with OpenAIStandIn() as server:
+        monkeypatch.setenv('OPENAI_API_KEY', server.key)
+        monkeypatch.setenv('OPENAI_BASE_URL', f'{server.url}/v1')
+        yield server
+
+
+def test_reve_credits_and_openai_dollars_are_reported_apart(
+    catalog: Catalog, service, openai_server: OpenAIStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was: USD booked as credits: credits_used() 18.77..., dry runs said '0.03-0.34 credits'."""
+    reve_server = service()
+    t = _table('mixed', ['a mill', 'a barn'])
+    t.add_computed_column(a=reve.create(t.prompt), print_stats=False)
+    estimate = t.add_computed_column(
+        b=images.create(t.prompt, model='openai/gpt-image-2'), dry_run=True
+    )
+    print(f'PAID mixed dry run: {estimate}')
+    assert '$' in str(estimate) and 'credits' not in str(estimate)
+    with pytest.raises(rv.RunStoppedError, match=r'bare number.*rv\.Budget') as info:
+        t.add_computed_column(
+            b=images.create(t.prompt, model='openai/gpt-image-2'),
+            budget=1000,
+            print_stats=False,
+        )
+    assert info.value.reason == 'budget' and openai_server.calls == []
+    status = t.recompute_columns('a', budget=rv.Budget(credits=36, usd=5), print_stats=False)
+    assert status.paid is not None and status.paid.credits == 36
+    t.add_computed_column(
+        c=images.create(t.prompt, model='openai/gpt-image-2'), budget=rv.Budget(usd=5)
+    )
+    summary = capsys.readouterr().out
+    usd = sum(c.charged for c in openai_server.calls)
+    spend = t.spend()
+    print(f'PAID mixed: {reve_server.charged()} credits and ${usd:.4f} charged; spend {spend}')
+    assert t.credits_used() == reve_server.charged() == 4 * 18  # credits only (was + USD)
+    assert spend['credits'] == 72 and spend['usd'] == pytest.approx(usd)
+    assert '$' in summary and '2 paid calls' in summary
+    grouped = rv.calls(t).group_by('endpoint').collect()
+    assert {'credits', 'cost_usd'} <= set(grouped.column_names)
+    assert main(['calls', 'mixed']) == 0
+    printed = capsys.readouterr().out
+    print(printed)
+    assert 'Total: 72 credits, $' in printed
+
+
+def test_a_budget_names_its_unit_in_its_stop_message(
+    catalog: Catalog, openai_server: OpenAIStandIn
+) -> None:
+    t = _table('dollars', [f'a hut {i}' for i in range(4)])
+    with pytest.raises(rv.RunStoppedError, match=r'Budget reached: \$[0-9.]+ of \$0\.10'):
+        t.add_computed_column(
+            img=images.create(t.prompt, model='openai/gpt-image-2'),
+            budget=rv.Budget(usd=0.1),
+            print_stats=False,
+        )
+    assert sum(c.charged for c in openai_server.calls) <= 0.1
+    with pytest.raises(rv.InvalidValueError, match='usd'):
+        rv.Budget(usd=-1)
