@@ -548,8 +548,10 @@ class PaidRun:
         self._reserved[unit] += price.high
 
     async def _check_bare_unit(self, limit: float, unit: str) -> None:
-        """A bare-number budget is refused once its unit is ambiguous: this run, or the
-        table's ledger, has calls priced in another unit."""
+        """Refuse a bare-number budget whose unit is ambiguous.
+
+        Ambiguous: this run, or the table's ledger, has calls priced in another unit.
+        """
         other = self._bare_unit
         if other is None and self.table_id is not None:
             spend = await self.writes.write(self.ledger.spend, self.table_id)
