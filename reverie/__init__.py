@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from reverie import functions, io
 from reverie.api import (
+    budgets,
     calls,
     create_dir,
     create_snapshot,
@@ -21,6 +22,7 @@ from reverie.api import (
     list_dirs,
     list_tables,
     move,
+    set_budget,
 )
 from reverie.catalog.status import UpdateStatus
 from reverie.catalog.table import Table
@@ -83,6 +85,7 @@ __all__ = [
     'Timestamp',
     'TypeMismatchError',
     'UpdateStatus',
+    'budgets',
     'calls',
     'create_dir',
     'create_snapshot',
@@ -97,5 +100,6 @@ __all__ = [
     'list_dirs',
     'list_tables',
     'move',
+    'set_budget',
     'udf',
 ]

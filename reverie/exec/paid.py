@@ -57,6 +57,7 @@ from reverie.functions.paid import (
     number,
 )
 from reverie.functions.udf import CellValue
+from reverie.store.budgets import Refusal, start_within_caps
 from reverie.store.ledger import FAILED, MAYBE_CHARGED, CallSite, Ledger
 from reverie.store.media import extension_for
 
@@ -172,15 +173,20 @@ class LedgerWrites:
             if not future.done():
                 batch, self._starts = self._starts, []
                 try:
-                    ids = await _while_locked(self.ledger.start_many, [(s, f) for s, f, _ in batch])
+                    ids = await _while_locked(
+                        start_within_caps, self.ledger, [(s, f) for s, f, _ in batch]
+                    )
                 except STORAGE_ERRORS as e:
                     error = storage_stop(e, 'writing the ledger of paid calls')
                     for *_, waiting in batch:
                         if not waiting.done():
                             waiting.set_exception(error)
                 else:
-                    for (*_, waiting), call_id in zip(batch, ids, strict=True):
-                        waiting.set_result(call_id)
+                    for (*_, waiting), result in zip(batch, ids, strict=True):
+                        if isinstance(result, Refusal):
+                            waiting.set_exception(cap_reached(result))
+                        else:
+                            waiting.set_result(result)
         return await future
 
     async def write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -615,6 +621,22 @@ async def _while_locked(fn: Any, *args: Any) -> Any:
             if not locked or time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.25)
+
+
+def cap_reached(refusal: Refusal) -> RunStoppedError:
+    """The run-stopping error for an attempt a stored cap (``rv.set_budget``) refused."""
+    cap, unit = refusal.cap, refusal.cap.unit
+    scope = 'all tables' if cap.table_id is None else 'this table'
+    period = ' today (UTC)' if cap.per == 'day' else ''
+    raise_it = f'rv.set_budget({unit}=...' + ('' if cap.table_id is None else ', table=...')
+    return RunStoppedError(
+        f'Budget cap reached: {_of(refusal.spent, cap.cap, unit)} spent{period} or held by '
+        f'calls in flight (the cap of {scope}, set with rv.set_budget, shared by every '
+        f'process), and the next call could cost up to {money(refusal.price, unit)}; '
+        f'nothing more was sent. Raise it with {raise_it}, per={cap.per!r}) and run '
+        '`reverie resume`; rv.budgets() shows caps and spend.',
+        reason='budget',
+    )
 
 
 def storage_stop(e: BaseException, what: str) -> RunStoppedError:

@@ -70,6 +70,19 @@ journal_table = sa.Table(
     sa.Column('created_at', sa.Float, nullable=False),
 )
 
+# Spend caps shared by every process on this database (``store/budgets.py``): one row per
+# scope (a table, or None: all tables) and unit.
+budgets_table = sa.Table(
+    'rv_budgets',
+    ledger_metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('table_id', sa.Integer, nullable=True),
+    sa.Column('unit', sa.String(8), nullable=False),  # 'credits' or 'usd'
+    sa.Column('cap', sa.Float, nullable=False),
+    sa.Column('per', sa.String(8), nullable=True),  # 'day' (UTC) or None: for ever
+    sa.Column('created_at', sa.Float, nullable=False),
+)
+
 CALL_COLUMNS = tuple(c.name for c in calls_table.columns if c.name not in ('delivered',))
 
 
@@ -134,6 +147,16 @@ class Ledger:
         ``attempts``: each call site with its ``function``, ``endpoint``, ``fingerprint``,
         ``attempt`` and ``credits``.
         """
+        with self.store.begin() as conn:
+            return self.start_many_in(conn, attempts)
+
+    @staticmethod
+    def start_many_in(
+        conn: Connection, attempts: list[tuple[CallSite, dict[str, Any]]]
+    ) -> list[int]:
+        """``start_many`` inside a transaction the caller holds."""
+        if not attempts:
+            return []
         now = time.time()
         rows = [
             {
@@ -149,8 +172,7 @@ class Ledger:
             for site, fields in attempts
         ]
         stmt = sa.insert(calls_table).returning(calls_table.c.id, sort_by_parameter_order=True)
-        with self.store.begin() as conn:
-            return [int(i) for i in conn.execute(stmt, rows).scalars().all()]
+        return [int(i) for i in conn.execute(stmt, rows).scalars().all()]
 
     def finish(self, call_id: int, outcome: Outcome, **fields: Any) -> None:
         """Complete an attempt: outcome, status, request id, version, credits, error."""
