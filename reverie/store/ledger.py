@@ -336,6 +336,24 @@ class Ledger:
             }
 
 
+CREDIT_PROVIDERS = ('reve', 'local')  # billed in credits (local: nothing); the rest in USD
+
+
+def usd_apart_in(conn: Connection) -> None:
+    """Catalog 2 -> 3: rows of USD providers held dollars in ``credits``; move them.
+
+    Their ``cost_usd`` keeps what the answer said (or takes the worst case that ``credits``
+    held); ``credits`` becomes 0, so ``credits_used()`` counts Reve credits only.
+    """
+    c = calls_table.c
+    in_credits = sa.or_(*(c.endpoint.like(f'{p}/%') for p in CREDIT_PROVIDERS))
+    conn.execute(
+        sa.update(calls_table)
+        .where(sa.not_(in_credits))
+        .values(cost_usd=sa.func.coalesce(c.cost_usd, c.credits), credits=0)
+    )
+
+
 def _at(row: dict[str, Any], site: CallSite) -> bool:
     return (row['table_id'], row['column_id'], row['row_id']) == (
         site.table_id,

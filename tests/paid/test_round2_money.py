@@ -8,13 +8,17 @@ ledger in the database file.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import reverie as rv
 from reverie.catalog.catalog import Catalog
 from reverie.cli import main
 from reverie.functions import images, reve
+from reverie.store.db import meta_table
+from reverie.store.ledger import calls_table
 from tests.functions.providers.openai_server import OpenAIStandIn
 from tests.paid.conftest import ledger_credits
 
@@ -155,3 +159,34 @@ def test_a_budget_names_its_unit_in_its_stop_message(
     assert sum(c.charged for c in openai_server.calls) <= 0.1
     with pytest.raises(rv.InvalidValueError, match='usd'):
         rv.Budget(usd=-1)
+
+
+def test_a_catalog_2_ledger_moves_dollars_out_of_credits(db_url: str, tmp_path: Path) -> None:
+    """Catalog 2 booked OpenAI's USD in ``credits``; opening it at 3 moves them to cost_usd."""
+    config = {'db_url': db_url, 'media_dir': str(tmp_path / 'media')}
+    catalog = rv.init(config)
+    t = rv.create_table('old', {'prompt': rv.String})
+    old = [  # endpoint, credits, cost_usd as catalog 2 wrote them
+        ('reve/create', 18.0, None),
+        ('openai/create', 0.34, None),  # maybe charged: the worst case, in dollars
+        ('openai/create', 0.17, 0.12),  # answered: the price table figure and the usage cost
+    ]
+    with catalog.store.begin() as conn:
+        for i, (endpoint, credits, usd) in enumerate(old):
+            conn.execute(
+                sa.insert(calls_table).values(
+                    table_id=t._id, function='f', endpoint=endpoint, fingerprint=str(i),
+                    attempt=1, started_at=1.0, credits=credits, cost_usd=usd,
+                    outcome='answered', cache_hit=False, delivered=True,
+                )
+            )  # fmt: skip
+        conn.execute(sa.update(meta_table).values(value='2'))
+    assert t.credits_used() == pytest.approx(18.51)  # the bug: dollars added to credits
+    catalog.close()
+    catalog = rv.init(config)
+    try:
+        t = rv.get_table('old')
+        assert t.credits_used() == 18
+        assert t.spend()['usd'] == pytest.approx(0.46)
+    finally:
+        catalog.close()
