@@ -17,7 +17,8 @@ One call, step by step:
 7. journal: the answer's bytes are durable (media store, or a database blob when the media
    store cannot take them) before they are interpreted.
 8. finish: ``call.check_answer`` (an image decodes under size limits, a JSON body has its
-   parts); a bad answer is an error cell whose bytes stay in the journal.
+   parts); a bad answer is an error cell, its ledger rows become ``bad_answer`` (still
+   charged; the bytes stay for inspection) and neither the cache nor a resume serves it.
 
 Retries: the pool retries what the provider says was not charged (connect errors, 429,
 5xx). A ``maybe_charged`` failure (read timeout, reset after sending, malformed answer) is
@@ -531,7 +532,11 @@ class PaidRun:
     ) -> CellValue | None:
         if site.row_id is not None and site.column_id is not None:
             self.delivered[(site.row_id, site.column_id)] = done.call_id
-        await asyncio.to_thread(prepared.check_answer, done.answer.data, done.call_id)
+        try:
+            await asyncio.to_thread(prepared.check_answer, done.answer.data, done.call_id)
+        except ServiceError:  # paid for, but never served again (cache, resume)
+            await self.writes.write(self.ledger.bad_answer, done.journal_id)
+            raise
         return prepared.to_cell(done.answer)
 
     # -- budget, storage --------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 - ``rv_calls``: one row per attempt of a paid call, written *before* the request leaves
   (outcome ``maybe_charged``: sent, no answer yet) and completed when it ends (``answered``
-  or ``failed``; it stays ``maybe_charged`` when the answer never came). A cache hit is a row
-  too (``cache_hit``, 0 credits). Rows are never deleted: spend is read from here and never
-  goes down, whatever happens to the cells.
+  or ``failed``; it stays ``maybe_charged`` when the answer never came; ``bad_answer``: paid
+  for, but its bytes did not decode, so neither the cache nor a resume serves them). A cache
+  hit is a row too (``cache_hit``, 0 credits). Rows are never deleted: spend is read from
+  here and never goes down, whatever happens to the cells.
 - ``rv_journal``: the bytes of each answer, durable before they are interpreted: a file in
   the media store (``media_ref``) or, when the media store cannot take them, a blob here.
   An answered ledger row points at its journal entry; ``delivered`` says whether a cell
@@ -25,8 +26,9 @@ if TYPE_CHECKING:
 
     from reverie.store.db import Store
 
-Outcome = Literal['answered', 'failed', 'maybe_charged']
+Outcome = Literal['answered', 'failed', 'maybe_charged', 'bad_answer']
 ANSWERED: Outcome = 'answered'
+BAD_ANSWER: Outcome = 'bad_answer'  # charged, but the answer did not decode: never reused
 FAILED: Outcome = 'failed'
 MAYBE_CHARGED: Outcome = 'maybe_charged'
 
@@ -266,6 +268,19 @@ class Ledger:
             rows = [dict(r) for r in conn.execute(query.order_by(c.id.desc())).mappings()]
         mine = next((r for r in rows if _at(r, site) and not r['delivered']), None)
         return mine, (rows[0] if rows else None)
+
+    def bad_answer(self, journal_id: int) -> None:
+        """The journalled answer did not decode: its rows are never served again.
+
+        The bytes stay for inspection (``rv.calls()`` names the call); the spend stays.
+        """
+        c = calls_table.c
+        with self.store.begin() as conn:
+            conn.execute(
+                sa.update(calls_table)
+                .where(c.journal_id == journal_id, c.outcome == ANSWERED)
+                .values(outcome=BAD_ANSWER)
+            )
 
     def journal(self, journal_id: int) -> JournalEntry:
         """A journalled answer."""

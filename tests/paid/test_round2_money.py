@@ -190,3 +190,16 @@ def test_a_catalog_2_ledger_moves_dollars_out_of_credits(db_url: str, tmp_path: 
         assert t.spend()['usd'] == pytest.approx(0.46)
     finally:
         catalog.close()
+
+
+def test_an_answer_that_does_not_decode_is_never_served_again(catalog: Catalog, service) -> None:
+    """Was: the cache served the broken answer to the next identical call (0 calls, error)."""
+    server = service(answer_fault='truncated', answer_fault_rate=1.0)
+    t = rv.create_table('broken', {'prompt': rv.String})
+    t.add_computed_column(img=reve.create(t.prompt), print_stats=False, on_error='ignore')
+    t.insert([{'prompt': 'a gate'}], print_stats=False, on_error='ignore')
+    t.insert([{'prompt': 'a gate'}], print_stats=False, on_error='ignore')
+    print(f'PAID undecodable answer, then the same prompt: {len(server.entries())} calls')
+    assert len(server.entries()) == 2  # was 1: the second cell took the broken answer
+    assert rv.calls(t).where(outcome='bad_answer').count() == 2
+    assert t.credits_used() == server.charged() == 36
