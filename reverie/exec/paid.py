@@ -47,6 +47,7 @@ from reverie.errors import (
     RunStoppedError,
     ServiceError,
 )
+from reverie.exec.cells import owner_id
 from reverie.functions.paid import (
     UNITS,
     Answer,
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     from reverie.exec.pools import PoolRegistry
     from reverie.store.media import MediaStore
 
+FLIGHT_POLL_SECONDS = 0.25  # how often a call waiting for another process's answer looks
 JOURNAL_WRITE_SECONDS = 300.0  # keep trying to journal a paid answer this long
 # sa.exc.TimeoutError: no pooled connection came free (threads queue behind a held lock).
 STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError, sa.exc.TimeoutError)
@@ -243,6 +245,10 @@ class PaidRun:
         flight = self._flights.get(fp) if cache_allowed else None
         if flight is not None:  # the same request is in flight: take its answer
             return await self._cached(prepared, (await asyncio.shield(flight)).source, site)
+        if cache_allowed and fp not in self._flights:
+            elsewhere = await self._answer_elsewhere(fn, fp, site)
+            if elsewhere is not None:  # another process sent it: take its answer
+                return await self._cached(prepared, elsewhere, site)
         if self.stopping:
             raise _Stopped
         mine: asyncio.Future[_Flight] | None = None
@@ -269,6 +275,29 @@ class PaidRun:
         call_id = await self.writes.write(self.ledger.cache_hit, site, source)
         self.stats.cache_hits += 1
         return await self._from_journal(prepared, {**source, 'credits': 0}, call_id, site)
+
+    async def _answer_elsewhere(
+        self, fn: PaidFunction, fp: str, site: CallSite
+    ) -> dict[str, Any] | None:
+        """Wait while another live process has the same request in flight; its answer.
+
+        None when no other process has it in flight (or its call ended without an answer):
+        this call is sent. A process known dead (same host) is not waited for; one on
+        another host is waited for at most the provider's timeout.
+        """
+        from reverie.exec.worker import owner_is_gone  # worker.py imports this module
+
+        settings = self.config.providers.get(fn.pool_for(self.config).name)
+        timeout = settings.timeout if settings is not None else 180.0
+        me = owner_id()
+        while True:
+            owners = await self.writes.write(self.ledger.in_flight, fp, time.time() - timeout)
+            if not any(o != me and not owner_is_gone(o) for o in owners):
+                return None
+            await asyncio.sleep(FLIGHT_POLL_SECONDS)
+            _, hit = await self.writes.write(self.ledger.find_answers, fp, site)
+            if hit is not None:
+                return hit
 
     def fingerprint_of(self, fn: PaidFunction, prepared: PaidCall) -> str:
         """The call's fingerprint, with the endpoint and account it goes to (cache key)."""
@@ -305,6 +334,7 @@ class PaidRun:
             'credits': 0.0 if usd else price.high,
             'cost_usd': price.high if usd else None,
             'table_version': self.options.table_version,
+            'owner': owner_id(),
         }
         attempts: list[int] = []
 

@@ -59,6 +59,8 @@ calls_table = sa.Table(
     sa.Column('error', sa.Text, nullable=True),
     # The table version the call computes cells of (None: finishing pending cells, a query).
     sa.Column('table_version', sa.Integer, nullable=True),
+    # The process that sent it (``host:pid:nonce``): others wait for its answer (single flight).
+    sa.Column('owner', sa.Text, nullable=True),
 )
 
 journal_table = sa.Table(
@@ -85,7 +87,7 @@ budgets_table = sa.Table(
     sa.Column('created_at', sa.Float, nullable=False),
 )
 
-CALL_COLUMNS = tuple(c.name for c in calls_table.columns if c.name not in ('delivered',))
+CALL_COLUMNS = tuple(c.name for c in calls_table.columns if c.name not in ('delivered', 'owner'))
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,19 @@ class Ledger:
                 .where(c.journal_id == journal_id, c.outcome == ANSWERED)
                 .values(outcome=BAD_ANSWER)
             )
+
+    def in_flight(self, fingerprint: str, since: float) -> list[str]:
+        """Owners of attempts of ``fingerprint`` sent since ``since`` and not ended yet."""
+        c = calls_table.c
+        query = sa.select(c.owner).where(
+            c.fingerprint == fingerprint,
+            c.outcome == MAYBE_CHARGED,
+            c.finished_at.is_(None),
+            c.started_at >= since,
+            c.owner.is_not(None),
+        )
+        with self.store.read() as conn:
+            return [str(o) for o in conn.execute(query).scalars().all()]
 
     def journal(self, journal_id: int) -> JournalEntry:
         """A journalled answer."""

@@ -1,11 +1,12 @@
-"""One budget for every process (issue 18): ``rv.set_budget`` stores a cap in the database;
-4 processes computing at once against the Reve stand-in spend no more than it, counted from
-the server's request log. On SQLite and PostgreSQL."""
+"""Every process on one database (issues 18, 19): ``rv.set_budget`` stores a cap that 4
+processes computing at once never exceed, and a request in flight in one process is not sent
+again by another. Counted from the Reve stand-in's request log; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,46 @@ def test_a_table_cap_per_day_and_its_removal(catalog: Catalog, service) -> None:
     assert server.charged() == 72 and len(rv.budgets()) == 0
     with pytest.raises(rv.InvalidValueError, match='per'):
         rv.set_budget(credits=1, per='week')  # type: ignore[arg-type]
+
+
+FIRST = """
+import sys, reverie as rv
+from reverie.functions import reve
+rv.init({'db_url': sys.argv[1], 'media_dir': sys.argv[2]})
+t = rv.create_table('first', {'prompt': rv.String})
+t.add_computed_column(img=reve.create(t.prompt), print_stats=False)
+t.insert([{'prompt': 'a harbour at dusk'}], print_stats=False)
+print('FINISHED')
+"""
+
+
+def test_a_request_in_flight_in_another_process_is_not_sent_again(
+    catalog: Catalog, db_url: str, service, tmp_path: Path
+) -> None:
+    """Was: two processes sending the same request at once both paid (2 calls)."""
+    server = service(latency=1.5)
+    env = child_env(
+        tmp_path / 'home', REVE_API_KEY='papi.paid-tests', REVE_API_URL=server.server.url
+    )
+    media = str(tmp_path / 'media')
+    child = subprocess.Popen(
+        [sys.executable, '-c', FIRST, db_url, media],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ledger = catalog.exec.ledger
+    assert ledger is not None
+    deadline = time.monotonic() + 60
+    while not ledger.rows() and time.monotonic() < deadline:  # its call has left
+        time.sleep(0.05)
+    t = rv.create_table('second', {'prompt': rv.String})
+    t.add_computed_column(img=reve.create(t.prompt), print_stats=False)
+    status = t.insert([{'prompt': 'a harbour at dusk'}], print_stats=False)
+    out, err = child.communicate(timeout=60)
+    print(f'PAID same request from 2 processes at once: {len(server.entries())} call(s)')
+    assert 'FINISHED' in out, err
+    assert len(server.entries()) == 1  # was 2
+    assert status.paid is not None and status.paid.cache_hits == 1
+    assert t.select(t.img).where(t.img != None).count() == 1  # noqa: E711
