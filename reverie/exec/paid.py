@@ -295,9 +295,10 @@ class PaidRun:
             if not any(o != me and not owner_is_gone(o) for o in owners):
                 return None
             await asyncio.sleep(FLIGHT_POLL_SECONDS)
-            _, hit = await self.writes.write(self.ledger.find_answers, fp, site)
-            if hit is not None:
-                return hit
+            found: tuple[Any, dict[str, Any] | None]
+            found = await self.writes.write(self.ledger.find_answers, fp, site)
+            if found[1] is not None:
+                return found[1]
 
     def fingerprint_of(self, fn: PaidFunction, prepared: PaidCall) -> str:
         """The call's fingerprint, with the endpoint and account it goes to (cache key)."""
