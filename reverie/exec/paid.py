@@ -245,18 +245,18 @@ class PaidRun:
         flight = self._flights.get(fp) if cache_allowed else None
         if flight is not None:  # the same request is in flight: take its answer
             return await self._cached(prepared, (await asyncio.shield(flight)).source, site)
-        if cache_allowed and fp not in self._flights:
-            elsewhere = await self._answer_elsewhere(fn, fp, site)
-            if elsewhere is not None:  # another process sent it: take its answer
-                return await self._cached(prepared, elsewhere, site)
         if self.stopping:
             raise _Stopped
         mine: asyncio.Future[_Flight] | None = None
-        if cache_allowed:
+        if cache_allowed:  # registered before any await: identical calls wait for this one
             mine = self._flights[fp] = asyncio.get_running_loop().create_future()
         try:
-            await self._check_media()
-            done = await self._send(fn, prepared, fp, price, site)
+            elsewhere = None
+            if mine is not None:  # another process may have it in flight: wait for it
+                elsewhere = await self._answer_elsewhere(fn, fp, site)
+            if elsewhere is None:
+                await self._check_media()
+                done = await self._send(fn, prepared, fp, price, site)
         except BaseException as e:
             if mine is not None:
                 self._flights.pop(fp, None)
@@ -265,7 +265,9 @@ class PaidRun:
             raise
         if mine is not None:
             self._flights.pop(fp, None)
-            mine.set_result(_Flight(done.source))
+            mine.set_result(_Flight(done.source if elsewhere is None else elsewhere))
+        if elsewhere is not None:  # another process paid for it
+            return await self._cached(prepared, elsewhere, site)
         return await self._finish(prepared, done, site)
 
     async def _cached(
