@@ -38,6 +38,7 @@ from reverie.types import (
 if _typing.TYPE_CHECKING:
     from reverie import functions, io
     from reverie.api import (
+        budgets,
         calls,
         create_dir,
         create_snapshot,
@@ -51,11 +52,13 @@ if _typing.TYPE_CHECKING:
         list_dirs,
         list_tables,
         move,
+        set_budget,
     )
     from reverie.catalog.status import UpdateStatus
     from reverie.catalog.table import Table
     from reverie.display.resultset import ResultSet
     from reverie.exprs.expr import Expr
+    from reverie.functions.paid import Budget
     from reverie.functions.udf import Batch, Function, udf
 
 # Everything past types and errors loads on first use (`import reverie` stays near the cost
@@ -63,6 +66,7 @@ if _typing.TYPE_CHECKING:
 _LAZY = {
     **dict.fromkeys(
         (
+            'budgets',
             'calls',
             'create_dir',
             'create_snapshot',
@@ -76,6 +80,7 @@ _LAZY = {
             'list_dirs',
             'list_tables',
             'move',
+            'set_budget',
         ),
         'reverie.api',
     ),
@@ -83,6 +88,7 @@ _LAZY = {
     'Table': 'reverie.catalog.table',
     'ResultSet': 'reverie.display.resultset',
     'Expr': 'reverie.exprs.expr',
+    'Budget': 'reverie.functions.paid',
     'Batch': 'reverie.functions.udf',
     'Function': 'reverie.functions.udf',
     'udf': 'reverie.functions.udf',
@@ -113,6 +119,7 @@ __all__ = [
     'Array',
     'Batch',
     'Bool',
+    'Budget',
     'ColumnType',
     'ContentViolationError',
     'Date',
@@ -135,6 +142,7 @@ __all__ = [
     'Timestamp',
     'TypeMismatchError',
     'UpdateStatus',
+    'budgets',
     'calls',
     'create_dir',
     'create_snapshot',
@@ -150,5 +158,6 @@ __all__ = [
     'list_dirs',
     'list_tables',
     'move',
+    'set_budget',
     'udf',
 ]

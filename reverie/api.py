@@ -11,6 +11,7 @@ import time
 from typing import Any, Literal, overload
 
 from reverie import types as ts
+from reverie.catalog import budgets as caps
 from reverie.catalog import dirs
 from reverie.catalog.calls import CallsQuery, calls_query
 from reverie.catalog.catalog import Catalog
@@ -20,6 +21,7 @@ from reverie.catalog.query import Query
 from reverie.catalog.runs import summary
 from reverie.catalog.table import Table
 from reverie.config import Config
+from reverie.display.resultset import ResultSet
 from reverie.display.tracebacks import install_traceback_filter
 from reverie.errors import InvalidValueError, NotFoundError
 from reverie.exec.queries import all_columns
@@ -376,6 +378,39 @@ def calls(table: str | Table | None = None) -> CallsQuery:
         return calls_query(catalog, None)
     table_id = catalog.table_id(_path_of(table))
     return calls_query(catalog, table_id)
+
+
+def set_budget(
+    *,
+    credits: float | None = None,
+    usd: float | None = None,
+    per: Literal['day'] | None = None,
+    table: str | Table | None = None,
+) -> None:
+    """Store a spend cap in the database, held by every process and worker that uses it.
+
+    Each process reserves a call's worst-case price against the cap before the call leaves
+    and settles it after, so N processes together never spend more than the cap. Reve is
+    billed in ``credits``, OpenAI, Gemini and BFL in ``usd``; each unit has its own cap.
+    With neither ``credits`` nor ``usd``, the caps of that scope are removed.
+
+    Args:
+        credits: the cap in Reve credits (None: unchanged).
+        usd: the cap in USD (None: unchanged).
+        per: ``'day'`` (UTC day) or None (for ever).
+        table: the table whose calls it caps; None: all tables together.
+
+    Examples:
+        >>> rv.set_budget(credits=5000, per='day')  # doctest: +SKIP
+    """
+    catalog = default_catalog()
+    table_id = None if table is None else catalog.table_id(_path_of(table))
+    caps.set_budget(catalog, table_id, credits=credits, usd=usd, per=per)
+
+
+def budgets() -> ResultSet:
+    """The stored caps (``rv.set_budget``) and what was spent against each, per unit."""
+    return caps.budgets(default_catalog())
 
 
 use_create_table(create_table)  # rv.io.import_csv and friends create tables through it

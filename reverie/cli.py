@@ -183,7 +183,9 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _calls(args: argparse.Namespace) -> int:
-    print(api.calls(args.table).group_by('table', 'outcome', 'cache_hit').collect())
+    calls = api.calls(args.table)
+    print(calls.group_by('table', 'outcome', 'cache_hit').collect())
+    print(f'Total: {calls.total()} (credits and USD are billed apart)')
     return 0
 
 

@@ -24,6 +24,7 @@ from reverie import types as ts
 from reverie.catalog.catalog import Catalog
 from reverie.display.resultset import ResultSet
 from reverie.errors import InvalidValueError
+from reverie.functions.paid import money
 from reverie.store.db import columns_table, tables_table
 from reverie.store.ledger import CALL_COLUMNS, Ledger
 
@@ -100,12 +101,29 @@ class CallsQuery:
         return replace(self, filters=tuple(tests))
 
     def group_by(self, *names: str) -> CallsQuery:
-        """One row per group: the keys, ``calls`` (attempts) and ``credits`` (their sum)."""
+        """One row per group: the keys, ``calls`` (attempts), ``credits`` and ``cost_usd``.
+
+        Credits (Reve) and USD (OpenAI, Gemini, BFL) are summed apart, never together.
+        """
         _check(names)
         return replace(self, keys=tuple(names))
 
     def collect(self) -> ResultSet:
         """Read the ledger now."""
+        rows = self._rows()
+        if self.keys is not None:
+            return _grouped(rows, self.keys)
+        cols = list(self.columns)
+        return ResultSet(cols, [_type(c) for c in cols], [[r[c] for r in rows] for c in cols])
+
+    def total(self) -> str:
+        """What the matching rows cost, each unit apart: ``72 credits, $0.36``."""
+        rows = self._rows()
+        credits = sum(float(r['credits'] or 0) for r in rows)
+        usd = sum(float(r['cost_usd'] or 0) for r in rows)
+        return f'{money(credits, "credits")}, {money(usd, "usd")}'
+
+    def _rows(self) -> list[Row]:
         names = self.names()
         rows = []
         for raw in self.ledger.rows(self.table_id):
@@ -113,10 +131,7 @@ class CallsQuery:
             row = {'table': table, 'column': column, **_readable(raw)}
             if all(test(row) for test in self.filters):
                 rows.append(row)
-        if self.keys is not None:
-            return _grouped(rows, self.keys)
-        cols = list(self.columns)
-        return ResultSet(cols, [_type(c) for c in cols], [[r[c] for r in rows] for c in cols])
+        return rows
 
     def count(self) -> int:
         """Number of ledger rows that match."""
@@ -138,15 +153,16 @@ def _equals(name: str, value: Any) -> Callable[[Row], bool]:
 def _grouped(rows: list[Row], keys: tuple[str, ...]) -> ResultSet:
     groups: dict[tuple[Any, ...], list[float]] = {}
     for row in rows:
-        acc = groups.setdefault(tuple(row[k] for k in keys), [0, 0.0])
+        acc = groups.setdefault(tuple(row[k] for k in keys), [0, 0.0, 0.0])
         acc[0] += 1
         acc[1] += float(row['credits'] or 0)
-    names = [*keys, 'calls', 'credits']
+        acc[2] += float(row['cost_usd'] or 0)
+    names = [*keys, 'calls', 'credits', 'cost_usd']
     columns: list[list[Any]] = [[] for _ in names]
-    for key, (calls, credits) in groups.items():
-        for i, value in enumerate([*key, int(calls), credits]):
+    for key, (calls, credits, usd) in groups.items():
+        for i, value in enumerate([*key, int(calls), credits, usd]):
             columns[i].append(value)
-    types = [*(_type(k) for k in keys), ts.Int, ts.Float]
+    types = [*(_type(k) for k in keys), ts.Int, ts.Float, ts.Float]
     return ResultSet(names, types, columns)
 
 

@@ -71,6 +71,7 @@ RESERVED_NAMES = frozenset(
         'sample',
         'select',
         'show',
+        'spend',
         'tail',
         'to_pandas',
         'update',

@@ -22,36 +22,45 @@ from reverie.exec.evaluator import ComputeStats, OnError, compute_pending
 from reverie.exec.loop import run_sync
 from reverie.exec.paid import PaidOptions
 from reverie.exec.schema import TableSchema
+from reverie.functions.paid import UNITS, Budget
 from reverie.store.db import ROWID
 from reverie.store.versions import add_counts, current_version
 
 
 class Operation:
-    """The paid-call settings of one user operation and the credits its runs spent so far.
+    """The paid-call settings of one user operation and what its runs spent so far, per unit.
 
     The default budget is read from the settings only when a run needs it, so a write
     that computes nothing costs no settings read.
     """
 
-    def __init__(self, catalog: Catalog, budget: float | None, use_cache: bool = True) -> None:
+    def __init__(
+        self, catalog: Catalog, budget: float | Budget | None, use_cache: bool = True
+    ) -> None:
         self._catalog = catalog
         self._budget = budget
         self._default_read = budget is not None
         self.use_cache = use_cache
-        self.spent = 0.0
+        self.spent = dict.fromkeys(UNITS, 0.0)
 
     @classmethod
-    def of(cls, catalog: Catalog, budget: float | None, *, use_cache: bool = True) -> Operation:
+    def of(
+        cls, catalog: Catalog, budget: float | Budget | None, *, use_cache: bool = True
+    ) -> Operation:
         """``budget`` checked; without one, the settings' ``budget_credits`` (when needed)."""
-        if budget is not None and not budget >= 0:
-            raise InvalidValueError(f'budget must be a number of credits >= 0, got {budget!r}.')
+        if budget is not None and not isinstance(budget, Budget) and not budget >= 0:
+            raise InvalidValueError(
+                f"budget must be a number >= 0 (in the provider's own unit) or an "
+                f'rv.Budget(credits=..., usd=...), got {budget!r}.'
+            )
         return cls(catalog, budget, use_cache)
 
     @property
-    def budget(self) -> float | None:
-        """The credits the whole operation may spend (None: no cap)."""
+    def budget(self) -> float | Budget | None:
+        """What the whole operation may spend (None: no cap)."""
         if not self._default_read:
-            self._budget = self._catalog.exec.settings().budget_credits
+            default = self._catalog.exec.settings().budget_credits
+            self._budget = None if default is None else Budget(credits=default)
             self._default_read = True
         return self._budget
 
@@ -60,7 +69,14 @@ class Operation:
     ) -> PaidOptions:
         """Options of the next run: what is left of the budget, cells of ``version``."""
         budget = self.budget
-        left = None if budget is None else max(0.0, budget - self.spent)
+        left: float | Budget | None = None
+        if isinstance(budget, Budget):
+            caps = {u: budget.limit(u) for u in UNITS}
+            left = Budget(
+                **{u: None if c is None else max(0.0, c - self.spent[u]) for u, c in caps.items()}
+            )
+        elif budget is not None:  # one unit only (the run refuses two): their sum is it
+            left = max(0.0, budget - sum(self.spent.values()))
         cache = self.use_cache if use_cache is None else use_cache
         return PaidOptions(budget=left, use_cache=cache, table_version=version)
 
@@ -110,7 +126,8 @@ def compute(
     finally:
         paid = runs[0].paid if runs else None
         if paid is not None:
-            op.spent += paid.stats.credits
+            for unit in UNITS:
+                op.spent[unit] += paid.stats.spent(unit)
     if stats.busy_elsewhere:
         print(f'{stats.busy_elsewhere} rows are being computed by another process right now.')
     if on_error == 'abort' and stats.first_error is not None:

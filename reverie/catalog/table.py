@@ -33,6 +33,7 @@ from reverie.exec.schema import TableSchema
 from reverie.exec.worker import Done, Job
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr
+from reverie.functions.paid import UNITS, Budget
 from reverie.io.sources import RowSource
 
 # Pixeltable Table methods reverie lacks, with what to do instead: t.join must not read as
@@ -141,7 +142,7 @@ class Table(TableReads, SearchMethods):
         *,
         on_error: OnError = 'abort',
         print_stats: bool = True,
-        budget: float | None = None,
+        budget: float | Budget | None = None,
         dry_run: bool = False,
         **values: Any,
     ) -> Any:
@@ -204,7 +205,7 @@ class Table(TableReads, SearchMethods):
         on_error: OnError = 'abort',
         if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
         print_stats: bool = True,
-        budget: float | None = None,
+        budget: float | Budget | None = None,
         dry_run: bool = False,
         **new: Any,
     ) -> Any:
@@ -285,7 +286,7 @@ class Table(TableReads, SearchMethods):
         cascade: bool = True,
         on_error: OnError = 'ignore',
         print_stats: bool = True,
-        budget: float | None = None,
+        budget: float | Budget | None = None,
         use_cache: bool = False,
         dry_run: bool = False,
     ) -> Any:
@@ -328,7 +329,7 @@ class Table(TableReads, SearchMethods):
         *,
         where: Expr | None = None,
         cascade: bool = True,
-        budget: float | None = None,
+        budget: float | Budget | None = None,
         dry_run: bool = False,
     ) -> Any:
         """Set stored columns (to literals or expressions) where ``where`` holds.
@@ -352,16 +353,21 @@ class Table(TableReads, SearchMethods):
         )
 
     def credits_used(self) -> float:
-        """Credits every paid call for this table cost, from the ledger of paid calls.
+        """Credits (Reve's unit, never USD) every paid call for this table cost, from the ledger.
 
         Counts answered calls and calls that may have been charged (no answer came back);
         it never goes down: deleting rows or recomputing cells does not erase spend.
         """
+        return self.spend()['credits']
+
+    def spend(self) -> dict[str, float]:
+        """What every paid call for this table cost, per unit: ``{'credits': 54, 'usd': 0.36}``.
+
+        Reve bills credits, OpenAI, Gemini and BFL bill USD; the two are never added.
+        """
         ledger = self._catalog.exec.ledger
-        if ledger is None:
-            return 0
-        spent = ledger.spent(self._id)
-        return int(spent) if spent.is_integer() else spent
+        spend = ledger.spend(self._id) if ledger is not None else dict.fromkeys(UNITS, 0.0)
+        return {u: int(v) if v.is_integer() else v for u, v in spend.items()}
 
     # -- versions, views -----------------------------------------------------------------
     def history(self, n: int | None = None) -> ResultSet:

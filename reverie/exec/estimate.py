@@ -22,12 +22,12 @@ import sqlalchemy as sa
 
 from reverie import types as ts
 from reverie.exec.caller import NullRule, acall_batched, call_batched, function_of, unwrap
-from reverie.exec.paid import PaidRun, fingerprint
+from reverie.exec.paid import PaidRun
 from reverie.exec.planner import plan_table
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.compile import Getter
-from reverie.functions.paid import PaidFunction
+from reverie.functions.paid import PaidFunction, money
 from reverie.store.db import ERROR, PENDING, ROWID, VALUE
 from reverie.store.ledger import CallSite, calls_table
 
@@ -41,9 +41,11 @@ class Estimate:
     Attributes:
         paid_calls: calls that would be sent.
         cached: calls an earlier answer (cache or journal) would serve at no cost.
-        credits_low: least credits, from the price tables.
-        credits_high: most credits (what a budget must allow).
+        credits_low: least credits (Reve's unit), from the price tables.
+        credits_high: most credits (what a credits budget must allow).
         seconds: rough time, from the pool limits and the latency observed in the ledger.
+        usd_low: least USD (OpenAI, Gemini, BFL), from the price tables.
+        usd_high: most USD (what a USD budget must allow).
     """
 
     paid_calls: int
@@ -51,13 +53,16 @@ class Estimate:
     credits_low: float
     credits_high: float
     seconds: float
+    usd_low: float = 0.0
+    usd_high: float = 0.0
 
     def __str__(self) -> str:
-        low, high = _num(self.credits_low), _num(self.credits_high)
-        credits = low if low == high else f'{low}-{high}'
+        cost = [money(self.usd_low, 'usd', self.usd_high)] if self.usd_high else []
+        if self.credits_high or not cost:
+            cost.insert(0, money(self.credits_low, 'credits', self.credits_high))
         return (
             f'Would make {self.paid_calls} paid call{"" if self.paid_calls == 1 else "s"} '
-            f'({self.cached} cached), {credits} credits, about {self.seconds:.0f} s; '
+            f'({self.cached} cached), {" and ".join(cost)}, about {self.seconds:.0f} s; '
             'nothing was changed.'
         )
 
@@ -106,7 +111,13 @@ async def estimate_cells(
     latency = await _observed_latency(paid)
     seconds = math.ceil(stats.waiting / max(1, concurrency)) * latency
     return Estimate(
-        stats.waiting, stats.cache_hits + stats.recovered, stats.low, stats.high, seconds
+        stats.waiting,
+        stats.cache_hits + stats.recovered,
+        stats.low,
+        stats.high,
+        seconds,
+        stats.low_usd,
+        stats.high_usd,
     )
 
 
@@ -177,7 +188,7 @@ async def estimate_call(
     if prepared is None:
         return False
     journalled, cached = await asyncio.to_thread(
-        paid.ledger.find_answers, fingerprint(prepared), site
+        paid.ledger.find_answers, paid.fingerprint_of(fn, prepared), site
     )
     stats = paid.stats
     if journalled is not None:
@@ -188,8 +199,12 @@ async def estimate_call(
         return False
     price = prepared.price()
     stats.waiting += 1
-    stats.low += price.low
-    stats.high += price.high
+    if price.unit == 'usd':
+        stats.low_usd += price.low
+        stats.high_usd += price.high
+    else:
+        stats.low += price.low
+        stats.high += price.high
     return True
 
 
@@ -213,7 +228,3 @@ async def _observed_latency(paid: PaidRun) -> float:
 
     observed = await asyncio.to_thread(read)
     return observed if observed is not None else DEFAULT_LATENCY
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f'{x:.2f}'

@@ -17,7 +17,8 @@ One call, step by step:
 7. journal: the answer's bytes are durable (media store, or a database blob when the media
    store cannot take them) before they are interpreted.
 8. finish: ``call.check_answer`` (an image decodes under size limits, a JSON body has its
-   parts); a bad answer is an error cell whose bytes stay in the journal.
+   parts); a bad answer is an error cell, its ledger rows become ``bad_answer`` (still
+   charged; the bytes stay for inspection) and neither the cache nor a resume serves it.
 
 Retries: the pool retries what the provider says was not charged (connect errors, 429,
 5xx). A ``maybe_charged`` failure (read timeout, reset after sending, malformed answer) is
@@ -40,9 +41,25 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from reverie.errors import ContentViolationError, RunStoppedError, ServiceError
-from reverie.functions.paid import Answer, PaidCall, PaidFunction, Price
+from reverie.errors import (
+    ContentViolationError,
+    InvalidValueError,
+    RunStoppedError,
+    ServiceError,
+)
+from reverie.exec.cells import owner_id
+from reverie.functions.paid import (
+    UNITS,
+    Answer,
+    Budget,
+    PaidCall,
+    PaidFunction,
+    Price,
+    money,
+    number,
+)
 from reverie.functions.udf import CellValue
+from reverie.store.budgets import Refusal, start_within_caps
 from reverie.store.ledger import FAILED, MAYBE_CHARGED, CallSite, Ledger
 from reverie.store.media import extension_for
 
@@ -51,6 +68,7 @@ if TYPE_CHECKING:
     from reverie.exec.pools import PoolRegistry
     from reverie.store.media import MediaStore
 
+FLIGHT_POLL_SECONDS = 0.25  # how often a call waiting for another process's answer looks
 JOURNAL_WRITE_SECONDS = 300.0  # keep trying to journal a paid answer this long
 # sa.exc.TimeoutError: no pooled connection came free (threads queue behind a held lock).
 STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError, sa.exc.TimeoutError)
@@ -58,9 +76,13 @@ STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError, sa.exc.Ti
 
 @dataclass
 class PaidOptions:
-    """Per operation: the budget (credits), whether the cache may answer, dry run."""
+    """Per operation: the budget, whether the cache may answer, dry run.
 
-    budget: float | None = None
+    ``budget``: a ``Budget`` (a cap per unit), or a bare number in the provider's own unit
+    (refused once the run's calls are priced in two units), or None (no cap).
+    """
+
+    budget: float | Budget | None = None
     use_cache: bool = True
     dry_run: bool = False
     table_version: int | None = None  # the version whose cells the calls compute (history)
@@ -68,21 +90,43 @@ class PaidOptions:
 
 @dataclass
 class PaidStats:
-    """What the paid calls of one run did (the run summary's ``20 paid calls, 480 credits``)."""
+    """What the paid calls of one run did (``20 paid calls, 480 credits, $0.36``).
+
+    Money is kept per unit: Reve credits and USD are never added together.
+    """
 
     paid_calls: int = 0  # attempts sent
     cache_hits: int = 0
     recovered: int = 0  # cells finished from the journal
     credits: float = 0.0
+    usd: float = 0.0
     maybe_charged: int = 0
     low: float = 0.0  # dry run: credits range
     high: float = 0.0
+    low_usd: float = 0.0  # dry run: USD range
+    high_usd: float = 0.0
     waiting: int = 0  # dry run: calls that would be sent
+
+    def spent(self, unit: str) -> float:
+        """What the run spent in ``unit`` (answered and maybe charged)."""
+        return self.usd if unit == 'usd' else self.credits
+
+    def add(self, unit: str, amount: float) -> None:
+        """Count ``amount`` spent in ``unit``."""
+        if unit == 'usd':
+            self.usd += amount
+        else:
+            self.credits += amount
+
+    def spend_text(self) -> str:
+        """``480 credits``, ``$0.36``, or both (credits when nothing was spent)."""
+        parts = [money(self.spent(u), u) for u in UNITS if self.spent(u)]
+        return ', '.join(parts) or money(0, 'credits')
 
     def summary(self) -> str:
         """``20 paid calls, 480 credits`` (with cache hits and journal when any)."""
         parts = [f'{self.paid_calls} paid call{"" if self.paid_calls == 1 else "s"}']
-        parts.append(f'{_num(self.credits)} credits')
+        parts.append(self.spend_text())
         if self.cache_hits:
             parts.append(f'{self.cache_hits} cached')
         if self.recovered:
@@ -97,6 +141,14 @@ class _Answered:
     call_id: int
     answer: Answer
     journal_id: int
+    source: dict[str, Any] = field(default_factory=dict)  # the ledger fields a cache hit copies
+
+
+@dataclass(frozen=True)
+class _Flight:
+    """A paid call's answer, for the identical calls that waited for it (single flight)."""
+
+    source: dict[str, Any]
 
 
 @dataclass
@@ -124,15 +176,20 @@ class LedgerWrites:
             if not future.done():
                 batch, self._starts = self._starts, []
                 try:
-                    ids = await _while_locked(self.ledger.start_many, [(s, f) for s, f, _ in batch])
+                    ids = await _while_locked(
+                        start_within_caps, self.ledger, [(s, f) for s, f, _ in batch]
+                    )
                 except STORAGE_ERRORS as e:
                     error = storage_stop(e, 'writing the ledger of paid calls')
                     for *_, waiting in batch:
                         if not waiting.done():
                             waiting.set_exception(error)
                 else:
-                    for (*_, waiting), call_id in zip(batch, ids, strict=True):
-                        waiting.set_result(call_id)
+                    for (*_, waiting), result in zip(batch, ids, strict=True):
+                        if isinstance(result, Refusal):
+                            waiting.set_exception(cap_reached(result))
+                        else:
+                            waiting.set_result(result)
         return await future
 
     async def write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -157,7 +214,9 @@ class PaidRun:
     stopping: bool = False  # first Ctrl-C: send nothing new
     in_flight: int = 0
     delivered: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, col) -> call
-    _reserved: float = 0.0
+    _reserved: dict[str, float] = field(default_factory=lambda: dict.fromkeys(UNITS, 0.0))
+    _bare_unit: str | None = None  # the unit a bare-number budget was taken in
+    _flights: dict[str, asyncio.Future[_Flight]] = field(default_factory=dict)
     _media_checked: bool = False
     _spill_checked: bool = False
     _spill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -174,7 +233,7 @@ class PaidRun:
         prepared, cache_allowed = await self.prepare(fn, args, kwargs)
         if prepared is None:
             return None
-        fp = fingerprint(prepared)
+        fp = self.fingerprint_of(fn, prepared)
         price = prepared.price()
         await self.take_spilled()
         earlier, hit = await self.writes.write(self.ledger.find_answers, fp, site)
@@ -182,18 +241,70 @@ class PaidRun:
             self.stats.recovered += 1
             return await self._from_journal(prepared, earlier, earlier['id'], site)
         if cache_allowed and hit is not None:
-            call_id = await self.writes.write(self.ledger.cache_hit, site, hit)
-            self.stats.cache_hits += 1
-            return await self._from_journal(prepared, {**hit, 'credits': 0}, call_id, site)
+            return await self._cached(prepared, hit, site)
+        flight = self._flights.get(fp) if cache_allowed else None
+        if flight is not None:  # the same request is in flight: take its answer
+            return await self._cached(prepared, (await asyncio.shield(flight)).source, site)
         if self.stopping:
             raise _Stopped
-        await self._check_media()
-        self._reserve(price)
+        mine: asyncio.Future[_Flight] | None = None
+        if cache_allowed:  # registered before any await: identical calls wait for this one
+            mine = self._flights[fp] = asyncio.get_running_loop().create_future()
         try:
-            done = await self._send(fn, prepared, fp, price, site)
-        finally:
-            self._reserved -= price.high
+            elsewhere = None
+            if mine is not None:  # another process may have it in flight: wait for it
+                elsewhere = await self._answer_elsewhere(fn, fp, site)
+            if elsewhere is None:
+                await self._check_media()
+                done = await self._send(fn, prepared, fp, price, site)
+        except BaseException as e:
+            if mine is not None:
+                self._flights.pop(fp, None)
+                mine.set_exception(e if isinstance(e, Exception) else _Stopped())
+                mine.exception()  # retrieved: no warning when nobody waits for it
+            raise
+        if mine is not None:
+            self._flights.pop(fp, None)
+            mine.set_result(_Flight(done.source if elsewhere is None else elsewhere))
+        if elsewhere is not None:  # another process paid for it
+            return await self._cached(prepared, elsewhere, site)
         return await self._finish(prepared, done, site)
+
+    async def _cached(
+        self, prepared: PaidCall, source: dict[str, Any], site: CallSite
+    ) -> CellValue | None:
+        """The cell from an answer another call (earlier, or in flight) paid for."""
+        call_id = await self.writes.write(self.ledger.cache_hit, site, source)
+        self.stats.cache_hits += 1
+        return await self._from_journal(prepared, {**source, 'credits': 0}, call_id, site)
+
+    async def _answer_elsewhere(
+        self, fn: PaidFunction, fp: str, site: CallSite
+    ) -> dict[str, Any] | None:
+        """Wait while another live process has the same request in flight; its answer.
+
+        None when no other process has it in flight (or its call ended without an answer):
+        this call is sent. A process known dead (same host) is not waited for; one on
+        another host is waited for at most the provider's timeout.
+        """
+        from reverie.exec.worker import owner_is_gone  # worker.py imports this module
+
+        settings = self.config.providers.get(fn.pool_for(self.config).name)
+        timeout = settings.timeout if settings is not None else 180.0
+        me = owner_id()
+        while True:
+            owners = await self.writes.write(self.ledger.in_flight, fp, time.time() - timeout)
+            if not any(o != me and not owner_is_gone(o) for o in owners):
+                return None
+            await asyncio.sleep(FLIGHT_POLL_SECONDS)
+            found: tuple[Any, dict[str, Any] | None]
+            found = await self.writes.write(self.ledger.find_answers, fp, site)
+            if found[1] is not None:
+                return found[1]
+
+    def fingerprint_of(self, fn: PaidFunction, prepared: PaidCall) -> str:
+        """The call's fingerprint, with the endpoint and account it goes to (cache key)."""
+        return fingerprint(prepared, account(self.config, fn.pool_for(self.config).name))
 
     async def prepare(
         self, fn: PaidFunction, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -220,28 +331,43 @@ class PaidRun:
         )
         if not pool.learned:  # once per pool and process: start where earlier runs ended
             pool.learn(*self.ledger.concurrency(fn.path))
-        fields = {
+        usd = price.unit == 'usd'
+        fields = {  # booked at the worst case until the answer says what it cost
             'function': fn.path,
             'endpoint': prepared.endpoint,
             'fingerprint': fp,
-            'credits': price.high,
+            'credits': 0.0 if usd else price.high,
+            'cost_usd': price.high if usd else None,
             'table_version': self.options.table_version,
+            'owner': owner_id(),
         }
         attempts: list[int] = []
 
         async def one_attempt() -> tuple[int, Answer]:
             if self.stopping:
                 raise _Stopped
-            attempts.append(len(attempts) + 1)
-            call_id = await self.writes.start(site, {**fields, 'attempt': len(attempts)})
-            answer = await self._attempt(prepared, call_id, price, pool.note_sending)
+            await self._reserve(price)  # every attempt that may be charged, retries included
+            try:
+                attempts.append(len(attempts) + 1)
+                call_id = await self.writes.start(site, {**fields, 'attempt': len(attempts)})
+                answer = await self._attempt(prepared, call_id, price, pool.note_sending)
+            except BaseException:
+                self._release(price)
+                raise
             return call_id, answer
 
         maybe_charged_left = self.config.maybe_charged_retries
         while True:
             try:
                 call_id, answer = await pool.run(one_attempt)
-                return await self._journal(call_id, answer, price)
+                try:
+                    done = await self._journal(call_id, answer, price)
+                finally:  # held until the spend is counted
+                    self._release(price)
+                done.source = {**fields, 'http_status': 200, 'journal_id': done.journal_id}
+                done.source.update(request_id=answer.request_id)
+                done.source.update(model_version=answer.model_version)
+                return done
             except ServiceError as e:
                 if e.stops_run:
                     raise RunStoppedError(
@@ -260,9 +386,17 @@ class PaidRun:
     ) -> Answer:
         """One attempt whose ledger row ``call_id`` is written; the row ends as it ends."""
         self.in_flight += 1
+        sent = False
         try:
             sending()  # the pool's probing times refusals from here, not from admission
+            sent = True  # from here on the request may have left
             return await prepared.send(self.config)
+        except InvalidValueError as e:  # refused here (no key, a local check): never sent
+            sent = False
+            await self.writes.write(
+                self.ledger.finish, call_id, FAILED, credits=0, cost_usd=None, error=str(e)
+            )
+            raise
         except ServiceError as e:
             if e.maybe_charged:
                 self._count_maybe_charged(price)
@@ -270,7 +404,7 @@ class PaidRun:
                 self.ledger.finish,
                 call_id,
                 MAYBE_CHARGED if e.maybe_charged else FAILED,
-                **({} if e.maybe_charged else {'credits': 0}),
+                **({} if e.maybe_charged else {'credits': 0, 'cost_usd': None}),
                 http_status=e.status,
                 request_id=e.request_id,
                 error=str(e),
@@ -288,24 +422,29 @@ class PaidRun:
             raise
         finally:
             self.in_flight -= 1
-            self.stats.paid_calls += 1
+            self.stats.paid_calls += sent
 
     def _count_maybe_charged(self, price: Price) -> None:
         self.stats.maybe_charged += 1
-        self.stats.credits += price.high
+        self.stats.add(price.unit, price.high)
 
     # -- after the answer ----------------------------------------------------------------
     async def _journal(self, call_id: int, answer: Answer, price: Price) -> _Answered:
         """Make the answer's bytes durable and complete its ledger row, or stop loudly."""
         note = None
-        credits = answer.credits
-        if credits is None:
-            credits = price.high
+        usd = price.unit == 'usd'  # the provider's own credits (BFL) stay in the cell's meta
+        spent = answer.cost_usd if usd else answer.credits
+        if spent is None:
+            spent = price.high
             note = (
-                'the answer gave no valid credits figure; recorded the price table figure '
-                f'({_num(price.high)}, {price.source})'
+                'the answer gave no valid cost figure; recorded the price table figure '
+                f'({money(price.high, price.unit)}, {price.source})'
             )
-        answer = dataclasses.replace(answer, credits=credits)
+            if usd:
+                answer = dataclasses.replace(answer, cost_usd=spent)
+            else:
+                answer = dataclasses.replace(answer, credits=spent)
+        credits = 0.0 if usd else spent
         data = answer.data
         digest = hashlib.sha256(data).hexdigest()
         ref: str | None = None
@@ -335,13 +474,14 @@ class PaidRun:
                 break
             except STORAGE_ERRORS as e:
                 if time.monotonic() > deadline:
-                    kept = await self._spill(call_id, digest, len(data), ref, answer, note)
+                    booked = dataclasses.replace(answer, credits=credits)
+                    kept = await self._spill(call_id, digest, len(data), ref, booked, note)
                     what = f'journalling the answer of paid call {call_id}'
                     if kept is not None:
                         what += f' (its answer is kept in {str(kept)!r} for the next run)'
                     raise storage_stop(e, what) from None
                 await asyncio.sleep(1.0)
-        self.stats.credits += credits
+        self.stats.add(price.unit, spent)
         return _Answered(call_id, answer, journal_id)
 
     async def _spill(
@@ -430,22 +570,52 @@ class PaidRun:
     ) -> CellValue | None:
         if site.row_id is not None and site.column_id is not None:
             self.delivered[(site.row_id, site.column_id)] = done.call_id
-        await asyncio.to_thread(prepared.check_answer, done.answer.data, done.call_id)
+        try:
+            await asyncio.to_thread(prepared.check_answer, done.answer.data, done.call_id)
+        except ServiceError:  # paid for, but never served again (cache, resume)
+            await self.writes.write(self.ledger.bad_answer, done.journal_id)
+            raise
         return prepared.to_cell(done.answer)
 
     # -- budget, storage --------------------------------------------------------------
-    def _reserve(self, price: Price) -> None:
-        budget = self.options.budget
-        if budget is not None and self.stats.credits + self._reserved + price.high > budget:
+    async def _reserve(self, price: Price) -> None:
+        """Hold the worst case of one attempt against the budget, or stop the run."""
+        unit, budget = price.unit, self.options.budget
+        limit = budget.limit(unit) if isinstance(budget, Budget) else budget
+        if limit is not None and not isinstance(budget, Budget) and self._bare_unit != unit:
+            await self._check_bare_unit(limit, unit)
+        spent, held = self.stats.spent(unit), self._reserved[unit]
+        if limit is not None and spent + held + price.high > limit:
             raise RunStoppedError(
-                f'Budget reached: {_num(self.stats.credits)} of {_num(budget)} credits spent '
-                f'and the next call could cost up to {_num(price.high)} ({price.source}); '
-                'nothing more was sent. Finished cells are kept and the rest stay pending: '
-                'continue with a larger budget, e.g. t.recompute_columns(budget=...) or '
-                '`reverie resume`.',
+                f'Budget reached: {_of(spent + held, limit, unit)} spent or '
+                f'held by calls in flight ({money(spent, unit)} settled) and the next call '
+                f'could cost up to {money(price.high, unit)} ({price.source}); nothing more '
+                'was sent. Finished cells are kept and the rest stay pending: continue with a '
+                'larger budget, e.g. t.recompute_columns(budget=...) or `reverie resume`.',
                 reason='budget',
             )
-        self._reserved += price.high
+        self._reserved[unit] += price.high
+
+    async def _check_bare_unit(self, limit: float, unit: str) -> None:
+        """Refuse a bare-number budget whose unit is ambiguous.
+
+        Ambiguous: this run, or the table's ledger, has calls priced in another unit.
+        """
+        other = self._bare_unit
+        if other is None and self.table_id is not None:
+            spend = await self.writes.write(self.ledger.spend, self.table_id)
+            other = next((u for u, v in spend.items() if v and u != unit), None)
+        if other is not None and other != unit:
+            raise RunStoppedError(
+                f"budget={number(limit)} is a bare number, which means the provider's own "
+                f'unit, but this table pays in {other} and in {unit}; nothing priced in {unit} '
+                'was sent. Name the unit: budget=rv.Budget(credits=..., usd=...).',
+                reason='budget',
+            )
+        self._bare_unit = unit
+
+    def _release(self, price: Price) -> None:
+        self._reserved[price.unit] -= price.high
 
     async def _check_media(self) -> None:
         if self._media_checked:
@@ -496,6 +666,22 @@ async def _while_locked(fn: Any, *args: Any) -> Any:
             await asyncio.sleep(0.25)
 
 
+def cap_reached(refusal: Refusal) -> RunStoppedError:
+    """The run-stopping error for an attempt a stored cap (``rv.set_budget``) refused."""
+    cap, unit = refusal.cap, refusal.cap.unit
+    scope = 'all tables' if cap.table_id is None else 'this table'
+    period = ' today (UTC)' if cap.per == 'day' else ''
+    raise_it = f'rv.set_budget({unit}=...' + ('' if cap.table_id is None else ', table=...')
+    return RunStoppedError(
+        f'Budget cap reached: {_of(refusal.spent, cap.cap, unit)} spent{period} or held by '
+        f'calls in flight (the cap of {scope}, set with rv.set_budget, shared by every '
+        f'process), and the next call could cost up to {money(refusal.price, unit)}; '
+        f'nothing more was sent. Raise it with {raise_it}, per={cap.per!r}) and run '
+        '`reverie resume`; rv.budgets() shows caps and spend.',
+        reason='budget',
+    )
+
+
 def storage_stop(e: BaseException, what: str) -> RunStoppedError:
     """The run-stopping error for a failed write (database locked, disk full, read-only)."""
     detail = (str(e).splitlines() or [''])[0].split(' (Background on this error')[0]
@@ -515,12 +701,28 @@ def storage_stop(e: BaseException, what: str) -> RunStoppedError:
     )
 
 
-def fingerprint(call: PaidCall) -> str:
-    """sha256 over the call's fingerprint fields (as its family declares them)."""
-    text = json.dumps(
-        call.fingerprint_fields(), sort_keys=True, default=repr, separators=(',', ':')
-    )
+def fingerprint(call: PaidCall, account: str = '') -> str:
+    """sha256 over the call's fingerprint fields and the ``account`` it is sent to.
+
+    The account (see ``account``) keeps an answer from being reused across endpoints or keys.
+    """
+    fields = call.fingerprint_fields()
+    if account:
+        fields = {**fields, 'account': account}
+    text = json.dumps(fields, sort_keys=True, default=repr, separators=(',', ':'))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def account(config: Config, provider: str) -> str:
+    """Who a provider's calls are sent to: its base URL and a hash of its key (never the key).
+
+    Empty for a provider without settings (a local model).
+    """
+    settings = config.providers.get(provider)
+    if settings is None:
+        return ''
+    key = hashlib.sha256((settings.api_key or '').encode()).hexdigest()[:16]
+    return f'{settings.base_url.rstrip("/")}#{key}'
 
 
 def _sniff_extension(data: bytes) -> str | None:
@@ -533,5 +735,8 @@ def _sniff_extension(data: bytes) -> str | None:
     return None
 
 
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f'{x:.2f}'
+def _of(amount: float, limit: float, unit: str) -> str:
+    """``54 of 60 credits``, ``$0.54 of $5``."""
+    if unit == 'usd':
+        return f'{money(amount, unit)} of {money(limit, unit)}'
+    return f'{number(amount)} of {money(limit, unit)}'

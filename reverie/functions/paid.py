@@ -19,10 +19,54 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from reverie.config import Config
+from reverie.errors import InvalidValueError
 from reverie.functions.udf import CellValue, Function, PoolSettings
+
+Unit = Literal['credits', 'usd']
+UNITS: tuple[Unit, ...] = ('credits', 'usd')
+
+
+def money(amount: float, unit: str, high: float | None = None) -> str:
+    """An amount (or a range up to ``high``) with its unit: ``18 credits``, ``$0.03-0.34``."""
+    text = number(amount) if high is None or high == amount else f'{number(amount)}-{number(high)}'
+    return f'${text}' if unit == 'usd' else f'{text} credits'
+
+
+def number(x: float) -> str:
+    """``18``, ``0.25``, ``0.0042``: an amount as the summaries print it."""
+    if float(x).is_integer():
+        return str(int(x))
+    return f'{x:.2f}' if abs(x) >= 0.01 else f'{x:.4f}'
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A spend cap in each unit: ``rv.Budget(credits=500)``, ``rv.Budget(usd=5)``, or both.
+
+    A unit left out has no cap. A bare number given as ``budget=`` means the provider's own
+    unit, and is refused when the calls it would cap are priced in both units.
+    """
+
+    credits: float | None = None
+    usd: float | None = None
+
+    def __post_init__(self) -> None:
+        for unit in UNITS:
+            value = getattr(self, unit)
+            if value is not None and (isinstance(value, bool) or not value >= 0):
+                raise InvalidValueError(f'Budget({unit}=...) must be a number >= 0, got {value!r}.')
+        if self.credits is None and self.usd is None:
+            raise InvalidValueError('Budget() needs credits=..., usd=..., or both.')
+
+    def limit(self, unit: str) -> float | None:
+        """The cap in ``unit`` (None: no cap)."""
+        return self.usd if unit == 'usd' else self.credits
+
+    def __str__(self) -> str:
+        return ' and '.join(money(v, u) for u in UNITS if (v := self.limit(u)) is not None)
 
 
 @dataclass(frozen=True)
@@ -35,7 +79,7 @@ class Price:
 
     low: float
     high: float
-    unit: str = 'credits'  # 'credits' (Reve) or 'usd'
+    unit: Unit = 'credits'  # 'credits' (Reve) or 'usd'
     source: str = ''  # where the figure comes from (price table and its date, or usage)
 
 

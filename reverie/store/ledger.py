@@ -2,9 +2,10 @@
 
 - ``rv_calls``: one row per attempt of a paid call, written *before* the request leaves
   (outcome ``maybe_charged``: sent, no answer yet) and completed when it ends (``answered``
-  or ``failed``; it stays ``maybe_charged`` when the answer never came). A cache hit is a row
-  too (``cache_hit``, 0 credits). Rows are never deleted: spend is read from here and never
-  goes down, whatever happens to the cells.
+  or ``failed``; it stays ``maybe_charged`` when the answer never came; ``bad_answer``: paid
+  for, but its bytes did not decode, so neither the cache nor a resume serves them). A cache
+  hit is a row too (``cache_hit``, 0 credits). Rows are never deleted: spend is read from
+  here and never goes down, whatever happens to the cells.
 - ``rv_journal``: the bytes of each answer, durable before they are interpreted: a file in
   the media store (``media_ref``) or, when the media store cannot take them, a blob here.
   An answered ledger row points at its journal entry; ``delivered`` says whether a cell
@@ -25,8 +26,9 @@ if TYPE_CHECKING:
 
     from reverie.store.db import Store
 
-Outcome = Literal['answered', 'failed', 'maybe_charged']
+Outcome = Literal['answered', 'failed', 'maybe_charged', 'bad_answer']
 ANSWERED: Outcome = 'answered'
+BAD_ANSWER: Outcome = 'bad_answer'  # charged, but the answer did not decode: never reused
 FAILED: Outcome = 'failed'
 SLACK = 0.05  # seconds of bookkeeping around a request (see ``Ledger.concurrency``)
 MAYBE_CHARGED: Outcome = 'maybe_charged'
@@ -58,6 +60,8 @@ calls_table = sa.Table(
     sa.Column('error', sa.Text, nullable=True),
     # The table version the call computes cells of (None: finishing pending cells, a query).
     sa.Column('table_version', sa.Integer, nullable=True),
+    # The process that sent it (``host:pid:nonce``): others wait for its answer (single flight).
+    sa.Column('owner', sa.Text, nullable=True),
 )
 
 journal_table = sa.Table(
@@ -71,7 +75,20 @@ journal_table = sa.Table(
     sa.Column('created_at', sa.Float, nullable=False),
 )
 
-CALL_COLUMNS = tuple(c.name for c in calls_table.columns if c.name not in ('delivered',))
+# Spend caps shared by every process on this database (``store/budgets.py``): one row per
+# scope (a table, or None: all tables) and unit.
+budgets_table = sa.Table(
+    'rv_budgets',
+    ledger_metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('table_id', sa.Integer, nullable=True),
+    sa.Column('unit', sa.String(8), nullable=False),  # 'credits' or 'usd'
+    sa.Column('cap', sa.Float, nullable=False),
+    sa.Column('per', sa.String(8), nullable=True),  # 'day' (UTC) or None: for ever
+    sa.Column('created_at', sa.Float, nullable=False),
+)
+
+CALL_COLUMNS = tuple(c.name for c in calls_table.columns if c.name not in ('delivered', 'owner'))
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,16 @@ class Ledger:
         ``attempts``: each call site with its ``function``, ``endpoint``, ``fingerprint``,
         ``attempt`` and ``credits``.
         """
+        with self.store.begin() as conn:
+            return self.start_many_in(conn, attempts)
+
+    @staticmethod
+    def start_many_in(
+        conn: Connection, attempts: list[tuple[CallSite, dict[str, Any]]]
+    ) -> list[int]:
+        """``start_many`` inside a transaction the caller holds."""
+        if not attempts:
+            return []
         now = time.time()
         rows = [
             {
@@ -150,8 +177,7 @@ class Ledger:
             for site, fields in attempts
         ]
         stmt = sa.insert(calls_table).returning(calls_table.c.id, sort_by_parameter_order=True)
-        with self.store.begin() as conn:
-            return [int(i) for i in conn.execute(stmt, rows).scalars().all()]
+        return [int(i) for i in conn.execute(stmt, rows).scalars().all()]
 
     def finish(self, call_id: int, outcome: Outcome, **fields: Any) -> None:
         """Complete an attempt: outcome, status, request id, version, credits, error."""
@@ -246,6 +272,32 @@ class Ledger:
         mine = next((r for r in rows if _at(r, site) and not r['delivered']), None)
         return mine, (rows[0] if rows else None)
 
+    def bad_answer(self, journal_id: int) -> None:
+        """The journalled answer did not decode: its rows are never served again.
+
+        The bytes stay for inspection (``rv.calls()`` names the call); the spend stays.
+        """
+        c = calls_table.c
+        with self.store.begin() as conn:
+            conn.execute(
+                sa.update(calls_table)
+                .where(c.journal_id == journal_id, c.outcome == ANSWERED)
+                .values(outcome=BAD_ANSWER)
+            )
+
+    def in_flight(self, fingerprint: str, since: float) -> list[str]:
+        """Owners of attempts of ``fingerprint`` sent since ``since`` and not ended yet."""
+        c = calls_table.c
+        query = sa.select(c.owner).where(
+            c.fingerprint == fingerprint,
+            c.outcome == MAYBE_CHARGED,
+            c.finished_at.is_(None),
+            c.started_at >= since,
+            c.owner.is_not(None),
+        )
+        with self.store.read() as conn:
+            return [str(o) for o in conn.execute(query).scalars().all()]
+
     def journal(self, journal_id: int) -> JournalEntry:
         """A journalled answer."""
         j = journal_table.c
@@ -265,12 +317,24 @@ class Ledger:
             )
 
     def spent(self, table_id: int | None = None) -> float:
-        """Credits of every attempt (answered or maybe charged), optionally of one table."""
-        query = sa.select(sa.func.coalesce(sa.func.sum(calls_table.c.credits), 0))
+        """Credits (Reve's unit, never USD) of every attempt, optionally of one table."""
+        return self.spend(table_id)['credits']
+
+    def spend(self, table_id: int | None = None) -> dict[str, float]:
+        """``{'credits': ..., 'usd': ...}`` of every attempt (answered or maybe charged).
+
+        Each unit has its own column (``credits``, ``cost_usd``); they are never added.
+        """
+        c = calls_table.c
+        query = sa.select(
+            sa.func.coalesce(sa.func.sum(c.credits), 0),
+            sa.func.coalesce(sa.func.sum(c.cost_usd), 0),
+        )
         if table_id is not None:
-            query = query.where(calls_table.c.table_id == table_id)
+            query = query.where(c.table_id == table_id)
         with self.store.read() as conn:
-            return float(conn.execute(query).scalar_one())
+            credits, usd = conn.execute(query).one()
+        return {'credits': float(credits), 'usd': float(usd)}
 
     def rows(self, table_id: int | None = None) -> list[dict[str, Any]]:
         """Every ledger row (of one table), oldest first."""
@@ -329,6 +393,24 @@ class Ledger:
             return {
                 r for (r,) in conn.execute(sa.select(j.media_ref).where(j.media_ref.is_not(None)))
             }
+
+
+CREDIT_PROVIDERS = ('reve', 'local')  # billed in credits (local: nothing); the rest in USD
+
+
+def usd_apart_in(conn: Connection) -> None:
+    """Catalog 2 -> 3: rows of USD providers held dollars in ``credits``; move them.
+
+    Their ``cost_usd`` keeps what the answer said (or takes the worst case that ``credits``
+    held); ``credits`` becomes 0, so ``credits_used()`` counts Reve credits only.
+    """
+    c = calls_table.c
+    in_credits = sa.or_(*(c.endpoint.like(f'{p}/%') for p in CREDIT_PROVIDERS))
+    conn.execute(
+        sa.update(calls_table)
+        .where(sa.not_(in_credits))
+        .values(cost_usd=sa.func.coalesce(c.cost_usd, c.credits), credits=0)
+    )
 
 
 def _at(row: dict[str, Any], site: CallSite) -> bool:

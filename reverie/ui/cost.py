@@ -55,7 +55,11 @@ def outcome(row: dict[str, Any]) -> str:
     """The outcome bucket of one ledger row."""
     if row['cache_hit']:
         return 'cache hit'
-    return {'answered': 'answered', 'maybe_charged': 'maybe charged'}.get(row['outcome'], 'refused')
+    return {
+        'answered': 'answered',
+        'maybe_charged': 'maybe charged',
+        'bad_answer': 'bad answer',
+    }.get(row['outcome'], 'refused')
 
 
 def _day(row: dict[str, Any]) -> str:

@@ -96,7 +96,7 @@ def test_a_corrupt_image_is_an_error_cell_and_its_bytes_stay_in_the_journal(
     ledger = sqlite_catalog.exec.ledger
     assert ledger is not None
     calls = rv.calls(t).collect()
-    assert set(calls['outcome']) == {'answered'}
+    assert set(calls['outcome']) == {'bad_answer'}  # charged, never served again
     for journal_id in calls['journal_id']:
         entry = ledger.journal(journal_id)
         kept = entry.data or sqlite_catalog.media.path(entry.media_ref or '').read_bytes()

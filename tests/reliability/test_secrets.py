@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import logging
 import traceback
 from pathlib import Path
@@ -16,9 +17,11 @@ from reverie.catalog.catalog import Catalog
 from reverie.config import Config
 from reverie.exec import pools
 from reverie.functions import reve
-from reverie.functions.reve import provider as reve_provider
 from reverie.functions.reve.client import ReveClient
 from reverie.reve_server import ServerOptions, serve_in_thread
+
+# The module, not the package's provider() function of the same name.
+reve_provider = importlib.import_module('reverie.functions.reve.provider')
 
 KEY = 'papi.ZqX7secretKEYw9vB3nLr5tY8uI2oP4aS6dF1gH0jK'
 

@@ -86,17 +86,17 @@ def test_a_dry_run_sends_nothing_and_prices_the_worst_case(provider, topics, req
     estimate = topics.add_computed_column(answer=FUNCTIONS[provider](topics), dry_run=True)
     assert _paid(server) == 0 and 'answer' not in topics.columns()
     assert estimate.paid_calls == 4
-    assert 0 < estimate.credits_low < estimate.credits_high
+    assert 0 < estimate.usd_low < estimate.usd_high and estimate.credits_high == 0  # USD
     topics.add_computed_column(answer=FUNCTIONS[provider](topics), print_stats=False)
     spent = sum(rv.calls(topics).collect()['cost_usd'])
-    assert estimate.credits_low <= spent <= estimate.credits_high
+    assert estimate.usd_low <= spent <= estimate.usd_high
 
 
 @pytest.mark.parametrize('provider', list(FUNCTIONS))
 def test_a_budget_stops_before_crossing(provider, topics, request) -> None:
     server = request.getfixturevalue(f'{provider}_server')
     one = topics.add_computed_column(x=FUNCTIONS[provider](topics), dry_run=True)
-    worst = one.credits_high / 4
+    worst = one.usd_high / 4
     with pytest.raises(rv.RunStoppedError, match='Budget reached') as info:
         topics.add_computed_column(
             answer=FUNCTIONS[provider](topics), budget=worst * 2.5, print_stats=False
