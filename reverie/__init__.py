@@ -21,6 +21,7 @@ from reverie.api import (
     list_dirs,
     list_tables,
     move,
+    workers,
 )
 from reverie.catalog.status import UpdateStatus
 from reverie.catalog.table import Table
@@ -96,4 +97,5 @@ __all__ = [
     'list_tables',
     'move',
     'udf',
+    'workers',
 ]
