@@ -16,7 +16,7 @@ MARK = 'BENCH-RESULT '
 
 
 def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import compute, reve, scale, tables, ui, versions
+    from bench import compute, reve, scale, tables, ui, versions, workers
 
     return {
         'tables': tables.tables,
@@ -39,6 +39,9 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'history_10000': lambda: versions.history(10_000),
         'history_100000': lambda: versions.history(100_000),
         'ui': ui.ui_piece,
+        'workers_throughput': workers.throughput,
+        'workers_rss': workers.worker_rss,
+        'workers_coordination': workers.coordination,
         'ui_1000000': lambda: ui.ui_piece(1_000_000),
     }
 
