@@ -5,10 +5,10 @@ Three pieces, each against its own throwaway PostgreSQL server when ``initdb`` i
 
 - ``workers_throughput``: the Reve stand-in (1 s latency, server limit 64), cluster limit
   64, then 1, 2 and 4 ``reverie worker --concurrency 8`` processes (each with its own
-  ``REVERIE_HOME``) on 128 pending cells each time; throughput from the server's log (first
-  request start to last answer: process start-up is left out), ratios in the same run.
-- ``workers_rss``: one worker computing 10,000 cells of a cheap pooled async UDF; the
-  worker's peak RSS (``VmHWM``) read just before it is stopped.
+  ``REVERIE_HOME``), started and polling before 128 pending cells arrive; throughput from
+  the server's log (first request start to last answer), ratios in the same run.
+- ``workers_rss``: one worker computing 10,000 Reve cells from a stand-in that answers at
+  once (``--concurrency 8``); the worker's peak RSS (``VmHWM``) read just before it is stopped.
 - ``workers_coordination``: 32 and 64 simulated workers (forked processes, one connection
   each) doing a worker's database work for each cell with no call in between: claim (a
   batch of 16), lease renewal (once per batch, the real one is every 40 s), limit slot
@@ -19,11 +19,11 @@ Three pieces, each against its own throwaway PostgreSQL server when ``initdb`` i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import multiprocessing
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -50,13 +50,6 @@ RSS_CELLS = 10_000
 SIM_CELLS = 4_000
 SIM_SECONDS = 20.0  # each simulated worker stops after this long
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@rv.udf(resource_pool='bench-workers', max_concurrency=64)
-async def quick_echo(n: int) -> int:
-    """A cheap pooled call: 1 ms."""
-    await asyncio.sleep(0.001)
-    return n
 
 
 @contextlib.contextmanager
@@ -86,7 +79,7 @@ def _postmaster(cluster: Any) -> int:
 
 
 def _cpu_seconds(root_pid: int) -> float:
-    """User + system CPU of a process and its children (PostgreSQL's backends), from /proc."""
+    """CPU seconds of a process and all its children, live or exited (PostgreSQL's backends)."""
     tick = os.sysconf('SC_CLK_TCK')
     total = 0.0
     for entry in Path('/proc').iterdir():
@@ -97,26 +90,36 @@ def _cpu_seconds(root_pid: int) -> float:
         except OSError:
             continue
         pid, ppid = int(entry.name), int(fields[1])
-        if root_pid in (pid, ppid):
+        if pid == root_pid:  # with the CPU of its children that have exited (cutime, cstime)
+            total += sum(int(f) for f in fields[11:15]) / tick
+        elif ppid == root_pid:
             total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
 
-def _pending_table(path: str, cells: int, reve: bool = True) -> rv.Table:
-    """A table of ``cells`` rows whose computed column is left pending for the workers."""
+def _reve_table(path: str) -> rv.Table:
+    """An empty table with one Reve column."""
     from reverie.functions import reve as reve_fns
 
-    t = rv.create_table(path, {'prompt': rv.String, 'n': rv.Int})
-    t.insert([{'prompt': f'scene {i}', 'n': i} for i in range(cells)], print_stats=False)
-    saved = os.environ.get('REVE_API_URL')
-    os.environ['REVE_API_URL'] = 'http://127.0.0.1:1'  # nothing is sent: budget 0 stops first
-    try:
-        expr = reve_fns.create(t.prompt) if reve else quick_echo(t.n)
-        with contextlib.suppress(rv.RunStoppedError):
-            t.add_computed_column(out=expr, budget=0, print_stats=False)
-    finally:
-        if saved is not None:
-            os.environ['REVE_API_URL'] = saved
+    t = rv.create_table(path, {'prompt': rv.String})
+    t.add_computed_column(out=reve_fns.create(t.prompt), print_stats=False)
+    return t
+
+
+def _add_pending(t: rv.Table, cells: int) -> None:
+    """Insert ``cells`` rows whose Reve cells stay pending for the workers (budget 0 stops
+    the insert's own run before it sends anything)."""
+    path = t._schema().path
+    with contextlib.suppress(rv.RunStoppedError):
+        t.insert(
+            [{'prompt': f'{path}: scene {i}'} for i in range(cells)], budget=0, print_stats=False
+        )
+
+
+def _pending_table(path: str, cells: int) -> rv.Table:
+    """A table of ``cells`` rows whose computed column is left pending for the workers."""
+    t = _reve_table(path)
+    _add_pending(t, cells)
     return t
 
 
@@ -175,10 +178,13 @@ def throughput() -> dict[str, Any]:
         rv.init({'db_url': url, 'media_dir': str(tmp / 'media'), 'home': str(tmp / 'bench')})
         out['database'] = 'postgresql' if url.startswith('postgresql') else 'sqlite'
         for n in (1, 2, 4):
-            t = _pending_table(f'w{n}', CELLS)
-            seen = len(server.requests)
+            t = _reve_table(f'w{n}')
             workers = _start_workers(n, f'w{n}', env, tmp)
             try:
+                while len(rv.workers()) < n:  # all started (imports done) and polling
+                    time.sleep(0.1)
+                seen = len(server.requests)
+                _add_pending(t, CELLS)
                 _wait(t, CELLS)
             finally:
                 _stop(workers)
@@ -197,16 +203,19 @@ def throughput() -> dict[str, Any]:
 
 
 def worker_rss() -> dict[str, Any]:
-    """One worker, 10,000 cells of a cheap pooled UDF: its peak RSS and its pace."""
+    """One worker, 10,000 cells from a stand-in that answers at once: peak RSS and pace."""
     tmp = Path(tempfile.mkdtemp(prefix='reverie-bench-rss-'))
     out: dict[str, Any] = {'cells': RSS_CELLS}
-    with database() as (url, _):
+    flags = ('--latency', '0', '--megapixels', '0.01')
+    with database() as (url, _), server_process(*flags) as server:
+        os.environ.update(REVE_API_KEY='papi.bench', REVE_MAX_CONCURRENCY='64')
         rv.init({'db_url': url, 'media_dir': str(tmp / 'media'), 'home': str(tmp / 'bench')})
-        t = _pending_table('rss', RSS_CELLS, reve=False)
-        (worker,) = _start_workers(1, 'rss', _env(url, tmp), tmp)
+        t = _pending_table('rss', RSS_CELLS)
+        env = _env(url, tmp, REVE_API_URL=server.url, REVE_API_KEY='papi.bench')
+        (worker,) = _start_workers(1, 'rss', {**env, 'REVE_MAX_CONCURRENCY': '64'}, tmp)
         try:
             with Timer() as tm:
-                _wait(t, RSS_CELLS, limit=600)
+                _wait(t, RSS_CELLS, limit=900)
             status = Path(f'/proc/{worker.pid}/status').read_text()
             hwm = next(line for line in status.splitlines() if line.startswith('VmHWM'))
             out['worker_peak_rss_mib'] = int(hwm.split()[1]) / 1024
@@ -241,6 +250,7 @@ def _simulated_worker(url: str, schema: TableSchema, counter: Any) -> None:
                     time.sleep(0.005)
             site = CallSite(schema.id, column.id, rid)
             fp = hashlib.sha256(f'{path}:{rid}'.encode()).hexdigest()
+            ledger.find_answers(fp, site)  # the journal and the cache, read before a call
             call_id = ledger.start(
                 site,
                 function='bench',
@@ -274,6 +284,8 @@ def coordination() -> dict[str, Any]:
             default_catalog().store.dispose()  # no pooled connection crosses the fork
             counter = ctx.Value('i', 0)
             cpu0 = _cpu_seconds(pids[0]) if pids else 0.0
+            clients = resource.getrusage(resource.RUSAGE_CHILDREN)
+            client0 = clients.ru_utime + clients.ru_stime
             procs = [
                 ctx.Process(target=_simulated_worker, args=(url, schema, counter)) for _ in range(n)
             ]
@@ -283,6 +295,9 @@ def coordination() -> dict[str, Any]:
                 for p in procs:
                     p.join(timeout=SIM_SECONDS + 60)
             cpu = (_cpu_seconds(pids[0]) - cpu0) if pids else 0.0
+            clients = resource.getrusage(resource.RUSAGE_CHILDREN)
+            client_cpu = clients.ru_utime + clients.ru_stime - client0
+            out[f'client_cpu_ms_per_cell_{n}'] = 1000 * client_cpu / max(1, counter.value)
             out[f'cells_done_{n}'] = counter.value
             out[f'cells_per_s_{n}'] = counter.value / tm.seconds
             out[f'db_cpu_ms_per_cell_{n}'] = 1000 * cpu / max(1, counter.value)
