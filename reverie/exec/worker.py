@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from reverie.errors import Error
 from reverie.exec.cells import owner_id, pending_condition, rowid_condition
 from reverie.exec.paid import STORAGE_ERRORS
 from reverie.exec.schema import TableSchema
@@ -268,7 +269,11 @@ def run_worker(
                 summary = PassSummary()
                 for job in jobs():
                     worked[job.name] = job
-                    done = job.compute()
+                    try:
+                        done = job.compute()
+                    except (Error, *STORAGE_ERRORS) as e:  # a stopped run: the next pass resumes
+                        say(f'{job.name}: {e}')
+                        continue
                     summary.tables += 1
                     summary.cells += done.cells
                     summary.errors += done.errors

@@ -54,9 +54,9 @@ def _setup(tmp_path: Path, db_url: str, url: str, cells: int) -> dict[str, str]:
 
 def _worker(tmp_path: Path, shared: dict[str, str], i: int) -> subprocess.Popen[str]:
     """``reverie worker --tables w.scenes --concurrency 8`` in its own home (another host)."""
+    args = ['worker', '--tables', 'w.scenes', '--concurrency', '8', '--interval', '0.5']
     return subprocess.Popen(
-        [PYTHON, '-m', 'reverie.cli', 'worker', '--tables', 'w.scenes', '--concurrency', '8']
-        + ['--interval', '0.5'],
+        [PYTHON, '-m', 'reverie.cli', *args],
         env=child_env(tmp_path / f'home-{i}', **shared),
         cwd=ROOT,
         stdout=subprocess.PIPE,
