@@ -176,8 +176,13 @@ class SharedWindow:
         return slot
 
     async def release(self, slot: int) -> None:
-        """Give slot ``slot`` back (in a thread that finishes even if this task is cancelled)."""
-        await asyncio.to_thread(self._release, slot)
+        """Give slot ``slot`` back (in a thread that finishes even if this task is cancelled).
+
+        A database that fails here costs nothing but the slot until its lease ends: the
+        call's answer, already in hand, is never lost to the limit's bookkeeping.
+        """
+        with contextlib.suppress(*STORAGE_ERRORS):
+            await asyncio.to_thread(self._release, slot)
 
     async def answered(self) -> None:
         """An answer came at flat latency: widen the shared window (slow start, or slowly)."""
@@ -188,12 +193,14 @@ class SharedWindow:
             if self._successes < GROWTH_ROUNDS * self.window:
                 return
             self._successes = 0
-        await asyncio.to_thread(self._grow)
+        with contextlib.suppress(*STORAGE_ERRORS):  # grow on a later answer
+            await asyncio.to_thread(self._grow)
 
     async def refused(self, pause: float | None) -> None:
         """A 429: narrow to the slots still held, stop slow start, hold new calls ``pause`` s."""
         self._successes = 0
-        await asyncio.to_thread(self._narrow, pause)
+        with contextlib.suppress(*STORAGE_ERRORS):  # the local window narrowed anyway
+            await asyncio.to_thread(self._narrow, pause)
 
     # -- database side (threads) -------------------------------------------------------
     def _ensure(self) -> None:
