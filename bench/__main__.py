@@ -30,6 +30,8 @@ PIECES = [
     'seed_add',
     'ui',
     's3',
+    'workers_throughput',
+    'workers_coordination',
 ]
 SCALES = [10_000, 100_000, 1_000_000]
 
@@ -248,6 +250,47 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
     rows += search_rows(r)
     rows += ui_rows(r['ui'], r.get('ui_1000000'))
     rows += s3_rows(r['s3'])
+    rows += workers_rows(r)
+    return rows
+
+
+def workers_rows(r: dict[str, Any]) -> list[Row]:
+    """Issue 18: workers sharing one database and one limit (bench/workers.py)."""
+    t, c, m = r['workers_throughput'], r['workers_coordination'], r.get('workers_rss')
+    rows = [
+        Row(
+            '18',
+            f'{n} workers x 8, limit 64, {t["cells"]} cells of 1 s ({t["database"]})',
+            f'{t[f"cells_per_s_{n}"]:.1f} cells/s'
+            + (f' ({t[f"ratio_{n}"]:.2f}x)' if n > 1 else ''),
+            f'{t[f"refused_{n}"]} refused',
+            {1: '(base)', 2: '>= 1.8x', 4: '>= 3.4x'}[n],
+            None if n == 1 else t[f'ratio_{n}'] >= {2: 1.8, 4: 3.4}[n],
+        )
+        for n in (1, 2, 4)
+    ]
+    rows += [
+        Row(
+            '18',
+            f'{n} simulated workers, DB work per cell ({c["database"]})',
+            f'{c[f"cells_per_s_{n}"]:.0f} cells/s',
+            f'DB CPU {c[f"db_cpu_ms_per_cell_{n}"]:.2f} ms/cell',
+            '(info)',
+            None,
+        )
+        for n in (32, 64)
+    ]
+    if m is not None:
+        rows.append(
+            Row(
+                '18',
+                f'worker peak RSS after {m["cells"]} cells',
+                f'{m["worker_peak_rss_mib"]:.0f} MiB',
+                f'{m["cells_per_s"]:.0f} cells/s',
+                '(info)',
+                None,
+            )
+        )
     return rows
 
 
@@ -606,6 +649,7 @@ def main() -> None:
     names += [] if quick else ['ui_1000000']
     names += [f'insert_{n}' for n in (SCALES[:-1] if quick else SCALES)]
     names += ['insert_pg_100000'] + ([] if quick else ['insert_pg_1000000'])
+    names += [] if quick else ['ui_1000000', 'workers_rss']
     for name in names:
         t0 = time.perf_counter()
         results[name] = run_piece(name)

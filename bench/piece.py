@@ -16,7 +16,7 @@ MARK = 'BENCH-RESULT '
 
 
 def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import compute, reve, s3, scale, search, tables, ui, versions
+    from bench import compute, reve, s3, scale, search, tables, ui, versions, workers
 
     return {
         'tables': tables.tables,
@@ -50,6 +50,9 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'insert_pg_100000': lambda: tables.insert_vs_raw_copy(100_000),
         'insert_pg_1000000': lambda: tables.insert_vs_raw_copy(1_000_000),
         's3': s3.s3_piece,
+        'workers_throughput': workers.throughput,
+        'workers_rss': workers.worker_rss,
+        'workers_coordination': workers.coordination,
         'ui_1000000': lambda: ui.ui_piece(1_000_000),
     }
 

@@ -53,6 +53,7 @@ if _typing.TYPE_CHECKING:
         list_tables,
         move,
         set_budget,
+        workers,
     )
     from reverie.catalog.status import UpdateStatus
     from reverie.catalog.table import Table
@@ -81,6 +82,7 @@ _LAZY = {
             'list_tables',
             'move',
             'set_budget',
+            'workers',
         ),
         'reverie.api',
     ),
@@ -160,4 +162,5 @@ __all__ = [
     'move',
     'set_budget',
     'udf',
+    'workers',
 ]

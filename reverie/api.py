@@ -26,6 +26,7 @@ from reverie.display.tracebacks import install_traceback_filter
 from reverie.errors import InvalidValueError, NotFoundError
 from reverie.exec.queries import all_columns
 from reverie.exec.schema import TableSchema
+from reverie.exec.worker import WorkerInfo, live_workers
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr
 from reverie.exprs.render import render
@@ -378,6 +379,17 @@ def calls(table: str | Table | None = None) -> CallsQuery:
         return calls_query(catalog, None)
     table_id = catalog.table_id(_path_of(table))
     return calls_query(catalog, table_id)
+
+
+def workers() -> list[WorkerInfo]:
+    """The live workers on this database: host, pid, tables, claims, heartbeat, calls/minute.
+
+    A worker whose heartbeat stopped (killed, its host gone) is left out and its row deleted.
+
+    Examples:
+        >>> [w.host for w in rv.workers()]  # doctest: +SKIP
+    """
+    return live_workers(default_catalog().store)
 
 
 def set_budget(

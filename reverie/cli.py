@@ -8,7 +8,8 @@
     reverie calls [TABLE]        the ledger of paid calls, per table and outcome
     reverie gc [--grace S]       delete media files no row refers to
     reverie models               the image models: status, shut-down dates, limits, prices
-    reverie worker [TABLE ...]   keep finishing pending cells until stopped
+    reverie worker [TABLE ...]   keep finishing pending cells until stopped (--tables a,b)
+    reverie workers              list the live workers on this database
     reverie reve-server          serve the local Reve-compatible API
     reverie ui                   browse tables, images, errors, cost and work in a browser
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -27,7 +29,8 @@ import sqlalchemy as sa
 from reverie import api, demo
 from reverie.catalog.revert import referenced_media
 from reverie.catalog.table import Table, worker_job
-from reverie.errors import Error
+from reverie.errors import Error, InvalidValueError
+from reverie.exec.shared_limits import SharedLimits
 from reverie.exec.worker import Job, Terminated, run_worker
 from reverie.functions.images import models
 from reverie.reve_server import cli as server_cli
@@ -98,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser('worker', help='keep finishing pending cells (scale-out with PostgreSQL)')
     p.add_argument('tables', nargs='*', help='table paths (default: every table and view)')
+    p.add_argument('--tables', dest='table_list', default='', help='comma-separated table paths')
+    p.add_argument(
+        '--concurrency', type=int, default=None, help='calls in flight per pool in this worker'
+    )
     p.add_argument('--interval', type=float, default=2.0, help='seconds between polls')
     p.add_argument('--once', action='store_true', help='one pass, then exit')
     p.set_defaults(run=_worker)
@@ -109,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
         '--brief', action='store_true', help='one line per model: id, status and replacement'
     )
     p.set_defaults(run=_models)
+    p = sub.add_parser('workers', help='list the live workers on this database')
+    p.set_defaults(run=_workers)
 
     p = sub.add_parser('ui', help='serve the local web app over these tables')
     p.add_argument('--host', default='127.0.0.1', help='not loopback: a token is required')
@@ -230,14 +239,42 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    paths = [*args.tables, *(p.strip() for p in args.table_list.split(',') if p.strip())]
+    if args.concurrency is not None and args.concurrency < 1:
+        raise InvalidValueError(f'--concurrency {args.concurrency} must be 1 or more.')
+    catalog = api.default_catalog()
+    # Provider limits hold for every worker on the database, not per process.
+    limits = SharedLimits(catalog.store)
+    catalog.pools.share(limits.window, cap=args.concurrency)
+
     def jobs() -> list[Job]:
-        return [worker_job(t) for t in _selected(args.tables)]
+        return [worker_job(t) for t in _selected(paths)]
 
     try:
-        run_worker(jobs, api.default_catalog().store, interval=args.interval, once=args.once)
+        run_worker(
+            jobs,
+            catalog.store,
+            interval=args.interval,
+            once=args.once,
+            calls=lambda: sum(p.stats.calls for p in catalog.pools),
+            on_exit=limits.close,
+        )
     except Terminated:
         print('Stopped (SIGTERM); claims given up.', file=sys.stderr)
         return 143
+    return 0
+
+
+def _workers(args: argparse.Namespace) -> int:
+    now = time.time()
+    live = api.workers()
+    print(f'{len(live)} live worker{"" if len(live) == 1 else "s"}')
+    for w in live:
+        print(
+            f'{w.host}  pid {w.pid}  claims {w.claims}  {w.calls_per_minute:.1f} calls/min  '
+            f'beat {now - w.heartbeat:.0f} s ago  up {now - w.started:.0f} s  '
+            f'tables {", ".join(w.tables) or "-"}'
+        )
     return 0
 
 

@@ -16,6 +16,11 @@ call until the server's ``Retry-After`` has passed, and from then on grows by on
 a long run of successes at flat latency, so it does not keep probing a server that has told
 it its limit. A pool can also start from what earlier runs showed (``learn``: the ledger's
 answered concurrency and 429s for the same function), so a second run starts at the limit.
+
+
+A registry can be shared (``PoolRegistry.share``): each pool then also holds a slot of a
+``ClusterWindow`` (``exec/shared_limits.py``) per call, so its limits hold for every process
+on the database, and its growth and 429 narrowing apply to that shared window too.
 """
 
 from __future__ import annotations
@@ -25,9 +30,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from reverie.errors import ServiceError
 
@@ -57,6 +62,29 @@ class PoolStats:
     peak_in_flight: int = 0
 
 
+class ClusterWindow(Protocol):
+    """A pool's limits shared with other processes (see ``exec/shared_limits.py``)."""
+
+    async def acquire(self) -> int:
+        """Wait for a free slot (and the shared rate schedule); the slot's number."""
+        ...
+
+    async def release(self, slot: int) -> None:
+        """Give a slot back."""
+        ...
+
+    async def answered(self) -> None:
+        """An answer came back at flat latency (the shared window may grow)."""
+        ...
+
+    async def refused(self, pause: float | None) -> None:
+        """A 429: narrow the shared window; hold new calls ``pause`` seconds."""
+        ...
+
+
+ClusterWindows = Callable[[str, int | None, float | None], ClusterWindow | None]
+
+
 @dataclass
 class Pool:
     """Concurrency window, rate cap and retry policy for one external service."""
@@ -66,9 +94,11 @@ class Pool:
     requests_per_minute: float | None = None
     max_retries: int = 6
     stats: PoolStats = field(default_factory=PoolStats)
+    shared: ClusterWindow | None = None
+    local_cap: int | None = None  # at most this many calls in this process (a worker's)
 
     def __post_init__(self) -> None:
-        self._ceiling = self.max_concurrency or UNLIMITED
+        self._ceiling = min(self.max_concurrency or UNLIMITED, self.local_cap or UNLIMITED)
         self.window = float(min(self._ceiling, START_WINDOW))
         self._probing = self.window < self._ceiling  # slow start, until the first 429
         self._paused_until = 0.0  # a 429's Retry-After holds every new call until then
@@ -115,12 +145,12 @@ class Pool:
         """Run ``call()`` inside the pool's limits, retrying retryable failures."""
         attempt = 0
         while True:
-            await self._acquire()
+            slot = await self._acquire()
             started = time.monotonic()
             try:
                 result = await call()
             except ServiceError as e:
-                await self._release()
+                await self._release(slot)
                 if not e.retryable or attempt >= self.max_retries:
                     self.stats.failures += 1
                     raise
@@ -135,17 +165,21 @@ class Pool:
                     self._shrink(self._in_flight)
                     if e.retry_after is not None:  # the server's word holds for every call
                         self._paused_until = max(self._paused_until, time.monotonic() + delay)
+                    if self.shared is not None:
+                        await self.shared.refused(delay if e.retry_after is not None else None)
                 if e.status != 429:
                     self._note_retry(e, attempt, delay)
                 await asyncio.sleep(delay)
                 continue
             except BaseException:
-                await self._release()
+                await self._release(slot)
                 self.stats.failures += 1
                 raise
-            await self._release()
+            await self._release(slot)
             self._observe(time.monotonic() - started)
             self._grow()
+            if self.shared is not None and not self._slowing():
+                await self.shared.answered()
             return result
 
     def _note_retry(self, e: ServiceError, attempt: int, delay: float) -> None:
@@ -172,7 +206,8 @@ class Pool:
         the paid-call layer says it.
         """
 
-    async def _acquire(self) -> None:
+    async def _acquire(self) -> int | None:
+        """Wait for room in the window (this process's, then the cluster's); the shared slot."""
         async with self._cond:
             while True:
                 paused = self._paused_until - time.monotonic()
@@ -186,6 +221,12 @@ class Pool:
             self._in_flight += 1
             self.stats.calls += 1
             self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight)
+        if self.shared is not None:  # the cluster's schedule replaces this process's
+            try:
+                return await self.shared.acquire()
+            except BaseException:
+                await self._release(None)
+                raise
         if self.requests_per_minute:
             interval = 60.0 / self.requests_per_minute
             now = time.monotonic()
@@ -193,11 +234,14 @@ class Pool:
             self._next_start = start + interval
             if start > now:
                 await asyncio.sleep(start - now)
+        return None
 
-    async def _release(self) -> None:
+    async def _release(self, slot: int | None) -> None:
         async with self._cond:
             self._in_flight -= 1
             self._cond.notify_all()
+        if slot is not None and self.shared is not None:
+            await self.shared.release(slot)
 
     def _shrink(self, in_flight: int) -> None:
         new = max(1.0, min(self.window, float(in_flight)))
@@ -245,6 +289,18 @@ class PoolRegistry:
 
     def __init__(self) -> None:
         self._pools: dict[str, Pool] = {}
+        self._shared: ClusterWindows | None = None
+        self._cap: int | None = None
+
+    def share(self, windows: ClusterWindows, *, cap: int | None = None) -> None:
+        """Hold every pool's limits for the cluster through ``windows`` from now on.
+
+        ``windows(name, max_concurrency, requests_per_minute)`` gives a pool's shared
+        window; ``cap`` limits the calls of each pool in this process (``--concurrency``).
+        Call it before the first pool is used.
+        """
+        self._shared, self._cap = windows, cap
+        self._pools.clear()
 
     def get(
         self,
@@ -257,9 +313,20 @@ class PoolRegistry:
         """The pool called ``name``, created on first use (call from the event loop)."""
         pool = self._pools.get(name)
         if pool is None:
-            pool = Pool(name, max_concurrency, requests_per_minute, max_retries)
+            shared = self._shared and self._shared(name, max_concurrency, requests_per_minute)
+            pool = Pool(
+                name,
+                max_concurrency,
+                requests_per_minute,
+                max_retries,
+                shared=shared,
+                local_cap=self._cap,
+            )
             self._pools[name] = pool
         return pool
+
+    def __iter__(self) -> Iterator[Pool]:
+        return iter(list(self._pools.values()))
 
     def __getitem__(self, name: str) -> Pool:
         return self._pools[name]

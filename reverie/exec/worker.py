@@ -11,6 +11,10 @@ by Ctrl-C or SIGTERM gives up its claims before it exits, so the cells it held a
 free at once; one killed with -9 leaves claims that the next worker takes over when their
 owner is found dead (same host) or their lease runs out.
 
+Each running worker has a row in ``rv_workers`` (host, pid, tables, claims, last heartbeat,
+calls per minute), beaten every ``WORKER_BEAT`` seconds and removed when it stops;
+``live_workers`` lists them and deletes the rows of workers whose heartbeat stopped.
+
 The tables come from the layer above, as ``Job``s: this module only knows how to drive
 them, so it imports nothing from ``catalog/``.
 """
@@ -30,12 +34,15 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from reverie.errors import Error
 from reverie.exec.cells import owner_id, pending_condition, rowid_condition
 from reverie.exec.paid import STORAGE_ERRORS
 from reverie.exec.schema import TableSchema
-from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, Store
+from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, Store, workers_table
 
 LEASE_SECONDS = 120.0
+WORKER_BEAT = 5.0  # seconds between a worker's registry heartbeats
+WORKER_TTL = 30.0  # a worker silent this long is dead: its registry row is removed
 
 
 def owner_is_gone(owner: str) -> bool:
@@ -243,21 +250,30 @@ def run_worker(
     interval: float = 2.0,
     once: bool = False,
     say: Callable[[str], None] = print,
+    calls: Callable[[], int] = lambda: 0,
+    on_exit: Callable[[], None] = lambda: None,
 ) -> PassSummary:
     """Run passes over ``jobs()`` (asked again each pass: new tables join) until stopped.
 
     Returns the last pass's summary (with ``once``, after the first pass). Ctrl-C and
     SIGTERM stop it: the claims of every table it worked on are given up, then the
-    ``KeyboardInterrupt`` (``Terminated`` for SIGTERM) goes on to the caller.
+    ``KeyboardInterrupt`` (``Terminated`` for SIGTERM) goes on to the caller. While it
+    runs, its row in the registry is beaten (``calls()``: the paid/pooled calls so far);
+    ``on_exit`` runs last (e.g. giving back shared limit slots).
     """
     worked: dict[str, Job] = {}
+    beat = _RegistryBeat(store, worked, calls)
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), beat:
             while True:
                 summary = PassSummary()
                 for job in jobs():
                     worked[job.name] = job
-                    done = job.compute()
+                    try:
+                        done = job.compute()
+                    except (Error, *STORAGE_ERRORS) as e:  # a stopped run: the next pass resumes
+                        say(f'{job.name}: {e}')
+                        continue
                     summary.tables += 1
                     summary.cells += done.cells
                     summary.errors += done.errors
@@ -270,6 +286,121 @@ def run_worker(
     except KeyboardInterrupt:
         give_up_claims(store, worked.values())
         raise
+    finally:
+        on_exit()
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One live worker, as the registry last heard of it."""
+
+    id: str
+    host: str
+    pid: int
+    tables: list[str]
+    claims: int
+    started: float
+    heartbeat: float
+    calls_per_minute: float
+
+    def __repr__(self) -> str:
+        return (
+            f'<Worker {self.host}:{self.pid} claims={self.claims} '
+            f'calls/min={self.calls_per_minute:.1f} beat {time.time() - self.heartbeat:.0f} s ago>'
+        )
+
+
+def live_workers(store: Store, ttl: float = WORKER_TTL) -> list[WorkerInfo]:
+    """The workers whose heartbeat is younger than ``ttl``; older rows are deleted."""
+    w = workers_table
+    with contextlib.suppress(*STORAGE_ERRORS), store.begin() as conn:  # cleaning can wait
+        conn.execute(sa.delete(w).where(w.c.heartbeat < time.time() - ttl))
+    with store.read() as conn:
+        rows = conn.execute(sa.select(w).order_by(w.c.host, w.c.pid)).mappings().all()
+    return [
+        WorkerInfo(
+            id=r['id'],
+            host=r['host'],
+            pid=int(r['pid']),
+            tables=[p for p in str(r['tables']).split(',') if p],
+            claims=int(r['claims']),
+            started=float(r['started']),
+            heartbeat=float(r['heartbeat']),
+            calls_per_minute=float(r['calls_per_minute']),
+        )
+        for r in rows
+        if r['heartbeat'] >= time.time() - ttl
+    ]
+
+
+class _RegistryBeat:
+    """While inside: this worker's registry row, beaten from a thread every ``WORKER_BEAT``."""
+
+    def __init__(self, store: Store, jobs: dict[str, Job], calls: Callable[[], int]) -> None:
+        self.store = store
+        self.jobs = jobs
+        self.calls = calls
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name='reverie-worker-beat', daemon=True)
+        self._history: list[tuple[float, int]] = []  # (time, calls) over the last minute
+
+    def __enter__(self) -> None:
+        now = time.time()
+        me = owner_id()
+        with self.store.begin() as conn:
+            conn.execute(sa.delete(workers_table).where(workers_table.c.id == me))
+            conn.execute(
+                sa.insert(workers_table).values(
+                    id=me,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    tables='',
+                    started=now,
+                    heartbeat=now,
+                )
+            )
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=WORKER_BEAT)
+        with contextlib.suppress(*STORAGE_ERRORS), self.store.begin() as conn:
+            conn.execute(sa.delete(workers_table).where(workers_table.c.id == owner_id()))
+
+    def beat(self) -> None:
+        """Write the heartbeat, the claims held and the calls of the last minute."""
+        now = time.time()
+        calls = self.calls()
+        self._history = [(t, c) for t, c in self._history if t > now - 60] + [(now, calls)]
+        first_t, first_c = self._history[0]
+        span = now - first_t
+        per_minute = (calls - first_c) * 60 / span if span > 0 else 0.0
+        jobs = list(self.jobs.values())
+        claims = sum(_count_mine(self.store, job.schema()) for job in jobs)
+        with self.store.begin() as conn:
+            conn.execute(
+                sa.update(workers_table)
+                .where(workers_table.c.id == owner_id())
+                .values(
+                    heartbeat=now,
+                    tables=','.join(job.name for job in jobs),
+                    claims=claims,
+                    calls=calls,
+                    calls_per_minute=per_minute,
+                )
+            )
+
+    def _loop(self) -> None:
+        while not self._stop.wait(WORKER_BEAT):
+            with contextlib.suppress(*STORAGE_ERRORS):  # beat next time
+                self.beat()
+
+
+def _count_mine(store: Store, schema: TableSchema) -> int:
+    t = schema.sa_table
+    with store.read() as conn:
+        query = sa.select(sa.func.count()).where(t.c[CLAIM_OWNER] == owner_id())
+        return int(conn.execute(query.select_from(t)).scalar_one())
 
 
 def give_up_claims(store: Store, jobs: Iterable[Job]) -> None:

@@ -95,6 +95,42 @@ derived_table = sa.Table(
     sa.Column('predicate', sa.JSON(none_as_null=True), nullable=True),
 )
 
+# Scale-out (exec/worker.py, exec/shared_limits.py): the live workers, and each resource
+# pool's cluster-wide window with its slots (a slot is leased, so a killed process's come back).
+workers_table = sa.Table(
+    'rv_workers',
+    metadata,
+    sa.Column('id', sa.String(128), primary_key=True),  # the claim owner id host:pid:nonce
+    sa.Column('host', sa.Text, nullable=False),
+    sa.Column('pid', sa.Integer, nullable=False),
+    sa.Column('tables', sa.Text, nullable=False),
+    sa.Column('started', sa.Float, nullable=False),
+    sa.Column('heartbeat', sa.Float, nullable=False),
+    sa.Column('claims', sa.Integer, nullable=False, server_default='0'),
+    sa.Column('calls', sa.BigInteger, nullable=False, server_default='0'),
+    sa.Column('calls_per_minute', sa.Float, nullable=False, server_default='0'),
+)
+
+limit_windows_table = sa.Table(
+    'rv_limit_windows',
+    metadata,
+    sa.Column('pool', sa.String(128), primary_key=True),
+    sa.Column('ceiling', sa.Integer, nullable=False),  # max_concurrency for the cluster
+    sa.Column('window', sa.Integer, nullable=False),  # slots usable now (grows, narrows)
+    sa.Column('probing', sa.Boolean, nullable=False),  # slow start until the first 429
+    sa.Column('paused_until', sa.Float, nullable=False, server_default='0'),  # Retry-After
+    sa.Column('next_start', sa.Float, nullable=False, server_default='0'),  # requests/minute
+)
+
+limit_slots_table = sa.Table(
+    'rv_limit_slots',
+    metadata,
+    sa.Column('pool', sa.String(128), primary_key=True),
+    sa.Column('slot', sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column('holder', sa.String(128), nullable=True),
+    sa.Column('until', sa.Float, nullable=True),
+)
+
 # Cell states of a computed column.
 PENDING, VALUE, ERROR = 0, 1, 2
 
