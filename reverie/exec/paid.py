@@ -214,16 +214,17 @@ class PaidRun:
     stopping: bool = False  # first Ctrl-C: send nothing new
     in_flight: int = 0
     delivered: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, col) -> call
-    _reserved: dict[str, float] = field(default_factory=lambda: dict.fromkeys(UNITS, 0.0))
-    _bare_unit: str | None = None  # the unit a bare-number budget was taken in
     _flights: dict[str, asyncio.Future[_Flight]] = field(default_factory=dict)
     _media_checked: bool = False
-    _spill_checked: bool = False
-    _spill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     writes: LedgerWrites = field(init=False)
+    holds: BudgetHolds = field(init=False)
+    spills: Spills = field(init=False)
 
     def __post_init__(self) -> None:
         self.writes = LedgerWrites(self.ledger)
+        self.holds = BudgetHolds(self.options, self.stats, self.writes, self.table_id)
+        self.spills = Spills(self.media, self.writes)
 
     # -- the call ----------------------------------------------------------------------
     async def call(
@@ -235,7 +236,7 @@ class PaidRun:
             return None
         fp = self.fingerprint_of(fn, prepared)
         price = prepared.price()
-        await self.take_spilled()
+        await self.spills.take()
         earlier, hit = await self.writes.write(self.ledger.find_answers, fp, site)
         if earlier is not None:
             self.stats.recovered += 1
@@ -346,13 +347,13 @@ class PaidRun:
         async def one_attempt() -> tuple[int, Answer]:
             if self.stopping:
                 raise _Stopped
-            await self._reserve(price)  # every attempt that may be charged, retries included
+            await self.holds.reserve(price)  # every attempt that may be charged, retries included
             try:
                 attempts.append(len(attempts) + 1)
                 call_id = await self.writes.start(site, {**fields, 'attempt': len(attempts)})
                 answer = await self._attempt(prepared, call_id, price, pool.note_sending)
             except BaseException:
-                self._release(price)
+                self.holds.release(price)
                 raise
             return call_id, answer
 
@@ -363,7 +364,7 @@ class PaidRun:
                 try:
                     done = await self._journal(call_id, answer, price)
                 finally:  # held until the spend is counted
-                    self._release(price)
+                    self.holds.release(price)
                 done.source = {**fields, 'http_status': 200, 'journal_id': done.journal_id}
                 done.source.update(request_id=answer.request_id)
                 done.source.update(model_version=answer.model_version)
@@ -475,7 +476,7 @@ class PaidRun:
             except STORAGE_ERRORS as e:
                 if time.monotonic() > deadline:
                     booked = dataclasses.replace(answer, credits=credits)
-                    kept = await self._spill(call_id, digest, len(data), ref, booked, note)
+                    kept = await self.spills.spill(call_id, digest, len(data), ref, booked, note)
                     what = f'journalling the answer of paid call {call_id}'
                     if kept is not None:
                         what += f' (its answer is kept in {str(kept)!r} for the next run)'
@@ -483,69 +484,6 @@ class PaidRun:
                 await asyncio.sleep(1.0)
         self.stats.add(price.unit, spent)
         return _Answered(call_id, answer, journal_id)
-
-    async def _spill(
-        self,
-        call_id: int,
-        digest: str,
-        size: int,
-        ref: str | None,
-        answer: Answer,
-        note: str | None,
-    ) -> str | None:
-        """The database will not take the journal entry: note it in the media store's spill.
-
-        The next run (``take_spilled``) moves the note into the journal, so the cell is
-        finished without paying again. Without the media file there is nothing to keep.
-        """
-        if ref is None:
-            return None
-        entry = {
-            'call_id': call_id,
-            'sha256': digest,
-            'size': size,
-            'media_ref': ref,
-            'credits': answer.credits,
-            'cost_usd': answer.cost_usd,
-            'request_id': answer.request_id,
-            'model_version': answer.model_version,
-            'error': note,
-        }
-        try:
-            return await asyncio.to_thread(self.media.spill, str(call_id), entry)
-        except OSError:
-            return None
-
-    async def take_spilled(self) -> None:
-        """Move answers noted beside the media files (database was locked) into the journal."""
-        if self._spill_checked:
-            return
-        async with self._spill_lock:  # concurrent first calls wait for it
-            if not self._spill_checked:
-                await self._take_spilled()
-                self._spill_checked = True
-
-    async def _take_spilled(self) -> None:
-        try:
-            spilled = await asyncio.to_thread(lambda: list(self.media.spilled()))
-        except OSError as e:  # the media store is unreachable: nothing is sent
-            raise storage_stop(e, 'reading the answers kept beside the media') from None
-        for key, entry in spilled:
-            await self.writes.write(
-                self.ledger.answered,
-                int(entry['call_id']),
-                sha256=entry['sha256'],
-                size=int(entry['size']),
-                media_ref=entry['media_ref'],
-                data=None,
-                credits=entry['credits'],
-                cost_usd=entry['cost_usd'],
-                request_id=entry['request_id'],
-                model_version=entry['model_version'],
-                http_status=200,
-                error=entry['error'],
-            )
-            await asyncio.to_thread(self.media.unspill, key)
 
     async def _from_journal(
         self, prepared: PaidCall, row: dict[str, Any], call_id: int, site: CallSite
@@ -577,8 +515,42 @@ class PaidRun:
             raise
         return prepared.to_cell(done.answer)
 
-    # -- budget, storage --------------------------------------------------------------
-    async def _reserve(self, price: Price) -> None:
+    async def _check_media(self) -> None:
+        if self._media_checked:
+            return
+        async with self._media_lock:  # one probe, however many first calls start at once
+            if not self._media_checked:
+                await self._probe_media()
+
+    async def _probe_media(self) -> None:
+        try:
+            await asyncio.to_thread(self.media.check_writable)
+        except OSError as e:
+            raise RunStoppedError(
+                f'The media store {self.media.location!r} cannot take new images ({e}); no '
+                'paid call was sent. Free space or fix its permissions (or set '
+                'REVERIE_MEDIA_DIR), then run `reverie resume`.',
+                reason='storage',
+            ) from None
+        self._media_checked = True
+
+    def take_delivered(self, keys: list[tuple[int, int]]) -> list[int]:
+        """Ledger ids of the answers the cells ``keys`` (row, column) are about to take."""
+        return [self.delivered.pop(k) for k in keys if k in self.delivered]
+
+
+@dataclass
+class BudgetHolds:
+    """The run's budget: every attempt that may be charged holds its worst case first."""
+
+    options: PaidOptions
+    stats: PaidStats
+    writes: LedgerWrites
+    table_id: int | None
+    _reserved: dict[str, float] = field(default_factory=lambda: dict.fromkeys(UNITS, 0.0))
+    _bare_unit: str | None = None  # the unit a bare-number budget was taken in
+
+    async def reserve(self, price: Price) -> None:
         """Hold the worst case of one attempt against the budget, or stop the run."""
         unit, budget = price.unit, self.options.budget
         limit = budget.limit(unit) if isinstance(budget, Budget) else budget
@@ -603,7 +575,7 @@ class PaidRun:
         """
         other = self._bare_unit
         if other is None and self.table_id is not None:
-            spend = await self.writes.write(self.ledger.spend, self.table_id)
+            spend = await self.writes.write(self.writes.ledger.spend, self.table_id)
             other = next((u for u, v in spend.items() if v and u != unit), None)
         if other is not None and other != unit:
             raise RunStoppedError(
@@ -614,31 +586,85 @@ class PaidRun:
             )
         self._bare_unit = unit
 
-    def _release(self, price: Price) -> None:
+    def release(self, price: Price) -> None:
+        """Give back what ``reserve`` held for an attempt (its cost is now counted)."""
         self._reserved[price.unit] -= price.high
 
-    async def _check_media(self) -> None:
-        if self._media_checked:
-            return
-        async with self._spill_lock:  # one probe, however many first calls start at once
-            if not self._media_checked:
-                await self._probe_media()
 
-    async def _probe_media(self) -> None:
+@dataclass
+class Spills:
+    """Answers the database would not take, kept in the media store's spill.
+
+    The next run moves them into the journal (``take``), so no answer is paid twice.
+    """
+
+    media: MediaStore
+    writes: LedgerWrites
+    _checked: bool = False
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def spill(
+        self,
+        call_id: int,
+        digest: str,
+        size: int,
+        ref: str | None,
+        answer: Answer,
+        note: str | None,
+    ) -> str | None:
+        """The database will not take the journal entry: note it in the media store's spill.
+
+        The next run (``take``) moves the note into the journal, so the cell is
+        finished without paying again. Without the media file there is nothing to keep.
+        """
+        if ref is None:
+            return None
+        entry = {
+            'call_id': call_id,
+            'sha256': digest,
+            'size': size,
+            'media_ref': ref,
+            'credits': answer.credits,
+            'cost_usd': answer.cost_usd,
+            'request_id': answer.request_id,
+            'model_version': answer.model_version,
+            'error': note,
+        }
         try:
-            await asyncio.to_thread(self.media.check_writable)
-        except OSError as e:
-            raise RunStoppedError(
-                f'The media store {self.media.location!r} cannot take new images ({e}); no '
-                'paid call was sent. Free space or fix its permissions (or set '
-                'REVERIE_MEDIA_DIR), then run `reverie resume`.',
-                reason='storage',
-            ) from None
-        self._media_checked = True
+            return await asyncio.to_thread(self.media.spill, str(call_id), entry)
+        except OSError:
+            return None
 
-    def take_delivered(self, keys: list[tuple[int, int]]) -> list[int]:
-        """Ledger ids of the answers the cells ``keys`` (row, column) are about to take."""
-        return [self.delivered.pop(k) for k in keys if k in self.delivered]
+    async def take(self) -> None:
+        """Move answers noted beside the media files (database was locked) into the journal."""
+        if self._checked:
+            return
+        async with self._lock:  # concurrent first calls wait for it
+            if not self._checked:
+                await self._take_spilled()
+                self._checked = True
+
+    async def _take_spilled(self) -> None:
+        try:
+            spilled = await asyncio.to_thread(lambda: list(self.media.spilled()))
+        except OSError as e:  # the media store is unreachable: nothing is sent
+            raise storage_stop(e, 'reading the answers kept beside the media') from None
+        for key, entry in spilled:
+            await self.writes.write(
+                self.writes.ledger.answered,
+                int(entry['call_id']),
+                sha256=entry['sha256'],
+                size=int(entry['size']),
+                media_ref=entry['media_ref'],
+                data=None,
+                credits=entry['credits'],
+                cost_usd=entry['cost_usd'],
+                request_id=entry['request_id'],
+                model_version=entry['model_version'],
+                http_status=200,
+                error=entry['error'],
+            )
+            await asyncio.to_thread(self.media.unspill, key)
 
 
 class _Stopped(Exception):
