@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 
 from reverie.errors import DatabaseUnavailableError, InvalidValueError
@@ -301,7 +302,8 @@ class Store:
         """
         key = f'next_id:{table.name}'
         select = sa.select(meta_table.c.value).where(meta_table.c.key == key)
-        if not self.is_sqlite:
+        if not self.is_sqlite:  # two processes' first ids: the row exists before it is locked
+            conn.execute(pg_insert(meta_table).values(key=key, value='1').on_conflict_do_nothing())
             select = select.with_for_update()
         stored = conn.execute(select).scalar()
         highest = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()
