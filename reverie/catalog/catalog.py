@@ -50,6 +50,7 @@ from reverie.store.db import (
 )
 from reverie.store.ledger import Ledger
 from reverie.store.locations import open_media_store
+from reverie.store.vector_tables import drop_indexes_of
 from reverie.store.versions import (
     begin_version,
     columns_at,
@@ -371,6 +372,7 @@ class Catalog:
             bump_version(conn, int(base_id))  # its handles stop syncing this view
         conn.execute(sa.text(f'DROP TABLE IF EXISTS {data_table_name(table_id)}'))
         conn.execute(sa.text(f'DROP TABLE IF EXISTS {history_table_name(table_id)}'))
+        drop_indexes_of(conn, table_id)
         conn.execute(sa.delete(versions_table).where(versions_table.c.table_id == table_id))
         conn.execute(sa.delete(derived_table).where(derived_table.c.table_id == table_id))
         conn.execute(sa.delete(columns_table).where(columns_table.c.table_id == table_id))

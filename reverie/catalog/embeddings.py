@@ -41,7 +41,7 @@ from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs import serialize
 from reverie.exprs.expr import Expr
-from reverie.functions.udf import Function
+from reverie.functions.udf import CellValue, Function
 from reverie.store.db import ROWID, VALUE, VERSION, VERSION_END, versions_table
 from reverie.store.vector_tables import build_vectors_table, has_indexes, indexes_table
 from reverie.store.vectors import (
@@ -293,8 +293,9 @@ def embed_item(catalog: Catalog, index: EmbeddingIndex, item: Any, kind: str) ->
         item = _open_image(catalog, item)
     kwargs = {k: v.value for k, v in call.kwargs if isinstance(v, n.Literal)}
     args = (item, *(a.value for a in call.args[1:] if isinstance(a, n.Literal)))
-    caller = Caller(catalog.exec)
-    return run_sync(caller.acall(call, args, kwargs))
+    caller = Caller(catalog.exec)  # a paid function goes through the paid-call layer
+    value = run_sync(caller.acall(call, args, kwargs))
+    return value.value if isinstance(value, CellValue) else value  # a paid call's cell
 
 
 def _open_image(catalog: Catalog, item: Any) -> Any:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+import numpy as np
 
 from reverie import types as ts
 from reverie.config import Config
@@ -191,6 +192,54 @@ class TextCall:
         return CellValue(json.loads(answer.data), meta)
 
 
+class EmbeddingService(TextService, Protocol):
+    """One provider's embedding endpoint: a text endpoint whose answer holds one vector."""
+
+    def vector(self, body: Mapping[str, Any]) -> object:
+        """The answer's vector (None or a non-list when it has none)."""
+        ...
+
+
+@dataclass(frozen=True)
+class EmbeddingCall(TextCall):
+    """One embedding request: input tokens only; the cell is the vector as float32."""
+
+    service: EmbeddingService
+
+    def price(self) -> Price:
+        """Input tokens estimated from the request's size (there are no output tokens)."""
+        size = len(json.dumps(self.body))
+        low = self.prices.usd(size // CHARS_PER_TOKEN_LOW, 0)
+        high = self.prices.usd(math.ceil(size / CHARS_PER_TOKEN_HIGH), 0)
+        return Price(low, high, 'usd', f'{self.note}input tokens only; {self.prices.source}')
+
+    def check_answer(self, data: bytes, call_id: int | None) -> None:
+        """A JSON object holding a non-empty list of numbers."""
+        if _vector_of(self.service, data) is None:
+            raise ServiceError(
+                f'{self.service.name} answered without an embedding ({len(data)} bytes); its '
+                f'bytes are kept in the answer journal (rv.calls(), call id {call_id}). '
+                'Recompute the cell to ask again.'
+            )
+
+    def to_cell(self, answer: Answer) -> CellValue:
+        """The vector (float32), with provenance and cost in ``cellmeta``."""
+        cell = super().to_cell(answer)
+        return CellValue(_vector_of(self.service, answer.data), cell.meta)
+
+
+def _vector_of(service: EmbeddingService, data: bytes) -> np.ndarray | None:
+    try:
+        body = json.loads(data)
+        values = service.vector(body) if isinstance(body, dict) else None
+        if not isinstance(values, list) or not values:
+            return None
+        vector = np.asarray(values, dtype=np.float32)
+    except (ValueError, TypeError, KeyError):
+        return None
+    return vector if vector.ndim == 1 and np.isfinite(vector).all() else None
+
+
 Build = Callable[[Any, dict[str, Any]], tuple[Mapping[str, Any], int | None]]
 
 
@@ -203,12 +252,15 @@ def paid_text_function(
     param_types: dict[str, ts.ColumnType],
     prices: Mapping[str, TokenPrices],
     default_max_out: int,
+    return_type: ts.ColumnType = ts.Json,
+    call_type: type[TextCall] = TextCall,
 ) -> PaidFunction:
     """A ``PaidFunction`` of ``service``, sharing its pool, priced from ``prices``.
 
     ``build`` turns the first argument and the keyword arguments into the request body and
     its output-token cap (None: ``default_max_out``). Every text function takes ``model=``
-    (required) and ``cache=`` besides ``param_types``.
+    (required) and ``cache=`` besides ``param_types``; each call is a ``call_type``
+    (``EmbeddingCall`` for embedding endpoints, with ``return_type`` an array).
     """
 
     def pool_for(config: Config) -> PoolSettings:
@@ -224,7 +276,8 @@ def paid_text_function(
     ) -> PaidCall | None:
         (first,) = args
         body, cap = build(first, kwargs)
-        return text_call(service, kwargs.get('model'), body, cap, prices, default_max_out)
+        model = kwargs.get('model')
+        return text_call(service, model, body, cap, prices, default_max_out, call_type)
 
     return PaidFunction(
         prepare_call,
@@ -232,7 +285,7 @@ def paid_text_function(
         signature=signature,
         name=name,
         path=f'reverie.functions.{service.name}.{name}',
-        return_type=ts.Json,
+        return_type=return_type,
         param_types={**param_types, 'model': ts.Required[ts.String], 'cache': ts.Bool},
     )
 
@@ -244,13 +297,14 @@ def text_call(
     max_out: int | None,
     prices: Mapping[str, TokenPrices],
     default_max_out: int,
+    call_type: type[TextCall] = TextCall,
 ) -> TextCall:
     """The call of ``body`` to ``model``, priced from ``prices`` (checks the model id)."""
     if not isinstance(model, str) or not model:
         example = next(iter(prices))
         raise InvalidValueError(f'model must be a model id such as {example!r}, got {model!r}.')
     rates, note = prices_for(prices, model)
-    return TextCall(service, model, body, rates, max_out or default_max_out, note)
+    return call_type(service, model, body, rates, max_out or default_max_out, note)
 
 
 def check_dict(value: object, arg: str) -> dict[str, Any]:

@@ -52,3 +52,13 @@ def has_indexes(conn: Connection, table_id: int) -> bool:
         sa.select(indexes_table.c.id).where(indexes_table.c.table_id == table_id).limit(1)
     ).first()
     return found is not None
+
+
+def drop_indexes_of(conn: Connection, table_id: int) -> None:
+    """Drop a dropped table's index rows and their vector tables (its ANN files stay)."""
+    ids = conn.execute(
+        sa.select(indexes_table.c.id).where(indexes_table.c.table_id == table_id)
+    ).scalars()
+    for index_id in list(ids):
+        build_vectors_table(index_id).drop(conn, checkfirst=True)
+    conn.execute(sa.delete(indexes_table).where(indexes_table.c.table_id == table_id))

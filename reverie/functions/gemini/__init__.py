@@ -22,10 +22,11 @@ import PIL.Image
 
 from reverie import types as ts
 from reverie.functions.gemini.client import GeminiProvider
+from reverie.functions.gemini.embed import embed_content
 from reverie.functions.gemini.text import generate_content
 from reverie.functions.images.calls import native_image_function
 
-__all__ = ['generate_content', 'generate_image', 'provider']
+__all__ = ['embed_content', 'generate_content', 'generate_image', 'provider']
 
 _PROVIDER = GeminiProvider()
 

@@ -24,8 +24,9 @@ from reverie import types as ts
 from reverie.functions.images.calls import native_image_function
 from reverie.functions.openai.chat import chat_completions
 from reverie.functions.openai.client import OpenAIProvider
+from reverie.functions.openai.embeddings import embeddings
 
-__all__ = ['chat_completions', 'image_edit', 'image_generate', 'provider']
+__all__ = ['chat_completions', 'embeddings', 'image_edit', 'image_generate', 'provider']
 
 _PROVIDER = OpenAIProvider()
 _FIELDS: dict[str, ts.ColumnType] = {

@@ -177,3 +177,13 @@ def shorten(fields: dict[str, Any]) -> dict[str, Any]:
         k: (f'<{len(v)} chars>' if isinstance(v, str) and len(v) > 200 else v)
         for k, v in fields.items()
     }
+
+
+def letter_vector(text: str, size: int) -> list[float]:
+    """A deterministic stand-in embedding: letter counts (folded into ``size``), unit length."""
+    v = [0.01] * size
+    for ch in text.lower():
+        if 'a' <= ch <= 'z':
+            v[(ord(ch) - 97) % size] += 1.0
+    norm = sum(x * x for x in v) ** 0.5
+    return [x / norm for x in v]

@@ -16,7 +16,10 @@ Text models (``TEXT_MODELS``) answer text parts: ``candidates[0].content.parts[0
 Script outcomes: ``drip`` (the answer one byte every ``drip_interval`` s), ``gzip-bomb``
 (``bomb``, sent with ``Content-Encoding: gzip``), ``429`` (a per-minute limit),
 ``quota-day`` (the daily quota used up), ``prepaid`` (429: prepaid billing credits
-depleted), ``billing``, ``503``, ``reset``, ``garbage`` (text models).
+depleted), ``billing``, ``503``, ``reset``, ``garbage`` (text and embedding models).
+``models/{model}:embedContent`` (``EMBEDDING_MODELS``) takes ``content.parts[].text``,
+``taskType``, ``title``, ``outputDimensionality`` and answers ``{"embedding": {"values"}}``
+(letter counts, unit length; no token count, as the real answer).
 """
 
 from __future__ import annotations
@@ -25,7 +28,16 @@ import itertools
 import re
 from typing import Any
 
-from tests.functions.providers.base import Call, Reply, Request, StandIn, b64, decode_image, png
+from tests.functions.providers.base import (
+    Call,
+    Reply,
+    Request,
+    StandIn,
+    b64,
+    decode_image,
+    letter_vector,
+    png,
+)
 
 RATIOS = {
     '1:1': (1024, 1024),
@@ -68,6 +80,20 @@ GENERATION_FIELDS = {
     'candidateCount',
 }
 _PATH = re.compile(r'^/v1beta/models/([^/:]+):generateContent$')
+_EMBED_PATH = re.compile(r'^/v1beta/models/([^/:]+):embedContent$')
+# Embedding models: USD per million input tokens, and the vector's own size.
+EMBEDDING_MODELS = {'gemini-embedding-001': (0.15, 3072)}
+EMBED_FIELDS = {'model', 'content', 'taskType', 'title', 'outputDimensionality'}
+TASK_TYPES = {
+    'SEMANTIC_SIMILARITY',
+    'CLASSIFICATION',
+    'CLUSTERING',
+    'RETRIEVAL_DOCUMENT',
+    'RETRIEVAL_QUERY',
+    'CODE_RETRIEVAL_QUERY',
+    'QUESTION_ANSWERING',
+    'FACT_VERIFICATION',
+}
 _ids = itertools.count(1)
 
 
@@ -86,7 +112,8 @@ class GeminiStandIn(StandIn):
 
     def handle(self, request: Request) -> Reply:
         m = _PATH.match(request.path)
-        if request.method != 'POST' or m is None:
+        embed = _EMBED_PATH.match(request.path)
+        if request.method != 'POST' or (m is None and embed is None):
             return _error(404, 'NOT_FOUND', f'Path {request.path} was not found.')
         if request.headers.get('x-goog-api-key') != self.key:
             self.log(Call('POST', request.path, 400))
@@ -102,9 +129,12 @@ class GeminiStandIn(StandIn):
                     }
                 ],
             )
-        model = m.group(1)
         body = request.json()
-        reply, charged = self._answer(model, body)
+        if embed is not None:
+            reply, charged = self._embed(embed.group(1), body)
+        else:
+            assert m is not None
+            reply, charged = self._answer(m.group(1), body)
         self.log(
             Call('POST', request.path, reply.status, charged, _summary(body), dict(request.headers))
         )
@@ -201,6 +231,31 @@ class GeminiStandIn(StandIn):
         }
         return Reply.json(200, answer), charged
 
+    def _embed(self, model: str, body: dict[str, Any]) -> tuple[Reply, float]:
+        if model not in EMBEDDING_MODELS:
+            return _error(
+                404,
+                'NOT_FOUND',
+                f'models/{model} is not found for API version v1beta, or is not supported '
+                'for embedContent.',
+            ), 0.0
+        problem = _embed_problem(model, body)
+        if problem is not None:
+            return _error(400, 'INVALID_ARGUMENT', problem), 0.0
+        outcome = self.next_outcome()
+        scripted = self._scripted(outcome)
+        if scripted is not None:
+            return scripted, 0.0
+        text = ' '.join(p['text'] for p in body['content']['parts'])
+        rate, size = EMBEDDING_MODELS[model]
+        charged = max(1, len(text) // 4) * rate / 1e6
+        if outcome == 'reset':
+            return Reply(0, drop=True), charged
+        if outcome == 'garbage':
+            return Reply.json(200, {'embedding': {}}), charged
+        values = letter_vector(text, body.get('outputDimensionality') or size)
+        return Reply.json(200, {'embedding': {'values': values}}), charged
+
     def _answer(self, model: str, body: dict[str, Any]) -> tuple[Reply, float]:
         if model not in MODELS and model not in TEXT_MODELS:
             return _error(
@@ -286,6 +341,24 @@ def _text_problem(body: dict[str, Any]) -> str | None:
                 f'Invalid JSON payload received. Unknown name "{name}" at '
                 "'generation_config': Cannot find field."
             )
+    return None
+
+
+def _embed_problem(model: str, body: dict[str, Any]) -> str | None:
+    for name in body:
+        if name not in EMBED_FIELDS:
+            return f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.'
+    if body.get('model', f'models/{model}') != f'models/{model}':
+        return f'* EmbedContentRequest.model: {body["model"]} does not match the URL.'
+    parts = body.get('content', {}).get('parts') if isinstance(body.get('content'), dict) else None
+    if not parts or not all(isinstance(p, dict) and isinstance(p.get('text'), str) for p in parts):
+        return '* EmbedContentRequest.content: content is not specified'
+    task = body.get('taskType')
+    if task is not None and task not in TASK_TYPES:
+        return f'Invalid value at \'task_type\': "{task}"'
+    dims = body.get('outputDimensionality')
+    if dims is not None and (not isinstance(dims, int) or not 1 <= dims <= 3072):
+        return f'* EmbedContentRequest.output_dimensionality: {dims} is out of range'
     return None
 
 

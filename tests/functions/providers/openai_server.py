@@ -11,6 +11,10 @@ Chat completions answer ``{"id", "object": "chat.completion", "created", "model"
 "finish_reason"}], "usage": {"prompt_tokens", "completion_tokens", "total_tokens"},
 "system_fingerprint"}``; the reply is ``'Draw: '`` and the last user message, cut to
 ``max_completion_tokens`` (``finish_reason: length``).
+Embeddings (``/v1/embeddings``) answer ``{"object": "list", "data": [{"object":
+"embedding", "index", "embedding"}], "model", "usage": {"prompt_tokens", "total_tokens"}}``
+(the vector: letter counts, unit length, ``dimensions`` long when asked); unknown models are
+404 ``model_not_found``, ``dimensions`` on ada-002 is 400.
 Script outcomes: ``429``, ``quota``, ``500``, ``reset``, ``garbage``.
 """
 
@@ -25,7 +29,16 @@ from typing import Any
 
 import PIL.Image
 
-from tests.functions.providers.base import Call, Reply, Request, StandIn, b64, png, shorten
+from tests.functions.providers.base import (
+    Call,
+    Reply,
+    Request,
+    StandIn,
+    b64,
+    letter_vector,
+    png,
+    shorten,
+)
 
 # USD per million tokens, from OpenAI's pricing page for gpt-image-2.
 TEXT_IN, IMAGE_IN, IMAGE_OUT = 5.00, 8.00, 30.00
@@ -67,6 +80,13 @@ CHAT_FIELDS = {
     'user',
     'response_format',
 }
+# Embedding models: USD per million input tokens, and the vector's own size.
+EMBEDDING_MODELS = {
+    'text-embedding-3-small': (0.02, 1536),
+    'text-embedding-3-large': (0.13, 3072),
+    'text-embedding-ada-002': (0.10, 1536),
+}
+EMBEDDING_FIELDS = {'model', 'input', 'encoding_format', 'dimensions', 'user'}
 _SIZE = re.compile(r'^(\d+)x(\d+)$')
 _ids = itertools.count(1)
 
@@ -96,6 +116,8 @@ class OpenAIStandIn(StandIn):
     def handle(self, request: Request) -> Reply:
         if request.method == 'POST' and request.path == '/v1/chat/completions':
             return self._chat(request)
+        if request.method == 'POST' and request.path == '/v1/embeddings':
+            return self._embeddings(request)
         if request.method != 'POST' or request.path not in (
             '/v1/images/generations',
             '/v1/images/edits',
@@ -167,6 +189,41 @@ class OpenAIStandIn(StandIn):
         }
         if outcome == 'garbage':
             body = {'id': f'chatcmpl-{n}', 'object': 'chat.completion'}  # no choices
+        return Reply.json(200, body, **{'x-request-id': f'req_{n}'}), charged
+
+    def _embeddings(self, request: Request) -> Reply:
+        if request.headers.get('authorization', '') != f'Bearer {self.key}':
+            self.log(Call(request.method, request.path, 401))
+            return _error(401, 'Incorrect API key provided.', 'invalid_api_key')
+        fields = request.json()
+        reply, charged = self._embedding_answer(fields)
+        self.log(Call('POST', request.path, reply.status, charged, fields, dict(request.headers)))
+        return reply
+
+    def _embedding_answer(self, fields: dict[str, Any]) -> tuple[Reply, float]:
+        refused, outcome = self._refused(_embedding_problem(fields))
+        if refused is not None:
+            return refused, 0.0
+        text = str(fields['input'])
+        rate, size = EMBEDDING_MODELS[fields['model']]
+        tokens = max(1, len(text) // 4)
+        charged = tokens * rate / 1e6
+        if outcome == 'reset':
+            return Reply(0, drop=True), charged
+        n = next(_ids)
+        item = {
+            'object': 'embedding',
+            'index': 0,
+            'embedding': letter_vector(text, fields.get('dimensions') or size),
+        }
+        body: dict[str, Any] = {
+            'object': 'list',
+            'data': [item],
+            'model': fields['model'],
+            'usage': {'prompt_tokens': tokens, 'total_tokens': tokens},
+        }
+        if outcome == 'garbage':
+            body = {'object': 'list', 'data': [], 'model': fields['model']}
         return Reply.json(200, body, **{'x-request-id': f'req_{n}'}), charged
 
     def _refused(self, bad: Reply | None) -> tuple[Reply | None, str | None]:
@@ -371,4 +428,30 @@ def _chat_problem(fields: Any) -> Reply | None:
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get('role') not in ('system', 'user', 'assistant'):
             return _error(400, f"Invalid value for 'messages[{i}].role'.", 'invalid_value')
+    return None
+
+
+def _embedding_problem(fields: dict[str, Any]) -> Reply | None:
+    """What ``POST /v1/embeddings`` refuses: unknown fields or models, bad input or sizes."""
+    for name in fields:
+        if name not in EMBEDDING_FIELDS:
+            return _error(400, f'Unrecognized request argument supplied: {name}', None)
+    model = fields.get('model')
+    if model not in EMBEDDING_MODELS:
+        return _error(
+            404,
+            f'The model `{model}` does not exist or you do not have access to it.',
+            'model_not_found',
+        )
+    text = fields.get('input')
+    if not isinstance(text, str) or not text:
+        return _error(400, "'$.input' is invalid. Please check the API reference.", None, 'input')
+    dims = fields.get('dimensions')
+    if dims is not None:
+        if model == 'text-embedding-ada-002':
+            return _error(
+                400, 'This model does not support specifying dimensions.', None, 'dimensions'
+            )
+        if not isinstance(dims, int) or not 1 <= dims <= EMBEDDING_MODELS[model][1]:
+            return _error(400, f'Invalid value for dimensions: {dims}.', None, 'dimensions')
     return None
