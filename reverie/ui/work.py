@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from reverie.exec.worker import WorkerInfo, live_workers
+from reverie.exec.worker import WorkerInfo, read_workers
 from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL
 from reverie.store.ledger import MAYBE_CHARGED, calls_table
 from reverie.ui.tables import open_table, state_counts
@@ -63,7 +63,7 @@ class WorkSnapshot:
 def snapshot(catalog: Catalog, previous: WorkSnapshot | None = None) -> WorkSnapshot:
     """Cell states of every table and view, live workers, claims held now, ledger activity."""
     now = time.time()
-    snap = WorkSnapshot(now, workers=live_workers(catalog.store))
+    snap = WorkSnapshot(now, workers=read_workers(catalog.store))
     kinds = catalog.kinds()
     for path in catalog.list_tables(''):
         if kinds.get(path) == 'snapshot':
