@@ -315,6 +315,12 @@ def live_workers(store: Store, ttl: float = WORKER_TTL) -> list[WorkerInfo]:
     w = workers_table
     with contextlib.suppress(*STORAGE_ERRORS), store.begin() as conn:  # cleaning can wait
         conn.execute(sa.delete(w).where(w.c.heartbeat < time.time() - ttl))
+    return read_workers(store, ttl)
+
+
+def read_workers(store: Store, ttl: float = WORKER_TTL) -> list[WorkerInfo]:
+    """The workers whose heartbeat is younger than ``ttl``, read only (never waits on writers)."""
+    w = workers_table
     with store.read() as conn:
         rows = conn.execute(sa.select(w).order_by(w.c.host, w.c.pid)).mappings().all()
     return [

@@ -2,7 +2,8 @@
 
 Credits and money (USD) are two columns everywhere and never added together. Outcomes:
 ``answered`` (charged), ``cache hit`` (free), ``maybe charged`` (sent, no answer: counted
-as spent) and ``refused`` (``failed``: nothing charged).
+as spent), ``bad answer`` (charged, the answer did not decode) and ``refused`` (``failed``:
+nothing charged). Budgets are the caps of ``rv.set_budget`` with what each has left.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from reverie.catalog.budgets import budgets
 from reverie.catalog.calls import calls_query
 
 if TYPE_CHECKING:
     from reverie.catalog.catalog import Catalog
 
-OUTCOMES = ('answered', 'cache hit', 'maybe charged', 'refused')
+OUTCOMES = ('answered', 'cache hit', 'maybe charged', 'bad answer', 'refused')
 
 
 @dataclass
@@ -49,6 +51,7 @@ class CostReport:
     models: list[Spend]
     days: list[Spend]
     budget: float | None  # the default budget of each run, from the settings
+    caps: list[dict[str, Any]]  # rv.budgets(): table ('*': all), unit, cap, per, spent, left
 
 
 def outcome(row: dict[str, Any]) -> str:
@@ -105,6 +108,7 @@ def cost_report(catalog: Catalog, table_id: int | None = None) -> CostReport:
         by_credits(_grouped(rows, _model)),
         sorted(_grouped(rows, _day), key=lambda s: s.key),
         catalog.exec.settings().budget_credits,
+        list(budgets(catalog)),
     )
 
 

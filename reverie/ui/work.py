@@ -1,10 +1,10 @@
 """The Work page: pending cells per column and who is computing them, as JSON snapshots.
 
-What the catalog records today, and so what this shows: each computed column's cell states
-(pending, value, error), the rows claimed by a process (its claim owner is
-``host:pid:tag`` and its lease end), and the ledger's calls (paid calls in flight, calls
-in the last minute). There is no worker registry: a worker that holds no claim right now is
-invisible, and its rate is measured here from successive snapshots.
+What this shows: each computed column's cell states (pending, value, error) and its rate
+between successive snapshots, every live ``reverie worker`` from the worker registry (host,
+pid, tables, claims, calls per minute, last heartbeat), the rows claimed by any process
+(a backfill in a notebook holds claims too, without being a worker) and the ledger's calls
+(paid calls in flight, calls in the last minute).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from reverie.exec.worker import WorkerInfo, read_workers
 from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL
 from reverie.store.ledger import MAYBE_CHARGED, calls_table
 from reverie.ui.tables import open_table, state_counts
@@ -47,6 +48,7 @@ class WorkSnapshot:
     at: float
     columns: list[ColumnWork] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
+    workers: list[WorkerInfo] = field(default_factory=list)  # live, from the registry
     in_flight: int = 0  # paid calls sent in the last 10 minutes and not answered yet
     calls_last_minute: int = 0
 
@@ -59,9 +61,9 @@ class WorkSnapshot:
 
 
 def snapshot(catalog: Catalog, previous: WorkSnapshot | None = None) -> WorkSnapshot:
-    """Cell states of every table and view, the claims held now and the ledger's activity."""
+    """Cell states of every table and view, live workers, claims held now, ledger activity."""
     now = time.time()
-    snap = WorkSnapshot(now)
+    snap = WorkSnapshot(now, workers=read_workers(catalog.store))
     kinds = catalog.kinds()
     for path in catalog.list_tables(''):
         if kinds.get(path) == 'snapshot':

@@ -4,7 +4,9 @@
 - ``ui/scenes``: 6 prompts, two image columns made by ``reve.create`` (``scene`` and
   ``night``), and ``caption``, a UDF that fails on prompts containing 'bad' (error cells);
 - ``ui/plain``: a table of PIL images inserted directly, with a UDF column;
-- ``ui/wide``: a view of ``ui/scenes``.
+- ``ui/wide``: a view of ``ui/scenes``;
+- ``ui/broken``: 1 prompt whose Reve answer does not decode (a ``bad_answer`` ledger row);
+- ``ui/usd``: 2 prompts made by ``images.create`` on the OpenAI stand-in (billed in USD).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import PIL.ImageDraw
 
 import reverie as rv
 from reverie.catalog.catalog import Catalog
-from reverie.functions import reve
+from reverie.functions import images, reve
 from reverie.reve_server import ServerOptions, serve_in_thread
+from tests.functions.providers.openai_server import OpenAIStandIn
 
 API_KEY = 'papi.ui-test-secret-4d1f9c'
 PROMPTS = [
@@ -50,7 +53,8 @@ def square(color: tuple[int, int, int], size: tuple[int, int], label: str) -> PI
 
 def build_site(home: Path) -> Catalog:
     """Fill a fresh catalog under ``home``; returns it (also the process-wide default)."""
-    saved = {k: os.environ.get(k) for k in ('REVE_API_URL', 'REVE_API_KEY', 'REVERIE_HOME')}
+    names = ('REVE_API_URL', 'REVE_API_KEY', 'REVERIE_HOME', 'OPENAI_API_KEY', 'OPENAI_BASE_URL')
+    saved = {k: os.environ.get(k) for k in names}
     catalog = rv.init(
         {'home': str(home), 'db_url': f'sqlite:///{home}/r.db', 'media_dir': str(home / 'media')}
     )
@@ -65,6 +69,18 @@ def build_site(home: Path) -> Catalog:
             t.add_computed_column(night=reve.create(t.prompt + ' at night', aspect_ratio='3:2'))
             t.add_computed_column(caption=caption(t.prompt), on_error='ignore')
             rv.create_view('ui/wide', t.where(t.prompt != 'a fox in a snowy forest'))
+        broken = ServerOptions(megapixels=0.1, latency=0.0, answer_fault='truncated')
+        with serve_in_thread(broken) as server:
+            os.environ['REVE_API_URL'] = server.url
+            b = rv.create_table('ui/broken', {'prompt': rv.String})
+            b.insert([{'prompt': 'a cracked vase'}])
+            b.add_computed_column(img=reve.create(b.prompt), on_error='ignore')
+        with OpenAIStandIn() as openai:
+            os.environ['OPENAI_API_KEY'] = openai.key
+            os.environ['OPENAI_BASE_URL'] = f'{openai.url}/v1'
+            u = rv.create_table('ui/usd', {'prompt': rv.String})
+            u.insert([{'prompt': 'a paper boat'}, {'prompt': 'a red kite'}])
+            u.add_computed_column(pic=images.create(u.prompt, model='openai/gpt-image-2'))
         p = rv.create_table('ui/plain', {'label': rv.String, 'photo': rv.Image})
         colors = [(200, 60, 60), (60, 160, 90), (50, 90, 200), (220, 170, 40)]
         p.insert(

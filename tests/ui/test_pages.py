@@ -161,11 +161,19 @@ def test_cost_totals_equal_the_ledger(ui, watched, site):
     assert int(page.inner_text('#total-calls')) == len(rows) > 0
     credits = sum(float(r['credits'] or 0) for r in rows)
     assert float(page.inner_text('#total-credits').replace(',', '')) == pytest.approx(credits)
-    assert page.locator('svg.chart').count() >= 1
+    # USD (other providers) is its own column, never added to the credits.
+    usd = [float(r['cost_usd']) for r in rows if r['cost_usd'] is not None]
+    assert len(usd) > 0 and sum(usd) > 0
+    assert float(page.inner_text('#total-usd').replace(',', '')) == pytest.approx(
+        sum(usd), abs=0.005
+    )
+    assert page.locator('svg.chart').count() == 2  # credits and USD, one chart each
     answered = page.inner_text('[data-outcome="answered"]')
     assert int(answered) == sum(
         1 for r in rows if r['outcome'] == 'answered' and not r['cache_hit']
     )
+    bad = page.inner_text('[data-outcome="bad answer"]')  # charged, the image did not decode
+    assert int(bad) == sum(1 for r in rows if r['outcome'] == 'bad_answer') == 1
 
 
 def test_live_progress_moves_while_a_backfill_runs(ui, watched, shots, site):
