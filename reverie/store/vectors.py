@@ -17,6 +17,7 @@ Values follow Pixeltable: ``cosine`` and ``ip`` give a similarity (larger is clo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -164,6 +165,7 @@ class AnnIndex:
     """
 
     def __init__(self, metric: Metric, dims: int, *, connectivity: int = 16) -> None:
+        _load_pyarrow_first()
         from usearch.compiled import MetricKind, ScalarKind
         from usearch.index import Index
 
@@ -245,6 +247,17 @@ class AnnIndex:
             return None
         ann.rowids, ann.keys = both[0].astype(np.int64), both[1].astype(np.int64)
         return ann
+
+
+def _load_pyarrow_first() -> None:
+    """Load pyarrow before usearch, where it is installed.
+
+    Loaded after usearch (its numkong kernels), pyarrow's Parquet reader crashes the process
+    (segmentation fault, seen with pyarrow 26.0.1 and usearch 2.26.6): the two libraries'
+    native code must load in this order.
+    """
+    with contextlib.suppress(ImportError):
+        import pyarrow.parquet  # noqa: F401
 
 
 def encode(vec: F32) -> bytes:
