@@ -9,6 +9,8 @@ stay pending); the first such stop is raised once every view is synced.
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 
 from reverie.catalog.catalog import Catalog
@@ -116,6 +118,24 @@ def sync_indexes(catalog: Catalog, table_id: int, rows: list[int] | None) -> Non
     after_write(catalog, table_id, rows)
 
 
+# Whether a table has an embedding index, read at most once a second per table and process:
+# the read cost a third of a single-row insert. An index another process adds meanwhile
+# misses nothing: a search brings the vectors up to the latest version first.
+INDEX_CHECK_SECONDS = 1.0
+_indexed: dict[tuple[int, int], tuple[float, bool]] = {}
+
+
 def _has_indexes(catalog: Catalog, table_id: int) -> bool:
+    key, now = (id(catalog), table_id), time.monotonic()
+    known = _indexed.get(key)
+    if known is not None and now - known[0] < INDEX_CHECK_SECONDS:
+        return known[1]
     with catalog.store.read() as conn:
-        return has_indexes(conn, table_id)
+        found = has_indexes(conn, table_id)
+    _indexed[key] = (now, found)
+    return found
+
+
+def forget_indexes(catalog: Catalog, table_id: int) -> None:
+    """This process added or dropped an index of the table: read it again next time."""
+    _indexed.pop((id(catalog), table_id), None)

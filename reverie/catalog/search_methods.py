@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from reverie.catalog.catalog import Catalog
+from reverie.catalog.propagate import forget_indexes
 from reverie.display.resultset import ResultSet
 from reverie.exec.schema import TableSchema
 from reverie.exprs.expr import Expr
@@ -56,9 +57,11 @@ class SearchMethods:
         """
         from reverie.catalog import embeddings
 
+        schema = self._writable('add an index to')
+        forget_indexes(self._catalog, schema.id)
         embeddings.add_embedding_index(
             self._catalog,
-            self._writable('add an index to'),
+            schema,
             column,
             idx_name=idx_name,
             embedding=embedding,
@@ -78,9 +81,11 @@ class SearchMethods:
         """Drop the embedding index on ``column`` (its only one) or the one named ``idx_name``."""
         from reverie.catalog import embeddings
 
+        schema = self._writable('drop an index of')
+        forget_indexes(self._catalog, schema.id)
         embeddings.drop_embedding_index(
             self._catalog,
-            self._writable('drop an index of'),
+            schema,
             column=column,
             idx_name=idx_name,
             if_not_exists=if_not_exists,
