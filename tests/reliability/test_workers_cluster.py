@@ -22,6 +22,7 @@ from reverie.store.db import limit_slots_table, workers_table
 from tests.reliability._util import PYTHON, ROOT, child_env, read_log, run_cli
 
 LIMIT = 8  # the cluster limit and the server's: one more at once would be refused
+JOURNAL_LAG_S = 2.0  # the journal bound docs/reliability.md states under load
 
 SETUP = r"""
 import os
@@ -146,10 +147,12 @@ def test_a_worker_killed_with_9_loses_nothing(db_url: str, tmp_path: Path) -> No
         cat.close()
     records = read_log(log)
     ok = [r for r in records if r['status'] == 200]
-    in_flight = [r for r in ok if r['t_start'] <= killed_at <= r['t_end']]
+    # In flight at the kill: sent before it, and answered after it or so shortly before it
+    # that the answer may not be journalled yet (docs/reliability.md: 2 s under load).
+    in_flight = [r for r in ok if r['t_start'] <= killed_at <= r['t_end'] + JOURNAL_LAG_S]
     repaid = len(ok) - cells
     assert [r['status'] for r in records].count(429) == 0
-    assert 0 <= repaid <= len(in_flight) <= LIMIT
+    assert 0 <= repaid <= min(len(in_flight), LIMIT)
     print(
         f'RELIABILITY worker kill -9 of 2: {cells} cells, 0 lost, re-paid {repaid} '
         f'(in flight at the kill, both workers: {len(in_flight)})'
