@@ -17,9 +17,8 @@ from typing import Any
 import httpx
 
 from reverie import types as ts
-from reverie.errors import InvalidValueError, ServiceError
-from reverie.functions.images import http
-from reverie.functions.openai.client import LABEL, failure
+from reverie.errors import InvalidValueError
+from reverie.functions.openai.client import JsonEndpoint
 from reverie.functions.paid import Answer
 from reverie.functions.text import (
     TokenPrices,
@@ -41,22 +40,12 @@ PRICES: dict[str, TokenPrices] = {
 }
 
 
-class ChatCompletions:
+class ChatCompletions(JsonEndpoint):
     """``POST {OPENAI_BASE_URL}/chat/completions``, one attempt per ``send``."""
 
-    name = 'openai'
-    label = LABEL
+    path = 'chat/completions'
     operation = 'chat_completions'
     answer_key = 'choices'
-
-    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
-        """Bearer auth, JSON."""
-        headers = {'Authorization': f'Bearer {key}', 'Accept': 'application/json'}
-        return f'{base_url}/chat/completions', headers
-
-    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
-        """As for OpenAI's image endpoints: ``{"error": {message, type, code}}``."""
-        return failure(fail, response)
 
     def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
         """``x-request-id`` (else ``id``), ``model``, money from ``usage``."""

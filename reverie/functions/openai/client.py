@@ -270,3 +270,23 @@ def usage_cost(model: str, usage: dict[str, Any]) -> float | None:
     except (TypeError, ValueError, AttributeError):
         return None
     return rates.usd(text_in=text_in, image_in=image_in, image_out=out)
+
+
+class JsonEndpoint:
+    """An OpenAI JSON endpoint, ``POST {OPENAI_BASE_URL}/{path}``, one attempt per ``send``.
+
+    Bearer auth; errors come as ``{"error": {message, type, code}}``.
+    """
+
+    name = 'openai'
+    label = LABEL
+    path = ''
+
+    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
+        """Bearer auth, JSON."""
+        headers = {'Authorization': f'Bearer {key}', 'Accept': 'application/json'}
+        return f'{base_url}/{self.path}', headers
+
+    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
+        """As for OpenAI's image endpoints."""
+        return failure(fail, response)

@@ -16,9 +16,8 @@ import httpx
 import numpy as np
 
 from reverie import types as ts
-from reverie.errors import InvalidValueError, ServiceError
-from reverie.functions.images import http
-from reverie.functions.openai.client import LABEL, failure
+from reverie.errors import InvalidValueError
+from reverie.functions.openai.client import JsonEndpoint
 from reverie.functions.paid import Answer
 from reverie.functions.text import (
     EmbeddingCall,
@@ -38,22 +37,12 @@ PRICES: dict[str, TokenPrices] = {
 }
 
 
-class Embeddings:
+class Embeddings(JsonEndpoint):
     """``POST {OPENAI_BASE_URL}/embeddings``, one attempt per ``send``."""
 
-    name = 'openai'
-    label = LABEL
+    path = 'embeddings'
     operation = 'embeddings'
     answer_key = 'data'
-
-    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
-        """Bearer auth, JSON."""
-        headers = {'Authorization': f'Bearer {key}', 'Accept': 'application/json'}
-        return f'{base_url}/embeddings', headers
-
-    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
-        """As for OpenAI's other endpoints: ``{"error": {message, type, code}}``."""
-        return failure(fail, response)
 
     def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
         """``x-request-id``, ``model``, money from ``usage.prompt_tokens``."""
