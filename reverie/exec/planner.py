@@ -421,7 +421,7 @@ def plan_query(
     columns = [resolve(leaf) for leaf in leaves]  # type: ignore[arg-type]
     # Images read by Python expressions are opened, those read for their file only become
     # stored files, those only shown stay references.
-    opened, filed = _image_reads([node for node in in_python if not isinstance(node, n.ColumnRef)])
+    opened, filed = image_reads([node for node in in_python if not isinstance(node, n.ColumnRef)])
     if stored_file is None:
         opened, filed = opened | filed, set()
     filed -= opened
@@ -471,7 +471,7 @@ def plan_query(
     )
 
 
-def _image_reads(nodes: Sequence[n.Node]) -> tuple[set[n.ColumnRef], set[n.ColumnRef]]:
+def image_reads(nodes: Sequence[n.Node]) -> tuple[set[n.ColumnRef], set[n.ColumnRef]]:
     """The stored image columns ``nodes`` read: (opened for pixels, read for the file only).
 
     A column under ``.fileurl`` or ``.localpath`` needs no pixels; under anything else it

@@ -54,6 +54,9 @@ def test_fileurl_in_a_query_downloads_nothing(
     upper = t.select(t.img.fileurl.upper()).collect()
     assert len(upper) == 3
     assert proxy.seen['GET'] == gets, 'a query for fileurl downloaded images'
+    t.add_computed_column(url=t.img.fileurl, print_stats=False)  # a computed column too
+    assert t.select(t.url).order_by(t.name).collect()['url'] == urls
+    assert proxy.seen['GET'] == gets, 'computing fileurl downloaded images'
     assert _files(cache) == []
 
     # localpath is a file to open: the cached copy, fetched when asked (one GET per image).
