@@ -8,6 +8,7 @@ server's log says how many calls were in flight at once and how many were paid t
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import time
@@ -18,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 import reverie as rv
-from reverie.reve_server import ServerOptions, serve_in_thread
+from reverie.reve_server import ReveServer, ServerOptions, serve_in_thread
 from reverie.store.db import limit_slots_table, workers_table
 from tests.pg import PgCluster
 from tests.reliability._util import PYTHON, ROOT, child_env, read_log, run_cli
@@ -55,6 +56,13 @@ def pg_url(pg_cluster: PgCluster | None) -> str:
     if pg_cluster is None:
         pytest.skip('PostgreSQL is not installed (initdb not found); CI runs these.')
     return str(pg_cluster.create_database(f'rv_cluster_{uuid.uuid4().hex[:10]}'))
+
+
+def _stand_in(log: Path, latency: float) -> contextlib.AbstractContextManager[ReveServer]:
+    """The Reve stand-in: ``latency`` s per answer, refusing (429) past ``LIMIT`` at once,
+    logging every request to ``log``."""
+    opts = ServerOptions(latency=latency, megapixels=0.01, request_log=log, max_concurrency=LIMIT)
+    return serve_in_thread(opts)
 
 
 def _setup(
@@ -112,8 +120,7 @@ def test_one_limit_holds_for_every_worker(db_url: str, tmp_path: Path, n_workers
     """Cluster limit 8, server limit 8: never more than 8 at once, none refused, whatever N."""
     cells = 48
     log = tmp_path / 'requests.jsonl'
-    opts = ServerOptions(latency=0.3, megapixels=0.01, request_log=log, max_concurrency=LIMIT)
-    with serve_in_thread(opts) as server:
+    with _stand_in(log, latency=0.3) as server:
         shared = _setup(tmp_path, db_url, server.url, cells)
         cat = rv.init({'db_url': db_url, 'media_dir': shared['REVERIE_MEDIA_DIR']})
         workers = [_worker(tmp_path, shared, i) for i in range(n_workers)]
@@ -150,8 +157,7 @@ def test_a_worker_killed_with_9_loses_nothing(db_url: str, tmp_path: Path) -> No
     twice are at most those in flight when it died (from the server's log)."""
     cells = 64
     log = tmp_path / 'requests.jsonl'
-    opts = ServerOptions(latency=0.5, megapixels=0.01, request_log=log, max_concurrency=LIMIT)
-    with serve_in_thread(opts) as server:
+    with _stand_in(log, latency=0.5) as server:
         shared = _setup(tmp_path, db_url, server.url, cells)
         cat = rv.init({'db_url': db_url, 'media_dir': shared['REVERIE_MEDIA_DIR']})
         workers = [_worker(tmp_path, shared, i) for i in range(2)]
@@ -207,8 +213,7 @@ def test_a_notebook_insert_and_workers_share_one_limit(pg_url: str, tmp_path: Pa
     server limit 8: the server never sees more than 8 at once and refuses none."""
     cells, notebook_rows = 48, 24
     log = tmp_path / 'requests.jsonl'
-    opts = ServerOptions(latency=0.5, megapixels=0.01, request_log=log, max_concurrency=LIMIT)
-    with serve_in_thread(opts) as server:
+    with _stand_in(log, latency=0.5) as server:
         shared = _setup(tmp_path, pg_url, server.url, cells)
         cat = rv.init({'db_url': pg_url, 'media_dir': shared['REVERIE_MEDIA_DIR']})
         workers = [_worker(tmp_path, shared, i) for i in range(2)]

@@ -17,11 +17,11 @@ import PIL.Image
 import pytest
 
 import reverie as rv
-from reverie.reve_server import ServerOptions, serve_in_thread
 from tests.reliability._util import PYTHON, ROOT, child_env, read_log
 from tests.reliability.test_workers_cluster import (  # noqa: F401  (pg_url: a fixture)
     LIMIT,
     _setup,
+    _stand_in,
     _stop,
     _wait_done,
     _worker,
@@ -72,8 +72,7 @@ def test_workers_with_a_bucket_lose_nothing_and_keep_no_local_media(
 ) -> None:
     n_workers, cells = 3, 30
     log = tmp_path / 'requests.jsonl'
-    opts = ServerOptions(latency=0.3, megapixels=0.01, request_log=log, max_concurrency=LIMIT)
-    with serve_in_thread(opts) as server:
+    with _stand_in(log, latency=0.3) as server:
         media = {'REVERIE_MEDIA_URL': bucket_url}
         shared = _setup(tmp_path, pg_url, server.url, cells, media)
         homes = [tmp_path / f'home-{i}' for i in range(n_workers)]
