@@ -244,7 +244,7 @@ def _worker(args: argparse.Namespace) -> int:
         raise InvalidValueError(f'--concurrency {args.concurrency} must be 1 or more.')
     catalog = api.default_catalog()
     # Provider limits hold for every worker on the database, not per process.
-    limits = SharedLimits(catalog.store)
+    limits = catalog.limits or SharedLimits(catalog.store)
     catalog.pools.share(limits.window, cap=args.concurrency)
 
     def jobs() -> list[Job]:

@@ -34,6 +34,7 @@ from reverie.errors import AlreadyExistsError, InvalidValueError, NotFoundError
 from reverie.exec.context import ExecContext
 from reverie.exec.pools import PoolRegistry
 from reverie.exec.schema import ColumnSchema, TableSchema
+from reverie.exec.shared_limits import cluster_limits
 from reverie.exprs import nodes as n
 from reverie.store.db import (
     Store,
@@ -72,6 +73,8 @@ class Catalog:
             cache_size=config.media_cache_size,
         )
         self.pools = PoolRegistry()
+        # On PostgreSQL, providers' limits hold for every process (workers and this one).
+        self.limits = cluster_limits(self.store, self.pools)
         self.exec = ExecContext(
             self.store, self.media, self.pools, config, config.progress, Ledger(self.store)
         )
@@ -81,7 +84,9 @@ class Catalog:
         return f'<Catalog {self.store!r} media={self.media.location!r}>'
 
     def close(self) -> None:
-        """Release database connections."""
+        """Give back shared limit slots; release database connections."""
+        if self.limits is not None:
+            self.limits.close()
         self.store.dispose()
 
     # -- tables ------------------------------------------------------------------

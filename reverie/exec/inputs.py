@@ -9,7 +9,7 @@ import PIL.Image
 
 from reverie.exec.cells import CellResult
 from reverie.exec.codec import decoder
-from reverie.exec.planner import ColumnPlan, TablePlan
+from reverie.exec.planner import ColumnPlan, TablePlan, image_reads
 from reverie.exprs import nodes as n
 from reverie.store.db import ERROR, VALUE
 from reverie.store.media import MediaStore
@@ -30,7 +30,13 @@ class Inputs:
 
     def __init__(self, plan: TablePlan, media: MediaStore) -> None:
         self.plan = plan
-        self._decoders = [decoder(i.column.col_type, media.open) for i in plan.inputs]
+        # An image read only for ``fileurl`` / ``localpath`` is not opened (nor downloaded).
+        opened, filed = image_reads([p.column.expr for p in plan.in_python if p.column.expr])
+        file_only = {r.column_id for r in filed} - {r.column_id for r in opened}
+        self._decoders = [
+            decoder(i.column.col_type, media.file if i.column.id in file_only else media.open)
+            for i in plan.inputs
+        ]
 
     def env(self, row: dict[str, Any]) -> Env:
         """The inputs of ``row``, keyed by the nodes that read them."""

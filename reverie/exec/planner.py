@@ -400,11 +400,13 @@ def plan_query(
     order: Sequence[tuple[n.Node, bool]],
     open_image: Decoder,
     image_value: Decoder,
+    stored_file: Decoder | None = None,
 ) -> QueryPlan:
     """The plan of a query.
 
     Stored images that Python reads are opened by ``open_image``; those only shown become
-    ``image_value(reference)``.
+    ``image_value(reference)``; those read only for ``fileurl`` or ``localpath`` become
+    ``stored_file(reference)`` (nothing is read or downloaded for them).
     """
     resolve = sql_resolver(schema)
     sql_where, py_where = split_where(predicate, resolve)
@@ -417,25 +419,28 @@ def plan_query(
     in_python = rest + py_where
     leaves, state_slots = _query_leaves(items, in_python)
     columns = [resolve(leaf) for leaf in leaves]  # type: ignore[arg-type]
-    # Images read by Python expressions are opened; those only shown stay references.
-    opened = {
-        leaf
-        for node in in_python
-        if not isinstance(node, n.ColumnRef)
-        for leaf in node.walk()
-        if isinstance(leaf, n.ColumnRef) and leaf.col_type.is_media
-    }
+    # Images read by Python expressions are opened, those read for their file only become
+    # stored files, those only shown stay references.
+    opened, filed = image_reads([node for node in in_python if not isinstance(node, n.ColumnRef)])
+    if stored_file is None:
+        opened, filed = opened | filed, set()
+    filed -= opened
+
+    def image_of(leaf: n.ColumnRef) -> Decoder:
+        if leaf in opened:
+            return open_image
+        return stored_file if stored_file is not None and leaf in filed else image_value
+
     decoders = [
         (i, dec)
         for leaf, i in leaves.items()
         if isinstance(leaf, n.ColumnRef)
-        and (dec := decoder(leaf.col_type, open_image if leaf in opened else image_value))
-        is not None
+        and (dec := decoder(leaf.col_type, image_of(leaf))) is not None
     ]
     # An image both shown and read by Python is fetched twice: shown as a reference.
     shown: dict[n.Node, int] = {}
     for node in nodes:
-        if node in opened and node not in shown:
+        if (node in opened or node in filed) and node not in shown:
             shown[node] = len(leaves) + len(shown)
             columns.append(resolve(node))
             decoders.append((shown[node], image_decoder(image_value)))
@@ -464,6 +469,35 @@ def plan_query(
         column_filters=_column_filters(py_where, slots),
         opens_images=bool(opened),
     )
+
+
+def image_reads(nodes: Sequence[n.Node]) -> tuple[set[n.ColumnRef], set[n.ColumnRef]]:
+    """The stored image columns ``nodes`` read: (opened for pixels, read for the file only).
+
+    A column under ``.fileurl`` or ``.localpath`` needs no pixels; under anything else it
+    is opened.
+    """
+    opened: set[n.ColumnRef] = set()
+    filed: set[n.ColumnRef] = set()
+
+    def visit(node: n.Node) -> None:
+        if isinstance(node, n.ColumnRef):
+            if node.col_type.is_media:
+                opened.add(node)
+            return
+        if (
+            isinstance(node, n.ImageProp)
+            and node.prop in n.FILE_PROPS
+            and isinstance(node.operand, n.ColumnRef)
+        ):
+            filed.add(node.operand)
+            return
+        for child in node.children():
+            visit(child)
+
+    for node in nodes:
+        visit(node)
+    return opened, filed
 
 
 def _column_filters(

@@ -92,7 +92,9 @@ def run_query(
     items = list(spec.items if spec.items is not None else all_columns(schema))
     if is_grouped(spec, items):
         return _run_grouped(ctx, schema, spec, items)
-    plan = plan_query(schema, items, spec.predicate, spec.order, ctx.media.open, image_value)
+    plan = plan_query(
+        schema, items, spec.predicate, spec.order, ctx.media.open, image_value, ctx.media.file
+    )
     return _QueryRun(ctx, schema, spec, items, plan).run()
 
 

@@ -14,6 +14,10 @@ PostgreSQL hands slots out with ``FOR UPDATE SKIP LOCKED`` (no two processes get
 SQLite's write lock (``BEGIN IMMEDIATE``) does the same for the processes of one host.
 Clocks: leases and the schedule use each host's wall clock, so hosts must keep it in sync
 (NTP); a skew of a second shortens or lengthens a lease by that much.
+
+On PostgreSQL every process shares the limits (``cluster_limits``, called when a catalog
+opens): a notebook's ``t.insert`` and the workers take slots of the same window. On SQLite
+only ``reverie worker`` processes do (one host; a notebook's own run keeps its own pools).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from reverie.exec.cells import owner_id
 from reverie.exec.paid import STORAGE_ERRORS
-from reverie.exec.pools import GROWTH_ROUNDS, START_WINDOW
+from reverie.exec.pools import GROWTH_ROUNDS, START_WINDOW, PoolRegistry
 from reverie.exec.worker import owner_is_gone
 from reverie.store.db import Store, limit_slots_table, limit_windows_table
 
@@ -41,6 +45,20 @@ DEAD_CHECK_EVERY = 2.0  # while waiting: free the slots of dead processes of thi
 
 slots = limit_slots_table
 windows = limit_windows_table
+
+
+def cluster_limits(store: Store, pools: PoolRegistry) -> SharedLimits | None:
+    """On a shared database (PostgreSQL), hold every pool's limits for the whole cluster.
+
+    Every call of ``pools`` then takes a slot of its provider's shared window, whether a
+    worker or a notebook's ``insert`` makes it. None on SQLite (one host; workers share
+    there with ``SharedLimits`` themselves).
+    """
+    if store.is_sqlite:
+        return None
+    limits = SharedLimits(store)
+    pools.share(limits.window)
+    return limits
 
 
 class SharedLimits:
@@ -95,8 +113,10 @@ class SharedLimits:
             )
 
     def close(self) -> None:
-        """Stop renewing and give every slot back."""
+        """Stop renewing and give every slot back (nothing to do if none was ever taken)."""
         self._stop.set()
+        if self._renewer is None:
+            return
         with contextlib.suppress(*STORAGE_ERRORS):  # the leases run out anyway
             self.release_all()
 

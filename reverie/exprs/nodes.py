@@ -298,6 +298,7 @@ class JsonPath(_Unary, _Typed, Node):
 
 
 IMAGE_PROPS = ('width', 'height', 'size', 'mode', 'fileurl', 'localpath')
+FILE_PROPS = ('fileurl', 'localpath')  # need no pixels: a query reads no byte of the image
 
 
 @dataclass(frozen=True)

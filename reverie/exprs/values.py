@@ -12,6 +12,7 @@ import PIL.Image
 
 from reverie import types as ts
 from reverie.exprs import nodes as n
+from reverie.store.media import StoredFile
 
 
 class EvaluationError(Exception):
@@ -66,6 +67,12 @@ def image_prop(img: Any, prop: str) -> Any:
     """``width``, ``height``, ``size``, ``mode``, ``fileurl`` or ``localpath`` of an image."""
     if img is None:
         return None
+    if isinstance(img, StoredFile):
+        if prop == 'fileurl':
+            return img.url
+        if prop == 'localpath':
+            return str(img.local_path().resolve())
+        img = img.open()
     if not isinstance(img, PIL.Image.Image):
         raise EvaluationError(f'.{prop} needs an image, got {type(img).__name__}')
     if prop == 'width':

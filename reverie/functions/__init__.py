@@ -8,7 +8,7 @@ models in ``openai.chat_completions`` and ``gemini.generate_content``.
 
 from __future__ import annotations
 
-from reverie.functions import apply, image, registry, string
+from reverie.functions import apply, image, net, registry, string
 from reverie.functions.aggregates import count, max, mean, min, sum
 from reverie.functions.udf import Batch, CellValue, Function, udf
 
@@ -22,6 +22,7 @@ __all__ = [
     'max',
     'mean',
     'min',
+    'net',
     'registry',
     'string',
     'sum',

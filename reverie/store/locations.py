@@ -1,4 +1,4 @@
-"""Which media store a location names: a folder, or ``s3://bucket/prefix``."""
+"""Which media store a location names (a folder, or ``s3://bucket/prefix``); links to media."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from reverie.config import DEFAULT_CACHE_BYTES
 from reverie.errors import InvalidValueError
 from reverie.store.cache import ReadCache
 from reverie.store.media import LocalMediaStore, MediaStore
-from reverie.store.s3 import S3MediaStore
+from reverie.store.s3 import S3MediaStore, presign
 
 
 def open_media_store(
@@ -37,4 +37,21 @@ def open_media_store(
         )
     return LocalMediaStore(
         Path(text.removeprefix('file://')), allow_private_urls=allow_private_urls
+    )
+
+
+def presigned_url(url: str, expires: int = 3600) -> str:
+    """A link a browser opens for a media URL (what ``t.img.fileurl`` gives).
+
+    ``s3://bucket/key``: an https link signed for ``expires`` seconds (nothing is
+    downloaded; the credentials are the standard AWS settings). A ``file://`` URL (a local
+    folder has no server) and an ``http(s)://`` link come back as they are.
+    """
+    if url.startswith('s3://'):
+        return presign(url, expires)
+    if url.startswith(('file://', 'http://', 'https://')):
+        return url
+    raise InvalidValueError(
+        f'presigned_url({url!r}): a media URL is s3://bucket/key, file:// or http(s)://; '
+        'pass t.img.fileurl.'
     )

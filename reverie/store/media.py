@@ -6,9 +6,11 @@ earlier versions keep working whatever store holds the files. Layers above ``sto
 references and this interface only, never where or how a store keeps the bytes:
 
 - write: ``put(data, ext)``, ``put_file(path, ext)`` (streamed), ``put_image(img)``;
-- read: ``open(ref)`` (a lazy PIL image), ``read_bytes(ref)``, ``local_path(ref)`` (a file
-  to read, possibly a cached copy), ``cached_path(ref)`` (where that file is or will be,
-  fetching nothing), ``url(ref)``, ``presigned_url(ref, expires=)``, ``exists(ref)``;
+- read: ``open(ref)`` (a lazy PIL image), ``file(ref)`` (the reference with its store,
+  nothing read: what ``fileurl`` and ``localpath`` need), ``read_bytes(ref)``,
+  ``local_path(ref)`` (a file to read, possibly a cached copy), ``cached_path(ref)`` (where
+  that file is or will be, fetching nothing), ``url(ref)``, ``presigned_url(ref, expires=)``,
+  ``exists(ref)``;
 - keep tidy: ``refs()``, ``remove(refs, unused_since=)``, ``gc(referenced)``;
 - the paid-call layer: ``check_writable()`` (once per process per store) and the *spill*,
   where answers the database would not take wait for the next run (``spill``,
@@ -101,6 +103,32 @@ class Collected:
     removed: int
     freed: int
     young: int
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A stored image known by its reference only: no byte of it is read until asked.
+
+    A query gives it to ``t.img.fileurl`` and ``t.img.localpath`` instead of an opened
+    image, so those download nothing from an object store (``localpath`` of a bucket's
+    image is its copy in the read cache, filled when asked).
+    """
+
+    ref: str
+    store: MediaStore
+
+    @property
+    def url(self) -> str:
+        """The store's URL of the file (``file://`` of a folder, ``s3://`` of a bucket)."""
+        return self.store.url(self.ref)
+
+    def local_path(self) -> Path:
+        """A local file with its bytes (a bucket's: fetched into the read cache)."""
+        return self.store.local_path(self.ref)
+
+    def open(self) -> PIL.Image.Image:
+        """The image itself (for what needs pixels or a header)."""
+        return self.store.open(self.ref)
 
 
 _checked: set[str] = set()  # stores found writable in this process (``check_writable``)
@@ -216,6 +244,10 @@ class MediaStore(abc.ABC):
         img = PIL.Image.open(self.local_path(ref))
         setattr(img, URL_ATTR, self.url(ref))
         return img
+
+    def file(self, ref: str) -> StoredFile:
+        """``ref`` with this store, nothing read (``StoredFile``)."""
+        return StoredFile(check_ref(ref), self)
 
     def read_bytes(self, ref: str) -> bytes:
         """The stored bytes of ``ref``."""

@@ -36,6 +36,7 @@ import json
 import os
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -49,6 +50,7 @@ from reverie.store.media import _REF, SPILL_DIR, MediaStore, Stored, check_ref
 MULTIPART_BYTES = 16 << 20  # larger files go up in parts of this size
 REUSE_MARK_AFTER = 60.0  # seconds: a reuse of an older object is marked for gc
 READ_ATTEMPTS = 5  # tries to read an object's body (botocore retries the request itself)
+MAX_LINK_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned link may live
 _REUSED = '.reused'
 _PROBE = '.probe'
 T = TypeVar('T')
@@ -94,6 +96,52 @@ def make_client(*, timeout: float = 60.0, max_attempts: int = 8, pool: int = 32)
     return boto3.session.Session().client('s3', config=config)
 
 
+_clients: dict[tuple[str | None, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def settings_client() -> Any:
+    """The process's client for the current standard AWS settings (made once per settings)."""
+    env = os.environ.get
+    settings = (
+        env('AWS_ENDPOINT_URL_S3') or env('AWS_ENDPOINT_URL'),
+        env('AWS_ACCESS_KEY_ID'),
+        env('AWS_DEFAULT_REGION'),
+        env('AWS_PROFILE'),
+    )
+    with _clients_lock:
+        client = _clients.get(settings)
+        if client is None:
+            client = _clients[settings] = make_client()
+        return client
+
+
+def presign(url: str, expires: int = 3600, *, client: Any = None) -> str:
+    """An https link to the object ``s3://bucket/key`` that opens for ``expires`` seconds.
+
+    Signing is local (no request is sent, nothing is downloaded); ``client`` defaults to
+    the one of the standard AWS settings.
+    """
+    if (
+        isinstance(expires, bool)
+        or not isinstance(expires, int)
+        or not 0 < expires <= (MAX_LINK_SECONDS)
+    ):
+        raise InvalidValueError(
+            f'A presigned link lives 1 to {MAX_LINK_SECONDS} seconds (7 days), got {expires!r}.'
+        )
+    bucket, key = parse_s3_url(url)
+    if not key:
+        raise InvalidValueError(f'{url!r} names a bucket, not an object: s3://bucket/key.')
+    try:
+        link = (client or settings_client()).generate_presigned_url(
+            'get_object', Params={'Bucket': bucket, 'Key': key}, ExpiresIn=expires
+        )
+    except Exception as e:  # no credentials: signing needs them
+        raise _error('presign', bucket, key, e) from None
+    return str(link)
+
+
 class S3MediaStore(MediaStore):
     """Media under ``s3://bucket/prefix``, read through a local ``ReadCache``."""
 
@@ -136,16 +184,7 @@ class S3MediaStore(MediaStore):
 
     def presigned_url(self, ref: str, *, expires: int = 3600) -> str:
         """An https link to ``ref`` that a browser can open for ``expires`` seconds."""
-        key = self._key(check_ref(ref))
-        return str(
-            self._call(
-                'presign',
-                key,
-                lambda: self.client.generate_presigned_url(
-                    'get_object', Params={'Bucket': self.bucket, 'Key': key}, ExpiresIn=expires
-                ),
-            )
-        )
+        return presign(self.url(ref), expires, client=self.client)
 
     def _download(self, ref: str, f: BinaryIO) -> None:
         """Write the object's bytes to ``f``; a body cut short is read again from the start."""
