@@ -24,7 +24,7 @@ from reverie import types as ts
 from reverie.config import Config
 from reverie.errors import InvalidValueError, ServiceError
 from reverie.functions.images import http
-from reverie.functions.paid import Answer, PaidCall, PaidFunction, Price
+from reverie.functions.paid import Answer, PaidCall, PaidFunction, Params, Price
 from reverie.functions.udf import CellValue, PoolSettings
 
 # Input tokens from the request's JSON size: English runs about 4 characters a token, so
@@ -109,6 +109,39 @@ class TextService(Protocol):
     def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
         """Request id, model version and cost of an answer (``data`` is filled in after)."""
         ...
+
+
+class TokenEndpoint:
+    """A text endpoint's reading of its answers: where they say their ids and token usage.
+
+    Subclasses name the fields and count the tokens of a ``usage``; an answer without them
+    has no request id, version or cost (the ledger prices it from the table).
+    """
+
+    prices: Mapping[str, TokenPrices]
+    id_header = ''  # the header holding the request id, if any
+    id_key = 'id'  # else the answer's field holding it
+    version_key = 'model'
+    usage_key = 'usage'
+
+    def tokens(self, usage: Mapping[str, Any]) -> tuple[float, float]:
+        """Tokens in and out of a ``usage``; ``KeyError`` when it lacks one (cost unknown).
+
+        An endpoint whose answers count no tokens keeps this: its cost is never known.
+        """
+        raise KeyError(self.usage_key)
+
+    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
+        """Request id, model version and cost of an answer (``data`` is filled in after)."""
+        request_id = (headers.get(self.id_header) if self.id_header else None) or body.get(
+            self.id_key
+        )
+        return usage_answer(
+            request_id,
+            body.get(self.version_key),
+            body.get(self.usage_key),
+            lambda usage: token_cost(self.prices, model, usage, self.tokens),
+        )
 
 
 async def send_text(
@@ -248,8 +281,8 @@ def paid_text_function(
     build: Build,
     *,
     name: str,
-    signature: Callable[..., Any],
-    param_types: dict[str, ts.ColumnType],
+    arg: tuple[str, ts.ColumnType],
+    options: dict[str, ts.ColumnType],
     prices: Mapping[str, TokenPrices],
     default_max_out: int,
     return_type: ts.ColumnType = ts.Json,
@@ -257,9 +290,10 @@ def paid_text_function(
 ) -> PaidFunction:
     """A ``PaidFunction`` of ``service``, sharing its pool, priced from ``prices``.
 
-    ``build`` turns the first argument and the keyword arguments into the request body and
-    its output-token cap (None: ``default_max_out``). Every text function takes ``model=``
-    (required) and ``cache=`` besides ``param_types``; each call is a ``call_type``
+    The function takes ``(arg, *, model, options..., cache=None)``: one positional argument
+    (its name and type), a required ``model``, then ``options`` (None by default) and
+    ``cache``. ``build`` turns the argument and the keyword arguments into the request body
+    and its output-token cap (None: ``default_max_out``). Each call is a ``call_type``
     (``EmbeddingCall`` for embedding endpoints, with ``return_type`` an array).
     """
 
@@ -282,11 +316,10 @@ def paid_text_function(
     return PaidFunction(
         prepare_call,
         pool_for=pool_for,
-        signature=signature,
+        params=Params(dict([arg]), {'model': ts.Required[ts.String], **options, 'cache': ts.Bool}),
         name=name,
         path=f'reverie.functions.{service.name}.{name}',
         return_type=return_type,
-        param_types={**param_types, 'model': ts.Required[ts.String], 'cache': ts.Bool},
     )
 
 

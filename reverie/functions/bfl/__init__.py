@@ -13,10 +13,6 @@ once by default (BFL's cap of active tasks per account; ``[bfl] max_concurrency`
 
 from __future__ import annotations
 
-from typing import Any
-
-import PIL.Image
-
 from reverie import types as ts
 from reverie.functions.bfl.client import BFLProvider
 from reverie.functions.images.calls import native_image_function
@@ -31,31 +27,10 @@ def provider() -> BFLProvider:
     return _PROVIDER
 
 
-def _generate(
-    prompt: str,
-    input_images: Any = None,
-    *,
-    model: str = 'flux-2-pro',
-    seed: int | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    safety_tolerance: int | None = None,
-    output_format: str | None = None,
-    prompt_upsampling: bool | None = None,
-    steps: int | None = None,
-    guidance: float | None = None,
-) -> PIL.Image.Image:
-    raise NotImplementedError  # the signature only
-
-
 generate = native_image_function(
     'bfl',
     name='generate',
-    signature=_generate,
-    param_types={
-        'prompt': ts.Required[ts.String],
-        'input_images': ts.Json,
-        'model': ts.String,
+    fields={
         'seed': ts.Int,
         'width': ts.Int,
         'height': ts.Int,
@@ -66,6 +41,6 @@ generate = native_image_function(
         'guidance': ts.Float,
     },
     default_model='flux-2-pro',
-    images_at=1,
+    images='input_images',
 )
 """``POST /v1/{model}``: an image from ``prompt`` and up to 8 ``input_images``."""

@@ -21,6 +21,7 @@ from reverie.config import Config
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
 from reverie.functions.images import http, prices, refs
 from reverie.functions.images.provider import ImageAnswer, ImageRequest, Price
+from reverie.functions.text import TokenEndpoint
 
 LABEL = 'Gemini'
 MAX_IMAGES = 14
@@ -303,3 +304,27 @@ def usage_cost(model: str, usage: dict[str, Any]) -> float | None:
     if not usage.get('candidatesTokensDetails'):
         image_out = out_total  # no breakdown: an image answer is image tokens
     return rates.usd(text_in=prompt, text_out=out_total - image_out + thoughts, image_out=image_out)
+
+
+class JsonEndpoint(TokenEndpoint):
+    """A Gemini JSON method, ``POST {GEMINI_BASE_URL}/v1beta/models/{model}:{method}``.
+
+    The key travels in ``x-goog-api-key``; errors come as ``{"error": {code, message, status,
+    details}}``, as for the image models. An answer names its request in ``responseId``, its
+    model in ``modelVersion``, its tokens in ``usageMetadata``.
+    """
+
+    name = 'gemini'
+    label = LABEL
+    method = ''
+    id_key = 'responseId'
+    version_key = 'modelVersion'
+    usage_key = 'usageMetadata'
+
+    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
+        """The key in ``x-goog-api-key``."""
+        return f'{base_url}/v1beta/models/{model}:{self.method}', {'x-goog-api-key': key}
+
+    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
+        """As for Gemini's image models."""
+        return _failure(fail, response)

@@ -18,6 +18,7 @@ from reverie.config import Config
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
 from reverie.functions.images import http, prices, refs
 from reverie.functions.images.provider import Capabilities, ImageAnswer, ImageRequest, Price
+from reverie.functions.text import TokenEndpoint
 
 LABEL = 'OpenAI'
 MAX_IMAGES = 16
@@ -272,15 +273,17 @@ def usage_cost(model: str, usage: dict[str, Any]) -> float | None:
     return rates.usd(text_in=text_in, image_in=image_in, image_out=out)
 
 
-class JsonEndpoint:
+class JsonEndpoint(TokenEndpoint):
     """An OpenAI JSON endpoint, ``POST {OPENAI_BASE_URL}/{path}``, one attempt per ``send``.
 
-    Bearer auth; errors come as ``{"error": {message, type, code}}``.
+    Bearer auth; errors come as ``{"error": {message, type, code}}``. An answer names its
+    request in ``x-request-id`` (else ``id``), its model in ``model``, its tokens in ``usage``.
     """
 
     name = 'openai'
     label = LABEL
     path = ''
+    id_header = 'x-request-id'
 
     def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
         """Bearer auth, JSON."""
