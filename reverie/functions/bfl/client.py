@@ -66,19 +66,11 @@ class BFLProvider:
 
     name = 'bfl'
 
-    def pool_name(self) -> str:
-        return 'bfl'
-
     def check(self, request: ImageRequest) -> None:
         model = request.model
         refs.check_prompt(request.prompt)
         refs.check_image_count(len(request.images), 0, MODELS.get(model, 8), f'FLUX {model}')
-        unknown = sorted(set(request.options) - FIELDS)
-        if unknown:
-            raise InvalidValueError(
-                f'BFL {model} does not take option(s) {", ".join(unknown)}; it takes '
-                f'{", ".join(sorted(FIELDS))}.'
-            )
+        refs.check_options(request.options, sorted(FIELDS), f'BFL {model}')
         sized = 'width' in request.options or 'height' in request.options
         if request.aspect_ratio is not None and sized:
             raise InvalidValueError('Pass either aspect_ratio or width/height to BFL, not both.')

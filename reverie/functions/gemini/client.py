@@ -58,20 +58,12 @@ class GeminiProvider:
 
     name = 'gemini'
 
-    def pool_name(self) -> str:
-        return 'gemini'
-
     def check(self, request: ImageRequest) -> None:
         model = request.model
         ratios, sizes = MODELS.get(model, (_RATIOS, ('1K', '2K', '4K')))
         refs.check_prompt(request.prompt)
         refs.check_image_count(len(request.images), 0, MAX_IMAGES, model)
-        unknown = sorted(set(request.options) - FIELDS)
-        if unknown:
-            raise InvalidValueError(
-                f'Gemini {model} does not take option(s) {", ".join(unknown)}; it takes '
-                f'{", ".join(sorted(FIELDS))}.'
-            )
+        refs.check_options(request.options, sorted(FIELDS), f'Gemini {model}')
         refs.check_aspect_ratio(request.aspect_ratio, ratios, f'Gemini {model}')
         size = request.options.get('image_size')
         if size is not None and size not in sizes:
@@ -116,7 +108,14 @@ def _body(request: ImageRequest) -> bytes:
     for i, data in enumerate(request.images):
         if len(request.images) > 1:
             parts.append({'text': f'Image {i + 1}:'})
-        parts.append({'inline_data': {'mime_type': _mime(data), 'data': http.b64encode(data)}})
+        parts.append(
+            {
+                'inline_data': {
+                    'mime_type': f'image/{http.image_subtype(data)}',
+                    'data': http.b64encode(data),
+                }
+            }
+        )
     parts.append({'text': refs.translate_refs(request.prompt, refs.ordinal_name)})
     image_config: dict[str, Any] = {}
     if request.aspect_ratio:
@@ -136,14 +135,6 @@ def _body(request: ImageRequest) -> bytes:
     if request.options.get('safety_settings') is not None:
         body['safetySettings'] = request.options['safety_settings']
     return json.dumps(body).encode()
-
-
-def _mime(data: bytes) -> str:
-    if data.startswith(b'\x89PNG'):
-        return 'image/png'
-    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
-        return 'image/webp'
-    return 'image/jpeg'
 
 
 def retry_delay(error: dict[str, Any], headers: httpx.Headers) -> float | None:

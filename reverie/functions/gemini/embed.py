@@ -16,7 +16,7 @@ from typing import Any
 from reverie import types as ts
 from reverie.errors import InvalidValueError
 from reverie.functions.gemini.client import JsonEndpoint
-from reverie.functions.text import EmbeddingCall, TokenPrices, check_dict, paid_text_function
+from reverie.functions.text import EmbeddingEndpoint, TokenPrices, check_dict, paid_text_function
 
 _SOURCE = 'https://ai.google.dev/gemini-api/docs/pricing, checked 2026-12-07'
 PRICES: dict[str, TokenPrices] = {'gemini-embedding-001': TokenPrices(0.15, 0.0, _SOURCE)}
@@ -27,7 +27,7 @@ _CONFIG = {
 }
 
 
-class EmbedContent(JsonEndpoint):
+class EmbedContent(JsonEndpoint, EmbeddingEndpoint):
     """``POST {GEMINI_BASE_URL}/v1beta/models/{model}:embedContent``, one attempt.
 
     The answer has no request id, version or token count: the ledger prices it.
@@ -62,15 +62,7 @@ def _build(contents: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], in
 
 
 embed_content = paid_text_function(
-    EmbedContent(),
-    _build,
-    name='embed_content',
-    arg=('contents', ts.String),
-    options={'config': ts.Json},
-    prices=PRICES,
-    default_max_out=0,
-    return_type=ts.Array[(None,), ts.Float],
-    call_type=EmbeddingCall,
+    EmbedContent(), _build, arg=('contents', ts.String), options={'config': ts.Json}
 )
 """Embed a string with a Gemini embedding model; the cell is a float32 vector.
 

@@ -18,12 +18,7 @@ from typing import Any
 from reverie import types as ts
 from reverie.errors import InvalidValueError
 from reverie.functions.gemini.client import JsonEndpoint
-from reverie.functions.text import (
-    TokenPrices,
-    check_cap,
-    check_dict,
-    paid_text_function,
-)
+from reverie.functions.text import TokenPrices, check_cap, check_dict, paid_text_function
 
 DEFAULT_MAX_OUT = 8192
 _SOURCE = 'https://ai.google.dev/gemini-api/docs/pricing, checked 2026-11-28'
@@ -44,6 +39,7 @@ class GenerateContent(JsonEndpoint):
     operation = 'generate_content'
     answer_key = 'candidates'
     prices = PRICES
+    max_out = DEFAULT_MAX_OUT
 
     def tokens(self, usage: Mapping[str, Any]) -> tuple[float, float]:
         """Prompt tokens in; candidates and thoughts out."""
@@ -92,13 +88,7 @@ def _build(contents: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], in
 
 
 generate_content = paid_text_function(
-    GenerateContent(),
-    _build,
-    name='generate_content',
-    arg=('contents', ts.Json),
-    options={'config': ts.Json},
-    prices=PRICES,
-    default_max_out=DEFAULT_MAX_OUT,
+    GenerateContent(), _build, arg=('contents', ts.Json), options={'config': ts.Json}
 )
 """Generate content with a Gemini model; the cell is the response JSON.
 

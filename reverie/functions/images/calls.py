@@ -181,11 +181,11 @@ def pool_settings(name: str, config: Config) -> PoolSettings:
     if name in config.providers:
         s = config.provider(name)
         return PoolSettings(
-            provider.pool_name(),
+            provider.name,
             max_concurrency=s.max_concurrency,
             requests_per_minute=s.requests_per_minute,
         )
-    return PoolSettings(provider.pool_name(), max_concurrency=1)  # one local pipeline
+    return PoolSettings(provider.name, max_concurrency=1)  # one local pipeline
 
 
 def paid_image_function(

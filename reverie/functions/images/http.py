@@ -301,3 +301,12 @@ def is_image(data: bytes) -> bool:
     except Exception:
         return False
     return True
+
+
+def image_subtype(data: bytes) -> str:
+    """``'png'``, ``'webp'`` or ``'jpeg'``: the format of an image we send, by its signature."""
+    if data.startswith(b'\x89PNG'):
+        return 'png'
+    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
+        return 'webp'
+    return 'jpeg'

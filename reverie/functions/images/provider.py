@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from reverie.errors import InvalidValueError
 from reverie.functions.images import refs
 from reverie.functions.paid import Price
 
@@ -106,25 +105,16 @@ class Capabilities:
         refs.check_image_count(len(request.images), low, high, f'{self.label} {request.verb}')
         refs.check_aspect_ratio(request.aspect_ratio, self.aspect_ratios, self.label)
         allowed = (*self.options, *self.verb_options.get(request.verb, ()))
-        unknown = sorted(set(request.options) - set(allowed))
-        if unknown:
-            raise InvalidValueError(
-                f'{self.label} takes no option(s) {", ".join(map(repr, unknown))}; it takes '
-                f'{", ".join(allowed) or "none"}.'
-            )
+        refs.check_options(request.options, allowed, self.label)
 
 
 class ImageProvider(Protocol):
     """A provider of image models: one attempt per ``send``."""
 
-    name: str  # the prefix in model='<name>/<model id>'
+    name: str  # the prefix in model='<name>/<model id>', and the provider's resource pool
 
     def price(self, request: ImageRequest) -> Price:
         """The cost range of ``request`` from the provider's price table (sends nothing)."""
-        ...
-
-    def pool_name(self) -> str:
-        """Resource pool shared by every call to this provider (limits, 429 backoff)."""
         ...
 
     def check(self, request: ImageRequest) -> None:

@@ -17,12 +17,7 @@ from typing import Any
 from reverie import types as ts
 from reverie.errors import InvalidValueError
 from reverie.functions.openai.client import JsonEndpoint
-from reverie.functions.text import (
-    TokenPrices,
-    check_cap,
-    check_dict,
-    paid_text_function,
-)
+from reverie.functions.text import TokenPrices, check_cap, check_dict, paid_text_function
 
 DEFAULT_MAX_OUT = 8192
 _SOURCE = 'https://platform.openai.com/docs/pricing, checked 2026-11-28'
@@ -42,6 +37,7 @@ class ChatCompletions(JsonEndpoint):
     operation = 'chat_completions'
     answer_key = 'choices'
     prices = PRICES
+    max_out = DEFAULT_MAX_OUT
 
     def tokens(self, usage: Mapping[str, Any]) -> tuple[float, float]:
         """``prompt_tokens`` in, ``completion_tokens`` out."""
@@ -60,13 +56,7 @@ def _build(messages: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], in
 
 
 chat_completions = paid_text_function(
-    ChatCompletions(),
-    _build,
-    name='chat_completions',
-    arg=('messages', ts.Json),
-    options={'model_kwargs': ts.Json},
-    prices=PRICES,
-    default_max_out=DEFAULT_MAX_OUT,
+    ChatCompletions(), _build, arg=('messages', ts.Json), options={'model_kwargs': ts.Json}
 )
 """Create a chat completion; the cell is OpenAI's response JSON.
 

@@ -66,9 +66,6 @@ class OpenAIProvider:
 
     name = 'openai'
 
-    def pool_name(self) -> str:
-        return 'openai'
-
     def check(self, request: ImageRequest) -> None:
         if request.aspect_ratio is not None and 'size' in request.options:
             raise InvalidValueError(
@@ -120,10 +117,10 @@ class OpenAIProvider:
             )
         else:
             url = f'{settings.base_url}/images/edits'
-            files = [
-                ('image[]', (f'image_{i}.{_ext(d)}', d, f'image/{_ext(d)}'))
-                for i, d in enumerate(request.images)
-            ]
+            files = []
+            for i, d in enumerate(request.images):
+                ext = http.image_subtype(d)
+                files.append(('image[]', (f'image_{i}.{ext}', d, f'image/{ext}')))
             data = {k: str(v) for k, v in fields.items()}
             response = await http.send(
                 fail, client, 'POST', url, paid=True, headers=headers, data=data, files=files
@@ -179,14 +176,6 @@ def _fields(request: ImageRequest) -> dict[str, Any]:
     if size is not None:
         fields['size'] = size
     return fields
-
-
-def _ext(data: bytes) -> str:
-    if data.startswith(b'\x89PNG'):
-        return 'png'
-    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
-        return 'webp'
-    return 'jpeg'
 
 
 def _error_fields(response: httpx.Response) -> tuple[str | None, str | None, str]:

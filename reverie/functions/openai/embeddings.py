@@ -16,7 +16,7 @@ from reverie import types as ts
 from reverie.errors import InvalidValueError
 from reverie.functions.openai.client import JsonEndpoint
 from reverie.functions.text import (
-    EmbeddingCall,
+    EmbeddingEndpoint,
     TokenPrices,
     check_cap,
     check_dict,
@@ -31,7 +31,7 @@ PRICES: dict[str, TokenPrices] = {
 }
 
 
-class Embeddings(JsonEndpoint):
+class Embeddings(JsonEndpoint, EmbeddingEndpoint):
     """``POST {OPENAI_BASE_URL}/embeddings``, one attempt per ``send``."""
 
     path = 'embeddings'
@@ -64,13 +64,8 @@ def _build(text: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], int | 
 embeddings = paid_text_function(
     Embeddings(),
     _build,
-    name='embeddings',
     arg=('input', ts.String),  # OpenAI's and Pixeltable's name
     options={'dimensions': ts.Int, 'model_kwargs': ts.Json},
-    prices=PRICES,
-    default_max_out=0,
-    return_type=ts.Array[(None,), ts.Float],
-    call_type=EmbeddingCall,
 )
 """Embed a string with an OpenAI embedding model; the cell is a float32 vector.
 
