@@ -30,6 +30,8 @@ from reverie.functions.udf import CellValue, PoolSettings
 # Input tokens from the request's JSON size: English runs about 4 characters a token, so
 # the least is priced at 6 and the most at 2 (a budget reserves the most).
 CHARS_PER_TOKEN_LOW, CHARS_PER_TOKEN_HIGH = 6, 2
+# The output tokens a call that sets no cap is priced at (its worst case).
+DEFAULT_MAX_OUT = 8192
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,7 @@ class TokenEndpoint:
     operation: str  # also the function's name
     answer_key: str
     prices: Mapping[str, TokenPrices]
-    max_out = 0
+    max_out = DEFAULT_MAX_OUT
     call_type: type[TextCall] = TextCall
     return_type: ts.ColumnType = ts.Json
     id_header = ''  # the header holding the request id, if any
@@ -295,6 +297,7 @@ class EmbeddingEndpoint(TokenEndpoint):
 
     call_type = EmbeddingCall
     return_type = ts.Array[(None,), ts.Float]
+    max_out = 0
 
     def vector(self, body: Mapping[str, Any]) -> object:
         """The answer's vector (None or a non-list when it has none)."""

@@ -13,8 +13,7 @@ once by default (BFL's cap of active tasks per account; ``[bfl] max_concurrency`
 
 from __future__ import annotations
 
-from reverie import types as ts
-from reverie.functions.bfl.client import BFLProvider
+from reverie.functions.bfl.client import FIELDS, BFLProvider
 from reverie.functions.images.calls import native_image_function
 
 __all__ = ['generate', 'provider']
@@ -28,19 +27,6 @@ def provider() -> BFLProvider:
 
 
 generate = native_image_function(
-    'bfl',
-    name='generate',
-    fields={
-        'seed': ts.Int,
-        'width': ts.Int,
-        'height': ts.Int,
-        'safety_tolerance': ts.Int,
-        'output_format': ts.String,
-        'prompt_upsampling': ts.Bool,
-        'steps': ts.Int,
-        'guidance': ts.Float,
-    },
-    default_model='flux-2-pro',
-    images='input_images',
+    'bfl', name='generate', fields=FIELDS, default_model='flux-2-pro', images='input_images'
 )
 """``POST /v1/{model}``: an image from ``prompt`` and up to 8 ``input_images``."""

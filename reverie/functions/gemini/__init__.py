@@ -16,8 +16,7 @@ reach the same models.
 
 from __future__ import annotations
 
-from reverie import types as ts
-from reverie.functions.gemini.client import GeminiProvider
+from reverie.functions.gemini.client import FIELDS, GeminiProvider
 from reverie.functions.gemini.embed import embed_content
 from reverie.functions.gemini.text import generate_content
 from reverie.functions.images.calls import native_image_function
@@ -35,12 +34,7 @@ def provider() -> GeminiProvider:
 generate_image = native_image_function(
     'gemini',
     name='generate_image',
-    fields={
-        'image_size': ts.String,
-        'temperature': ts.Float,
-        'seed': ts.Int,
-        'safety_settings': ts.Json,
-    },
+    fields=FIELDS,
     default_model='gemini-3.1-flash-image',
     images='images',
 )

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from reverie import types as ts
 from reverie.config import Config
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
 from reverie.functions.images import http, prices, refs
@@ -33,7 +34,12 @@ MODELS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # ratios, sizes
     ),
     'gemini-3-pro-image': (_RATIOS, ('1K', '2K', '4K')),
 }
-FIELDS = frozenset({'image_size', 'temperature', 'seed', 'safety_settings'})
+FIELDS: dict[str, ts.ColumnType] = {  # the request fields the image models take
+    'image_size': ts.String,
+    'temperature': ts.Float,
+    'seed': ts.Int,
+    'safety_settings': ts.Json,
+}
 _BLOCKED = frozenset(
     {
         'SAFETY',
@@ -256,7 +262,7 @@ def _answer(fail: http.Failure, request: ImageRequest, response: httpx.Response)
         )
     version = body.get('modelVersion')
     return ImageAnswer(
-        image=image,
+        data=image,
         request_id=request_id,
         model_version=version if isinstance(version, str) else request.model,
         cost_usd=usage_cost(request.model, usage) if usage else None,

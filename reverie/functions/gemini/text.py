@@ -7,7 +7,7 @@ string or the API's list of contents; ``config`` holds generation settings in sn
 (``max_output_tokens``, ``temperature``, ``system_instruction``...). Configure with
 ``GEMINI_API_KEY`` / ``GEMINI_BASE_URL`` (or ``[gemini]``); calls share the ``'gemini'``
 pool and go through the ledger, journal, cache, budget and dry run, priced from token
-rates (the worst case takes ``max_output_tokens``, else ``DEFAULT_MAX_OUT``).
+rates (the worst case takes ``max_output_tokens``, else ``text.DEFAULT_MAX_OUT``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from reverie.errors import InvalidValueError
 from reverie.functions.gemini.client import JsonEndpoint
 from reverie.functions.text import TokenPrices, check_cap, check_dict, paid_text_function
 
-DEFAULT_MAX_OUT = 8192
 _SOURCE = 'https://ai.google.dev/gemini-api/docs/pricing, checked 2026-11-28'
 PRICES: dict[str, TokenPrices] = {
     'gemini-2.5-flash-lite': TokenPrices(0.10, 0.40, _SOURCE),
@@ -39,7 +38,6 @@ class GenerateContent(JsonEndpoint):
     operation = 'generate_content'
     answer_key = 'candidates'
     prices = PRICES
-    max_out = DEFAULT_MAX_OUT
 
     def tokens(self, usage: Mapping[str, Any]) -> tuple[float, float]:
         """Prompt tokens in; candidates and thoughts out."""

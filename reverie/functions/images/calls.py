@@ -23,7 +23,7 @@ from reverie.config import Config
 from reverie.errors import InvalidValueError, ServiceError
 from reverie.exprs import nodes as n
 from reverie.functions.images import models, refs
-from reverie.functions.images.provider import ImageAnswer, ImageProvider, ImageRequest, Verb
+from reverie.functions.images.provider import ImageProvider, ImageRequest, Verb
 from reverie.functions.images.registry import get_provider
 from reverie.functions.paid import Answer, PaidCall, PaidFunction, Params, Price
 from reverie.functions.udf import CellValue, PoolSettings
@@ -68,8 +68,7 @@ class ImageCall:
 
     async def send(self, config: Config) -> Answer:
         """One attempt of the provider."""
-        a = await self.provider.send(self.request, config)
-        return Answer(a.image, a.request_id, a.model_version, a.credits, a.cost_usd, a.meta)
+        return await self.provider.send(self.request, config)
 
     def check_answer(self, data: bytes, call_id: int | None) -> None:
         """The image decodes fully under size limits."""
@@ -128,13 +127,13 @@ def _png(img: PIL.Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def image_cell(provider: str, request: ImageRequest, answer: Answer | ImageAnswer) -> CellValue:
+def image_cell(provider: str, request: ImageRequest, answer: Answer) -> CellValue:
     """The image cell for an answer, its provenance and cost kept in ``cellmeta``.
 
     One shape for every provider: ``provider``, ``model``, ``request_id``, ``model_version``,
     ``cost_usd``, plus ``credits`` where the provider counts them (Reve) and its own extras.
     """
-    data = answer.data if isinstance(answer, Answer) else answer.image
+    data = answer.data
     img = PIL.Image.open(io.BytesIO(data))
     attach_source(img, data)
     meta: dict[str, Any] = {

@@ -6,7 +6,7 @@ Pixeltable's name and result: the cell is the response JSON (``choices``, ``usag
 pool with the image calls and go through the ledger, journal, cache, budget and dry run.
 A call is priced from the model's token rates: the worst case takes
 ``max_completion_tokens`` (or ``max_tokens``) from ``model_kwargs``, else
-``DEFAULT_MAX_OUT``.
+``text.DEFAULT_MAX_OUT`` (8192).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from reverie.errors import InvalidValueError
 from reverie.functions.openai.client import JsonEndpoint
 from reverie.functions.text import TokenPrices, check_cap, check_dict, paid_text_function
 
-DEFAULT_MAX_OUT = 8192
 _SOURCE = 'https://platform.openai.com/docs/pricing, checked 2026-11-28'
 PRICES: dict[str, TokenPrices] = {
     'gpt-4o-mini': TokenPrices(0.15, 0.60, _SOURCE),
@@ -37,7 +36,6 @@ class ChatCompletions(JsonEndpoint):
     operation = 'chat_completions'
     answer_key = 'choices'
     prices = PRICES
-    max_out = DEFAULT_MAX_OUT
 
     def tokens(self, usage: Mapping[str, Any]) -> tuple[float, float]:
         """``prompt_tokens`` in, ``completion_tokens`` out."""

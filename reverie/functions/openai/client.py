@@ -241,7 +241,7 @@ def _answer(fail: http.Failure, request: ImageRequest, response: httpx.Response)
         )
     usage = body.get('usage') if isinstance(body.get('usage'), dict) else None
     return ImageAnswer(
-        image=image,
+        data=image,
         request_id=request_id,
         model_version=request.model,
         cost_usd=usage_cost(request.model, usage) if usage else None,

@@ -142,7 +142,7 @@ def _size(data: bytes) -> tuple[int, int, int]:
 
 def _answer(result: ReveResult) -> ImageAnswer:
     return ImageAnswer(
-        image=result.image,
+        data=result.image,
         request_id=result.request_id or None,
         model_version=result.version or None,
         credits=float(result.credits_used) if result.credits_known else None,
