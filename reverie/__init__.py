@@ -63,29 +63,8 @@ if _typing.TYPE_CHECKING:
     from reverie.functions.udf import Batch, Function, udf
 
 # Everything past types and errors loads on first use (`import reverie` stays near the cost
-# of SQLAlchemy alone): the name -> the module that defines it.
+# of SQLAlchemy alone): a public name comes from the module named here, else reverie.api.
 _LAZY = {
-    **dict.fromkeys(
-        (
-            'budgets',
-            'calls',
-            'create_dir',
-            'create_snapshot',
-            'create_table',
-            'create_view',
-            'drop_dir',
-            'drop_table',
-            'get_dir_contents',
-            'get_table',
-            'init',
-            'list_dirs',
-            'list_tables',
-            'move',
-            'set_budget',
-            'workers',
-        ),
-        'reverie.api',
-    ),
     'UpdateStatus': 'reverie.catalog.status',
     'Table': 'reverie.catalog.table',
     'ResultSet': 'reverie.display.resultset',
@@ -102,8 +81,8 @@ def __getattr__(name: str) -> _typing.Any:
     """Import a public name's module the first time the name is read (PEP 562)."""
     if name in _SUBPACKAGES:
         value: _typing.Any = importlib.import_module(f'reverie.{name}')
-    elif name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in __all__:
+        value = getattr(importlib.import_module(_LAZY.get(name, 'reverie.api')), name)
     else:
         raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
     globals()[name] = value

@@ -15,7 +15,7 @@ from reverie.catalog import budgets as caps
 from reverie.catalog import dirs
 from reverie.catalog.calls import CallsQuery, calls_query
 from reverie.catalog.catalog import Catalog
-from reverie.catalog.options import IF_NOT_EXISTS, check_option
+from reverie.catalog.options import check_if_not_exists
 from reverie.catalog.paths import name_of, split_version
 from reverie.catalog.query import Query
 from reverie.catalog.runs import summary
@@ -211,7 +211,7 @@ def get_table(
 
     ``'dir/t:3'`` is the table as it was at version 3 (read-only; see ``t.history()``).
     """
-    check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
+    check_if_not_exists(if_not_exists)
     catalog = default_catalog()
     try:
         name, version = split_version(_path_of(path))
@@ -337,7 +337,7 @@ def drop_table(
     Views and snapshots based on it are refused unless ``force``, which drops them too and
     says which.
     """
-    check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
+    check_if_not_exists(if_not_exists)
     try:
         path = _path_of(table)
     except NotFoundError:  # a handle on a table dropped already

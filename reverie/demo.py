@@ -34,28 +34,44 @@ EDIT_PROMPT = 'Make it solarpunk: plants, solar glass'
 REMIX_PROMPT = 'Place the subject of <img>0</img> into the scene of <img>1</img>'
 
 
+_Box = tuple[int, int, int, int]
+_Color = tuple[int, int, int]
+
+
 def make_photos(folder: Path) -> tuple[Path, Path]:
     """Two small source photos drawn locally (the demo needs no download)."""
     folder.mkdir(parents=True, exist_ok=True)
-    fox = PIL.Image.new('RGB', (640, 480), (250, 236, 210))
-    draw = PIL.ImageDraw.Draw(fox)
-    draw.ellipse((200, 140, 440, 400), fill=(214, 110, 40))
-    draw.polygon([(220, 170), (260, 60), (300, 160)], fill=(190, 90, 30))
-    draw.polygon([(340, 160), (380, 60), (420, 170)], fill=(190, 90, 30))
-    draw.ellipse((270, 240, 300, 270), fill=(20, 20, 20))
-    draw.ellipse((340, 240, 370, 270), fill=(20, 20, 20))
-    fox_path = folder / 'fox.jpg'
+    fox_path, cat_path = folder / 'fox.jpg', folder / 'cat.png'
+    fox = _face((640, 480), (250, 236, 210), (200, 140, 440, 400), (214, 110, 40))
+    _features(fox, [(220, 170), (260, 60), (300, 160)], (190, 90, 30), (270, 240), (20, 20, 20))
     fox.save(fox_path, quality=92)
-    cat = PIL.Image.new('RGB', (480, 480), (205, 225, 245))
-    draw = PIL.ImageDraw.Draw(cat)
-    draw.ellipse((120, 140, 360, 400), fill=(90, 90, 100))
-    draw.polygon([(140, 190), (160, 80), (220, 160)], fill=(80, 80, 90))
-    draw.polygon([(260, 160), (320, 80), (340, 190)], fill=(80, 80, 90))
-    draw.ellipse((180, 230, 210, 260), fill=(120, 200, 80))
-    draw.ellipse((270, 230, 300, 260), fill=(120, 200, 80))
-    cat_path = folder / 'cat.png'
+    cat = _face((480, 480), (205, 225, 245), (120, 140, 360, 400), (90, 90, 100))
+    _features(cat, [(140, 190), (160, 80), (220, 160)], (80, 80, 90), (180, 230), (120, 200, 80))
     cat.save(cat_path)
     return fox_path, cat_path
+
+
+def _face(size: tuple[int, int], background: _Color, head: _Box, fur: _Color) -> PIL.Image.Image:
+    img = PIL.Image.new('RGB', size, background)
+    PIL.ImageDraw.Draw(img).ellipse(head, fill=fur)
+    return img
+
+
+def _features(
+    img: PIL.Image.Image,
+    ear: list[tuple[int, int]],
+    ear_fur: _Color,
+    eye: tuple[int, int],
+    iris: _Color,
+) -> None:
+    """Two ears and two 30 px eyes: the left ones given, the right ones their mirror images."""
+    draw, width = PIL.ImageDraw.Draw(img), img.width
+    left_eye = (eye[0], eye[1], eye[0] + 30, eye[1] + 30)
+    right_eye = (width - left_eye[2], eye[1], width - eye[0], left_eye[3])
+    draw.polygon(ear, fill=ear_fur)
+    draw.polygon([(width - x, y) for x, y in reversed(ear)], fill=ear_fur)
+    draw.ellipse(left_eye, fill=iris)
+    draw.ellipse(right_eye, fill=iris)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ Machine-readable facts live in attributes (``status``, ``retry_after``, ``code``
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import TypedDict, Unpack
 
 
 class Error(Exception):
@@ -46,6 +46,18 @@ class TypeMismatchError(Error, TypeError):
     """Expression or column types do not fit."""
 
 
+class ServiceErrorFacts(TypedDict, total=False):
+    """The keyword arguments of ``ServiceError`` (its attributes; unset: None or False)."""
+
+    status: int | None
+    code: str | None
+    retry_after: float | None
+    request_id: str | None
+    retryable: bool
+    maybe_charged: bool
+    stops_run: bool
+
+
 class ServiceError(Error):
     """An external service failed: any provider's API (image, text), or an HTTP download.
 
@@ -61,35 +73,15 @@ class ServiceError(Error):
             service closed): the run stops and leaves the remaining cells pending.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        retry_after: float | None = None,
-        request_id: str | None = None,
-        retryable: bool = False,
-        maybe_charged: bool = False,
-        stops_run: bool = False,
-    ) -> None:
+    def __init__(self, message: str, **facts: Unpack[ServiceErrorFacts]) -> None:
         super().__init__(message)
-        self.maybe_charged = maybe_charged
-        self.stops_run = stops_run
-        self.status = status
-        self.code = code
-        self.retry_after = retry_after
-        self.request_id = request_id
-        self.retryable = retryable
-
-
-class ServiceErrorFlags(TypedDict, total=False):
-    """The keyword arguments of ``ServiceError`` that say what to do next, passed on as is."""
-
-    retry_after: float | None
-    retryable: bool
-    maybe_charged: bool
-    stops_run: bool
+        self.status = facts.get('status')
+        self.code = facts.get('code')
+        self.retry_after = facts.get('retry_after')
+        self.request_id = facts.get('request_id')
+        self.retryable = facts.get('retryable', False)
+        self.maybe_charged = facts.get('maybe_charged', False)
+        self.stops_run = facts.get('stops_run', False)
 
 
 class ContentViolationError(ServiceError):

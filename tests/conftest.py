@@ -1,5 +1,5 @@
 """Fixtures that give real things: a temp SQLite catalog, a real PostgreSQL cluster,
-the local Reve-compatible server on loopback."""
+the local Reve-compatible server and the providers' stand-ins on loopback."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import pytest
 
 import reverie as rv
 from reverie.catalog.catalog import Catalog
+from tests.functions.providers.bfl_server import BFLStandIn
+from tests.functions.providers.gemini_server import GeminiStandIn
+from tests.functions.providers.openai_server import OpenAIStandIn
 from tests.pg import PgCluster, find_pg_bin
 
 _SETTINGS_PREFIXES = ('REVERIE_', 'REVE_')
@@ -98,3 +101,28 @@ def sqlite_catalog(tmp_path: Path, media_settings: dict[str, str]) -> Iterator[C
     cat = rv.init({'db_url': f'sqlite:///{tmp_path / "reverie.db"}', **media_settings})
     yield cat
     cat.close()
+
+
+# Each provider's stand-in on loopback (tests/functions/providers), reverie pointed at it.
+@pytest.fixture
+def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIStandIn]:
+    with OpenAIStandIn() as server:
+        monkeypatch.setenv('OPENAI_API_KEY', server.key)
+        monkeypatch.setenv('OPENAI_BASE_URL', f'{server.url}/v1')
+        yield server
+
+
+@pytest.fixture
+def gemini_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[GeminiStandIn]:
+    with GeminiStandIn() as server:
+        monkeypatch.setenv('GEMINI_API_KEY', server.key)
+        monkeypatch.setenv('GEMINI_BASE_URL', server.url)
+        yield server
+
+
+@pytest.fixture
+def bfl_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[BFLStandIn]:
+    with BFLStandIn() as server:
+        monkeypatch.setenv('BFL_API_KEY', server.key)
+        monkeypatch.setenv('BFL_API_URL', server.url)
+        yield server

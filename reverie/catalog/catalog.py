@@ -20,11 +20,11 @@ from reverie import types as ts
 from reverie.catalog.definitions import bump_version
 from reverie.catalog.dirs import dir_exists, is_under, missing_dir_message, table_id_at
 from reverie.catalog.options import (
-    IF_EXISTS,
-    IF_NOT_EXISTS,
     IfExists,
     IfNotExists,
-    check_option,
+    check_if_exists,
+    check_if_not_exists,
+    keep_existing,
 )
 from reverie.catalog.paths import check_column_name, normalize_path, parent_of
 from reverie.catalog.schemas import build_schema, derived_row
@@ -38,14 +38,12 @@ from reverie.exec.shared_limits import cluster_limits
 from reverie.exprs import nodes as n
 from reverie.store.db import (
     Store,
-    build_data_table,
-    build_history_table,
     column_specs,
     columns_json,
     columns_table,
-    data_table_name,
     derived_table,
-    history_table_name,
+    drop_row_tables,
+    row_tables,
     tables_table,
     versions_table,
 )
@@ -98,7 +96,7 @@ class Catalog:
         ``if_exists``: 'error', 'ignore' (keep the table), 'replace' (drop it and start over;
         refused while views depend on it) or 'replace_force' (drop its views too).
         """
-        if_exists = check_option('if_exists', if_exists, IF_EXISTS)
+        if_exists = check_if_exists(if_exists)
         path = normalize_path(path, what='table path')
         if not isinstance(schema, dict) or not schema:
             raise InvalidValueError(
@@ -145,8 +143,8 @@ class Catalog:
             )
         cols = columns_json(conn, table_id)
         specs = column_specs(cols)
-        build_data_table(table_id, specs).create(conn)
-        build_history_table(table_id, specs).create(conn)
+        for table in row_tables(table_id, specs):
+            table.create(conn)
         begin_version(conn, self.store, table_id, 'create', columns=cols)
         return int(table_id)
 
@@ -165,7 +163,7 @@ class Catalog:
         ``items`` are its columns (name, the base column mirrored); ``predicate`` chooses the
         base rows it holds.
         """
-        if_exists = check_option('if_exists', if_exists, IF_EXISTS)
+        if_exists = check_if_exists(if_exists)
         path = normalize_path(path, what=f'{kind} path')
         with self.store.begin() as conn:
             if not self._make_way(conn, path, if_exists, keep=base.id, kind=kind):
@@ -204,13 +202,12 @@ class Catalog:
         existing = table_id_at(conn, path)
         if existing is None:
             return True
-        if if_exists == 'ignore':
+        taken = (
+            f'Table {path!r} already exists; pass if_exists="ignore" to use it or '
+            'if_exists="replace" to start over.'
+        )
+        if keep_existing(if_exists, taken):
             return False
-        if if_exists == 'error':
-            raise AlreadyExistsError(
-                f'Table {path!r} already exists; pass if_exists="ignore" to use it or '
-                'if_exists="replace" to start over.'
-            )
         if existing == keep:
             raise InvalidValueError(f'A {kind} cannot replace its own base {path!r}.')
         self.drop_with_dependents(
@@ -270,7 +267,7 @@ class Catalog:
         Refused while views or snapshots are based on it, unless ``force``, which drops them
         too (and those based on them); with ``force`` a missing table is no error.
         """
-        if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
+        if_not_exists = check_if_not_exists(if_not_exists)
         path = normalize_path(path, what='table path')
         with self.store.begin() as conn:
             table_id = table_id_at(conn, path)
@@ -375,8 +372,7 @@ class Catalog:
         ).scalar()
         if base_id is not None:
             bump_version(conn, int(base_id))  # its handles stop syncing this view
-        conn.execute(sa.text(f'DROP TABLE IF EXISTS {data_table_name(table_id)}'))
-        conn.execute(sa.text(f'DROP TABLE IF EXISTS {history_table_name(table_id)}'))
+        drop_row_tables(conn, table_id)
         drop_indexes_of(conn, table_id)
         conn.execute(sa.delete(versions_table).where(versions_table.c.table_id == table_id))
         conn.execute(sa.delete(derived_table).where(derived_table.c.table_id == table_id))

@@ -18,6 +18,7 @@ from reverie import types as ts
 from reverie.catalog import definitions
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.estimates import estimate, stored_rows
+from reverie.catalog.options import keep_existing
 from reverie.catalog.paths import check_column_name, name_of
 from reverie.catalog.propagate import views_using
 from reverie.catalog.revert import revert_latest
@@ -150,13 +151,7 @@ def fill_computed_column(
     schema = catalog.schema(schema.id)
     try:
         stats = compute(
-            catalog,
-            schema,
-            op,
-            rowids=None,
-            on_error=on_error,
-            desc=f'Computing {name}',
-            version=version,
+            catalog, schema, op, on_error=on_error, desc=f'Computing {name}', version=version
         )
     except ExecutionError as e:
         resumable = isinstance(e, RunStoppedError) and e.reason in ('storage', 'budget')
@@ -205,13 +200,12 @@ def make_room(
     existing = schema.column(name)
     if existing is None:
         return schema
-    if if_exists == 'ignore':
+    taken = (
+        f'Table {schema.path!r} already has a column {name!r}; pass '
+        f'if_exists="replace" {replacing}.'
+    )
+    if keep_existing(if_exists, taken):
         return None
-    if if_exists == 'error':
-        raise AlreadyExistsError(
-            f'Table {schema.path!r} already has a column {name!r}; pass '
-            f'if_exists="replace" {replacing}.'
-        )
     dependents = schema.dependents(existing.id)
     if if_exists == 'replace' and dependents:  # Pixeltable: COLUMN_ALREADY_EXISTS
         names = ', '.join(d.name for d in dependents)

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from reverie.catalog.options import (
-    IF_EXISTS,
     IF_NOT_EXISTS,
     IfExists,
     IfNotExists,
+    check_if_exists,
+    check_if_not_exists,
     check_option,
+    keep_existing,
 )
 from reverie.catalog.paths import normalize_path, parent_of
 from reverie.errors import AlreadyExistsError, InvalidValueError, NotFoundError
@@ -35,17 +37,14 @@ def create_dir(
     ``if_exists``: 'error', 'ignore' (keep it), 'replace' (drop it if empty and create it
     again) or 'replace_force' (drop it with everything in it, then create it again).
     """
-    if_exists = check_option('if_exists', if_exists, IF_EXISTS)
+    if_exists = check_if_exists(if_exists)
     path = normalize_path(path, what='directory path')
     with catalog.store.begin() as conn:
         if table_id_at(conn, path) is not None:
             raise AlreadyExistsError(f'{path!r} is a table, not a directory.')
         if dir_exists(conn, path):
-            if if_exists == 'error':
-                raise AlreadyExistsError(
-                    f'Directory {path!r} already exists; pass if_exists="ignore" to reuse it.'
-                )
-            if if_exists == 'ignore':
+            taken = f'Directory {path!r} already exists; pass if_exists="ignore" to reuse it.'
+            if keep_existing(if_exists, taken):
                 return False
             _drop_dir_rows(catalog, conn, path, force=if_exists == 'replace_force', replacing=True)
         parent = parent_of(path)
@@ -67,7 +66,7 @@ def drop_dir(
     catalog: Catalog, path: str, *, force: bool = False, if_not_exists: IfNotExists = 'error'
 ) -> bool:
     """Drop a directory; with ``force`` everything in it, and a missing one is no error."""
-    if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
+    if_not_exists = check_if_not_exists(if_not_exists)
     path = normalize_path(path, what='directory path')
     with catalog.store.begin() as conn:
         if not dir_exists(conn, path):
@@ -145,7 +144,7 @@ def move(
     ``path`` does not exist ('error' or 'ignore' each).
     """
     if_exists = check_option('if_exists', if_exists, IF_NOT_EXISTS)
-    if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
+    if_not_exists = check_if_not_exists(if_not_exists)
     path = normalize_path(path)
     new_path = normalize_path(new_path)
     if path == new_path:

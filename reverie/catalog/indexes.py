@@ -12,38 +12,37 @@ from reverie.exprs.expr import Expr
 
 def add_index(catalog: Catalog, schema: TableSchema, column: str | Expr, if_exists: str) -> None:
     """Index ``column``; an index already there is an error unless ``if_exists='ignore'``."""
-    col, created = _change(catalog, schema, column, drop=False)
-    if created:
-        print(f'Added index on column {col.name!r} of table {name_of(schema.path)!r}.')
-    elif if_exists == 'error':
-        raise AlreadyExistsError(
-            f'Column {col.name!r} of table {schema.path!r} already has an index; pass '
-            "if_exists='ignore' to accept that."
-        )
+    _change(catalog, schema, column, drop=False, strict=if_exists == 'error')
 
 
 def drop_index(
     catalog: Catalog, schema: TableSchema, column: str | Expr, if_not_exists: str
 ) -> None:
     """Drop the index of ``column``; none there is an error unless ``if_not_exists='ignore'``."""
-    col, dropped = _change(catalog, schema, column, drop=True)
-    if dropped:
-        print(f'Dropped index on column {col.name!r} of table {name_of(schema.path)!r}.')
-    elif if_not_exists == 'error':
-        raise NotFoundError(
-            f'Column {col.name!r} of table {schema.path!r} has no index; see t.add_index().'
-        )
+    _change(catalog, schema, column, drop=True, strict=if_not_exists == 'error')
 
 
 def _change(
-    catalog: Catalog, schema: TableSchema, column: str | Expr, *, drop: bool
-) -> tuple[ColumnSchema, bool]:
-    """The column, and whether creating (or dropping) its index changed anything."""
+    catalog: Catalog, schema: TableSchema, column: str | Expr, *, drop: bool, strict: bool
+) -> None:
+    """Create (or drop) the index of ``column`` and say so; ``strict``: no change is an error."""
     col = _index_column(schema, column)
     store = catalog.store
     change = store.drop_index if drop else store.create_index
     with store.begin() as conn:
-        return col, change(conn, schema.sa_table.name, col.sql.value)
+        changed = change(conn, schema.sa_table.name, col.sql.value)
+    if changed:
+        verb = 'Dropped' if drop else 'Added'
+        print(f'{verb} index on column {col.name!r} of table {name_of(schema.path)!r}.')
+    elif strict and drop:
+        raise NotFoundError(
+            f'Column {col.name!r} of table {schema.path!r} has no index; see t.add_index().'
+        )
+    elif strict:
+        raise AlreadyExistsError(
+            f'Column {col.name!r} of table {schema.path!r} already has an index; pass '
+            "if_exists='ignore' to accept that."
+        )
 
 
 def _index_column(schema: TableSchema, column: str | Expr) -> ColumnSchema:

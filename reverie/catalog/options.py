@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, TypeVar
 
-from reverie.errors import InvalidValueError
+from reverie.errors import AlreadyExistsError, InvalidValueError
 
 IfExists = Literal['error', 'ignore', 'replace', 'replace_force']
 IfNotExists = Literal['error', 'ignore']
@@ -27,3 +27,26 @@ def check_option(what: str, value: object, allowed: Sequence[S]) -> S:
             return choice
     choices = ', '.join(repr(a) for a in allowed)
     raise InvalidValueError(f'{what} must be one of {choices}; got {value!r}.')
+
+
+def check_if_exists(value: object) -> IfExists:
+    """``if_exists=``: ``'error'``, ``'ignore'``, ``'replace'`` or ``'replace_force'``."""
+    return check_option('if_exists', value, IF_EXISTS)
+
+
+def check_if_not_exists(value: object) -> IfNotExists:
+    """``if_not_exists=``: ``'error'`` or ``'ignore'``."""
+    return check_option('if_not_exists', value, IF_NOT_EXISTS)
+
+
+def keep_existing(if_exists: str, taken: str) -> bool:
+    """What ``if_exists`` says of something already there: keep it (True) or replace it.
+
+    ``'ignore'`` keeps it; ``'error'`` raises ``AlreadyExistsError`` with the message
+    ``taken``; the others (``'replace'``, ``'replace_force'``) replace it.
+    """
+    if if_exists == 'ignore':
+        return True
+    if if_exists == 'error':
+        raise AlreadyExistsError(taken)
+    return False

@@ -23,14 +23,13 @@ from reverie.exprs import serialize
 from reverie.store.db import (
     VERSION,
     ColumnSql,
-    build_data_table,
-    build_history_table,
     column_specs,
     columns_json,
     columns_table,
     data_table_name,
     derived_table,
     history_table_name,
+    row_tables,
     tables_table,
     versions_table,
 )
@@ -81,7 +80,7 @@ def revert_latest(
             sql_cols = column_specs([col])[0]
             store.add_sql_columns(conn, live_name, sql_cols[0].sa_columns(sql_cols[1]))
         both = column_specs([*current, *removed])
-        undo_rows(conn, build_data_table(table_id, both), build_history_table(table_id, both), v)
+        undo_rows(conn, *row_tables(table_id, both), v)
         if latest.columns is not None:
             for col in added:
                 sql, sql_type = column_specs([col])[0]

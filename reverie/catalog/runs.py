@@ -92,17 +92,18 @@ def compute(
     schema: TableSchema,
     op: Operation,
     *,
-    rowids: Sequence[int] | None,
     on_error: OnError,
     desc: str,
+    rowids: Sequence[int] | None = None,
     version: int | None = None,
     use_cache: bool | None = None,
     inserted: bool = False,
 ) -> ComputeStats:
-    """Compute pending cells of ``schema``; their counts go to ``version`` (default: latest).
+    """Compute pending cells of ``schema`` (of ``rowids``, or all); counts go to ``version``.
 
-    ``use_cache``: whether earlier answers may serve its paid calls (default: the
-    operation's choice). ``inserted``: ``rowids`` were just inserted (an abort keeps them).
+    ``version`` defaults to the latest. ``use_cache``: whether earlier answers may serve its
+    paid calls (default: the operation's choice). ``inserted``: ``rowids`` were just
+    inserted (an abort keeps them).
     """
     runs: list[Any] = []
     coro = compute_pending(

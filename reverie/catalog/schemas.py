@@ -12,7 +12,7 @@ from reverie.errors import NotFoundError
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs import serialize
-from reverie.store.db import build_data_table, build_history_table, derived_table
+from reverie.store.db import derived_table, row_tables
 
 
 def derived_row(conn: sa.Connection, table_id: int) -> Any:
@@ -58,14 +58,14 @@ def build_schema(
         )
         columns.append(col)
         by_id[col.id] = col
-    specs = [(c.sql, c.col_type.sql_type()) for c in columns]
+    data, history = row_tables(table_id, [(c.sql, c.col_type.sql_type()) for c in columns])
     return TableSchema(
         table_id,
         path,
         version,
         tuple(columns),
-        build_data_table(table_id, specs),
-        history=build_history_table(table_id, specs),
+        data,
+        history=history,
         kind='table' if derived is None else str(derived.kind),
         base_id=None if derived is None else int(derived.base_id),
     )

@@ -17,7 +17,7 @@ from reverie.catalog.catalog import Catalog
 from reverie.catalog.changes import (
     sql_condition,
 )
-from reverie.catalog.options import IF_EXISTS, IF_NOT_EXISTS, check_option
+from reverie.catalog.options import check_if_exists, check_if_not_exists, check_option
 from reverie.catalog.paths import name_of
 from reverie.catalog.query import Query, TableReads
 from reverie.catalog.runs import Operation, check_on_error
@@ -195,7 +195,7 @@ class Table(TableReads, SearchMethods):
         if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
     ) -> UpdateStatus:
         """Add several stored columns: ``t.add_columns({'a': rv.Int, 'b': rv.String})``."""
-        if_exists = check_option('if_exists', if_exists, IF_EXISTS)
+        if_exists = check_if_exists(if_exists)
         current = self._writable('add columns to')
         return columns.add_columns(self._catalog, current, schema, if_exists)
 
@@ -219,7 +219,7 @@ class Table(TableReads, SearchMethods):
             Added 2 column values with 0 errors in 0.01 s (180.00 rows/s)
         """
         check_on_error(on_error)
-        if_exists = check_option('if_exists', if_exists, IF_EXISTS)
+        if_exists = check_if_exists(if_exists)
         current = self._writable('add a computed column to')
         name, value = columns.one_computed_column(new)
         op = Operation.of(self._catalog, budget)
@@ -240,7 +240,7 @@ class Table(TableReads, SearchMethods):
         self, column: str | Expr, *, if_not_exists: Literal['error', 'ignore'] = 'error'
     ) -> None:
         """Drop a column (by name or ``t.col``); refused while computed columns use it."""
-        if_not_exists = check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
+        if_not_exists = check_if_not_exists(if_not_exists)
         schema = self._writable('drop a column of')
         node = column.node if isinstance(column, Expr) else None
         if isinstance(node, n.ColumnRef) and node.table_id != schema.id:
@@ -274,7 +274,7 @@ class Table(TableReads, SearchMethods):
         self, column: str | Expr, *, if_not_exists: Literal['error', 'ignore'] = 'error'
     ) -> None:
         """Drop the index ``add_index`` put on a column."""
-        check_option('if_not_exists', if_not_exists, IF_NOT_EXISTS)
+        check_if_not_exists(if_not_exists)
         schema = self._writable('drop an index of')
         indexes.drop_index(self._catalog, schema, column, if_not_exists)
 

@@ -181,13 +181,7 @@ def recompute(
     stats = ComputeStats()
     try:
         stats = compute(
-            catalog,
-            schema,
-            op,
-            rowids=None,
-            on_error=on_error,
-            desc='Recomputing cells',
-            version=version,
+            catalog, schema, op, on_error=on_error, desc='Recomputing cells', version=version
         )
     finally:
         if version is not None or stats.cells:
@@ -252,13 +246,7 @@ def update(
     try:
         if dependents:
             stats = compute(
-                catalog,
-                schema,
-                op,
-                rowids=None,
-                on_error='ignore',
-                desc='Recomputing',
-                version=version,
+                catalog, schema, op, on_error='ignore', desc='Recomputing', version=version
             )
             merge(status, stats)
     finally:

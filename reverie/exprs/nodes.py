@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from typing import Literal as TypingLiteral
@@ -360,22 +360,31 @@ def column_refs(node: Node) -> set[ColumnRef]:
 
 def replace_refs(node: Node, mapping: dict[ColumnRef, ColumnRef]) -> Node:
     """The same expression reading other columns: each ref in ``mapping`` is replaced."""
-    if isinstance(node, ColumnRef):
+    return substitute(node, ColumnRef, mapping)
+
+
+def substitute(node: Node, kind: type[Node], mapping: Mapping[Any, Node]) -> Node:
+    """The same expression with each ``kind`` node found in ``mapping`` replaced.
+
+    The parts of a ``kind`` node are left as they are; the rest is rebuilt only where
+    something changed.
+    """
+    if isinstance(node, kind):
         return mapping.get(node, node)
     changes = {}
     for f in dataclasses.fields(node):
         value = getattr(node, f.name)
-        new = _replace_in(value, mapping)
+        new = _substitute_in(value, kind, mapping)
         if new is not value:
             changes[f.name] = new
     return dataclasses.replace(node, **changes) if changes else node
 
 
-def _replace_in(value: Any, mapping: dict[ColumnRef, ColumnRef]) -> Any:
+def _substitute_in(value: Any, kind: type[Node], mapping: Mapping[Any, Node]) -> Any:
     if isinstance(value, Node):
-        return replace_refs(value, mapping)
+        return substitute(value, kind, mapping)
     if isinstance(value, tuple):
-        items = tuple(_replace_in(v, mapping) for v in value)
+        items = tuple(_substitute_in(v, kind, mapping) for v in value)
         return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     return value
 

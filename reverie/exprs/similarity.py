@@ -7,7 +7,6 @@ with the values the index found. ``replace_nodes`` is the rewrite it uses.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,25 +67,8 @@ def similarity_nodes(node: n.Node) -> list[Similarity]:
 
 
 def replace_nodes(node: n.Node, mapping: dict[n.Node, n.Node]) -> n.Node:
-    """The same expression with each node found in ``mapping`` (by identity) replaced."""
-    if isinstance(node, Similarity):
-        return mapping.get(node, node)
-    changes = {}
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        replaced = _replace_in(value, mapping)
-        if replaced is not value:
-            changes[f.name] = replaced
-    return dataclasses.replace(node, **changes) if changes else node
-
-
-def _replace_in(value: Any, mapping: dict[n.Node, n.Node]) -> Any:
-    if isinstance(value, n.Node):
-        return replace_nodes(value, mapping)
-    if isinstance(value, tuple):
-        items = tuple(_replace_in(v, mapping) for v in value)
-        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
-    return value
+    """The same expression with each similarity node found in ``mapping`` replaced."""
+    return n.substitute(node, Similarity, mapping)
 
 
 def _similarity(

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from reverie import types as ts
 from reverie.config import Config
 from reverie.errors import InvalidValueError
 from reverie.functions.udf import CellValue, Function, PoolSettings
@@ -133,6 +134,41 @@ class PaidCall(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Params:
+    """The parameters of a paid function, declared once: its signature and column types.
+
+    A positional parameter is required unless ``defaults`` names it; a keyword-only one
+    defaults to ``defaults.get(name)`` (None), or is required when its type is not nullable
+    and ``defaults`` does not name it.
+
+    Examples:
+        >>> p = Params({'prompt': ts.Required[ts.String]}, {'model': ts.String}, {'model': 'm'})
+        >>> p.signature()
+        <Signature (prompt, *, model='m')>
+    """
+
+    positional: Mapping[str, ts.ColumnType]
+    keyword: Mapping[str, ts.ColumnType] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def types(self) -> dict[str, ts.ColumnType]:
+        """The column type of every parameter."""
+        return {**self.positional, **self.keyword}
+
+    def signature(self) -> inspect.Signature:
+        """The Python signature: ``(positional..., *, keyword...)``."""
+        P = inspect.Parameter
+        where = P.POSITIONAL_OR_KEYWORD
+        params = [P(k, where, default=self.defaults.get(k, P.empty)) for k in self.positional]
+        for name, col_type in self.keyword.items():
+            required = not col_type.nullable and name not in self.defaults
+            default = P.empty if required else self.defaults.get(name)
+            params.append(P(name, P.KEYWORD_ONLY, default=default))
+        return inspect.Signature(params)
+
+
 Prepare = Callable[[tuple[Any, ...], dict[str, Any], Config], Awaitable[PaidCall | None]]
 
 
@@ -142,8 +178,8 @@ class PaidFunction(Function):
     Args:
         prepare: checks inputs and builds the request (sends nothing).
         pool_for: the resource pool's limits, from the open catalog's settings.
-        signature: a function whose signature the call takes.
-        **kwargs: as for ``Function`` (name, path, return_type, param_types, check_call).
+        params: the parameters the call takes.
+        **kwargs: as for ``Function`` (name, path, return_type, check_call).
     """
 
     def __init__(
@@ -151,7 +187,7 @@ class PaidFunction(Function):
         prepare: Prepare,
         *,
         pool_for: Callable[[Config], PoolSettings],
-        signature: Callable[..., Any],
+        params: Params,
         **kwargs: Any,
     ) -> None:
         self.prepare = prepare
@@ -168,9 +204,8 @@ class PaidFunction(Function):
             call.check_answer(answer.data, None)
             return call.to_cell(answer)
 
-        run_directly.__signature__ = inspect.signature(signature)  # type: ignore[attr-defined]
-        run_directly.__annotations__ = dict(getattr(signature, '__annotations__', {}))
-        super().__init__(run_directly, **kwargs)
+        run_directly.__signature__ = params.signature()  # type: ignore[attr-defined]
+        super().__init__(run_directly, param_types=params.types, **kwargs)
 
     @property
     def pool(self) -> PoolSettings:

@@ -24,12 +24,14 @@ from reverie import types as ts
 from reverie.config import Config
 from reverie.errors import InvalidValueError, ServiceError
 from reverie.functions.images import http
-from reverie.functions.paid import Answer, PaidCall, PaidFunction, Price
+from reverie.functions.paid import Answer, PaidCall, PaidFunction, Params, Price
 from reverie.functions.udf import CellValue, PoolSettings
 
 # Input tokens from the request's JSON size: English runs about 4 characters a token, so
 # the least is priced at 6 and the most at 2 (a budget reserves the most).
 CHARS_PER_TOKEN_LOW, CHARS_PER_TOKEN_HIGH = 6, 2
+# The output tokens a call that sets no cap is priced at (its worst case).
+DEFAULT_MAX_OUT = 8192
 
 
 @dataclass(frozen=True)
@@ -240,27 +242,84 @@ def _vector_of(service: EmbeddingService, data: bytes) -> np.ndarray | None:
     return vector if vector.ndim == 1 and np.isfinite(vector).all() else None
 
 
+class TokenEndpoint:
+    """A text endpoint priced by tokens: how it reads its answers, what its function returns.
+
+    Subclasses say where to send (``request``, ``failure``), the model's token ``prices``,
+    the output-token cap a call that sets none is priced at (``max_out``), the answer's
+    fields holding its ids and token usage, and how to count the tokens of a ``usage``; an
+    answer without them has no request id, version or cost (the ledger prices it).
+    """
+
+    name: str
+    label: str
+    operation: str  # also the function's name
+    answer_key: str
+    prices: Mapping[str, TokenPrices]
+    max_out = DEFAULT_MAX_OUT
+    call_type: type[TextCall] = TextCall
+    return_type: ts.ColumnType = ts.Json
+    id_header = ''  # the header holding the request id, if any
+    id_key = 'id'  # else the answer's field holding it
+    version_key = 'model'
+    usage_key = 'usage'
+
+    def tokens(self, usage: Mapping[str, Any]) -> tuple[float, float]:
+        """Tokens in and out of a ``usage``; ``KeyError`` when it lacks one (cost unknown).
+
+        An endpoint whose answers count no tokens keeps this: its cost is never known.
+        """
+        raise KeyError(self.usage_key)
+
+    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
+        """Request id, model version and cost of an answer (``data`` is filled in after)."""
+        request_id = (headers.get(self.id_header) if self.id_header else None) or body.get(
+            self.id_key
+        )
+        return usage_answer(
+            request_id,
+            body.get(self.version_key),
+            body.get(self.usage_key),
+            lambda usage: token_cost(self.prices, model, usage, self.tokens),
+        )
+
+    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
+        """The URL and headers of a request (the key travels in a header)."""
+        raise NotImplementedError
+
+    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
+        """The error an error answer means."""
+        raise NotImplementedError
+
+
+class EmbeddingEndpoint(TokenEndpoint):
+    """A token-priced endpoint whose answer holds one vector: input tokens only."""
+
+    call_type = EmbeddingCall
+    return_type = ts.Array[(None,), ts.Float]
+    max_out = 0
+
+    def vector(self, body: Mapping[str, Any]) -> object:
+        """The answer's vector (None or a non-list when it has none)."""
+        raise NotImplementedError
+
+
 Build = Callable[[Any, dict[str, Any]], tuple[Mapping[str, Any], int | None]]
 
 
 def paid_text_function(
-    service: TextService,
+    service: TokenEndpoint,
     build: Build,
     *,
-    name: str,
-    signature: Callable[..., Any],
-    param_types: dict[str, ts.ColumnType],
-    prices: Mapping[str, TokenPrices],
-    default_max_out: int,
-    return_type: ts.ColumnType = ts.Json,
-    call_type: type[TextCall] = TextCall,
+    arg: tuple[str, ts.ColumnType],
+    options: dict[str, ts.ColumnType],
 ) -> PaidFunction:
-    """A ``PaidFunction`` of ``service``, sharing its pool, priced from ``prices``.
+    """The ``PaidFunction`` named ``service.operation``, sharing the service's pool.
 
-    ``build`` turns the first argument and the keyword arguments into the request body and
-    its output-token cap (None: ``default_max_out``). Every text function takes ``model=``
-    (required) and ``cache=`` besides ``param_types``; each call is a ``call_type``
-    (``EmbeddingCall`` for embedding endpoints, with ``return_type`` an array).
+    The function takes ``(arg, *, model, options..., cache=None)``: one positional argument
+    (its name and type), a required ``model``, then ``options`` (None by default) and
+    ``cache``. ``build`` turns the argument and the keyword arguments into the request body
+    and its output-token cap (None: the service's ``max_out``).
     """
 
     def pool_for(config: Config) -> PoolSettings:
@@ -276,35 +335,27 @@ def paid_text_function(
     ) -> PaidCall | None:
         (first,) = args
         body, cap = build(first, kwargs)
-        model = kwargs.get('model')
-        return text_call(service, model, body, cap, prices, default_max_out, call_type)
+        return text_call(service, kwargs.get('model'), body, cap)
 
     return PaidFunction(
         prepare_call,
         pool_for=pool_for,
-        signature=signature,
-        name=name,
-        path=f'reverie.functions.{service.name}.{name}',
-        return_type=return_type,
-        param_types={**param_types, 'model': ts.Required[ts.String], 'cache': ts.Bool},
+        params=Params(dict([arg]), {'model': ts.Required[ts.String], **options, 'cache': ts.Bool}),
+        name=service.operation,
+        path=f'reverie.functions.{service.name}.{service.operation}',
+        return_type=service.return_type,
     )
 
 
 def text_call(
-    service: TextService,
-    model: object,
-    body: Mapping[str, Any],
-    max_out: int | None,
-    prices: Mapping[str, TokenPrices],
-    default_max_out: int,
-    call_type: type[TextCall] = TextCall,
+    service: TokenEndpoint, model: object, body: Mapping[str, Any], max_out: int | None
 ) -> TextCall:
-    """The call of ``body`` to ``model``, priced from ``prices`` (checks the model id)."""
+    """The call of ``body`` to ``model``, priced from the service's prices (checks the id)."""
     if not isinstance(model, str) or not model:
-        example = next(iter(prices))
+        example = next(iter(service.prices))
         raise InvalidValueError(f'model must be a model id such as {example!r}, got {model!r}.')
-    rates, note = prices_for(prices, model)
-    return call_type(service, model, body, rates, max_out or default_max_out, note)
+    rates, note = prices_for(service.prices, model)
+    return service.call_type(service, model, body, rates, max_out or service.max_out, note)
 
 
 def check_dict(value: object, arg: str) -> dict[str, Any]:

@@ -254,6 +254,19 @@ def build_history_table(
     return table
 
 
+def row_tables(
+    table_id: int, columns: list[tuple[ColumnSql, sa.types.TypeEngine[Any]]]
+) -> tuple[sa.Table, sa.Table]:
+    """The data table of table ``table_id`` and its history table, with ``columns``."""
+    return build_data_table(table_id, columns), build_history_table(table_id, columns)
+
+
+def drop_row_tables(conn: Connection, table_id: int) -> None:
+    """Drop the data and history tables of table ``table_id`` (those that exist)."""
+    for name in (data_table_name(table_id), history_table_name(table_id)):
+        conn.execute(sa.text(f'DROP TABLE IF EXISTS {name}'))
+
+
 def database_problem(e: sa.exc.OperationalError) -> str:
     """One line about a database that cannot be reached; the URL's password is never shown."""
     reason = str(e.orig if e.orig is not None else e).strip().splitlines()[0].rstrip('.')

@@ -201,20 +201,9 @@ class Ledger:
         **fields: Any,
     ) -> int:
         """Journal an answer's bytes and complete its attempt as ``answered``, atomically."""
+        entry = {'sha256': sha256, 'size': size, 'media_ref': media_ref, 'data': data}
         with self.store.begin() as conn:
-            journal_id = int(
-                conn.execute(
-                    sa.insert(journal_table)
-                    .values(
-                        sha256=sha256,
-                        size=size,
-                        media_ref=media_ref,
-                        data=data,
-                        created_at=time.time(),
-                    )
-                    .returning(journal_table.c.id)
-                ).scalar_one()
-            )
+            journal_id = _insert(conn, journal_table, {**entry, 'created_at': time.time()})
             self.finish_in(conn, call_id, 'answered', journal_id=journal_id, **fields)
         return journal_id
 
@@ -241,11 +230,7 @@ class Ledger:
             'delivered': False,
         }
         with self.store.begin() as conn:
-            return int(
-                conn.execute(
-                    sa.insert(calls_table).values(values).returning(calls_table.c.id)
-                ).scalar_one()
-            )
+            return _insert(conn, calls_table, values)
 
     def find_answers(
         self, fingerprint: str, site: CallSite
@@ -396,6 +381,11 @@ class Ledger:
 
 
 CREDIT_PROVIDERS = ('reve', 'local')  # billed in credits (local: nothing); the rest in USD
+
+
+def _insert(conn: Connection, table: sa.Table, values: dict[str, Any]) -> int:
+    """Insert one row of ``table``; its new id."""
+    return int(conn.execute(sa.insert(table).values(values).returning(table.c.id)).scalar_one())
 
 
 def usd_apart_in(conn: Connection) -> None:

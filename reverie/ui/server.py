@@ -11,7 +11,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import uvicorn
 
@@ -68,22 +68,32 @@ def make_server(
     return uvicorn.Server(config)
 
 
-def serve(
-    catalog: Catalog,
-    *,
-    host: str = '127.0.0.1',
-    port: int = 0,
-    allow_writes: bool = False,
-    token: str | None = None,
-) -> None:
+class ServeOptions(TypedDict, total=False):
+    """Where and how the UI listens.
+
+    ``host`` (default ``'127.0.0.1'``), ``port`` (0, the default: a free one),
+    ``allow_writes`` (False), ``token`` (None: a new one when the host is not loopback).
+    """
+
+    host: str
+    port: int
+    allow_writes: bool
+    token: str | None
+
+
+def _start(catalog: Catalog, options: ServeOptions) -> tuple[Bound, uvicorn.Server]:
+    bound = bind(options.get('host', '127.0.0.1'), options.get('port', 0), options.get('token'))
+    return bound, make_server(catalog, bound, allow_writes=options.get('allow_writes', False))
+
+
+def serve(catalog: Catalog, **options: Unpack[ServeOptions]) -> None:
     """Serve until Ctrl-C, printing the URL to open first."""
-    bound = bind(host, port, token)
-    server = make_server(catalog, bound, allow_writes=allow_writes)
-    mode = 'writes allowed' if allow_writes else 'read-only'
+    bound, server = _start(catalog, options)
+    mode = 'writes allowed' if options.get('allow_writes') else 'read-only'
     print(f'reverie ui ({mode}) on {catalog.store!r}', flush=True)
     print(f'Open {bound.url}', flush=True)
     if bound.token:
-        if host in ('0.0.0.0', '::', ''):
+        if options.get('host') in ('0.0.0.0', '::', ''):
             other = bound.url.replace('127.0.0.1', socket.gethostname(), 1)
             print(f'From another machine: {other}', flush=True)
         print('Anyone with this URL (it holds the token) can read these tables.', flush=True)
@@ -91,17 +101,9 @@ def serve(
 
 
 @contextlib.contextmanager
-def serve_in_thread(
-    catalog: Catalog,
-    *,
-    host: str = '127.0.0.1',
-    port: int = 0,
-    allow_writes: bool = False,
-    token: str | None = None,
-) -> Iterator[Bound]:
+def serve_in_thread(catalog: Catalog, **options: Unpack[ServeOptions]) -> Iterator[Bound]:
     """Serve in a background thread (tests, benchmarks); stopped on exit."""
-    bound = bind(host, port, token)
-    server = make_server(catalog, bound, allow_writes=allow_writes)
+    bound, server = _start(catalog, options)
     thread = threading.Thread(
         target=server.run, kwargs={'sockets': [bound.sock]}, name='reverie-ui', daemon=True
     )

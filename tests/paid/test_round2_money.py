@@ -7,7 +7,6 @@ ledger in the database file.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,14 +96,6 @@ def test_a_missing_key_books_nothing_as_charged(
     assert server.entries() == []
     assert t.credits_used() == 0  # was 36
     assert rv.calls(t).where(outcome='maybe_charged').collect().__len__() == 0
-
-
-@pytest.fixture
-def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIStandIn]:
-    with OpenAIStandIn() as server:
-        monkeypatch.setenv('OPENAI_API_KEY', server.key)
-        monkeypatch.setenv('OPENAI_BASE_URL', f'{server.url}/v1')
-        yield server
 
 
 def test_reve_credits_and_openai_dollars_are_reported_apart(

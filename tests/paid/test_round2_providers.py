@@ -4,30 +4,11 @@ BFL's expiring result URLs. Counted from each stand-in's own log."""
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
 
 import pytest
 
 import reverie as rv
 from reverie.functions import images
-from tests.functions.providers.bfl_server import BFLStandIn
-from tests.functions.providers.gemini_server import GeminiStandIn
-
-
-@pytest.fixture
-def gemini_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[GeminiStandIn]:
-    with GeminiStandIn() as server:
-        monkeypatch.setenv('GEMINI_API_KEY', server.key)
-        monkeypatch.setenv('GEMINI_BASE_URL', server.url)
-        yield server
-
-
-@pytest.fixture
-def bfl_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[BFLStandIn]:
-    with BFLStandIn() as server:
-        monkeypatch.setenv('BFL_API_KEY', server.key)
-        monkeypatch.setenv('BFL_API_URL', server.url)
-        yield server
 
 
 def _table(prompts: list[str]) -> rv.Table:

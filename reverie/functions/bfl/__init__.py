@@ -13,12 +13,7 @@ once by default (BFL's cap of active tasks per account; ``[bfl] max_concurrency`
 
 from __future__ import annotations
 
-from typing import Any
-
-import PIL.Image
-
-from reverie import types as ts
-from reverie.functions.bfl.client import BFLProvider
+from reverie.functions.bfl.client import FIELDS, BFLProvider
 from reverie.functions.images.calls import native_image_function
 
 __all__ = ['generate', 'provider']
@@ -31,41 +26,7 @@ def provider() -> BFLProvider:
     return _PROVIDER
 
 
-def _generate(
-    prompt: str,
-    input_images: Any = None,
-    *,
-    model: str = 'flux-2-pro',
-    seed: int | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    safety_tolerance: int | None = None,
-    output_format: str | None = None,
-    prompt_upsampling: bool | None = None,
-    steps: int | None = None,
-    guidance: float | None = None,
-) -> PIL.Image.Image:
-    raise NotImplementedError  # the signature only
-
-
 generate = native_image_function(
-    'bfl',
-    name='generate',
-    signature=_generate,
-    param_types={
-        'prompt': ts.Required[ts.String],
-        'input_images': ts.Json,
-        'model': ts.String,
-        'seed': ts.Int,
-        'width': ts.Int,
-        'height': ts.Int,
-        'safety_tolerance': ts.Int,
-        'output_format': ts.String,
-        'prompt_upsampling': ts.Bool,
-        'steps': ts.Int,
-        'guidance': ts.Float,
-    },
-    default_model='flux-2-pro',
-    images_at=1,
+    'bfl', name='generate', fields=FIELDS, default_model='flux-2-pro', images='input_images'
 )
 """``POST /v1/{model}``: an image from ``prompt`` and up to 8 ``input_images``."""

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import PIL.Image
 
+from reverie import types as ts
 from reverie.config import Config
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
 from reverie.functions.images import http, prices, refs
@@ -41,18 +42,16 @@ SIZES = {  # aspect ratio -> (width, height), multiples of 16, about 1 MP
     '4:3': (1152, 864),
     '3:4': (864, 1152),
 }
-FIELDS = frozenset(
-    {
-        'seed',
-        'width',
-        'height',
-        'safety_tolerance',
-        'output_format',
-        'prompt_upsampling',
-        'steps',
-        'guidance',
-    }
-)
+FIELDS: dict[str, ts.ColumnType] = {  # the request fields FLUX.2 takes, and their types
+    'seed': ts.Int,
+    'width': ts.Int,
+    'height': ts.Int,
+    'safety_tolerance': ts.Int,
+    'output_format': ts.String,
+    'prompt_upsampling': ts.Bool,
+    'steps': ts.Int,
+    'guidance': ts.Float,
+}
 MAX_PIXELS = 4_194_304  # 4 MP
 POLL_START, POLL_MAX = 0.25, 2.0  # seconds between polls, growing
 POLL_FAILURES = 3  # transient poll failures tolerated in a row (a poll costs nothing)
@@ -66,19 +65,11 @@ class BFLProvider:
 
     name = 'bfl'
 
-    def pool_name(self) -> str:
-        return 'bfl'
-
     def check(self, request: ImageRequest) -> None:
         model = request.model
         refs.check_prompt(request.prompt)
         refs.check_image_count(len(request.images), 0, MODELS.get(model, 8), f'FLUX {model}')
-        unknown = sorted(set(request.options) - FIELDS)
-        if unknown:
-            raise InvalidValueError(
-                f'BFL {model} does not take option(s) {", ".join(unknown)}; it takes '
-                f'{", ".join(sorted(FIELDS))}.'
-            )
+        refs.check_options(request.options, sorted(FIELDS), f'BFL {model}')
         sized = 'width' in request.options or 'height' in request.options
         if request.aspect_ratio is not None and sized:
             raise InvalidValueError('Pass either aspect_ratio or width/height to BFL, not both.')
@@ -350,7 +341,7 @@ def _answer(
     if isinstance(inner, dict) and inner.get('seed') is not None:
         meta['seed'] = inner['seed']
     return ImageAnswer(
-        image=image,
+        data=image,
         request_id=task_id,
         model_version=request.model,
         credits=credits,

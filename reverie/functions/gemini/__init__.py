@@ -16,12 +16,7 @@ reach the same models.
 
 from __future__ import annotations
 
-from typing import Any
-
-import PIL.Image
-
-from reverie import types as ts
-from reverie.functions.gemini.client import GeminiProvider
+from reverie.functions.gemini.client import FIELDS, GeminiProvider
 from reverie.functions.gemini.embed import embed_content
 from reverie.functions.gemini.text import generate_content
 from reverie.functions.images.calls import native_image_function
@@ -36,33 +31,11 @@ def provider() -> GeminiProvider:
     return _PROVIDER
 
 
-def _generate_image(
-    prompt: str,
-    images: Any = None,
-    *,
-    model: str = 'gemini-3.1-flash-image',
-    image_size: str | None = None,
-    temperature: float | None = None,
-    seed: int | None = None,
-    safety_settings: Any = None,
-) -> PIL.Image.Image:
-    raise NotImplementedError  # the signature only
-
-
 generate_image = native_image_function(
     'gemini',
     name='generate_image',
-    signature=_generate_image,
-    param_types={
-        'prompt': ts.Required[ts.String],
-        'images': ts.Json,
-        'model': ts.String,
-        'image_size': ts.String,
-        'temperature': ts.Float,
-        'seed': ts.Int,
-        'safety_settings': ts.Json,
-    },
+    fields=FIELDS,
     default_model='gemini-3.1-flash-image',
-    images_at=1,
+    images='images',
 )
 """``:generateContent``: an image from ``prompt`` and up to 14 reference ``images``."""

@@ -17,10 +17,12 @@ from typing import Any
 
 import httpx
 
+from reverie import types as ts
 from reverie.config import Config
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
 from reverie.functions.images import http, prices, refs
 from reverie.functions.images.provider import ImageAnswer, ImageRequest, Price
+from reverie.functions.text import TokenEndpoint
 
 LABEL = 'Gemini'
 MAX_IMAGES = 14
@@ -32,7 +34,12 @@ MODELS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # ratios, sizes
     ),
     'gemini-3-pro-image': (_RATIOS, ('1K', '2K', '4K')),
 }
-FIELDS = frozenset({'image_size', 'temperature', 'seed', 'safety_settings'})
+FIELDS: dict[str, ts.ColumnType] = {  # the request fields the image models take
+    'image_size': ts.String,
+    'temperature': ts.Float,
+    'seed': ts.Int,
+    'safety_settings': ts.Json,
+}
 _BLOCKED = frozenset(
     {
         'SAFETY',
@@ -57,20 +64,12 @@ class GeminiProvider:
 
     name = 'gemini'
 
-    def pool_name(self) -> str:
-        return 'gemini'
-
     def check(self, request: ImageRequest) -> None:
         model = request.model
         ratios, sizes = MODELS.get(model, (_RATIOS, ('1K', '2K', '4K')))
         refs.check_prompt(request.prompt)
         refs.check_image_count(len(request.images), 0, MAX_IMAGES, model)
-        unknown = sorted(set(request.options) - FIELDS)
-        if unknown:
-            raise InvalidValueError(
-                f'Gemini {model} does not take option(s) {", ".join(unknown)}; it takes '
-                f'{", ".join(sorted(FIELDS))}.'
-            )
+        refs.check_options(request.options, sorted(FIELDS), f'Gemini {model}')
         refs.check_aspect_ratio(request.aspect_ratio, ratios, f'Gemini {model}')
         size = request.options.get('image_size')
         if size is not None and size not in sizes:
@@ -115,7 +114,14 @@ def _body(request: ImageRequest) -> bytes:
     for i, data in enumerate(request.images):
         if len(request.images) > 1:
             parts.append({'text': f'Image {i + 1}:'})
-        parts.append({'inline_data': {'mime_type': _mime(data), 'data': http.b64encode(data)}})
+        parts.append(
+            {
+                'inline_data': {
+                    'mime_type': f'image/{http.image_subtype(data)}',
+                    'data': http.b64encode(data),
+                }
+            }
+        )
     parts.append({'text': refs.translate_refs(request.prompt, refs.ordinal_name)})
     image_config: dict[str, Any] = {}
     if request.aspect_ratio:
@@ -135,14 +141,6 @@ def _body(request: ImageRequest) -> bytes:
     if request.options.get('safety_settings') is not None:
         body['safetySettings'] = request.options['safety_settings']
     return json.dumps(body).encode()
-
-
-def _mime(data: bytes) -> str:
-    if data.startswith(b'\x89PNG'):
-        return 'image/png'
-    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
-        return 'image/webp'
-    return 'image/jpeg'
 
 
 def retry_delay(error: dict[str, Any], headers: httpx.Headers) -> float | None:
@@ -264,7 +262,7 @@ def _answer(fail: http.Failure, request: ImageRequest, response: httpx.Response)
         )
     version = body.get('modelVersion')
     return ImageAnswer(
-        image=image,
+        data=image,
         request_id=request_id,
         model_version=version if isinstance(version, str) else request.model,
         cost_usd=usage_cost(request.model, usage) if usage else None,
@@ -303,3 +301,27 @@ def usage_cost(model: str, usage: dict[str, Any]) -> float | None:
     if not usage.get('candidatesTokensDetails'):
         image_out = out_total  # no breakdown: an image answer is image tokens
     return rates.usd(text_in=prompt, text_out=out_total - image_out + thoughts, image_out=image_out)
+
+
+class JsonEndpoint(TokenEndpoint):
+    """A Gemini JSON method, ``POST {GEMINI_BASE_URL}/v1beta/models/{model}:{method}``.
+
+    The key travels in ``x-goog-api-key``; errors come as ``{"error": {code, message, status,
+    details}}``, as for the image models. An answer names its request in ``responseId``, its
+    model in ``modelVersion``, its tokens in ``usageMetadata``.
+    """
+
+    name = 'gemini'
+    label = LABEL
+    method = ''
+    id_key = 'responseId'
+    version_key = 'modelVersion'
+    usage_key = 'usageMetadata'
+
+    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
+        """The key in ``x-goog-api-key``."""
+        return f'{base_url}/v1beta/models/{model}:{self.method}', {'x-goog-api-key': key}
+
+    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
+        """As for Gemini's image models."""
+        return _failure(fail, response)

@@ -13,16 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-import numpy as np
-
 from reverie import types as ts
-from reverie.errors import InvalidValueError, ServiceError
-from reverie.functions.gemini.client import LABEL
-from reverie.functions.gemini.client import _failure as failure
-from reverie.functions.images import http
-from reverie.functions.paid import Answer
-from reverie.functions.text import EmbeddingCall, TokenPrices, check_dict, paid_text_function
+from reverie.errors import InvalidValueError
+from reverie.functions.gemini.client import JsonEndpoint
+from reverie.functions.text import EmbeddingEndpoint, TokenPrices, check_dict, paid_text_function
 
 _SOURCE = 'https://ai.google.dev/gemini-api/docs/pricing, checked 2026-12-07'
 PRICES: dict[str, TokenPrices] = {'gemini-embedding-001': TokenPrices(0.15, 0.0, _SOURCE)}
@@ -33,25 +27,16 @@ _CONFIG = {
 }
 
 
-class EmbedContent:
-    """``POST {GEMINI_BASE_URL}/v1beta/models/{model}:embedContent``, one attempt."""
+class EmbedContent(JsonEndpoint, EmbeddingEndpoint):
+    """``POST {GEMINI_BASE_URL}/v1beta/models/{model}:embedContent``, one attempt.
 
-    name = 'gemini'
-    label = LABEL
+    The answer has no request id, version or token count: the ledger prices it.
+    """
+
+    method = 'embedContent'
     operation = 'embed_content'
     answer_key = 'embedding'
-
-    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
-        """The key in ``x-goog-api-key``."""
-        return f'{base_url}/v1beta/models/{model}:embedContent', {'x-goog-api-key': key}
-
-    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
-        """As for Gemini's other models: ``{"error": {code, message, status, details}}``."""
-        return failure(fail, response)
-
-    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
-        """No request id, version or token count in the answer: the ledger prices it."""
-        return Answer(b'')
+    prices = PRICES
 
     def vector(self, body: Mapping[str, Any]) -> object:
         """``embedding.values``."""
@@ -76,26 +61,8 @@ def _build(contents: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], in
     return body, None
 
 
-def _embed_content(
-    contents: str,
-    *,
-    model: str,
-    config: dict[str, Any] | None = None,
-    cache: bool | None = None,
-) -> np.ndarray:
-    raise NotImplementedError  # the signature only: the engine calls the paid-call layer
-
-
 embed_content = paid_text_function(
-    EmbedContent(),
-    _build,
-    name='embed_content',
-    signature=_embed_content,
-    param_types={'contents': ts.String, 'config': ts.Json},
-    prices=PRICES,
-    default_max_out=0,
-    return_type=ts.Array[(None,), ts.Float],
-    call_type=EmbeddingCall,
+    EmbedContent(), _build, arg=('contents', ts.String), options={'config': ts.Json}
 )
 """Embed a string with a Gemini embedding model; the cell is a float32 vector.
 

@@ -7,7 +7,7 @@ string or the API's list of contents; ``config`` holds generation settings in sn
 (``max_output_tokens``, ``temperature``, ``system_instruction``...). Configure with
 ``GEMINI_API_KEY`` / ``GEMINI_BASE_URL`` (or ``[gemini]``); calls share the ``'gemini'``
 pool and go through the ledger, journal, cache, budget and dry run, priced from token
-rates (the worst case takes ``max_output_tokens``, else ``DEFAULT_MAX_OUT``).
+rates (the worst case takes ``max_output_tokens``, else ``text.DEFAULT_MAX_OUT``).
 """
 
 from __future__ import annotations
@@ -15,24 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from reverie import types as ts
-from reverie.errors import InvalidValueError, ServiceError
-from reverie.functions.gemini.client import LABEL
-from reverie.functions.gemini.client import _failure as failure
-from reverie.functions.images import http
-from reverie.functions.paid import Answer
-from reverie.functions.text import (
-    TokenPrices,
-    check_cap,
-    check_dict,
-    paid_text_function,
-    token_cost,
-    usage_answer,
-)
+from reverie.errors import InvalidValueError
+from reverie.functions.gemini.client import JsonEndpoint
+from reverie.functions.text import TokenPrices, check_cap, check_dict, paid_text_function
 
-DEFAULT_MAX_OUT = 8192
 _SOURCE = 'https://ai.google.dev/gemini-api/docs/pricing, checked 2026-11-28'
 PRICES: dict[str, TokenPrices] = {
     'gemini-2.5-flash-lite': TokenPrices(0.10, 0.40, _SOURCE),
@@ -44,36 +31,18 @@ PRICES: dict[str, TokenPrices] = {
 _TOP_LEVEL = ('system_instruction', 'safety_settings', 'tools', 'tool_config')
 
 
-class GenerateContent:
+class GenerateContent(JsonEndpoint):
     """``POST {GEMINI_BASE_URL}/v1beta/models/{model}:generateContent``, one attempt."""
 
-    name = 'gemini'
-    label = LABEL
+    method = 'generateContent'
     operation = 'generate_content'
     answer_key = 'candidates'
+    prices = PRICES
 
-    def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
-        """The key in ``x-goog-api-key``."""
-        return f'{base_url}/v1beta/models/{model}:generateContent', {'x-goog-api-key': key}
-
-    def failure(self, fail: http.Failure, response: httpx.Response) -> ServiceError:
-        """As for Gemini's image models: ``{"error": {code, message, status, details}}``."""
-        return failure(fail, response)
-
-    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
-        """``responseId``, ``modelVersion``, money from ``usageMetadata``."""
-        return usage_answer(
-            body.get('responseId'),
-            body.get('modelVersion'),
-            body.get('usageMetadata'),
-            lambda usage: token_cost(PRICES, model, usage, _tokens),
-        )
-
-
-def _tokens(usage: Mapping[str, Any]) -> tuple[float, float]:
-    """``usageMetadata``: prompt tokens in; candidates and thoughts out."""
-    out = float(usage.get('candidatesTokenCount', 0)) + float(usage.get('thoughtsTokenCount', 0))
-    return float(usage['promptTokenCount']), out
+    def tokens(self, usage: Mapping[str, Any]) -> tuple[float, float]:
+        """Prompt tokens in; candidates and thoughts out."""
+        out = float(usage.get('candidatesTokenCount', 0))
+        return float(usage['promptTokenCount']), out + float(usage.get('thoughtsTokenCount', 0))
 
 
 def _camel(name: str) -> str:
@@ -116,24 +85,8 @@ def _build(contents: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], in
     return request_body(contents, fields), cap
 
 
-def _generate_content(
-    contents: Any,
-    *,
-    model: str,
-    config: dict[str, Any] | None = None,
-    cache: bool | None = None,
-) -> dict[str, Any]:
-    raise NotImplementedError  # the signature only: the engine calls the paid-call layer
-
-
 generate_content = paid_text_function(
-    GenerateContent(),
-    _build,
-    name='generate_content',
-    signature=_generate_content,
-    param_types={'contents': ts.Json, 'config': ts.Json},
-    prices=PRICES,
-    default_max_out=DEFAULT_MAX_OUT,
+    GenerateContent(), _build, arg=('contents', ts.Json), options={'config': ts.Json}
 )
 """Generate content with a Gemini model; the cell is the response JSON.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -19,19 +20,23 @@ UNKNOWN = object()
 
 def image_method(
     py_fn: Callable[..., Any],
-    name: str,
     *,
     param_types: dict[str, ts.ColumnType] | None = None,
     return_type: ts.ColumnType | None = None,
     call_type: CallType | None = None,
 ) -> Function:
-    """``py_fn`` (first parameter an image) as ``t.img.<name>(...)``."""
+    """``py_fn`` as ``t.img.<name>(...)``, ``name`` being its own without the underscore.
+
+    Its first parameter is a ``Required[Image]`` unless ``param_types`` says otherwise.
+    """
+    name = py_fn.__name__.lstrip('_')
+    first = next(iter(inspect.signature(py_fn).parameters))
     return method_function(
         'Image',
         py_fn,
         name=name,
         path=f'{PACKAGE}.{name}',
-        param_types=param_types,
+        param_types={first: IMG, **(param_types or {})},
         return_type=return_type,
         call_type=call_type,
     )

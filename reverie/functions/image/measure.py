@@ -13,7 +13,7 @@ from typing import Any
 import PIL.Image
 
 from reverie import types as ts
-from reverie.functions.image._method import IMG, image_method
+from reverie.functions.image._method import image_method
 
 
 def _lists(value: Any) -> Any:
@@ -85,20 +85,14 @@ def _b64_encode(img: PIL.Image.Image, image_format: str = 'png') -> str:
     return base64.b64encode(buf.getvalue()).decode('ascii')
 
 
-get_metadata = image_method(_get_metadata, 'get_metadata', param_types={'img': IMG})
-getbands = image_method(_getbands, 'getbands', param_types={'img': IMG})
-getbbox = image_method(_getbbox, 'getbbox', param_types={'img': IMG})
-getcolors = image_method(_getcolors, 'getcolors', param_types={'img': IMG})
-getextrema = image_method(_getextrema, 'getextrema', param_types={'img': IMG})
-getpixel = image_method(
-    _getpixel, 'getpixel', param_types={'img': IMG, 'xy': ts.Json}, return_type=ts.Json
-)
-getpalette = image_method(_getpalette, 'getpalette', param_types={'img': IMG})
-getprojection = image_method(_getprojection, 'getprojection', param_types={'img': IMG})
-histogram = image_method(
-    _histogram, 'histogram', param_types={'img': IMG, 'mask': ts.Image, 'extrema': ts.Json}
-)
-entropy = image_method(
-    _entropy, 'entropy', param_types={'img': IMG, 'mask': ts.Image, 'extrema': ts.Json}
-)
-b64_encode = image_method(_b64_encode, 'b64_encode', param_types={'img': IMG})
+get_metadata = image_method(_get_metadata)
+getbands = image_method(_getbands)
+getbbox = image_method(_getbbox)
+getcolors = image_method(_getcolors)
+getextrema = image_method(_getextrema)
+getpixel = image_method(_getpixel, param_types={'xy': ts.Json}, return_type=ts.Json)
+getpalette = image_method(_getpalette)
+getprojection = image_method(_getprojection)
+histogram = image_method(_histogram, param_types={'mask': ts.Image, 'extrema': ts.Json})
+entropy = image_method(_entropy, param_types={'mask': ts.Image, 'extrema': ts.Json})
+b64_encode = image_method(_b64_encode)

@@ -154,60 +154,20 @@ def _composite(
     return PIL.Image.composite(image1, image2, mask)
 
 
-resize = image_method(
-    _resize, 'resize', param_types={'img': IMG, 'size': ts.Json}, call_type=_resize_type
-)
+resize = image_method(_resize, param_types={'size': ts.Json}, call_type=_resize_type)
 rotate = image_method(
-    _rotate,
-    'rotate',
-    param_types={'img': IMG, 'angle': ts.Float, 'expand': ts.Bool},
-    call_type=_rotate_type,
+    _rotate, param_types={'angle': ts.Float, 'expand': ts.Bool}, call_type=_rotate_type
 )
-convert = image_method(
-    _convert, 'convert', param_types={'img': IMG, 'mode': ts.String}, call_type=_convert_type
-)
-crop = image_method(_crop, 'crop', param_types={'img': IMG, 'box': ts.Json}, call_type=_crop_type)
-thumbnail = image_method(
-    _thumbnail, 'thumbnail', param_types={'img': IMG, 'size': ts.Json}, call_type=_same_mode
-)
-transpose = image_method(
-    _transpose,
-    'transpose',
-    param_types={'img': IMG, 'method': ts.Int},
-    call_type=_transpose_type,
-)
-grayscale = image_method(
-    _grayscale, 'grayscale', param_types={'img': IMG}, call_type=_grayscale_type
-)
-reduce = image_method(
-    _reduce, 'reduce', param_types={'img': IMG, 'factor': ts.Int}, call_type=_reduce_type
-)
-getchannel = image_method(
-    _getchannel,
-    'getchannel',
-    param_types={'img': IMG, 'channel': ts.Json},
-    call_type=_grayscale_type,
-)
-point = image_method(
-    _point,
-    'point',
-    param_types={'img': IMG, 'lut': ts.Json, 'mode': ts.String},
-    call_type=_point_type,
-)
-effect_spread = image_method(
-    _effect_spread, 'effect_spread', param_types={'img': IMG}, call_type=_same_type
-)
-quantize = image_method(_quantize, 'quantize', param_types={'img': IMG}, call_type=_quantize_type)
-alpha_composite = image_method(
-    _alpha_composite,
-    'alpha_composite',
-    param_types={'im1': IMG, 'im2': IMG},
-    call_type=_same_type,
-)
-blend = image_method(_blend, 'blend', param_types={'im1': IMG, 'im2': IMG}, call_type=_same_type)
-composite = image_method(
-    _composite,
-    'composite',
-    param_types={'image1': IMG, 'image2': IMG, 'mask': IMG},
-    call_type=_same_type,
-)
+convert = image_method(_convert, param_types={'mode': ts.String}, call_type=_convert_type)
+crop = image_method(_crop, param_types={'box': ts.Json}, call_type=_crop_type)
+thumbnail = image_method(_thumbnail, param_types={'size': ts.Json}, call_type=_same_mode)
+transpose = image_method(_transpose, param_types={'method': ts.Int}, call_type=_transpose_type)
+grayscale = image_method(_grayscale, call_type=_grayscale_type)
+reduce = image_method(_reduce, param_types={'factor': ts.Int}, call_type=_reduce_type)
+getchannel = image_method(_getchannel, param_types={'channel': ts.Json}, call_type=_grayscale_type)
+point = image_method(_point, param_types={'lut': ts.Json, 'mode': ts.String}, call_type=_point_type)
+effect_spread = image_method(_effect_spread, call_type=_same_type)
+quantize = image_method(_quantize, call_type=_quantize_type)
+alpha_composite = image_method(_alpha_composite, param_types={'im2': IMG}, call_type=_same_type)
+blend = image_method(_blend, param_types={'im2': IMG}, call_type=_same_type)
+composite = image_method(_composite, param_types={'image2': IMG, 'mask': IMG}, call_type=_same_type)

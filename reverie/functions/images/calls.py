@@ -23,9 +23,9 @@ from reverie.config import Config
 from reverie.errors import InvalidValueError, ServiceError
 from reverie.exprs import nodes as n
 from reverie.functions.images import models, refs
-from reverie.functions.images.provider import ImageAnswer, ImageProvider, ImageRequest, Verb
+from reverie.functions.images.provider import ImageProvider, ImageRequest, Verb
 from reverie.functions.images.registry import get_provider
-from reverie.functions.paid import Answer, PaidCall, PaidFunction, Price
+from reverie.functions.paid import Answer, PaidCall, PaidFunction, Params, Price
 from reverie.functions.udf import CellValue, PoolSettings
 from reverie.store.media import attach_source, source_bytes
 
@@ -68,8 +68,7 @@ class ImageCall:
 
     async def send(self, config: Config) -> Answer:
         """One attempt of the provider."""
-        a = await self.provider.send(self.request, config)
-        return Answer(a.image, a.request_id, a.model_version, a.credits, a.cost_usd, a.meta)
+        return await self.provider.send(self.request, config)
 
     def check_answer(self, data: bytes, call_id: int | None) -> None:
         """The image decodes fully under size limits."""
@@ -128,13 +127,13 @@ def _png(img: PIL.Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def image_cell(provider: str, request: ImageRequest, answer: Answer | ImageAnswer) -> CellValue:
+def image_cell(provider: str, request: ImageRequest, answer: Answer) -> CellValue:
     """The image cell for an answer, its provenance and cost kept in ``cellmeta``.
 
     One shape for every provider: ``provider``, ``model``, ``request_id``, ``model_version``,
     ``cost_usd``, plus ``credits`` where the provider counts them (Reve) and its own extras.
     """
-    data = answer.data if isinstance(answer, Answer) else answer.image
+    data = answer.data
     img = PIL.Image.open(io.BytesIO(data))
     attach_source(img, data)
     meta: dict[str, Any] = {
@@ -181,11 +180,11 @@ def pool_settings(name: str, config: Config) -> PoolSettings:
     if name in config.providers:
         s = config.provider(name)
         return PoolSettings(
-            provider.pool_name(),
+            provider.name,
             max_concurrency=s.max_concurrency,
             requests_per_minute=s.requests_per_minute,
         )
-    return PoolSettings(provider.pool_name(), max_concurrency=1)  # one local pipeline
+    return PoolSettings(provider.name, max_concurrency=1)  # one local pipeline
 
 
 def paid_image_function(
@@ -194,8 +193,7 @@ def paid_image_function(
     *,
     name: str,
     path: str,
-    signature: Callable[..., Any],
-    param_types: dict[str, ts.ColumnType],
+    params: Params,
     check_call: CheckCall | None = None,
 ) -> PaidFunction:
     """A ``PaidFunction`` that sends ``build(args, kwargs)`` to provider ``provider_name``.
@@ -217,11 +215,10 @@ def paid_image_function(
     return PaidFunction(
         prepare,
         pool_for=lambda config: pool_settings(provider_name, config),
-        signature=signature,
+        params=params,
         name=name,
         path=path,
         return_type=ts.Image,
-        param_types=param_types,
         check_call=check_call,
     )
 
@@ -241,21 +238,29 @@ def native_image_function(
     provider_name: str,
     *,
     name: str,
-    signature: Callable[..., Any],
-    param_types: dict[str, ts.ColumnType],
+    fields: dict[str, ts.ColumnType],
     default_model: str,
-    images_at: int | None = None,
+    images: str | None = None,
+    images_at: int = 1,
 ) -> PaidFunction:
-    """A provider's own function: ``(prompt[, images], *, model=..., field=...)``.
+    """A provider's own function: ``(prompt[, images], *, model=default_model, field=None...)``.
 
-    ``images_at`` is the position of the images argument (one image or a list), if any;
-    the prompt is the first other positional argument. Keyword arguments other than
-    ``model`` are the provider's request fields, passed through as given (None: not sent).
+    ``images`` names the images argument (one image or a list), if any, at ``images_at``:
+    0, before the prompt, where they are required; 1, after it, where they default to None
+    (without ``images`` a call has only the prompt). ``fields`` are the provider's request
+    fields, passed through as given (None: not sent).
     """
+    positional: dict[str, ts.ColumnType] = {'prompt': ts.Required[ts.String]}
+    defaults: dict[str, Any] = {'model': default_model}
+    if images is not None and images_at == 0:
+        positional = {images: ts.Json, **positional}
+    elif images is not None:
+        positional[images] = ts.Json
+        defaults[images] = None
     prompt_at = 1 if images_at == 0 else 0
 
     def split(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
-        images = args[images_at] if images_at is not None and len(args) > images_at else None
+        images = args[images_at] if len(args) > images_at else None
         if images is None:
             # No images where they are optional; a null image where they are required
             # (then build() returns None: a null input gives a null result).
@@ -273,7 +278,7 @@ def native_image_function(
 
     def check_call(args: tuple[n.Node, ...], kwargs: dict[str, n.Node]) -> None:
         n_images = 0
-        if images_at is not None and len(args) > images_at:
+        if len(args) > images_at:
             node = args[images_at]
             n_images = len(node.items) if isinstance(node, n.ListNode) else 1
         values = {k: v.value for k, v in kwargs.items() if isinstance(v, n.Literal)}
@@ -294,7 +299,6 @@ def native_image_function(
         build,
         name=name,
         path=f'reverie.functions.{provider_name}.{name}',
-        signature=signature,
-        param_types=param_types,
+        params=Params(positional, {'model': ts.String, **fields}, defaults),
         check_call=check_call,
     )

@@ -30,7 +30,7 @@ import httpx
 import PIL.Image
 
 from reverie.config import ProviderSettings
-from reverie.errors import InvalidValueError, ServiceError, ServiceErrorFlags
+from reverie.errors import InvalidValueError, ServiceError, ServiceErrorFacts
 from reverie.store.images import BodyTooLarge, CappedBody
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -93,23 +93,18 @@ class Failure:
         self,
         detail: str,
         *,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
         cls: type[ServiceError] = ServiceError,
-        **flags: Unpack[ServiceErrorFlags],
+        **facts: Unpack[ServiceErrorFacts],
     ) -> ServiceError:
+        status, code, request_id = facts.get('status'), facts.get('code'), facts.get('request_id')
         where = [f'HTTP {status}' if status is not None else 'no HTTP answer']
         if request_id:
             where.append(f'request id {request_id!r}')
+            facts['request_id'] = self.scrub(request_id)
+        if code is not None:
+            facts['code'] = self.scrub(code)
         message = f'{self.label} {self.op} failed ({", ".join(where)}): {detail}'
-        return cls(
-            self.scrub(message),
-            status=status,
-            code=None if code is None else self.scrub(code),
-            request_id=None if request_id is None else self.scrub(request_id),
-            **flags,
-        )
+        return cls(self.scrub(message), **facts)
 
     def scrub(self, text: str) -> str:
         """``text`` with the key replaced (a server may echo it back)."""
@@ -301,3 +296,12 @@ def is_image(data: bytes) -> bool:
     except Exception:
         return False
     return True
+
+
+def image_subtype(data: bytes) -> str:
+    """``'png'``, ``'webp'`` or ``'jpeg'``: the format of an image we send, by its signature."""
+    if data.startswith(b'\x89PNG'):
+        return 'png'
+    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
+        return 'webp'
+    return 'jpeg'

@@ -8,7 +8,7 @@ each entry names its source and the date it was checked; update both together.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 CHECKED = '2026-11-28'
@@ -84,13 +84,9 @@ _OPENAI_26_SOURCE = (
     'image in $8/M, image out $30/M), checked 2026-12-07; tokens per image as gpt-image-2, '
     'xhigh/max unpublished: budgeted at 2x and 4x high'
 )
-_GPT_IMAGE_26 = TokenRates(
-    text_in=5.00,
-    image_in=8.00,
-    text_out=0.0,
-    image_out=30.00,
+_GPT_IMAGE_26 = replace(  # gpt-image-2's rates, with two more qualities
+    _GPT_IMAGE_2,
     image_tokens={**_GPT_IMAGE_2.image_tokens, 'xhigh': 14_200, 'max': 28_400},
-    input_image_tokens=1600,
     source=_OPENAI_26_SOURCE,
 )
 OPENAI_NEWER = ('gpt-image-2.6-sunburst', 'gpt-image-2.6-flare')

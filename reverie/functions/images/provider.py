@@ -18,9 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from reverie.errors import InvalidValueError
 from reverie.functions.images import refs
-from reverie.functions.paid import Price
+from reverie.functions.paid import Answer, Price
 
 if TYPE_CHECKING:
     from reverie.config import Config
@@ -54,25 +53,17 @@ class ImageRequest:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ImageAnswer:
-    """What a provider answered for one request.
+class ImageAnswer(Answer):
+    """What a provider answered for one request: an ``Answer`` whose ``data`` is an image.
 
-    Attributes:
-        image: the image file bytes as received (kept lossless, never re-encoded).
-        request_id: the provider's id for the request, when it gives one.
-        model_version: the resolved model (version) that answered.
-        credits: what the provider says it charged, in its own unit (Reve credits), or None.
-        cost_usd: the money charged, from usage fields or the price table, or None.
-        meta: anything else worth keeping beside the cell (usage, seed, ...).
+    ``data`` holds the image file bytes as received (kept lossless, never re-encoded);
+    ``credits`` is in the provider's own unit (Reve credits).
     """
 
-    image: bytes
-    request_id: str | None = None
-    model_version: str | None = None
-    credits: float | None = None
-    cost_usd: float | None = None
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    @property
+    def image(self) -> bytes:
+        """The image file bytes (``data``)."""
+        return self.data
 
 
 @dataclass(frozen=True)
@@ -106,25 +97,16 @@ class Capabilities:
         refs.check_image_count(len(request.images), low, high, f'{self.label} {request.verb}')
         refs.check_aspect_ratio(request.aspect_ratio, self.aspect_ratios, self.label)
         allowed = (*self.options, *self.verb_options.get(request.verb, ()))
-        unknown = sorted(set(request.options) - set(allowed))
-        if unknown:
-            raise InvalidValueError(
-                f'{self.label} takes no option(s) {", ".join(map(repr, unknown))}; it takes '
-                f'{", ".join(allowed) or "none"}.'
-            )
+        refs.check_options(request.options, allowed, self.label)
 
 
 class ImageProvider(Protocol):
     """A provider of image models: one attempt per ``send``."""
 
-    name: str  # the prefix in model='<name>/<model id>'
+    name: str  # the prefix in model='<name>/<model id>', and the provider's resource pool
 
     def price(self, request: ImageRequest) -> Price:
         """The cost range of ``request`` from the provider's price table (sends nothing)."""
-        ...
-
-    def pool_name(self) -> str:
-        """Resource pool shared by every call to this provider (limits, 429 backoff)."""
         ...
 
     def check(self, request: ImageRequest) -> None:

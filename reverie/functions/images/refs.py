@@ -26,7 +26,7 @@ Examples:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from reverie.errors import InvalidValueError
@@ -138,6 +138,17 @@ def check_prompt(value: object, arg: str = 'prompt', max_chars: int | None = Non
             f'{arg} has {len(value)} characters; this model takes at most {max_chars}. Shorten it.'
         )
     return value
+
+
+def check_options(options: Iterable[str], allowed: Iterable[str], model: str) -> None:
+    """Refuse option names the model does not take, listing those it takes."""
+    allowed = tuple(allowed)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InvalidValueError(
+            f'{model} takes no option(s) {", ".join(map(repr, unknown))}; it takes '
+            f'{", ".join(allowed) or "none"}.'
+        )
 
 
 def check_image_count(n: int, low: int, high: int, model: str) -> None:

@@ -8,10 +8,7 @@ each provider has its own resource pool and the column finds its function again 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
-
-import PIL.Image
 
 from reverie import types as ts
 from reverie.errors import InvalidValueError, TypeMismatchError
@@ -33,51 +30,16 @@ from reverie.functions.images.registry import (
     resolve_model,
     split_model,
 )
-from reverie.functions.paid import PaidFunction
+from reverie.functions.paid import PaidFunction, Params
 
 _VERBS: tuple[Verb, ...] = ('create', 'edit', 'remix')
 _OPTIONS = {'model': ts.Required[ts.String], 'aspect_ratio': ts.String, 'options': ts.Json}
-_PARAMS: dict[Verb, dict[str, ts.ColumnType]] = {
-    'create': {'prompt': ts.Required[ts.String], **_OPTIONS},
-    'edit': {'image': ts.Required[ts.Image], 'instruction': ts.Required[ts.String], **_OPTIONS},
-    'remix': {'prompt': ts.Required[ts.String], 'images': ts.Json, **_OPTIONS},
+_POSITIONAL: dict[Verb, dict[str, ts.ColumnType]] = {
+    'create': {'prompt': ts.Required[ts.String]},
+    'edit': {'image': ts.Required[ts.Image], 'instruction': ts.Required[ts.String]},
+    'remix': {'prompt': ts.Required[ts.String], 'images': ts.Json},
 }
-
-
-def _create(
-    prompt: str, *, model: str, aspect_ratio: str | None = None, options: Any = None
-) -> PIL.Image.Image:
-    raise NotImplementedError  # the signature only: PaidFunction runs prepare / send / finish
-
-
-def _edit(
-    image: PIL.Image.Image,
-    instruction: str,
-    *,
-    model: str,
-    aspect_ratio: str | None = None,
-    options: Any = None,
-) -> PIL.Image.Image:
-    raise NotImplementedError  # the signature only: PaidFunction runs prepare / send / finish
-
-
-def _remix(
-    prompt: str,
-    images: list[Any],
-    *,
-    model: str,
-    aspect_ratio: str | None = None,
-    options: Any = None,
-) -> PIL.Image.Image:
-    raise NotImplementedError  # the signature only: PaidFunction runs prepare / send / finish
-
-
-_ARGUMENTS = {
-    'create': ('prompt',),
-    'edit': ('image', 'instruction'),
-    'remix': ('prompt', 'images'),
-}
-_SIGNATURES: dict[str, Callable[..., Any]] = {'create': _create, 'edit': _edit, 'remix': _remix}
+_ARGUMENTS = {verb: tuple(names) for verb, names in _POSITIONAL.items()}
 
 
 def _request(
@@ -153,8 +115,7 @@ def verb_function(provider_name: str, verb: Verb) -> PaidFunction:
         request_builder(verb),
         name=verb,
         path=f'{__name__}.{provider_name}_{verb}',
-        signature=_SIGNATURES[verb],
-        param_types=_PARAMS[verb],
+        params=Params(_POSITIONAL[verb], _OPTIONS),
         check_call=call_checker(provider_name, verb),
     )
 

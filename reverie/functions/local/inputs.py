@@ -68,12 +68,7 @@ class Options:
 
 def parse_options(options: Mapping[str, Any]) -> Options:
     """Check and convert ``options``; refuse names the local model does not take."""
-    unknown = sorted(set(options) - set(OPTION_NAMES))
-    if unknown:
-        raise InvalidValueError(
-            f'The local model takes no option(s) {", ".join(map(repr, unknown))}; it takes '
-            f'{", ".join(OPTION_NAMES)}.'
-        )
+    refs.check_options(options, OPTION_NAMES, 'The local model')
     seed = options.get('seed')
     steps = options.get('steps')
     guidance = options.get('guidance_scale')

@@ -43,10 +43,6 @@ class LocalProvider:
         """Nothing: the model runs here."""
         return Price(0.0, 0.0, 'credits', 'local model: no charge')
 
-    def pool_name(self) -> str:
-        """One pool for local models: one generation at a time uses the whole machine."""
-        return 'local'
-
     def check(self, request: ImageRequest) -> None:
         """Refuse bad inputs, missing libraries or unreachable weights; loads nothing."""
         CAPABILITIES.check(request)

@@ -16,10 +16,6 @@ model; see ``reverie.functions.openai.chat``).
 
 from __future__ import annotations
 
-from typing import Any
-
-import PIL.Image
-
 from reverie import types as ts
 from reverie.functions.images.calls import native_image_function
 from reverie.functions.openai.chat import chat_completions
@@ -30,7 +26,6 @@ __all__ = ['chat_completions', 'embeddings', 'image_edit', 'image_generate', 'pr
 
 _PROVIDER = OpenAIProvider()
 _FIELDS: dict[str, ts.ColumnType] = {
-    'model': ts.String,
     'quality': ts.String,
     'size': ts.String,
     'output_format': ts.String,
@@ -45,56 +40,17 @@ def provider() -> OpenAIProvider:
     return _PROVIDER
 
 
-def _generate(
-    prompt: str,
-    *,
-    model: str = 'gpt-image-2',
-    quality: str | None = None,
-    size: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    background: str | None = None,
-    moderation: str | None = None,
-) -> PIL.Image.Image:
-    raise NotImplementedError  # the signature only
-
-
-def _edit(
-    images: Any,
-    prompt: str,
-    *,
-    model: str = 'gpt-image-2',
-    quality: str | None = None,
-    size: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    background: str | None = None,
-    moderation: str | None = None,
-    input_fidelity: str | None = None,
-) -> PIL.Image.Image:
-    raise NotImplementedError  # the signature only
-
-
 image_generate = native_image_function(
-    'openai',
-    name='image_generate',
-    signature=_generate,
-    param_types={'prompt': ts.Required[ts.String], **_FIELDS},
-    default_model='gpt-image-2',
+    'openai', name='image_generate', fields=_FIELDS, default_model='gpt-image-2'
 )
 """``POST /images/generations``: an image from ``prompt`` (one per cell)."""
 
 image_edit = native_image_function(
     'openai',
     name='image_edit',
-    signature=_edit,
-    param_types={
-        'images': ts.Json,
-        'prompt': ts.Required[ts.String],
-        'input_fidelity': ts.String,
-        **_FIELDS,
-    },
+    fields={**_FIELDS, 'input_fidelity': ts.String},
     default_model='gpt-image-2',
+    images='images',
     images_at=0,
 )
 """``POST /images/edits``: edit one image, or combine up to 16 (``image[]``), by ``prompt``."""

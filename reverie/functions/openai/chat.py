@@ -6,7 +6,7 @@ Pixeltable's name and result: the cell is the response JSON (``choices``, ``usag
 pool with the image calls and go through the ledger, journal, cache, budget and dry run.
 A call is priced from the model's token rates: the worst case takes
 ``max_completion_tokens`` (or ``max_tokens``) from ``model_kwargs``, else
-``DEFAULT_MAX_OUT``.
+``text.DEFAULT_MAX_OUT`` (8192).
 """
 
 from __future__ import annotations
@@ -14,22 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from reverie import types as ts
 from reverie.errors import InvalidValueError
 from reverie.functions.openai.client import JsonEndpoint
-from reverie.functions.paid import Answer
-from reverie.functions.text import (
-    TokenPrices,
-    check_cap,
-    check_dict,
-    paid_text_function,
-    token_cost,
-    usage_answer,
-)
+from reverie.functions.text import TokenPrices, check_cap, check_dict, paid_text_function
 
-DEFAULT_MAX_OUT = 8192
 _SOURCE = 'https://platform.openai.com/docs/pricing, checked 2026-11-28'
 PRICES: dict[str, TokenPrices] = {
     'gpt-4o-mini': TokenPrices(0.15, 0.60, _SOURCE),
@@ -46,20 +35,11 @@ class ChatCompletions(JsonEndpoint):
     path = 'chat/completions'
     operation = 'chat_completions'
     answer_key = 'choices'
+    prices = PRICES
 
-    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
-        """``x-request-id`` (else ``id``), ``model``, money from ``usage``."""
-        return usage_answer(
-            headers.get('x-request-id') or body.get('id'),
-            body.get('model'),
-            body.get('usage'),
-            lambda usage: token_cost(PRICES, model, usage, _tokens),
-        )
-
-
-def _tokens(usage: Mapping[str, Any]) -> tuple[float, float]:
-    """``usage``: ``prompt_tokens`` in, ``completion_tokens`` out."""
-    return float(usage['prompt_tokens']), float(usage['completion_tokens'])
+    def tokens(self, usage: Mapping[str, Any]) -> tuple[float, float]:
+        """``prompt_tokens`` in, ``completion_tokens`` out."""
+        return float(usage['prompt_tokens']), float(usage['completion_tokens'])
 
 
 def _build(messages: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
@@ -73,24 +53,8 @@ def _build(messages: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], in
     return {'model': kwargs.get('model'), 'messages': messages, **fields}, cap
 
 
-def _chat_completions(
-    messages: list[Any],
-    *,
-    model: str,
-    model_kwargs: dict[str, Any] | None = None,
-    cache: bool | None = None,
-) -> dict[str, Any]:
-    raise NotImplementedError  # the signature only: the engine calls the paid-call layer
-
-
 chat_completions = paid_text_function(
-    ChatCompletions(),
-    _build,
-    name='chat_completions',
-    signature=_chat_completions,
-    param_types={'messages': ts.Json, 'model_kwargs': ts.Json},
-    prices=PRICES,
-    default_max_out=DEFAULT_MAX_OUT,
+    ChatCompletions(), _build, arg=('messages', ts.Json), options={'model_kwargs': ts.Json}
 )
 """Create a chat completion; the cell is OpenAI's response JSON.
 

@@ -18,6 +18,7 @@ from reverie.config import Config
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
 from reverie.functions.images import http, prices, refs
 from reverie.functions.images.provider import Capabilities, ImageAnswer, ImageRequest, Price
+from reverie.functions.text import TokenEndpoint
 
 LABEL = 'OpenAI'
 MAX_IMAGES = 16
@@ -64,9 +65,6 @@ class OpenAIProvider:
     """One attempt per ``send``; never retries."""
 
     name = 'openai'
-
-    def pool_name(self) -> str:
-        return 'openai'
 
     def check(self, request: ImageRequest) -> None:
         if request.aspect_ratio is not None and 'size' in request.options:
@@ -119,10 +117,10 @@ class OpenAIProvider:
             )
         else:
             url = f'{settings.base_url}/images/edits'
-            files = [
-                ('image[]', (f'image_{i}.{_ext(d)}', d, f'image/{_ext(d)}'))
-                for i, d in enumerate(request.images)
-            ]
+            files = []
+            for i, d in enumerate(request.images):
+                ext = http.image_subtype(d)
+                files.append(('image[]', (f'image_{i}.{ext}', d, f'image/{ext}')))
             data = {k: str(v) for k, v in fields.items()}
             response = await http.send(
                 fail, client, 'POST', url, paid=True, headers=headers, data=data, files=files
@@ -178,14 +176,6 @@ def _fields(request: ImageRequest) -> dict[str, Any]:
     if size is not None:
         fields['size'] = size
     return fields
-
-
-def _ext(data: bytes) -> str:
-    if data.startswith(b'\x89PNG'):
-        return 'png'
-    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
-        return 'webp'
-    return 'jpeg'
 
 
 def _error_fields(response: httpx.Response) -> tuple[str | None, str | None, str]:
@@ -251,7 +241,7 @@ def _answer(fail: http.Failure, request: ImageRequest, response: httpx.Response)
         )
     usage = body.get('usage') if isinstance(body.get('usage'), dict) else None
     return ImageAnswer(
-        image=image,
+        data=image,
         request_id=request_id,
         model_version=request.model,
         cost_usd=usage_cost(request.model, usage) if usage else None,
@@ -272,15 +262,17 @@ def usage_cost(model: str, usage: dict[str, Any]) -> float | None:
     return rates.usd(text_in=text_in, image_in=image_in, image_out=out)
 
 
-class JsonEndpoint:
+class JsonEndpoint(TokenEndpoint):
     """An OpenAI JSON endpoint, ``POST {OPENAI_BASE_URL}/{path}``, one attempt per ``send``.
 
-    Bearer auth; errors come as ``{"error": {message, type, code}}``.
+    Bearer auth; errors come as ``{"error": {message, type, code}}``. An answer names its
+    request in ``x-request-id`` (else ``id``), its model in ``model``, its tokens in ``usage``.
     """
 
     name = 'openai'
     label = LABEL
     path = ''
+    id_header = 'x-request-id'
 
     def request(self, model: str, base_url: str, key: str) -> tuple[str, dict[str, str]]:
         """Bearer auth, JSON."""

@@ -12,21 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-import numpy as np
-
 from reverie import types as ts
 from reverie.errors import InvalidValueError
 from reverie.functions.openai.client import JsonEndpoint
-from reverie.functions.paid import Answer
 from reverie.functions.text import (
-    EmbeddingCall,
+    EmbeddingEndpoint,
     TokenPrices,
     check_cap,
     check_dict,
     paid_text_function,
-    token_cost,
-    usage_answer,
 )
 
 _SOURCE = 'https://platform.openai.com/docs/pricing, checked 2026-12-07'
@@ -37,32 +31,23 @@ PRICES: dict[str, TokenPrices] = {
 }
 
 
-class Embeddings(JsonEndpoint):
+class Embeddings(JsonEndpoint, EmbeddingEndpoint):
     """``POST {OPENAI_BASE_URL}/embeddings``, one attempt per ``send``."""
 
     path = 'embeddings'
     operation = 'embeddings'
     answer_key = 'data'
+    prices = PRICES
 
-    def read(self, model: str, body: Mapping[str, Any], headers: httpx.Headers) -> Answer:
-        """``x-request-id``, ``model``, money from ``usage.prompt_tokens``."""
-        return usage_answer(
-            headers.get('x-request-id'),
-            body.get('model'),
-            body.get('usage'),
-            lambda usage: token_cost(PRICES, model, usage, _tokens),
-        )
+    def tokens(self, usage: Mapping[str, Any]) -> tuple[float, float]:
+        """``prompt_tokens`` in, nothing out."""
+        return float(usage['prompt_tokens']), 0.0
 
     def vector(self, body: Mapping[str, Any]) -> object:
         """``data[0].embedding``."""
         data = body.get('data')
         first = data[0] if isinstance(data, list) and data else None
         return first.get('embedding') if isinstance(first, dict) else None
-
-
-def _tokens(usage: Mapping[str, Any]) -> tuple[float, float]:
-    """``usage``: ``prompt_tokens`` in, nothing out."""
-    return float(usage['prompt_tokens']), 0.0
 
 
 def _build(text: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
@@ -76,27 +61,11 @@ def _build(text: object, kwargs: dict[str, Any]) -> tuple[dict[str, Any], int | 
     return body, None
 
 
-def _embeddings(
-    input: str,  # OpenAI's and Pixeltable's name
-    *,
-    model: str,
-    dimensions: int | None = None,
-    model_kwargs: dict[str, Any] | None = None,
-    cache: bool | None = None,
-) -> np.ndarray:
-    raise NotImplementedError  # the signature only: the engine calls the paid-call layer
-
-
 embeddings = paid_text_function(
     Embeddings(),
     _build,
-    name='embeddings',
-    signature=_embeddings,
-    param_types={'input': ts.String, 'dimensions': ts.Int, 'model_kwargs': ts.Json},
-    prices=PRICES,
-    default_max_out=0,
-    return_type=ts.Array[(None,), ts.Float],
-    call_type=EmbeddingCall,
+    arg=('input', ts.String),  # OpenAI's and Pixeltable's name
+    options={'dimensions': ts.Int, 'model_kwargs': ts.Json},
 )
 """Embed a string with an OpenAI embedding model; the cell is a float32 vector.
 

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 
@@ -53,6 +53,15 @@ DEFAULT_TIMEOUT = httpx.Timeout(180.0, connect=10.0)
 OFFLOAD_BYTES = 256 * 1024
 
 EFFECT_SOURCES = ('all', 'project', 'preset')
+
+
+class ReveOptions(TypedDict, total=False):
+    """The options every endpoint takes (None: the service's default)."""
+
+    aspect_ratio: str | None
+    version: str | None
+    test_time_scaling: float | None
+    postprocessing: list[dict[str, Any]] | None
 
 
 class ReveClient:
@@ -140,32 +149,17 @@ class ReveClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def create(
-        self,
-        prompt: str,
-        *,
-        aspect_ratio: str | None = None,
-        version: str | None = None,
-        test_time_scaling: float | None = None,
-        postprocessing: list[dict[str, Any]] | None = None,
-    ) -> ReveResult:
+    async def create(self, prompt: str, **options: Unpack[ReveOptions]) -> ReveResult:
         """Generate an image from ``prompt`` (``POST /v1/image/create``)."""
         body = build_body(
             'create',
             prompt=prompt,
-            **_options(aspect_ratio, version, test_time_scaling, postprocessing),
+            **options,
         )
         return await self.generate('create', body)
 
     async def edit(
-        self,
-        image: bytes,
-        edit_instruction: str,
-        *,
-        aspect_ratio: str | None = None,
-        version: str | None = None,
-        test_time_scaling: float | None = None,
-        postprocessing: list[dict[str, Any]] | None = None,
+        self, image: bytes, edit_instruction: str, **options: Unpack[ReveOptions]
     ) -> ReveResult:
         """Edit ``image`` (file bytes) by ``edit_instruction`` (``POST /v1/image/edit``)."""
         (encoded,) = await encode_images('image', [image])
@@ -173,19 +167,12 @@ class ReveClient:
             'edit',
             edit_instruction=edit_instruction,
             reference_image=encoded,
-            **_options(aspect_ratio, version, test_time_scaling, postprocessing),
+            **options,
         )
         return await self.generate('edit', body)
 
     async def remix(
-        self,
-        prompt: str,
-        images: Sequence[bytes],
-        *,
-        aspect_ratio: str | None = None,
-        version: str | None = None,
-        test_time_scaling: float | None = None,
-        postprocessing: list[dict[str, Any]] | None = None,
+        self, prompt: str, images: Sequence[bytes], **options: Unpack[ReveOptions]
     ) -> ReveResult:
         """Blend 1-6 reference ``images`` by ``prompt`` (``POST /v1/image/remix``).
 
@@ -201,7 +188,7 @@ class ReveClient:
             'remix',
             prompt=prompt,
             reference_images=encoded,
-            **_options(aspect_ratio, version, test_time_scaling, postprocessing),
+            **options,
         )
         return await self.generate('remix', body)
 
@@ -371,18 +358,3 @@ def client_from_settings(settings: ProviderSettings) -> ReveClient:
         settings.base_url,
         timeout=httpx.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
     )
-
-
-def _options(
-    aspect_ratio: str | None,
-    version: str | None,
-    test_time_scaling: float | None,
-    postprocessing: list[dict[str, Any]] | None,
-) -> dict[str, object]:
-    """The options every endpoint takes, as ``build_body`` fields."""
-    return {
-        'aspect_ratio': aspect_ratio,
-        'version': version,
-        'test_time_scaling': test_time_scaling,
-        'postprocessing': postprocessing,
-    }

@@ -35,7 +35,6 @@ from reverie.functions.reve.client import (
 if TYPE_CHECKING:
     from reverie.config import Config, ProviderSettings
 
-POOL_NAME = 'reve'
 POSTPROCESS_CREDITS_MIN = 0
 POSTPROCESS_CREDITS_MAX = 30
 PRICE_SOURCE = 'Reve credit table (docs/reve-api.md §5, docs/providers.md)'
@@ -75,10 +74,6 @@ class ReveProvider:
 
     def __repr__(self) -> str:
         return '<ReveProvider>'
-
-    def pool_name(self) -> str:
-        """Every Reve call shares the pool ``'reve'``."""
-        return POOL_NAME
 
     def price(self, request: ImageRequest) -> Price:
         """Credits ``request`` costs, from the credit table (sends nothing)."""
@@ -147,7 +142,7 @@ def _size(data: bytes) -> tuple[int, int, int]:
 
 def _answer(result: ReveResult) -> ImageAnswer:
     return ImageAnswer(
-        image=result.image,
+        data=result.image,
         request_id=result.request_id or None,
         model_version=result.version or None,
         credits=float(result.credits_used) if result.credits_known else None,

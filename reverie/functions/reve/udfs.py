@@ -17,15 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import PIL.Image
-
 from reverie import types as ts
 from reverie.errors import InvalidValueError
 from reverie.exprs import nodes as n
 from reverie.functions.images.calls import paid_image_function
 from reverie.functions.images.provider import ImageRequest, Verb
 from reverie.functions.images.verbs import call_checker, request_builder
-from reverie.functions.paid import PaidFunction
+from reverie.functions.paid import PaidFunction, Params
 
 _FIELDS = ('test_time_scaling', 'postprocessing')
 _MODEL_KWARGS = frozenset({'aspect_ratio', 'version', *_FIELDS})
@@ -72,78 +70,32 @@ def _check(verb: Verb) -> Any:
     return reve_check
 
 
-def _create(
-    prompt: str,
-    *,
-    aspect_ratio: str | None = None,
-    version: str | None = None,
-    test_time_scaling: float | None = None,
-    postprocessing: list[Any] | None = None,
-    cache: bool | None = None,
-    model_kwargs: dict[str, Any] | None = None,
-) -> PIL.Image.Image:
-    raise NotImplementedError  # a signature only: the engine calls the paid-call layer
-
-
-def _edit(
-    image: PIL.Image.Image,
-    edit_instruction: str,
-    *,
-    aspect_ratio: str | None = None,
-    version: str | None = None,
-    test_time_scaling: float | None = None,
-    postprocessing: list[Any] | None = None,
-    cache: bool | None = None,
-    model_kwargs: dict[str, Any] | None = None,
-) -> PIL.Image.Image:
-    raise NotImplementedError  # a signature only: the engine calls the paid-call layer
-
-
-def _remix(
-    prompt: str,
-    images: list[Any],
-    *,
-    aspect_ratio: str | None = None,
-    version: str | None = None,
-    test_time_scaling: float | None = None,
-    postprocessing: list[Any] | None = None,
-    cache: bool | None = None,
-    model_kwargs: dict[str, Any] | None = None,
-) -> PIL.Image.Image | None:
-    raise NotImplementedError  # a signature only: the engine calls the paid-call layer
-
-
 _OPTIONS = {
-    'cache': ts.Bool,
     'aspect_ratio': ts.String,
     'version': ts.String,
     'test_time_scaling': ts.Float,
     'postprocessing': ts.Json,
+    'cache': ts.Bool,
     'model_kwargs': ts.Json,
 }
-_PARAMS: dict[Verb, dict[str, ts.ColumnType]] = {
-    'create': {'prompt': ts.Required[ts.String], **_OPTIONS},
-    'edit': {
-        'image': ts.Required[ts.Image],
-        'edit_instruction': ts.Required[ts.String],
-        **_OPTIONS,
-    },
-    'remix': {'prompt': ts.Required[ts.String], 'images': ts.Json, **_OPTIONS},
+_POSITIONAL: dict[Verb, dict[str, ts.ColumnType]] = {
+    'create': {'prompt': ts.Required[ts.String]},
+    'edit': {'image': ts.Required[ts.Image], 'edit_instruction': ts.Required[ts.String]},
+    'remix': {'prompt': ts.Required[ts.String], 'images': ts.Json},
 }
 
 
-def _function(verb: Verb, signature: Any) -> PaidFunction:
+def _function(verb: Verb) -> PaidFunction:
     return paid_image_function(
         'reve',
         _build(verb),
         name=verb,
         path=f'{__name__}.{verb}',  # stored columns find their function by this path
-        signature=signature,
-        param_types=_PARAMS[verb],
+        params=Params(_POSITIONAL[verb], _OPTIONS),
         check_call=_check(verb),
     )
 
 
-create = _function('create', _create)
-edit = _function('edit', _edit)
-remix = _function('remix', _remix)
+create = _function('create')
+edit = _function('edit')
+remix = _function('remix')

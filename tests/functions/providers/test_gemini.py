@@ -134,7 +134,7 @@ def test_unknown_model_answers_not_found(gemini_server):
         pytest.param(req(model='gemini-3-pro-image', image_size='512'), 'image_size', id='size'),
         pytest.param(req(verb='remix', images=[b''] * 15), 'takes 0 to 14', id='15-images'),
         pytest.param(req(model='gemini-2.5-flash-image'), 'shut down', id='retired'),
-        pytest.param(req(quality='low'), r'option\(s\) quality', id='unknown-option'),
+        pytest.param(req(quality='low'), r"no option\(s\) 'quality'", id='unknown-option'),
     ],
 )
 def test_refused_before_sending(gemini_server, request_, match):

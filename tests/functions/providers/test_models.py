@@ -85,10 +85,10 @@ def test_every_active_hosted_model_has_a_price_of_its_own():
 def test_the_gemini_default_is_a_model_that_exists():
     from reverie.functions import gemini, openai
 
-    for provider, fn in (('gemini', gemini._generate_image), ('openai', openai._generate)):
-        default = inspect.signature(fn).parameters['model'].default
+    for provider, fn in (('gemini', gemini.generate_image), ('openai', openai.image_generate)):
+        default = inspect.signature(fn.py_fn).parameters['model'].default
         assert models.BY_ID[f'{provider}/{default}'].status == 'active'
-    default = inspect.signature(gemini._generate_image).parameters['model'].default
+    default = inspect.signature(gemini.generate_image.py_fn).parameters['model'].default
     assert models.BY_ID[f'gemini/{default}'].status == 'active'
 
 
