@@ -19,7 +19,8 @@ Machine-readable facts live in attributes (``status``, ``retry_after``, ``code``
 
 from __future__ import annotations
 
-from typing import TypedDict, Unpack
+from collections.abc import Mapping
+from typing import Any, TypedDict, Unpack
 
 
 class Error(Exception):
@@ -44,6 +45,18 @@ class InvalidValueError(Error, ValueError):
 
 class TypeMismatchError(Error, TypeError):
     """Expression or column types do not fit."""
+
+
+def check_keywords(where: str, given: Mapping[str, Any], allowed: type) -> None:
+    """Refuse keyword arguments that ``allowed`` (a TypedDict of ``**kwargs``) does not name.
+
+    ``Unpack[TypedDict]`` keywords are checked by mypy only; this keeps a typo from passing
+    silently at run time.
+    """
+    unknown = sorted(set(given) - set(allowed.__annotations__))
+    if unknown:
+        names = ', '.join(sorted(allowed.__annotations__))
+        raise TypeError(f'{where}() got unexpected keyword argument(s) {unknown}; it takes {names}')
 
 
 class ServiceErrorFacts(TypedDict, total=False):
@@ -74,6 +87,7 @@ class ServiceError(Error):
     """
 
     def __init__(self, message: str, **facts: Unpack[ServiceErrorFacts]) -> None:
+        check_keywords('ServiceError', facts, ServiceErrorFacts)
         super().__init__(message)
         self.status = facts.get('status')
         self.code = facts.get('code')

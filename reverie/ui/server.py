@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import uvicorn
 
+from reverie.errors import check_keywords
 from reverie.ui.app import create_app
 from reverie.ui.security import is_loopback, new_token
 
@@ -82,6 +83,7 @@ class ServeOptions(TypedDict, total=False):
 
 
 def _start(catalog: Catalog, options: ServeOptions) -> tuple[Bound, uvicorn.Server]:
+    check_keywords('serve', options, ServeOptions)
     bound = bind(options.get('host', '127.0.0.1'), options.get('port', 0), options.get('token'))
     return bound, make_server(catalog, bound, allow_writes=options.get('allow_writes', False))
 
