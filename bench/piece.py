@@ -31,6 +31,8 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'seed_insert_fixed8': lambda: reve.seed('insert', 8),
         'seed_insert_no_ledger': lambda: reve.seed('insert', None, ledger=False),
         'seed_add_fixed8': lambda: reve.seed('add', 8),
+        'seed_insert_again': lambda: reve.seed('insert', None, runs=2),
+        'seed_add_again': lambda: reve.seed('add', None, runs=2),
         'scale_10000': lambda: scale.scale(10_000),
         'scale_100000': lambda: scale.scale(100_000),
         'scale_1000000': lambda: scale.scale(1_000_000),

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -134,7 +135,6 @@ class Pool:
         self._allowance_until = 0.0
         self._advice_from = 0  # number of the call whose answer set the allowance
         self._budget: int | None = None
-        self._period = RESET_UNSAID
 
     def __repr__(self) -> str:
         window = f'{int(self.window)}/{self._ceiling}'
@@ -245,6 +245,9 @@ class Pool:
             while True:
                 now = time.monotonic()
                 held = max(self._paused_until, self._budget_spent_until(now)) - now
+                if held == math.inf:  # until an answer says when the budget resets
+                    await self._cond.wait()
+                    continue
                 if held > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._cond.wait(), held)
@@ -301,14 +304,17 @@ class Pool:
         reset = advice.reset if advice.reset is not None else RESET_UNSAID
         self._advice_from = number
         self._allowance = advice.remaining - uncounted
+        # The service's reset is at most ``reset`` after it counted this call, which is
+        # before its answer came: from now is never early.
         self._allowance_until = now + reset
-        self._period = max(self._period, reset)
 
     def _budget_spent_until(self, now: float) -> float:
-        """Until when the advertised budget holds new calls (0: it does not hold them).
+        """Until when the advertised budget holds new calls (0: not; inf: until an answer).
 
-        Once its period has reset the budget is whole again: the advertised limit, for
-        one more period (until an answer says more), or nothing known.
+        Once its period has reset the budget is whole again: the advertised limit (else
+        nothing is known). When that new period ends only an answer can say (the service
+        starts it when a request arrives): a spent budget then waits for the answers of the
+        calls in flight, or, with none in flight, is forgotten.
         """
         if self._allowance is None:
             return 0.0
@@ -316,9 +322,15 @@ class Pool:
             if self._budget is None:
                 self._allowance = None
                 return 0.0
-            self._allowance, self._allowance_until = self._budget, now + self._period
-            self._advice_from = self._starts + 1  # answers to calls sent before are stale
-        return 0.0 if self._allowance > 0 else self._allowance_until
+            # Calls still out may reach the service after its reset: they count in the new period.
+            self._allowance, self._allowance_until = self._budget - len(self._live), math.inf
+            self._advice_from = self._starts + 1  # their answers may still speak of the old one
+        if self._allowance > 0:
+            return 0.0
+        if self._allowance_until == math.inf and not self._in_flight:
+            self._allowance = None  # no answer is coming to say when: nothing known
+            return 0.0
+        return self._allowance_until
 
     def _shrink(self, in_flight: int) -> None:
         new = max(1.0, min(self.window, float(in_flight)))
