@@ -15,12 +15,14 @@ answers it never needed), stops widening when answers get slower (a server that 
 shows it in latency) and at its ceiling (``max_concurrency``). On a 429 it narrows to the
 calls still in flight when the refusal comes back (those the server took), holds every new
 call until the server's ``Retry-After`` has passed, and from then on grows by one only after
-a long run of successes at flat latency, so it does not keep probing a server that has told
-it its limit. A pool can also start from what earlier runs showed (``learn``: the ledger's
-answered concurrency and 429s for the same provider, every endpoint of it), so a later run
-starts where the last one ended: at the limit a 429 showed, else at twice the most calls
-answered at once. Pools of unpaid work (async UDFs) have no money at risk:
-they start at their ceiling.
+a long run of successes at flat latency (``GROWTH_ROUNDS`` times the window, doubled by each
+try that is refused), so it does not keep probing a server that has told it its limit.
+
+A pool can also start from what earlier runs showed (``learn``: the ledger's answered
+concurrency and 429s for the same provider, every endpoint of it), so a later run starts
+where the last one ended: at the limit a 429 showed, else at twice the most calls answered
+at once. Pools of unpaid work (async UDFs) have no money at risk: they start at their
+ceiling.
 
 A service that advertises its request budget on its answers (``x-ratelimit-remaining-requests``
 and ``-limit-``/``-reset-requests``, ``retry-after-ms``; read by ``functions/images/http.py``
@@ -56,6 +58,7 @@ UNLIMITED = 512  # in-flight cap for pools without a limit: keeps memory bounded
 BASE_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 GROWTH_ROUNDS = 8  # successes needed, in multiples of the window, before it grows by one
+MAX_GROWTH_ROUNDS = 256  # ... doubled by each refused try, up to this
 START_WINDOW = 8  # calls a pool starts with before any answer has come back
 LATENCY_RISE = 2.0  # answers this many times slower than the fastest: the service is queueing
 LATENCY_WEIGHT = 0.3  # weight of the newest answer in the recent latency
@@ -123,6 +126,8 @@ class Pool:
         self._recent: float | None = None
         self._in_flight = 0
         self._successes_since_change = 0
+        self._growth_rounds = GROWTH_ROUNDS
+        self._grown_since_refusal = False  # a 429 after that is the answer to a try to grow
         self._cond = asyncio.Condition()
         self._next_start = 0.0
         self._last_note = -NOTE_EVERY
@@ -187,6 +192,9 @@ class Pool:
                 delay = self._delay(attempt, e.retry_after)
                 if e.status == 429:
                     self.stats.rate_limited += 1
+                    if self._grown_since_refusal and not self._probing:  # a refused try
+                        self._growth_rounds = min(MAX_GROWTH_ROUNDS, 2 * self._growth_rounds)
+                    self._grown_since_refusal = False
                     self._probing = False
                     # Those still running were accepted; halving the count at this call's
                     # start (which included its refused siblings) undershot the limit.
@@ -362,9 +370,10 @@ class Pool:
             self.window = max(self.window, min(float(self._ceiling), self.window + 1, shown))
             return
         self._successes_since_change += 1
-        if self._successes_since_change >= GROWTH_ROUNDS * self.window:
+        if self._successes_since_change >= self._growth_rounds * self.window:
             self.window = min(float(self._ceiling), self.window + 1)
             self._successes_since_change = 0
+            self._grown_since_refusal = True
 
     @staticmethod
     def _delay(attempt: int, retry_after: float | None) -> float:

@@ -130,3 +130,17 @@ def test_a_server_that_refused_is_not_refused_again_in_a_later_run(tmp_path, mon
     print(f'POOLS server limit 4: run 1 refused {refused_first}, run 2 {refused} of {len(later)}')
     assert refused_first > 0
     assert refused == 0
+
+
+def test_tries_to_grow_past_a_refusal_get_rarer():
+    """After a 429 the pool tries one more call after 8 x window successes; each refused try
+    doubles that, so a long run against a fixed limit is refused a few times, not every 33."""
+    pool, service = Pool('tries', max_concurrency=64), Service(latency=0.005, limit=4)
+
+    async def run() -> None:
+        await asyncio.gather(*(pool.run(service.call) for _ in range(1000)))
+
+    asyncio.run(run())
+    print(f'POOLS limit 4, 1000 calls: {service.refused} refused')
+    assert service.answered == 1000
+    assert service.refused <= 10  # 20 when every try was 8 x window apart
