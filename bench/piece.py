@@ -35,6 +35,8 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'seed_insert_fixed8': lambda: _mod('reve').seed('insert', 8),
         'seed_insert_no_ledger': lambda: _mod('reve').seed('insert', None, ledger=False),
         'seed_add_fixed8': lambda: _mod('reve').seed('add', 8),
+        'seed_insert_again': lambda: _mod('reve').seed('insert', None, runs=2),
+        'seed_add_again': lambda: _mod('reve').seed('add', None, runs=2),
         'scale_10000': lambda: _mod('scale').scale(10_000),
         'scale_100000': lambda: _mod('scale').scale(100_000),
         'scale_1000000': lambda: _mod('scale').scale(1_000_000),

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import weakref
 from collections.abc import Awaitable
 from typing import Any, ClassVar
@@ -172,16 +173,17 @@ class Caller:
         """The limits of the pool a call goes through (from the open catalog's settings)."""
         fn = function_of(call)
         if isinstance(fn, PaidFunction):
-            return fn.pool_for(self.ctx.settings())
+            return dataclasses.replace(fn.pool_for(self.ctx.settings()), paid=True)
         return fn.pool
 
     def pool(self, settings: PoolSettings) -> Pool:
-        """The shared pool of these settings."""
+        """The shared pool of these settings (``PoolSettings.paid``: it starts small)."""
         return self.ctx.pools.get(
             settings.name,
             max_concurrency=settings.max_concurrency,
             requests_per_minute=settings.requests_per_minute,
             max_retries=settings.max_retries,
+            slow_start=settings.paid,
         )
 
 

@@ -331,7 +331,7 @@ class PaidRun:
             max_retries=settings.max_retries,
         )
         if not pool.learned:  # once per pool and process: start where earlier runs ended
-            pool.learn(*self.ledger.concurrency(fn.path))
+            pool.learn(*self.ledger.concurrency(settings.name))
         usd = price.unit == 'usd'
         fields = {  # booked at the worst case until the answer says what it cost
             'function': fn.path,

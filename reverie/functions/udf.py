@@ -47,12 +47,17 @@ class Param:
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """Limits shared by every call through one resource pool."""
+    """Limits shared by every call through one resource pool.
+
+    ``paid``: its calls cost money, so the pool starts small and widens on answers (slow
+    start); a pool of unpaid work starts at ``max_concurrency``.
+    """
 
     name: str
     max_concurrency: int | None = None
     requests_per_minute: float | None = None
     max_retries: int = 6
+    paid: bool = False
 
 
 class Function:

@@ -343,18 +343,20 @@ class Ledger:
             )
             return [(float(t), v) for t, v in conn.execute(query)]
 
-    def concurrency(self, function: str, last: int = 500) -> tuple[int, bool]:
-        """What the last ``last`` attempts of ``function`` showed about its service.
+    def concurrency(self, provider: str, last: int = 500) -> tuple[int, bool]:
+        """What the last ``last`` attempts sent to ``provider`` showed about it.
 
-        The most answered calls it had in flight at once (0 before any answer), and whether
-        any attempt was refused with a 429. A call's ledger interval opens just before its
+        Every endpoint ``'<provider>/<operation>'`` counts, whichever function sent it. The
+        most answered calls it had in flight at once (0 before any answer), and whether any
+        attempt was refused with a 429. A call's ledger interval opens just before its
         request leaves and closes just after its answer is written: ``SLACK`` seconds are
         taken off its end so that one call's bookkeeping does not overlap the next.
         """
         c = calls_table.c
         query = (
             sa.select(c.started_at, c.finished_at, c.http_status, c.outcome)
-            .where(c.function == function, c.cache_hit.is_(False))
+            .where(c.endpoint.startswith(f'{provider}/', autoescape=True))
+            .where(c.cache_hit.is_(False))
             .order_by(c.id.desc())
             .limit(last)
         )

@@ -71,10 +71,13 @@ def test_a_pool_that_learned_the_limit_is_not_refused():
     assert service.peak == 4
 
 
-def test_a_pool_that_learned_no_refusals_starts_at_what_was_answered():
+def test_a_pool_that_learned_no_refusals_starts_where_slow_start_had_got_to():
     pool = Pool('wide', max_concurrency=64)
     pool.learn(20, False)
-    assert pool.window == 20
+    assert pool.window == 40  # twice what was answered at once, as one more round trip gives
+    capped = Pool('capped', max_concurrency=30)
+    capped.learn(20, False)
+    assert capped.window == 30
     late = Pool('late', max_concurrency=64)
     asyncio.run(_run(late, Service(latency=0.01), 2))
     late.learn(20, False)  # a pool that already ran keeps what it found itself
@@ -82,17 +85,28 @@ def test_a_pool_that_learned_no_refusals_starts_at_what_was_answered():
 
 
 def test_the_ledger_gives_the_answered_concurrency_and_the_refusals(tmp_path):
+    """Per provider: every endpoint ``'<provider>/...'`` counts, whichever function sent it."""
     from reverie.store.db import Store
     from reverie.store.ledger import Ledger, calls_table
 
     store = Store(f'sqlite:///{tmp_path / "l.db"}')
-    base = {'function': 'f', 'endpoint': 'e', 'fingerprint': 'x', 'attempt': 1}
-    # 3 answered calls overlapping in [1, 2), then one starting as the first ended, one 429.
-    spans = [(0.0, 2.0, 200), (1.0, 3.0, 200), (1.5, 2.5, 200), (2.0, 4.0, 200), (1.2, 1.3, 429)]
+    base = {'fingerprint': 'x', 'attempt': 1}
+    # 3 answered calls overlapping in [1, 2) (two verbs, two functions), then one starting as
+    # the first ended, one 429; and another provider whose name starts the same.
+    spans = [
+        ('reve/create', 'f', 0.0, 2.0, 200),
+        ('reve/edit', 'g', 1.0, 3.0, 200),
+        ('reve/create', 'f', 1.5, 2.5, 200),
+        ('reve/remix', 'h', 2.0, 4.0, 200),
+        ('reve/create', 'f', 1.2, 1.3, 429),
+        ('revel/create', 'f', 1.0, 3.0, 200),
+    ]
     with store.begin() as conn:
-        for i, (start, end, status) in enumerate(spans):
+        for i, (endpoint, function, start, end, status) in enumerate(spans):
             outcome = 'answered' if status == 200 else 'failed'
             row = {**base, 'started_at': start, 'finished_at': end, 'http_status': status}
+            row.update(endpoint=endpoint, function=function)
             conn.execute(sa.insert(calls_table), {**row, 'id': i + 1, 'outcome': outcome})
-    assert Ledger(store).concurrency('f') == (3, True)
+    assert Ledger(store).concurrency('reve') == (3, True)
+    assert Ledger(store).concurrency('revel') == (1, False)
     assert Ledger(store).concurrency('other') == (0, False)

@@ -31,6 +31,7 @@ import PIL.Image
 
 from reverie.config import ProviderSettings
 from reverie.errors import InvalidValueError, ServiceError, ServiceErrorFacts
+from reverie.functions import limits
 from reverie.store.images import BodyTooLarge, CappedBody
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -175,6 +176,9 @@ async def send(
     if failure is not None:
         raise failure
     assert response is not None
+    said = advice(response.headers)
+    if said is not None:
+        limits.report(said)  # the pool holds new calls before the service has to refuse
     return response
 
 
@@ -286,6 +290,35 @@ def retry_after(headers: httpx.Headers) -> float | None:
             if reset is not None:
                 return reset
     return None
+
+
+def advice(headers: httpx.Headers) -> limits.Advice | None:
+    """What an answer's headers say about the request budget (None: nothing).
+
+    ``x-ratelimit-remaining-requests`` / ``-limit-requests`` / ``-reset-requests`` (OpenAI's
+    names), and a ``retry-after-ms`` or ``retry-after`` on any answer (every new call waits).
+
+    Examples:
+        >>> advice(httpx.Headers({'x-ratelimit-remaining-requests': '3',
+        ...                       'x-ratelimit-limit-requests': '5',
+        ...                       'x-ratelimit-reset-requests': '1.5s'}))
+        Advice(remaining=3, limit=5, reset=1.5, wait=None)
+        >>> advice(httpx.Headers({'content-type': 'image/png'})) is None
+        True
+    """
+    remaining = _count(headers.get('x-ratelimit-remaining-requests'))
+    limit = _count(headers.get('x-ratelimit-limit-requests'))
+    reset = seconds(headers.get('x-ratelimit-reset-requests'))
+    ms = seconds(headers.get('retry-after-ms'))
+    wait = ms / 1000 if ms is not None else seconds(headers.get('retry-after'))
+    if remaining is None and limit is None and wait is None:
+        return None
+    return limits.Advice(remaining, limit, reset, wait)
+
+
+def _count(value: str | None) -> int | None:
+    text = (value or '').strip()
+    return int(text) if text.isdigit() else None
 
 
 def is_image(data: bytes) -> bool:

@@ -25,6 +25,7 @@ import email.policy
 import io
 import itertools
 import re
+import time
 from typing import Any
 
 import PIL.Image
@@ -110,10 +111,58 @@ def _error(
 
 
 class OpenAIStandIn(StandIn):
+    """The account's request budget is advertised on every answer, as OpenAI does
+    (``x-ratelimit-limit-requests``, ``-remaining-requests``, ``-reset-requests``):
+    ``requests_per_period`` requests per ``period`` seconds, counted in fixed periods that
+    begin at a request after the last one ended; a request past it is refused with 429 and
+    ``retry-after-ms``.
+    """
+
     key = 'sk-test-openai-0123456789'
     models = ('gpt-image-2', 'gpt-image-2.6-flare', 'gpt-image-2.6-sunburst')
+    requests_per_period = 10_000
+    period = 60.0
+
+    def __init__(self, host: str = '127.0.0.1') -> None:
+        super().__init__(host)
+        self._period_end = 0.0
+        self._period_count = 0
 
     def handle(self, request: Request) -> Reply:
+        taken, headers = self._take_budget()
+        if not taken:
+            self.log(Call(request.method, request.path, 429))
+            return _error(
+                429,
+                'Rate limit reached for requests per min (RPM).',
+                'rate_limit_exceeded',
+                kind='requests',
+                **headers,
+            )
+        reply = self._handle(request)
+        reply.headers = {**headers, **reply.headers}
+        return reply
+
+    def _take_budget(self) -> tuple[bool, dict[str, str]]:
+        """Count one request against this period's budget; whether it fits, and the headers."""
+        with self.lock:
+            now = time.monotonic()
+            if now >= self._period_end:
+                self._period_end, self._period_count = now + self.period, 0
+            taken = self._period_count < self.requests_per_period
+            self._period_count += taken
+            remaining = self.requests_per_period - self._period_count
+            reset = self._period_end - now
+        headers = {
+            'x-ratelimit-limit-requests': str(self.requests_per_period),
+            'x-ratelimit-remaining-requests': str(remaining),
+            'x-ratelimit-reset-requests': f'{reset:.3f}s',
+        }
+        if not taken:
+            headers['retry-after-ms'] = str(int(reset * 1000) + 1)
+        return taken, headers
+
+    def _handle(self, request: Request) -> Reply:
         if request.method == 'POST' and request.path == '/v1/chat/completions':
             return self._chat(request)
         if request.method == 'POST' and request.path == '/v1/embeddings':
