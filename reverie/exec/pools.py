@@ -139,6 +139,9 @@ class Pool:
         self._allowance: int | None = None
         self._allowance_until = 0.0
         self._advice_from = 0  # number of the call whose answer set the allowance
+        # answers passed over since (older calls): under load a request can reach the service
+        # after a later one, so such an answer may already speak of the next period
+        self._passed_over = 0
         self._budget: int | None = None
 
     def __repr__(self) -> str:
@@ -298,23 +301,36 @@ class Pool:
         """Call ``number``'s answer said what the service will still take (``limits.Advice``).
 
         Requests that left after it, and those still out that left before it, may not be
-        counted in its ``remaining`` yet: they are taken off, so the pool never sends more
-        than the service said it would take. The newest call's word wins.
+        counted in its ``remaining`` yet: they are taken off. Requests can reach the service
+        in another order than they left, so within a period the lowest word wins (the
+        service's count only grows); a word that would raise the allowance is passed over
+        and its call counted against the next period. So the pool never sends more than
+        the service said it would take.
         """
         now = time.monotonic()
         if advice.wait:
             self._paused_until = max(self._paused_until, now + min(advice.wait, 300.0))
         if advice.limit is not None:
             self._budget = advice.limit
-        if advice.remaining is None or number < self._advice_from:
+        if advice.remaining is None:
+            return
+        if number < self._advice_from:  # sent before the budget reset: an older period's word
+            self._passed_over += 1
             return
         uncounted = self._starts - number + sum(1 for n in self._live if n < number)
         reset = advice.reset if advice.reset is not None else RESET_UNSAID
-        self._advice_from = number
-        self._allowance = advice.remaining - uncounted
         # The service's reset is at most ``reset`` after it counted this call, which is
         # before its answer came: from now is never early.
-        self._allowance_until = now + reset
+        until = now + reset
+        candidate = advice.remaining - uncounted
+        if self._allowance is not None and candidate > self._allowance:
+            self._passed_over += 1
+            if self._allowance_until == math.inf:
+                self._allowance_until = until
+            return
+        fresh = self._allowance is None or self._allowance_until == math.inf
+        self._allowance = candidate
+        self._allowance_until = until if fresh else max(self._allowance_until, until)
 
     def _budget_spent_until(self, now: float) -> float:
         """Until when the advertised budget holds new calls (0: not; inf: until an answer).
@@ -330,8 +346,11 @@ class Pool:
             if self._budget is None:
                 self._allowance = None
                 return 0.0
-            # Calls still out may reach the service after its reset: they count in the new period.
-            self._allowance, self._allowance_until = self._budget - len(self._live), math.inf
+            # Calls still out may reach the service after its reset: they count in the new
+            # period; so may answered calls that reached it out of order.
+            taken = len(self._live) + self._passed_over
+            self._allowance, self._allowance_until = self._budget - taken, math.inf
+            self._passed_over = 0
             self._advice_from = self._starts + 1  # their answers may still speak of the old one
         if self._allowance > 0:
             return 0.0
