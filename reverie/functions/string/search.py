@@ -14,6 +14,7 @@ from typing import Any
 from reverie.exprs.expr import Expr, register_method
 from reverie.functions.string import sql
 from reverie.functions.string._method import string_method
+from reverie.functions.udf import Function
 
 
 def _flags(case: bool, flags: int) -> int:
@@ -49,24 +50,18 @@ def endswith(s: str, pattern: str) -> bool:
     return s.endswith(pattern)
 
 
-@string_method('find')
-def find(s: str, substr: str, start: int | None = 0, end: int | None = None) -> int:
-    return s.find(substr, start, end)
+def _position(method: str) -> Function:
+    """``str.find`` / ``rfind`` / ``index`` / ``rindex`` (by name) as a string function."""
+
+    def call(s: str, substr: str, start: int | None = 0, end: int | None = None) -> int:
+        position: int = getattr(s, method)(substr, start, end)
+        return position
+
+    call.__name__ = call.__qualname__ = method  # a module-level name: stored by path
+    return string_method(method)(call)
 
 
-@string_method('rfind')
-def rfind(s: str, substr: str, start: int | None = 0, end: int | None = None) -> int:
-    return s.rfind(substr, start, end)
-
-
-@string_method('index')
-def index(s: str, substr: str, start: int | None = 0, end: int | None = None) -> int:
-    return s.index(substr, start, end)
-
-
-@string_method('rindex')
-def rindex(s: str, substr: str, start: int | None = 0, end: int | None = None) -> int:
-    return s.rindex(substr, start, end)
+find, rfind, index, rindex = (_position(m) for m in ('find', 'rfind', 'index', 'rindex'))
 
 
 @string_method('findall')
