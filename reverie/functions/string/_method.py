@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from reverie import types as ts
 from reverie.exprs.to_sql import SqlTwin
@@ -11,6 +11,7 @@ from reverie.functions.udf import Function, method_function
 
 # Stored expressions find each function by this path, whatever module defines it.
 PACKAGE = 'reverie.functions.string'
+F = TypeVar('F', bound=Callable[..., Any])
 
 
 def string_method(
@@ -62,6 +63,15 @@ def _calling(name: str, returns: type) -> Callable[[str], Any]:
     def call(s: str) -> Any:
         return method(s)
 
-    call.__name__ = call.__qualname__ = name  # a module-level name: stored by path, not source
     call.__annotations__ = {'s': str, 'return': returns}
-    return call
+    return named(call, name)
+
+
+def named(py_fn: F, name: str) -> F:
+    """``py_fn`` (made in a factory) named as if defined at module level.
+
+    A ``<locals>`` name would make ``Function`` store its source; string functions are
+    found again by their path instead.
+    """
+    py_fn.__name__ = py_fn.__qualname__ = name
+    return py_fn

@@ -13,7 +13,7 @@ from typing import Any
 
 from reverie.exprs.expr import Expr, register_method
 from reverie.functions.string import sql
-from reverie.functions.string._method import string_method
+from reverie.functions.string._method import named, string_method
 from reverie.functions.udf import Function
 
 
@@ -57,8 +57,7 @@ def _position(method: str) -> Function:
         position: int = getattr(s, method)(substr, start, end)
         return position
 
-    call.__name__ = call.__qualname__ = method  # a module-level name: stored by path
-    return string_method(method)(call)
+    return string_method(method)(named(call, method))
 
 
 find, rfind, index, rindex = (_position(m) for m in ('find', 'rfind', 'index', 'rindex'))
