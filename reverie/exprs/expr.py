@@ -31,6 +31,133 @@ def registered_methods(type_name: str) -> list[str]:
     return sorted(m for t, m in _METHODS if t == type_name)
 
 
+# The operators' builders, which check the operand types (before Expr: its operator methods
+# are made from them).
+def _compare(op: str, left: Any, right: Any) -> Expr:
+    lnode, rnode = as_node(left), as_node(right)
+    if op in ('==', '!=') and (_is_none(rnode) or _is_none(lnode)):
+        operand = lnode if _is_none(rnode) else rnode
+        return Expr(n.IsNull(operand, op == '!=', ts.Bool))
+    lt, rt = lnode.col_type, rnode.col_type
+    if lt is not None and rt is not None and not _comparable(lt, rt):
+        raise TypeMismatchError(
+            f'Cannot compare {Expr(lnode)!r} ({lt}) {op} {Expr(rnode)!r} ({rt}): '
+            'both sides need the same type (Int and Float mix).'
+        )
+    if op not in ('==', '!=') and lt is not None and not (lt.scalar or lt.dynamic):
+        raise TypeMismatchError(f'{Expr(lnode)!r} of type {lt} cannot be ordered with {op}.')
+    return Expr(n.BinaryOp(op, lnode, rnode, ts.Bool))
+
+
+def _comparable(a: ts.ColumnType, b: ts.ColumnType) -> bool:
+    if a.numeric and b.numeric:
+        return True
+    if a.dynamic or b.dynamic:
+        return True
+    return type(a) is type(b)
+
+
+def _is_none(node: n.Node) -> bool:
+    return isinstance(node, n.Literal) and node.value is None
+
+
+def _arith(op: str, left: Any, right: Any) -> Expr:
+    lnode, rnode = as_node(left), as_node(right)
+    lt, rt = lnode.col_type, rnode.col_type
+    if op == '+' and _python_type(lt) is str and _python_type(rt) is str:
+        return Expr(n.BinaryOp(op, lnode, rnode, ts.String))
+    if op == '*' and {_python_type(lt), _python_type(rt)} == {str, int}:
+        return Expr(n.BinaryOp(op, lnode, rnode, ts.String))  # 'ab' * 3, as in Python
+    json_side = _is(lt, 'dynamic') or _is(rt, 'dynamic')
+    if not json_side and not (_is(lt, 'numeric') and _is(rt, 'numeric')):
+        hint = ' (join strings with +, both sides String; use .astype(rv.String))'
+        raise TypeMismatchError(
+            f'Cannot apply {op} to {Expr(lnode)!r} ({lt}) and {Expr(rnode)!r} ({rt}); '
+            f'arithmetic needs Int or Float on both sides{hint if op == "+" else ""}.'
+        )
+    if json_side:
+        result: ts.ColumnType = ts.Json
+    elif op == '/' or _python_type(lt) is float or _python_type(rt) is float:
+        result = ts.Float
+    elif op == '**' and not _non_negative_int_literal(rnode):
+        result = ts.Float  # 2 ** -1 is 0.5: Int only for a literal exponent >= 0
+    else:
+        result = ts.Int
+    return Expr(n.BinaryOp(op, lnode, rnode, result))
+
+
+def _non_negative_int_literal(node: n.Node) -> bool:
+    return isinstance(node, n.Literal) and _python_type(node.lit_type) is int and node.value >= 0
+
+
+def _math(fn: str, operand: Expr, digits: Any) -> Expr:
+    t = operand.col_type
+    if t is not None and not (t.numeric or t.dynamic):
+        raise TypeMismatchError(f'{fn}() needs an Int or Float; {operand!r} has type {t}.')
+    if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int)):
+        raise InvalidValueError(f'round() takes an int number of digits, got {digits!r}.')
+    if t is None or t.dynamic:
+        result: ts.ColumnType = ts.Json
+    elif fn == 'round' and digits is None:
+        result = ts.Int  # round(2.5) is the int 2, as in Python
+    else:
+        result = t.copy(nullable=True)
+    return Expr(n.MathCall(fn, operand.node, digits, result))
+
+
+def _require_bool(e: Expr, op: str) -> None:
+    t = e.col_type
+    if t is not None and not (t.python_type is bool or t.dynamic):
+        raise TypeMismatchError(f'{op} needs Bool operands; {e!r} has type {t}.')
+
+
+def _bool_op(op: str, left: Any, right: Any) -> Expr:
+    lexpr, rexpr = as_expr(left), as_expr(right)
+    sym = '&' if op == 'and' else '|'
+    _require_bool(lexpr, sym)
+    _require_bool(rexpr, sym)
+    operands: list[n.Node] = []
+    for e in (lexpr, rexpr):
+        if isinstance(e.node, n.BoolOp) and e.node.op == op:
+            operands.extend(e.node.operands)
+        else:
+            operands.append(e.node)
+    return Expr(n.BoolOp(op, tuple(operands), ts.Bool))
+
+
+def _is(t: ts.ColumnType | None, trait: str) -> bool:
+    """Whether ``t`` (None for an untyped None literal) has a trait such as ``numeric``."""
+    return t is not None and bool(getattr(t, trait))
+
+
+def _python_type(t: ts.ColumnType | None) -> type | None:
+    return None if t is None else t.python_type
+
+
+# Operator builders by kind: each takes (op, left, right) and checks the operand types.
+OperatorBuild = Callable[[str, Any, Any], 'Expr']
+
+
+def _operator(build: OperatorBuild, op: str) -> Callable[[Expr, object], Expr]:
+    """``Expr.__lt__`` and the like: ``build(op, self, other)``."""
+
+    def method(self: Expr, other: object) -> Expr:
+        return build(op, self, other)
+
+    return method
+
+
+def _operators(
+    build: OperatorBuild, op: str
+) -> tuple[Callable[[Expr, object], Expr], Callable[[Expr, object], Expr]]:
+    """``Expr.__add__`` and ``__radd__`` and the like: ``build(op, self, other)`` and its mirror."""
+
+    def reflected(self: Expr, other: object) -> Expr:
+        return build(op, other, self)
+
+    return _operator(build, op), reflected
+
+
 class Expr:
     """An expression over table columns; build with operators, evaluate by querying."""
 
@@ -69,66 +196,21 @@ class Expr:
         )
 
     # comparisons -------------------------------------------------------------
-    def __eq__(self, other: object) -> Expr:  # type: ignore[override]
-        return _compare('==', self, other)
-
-    def __ne__(self, other: object) -> Expr:  # type: ignore[override]
-        return _compare('!=', self, other)
-
-    def __lt__(self, other: object) -> Expr:
-        return _compare('<', self, other)
-
-    def __le__(self, other: object) -> Expr:
-        return _compare('<=', self, other)
-
-    def __gt__(self, other: object) -> Expr:
-        return _compare('>', self, other)
-
-    def __ge__(self, other: object) -> Expr:
-        return _compare('>=', self, other)
+    __eq__ = _operator(_compare, '==')  # type: ignore[assignment]
+    __ne__ = _operator(_compare, '!=')  # type: ignore[assignment]
+    __lt__ = _operator(_compare, '<')
+    __le__ = _operator(_compare, '<=')
+    __gt__ = _operator(_compare, '>')
+    __ge__ = _operator(_compare, '>=')
 
     # arithmetic --------------------------------------------------------------
-    def __add__(self, other: object) -> Expr:
-        return _arith('+', self, other)
-
-    def __radd__(self, other: object) -> Expr:
-        return _arith('+', other, self)
-
-    def __sub__(self, other: object) -> Expr:
-        return _arith('-', self, other)
-
-    def __rsub__(self, other: object) -> Expr:
-        return _arith('-', other, self)
-
-    def __mul__(self, other: object) -> Expr:
-        return _arith('*', self, other)
-
-    def __rmul__(self, other: object) -> Expr:
-        return _arith('*', other, self)
-
-    def __truediv__(self, other: object) -> Expr:
-        return _arith('/', self, other)
-
-    def __rtruediv__(self, other: object) -> Expr:
-        return _arith('/', other, self)
-
-    def __floordiv__(self, other: object) -> Expr:
-        return _arith('//', self, other)
-
-    def __rfloordiv__(self, other: object) -> Expr:
-        return _arith('//', other, self)
-
-    def __mod__(self, other: object) -> Expr:
-        return _arith('%', self, other)
-
-    def __rmod__(self, other: object) -> Expr:
-        return _arith('%', other, self)
-
-    def __pow__(self, other: object) -> Expr:
-        return _arith('**', self, other)
-
-    def __rpow__(self, other: object) -> Expr:
-        return _arith('**', other, self)
+    __add__, __radd__ = _operators(_arith, '+')
+    __sub__, __rsub__ = _operators(_arith, '-')
+    __mul__, __rmul__ = _operators(_arith, '*')
+    __truediv__, __rtruediv__ = _operators(_arith, '/')
+    __floordiv__, __rfloordiv__ = _operators(_arith, '//')
+    __mod__, __rmod__ = _operators(_arith, '%')
+    __pow__, __rpow__ = _operators(_arith, '**')
 
     def __neg__(self) -> Expr:
         return _arith('*', self, -1)
@@ -140,17 +222,8 @@ class Expr:
         return _math('round', self, ndigits)
 
     # boolean -----------------------------------------------------------------
-    def __and__(self, other: object) -> Expr:
-        return _bool_op('and', self, other)
-
-    def __rand__(self, other: object) -> Expr:
-        return _bool_op('and', other, self)
-
-    def __or__(self, other: object) -> Expr:
-        return _bool_op('or', self, other)
-
-    def __ror__(self, other: object) -> Expr:
-        return _bool_op('or', other, self)
+    __and__, __rand__ = _operators(_bool_op, 'and')
+    __or__, __ror__ = _operators(_bool_op, 'or')
 
     def __invert__(self) -> Expr:
         _require_bool(self, '~')
@@ -351,104 +424,3 @@ def _holds_expr(value: Any) -> bool:
 def as_expr(value: Any) -> Expr:
     """``value`` as an Expr."""
     return value if isinstance(value, Expr) else Expr(as_node(value))
-
-
-def _compare(op: str, left: Any, right: Any) -> Expr:
-    lnode, rnode = as_node(left), as_node(right)
-    if op in ('==', '!=') and (_is_none(rnode) or _is_none(lnode)):
-        operand = lnode if _is_none(rnode) else rnode
-        return Expr(n.IsNull(operand, op == '!=', ts.Bool))
-    lt, rt = lnode.col_type, rnode.col_type
-    if lt is not None and rt is not None and not _comparable(lt, rt):
-        raise TypeMismatchError(
-            f'Cannot compare {Expr(lnode)!r} ({lt}) {op} {Expr(rnode)!r} ({rt}): '
-            'both sides need the same type (Int and Float mix).'
-        )
-    if op not in ('==', '!=') and lt is not None and not (lt.scalar or lt.dynamic):
-        raise TypeMismatchError(f'{Expr(lnode)!r} of type {lt} cannot be ordered with {op}.')
-    return Expr(n.BinaryOp(op, lnode, rnode, ts.Bool))
-
-
-def _comparable(a: ts.ColumnType, b: ts.ColumnType) -> bool:
-    if a.numeric and b.numeric:
-        return True
-    if a.dynamic or b.dynamic:
-        return True
-    return type(a) is type(b)
-
-
-def _is_none(node: n.Node) -> bool:
-    return isinstance(node, n.Literal) and node.value is None
-
-
-def _arith(op: str, left: Any, right: Any) -> Expr:
-    lnode, rnode = as_node(left), as_node(right)
-    lt, rt = lnode.col_type, rnode.col_type
-    if op == '+' and _python_type(lt) is str and _python_type(rt) is str:
-        return Expr(n.BinaryOp(op, lnode, rnode, ts.String))
-    if op == '*' and {_python_type(lt), _python_type(rt)} == {str, int}:
-        return Expr(n.BinaryOp(op, lnode, rnode, ts.String))  # 'ab' * 3, as in Python
-    json_side = _is(lt, 'dynamic') or _is(rt, 'dynamic')
-    if not json_side and not (_is(lt, 'numeric') and _is(rt, 'numeric')):
-        hint = ' (join strings with +, both sides String; use .astype(rv.String))'
-        raise TypeMismatchError(
-            f'Cannot apply {op} to {Expr(lnode)!r} ({lt}) and {Expr(rnode)!r} ({rt}); '
-            f'arithmetic needs Int or Float on both sides{hint if op == "+" else ""}.'
-        )
-    if json_side:
-        result: ts.ColumnType = ts.Json
-    elif op == '/' or _python_type(lt) is float or _python_type(rt) is float:
-        result = ts.Float
-    elif op == '**' and not _non_negative_int_literal(rnode):
-        result = ts.Float  # 2 ** -1 is 0.5: Int only for a literal exponent >= 0
-    else:
-        result = ts.Int
-    return Expr(n.BinaryOp(op, lnode, rnode, result))
-
-
-def _non_negative_int_literal(node: n.Node) -> bool:
-    return isinstance(node, n.Literal) and _python_type(node.lit_type) is int and node.value >= 0
-
-
-def _math(fn: str, operand: Expr, digits: Any) -> Expr:
-    t = operand.col_type
-    if t is not None and not (t.numeric or t.dynamic):
-        raise TypeMismatchError(f'{fn}() needs an Int or Float; {operand!r} has type {t}.')
-    if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int)):
-        raise InvalidValueError(f'round() takes an int number of digits, got {digits!r}.')
-    if t is None or t.dynamic:
-        result: ts.ColumnType = ts.Json
-    elif fn == 'round' and digits is None:
-        result = ts.Int  # round(2.5) is the int 2, as in Python
-    else:
-        result = t.copy(nullable=True)
-    return Expr(n.MathCall(fn, operand.node, digits, result))
-
-
-def _require_bool(e: Expr, op: str) -> None:
-    t = e.col_type
-    if t is not None and not (t.python_type is bool or t.dynamic):
-        raise TypeMismatchError(f'{op} needs Bool operands; {e!r} has type {t}.')
-
-
-def _bool_op(op: str, left: Any, right: Any) -> Expr:
-    lexpr, rexpr = as_expr(left), as_expr(right)
-    sym = '&' if op == 'and' else '|'
-    _require_bool(lexpr, sym)
-    _require_bool(rexpr, sym)
-    operands: list[n.Node] = []
-    for e in (lexpr, rexpr):
-        if isinstance(e.node, n.BoolOp) and e.node.op == op:
-            operands.extend(e.node.operands)
-        else:
-            operands.append(e.node)
-    return Expr(n.BoolOp(op, tuple(operands), ts.Bool))
-
-
-def _is(t: ts.ColumnType | None, trait: str) -> bool:
-    """Whether ``t`` (None for an untyped None literal) has a trait such as ``numeric``."""
-    return t is not None and bool(getattr(t, trait))
-
-
-def _python_type(t: ts.ColumnType | None) -> type | None:
-    return None if t is None else t.python_type

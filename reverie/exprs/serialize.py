@@ -8,6 +8,7 @@ imports it).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable
 from typing import Any
@@ -28,8 +29,37 @@ def set_function_loader(loader: FunctionLoader) -> None:
     _loader = loader
 
 
+# Nodes stored as their fields in order, by kind: a sub-node (or a tuple of them) as its JSON,
+# the type field as 'type' (not stored where the kind has one fixed type), the rest as is.
+_BY_FIELDS: dict[str, type[n.Node]] = {
+    'list': n.ListNode,
+    'dict': n.DictNode,
+    'math': n.MathCall,
+    'binary': n.BinaryOp,
+    'bool': n.BoolOp,
+    'not': n.Not,
+    'isnull': n.IsNull,
+    'isin': n.IsIn,
+    'cast': n.Cast,
+    'imageprop': n.ImageProp,
+    'cellprop': n.CellProp,
+}
+_FIXED_TYPES = {
+    'list': ts.Json,
+    'dict': ts.Json,
+    'bool': ts.Bool,
+    'not': ts.Bool,
+    'isnull': ts.Bool,
+    'isin': ts.Bool,
+}
+_TYPE_FIELDS = ('result_type', 'target', 'list_type', 'dict_type')
+
+
 def to_json(node: n.Node) -> dict[str, Any]:
     """JSON-serialisable form of ``node``."""
+    for kind, cls in _BY_FIELDS.items():
+        if isinstance(node, cls):
+            return {'kind': kind, **_fields_json(node, kind)}
     match node:
         case n.ColumnRef():
             return {'kind': 'col', 'column_id': node.column_id}
@@ -39,73 +69,11 @@ def to_json(node: n.Node) -> dict[str, Any]:
                 'value': _value_json(node.value),
                 'type': _type_json(node.lit_type),
             }
-        case n.ListNode():
-            return {'kind': 'list', 'items': [to_json(i) for i in node.items]}
-        case n.DictNode():
-            return {
-                'kind': 'dict',
-                'keys': list(node.keys),
-                'values': [to_json(v) for v in node.values],
-            }
-        case n.MathCall():
-            return {
-                'kind': 'math',
-                'fn': node.fn,
-                'operand': to_json(node.operand),
-                'digits': node.digits,
-                'type': _type_json(node.result_type),
-            }
-        case n.BinaryOp():
-            return {
-                'kind': 'binary',
-                'op': node.op,
-                'left': to_json(node.left),
-                'right': to_json(node.right),
-                'type': _type_json(node.result_type),
-            }
-        case n.BoolOp():
-            return {'kind': 'bool', 'op': node.op, 'operands': [to_json(o) for o in node.operands]}
-        case n.Not():
-            return {'kind': 'not', 'operand': to_json(node.operand)}
-        case n.IsNull():
-            return {'kind': 'isnull', 'operand': to_json(node.operand), 'negate': node.negate}
-        case n.IsIn():
-            return {
-                'kind': 'isin',
-                'operand': to_json(node.operand),
-                'values': [to_json(v) for v in node.values],
-            }
-    return _access_json(node)
-
-
-def _access_json(node: n.Node) -> dict[str, Any]:
-    """JSON of casts, paths, properties and calls (the rest of ``to_json``)."""
-    match node:
-        case n.Cast():
-            return {
-                'kind': 'cast',
-                'operand': to_json(node.operand),
-                'type': _type_json(node.target),
-            }
         case n.JsonPath():
             return {
                 'kind': 'jsonpath',
                 'operand': to_json(node.operand),
                 'path': [_step_json(p) for p in node.path],
-            }
-        case n.ImageProp():
-            return {
-                'kind': 'imageprop',
-                'operand': to_json(node.operand),
-                'prop': node.prop,
-                'type': _type_json(node.result_type),
-            }
-        case n.CellProp():
-            return {
-                'kind': 'cellprop',
-                'column': to_json(node.column),
-                'prop': node.prop,
-                'type': _type_json(node.result_type),
             }
         case n.FunctionCall():
             return {
@@ -121,6 +89,22 @@ def _access_json(node: n.Node) -> dict[str, Any]:
     raise TypeError(f'cannot serialise {type(node).__name__}')
 
 
+def _fields_json(node: n.Node, kind: str) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if f.name in _TYPE_FIELDS:
+            if kind not in _FIXED_TYPES:
+                d['type'] = _type_json(value)
+        elif isinstance(value, n.Node):
+            d[f.name] = to_json(value)
+        elif isinstance(value, tuple):
+            d[f.name] = [to_json(v) if isinstance(v, n.Node) else v for v in value]
+        else:
+            d[f.name] = value
+    return d
+
+
 def from_json(d: dict[str, Any], columns: ColumnLookup) -> n.Node:
     """Inverse of ``to_json``; ``columns`` finds a column by id."""
     kind = d['kind']
@@ -128,37 +112,15 @@ def from_json(d: dict[str, Any], columns: ColumnLookup) -> n.Node:
     def sub(x: dict[str, Any]) -> n.Node:
         return from_json(x, columns)
 
+    if kind in _BY_FIELDS:
+        return _from_fields(kind, d, sub)
     if kind == 'col':
         return columns(int(d['column_id']))
     if kind == 'lit':
         lit_type = _type_from(d['type'])
         return n.Literal(_value_from(d['value'], lit_type), lit_type)
-    if kind == 'list':
-        return n.ListNode(tuple(sub(i) for i in d['items']), ts.Json)
-    if kind == 'dict':
-        return n.DictNode(tuple(d['keys']), tuple(sub(v) for v in d['values']), ts.Json)
-    if kind == 'math':
-        return n.MathCall(d['fn'], sub(d['operand']), d['digits'], _required_type(d['type']))
-    if kind == 'binary':
-        return n.BinaryOp(d['op'], sub(d['left']), sub(d['right']), _required_type(d['type']))
-    if kind == 'bool':
-        return n.BoolOp(d['op'], tuple(sub(o) for o in d['operands']), ts.Bool)
-    if kind == 'not':
-        return n.Not(sub(d['operand']), ts.Bool)
-    if kind == 'isnull':
-        return n.IsNull(sub(d['operand']), bool(d['negate']), ts.Bool)
-    if kind == 'isin':
-        return n.IsIn(sub(d['operand']), tuple(sub(v) for v in d['values']), ts.Bool)
-    if kind == 'cast':
-        return n.Cast(sub(d['operand']), _required_type(d['type']))
     if kind == 'jsonpath':
         return n.JsonPath(sub(d['operand']), tuple(_step_from(p) for p in d['path']), ts.Json)
-    if kind == 'imageprop':
-        return n.ImageProp(sub(d['operand']), d['prop'], _required_type(d['type']))
-    if kind == 'cellprop':
-        column = sub(d['column'])
-        assert isinstance(column, n.ColumnRef)
-        return n.CellProp(column, d['prop'], _required_type(d['type']))
     if kind == 'call':
         if _loader is None:
             raise NotFoundError('No function loader is installed; import reverie first.')
@@ -169,6 +131,23 @@ def from_json(d: dict[str, Any], columns: ColumnLookup) -> n.Node:
             _required_type(d['type']),
         )
     raise ValueError(f'unknown expression kind {kind!r}')
+
+
+def _from_fields(kind: str, d: dict[str, Any], sub: Callable[[dict[str, Any]], n.Node]) -> n.Node:
+    """Inverse of ``_fields_json``: a JSON object is a sub-node, a list a tuple."""
+    cls = _BY_FIELDS[kind]
+    args: list[Any] = []
+    for f in dataclasses.fields(cls):
+        if f.name in _TYPE_FIELDS:
+            args.append(_FIXED_TYPES.get(kind) or _required_type(d['type']))
+            continue
+        value = d[f.name]
+        if isinstance(value, dict):
+            value = sub(value)
+        elif isinstance(value, list):
+            value = tuple(sub(v) if isinstance(v, dict) else v for v in value)
+        args.append(value)
+    return cls(*args)
 
 
 def _step_json(step: str | int | n.JsonSlice) -> Any:

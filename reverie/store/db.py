@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from reverie.errors import DatabaseUnavailableError, InvalidValueError
 from reverie.store.ledger import ledger_metadata, usd_apart_in
+from reverie.store.shared_columns import created_at_column, id_column
 from reverie.store.vector_tables import vector_metadata
 from reverie.types import ColumnType
 
@@ -42,24 +43,24 @@ meta_table = sa.Table(
 dirs_table = sa.Table(
     'rv_dirs',
     metadata,
-    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    id_column(),
     sa.Column('path', sa.Text, nullable=False, unique=True),
-    sa.Column('created_at', sa.Float, nullable=False),
+    created_at_column(),
 )
 
 tables_table = sa.Table(
     'rv_tables',
     metadata,
-    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    id_column(),
     sa.Column('path', sa.Text, nullable=False, unique=True),
     sa.Column('version', sa.Integer, nullable=False),
-    sa.Column('created_at', sa.Float, nullable=False),
+    created_at_column(),
 )
 
 columns_table = sa.Table(
     'rv_columns',
     metadata,
-    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    id_column(),
     sa.Column('table_id', sa.Integer, nullable=False, index=True),
     sa.Column('name', sa.Text, nullable=False),
     sa.Column('position', sa.Integer, nullable=False),
@@ -75,7 +76,7 @@ versions_table = sa.Table(
     metadata,
     sa.Column('table_id', sa.Integer, primary_key=True, autoincrement=False),
     sa.Column('version', sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column('created_at', sa.Float, nullable=False),
+    created_at_column(),
     sa.Column('kind', sa.String(32), nullable=False),
     sa.Column('inserted', sa.BigInteger, nullable=False, server_default='0'),
     sa.Column('updated', sa.BigInteger, nullable=False, server_default='0'),
@@ -142,6 +143,16 @@ CLAIM_OWNER = '_claim_owner'
 CLAIM_UNTIL = '_claim_until'
 
 
+class _SqlName:
+    """A ``ColumnSql`` attribute: the name of the SQL column ``c<column id><suffix>``."""
+
+    def __init__(self, suffix: str) -> None:
+        self.suffix = suffix
+
+    def __get__(self, instance: ColumnSql, owner: type | None = None) -> str:
+        return f'c{instance.column_id}{self.suffix}'
+
+
 @dataclass(frozen=True)
 class ColumnSql:
     """Physical names of one user column's SQL columns."""
@@ -149,25 +160,11 @@ class ColumnSql:
     column_id: int
     computed: bool
 
-    @property
-    def value(self) -> str:
-        return f'c{self.column_id}'
-
-    @property
-    def state(self) -> str:
-        return f'c{self.column_id}_s'
-
-    @property
-    def errortype(self) -> str:
-        return f'c{self.column_id}_et'
-
-    @property
-    def errormsg(self) -> str:
-        return f'c{self.column_id}_em'
-
-    @property
-    def cellmeta(self) -> str:
-        return f'c{self.column_id}_meta'
+    value = _SqlName('')  # the cell values
+    state = _SqlName('_s')  # PENDING, VALUE or ERROR
+    errortype = _SqlName('_et')
+    errormsg = _SqlName('_em')
+    cellmeta = _SqlName('_meta')
 
     def sa_columns(self, value_type: sa.types.TypeEngine[Any]) -> list[sa.Column[Any]]:
         """The SQL columns that hold this user column."""

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
+from reverie.store.shared_columns import created_at_column, id_column
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
@@ -38,7 +40,7 @@ ledger_metadata = sa.MetaData()
 calls_table = sa.Table(
     'rv_calls',
     ledger_metadata,
-    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    id_column(),
     sa.Column('table_id', sa.Integer, nullable=True, index=True),
     sa.Column('column_id', sa.Integer, nullable=True),
     sa.Column('row_id', sa.BigInteger, nullable=True),
@@ -67,12 +69,12 @@ calls_table = sa.Table(
 journal_table = sa.Table(
     'rv_journal',
     ledger_metadata,
-    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    id_column(),
     sa.Column('sha256', sa.String(64), nullable=False, index=True),
     sa.Column('size', sa.BigInteger, nullable=False),
     sa.Column('media_ref', sa.Text, nullable=True),
     sa.Column('data', sa.LargeBinary, nullable=True),
-    sa.Column('created_at', sa.Float, nullable=False),
+    created_at_column(),
 )
 
 # Spend caps shared by every process on this database (``store/budgets.py``): one row per
@@ -80,12 +82,12 @@ journal_table = sa.Table(
 budgets_table = sa.Table(
     'rv_budgets',
     ledger_metadata,
-    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    id_column(),
     sa.Column('table_id', sa.Integer, nullable=True),
     sa.Column('unit', sa.String(8), nullable=False),  # 'credits' or 'usd'
     sa.Column('cap', sa.Float, nullable=False),
     sa.Column('per', sa.String(8), nullable=True),  # 'day' (UTC) or None: for ever
-    sa.Column('created_at', sa.Float, nullable=False),
+    created_at_column(),
 )
 
 CALL_COLUMNS = tuple(c.name for c in calls_table.columns if c.name not in ('delivered', 'owner'))

@@ -10,18 +10,20 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from reverie.store.shared_columns import created_at_column, id_column
+
 vector_metadata = sa.MetaData()
 
 indexes_table = sa.Table(
     'rv_indexes',
     vector_metadata,
-    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    id_column(),
     sa.Column('table_id', sa.Integer, nullable=False, index=True),
     sa.Column('column_id', sa.Integer, nullable=False),
     sa.Column('name', sa.Text, nullable=False),
     sa.Column('metric', sa.String(16), nullable=False),
     sa.Column('embed', sa.JSON, nullable=False),  # {'string': call JSON, 'image': call JSON}
-    sa.Column('created_at', sa.Float, nullable=False),
+    created_at_column(),
     sa.UniqueConstraint('table_id', 'name'),
     # Ids are never handed out twice: another process may still hold a dropped index's
     # vectors in memory, and its ANN file under that id.

@@ -13,14 +13,16 @@ from typing import Any
 
 from reverie.exprs.expr import Expr, register_method
 from reverie.functions.string import sql
-from reverie.functions.string._method import string_method
+from reverie.functions.string._method import named, string_method
+from reverie.functions.udf import Function
 
 
 def _flags(case: bool, flags: int) -> int:
     return flags if case else flags | re.IGNORECASE
 
 
-def _contains(s: str, pattern: str, case: bool = True, flags: int = 0, regex: bool = False) -> bool:
+@string_method('contains', sql_twin=sql.contains_sql)
+def contains(s: str, pattern: str, case: bool = True, flags: int = 0, regex: bool = False) -> bool:
     # regex=False by default (Pixeltable: True): reverie's contains() has always meant a plain
     # substring, and stored columns must keep their meaning. See docs/divergences.md.
     if regex:
@@ -28,51 +30,56 @@ def _contains(s: str, pattern: str, case: bool = True, flags: int = 0, regex: bo
     return pattern in s if case else pattern.casefold() in s.casefold()
 
 
-def _contains_re(s: str, pattern: str, flags: int = 0) -> bool:
+@string_method('contains_re')
+def contains_re(s: str, pattern: str, flags: int = 0) -> bool:
     return re.search(pattern, s, flags) is not None
 
 
-def _count(s: str, pattern: str, flags: int = 0) -> int:
+@string_method('count')
+def count(s: str, pattern: str, flags: int = 0) -> int:
     return len(re.findall(pattern, s, flags))
 
 
-def _startswith(s: str, pattern: str) -> bool:
+@string_method('startswith', sql_twin=sql.startswith_sql)
+def startswith(s: str, pattern: str) -> bool:
     return s.startswith(pattern)
 
 
-def _endswith(s: str, pattern: str) -> bool:
+@string_method('endswith', sql_twin=sql.endswith_sql)
+def endswith(s: str, pattern: str) -> bool:
     return s.endswith(pattern)
 
 
-def _find(s: str, substr: str, start: int | None = 0, end: int | None = None) -> int:
-    return s.find(substr, start, end)
+def _position(method: str) -> Function:
+    """``str.find`` / ``rfind`` / ``index`` / ``rindex`` (by name) as a string function."""
+
+    def call(s: str, substr: str, start: int | None = 0, end: int | None = None) -> int:
+        position: int = getattr(s, method)(substr, start, end)
+        return position
+
+    return string_method(method)(named(call, method))
 
 
-def _rfind(s: str, substr: str, start: int | None = 0, end: int | None = None) -> int:
-    return s.rfind(substr, start, end)
+find, rfind, index, rindex = (_position(m) for m in ('find', 'rfind', 'index', 'rindex'))
 
 
-def _index(s: str, substr: str, start: int | None = 0, end: int | None = None) -> int:
-    return s.index(substr, start, end)
-
-
-def _rindex(s: str, substr: str, start: int | None = 0, end: int | None = None) -> int:
-    return s.rindex(substr, start, end)
-
-
-def _findall(s: str, pattern: str, flags: int = 0) -> list[Any]:
+@string_method('findall')
+def findall(s: str, pattern: str, flags: int = 0) -> list[Any]:
     return re.findall(pattern, s, flags)
 
 
-def _match(s: str, pattern: str, case: bool = True, flags: int = 0) -> bool:
+@string_method('match')
+def match(s: str, pattern: str, case: bool = True, flags: int = 0) -> bool:
     return re.match(pattern, s, _flags(case, flags)) is not None
 
 
-def _fullmatch(s: str, pattern: str, case: bool = True, flags: int = 0) -> bool:
+@string_method('fullmatch')
+def fullmatch(s: str, pattern: str, case: bool = True, flags: int = 0) -> bool:
     return re.fullmatch(pattern, s, _flags(case, flags)) is not None
 
 
-def _replace(
+@string_method('replace', sql_twin=sql.replace_sql)
+def replace(
     s: str,
     pattern: str,
     repl: str,
@@ -86,39 +93,48 @@ def _replace(
     return s.replace(pattern, repl, n)
 
 
-def _replace_re(s: str, pattern: str, repl: str, count: int = 0, flags: int = 0) -> str:
+@string_method('replace_re')
+def replace_re(s: str, pattern: str, repl: str, count: int = 0, flags: int = 0) -> str:
     return re.sub(pattern, repl, s, count=count, flags=flags)
 
 
-def _split(s: str, sep: str | None = None, maxsplit: int = -1) -> list[str]:
+@string_method('split')
+def split(s: str, sep: str | None = None, maxsplit: int = -1) -> list[str]:
     return s.split(sep, maxsplit)
 
 
-def _rsplit(s: str, sep: str | None = None, maxsplit: int = -1) -> list[str]:
+@string_method('rsplit')
+def rsplit(s: str, sep: str | None = None, maxsplit: int = -1) -> list[str]:
     return s.rsplit(sep, maxsplit)
 
 
-def _splitlines(s: str, keepends: bool = False) -> list[str]:
+@string_method('splitlines')
+def splitlines(s: str, keepends: bool = False) -> list[str]:
     return s.splitlines(keepends)
 
 
-def _partition(s: str, sep: str = ' ') -> list[str]:
+@string_method('partition')
+def partition(s: str, sep: str = ' ') -> list[str]:
     return list(s.partition(sep))
 
 
-def _rpartition(s: str, sep: str = ' ') -> list[str]:
+@string_method('rpartition')
+def rpartition(s: str, sep: str = ' ') -> list[str]:
     return list(s.rpartition(sep))
 
 
-def _format(s: str, *args: Any, named: dict[str, Any] | None = None) -> str:
+@string_method('format', attr='format_')
+def format_(s: str, *args: Any, named: dict[str, Any] | None = None) -> str:
     return s.format(*args, **(named or {}))
 
 
-def _join(sep: str, elements: list[Any]) -> str:
+@string_method('join')
+def join(sep: str, elements: list[Any]) -> str:
     return sep.join(elements)
 
 
-def _normalize(s: str, form: str) -> str:
+@string_method('normalize')
+def normalize(s: str, form: str) -> str:
     if form not in ('NFC', 'NFKC', 'NFD', 'NFKD'):
         raise ValueError(
             f"normalize(form=...) must be 'NFC', 'NFKC', 'NFD' or 'NFKD', not {form!r}"
@@ -126,34 +142,14 @@ def _normalize(s: str, form: str) -> str:
     return unicodedata.normalize(form, s)  # type: ignore[arg-type]
 
 
-def _wrap(s: str, width: int) -> list[str]:
+@string_method('wrap')
+def wrap(s: str, width: int) -> list[str]:
     return textwrap.wrap(s, width)
 
 
-def _fill(s: str, width: int) -> str:
+@string_method('fill')
+def fill(s: str, width: int) -> str:
     return textwrap.fill(s, width)
-
-
-contains = string_method(_contains, 'contains', sql_twin=sql.contains_sql)
-contains_re = string_method(_contains_re, 'contains_re')
-count = string_method(_count, 'count')
-startswith = string_method(_startswith, 'startswith', sql_twin=sql.startswith_sql)
-endswith = string_method(_endswith, 'endswith', sql_twin=sql.endswith_sql)
-find = string_method(_find, 'find')
-rfind = string_method(_rfind, 'rfind')
-index = string_method(_index, 'index')
-rindex = string_method(_rindex, 'rindex')
-findall = string_method(_findall, 'findall')
-match = string_method(_match, 'match')
-fullmatch = string_method(_fullmatch, 'fullmatch')
-replace = string_method(_replace, 'replace', sql_twin=sql.replace_sql)
-replace_re = string_method(_replace_re, 'replace_re')
-split = string_method(_split, 'split')
-rsplit = string_method(_rsplit, 'rsplit')
-splitlines = string_method(_splitlines, 'splitlines')
-partition = string_method(_partition, 'partition')
-rpartition = string_method(_rpartition, 'rpartition')
-format_ = string_method(_format, 'format', attr='format_')
 
 
 def format_call(s: Any, *args: Any, **kwargs: Any) -> Expr:
@@ -165,7 +161,3 @@ def format_call(s: Any, *args: Any, **kwargs: Any) -> Expr:
 
 
 register_method('String', 'format', format_call)
-join = string_method(_join, 'join')
-normalize = string_method(_normalize, 'normalize')
-wrap = string_method(_wrap, 'wrap')
-fill = string_method(_fill, 'fill')
