@@ -141,6 +141,7 @@ class _Answered:
     call_id: int
     answer: Answer
     journal_id: int
+    ref: str | None = None  # the media file of the answer's bytes (None: a journal blob)
     source: dict[str, Any] = field(default_factory=dict)  # the ledger fields a cache hit copies
 
 
@@ -366,6 +367,7 @@ class PaidRun:
                 finally:  # held until the spend is counted
                     self.holds.release(price)
                 done.source = {**fields, 'http_status': 200, 'journal_id': done.journal_id}
+                done.source.update(answer_ref=done.ref)
                 done.source.update(request_id=answer.request_id)
                 done.source.update(model_version=answer.model_version)
                 return done
@@ -483,17 +485,19 @@ class PaidRun:
                     raise storage_stop(e, what) from None
                 await asyncio.sleep(1.0)
         self.stats.add(price.unit, spent)
-        return _Answered(call_id, answer, journal_id)
+        return _Answered(call_id, answer, journal_id, ref)
 
     async def _from_journal(
         self, prepared: PaidCall, row: dict[str, Any], call_id: int, site: CallSite
     ) -> CellValue | None:
-        entry = await self.writes.write(self.ledger.journal, int(row['journal_id']))
-        if entry.data is not None:
+        journal_id = int(row['journal_id'])
+        entry = await self.writes.write(self.ledger.journal, journal_id)
+        if entry is not None and entry.data is not None:
             data = entry.data
-        else:
-            assert entry.media_ref is not None
-            data = await asyncio.to_thread(self.media.read_bytes, entry.media_ref)
+        else:  # a media file; the entry is gone once a cell took it (pruned)
+            ref = row.get('answer_ref') or (entry.media_ref if entry is not None else None)
+            assert ref is not None, f'journal entry {journal_id} has no bytes'
+            data = await asyncio.to_thread(self.media.read_bytes, ref)
         answer = Answer(
             data=data,
             request_id=row['request_id'],
@@ -501,7 +505,7 @@ class PaidRun:
             credits=float(row['credits'] or 0),
             cost_usd=row.get('cost_usd'),
         )
-        return await self._finish(prepared, _Answered(call_id, answer, entry.id), site)
+        return await self._finish(prepared, _Answered(call_id, answer, journal_id), site)
 
     async def _finish(
         self, prepared: PaidCall, done: _Answered, site: CallSite

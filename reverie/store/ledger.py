@@ -10,6 +10,10 @@
   the media store (``media_ref``) or, when the media store cannot take them, a blob here.
   An answered ledger row points at its journal entry; ``delivered`` says whether a cell
   took the answer, so a cell whose write failed is finished from the journal next time.
+  The ledger row also keeps ``answer_ref`` (the media file of the answer, for the cache),
+  so an entry whose bytes are a media file is pruned in the transaction that writes its
+  cell: the journal holds only answers not yet in their cells, and blobs (answers the
+  media store does not keep: text, or written while it was full).
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ calls_table = sa.Table(
     sa.Column('table_version', sa.Integer, nullable=True),
     # The process that sent it (``host:pid:nonce``): others wait for its answer (single flight).
     sa.Column('owner', sa.Text, nullable=True),
+    # The media file holding the answer's bytes (catalog 4): the cache reads it once the
+    # journal entry is pruned.
+    sa.Column('answer_ref', sa.Text, nullable=True),
 )
 
 journal_table = sa.Table(
@@ -88,7 +95,9 @@ budgets_table = sa.Table(
     sa.Column('created_at', sa.Float, nullable=False),
 )
 
-CALL_COLUMNS = tuple(c.name for c in calls_table.columns if c.name not in ('delivered', 'owner'))
+CALL_COLUMNS = tuple(
+    c.name for c in calls_table.columns if c.name not in ('delivered', 'owner', 'answer_ref')
+)
 
 
 @dataclass(frozen=True)
@@ -215,7 +224,9 @@ class Ledger:
                     .returning(journal_table.c.id)
                 ).scalar_one()
             )
-            self.finish_in(conn, call_id, 'answered', journal_id=journal_id, **fields)
+            self.finish_in(
+                conn, call_id, 'answered', journal_id=journal_id, answer_ref=media_ref, **fields
+            )
         return journal_id
 
     def cache_hit(self, site: CallSite, source: dict[str, Any]) -> int:
@@ -238,6 +249,7 @@ class Ledger:
             'outcome': ANSWERED,
             'cache_hit': True,
             'journal_id': source['journal_id'],
+            'answer_ref': source.get('answer_ref'),
             'delivered': False,
         }
         with self.store.begin() as conn:
@@ -298,23 +310,41 @@ class Ledger:
         with self.store.read() as conn:
             return [str(o) for o in conn.execute(query).scalars().all()]
 
-    def journal(self, journal_id: int) -> JournalEntry:
-        """A journalled answer."""
+    def journal(self, journal_id: int) -> JournalEntry | None:
+        """A journalled answer (None once pruned: its bytes are the ledger's ``answer_ref``)."""
         j = journal_table.c
         with self.store.read() as conn:
             row = conn.execute(
                 sa.select(j.id, j.sha256, j.media_ref, j.data).where(j.id == journal_id)
-            ).one()
-        return JournalEntry(int(row.id), row.sha256, row.media_ref, row.data)
+            ).one_or_none()
+        return (
+            None if row is None else JournalEntry(int(row.id), row.sha256, row.media_ref, row.data)
+        )
 
     @staticmethod
     def mark_delivered_in(conn: Connection, call_ids: Iterable[int]) -> None:
-        """Mark answers as taken by their cells (inside the cells' write transaction)."""
+        """Mark answers as taken by their cells and prune their journal entries.
+
+        Called inside the cells' write transaction, so a crash leaves either the cells and
+        no entry, or the entry and no cells (finished from it next time): never both lost,
+        never paid twice. Only entries whose bytes are a media file go (every ledger row
+        pointing at one gets its ``answer_ref`` first, so the cache still finds the bytes);
+        a blob stays, as it is the cache's only copy.
+        """
         ids = sorted(set(call_ids))
-        if ids:
-            conn.execute(
-                sa.update(calls_table).where(calls_table.c.id.in_(ids)).values(delivered=True)
-            )
+        if not ids:
+            return
+        c, j = calls_table.c, journal_table.c
+        conn.execute(sa.update(calls_table).where(c.id.in_(ids)).values(delivered=True))
+        taken = sa.select(c.journal_id).where(c.id.in_(ids), c.journal_id.is_not(None))
+        prunable = sa.select(j.id).where(j.id.in_(taken), j.media_ref.is_not(None))
+        ref = sa.select(j.media_ref).where(j.id == c.journal_id).scalar_subquery()
+        conn.execute(
+            sa.update(calls_table)
+            .where(c.journal_id.in_(prunable), c.answer_ref.is_(None))
+            .values(answer_ref=ref)
+        )
+        conn.execute(sa.delete(journal_table).where(j.id.in_(prunable)))
 
     def spent(self, table_id: int | None = None) -> float:
         """Credits (Reve's unit, never USD) of every attempt, optionally of one table."""
@@ -387,12 +417,14 @@ class Ledger:
         return peak, refused
 
     def journal_refs(self) -> set[str]:
-        """Media references the journal holds (``gc`` must keep them)."""
-        j = journal_table.c
+        """Media references the journal and the ledger's answers hold (``gc`` keeps them)."""
+        j, c = journal_table.c, calls_table.c
+        query = sa.union(
+            sa.select(j.media_ref).where(j.media_ref.is_not(None)),
+            sa.select(c.answer_ref).where(c.answer_ref.is_not(None)),
+        )
         with self.store.read() as conn:
-            return {
-                r for (r,) in conn.execute(sa.select(j.media_ref).where(j.media_ref.is_not(None)))
-            }
+            return {str(r) for r in conn.execute(query).scalars()}
 
 
 CREDIT_PROVIDERS = ('reve', 'local')  # billed in credits (local: nothing); the rest in USD
