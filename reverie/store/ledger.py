@@ -209,8 +209,18 @@ class Ledger:
         data: bytes | None,
         **fields: Any,
     ) -> int:
-        """Journal an answer's bytes and complete its attempt as ``answered``, atomically."""
+        """Journal an answer's bytes and complete its attempt as ``answered``, atomically.
+
+        Once only: an attempt already journalled (a note left beside the media by a process
+        killed after it wrote this) keeps its entry, whose id is returned.
+        """
+        c = calls_table.c
         with self.store.begin() as conn:
+            done = conn.execute(
+                sa.select(c.journal_id).where(c.id == call_id).with_for_update()
+            ).scalar()
+            if done is not None:
+                return int(done)
             journal_id = int(
                 conn.execute(
                     sa.insert(journal_table)
