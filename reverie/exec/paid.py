@@ -268,10 +268,12 @@ class PaidRun:
         mine: asyncio.Future[_Flight] | None = None
         if cache_allowed:  # registered before any await: identical calls wait for this one
             mine = self._flights[fp] = asyncio.get_running_loop().create_future()
+        claimed = False
         try:
             elsewhere = None
             if mine is not None:  # another process may have it in flight: wait for it
                 elsewhere = await self._answer_elsewhere(fn, fp, site)
+                claimed = elsewhere is None
             if elsewhere is None:
                 await self._check_media()
                 done = await self._send(fn, prepared, fp, price, site)
@@ -281,6 +283,10 @@ class PaidRun:
                 mine.set_exception(e if isinstance(e, Exception) else _Stopped())
                 mine.exception()  # retrieved: no warning when nobody waits for it
             raise
+        finally:
+            if claimed:  # answered and journalled, or failed: others may look or ask now
+                with contextlib.suppress(*STORAGE_ERRORS):  # a dead claim is taken over
+                    await asyncio.to_thread(self.ledger.release, fp, owner_id())
         if mine is not None:
             self._flights.pop(fp, None)
             mine.set_result(_Flight(done.source if elsewhere is None else elsewhere))
@@ -299,26 +305,31 @@ class PaidRun:
     async def _answer_elsewhere(
         self, fn: PaidFunction, fp: str, site: CallSite
     ) -> dict[str, Any] | None:
-        """Wait while another live process has the same request in flight; its answer.
+        """Claim the request for this process, or wait for the answer of the one that has it.
 
-        None when no other process has it in flight (or its call ended without an answer):
-        this call is sent. A process known dead (same host) is not waited for; one on
-        another host is waited for at most the provider's timeout.
+        None: claimed (``rv_flights``), this call is sent and the claim released after it.
+        Else the answer another process paid for. A claim whose process is known dead (same
+        host) is taken over at once; one on another host after the provider's timeout.
         """
         from reverie.exec.worker import owner_is_gone  # worker.py imports this module
 
         settings = self.config.providers.get(fn.pool_for(self.config).name)
         timeout = settings.timeout if settings is not None else 180.0
         me = owner_id()
+        found: tuple[Any, dict[str, Any] | None]
         while True:
-            owners = await self.writes.write(self.ledger.in_flight, fp, time.time() - timeout)
-            if not any(o != me and not owner_is_gone(o) for o in owners):
-                return None
-            await asyncio.sleep(FLIGHT_POLL_SECONDS)
-            found: tuple[Any, dict[str, Any] | None]
+            holder = await self.writes.write(
+                self.ledger.claim, fp, me, stale_before=time.time() - timeout, gone=owner_is_gone
+            )
+            # The holder journals before it releases: an answer is visible once it is free.
             found = await self.writes.write(self.ledger.find_answers, fp, site)
             if found[1] is not None:
+                if holder is None:
+                    await self.writes.write(self.ledger.release, fp, me)
                 return found[1]
+            if holder is None:
+                return None
+            await asyncio.sleep(FLIGHT_POLL_SECONDS)
 
     def fingerprint_of(self, fn: PaidFunction, prepared: PaidCall) -> str:
         """The call's fingerprint, with the endpoint and account it goes to (cache key)."""

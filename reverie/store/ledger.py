@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,6 +34,7 @@ Outcome = Literal['answered', 'failed', 'maybe_charged', 'bad_answer']
 ANSWERED: Outcome = 'answered'
 BAD_ANSWER: Outcome = 'bad_answer'  # charged, but the answer did not decode: never reused
 FAILED: Outcome = 'failed'
+CLAIM_GRACE = 10.0  # seconds a claim holds before its request is in flight (``claim``)
 SLACK = 0.05  # seconds of bookkeeping around a request (see ``Ledger.concurrency``)
 MAYBE_CHARGED: Outcome = 'maybe_charged'
 
@@ -80,6 +81,17 @@ journal_table = sa.Table(
     sa.Column('media_ref', sa.Text, nullable=True),
     sa.Column('data', sa.LargeBinary, nullable=True),
     sa.Column('created_at', sa.Float, nullable=False),
+)
+
+# Single flight across processes: one row per fingerprint whose call is in flight, inserted
+# before the call is sent (the primary key makes one claimant win) and deleted once its
+# answer is journalled or it failed.
+flights_table = sa.Table(
+    'rv_flights',
+    ledger_metadata,
+    sa.Column('fingerprint', sa.String(64), primary_key=True),
+    sa.Column('owner', sa.Text, nullable=False),
+    sa.Column('claimed_at', sa.Float, nullable=False),
 )
 
 # Spend caps shared by every process on this database (``store/budgets.py``): one row per
@@ -307,18 +319,76 @@ class Ledger:
                 .values(outcome=BAD_ANSWER)
             )
 
-    def in_flight(self, fingerprint: str, since: float) -> list[str]:
-        """Owners of attempts of ``fingerprint`` sent since ``since`` and not ended yet."""
-        c = calls_table.c
-        query = sa.select(c.owner).where(
-            c.fingerprint == fingerprint,
-            c.outcome == MAYBE_CHARGED,
-            c.finished_at.is_(None),
-            c.started_at >= since,
-            c.owner.is_not(None),
-        )
+    def claim(
+        self,
+        fingerprint: str,
+        owner: str,
+        *,
+        stale_before: float,
+        gone: Callable[[str], bool],
+        grace: float = CLAIM_GRACE,
+    ) -> str | None:
+        """Claim ``fingerprint`` for ``owner``'s call: None when claimed, else who holds it.
+
+        A claim holds while its process lives and either it is younger than ``grace``
+        seconds (the call waits in its pool) or its request is in flight (a ledger row of
+        that owner, sent since ``stale_before`` and not ended); otherwise it is taken over,
+        so a run that stopped without releasing (database locked) holds nobody for long.
+        While another holds it, this is reads only (waiters poll it); a claim is an insert
+        under the primary key, or a compare-and-swap of the stale holder, so of two
+        claimants exactly one wins.
+        """
+        f, c = flights_table.c, calls_table.c
         with self.store.read() as conn:
-            return [str(o) for o in conn.execute(query).scalars().all()]
+            row = conn.execute(
+                sa.select(f.owner, f.claimed_at).where(f.fingerprint == fingerprint)
+            ).one_or_none()
+            if row is not None and row.owner != owner and not gone(row.owner):
+                young = row.claimed_at >= time.time() - grace
+                sent = (
+                    young
+                    or conn.execute(
+                        sa.select(c.id)
+                        .where(
+                            c.fingerprint == fingerprint,
+                            c.owner == row.owner,
+                            c.outcome == MAYBE_CHARGED,
+                            c.finished_at.is_(None),
+                            c.started_at >= max(stale_before, row.claimed_at),
+                        )
+                        .limit(1)
+                    ).first()
+                )
+                if sent:
+                    return str(row.owner)
+        now = time.time()
+        try:
+            with self.store.begin() as conn:
+                if row is None:
+                    conn.execute(
+                        sa.insert(flights_table).values(
+                            fingerprint=fingerprint, owner=owner, claimed_at=now
+                        )
+                    )
+                    return None
+                swapped = conn.execute(
+                    sa.update(flights_table)
+                    .where(f.fingerprint == fingerprint, f.owner == row.owner)
+                    .values(owner=owner, claimed_at=now)
+                ).rowcount
+        except sa.exc.IntegrityError:  # another claimant inserted first: look again
+            swapped = 0
+        if swapped:
+            return None
+        return self.claim(fingerprint, owner, stale_before=stale_before, gone=gone, grace=grace)
+
+    def release(self, fingerprint: str, owner: str) -> None:
+        """End ``owner``'s claim of ``fingerprint`` (its answer is journalled, or it failed)."""
+        f = flights_table.c
+        with self.store.begin() as conn:
+            conn.execute(
+                sa.delete(flights_table).where(f.fingerprint == fingerprint, f.owner == owner)
+            )
 
     def journal(self, journal_id: int) -> JournalEntry | None:
         """A journalled answer (None once pruned: its bytes are the ledger's ``answer_ref``)."""
