@@ -9,13 +9,17 @@ One call, step by step:
 3. an answer journalled for this very cell and never written into it (the write failed,
    the process died) finishes the cell now, without paying again.
 4. cache: an answer to the same fingerprint costs nothing (a ``cache_hit`` ledger row),
-   unless ``cache=False`` on the call or the operation says ``use_cache=False``.
+   unless ``cache=False`` on the call or the operation says ``use_cache=False``. The same
+   request in flight is waited for: in this run, or in another process, which holds the
+   fingerprint's claim (``rv_flights``, ``Ledger.claim``) until its answer is journalled.
 5. budget: the worst case (``call.price().high``) is reserved; a call that could cross
    the budget is not sent and the run stops with the rest pending (overshoot: 0).
 6. ledger row (``maybe_charged``) written *before* the request leaves, then the pool,
    ``call.send`` (one attempt), and the row completed.
-7. journal: the answer's bytes are durable (media store, or a database blob when the media
-   store cannot take them) before they are interpreted.
+7. journal: the answer's bytes are durable before they are interpreted: first its media
+   file and a note beside it (``_note``, before anything that waits), then the database
+   journal (or a blob there when the media store cannot take them). The entry is pruned
+   in the transaction that writes its cell; the ledger row keeps the media file.
 8. finish: ``call.check_answer`` (an image decodes under size limits, a JSON body has its
    parts); a bad answer is an error cell, its ledger rows become ``bad_answer`` (still
    charged; the bytes stay for inspection) and neither the cache nor a resume serves it.
