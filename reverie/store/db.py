@@ -26,8 +26,9 @@ from reverie.store.shared_columns import created_at_column, id_column
 from reverie.store.vector_tables import vector_metadata
 from reverie.types import ColumnType
 
-CATALOG_VERSION = 3  # 2: table versions (rv_versions, rvh_<id>, _v), views and snapshots
+CATALOG_VERSION = 4  # 2: table versions (rv_versions, rvh_<id>, _v), views and snapshots
 # 3: the ledger keeps USD in cost_usd only (credits: Reve's unit) and each call's owner
+# 4: each answered call keeps its media file (answer_ref), so journal entries are pruned
 BUSY_TIMEOUT_MS = 60_000  # how long a write waits for another process's lock (SQLite)
 POOL_TIMEOUT_SECONDS = 30.0  # how long a thread waits for a free pooled connection
 
@@ -394,9 +395,12 @@ class Store:
             elif int(row) < CATALOG_VERSION:
                 if int(row) < 2:
                     self._migrate_to_versions(conn)
-                if 'owner' not in {c['name'] for c in sa.inspect(conn).get_columns('rv_calls')}:
-                    self.add_sql_columns(conn, 'rv_calls', [sa.Column('owner', sa.Text)])
-                usd_apart_in(conn)  # 3
+                have = {c['name'] for c in sa.inspect(conn).get_columns('rv_calls')}
+                for name in ('owner', 'answer_ref'):  # 3, 4
+                    if name not in have:
+                        self.add_sql_columns(conn, 'rv_calls', [sa.Column(name, sa.Text)])
+                if int(row) < 3:
+                    usd_apart_in(conn)  # 3
                 conn.execute(
                     sa.update(meta_table)
                     .where(meta_table.c.key == 'catalog_version')

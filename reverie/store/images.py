@@ -26,7 +26,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote, urlparse
 
 import PIL.Image
@@ -82,7 +82,14 @@ class CappedBody:
         reverie.store.images.BodyTooLarge: more than 10 bytes once inflated
     """
 
-    def __init__(self, encoding: str | None, *, max_wire: int, max_inflated: int) -> None:
+    def __init__(
+        self,
+        encoding: str | None,
+        *,
+        max_wire: int,
+        max_inflated: int,
+        sink: IO[bytes] | None = None,
+    ) -> None:
         encoding = (encoding or 'identity').strip().lower()
         if encoding in ('gzip', 'x-gzip'):
             self._inflate: zlib._Decompress | None = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -96,6 +103,7 @@ class CappedBody:
         self.wire = 0
         self.size = 0
         self._chunks: list[bytes] = []  # not a bytearray: growing one copies it (2x the cap)
+        self._sink = sink  # where the inflated bytes go as they come (None: kept here)
 
     def feed(self, chunk: bytes) -> None:
         """Take the next bytes as they came over the wire."""
@@ -118,13 +126,20 @@ class CappedBody:
         if self.size > self.max_inflated:
             self._chunks.clear()
             raise BodyTooLarge(f'more than {self.max_inflated} bytes once inflated')
-        if data:
+        if data and self._sink is not None:
+            self._sink.write(data)
+        elif data:
             self._chunks.append(data)
 
-    def result(self) -> bytes:
-        """The whole body, inflated."""
+    def finish(self) -> None:
+        """The body has ended: what the inflater still holds is taken too (under the cap)."""
         if self._inflate is not None:
             self._add(self._inflate.flush())
+            self._inflate = None
+
+    def result(self) -> bytes:
+        """The whole body, inflated (without a ``sink``)."""
+        self.finish()
         data = b''.join(self._chunks)
         self._chunks = [data]
         return data

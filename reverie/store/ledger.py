@@ -10,12 +10,16 @@
   the media store (``media_ref``) or, when the media store cannot take them, a blob here.
   An answered ledger row points at its journal entry; ``delivered`` says whether a cell
   took the answer, so a cell whose write failed is finished from the journal next time.
+  The ledger row also keeps ``answer_ref`` (the media file of the answer, for the cache),
+  so an entry whose bytes are a media file is pruned in the transaction that writes its
+  cell: the journal holds only answers not yet in their cells, and blobs (answers the
+  media store does not keep: text, or written while it was full).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +36,7 @@ Outcome = Literal['answered', 'failed', 'maybe_charged', 'bad_answer']
 ANSWERED: Outcome = 'answered'
 BAD_ANSWER: Outcome = 'bad_answer'  # charged, but the answer did not decode: never reused
 FAILED: Outcome = 'failed'
+CLAIM_GRACE = 10.0  # seconds a claim holds before its request is in flight (``claim``)
 SLACK = 0.05  # seconds of bookkeeping around a request (see ``Ledger.concurrency``)
 MAYBE_CHARGED: Outcome = 'maybe_charged'
 
@@ -64,6 +69,9 @@ calls_table = sa.Table(
     sa.Column('table_version', sa.Integer, nullable=True),
     # The process that sent it (``host:pid:nonce``): others wait for its answer (single flight).
     sa.Column('owner', sa.Text, nullable=True),
+    # The media file holding the answer's bytes (catalog 4): the cache reads it once the
+    # journal entry is pruned.
+    sa.Column('answer_ref', sa.Text, nullable=True),
 )
 
 journal_table = sa.Table(
@@ -75,6 +83,17 @@ journal_table = sa.Table(
     sa.Column('media_ref', sa.Text, nullable=True),
     sa.Column('data', sa.LargeBinary, nullable=True),
     created_at_column(),
+)
+
+# Single flight across processes: one row per fingerprint whose call is in flight, inserted
+# before the call is sent (the primary key makes one claimant win) and deleted once its
+# answer is journalled or it failed.
+flights_table = sa.Table(
+    'rv_flights',
+    ledger_metadata,
+    sa.Column('fingerprint', sa.String(64), primary_key=True),
+    sa.Column('owner', sa.Text, nullable=False),
+    sa.Column('claimed_at', sa.Float, nullable=False),
 )
 
 # Spend caps shared by every process on this database (``store/budgets.py``): one row per
@@ -90,7 +109,9 @@ budgets_table = sa.Table(
     created_at_column(),
 )
 
-CALL_COLUMNS = tuple(c.name for c in calls_table.columns if c.name not in ('delivered', 'owner'))
+CALL_COLUMNS = tuple(
+    c.name for c in calls_table.columns if c.name not in ('delivered', 'owner', 'answer_ref')
+)
 
 
 @dataclass(frozen=True)
@@ -202,11 +223,23 @@ class Ledger:
         data: bytes | None,
         **fields: Any,
     ) -> int:
-        """Journal an answer's bytes and complete its attempt as ``answered``, atomically."""
+        """Journal an answer's bytes and complete its attempt as ``answered``, atomically.
+
+        Once only: an attempt already journalled (a note left beside the media by a process
+        killed after it wrote this) keeps its entry, whose id is returned.
+        """
         entry = {'sha256': sha256, 'size': size, 'media_ref': media_ref, 'data': data}
+        c = calls_table.c
         with self.store.begin() as conn:
+            done = conn.execute(
+                sa.select(c.journal_id).where(c.id == call_id).with_for_update()
+            ).scalar()
+            if done is not None:
+                return int(done)
             journal_id = _insert(conn, journal_table, {**entry, 'created_at': time.time()})
-            self.finish_in(conn, call_id, 'answered', journal_id=journal_id, **fields)
+            self.finish_in(
+                conn, call_id, 'answered', journal_id=journal_id, answer_ref=media_ref, **fields
+            )
         return journal_id
 
     def cache_hit(self, site: CallSite, source: dict[str, Any]) -> int:
@@ -229,6 +262,7 @@ class Ledger:
             'outcome': ANSWERED,
             'cache_hit': True,
             'journal_id': source['journal_id'],
+            'answer_ref': source.get('answer_ref'),
             'delivered': False,
         }
         with self.store.begin() as conn:
@@ -272,36 +306,112 @@ class Ledger:
                 .values(outcome=BAD_ANSWER)
             )
 
-    def in_flight(self, fingerprint: str, since: float) -> list[str]:
-        """Owners of attempts of ``fingerprint`` sent since ``since`` and not ended yet."""
-        c = calls_table.c
-        query = sa.select(c.owner).where(
-            c.fingerprint == fingerprint,
-            c.outcome == MAYBE_CHARGED,
-            c.finished_at.is_(None),
-            c.started_at >= since,
-            c.owner.is_not(None),
-        )
-        with self.store.read() as conn:
-            return [str(o) for o in conn.execute(query).scalars().all()]
+    def claim(
+        self,
+        fingerprint: str,
+        owner: str,
+        *,
+        stale_before: float,
+        gone: Callable[[str], bool],
+        grace: float = CLAIM_GRACE,
+    ) -> str | None:
+        """Claim ``fingerprint`` for ``owner``'s call: None when claimed, else who holds it.
 
-    def journal(self, journal_id: int) -> JournalEntry:
-        """A journalled answer."""
+        A claim holds while its process lives and either it is younger than ``grace``
+        seconds (the call waits in its pool) or its request is in flight (a ledger row of
+        that owner, sent since ``stale_before`` and not ended); otherwise it is taken over,
+        so a run that stopped without releasing (database locked) holds nobody for long.
+        While another holds it, this is reads only (waiters poll it); a claim is an insert
+        under the primary key, or a compare-and-swap of the stale holder, so of two
+        claimants exactly one wins.
+        """
+        f, c = flights_table.c, calls_table.c
+        with self.store.read() as conn:
+            row = conn.execute(
+                sa.select(f.owner, f.claimed_at).where(f.fingerprint == fingerprint)
+            ).one_or_none()
+            if row is not None and row.owner != owner and not gone(row.owner):
+                young = row.claimed_at >= time.time() - grace
+                sent = (
+                    young
+                    or conn.execute(
+                        sa.select(c.id)
+                        .where(
+                            c.fingerprint == fingerprint,
+                            c.owner == row.owner,
+                            c.outcome == MAYBE_CHARGED,
+                            c.finished_at.is_(None),
+                            c.started_at >= max(stale_before, row.claimed_at),
+                        )
+                        .limit(1)
+                    ).first()
+                )
+                if sent:
+                    return str(row.owner)
+        now = time.time()
+        try:
+            with self.store.begin() as conn:
+                if row is None:
+                    conn.execute(
+                        sa.insert(flights_table).values(
+                            fingerprint=fingerprint, owner=owner, claimed_at=now
+                        )
+                    )
+                    return None
+                swapped = conn.execute(
+                    sa.update(flights_table)
+                    .where(f.fingerprint == fingerprint, f.owner == row.owner)
+                    .values(owner=owner, claimed_at=now)
+                ).rowcount
+        except sa.exc.IntegrityError:  # another claimant inserted first: look again
+            swapped = 0
+        if swapped:
+            return None
+        return self.claim(fingerprint, owner, stale_before=stale_before, gone=gone, grace=grace)
+
+    def release(self, fingerprint: str, owner: str) -> None:
+        """End ``owner``'s claim of ``fingerprint`` (its answer is journalled, or it failed)."""
+        f = flights_table.c
+        with self.store.begin() as conn:
+            conn.execute(
+                sa.delete(flights_table).where(f.fingerprint == fingerprint, f.owner == owner)
+            )
+
+    def journal(self, journal_id: int) -> JournalEntry | None:
+        """A journalled answer (None once pruned: its bytes are the ledger's ``answer_ref``)."""
         j = journal_table.c
         with self.store.read() as conn:
             row = conn.execute(
                 sa.select(j.id, j.sha256, j.media_ref, j.data).where(j.id == journal_id)
-            ).one()
-        return JournalEntry(int(row.id), row.sha256, row.media_ref, row.data)
+            ).one_or_none()
+        return (
+            None if row is None else JournalEntry(int(row.id), row.sha256, row.media_ref, row.data)
+        )
 
     @staticmethod
     def mark_delivered_in(conn: Connection, call_ids: Iterable[int]) -> None:
-        """Mark answers as taken by their cells (inside the cells' write transaction)."""
+        """Mark answers as taken by their cells and prune their journal entries.
+
+        Called inside the cells' write transaction, so a crash leaves either the cells and
+        no entry, or the entry and no cells (finished from it next time): never both lost,
+        never paid twice. Only entries whose bytes are a media file go (every ledger row
+        pointing at one gets its ``answer_ref`` first, so the cache still finds the bytes);
+        a blob stays, as it is the cache's only copy.
+        """
         ids = sorted(set(call_ids))
-        if ids:
-            conn.execute(
-                sa.update(calls_table).where(calls_table.c.id.in_(ids)).values(delivered=True)
-            )
+        if not ids:
+            return
+        c, j = calls_table.c, journal_table.c
+        conn.execute(sa.update(calls_table).where(c.id.in_(ids)).values(delivered=True))
+        taken = sa.select(c.journal_id).where(c.id.in_(ids), c.journal_id.is_not(None))
+        prunable = sa.select(j.id).where(j.id.in_(taken), j.media_ref.is_not(None))
+        ref = sa.select(j.media_ref).where(j.id == c.journal_id).scalar_subquery()
+        conn.execute(
+            sa.update(calls_table)
+            .where(c.journal_id.in_(prunable), c.answer_ref.is_(None))
+            .values(answer_ref=ref)
+        )
+        conn.execute(sa.delete(journal_table).where(j.id.in_(prunable)))
 
     def spent(self, table_id: int | None = None) -> float:
         """Credits (Reve's unit, never USD) of every attempt, optionally of one table."""
@@ -376,12 +486,14 @@ class Ledger:
         return peak, refused
 
     def journal_refs(self) -> set[str]:
-        """Media references the journal holds (``gc`` must keep them)."""
-        j = journal_table.c
+        """Media references the journal and the ledger's answers hold (``gc`` keeps them)."""
+        j, c = journal_table.c, calls_table.c
+        query = sa.union(
+            sa.select(j.media_ref).where(j.media_ref.is_not(None)),
+            sa.select(c.answer_ref).where(c.answer_ref.is_not(None)),
+        )
         with self.store.read() as conn:
-            return {
-                r for (r,) in conn.execute(sa.select(j.media_ref).where(j.media_ref.is_not(None)))
-            }
+            return {str(r) for r in conn.execute(query).scalars()}
 
 
 CREDIT_PROVIDERS = ('reve', 'local')  # billed in credits (local: nothing); the rest in USD

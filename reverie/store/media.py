@@ -394,7 +394,11 @@ class LocalMediaStore(MediaStore):
     def spill(self, key: str, entry: dict[str, Any]) -> str:
         path = self._spill_path(key)
         path.parent.mkdir(exist_ok=True)
-        tmp = path.with_suffix('.tmp')
+        # Written under a temp name in a store folder: if the process dies before the rename
+        # (a kill -9 mid-note), gc removes it as a partial write.
+        folder = self.root / '00'
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f'{_TMP_PREFIX}note-{key}'
         tmp.write_text(json.dumps(entry))
         tmp.replace(path)
         return str(path)

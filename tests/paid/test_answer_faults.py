@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import sqlalchemy as sa
 
 import reverie as rv
 from reverie.catalog.catalog import Catalog
@@ -98,8 +99,12 @@ def test_a_corrupt_image_is_an_error_cell_and_its_bytes_stay_in_the_journal(
     calls = rv.calls(t).collect()
     assert set(calls['outcome']) == {'bad_answer'}  # charged, never served again
     for journal_id in calls['journal_id']:
-        entry = ledger.journal(journal_id)
-        kept = entry.data or sqlite_catalog.media.path(entry.media_ref or '').read_bytes()
+        entry = ledger.journal(journal_id)  # None: pruned, the bytes are a media file
+        with sqlite_catalog.store.read() as conn:
+            ref = conn.execute(
+                sa.text('SELECT answer_ref FROM rv_calls WHERE journal_id = :j'), {'j': journal_id}
+            ).scalar()
+        kept = (entry.data if entry else None) or sqlite_catalog.media.path(ref).read_bytes()
         assert kept.startswith(b'\x89PNG')  # the bytes as received, kept for inspection
     assert ledger_credits(sqlite_catalog) == server.charged() == 2 * 18
 

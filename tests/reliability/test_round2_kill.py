@@ -38,7 +38,13 @@ t.add_computed_column(img=reve.create(t.prompt))
 
 
 def _kill_and_resume(
-    tmp_path: Path, *, latency: float, kill_after: float, busy: int = 0, n: int = N
+    tmp_path: Path,
+    *,
+    latency: float,
+    kill_after: float,
+    busy: int = 0,
+    n: int = N,
+    megapixels: float = 0.01,
 ) -> tuple[list[dict], float, float, list[float]]:
     """Run the child, SIGKILL it ``kill_after`` s into the backfill, resume; the log."""
     home, log = tmp_path / 'home', tmp_path / 'requests.jsonl'
@@ -47,7 +53,7 @@ def _kill_and_resume(
     burners = [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(busy)]
     try:
         with serve_in_thread(
-            ServerOptions(latency=latency, megapixels=0.01, request_log=log)
+            ServerOptions(latency=latency, megapixels=megapixels, request_log=log)
         ) as server:
             env = child_env(
                 home,

@@ -21,6 +21,7 @@ import binascii
 import io
 import json
 import re
+import tempfile
 import weakref
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -37,6 +38,7 @@ from reverie.store.images import BodyTooLarge, CappedBody
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_ANSWER_BYTES = 256 * 2**20  # on the wire: a 4K PNG in base64 JSON is about 40 MB
 MAX_INFLATED_BYTES = 256 * 2**20  # once gzip/deflate is undone
+SPOOL_BYTES = 8 * 2**20  # an answer past this size streams to a temporary file
 
 _clients: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[str, float], httpx.AsyncClient]
@@ -187,20 +189,27 @@ async def _read_capped(streamed: httpx.Response) -> httpx.Response:
     declared = streamed.headers.get('content-length', '')
     if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
         raise BodyTooLarge(f'{declared} bytes announced, more than {MAX_ANSWER_BYTES}')
-    body = CappedBody(
-        streamed.headers.get('content-encoding'),
-        max_wire=MAX_ANSWER_BYTES,
-        max_inflated=MAX_INFLATED_BYTES,
-    )
-    async for chunk in streamed.aiter_raw():
-        body.feed(chunk)
+    # Streamed to a spooled file under the caps: a refused answer never gathers in memory,
+    # and an accepted one is read back once (joining its pieces held it twice).
+    with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as spool:
+        body = CappedBody(
+            streamed.headers.get('content-encoding'),
+            max_wire=MAX_ANSWER_BYTES,
+            max_inflated=MAX_INFLATED_BYTES,
+            sink=spool,
+        )
+        async for chunk in streamed.aiter_raw():
+            body.feed(chunk)
+        body.finish()
+        spool.seek(0)
+        content = spool.read()
     headers = [
         (k, v)
         for k, v in streamed.headers.multi_items()
         if k.lower() not in ('content-encoding', 'content-length', 'transfer-encoding')
     ]
     return httpx.Response(
-        streamed.status_code, headers=headers, content=body.result(), request=streamed.request
+        streamed.status_code, headers=headers, content=content, request=streamed.request
     )
 
 
