@@ -1,11 +1,11 @@
 """Check a PNG is sound without building its pixels.
 
 A PNG is sound when every chunk's CRC is right through ``IEND`` (no bit flips, nothing
-cut off) and its image data is a complete zlib stream (Adler-32 checked) that inflates to
-exactly the scanlines its header declares, each starting with a known filter type. That
-is what a full decode would refuse, minus undoing the filters and storing the pixels
-(which cannot fail): about a third less work. The inflated bytes go by in small pieces and
-are dropped, so memory stays flat whatever the image size.
+cut off) and its image data is a whole zlib stream (Adler-32 checked) that inflates to
+every scanline its header declares, each starting with a known filter type: what a full
+decode checks, minus undoing the filters and storing the pixels (which cannot fail), about
+a quarter less work. The inflated bytes go by in small pieces and are dropped, so memory
+stays flat whatever the image size.
 
 Interlaced images and unusual headers return None: the caller decodes them fully.
 """
@@ -38,8 +38,9 @@ def check_png(data: bytes) -> bool | None:
     None: interlaced, or an unusual header; decode it instead.
 
     Raises:
-        PngError: a wrong CRC, a missing ``IEND``, image data that does not inflate to the
-            declared size, or a scanline with an unknown filter type.
+        PngError: a wrong CRC, a missing ``IEND``, image data that is not zlib or inflates
+            to less (or far more) than the declared size, or a scanline with an unknown
+            filter type.
     """
     view = memoryview(data)
     if data[:8] != SIGNATURE or len(data) < 33 or data[12:16] != b'IHDR':
@@ -82,12 +83,18 @@ def _inflate_image_data(view: memoryview, expected: int, stride: int) -> None:
 
 
 class _Scanlines:
-    """The inflated image data, checked piece by piece and dropped."""
+    """The inflated image data, checked piece by piece and dropped.
+
+    The stream must end (zlib then checks its Adler-32). Up to one piece past the declared
+    scanlines is ignored, as a decoder ignores it; more than that is damage (a flipped bit
+    in a length code can make a stream inflate without end).
+    """
 
     def __init__(self, expected: int, stride: int) -> None:
         self.inflate = zlib.decompressobj()
         self.expected, self.stride = expected, stride
         self.total = 0
+        self.extra = 0  # inflated bytes past the declared scanlines
 
     def feed(self, data: memoryview | bytes) -> None:
         """Inflate ``data`` (zlib keeps what it has not yet put out for the next call)."""
@@ -96,19 +103,24 @@ class _Scanlines:
             data = self.inflate.unconsumed_tail
 
     def finish(self) -> None:
-        """Put out what zlib still holds; the stream must be whole and of the declared size."""
+        """Put out what zlib still holds; the stream must end, every declared scanline in it."""
         while not self.inflate.eof and (out := self.inflate.decompress(b'', _STEP)):
             self._check(out)
         if not self.inflate.eof:
-            raise PngError('the image data ends before its zlib stream does (truncated)')
-        if self.total != self.expected:
+            raise PngError('the image data is cut off before its zlib stream ends')
+        if self.total < self.expected:
             raise PngError(
-                f'the image data holds {self.total:,} bytes, its header declares {self.expected:,}'
+                f'the image data ends after {self.total:,} bytes, its header declares '
+                f'{self.expected:,}'
             )
 
     def _check(self, out: bytes) -> None:
-        if self.total + len(out) > self.expected:
-            raise PngError('the image data inflates to more than its declared size')
+        room = self.expected - self.total
+        if len(out) > room:
+            self.extra += len(out) - room
+            if self.extra > _STEP:
+                raise PngError('the image data inflates to far more than its declared size')
+            out = out[:room]
         first = -self.total % self.stride  # where the next scanline's filter byte is
         if out[first :: self.stride].translate(None, _FILTERS):
             raise PngError('a scanline has an unknown filter type')

@@ -130,18 +130,34 @@ def test_a_flipped_bit_under_a_recomputed_crc_is_refused():
 @pytest.mark.parametrize(
     ('rows', 'match'),
     [
-        (_rgb_rows(10, 9), 'holds 279 bytes, its header declares 310'),  # a row short
-        (_rgb_rows(10, 11), 'more than its declared size'),  # a row too many
-        (_rgb_rows(10, 10)[:-1], 'holds 309 bytes'),  # a byte short
+        (_rgb_rows(10, 9), 'ends after 279 bytes, its header declares 310'),  # a row short
+        (_rgb_rows(10, 10)[:-1], 'ends after 309 bytes'),  # a byte short
         (_rgb_rows(10, 10, filter_type=5), 'unknown filter type'),
     ],
 )
-def test_image_data_not_of_the_declared_shape_is_refused(rows, match):
+def test_image_data_short_of_the_declared_size_is_refused(rows, match):
     data = _png(10, 10, rows)
     with pytest.raises(PngError, match=match):
         check_png(data)
     with pytest.raises(ImageInputError, match='not a readable image'):
         check_image_bytes(data)
+
+
+def test_a_zlib_stream_cut_off_is_refused():
+    stream = zlib.compress(_rgb_rows(300, 200))
+    ihdr = struct.pack('>IIBBBBB', 300, 200, 8, 2, 0, 0, 0)
+    head = b'\x89PNG\r\n\x1a\n' + _chunk(b'IHDR', ihdr)
+    data = head + _chunk(b'IDAT', stream[: len(stream) // 2]) + _chunk(b'IEND', b'')
+    with pytest.raises(PngError, match='cut off before its zlib stream ends'):
+        check_png(data)
+
+
+def test_a_little_data_past_the_declared_rows_is_ignored_as_a_decoder_does():
+    data = _png(10, 10, _rgb_rows(10, 11))
+    assert check_png(data) is True
+    PIL.Image.open(io.BytesIO(data)).load()  # Pillow takes it too
+    with pytest.raises(PngError, match='far more than its declared size'):
+        check_png(_png(10, 10, _rgb_rows(10, 3000)))
 
 
 def test_a_bad_filter_byte_far_into_a_large_image_is_refused():
