@@ -180,9 +180,9 @@ def test_a_png_without_iend_or_with_data_after_the_stream_is_judged_by_its_image
     assert check_png(data + _chunk(b'IEND', b'')) is True
 
 
-def _jpeg(size: tuple[int, int]) -> bytes:
+def _jpeg(size: tuple[int, int], **opts: object) -> bytes:
     buf = io.BytesIO()
-    _noise('RGB', size).save(buf, format='JPEG', quality=90)
+    _noise('RGB', size).save(buf, format='JPEG', quality=90, **opts)
     return buf.getvalue()
 
 
@@ -191,8 +191,9 @@ def test_a_jpeg_is_checked_at_reduced_scale_and_keeps_its_size():
     assert (checked.width, checked.height, checked.mode, checked.ext) == (203, 97, 'RGB', 'jpg')
 
 
-def test_a_truncated_jpeg_is_refused():
-    data = _jpeg((160, 120))
+@pytest.mark.parametrize('progressive', [False, True])
+def test_a_truncated_jpeg_is_refused(progressive):
+    data = _jpeg((160, 120), progressive=progressive)
     for cut in (len(data) // 4, len(data) // 2, len(data) - 40, len(data) - 2):
         with pytest.raises(ImageInputError, match='not a readable image'):
             check_image_bytes(data[:cut])
