@@ -384,6 +384,11 @@ def scale_rows(r: dict[str, Any]) -> list[Row]:
         ('py_filter_rows_per_s', 'where(udf(i)) collect, rows/s', '>= 200,000', 200_000),
     ):
         rows.append(Row('9 scale', label, side(key, ',.0f'), '', target, big[key] >= ok))
+    if all('expr_raw_rows_per_s' in x for x in runs):
+        ratios = ' | '.join(f'{x["expr_rows_per_s"] / x["expr_raw_rows_per_s"]:.2f}x' for x in runs)
+        rows.append(
+            Row('9 scale', '  expression column vs raw UPDATE', ratios, '1.0x', '(info)', None)
+        )
     ratio = big['insert_one_big_ms'] / big['insert_one_empty_ms']
     rows.append(
         Row(

@@ -70,6 +70,7 @@ def scale(n_rows: int) -> dict[str, Any]:
             t.add_index(t.i)
         out['add_index_s'] = timer.seconds
         out['lookup_indexed_ms'] = _lookup_ms(t, key)
+        out['expr_raw_rows_per_s'] = _raw_update_rate(n_rows)  # last: it adds SQL columns
     out['rss_mib'] = rss_mib()
     return out
 
@@ -93,6 +94,36 @@ def _lookup_ms(t: Any, key: int) -> float:
     return 1000 * statistics.median(times)
 
 
+def _data_table(db: Any) -> str:
+    """The data table of the 'big' table (the first one made)."""
+    (name,) = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rvt_%' "
+        'ORDER BY name LIMIT 1'
+    ).fetchone()
+    return str(name)
+
+
+def _raw_update_rate(n_rows: int) -> float:
+    """The floor of a column computed in SQL (issue 20): sqlite3 adding the same SQL columns
+    (value, state, error type and message, metadata) to the same data table and filling the
+    value with one ``UPDATE`` of i*2+1, in one transaction."""
+    import os
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(os.environ['REVERIE_HOME'], 'r.db'), isolation_level=None)
+    name = _data_table(db)
+    i = [r[1] for r in db.execute(f'PRAGMA table_info({name})')][5]  # s, i, f after 4 system
+    added = ('x BIGINT', "x_s SMALLINT DEFAULT '0' NOT NULL", 'x_et TEXT', 'x_em TEXT', 'x_m JSON')
+    with Timer() as timer:
+        db.execute('BEGIN IMMEDIATE')
+        for column in added:
+            db.execute(f'ALTER TABLE {name} ADD COLUMN {column}')
+        db.execute(f'UPDATE {name} SET x = {i} * 2 + 1, x_s = 1 WHERE x_s = 0')
+        db.execute('COMMIT')
+    db.close()
+    return n_rows / timer.seconds
+
+
 def _raw_read_rate(n_rows: int) -> float:
     """The floor of a Python filter (issue 20): sqlite3 reading the data table's row id and
     every stored column of the 'big' table, all rows, nothing else."""
@@ -100,10 +131,7 @@ def _raw_read_rate(n_rows: int) -> float:
     import sqlite3
 
     db = sqlite3.connect(os.path.join(os.environ['REVERIE_HOME'], 'r.db'))
-    (name,) = db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rvt_%' "
-        'ORDER BY name LIMIT 1'
-    ).fetchone()
+    name = _data_table(db)
     with Timer() as timer:
         rows = db.execute(f'SELECT * FROM {name}').fetchall()
     db.close()

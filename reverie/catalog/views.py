@@ -26,7 +26,7 @@ from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs import serialize
 from reverie.exprs.to_sql import to_sql
-from reverie.store.db import ROWID, VERSION, derived_table
+from reverie.store.db import ROWID, VERSION, derived_table, rowid_bounds
 from reverie.store.versions import add_counts, archive_rows, begin_version, lock_table
 
 if TYPE_CHECKING:
@@ -255,11 +255,8 @@ def _pieces(
         for chunk in chunks(ordered, 2000):
             yield chunk[0], chunk[-1], set(chunk)
         return
-    bounds = []
     with catalog.store.read() as conn:
-        for t in (base.sa_table, view.sa_table):
-            rid = t.c[ROWID]
-            bounds.append(conn.execute(sa.select(sa.func.min(rid), sa.func.max(rid))).one())
+        bounds = [rowid_bounds(conn, t) for t in (base.sa_table, view.sa_table)]
     lows = [lo for lo, _ in bounds if lo is not None]
     highs = [hi for _, hi in bounds if hi is not None]
     if not lows:

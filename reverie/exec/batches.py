@@ -24,7 +24,7 @@ from reverie.exec.worker import Claimer, count_held_elsewhere, unclaimed_conditi
 from reverie.exec.writer import CellWriter
 from reverie.exprs import nodes as n
 from reverie.exprs.compile import Getter
-from reverie.store.db import PENDING, ROWID, VALUE
+from reverie.store.db import PENDING, ROWID, VALUE, rowid_bounds
 from reverie.types import plain_value_ok
 
 LOCKED_FIRST_BATCH = 16
@@ -50,15 +50,16 @@ class SyncBatches:
             return
         store, t = run.ctx.store, run.schema.sa_table
         rid = t.c[ROWID]
+        bounds: tuple[int | None, int | None] = (None, None)
         if rowids is not None:
-            if not rowids:
-                return
-            lo, hi = min(rowids), max(rowids)
+            if rowids:
+                bounds = (min(rowids), max(rowids))
         else:
             with store.read() as conn:
-                lo, hi = conn.execute(sa.select(sa.func.min(rid), sa.func.max(rid))).one()
-            if lo is None:
-                return
+                bounds = rowid_bounds(conn, t)
+        lo, hi = bounds
+        if lo is None or hi is None:
+            return
         for start in range(lo, hi + 1, SQL_BATCH_ROWS):
             end = min(hi, start + SQL_BATCH_ROWS - 1)
             with store.begin() as conn:

@@ -204,6 +204,19 @@ def _rowid_column() -> sa.Column[Any]:
     )
 
 
+def rowid_bounds(conn: Connection, table: sa.Table) -> tuple[int | None, int | None]:
+    """The lowest and highest row id of ``table`` (None, None when empty), from the index.
+
+    Two subqueries, not ``SELECT min(..), max(..)``: SQLite answers a lone min() or max()
+    from the end of the B-tree but scans every row for both together (0.2 s at 1M rows).
+    """
+    rid = table.c[ROWID]
+    lo = sa.select(sa.func.min(rid)).scalar_subquery()
+    hi = sa.select(sa.func.max(rid)).scalar_subquery()
+    low, high = conn.execute(sa.select(lo, hi)).one()
+    return low, high
+
+
 def build_data_table(
     table_id: int, columns: list[tuple[ColumnSql, sa.types.TypeEngine[Any]]]
 ) -> sa.Table:

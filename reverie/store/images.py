@@ -1,9 +1,10 @@
 """Turn whatever a user passes for an image into checked, encoded file bytes.
 
 ``ImageLike`` is a local path, a ``file://`` or ``http(s)://`` URL, raw file bytes or a
-``PIL.Image``. ``load_image_input`` reads it, decodes it fully once (so truncated or
-corrupt files are refused before anything is written) and returns the original bytes,
-which the media store keeps unchanged.
+``PIL.Image``. ``load_image_input`` reads it, checks it as far as a full decode would (so
+truncated or corrupt files are refused before anything is written; see
+``check_image_bytes``) and returns the original bytes, which the media store keeps
+unchanged.
 
 Limits: at most ``MAX_IMAGE_BYTES`` read from a file or URL (on the wire, and
 ``MAX_INFLATED_BYTES`` once a ``Content-Encoding`` is undone, both checked while the bytes
@@ -32,6 +33,7 @@ from urllib.parse import unquote, urlparse
 import PIL.Image
 
 from reverie.store.media import extension_for, source_bytes
+from reverie.store.pngcheck import check_png
 
 if TYPE_CHECKING:
     import httpx
@@ -174,7 +176,11 @@ def load_image_input(value: object, *, allow_private_urls: bool = False) -> Chec
 
 
 def check_image_bytes(data: bytes) -> CheckedImage:
-    """Check ``data`` is a sound image: PNG chunk CRCs, then a full decode of the pixels."""
+    """Check ``data`` is a sound image, as far as a full decode would refuse it.
+
+    A PNG: its chunk CRCs and inflated image data (``check_png``); a JPEG: every scan,
+    decoded at 1/8 scale; anything else (and an interlaced PNG): a full decode.
+    """
     if not data:
         raise ImageInputError('the image data is empty (0 bytes)')
     if len(data) > MAX_IMAGE_BYTES:
@@ -189,13 +195,16 @@ def check_image_bytes(data: bytes) -> CheckedImage:
                     f'the image is {width}x{height} pixels, over the limit of {MAX_PIXELS:,}'
                 )
             fmt, mode = img.format, img.mode
-            if fmt == 'PNG':
-                # Every chunk's CRC through IEND (truncation, bit flips) ...
-                img.verify()
-                img = PIL.Image.open(io.BytesIO(data))
-            # ... and the pixels themselves: valid CRCs around garbage image data pass
-            # verify() but not a decode.
-            img.load()
+            if fmt != 'PNG' or not check_png(data):  # PNG: CRCs and inflated size, no decode
+                if fmt == 'PNG':
+                    # Every chunk's CRC through IEND (truncation, bit flips) ...
+                    img.verify()
+                    img = PIL.Image.open(io.BytesIO(data))
+                elif fmt == 'JPEG':  # every scan is still entropy-decoded, at 1/8 the pixels
+                    img.draft(mode, (1, 1))
+                # ... and the pixels themselves: valid CRCs around garbage image data pass
+                # verify() but not a decode.
+                img.load()
     except ImageInputError:
         raise
     except (PIL.Image.DecompressionBombError, PIL.Image.DecompressionBombWarning):
