@@ -372,7 +372,7 @@ class Catalog:
             bump_version(conn, int(base_id))  # its handles stop syncing this view
         conn.execute(sa.text(f'DROP TABLE IF EXISTS {data_table_name(table_id)}'))
         conn.execute(sa.text(f'DROP TABLE IF EXISTS {history_table_name(table_id)}'))
-        drop_indexes_of(conn, table_id)
+        drop_indexes_of(conn, table_id, self.config.home)
         conn.execute(sa.delete(versions_table).where(versions_table.c.table_id == table_id))
         conn.execute(sa.delete(derived_table).where(derived_table.c.table_id == table_id))
         conn.execute(sa.delete(columns_table).where(columns_table.c.table_id == table_id))
