@@ -42,6 +42,7 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'vectors_10000': lambda: search.vectors(10_000),
         'vectors_100000': lambda: search.vectors(100_000),
         'vectors_1000000': lambda: search.vectors(1_000_000),
+        'vectors_1000000_exact': lambda: search.vectors(1_000_000, ann=False),
         'table_search': search.table_search,
         'ui': ui.ui_piece,
         'insert_10000': lambda: tables.insert_vs_raw(10_000),

@@ -254,7 +254,7 @@ class AnnIndex:
         if len(new):
             # threads=0 ran on one core (usearch 2.26): name them all
             pos = vectors.positions(new)
-            self.index.add(new.astype(np.uint64), vectors.vectors[pos], threads=_cores())
+            self.index.add(new.astype(np.uint64), vectors.vectors[pos], threads=cores())
         if len(gone) or len(new):
             self.rowids, self.keys = vectors.rowids.copy(), vectors.keys.copy()
         self._synced = vectors
@@ -408,7 +408,7 @@ def _leave_out(pairs: I64, k: int, found: Sequence[I64]) -> list[I64]:
     return [pos[~np.isin(pos, pair)][:k] for pair, pos in zip(pairs, found, strict=True)]
 
 
-def _cores() -> int:
+def cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
