@@ -116,9 +116,10 @@ def sweep_ann_files(conn: Connection, folder: Path) -> list[Path]:
     """
     if not folder.is_dir():
         return []
+    files = list(folder.iterdir())  # before the ids: a file's index row was written first
     live = set(conn.execute(sa.select(indexes_table.c.id)).scalars())
     gone = []
-    for path in folder.iterdir():
+    for path in files:
         found = _ANN_FILE.match(path.name)
         if found is None:
             continue
