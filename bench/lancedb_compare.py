@@ -3,17 +3,20 @@
 LanceDB is not a dependency. Install it apart and point PYTHONPATH at it, e.g.::
 
     pip install --target /tmp/lancedb_pkg --no-deps lancedb
-    pip install --target /tmp/lancedb_deps overrides deprecation lance-namespace
+    pip install --target /tmp/lancedb_deps --no-deps overrides deprecation lance-namespace \
+        lance-namespace-urllib3-client
     PYTHONPATH=/tmp/lancedb_pkg:/tmp/lancedb_deps python -m bench.lancedb_compare
 
 It prints, at 10k and 100k 512-d vectors: LanceDB's flat (exact) top-10 latency, then at
 100k its IVF_HNSW_SQ index build time, latency and recall@10 against our exact search; and
-our exact top-10 latency in the same run.
+ours in the same run: exact top-10 latency, and at 100k our ANN index (build, latency,
+recall). ``--1m`` adds 1M vectors (LanceDB flat and IVF_HNSW_SQ, ours exact and ANN: long).
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 from typing import Any
@@ -23,13 +26,14 @@ import numpy as np
 from bench.search import _data
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     import lancedb
     import pyarrow as pa
 
+    from bench.search import _ann
     from reverie.store.vectors import VectorSet
 
-    for n in (10_000, 100_000):
+    for n in (10_000, 100_000, 1_000_000) if '--1m' in argv else (10_000, 100_000):
         x, queries = _data(n)
         vset = VectorSet.build(
             'cosine', np.arange(n, dtype=np.int64), np.zeros(n, dtype=np.int64), x
@@ -50,7 +54,13 @@ def main() -> None:
             f'{flat_ms:.1f} ms (recall {flat_recall:.3f})',
             flush=True,
         )
-        if n == 100_000:
+        if n >= 100_000:
+            _, ann = _ann(vset, [vset.query(q) for q in queries], truth)
+            print(
+                f'  ours ANN: build {ann["ann_build_s"]:.1f} s, {ann["ann_ms_median"]:.2f} ms, '
+                f'recall {ann["recall_at_10"]:.3f} (ef {ann["ann_ef"]}, graph {ann["ann_graph"]})',
+                flush=True,
+            )
             t0 = time.perf_counter()
             tbl.create_index(metric='cosine', vector_column_name='vector', index_type='IVF_HNSW_SQ')
             built = time.perf_counter() - t0
@@ -72,4 +82,4 @@ def _search(tbl: Any, queries: np.ndarray, truth: list[set[int]]) -> tuple[float
 
 
 if __name__ == '__main__':
-    main()
+    main(sys.argv[1:])

@@ -48,6 +48,7 @@ def _pieces() -> dict[str, Callable[[], dict[str, Any]]]:
         'vectors_10000': lambda: _mod('search').vectors(10_000),
         'vectors_100000': lambda: _mod('search').vectors(100_000),
         'vectors_1000000': lambda: _mod('search').vectors(1_000_000),
+        'vectors_1000000_exact': lambda: _mod('search').vectors(1_000_000, ann=False),
         'table_search': lambda: _mod('search').table_search(),
         'ui': lambda: _mod('ui').ui_piece(),
         'insert_10000': lambda: _mod('tables').insert_vs_raw(10_000),

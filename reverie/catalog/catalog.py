@@ -373,7 +373,7 @@ class Catalog:
         if base_id is not None:
             bump_version(conn, int(base_id))  # its handles stop syncing this view
         drop_row_tables(conn, table_id)
-        drop_indexes_of(conn, table_id)
+        drop_indexes_of(conn, table_id, self.config.home)
         conn.execute(sa.delete(versions_table).where(versions_table.c.table_id == table_id))
         conn.execute(sa.delete(derived_table).where(derived_table.c.table_id == table_id))
         conn.execute(sa.delete(columns_table).where(columns_table.c.table_id == table_id))

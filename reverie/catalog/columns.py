@@ -37,6 +37,7 @@ from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr, as_node
 from reverie.exprs.render import render
 from reverie.store.db import ROWID, VALUE
+from reverie.store.vector_tables import drop_ann_files
 
 # Pixeltable options of add_computed_column that reverie does not have (yet).
 _UNSUPPORTED_OPTIONS = {
@@ -246,6 +247,8 @@ def drop_column(catalog: Catalog, schema: TableSchema, name: str) -> None:
             f'Cannot drop column {name!r}: view {users[0]!r} uses it. Drop the view first.'
         )
     definitions.remove_column(catalog.store, schema, col)
+    with catalog.store.read() as conn:
+        drop_ann_files(conn, catalog.config.home, schema.id, col.id)
     print(f"Dropped column '{name}' from table '{name_of(schema.path)}'.")
 
 

@@ -43,7 +43,15 @@ from reverie.exprs import serialize
 from reverie.exprs.expr import Expr
 from reverie.functions.udf import CellValue, Function
 from reverie.store.db import ROWID, VALUE, VERSION, VERSION_END, versions_table
-from reverie.store.vector_tables import build_vectors_table, has_indexes, indexes_table
+from reverie.store.vector_tables import (
+    ann_files,
+    ann_folder,
+    build_vectors_table,
+    has_indexes,
+    indexes_table,
+    remove_ann_files,
+    sweep_ann_files,
+)
 from reverie.store.vectors import (
     ANN_THRESHOLD,
     METRICS,
@@ -173,10 +181,8 @@ def drop_embedding_index(
     with catalog.store.begin() as conn:
         conn.execute(sa.delete(indexes_table).where(indexes_table.c.id == found.id))
         build_vectors_table(found.id).drop(conn, checkfirst=True)
-    cache = _cache(catalog)
-    cache.forget(found.id)
-    for path in _ann_paths(catalog, found.id):
-        path.unlink(missing_ok=True)
+    _cache(catalog).forget(found.id)
+    remove_ann_files(_ann_folder(catalog), [found.id])
 
 
 def indexes_of(catalog: Catalog, schema: TableSchema) -> list[EmbeddingIndex]:
@@ -425,6 +431,7 @@ class _Cache:
         self.lock = threading.Lock()
         self.sets: dict[tuple[int, bool], tuple[tuple[int, float], VectorSet]] = {}
         self.anns: dict[int, AnnIndex] = {}
+        self.swept = False  # ANN files of dropped indexes looked for
 
     def forget(self, index_id: int) -> None:
         with self.lock:
@@ -547,7 +554,12 @@ def ann_for(catalog: Catalog, index: EmbeddingIndex, vset: VectorSet) -> AnnInde
     cache = _cache(catalog)
     with cache.lock:
         ann = cache.anns.get(index.id)
-        path = _ann_paths(catalog, index.id)[0]
+        folder = _ann_folder(catalog)
+        path = ann_files(folder, index.id)[0]
+        if not cache.swept:  # once per process: files of indexes dropped elsewhere
+            with catalog.store.read() as conn:
+                sweep_ann_files(conn, folder)
+            cache.swept = True
         if ann is None or ann.dims != vset.dims:
             ann = AnnIndex.load(path, index.metric, vset.dims) or AnnIndex(index.metric, vset.dims)
             cache.anns[index.id] = ann
@@ -556,9 +568,6 @@ def ann_for(catalog: Catalog, index: EmbeddingIndex, vset: VectorSet) -> AnnInde
         return ann
 
 
-def _ann_paths(catalog: Catalog, index_id: int) -> list[Path]:
-    """Where this host keeps an index's ANN file (a cache of the blobs in the database)."""
-    url = catalog.store.engine.url.render_as_string(hide_password=True)
-    db = hashlib.sha256(url.encode()).hexdigest()[:12]
-    base = Path(catalog.config.home) / 'vectors' / db / f'{index_id}.usearch'
-    return [base, Path(str(base) + '.keys.npy')]
+def _ann_folder(catalog: Catalog) -> Path:
+    """Where this host keeps the ANN files of the catalog's database."""
+    return ann_folder(Path(catalog.config.home), catalog.store.engine.url)

@@ -117,14 +117,15 @@ def _search(
     ann = ann_for(catalog, index, vset) if best and schema.at_version is None else None
     if ann is not None and (positions is None or len(positions) * 10 >= len(vset)):
         want = k if positions is None else k * ANN_OVERFETCH * len(vset) // max(len(positions), 1)
-        while want < len(vset):
+        while want < len(vset) and ann.usable(want):
             ids, scores = ann.search(q, want)
             if candidates is not None:
                 keep = np.isin(ids, candidates)
                 ids, scores = ids[keep], scores[keep]
             if len(ids) >= k:
                 return ids[:k], scores[:k]
-            want *= 4  # too few matched the filter: look further (exact past the whole set)
+            want *= 4  # too few matched the filter: look further (exact where the graph
+            # is no longer faster, or past the whole set)
     return vset.top_k(q, k, positions, reverse=not best)
 
 

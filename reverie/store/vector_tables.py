@@ -7,6 +7,10 @@ when the cell was null, pending or an error). See ``store/vectors.py`` for the s
 
 from __future__ import annotations
 
+import hashlib
+import re
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -56,11 +60,73 @@ def has_indexes(conn: Connection, table_id: int) -> bool:
     return found is not None
 
 
-def drop_indexes_of(conn: Connection, table_id: int) -> None:
-    """Drop a dropped table's index rows and their vector tables (its ANN files stay)."""
-    ids = conn.execute(
-        sa.select(indexes_table.c.id).where(indexes_table.c.table_id == table_id)
-    ).scalars()
-    for index_id in list(ids):
+def drop_indexes_of(conn: Connection, table_id: int, home: Path) -> None:
+    """Drop a dropped table's index rows, their vector tables and this host's ANN files."""
+    drop_ann_files(conn, home, table_id)
+    for index_id in index_ids(conn, table_id):
         build_vectors_table(index_id).drop(conn, checkfirst=True)
     conn.execute(sa.delete(indexes_table).where(indexes_table.c.table_id == table_id))
+
+
+def index_ids(conn: Connection, table_id: int, column_id: int | None = None) -> list[int]:
+    """The ids of a table's indexes (``column_id``: those on this column)."""
+    q = sa.select(indexes_table.c.id).where(indexes_table.c.table_id == table_id)
+    if column_id is not None:
+        q = q.where(indexes_table.c.column_id == column_id)
+    return [int(i) for i in conn.execute(q).scalars()]
+
+
+# -- ANN files: a per-host cache of the blobs (see store/vectors.py) --------------------------
+
+ANN_SUFFIXES = ('.usearch', '.usearch.keys.npz')
+_ANN_FILE = re.compile(r'^(\d+)\.usearch')
+
+
+def ann_folder(home: Path, url: sa.URL) -> Path:
+    """Where this host keeps the ANN files of one database (named by its URL's hash)."""
+    db = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
+    return Path(home) / 'vectors' / db
+
+
+def ann_files(folder: Path, index_id: int) -> list[Path]:
+    """An index's ANN files: the usearch graph and its row ids with the search settings."""
+    return [folder / f'{int(index_id)}{suffix}' for suffix in ANN_SUFFIXES]
+
+
+def remove_ann_files(folder: Path, ids: list[int]) -> None:
+    """Delete the ANN files of these indexes (a cache: rebuilt from the blobs if needed)."""
+    for index_id in ids:
+        for path in ann_files(folder, index_id):
+            path.unlink(missing_ok=True)
+
+
+def drop_ann_files(
+    conn: Connection, home: Path, table_id: int, column_id: int | None = None
+) -> None:
+    """Delete this host's ANN files of a table's indexes (``column_id``: on that column).
+
+    A dropped column's index stays defined (a revert brings it back) but is not searched;
+    its ANN file is rebuilt from the blobs if it is searched again.
+    """
+    remove_ann_files(ann_folder(home, conn.engine.url), index_ids(conn, table_id, column_id))
+
+
+def sweep_ann_files(conn: Connection, folder: Path) -> list[Path]:
+    """Delete the ANN files of indexes that no longer exist, and those of an older layout.
+
+    Another host's drop removes only its own files: this finds the rest.
+    """
+    if not folder.is_dir():
+        return []
+    files = list(folder.iterdir())  # before the ids: a file's index row was written first
+    live = set(conn.execute(sa.select(indexes_table.c.id)).scalars())
+    gone = []
+    for path in files:
+        found = _ANN_FILE.match(path.name)
+        if found is None:
+            continue
+        suffix = path.name[len(found.group(1)) :]
+        if int(found.group(1)) not in live or suffix not in ANN_SUFFIXES:
+            path.unlink(missing_ok=True)
+            gone.append(path)
+    return gone

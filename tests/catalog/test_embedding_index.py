@@ -284,3 +284,48 @@ def test_a_new_index_never_takes_a_dropped_ones_id(catalog: Catalog) -> None:
     t.add_embedding_index('w', embedding=letters)  # type: ignore[arg-type]
     with catalog.store.read() as conn:
         assert conn.execute(sa.select(indexes_table.c.id)).scalar_one() > first
+
+
+def test_ann_files_leave_with_the_table_the_column_and_the_index(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reverie.catalog import embeddings as indexes
+
+    monkeypatch.setattr(indexes, 'ANN_THRESHOLD', 5)
+    folder = Path(catalog.config.home) / 'vectors'
+
+    def files() -> list[str]:
+        return sorted(p.name for p in folder.rglob('*') if p.is_file())
+
+    tables = {name: _table(name) for name in ('a', 'b', 'c')}
+    rv.create_view('a_view', tables['a']).add_embedding_index('w', embedding=letters)  # type: ignore[arg-type]
+    for t in [*tables.values(), rv.get_table('a_view')]:
+        assert _top(t, 'berry', 3)[0][0] == 4  # searched through the ANN path: files made
+    assert len(files()) == 8  # per index: the graph, and its row ids with the search depth
+    rv.drop_table('a', force=True)  # with its view
+    assert len(files()) == 4
+    tables['b'].drop_column('w')
+    assert len(files()) == 2
+    tables['c'].drop_embedding_index(column='w')
+    assert files() == []
+
+
+def test_sweep_removes_ann_files_of_indexes_dropped_elsewhere(catalog: Catalog) -> None:
+    from reverie.store.vector_tables import ann_files, ann_folder, sweep_ann_files
+
+    _table()
+    folder = ann_folder(Path(catalog.config.home), catalog.store.engine.url)
+    folder.mkdir(parents=True)
+    with catalog.store.read() as conn:
+        live = conn.execute(sa.text('SELECT id FROM rv_indexes')).scalar_one()
+        for path in ann_files(folder, live) + ann_files(folder, live + 100):
+            path.write_bytes(b'x')
+        (folder / f'{live}.usearch.keys.npy').write_bytes(b'x')  # an older layout
+        (folder / 'notes.txt').write_bytes(b'x')  # not ours
+        gone = sweep_ann_files(conn, folder)
+    assert sorted(p.name for p in gone) == sorted(
+        [f'{live + 100}.usearch', f'{live + 100}.usearch.keys.npz', f'{live}.usearch.keys.npy']
+    )
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ['notes.txt', *(p.name for p in ann_files(folder, live))]
+    )
