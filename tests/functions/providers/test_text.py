@@ -102,7 +102,12 @@ def test_a_budget_stops_before_crossing(provider, topics, request) -> None:
             answer=FUNCTIONS[provider](topics), budget=worst * 2.5, print_stats=False
         )
     assert info.value.reason == 'budget'
-    assert _paid(server) == 2  # a third call could have crossed the budget
+    # Two worst cases fit; a third fits only once an answer has settled below its worst case
+    # (the machine's timing decides), a fourth never: what was charged stays in the budget.
+    paid = _paid(server)
+    assert paid in (2, 3)
+    charged = rv.calls(topics).collect()['cost_usd']
+    assert len(charged) == paid and sum(charged) <= worst * 2.5
     topics.recompute_columns(budget=1.0, print_stats=False)  # the pending cells
     assert _paid(server) == 4  # the rest, nothing paid twice
     assert topics.where(topics.answer == None).count() == 0  # noqa: E711
