@@ -178,7 +178,9 @@ def _schema_of_source(
             f'schema_overrides names {", ".join(map(repr, unknown))}, not columns of the '
             f'source; its columns are {", ".join(map(repr, inferred))}.'
         )
-    schema: dict[str, Any] = {**inferred, **overrides}
+    # As in Pixeltable, inferred columns take None; an override is taken as written.
+    nullable = {c: None if t is None else t.copy(nullable=True) for c, t in inferred.items()}
+    schema: dict[str, Any] = {**nullable, **overrides}
     untyped = [c for c, t in schema.items() if t is None]
     if untyped:
         raise InvalidValueError(

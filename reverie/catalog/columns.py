@@ -58,8 +58,9 @@ def add_columns(
     for name, col_type in checked:
         if not col_type.nullable and _has_rows(catalog, schema):  # empty: fine, as in Pixeltable
             raise InvalidValueError(
-                f'Column {name!r} cannot be Required when added to a table with rows '
-                '(existing rows have no value for it).'
+                f'Cannot add non-nullable column {name!r} ({col_type}) to table '
+                f'{name_of(schema.path)!r} with existing rows: they have no value for it. '
+                f'Declare it nullable instead: {name}=rv.{col_type.copy(nullable=True)}.'
             )
         room = make_room(
             catalog, schema.id, name, if_exists, 'to drop it and add it again', current
@@ -116,16 +117,20 @@ def computed_column(schema: TableSchema, name: str, value: Any) -> tuple[n.Node,
         raise TypeMismatchError(
             f'Cannot tell the type of {render(node)!r}; a computed column needs one.'
         )
-    return node, col_type.copy(nullable=True)
+    return node, computed_type(node)
+
+
+def computed_type(node: n.Node) -> ts.ColumnType:
+    """A computed column's type: the expression's, nullable where it can give None."""
+    assert node.col_type is not None
+    return node.col_type.copy(nullable=n.may_be_none(node))
 
 
 def estimate_computed_column(
     catalog: Catalog, schema: TableSchema, name: str, node: n.Node, op: Operation
 ) -> Any:
     """The dry run of adding a computed column: the column as it would be, on every row."""
-    col_type = node.col_type
-    assert col_type is not None
-    new = ColumnSchema(-1, name, col_type.copy(nullable=True), node, is_computed=True)
+    new = ColumnSchema(-1, name, computed_type(node), node, is_computed=True)
     others = tuple(c for c in schema.columns if c.name != name)
     hypothetical = dataclasses.replace(schema, columns=(*others, new))
     return estimate(catalog, hypothetical, stored_rows(catalog, schema, None), {-1}, op)
@@ -143,10 +148,7 @@ def fill_computed_column(
 ) -> UpdateStatus:
     """Add the computed column ``name`` and compute it for every row (or take it away)."""
     start = time.perf_counter()
-    assert node.col_type is not None
-    version = definitions.add_column(
-        catalog.store, schema, name, node.col_type.copy(nullable=True), node
-    )
+    version = definitions.add_column(catalog.store, schema, name, computed_type(node), node)
     schema = catalog.schema(schema.id)
     try:
         stats = compute(

@@ -42,6 +42,14 @@ class PreparedRows:
         return self.checked
 
 
+def required_hint(col_type: ts.ColumnType) -> str:
+    """Why a column refuses None, and how to declare one that takes it."""
+    return (
+        f'it is {col_type}, which is required (a bare type is; declare it '
+        f'rv.{col_type.copy(nullable=True)} to allow None).'
+    )
+
+
 def prepare_rows(
     schema: TableSchema,
     rows: Sequence[dict[str, Any]],
@@ -91,8 +99,8 @@ def prepare_rows(
                 elif value is None:
                     if not col.col_type.nullable:
                         raise InvalidValueError(
-                            f'Column {name!r} (table {table!r}, row {i}) is Required and cannot '
-                            'be None.'
+                            f'Column {name!r} (table {table!r}, row {i}) cannot be None: '
+                            f'{required_hint(col.col_type)}'
                         )
                     out[key] = None
                 elif is_image:
@@ -105,8 +113,8 @@ def prepare_rows(
             for col in required:
                 if col.name not in row:
                     raise InvalidValueError(
-                        f'Column {col.name!r} (table {table!r}, row {i}) is Required but missing; '
-                        f'every row needs a value for it.'
+                        f'Column {col.name!r} (table {table!r}, row {i}) is missing; every row '
+                        f'needs a value for it: {required_hint(col.col_type)}'
                     )
             good.append((i, out))
         except InvalidValueError as e:
