@@ -21,6 +21,7 @@ from reverie.catalog.changes import sql_condition
 from reverie.catalog.runs import Operation
 from reverie.catalog.status import UpdateStatus
 from reverie.display.resultset import ResultSet
+from reverie.display.show import show
 from reverie.display.values import ImagePath
 from reverie.errors import InvalidValueError, TypeMismatchError
 from reverie.exec.queries import ROWID_REF, QuerySpec, all_columns, count_rows, run_query
@@ -46,13 +47,20 @@ class Query:
     sampling: tuple[int, int | None] | None = None  # sample(n, seed): applied last
 
     def __repr__(self) -> str:
-        return self.describe()
+        return self._description()
 
     def _repr_html_(self) -> str:
-        return f'<pre>{html.escape(self.describe())}</pre>'
+        return f'<pre>{html.escape(self._description())}</pre>'
 
-    def describe(self) -> str:
-        """What the query asks for, without running it."""
+    def describe(self) -> None:
+        """Show what the query asks for, without running it (Pixeltable's ``describe()``).
+
+        In a notebook it displays once; elsewhere it prints the text.
+        """
+        show(self)
+
+    def _description(self) -> str:
+        """What the query asks for, as text."""
         spec = self.spec
         at = '' if self.version is None else f' at version {self.version}'
         lines = [f'Query on table {self._path()!r}{at}']

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 import reverie as rv
@@ -85,3 +87,21 @@ def test_errors_only_with_several_columns_is_refused(sqlite_catalog: Catalog) ->
     with pytest.raises(InvalidValueError, match='errors_only=True with multiple columns'):
         t.recompute_columns(t.i1, t.i2, errors_only=True)
     t.recompute_columns(t.i1, errors_only=True, print_stats=False)
+
+
+def test_describe_takes_what_pixeltable_takes(
+    sqlite_catalog: Catalog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pixeltable 0.7: ``Table.describe()`` and ``Query.describe()`` take no argument and
+    show the description (print, or display in a notebook), returning None."""
+    t = rv.create_table('t', {'c1': rv.Int, 'c2': rv.String | None})
+    capsys.readouterr()
+    assert list(inspect.signature(rv.Table.describe).parameters) == ['self']
+    assert t.describe() is None
+    assert 'String | None' in capsys.readouterr().out
+    q = t.where(t.c1 > 1).select(t.c2)
+    assert q.describe() is None
+    out = capsys.readouterr().out
+    assert 'where:' in out and 'c1 > 1' in out
+    with pytest.raises(TypeError):
+        t.describe(True)  # type: ignore[call-arg]
