@@ -139,7 +139,7 @@ def create_table(
             c for c, t in overrides.items() if isinstance(ts.to_column_type(t), ts.StringType)
         ]
         loaded = load_source(source, as_text)
-        schema = _schema_of_source(loaded.types, overrides)
+        schema = _schema_of_source(loaded.types, overrides, loaded.exact)
     elif schema_overrides:
         raise InvalidValueError('schema_overrides= goes with source=; put the types in schema.')
     if schema is None:
@@ -170,7 +170,7 @@ def create_table(
 
 
 def _schema_of_source(
-    inferred: dict[str, ts.ColumnType | None], overrides: dict[str, Any]
+    inferred: dict[str, ts.ColumnType | None], overrides: dict[str, Any], exact: frozenset[str]
 ) -> dict[str, Any]:
     unknown = [c for c in overrides if c not in inferred]
     if unknown:
@@ -178,8 +178,11 @@ def _schema_of_source(
             f'schema_overrides names {", ".join(map(repr, unknown))}, not columns of the '
             f'source; its columns are {", ".join(map(repr, inferred))}.'
         )
-    # As in Pixeltable, inferred columns take None; an override is taken as written.
-    nullable = {c: None if t is None else t.copy(nullable=True) for c, t in inferred.items()}
+    # As in Pixeltable, inferred columns take None; an override, or a type the file
+    # states, is taken as written.
+    nullable = {
+        c: t if t is None or c in exact else t.copy(nullable=True) for c, t in inferred.items()
+    }
     schema: dict[str, Any] = {**nullable, **overrides}
     untyped = [c for c, t in schema.items() if t is None]
     if untyped:

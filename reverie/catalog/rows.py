@@ -195,7 +195,9 @@ def _hint(col_type: ts.ColumnType, e: TypeError) -> str:
         return 'Pass a file path, URL, bytes or PIL image.'
     wanted = str(e)
     article = 'an' if wanted[:1].lower() in 'aeiou' else 'a'
-    return f'Pass {article} {wanted} (or None for a missing value).'
+    if col_type.nullable:
+        return f'Pass {article} {wanted} (or None for a missing value).'
+    return f'Pass {article} {wanted}.'
 
 
 def _short(value: Any) -> str:
@@ -212,7 +214,7 @@ def _unknown_column(
         )
     return InvalidValueError(
         f'Table {table!r} has no column {name!r} (row {row}); its columns are '
-        f'{", ".join(map(repr, known))}. Add it first with t.add_column({name}=rv.String).'
+        f'{", ".join(map(repr, known))}. Add it first with t.add_column({name}=rv.String | None).'
     )
 
 

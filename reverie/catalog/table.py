@@ -176,7 +176,7 @@ class Table(TableReads, SearchMethods):
         if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
         **columns: Any,
     ) -> UpdateStatus:
-        """Add stored (non-computed) columns: ``t.add_column(caption=rv.String)``.
+        """Add stored (non-computed) columns: ``t.add_column(caption=rv.String | None)``.
 
         ``if_exists``: 'error', 'ignore' (keep the column), 'replace' (drop it and add it
         again, empty; refused while computed columns use it) or 'replace_force' (also drop
@@ -184,7 +184,7 @@ class Table(TableReads, SearchMethods):
         """
         if not columns:
             raise InvalidValueError(
-                'add_column() needs name=type, e.g. t.add_column(caption=rv.String).'
+                'add_column() needs name=type, e.g. t.add_column(caption=rv.String | None).'
             )
         return self.add_columns(columns, if_exists=if_exists)
 

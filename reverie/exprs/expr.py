@@ -199,7 +199,7 @@ class Expr:
     def astype(self, target: Any) -> Expr:
         """Convert to another column type, e.g. ``t.n.astype(rv.String)``.
 
-        A ``Required[...]`` target makes a None value an error of that cell.
+        A bare (required) target makes a None value an error of that cell; ``rv.T | None`` keeps it.
         """
         target_type = ts.to_column_type(target)
         src = self.col_type
@@ -320,7 +320,7 @@ def _refuse_literal_images(items: list[Any] | tuple[Any, ...]) -> None:
                 f'Item {i} of the list is an image value ({_image_text(item)}), not a column: '
                 'images in a list must be image columns or expressions of the table, e.g. '
                 '[t.edited, t.scene]. Store the image in a column first: '
-                "t.add_column(ref=rv.Image), t.update({'ref': '<file path or URL>'}), then "
+                "t.add_column(ref=rv.Image | None), t.update({'ref': '<file path or URL>'}), then "
                 'pass t.ref.'
             )
 

@@ -50,7 +50,7 @@ def test_columns_is_a_method_and_get_metadata(catalog):
     assert md['is_view'] is False and md['version'] >= 1
     assert md['columns']['n'] == {
         'name': 'n',
-        'type_': 'Required[Int]',
+        'type_': 'Int',
         'computed_with': None,
         'is_stored': True,
         'is_primary_key': False,

@@ -41,7 +41,7 @@ def test_replace_of_a_column_with_dependents_is_already_exists(sqlite_catalog: C
     t.insert([{'c1': 1, 'c2': 2}], print_stats=False)
     t.add_computed_column(c3=t.c1 + 10, print_stats=False)
     with pytest.raises(AlreadyExistsError, match='the following columns depend on it: c3'):
-        t.add_column(c1=rv.Int, if_exists='replace')
+        t.add_column(c1=rv.Int | None, if_exists='replace')
     with pytest.raises(AlreadyExistsError, match='already exists'):
         t.add_computed_column(c1=t.c2 * 2, if_exists='replace')
     assert t.select(t.c1, t.c3).collect()[0] == {'c1': 1, 'c3': 11}

@@ -136,7 +136,7 @@ def test_select_with_renamed_column(base):
     assert v.columns() == ['a', 'bee']
     assert v.where(v.a == 2).collect()['bee'] == ['b2']
     versions = len(v.get_versions())
-    base.add_column(c=rv.Int)
+    base.add_column(c=rv.Int | None)
     base.update({'c': 5})  # a column the view does not mirror: no view version
     assert len(v.get_versions()) == versions
     base.update({'b': 'x'}, where=base.a == 2)
@@ -245,7 +245,7 @@ def test_view_rows_are_read_only_but_it_takes_columns(base):
             attempt()
     with pytest.raises(rv.InvalidValueError, match="Cannot drop column 'b' of view 'v'"):
         v.drop_column('b')
-    v.add_column(note=rv.String)
+    v.add_column(note=rv.String | None)
     v.add_computed_column(x=v.a + 1, print_stats=False)
     assert _col(v, 'x') == [4, 5]
     assert base.columns() == ['a', 'b']
@@ -364,8 +364,8 @@ def test_replace_base_refused_while_views_depend(base):
 
 
 def test_drop_column_used_by_a_view_refused(base):
-    base.add_column(c=rv.Int)
-    base.add_column(d=rv.Int)
+    base.add_column(c=rv.Int | None)
+    base.add_column(d=rv.Int | None)
     rv.create_view('mirrors_b', base.select(base.a, base.b))
     rv.create_view('filters_c', base.select(base.a).where(base.c > 0))
     with pytest.raises(rv.InvalidValueError, match="view 'mirrors_b' uses it"):
@@ -549,7 +549,7 @@ def test_cli_tables_shows_kinds(base, capsys):
 def test_revert_of_a_column_a_view_uses_refused(base):
     """Was a bug: the revert went through, then every sync failed with KeyError."""
     base.add_computed_column(c=base.a * 2, print_stats=False)
-    base.add_column(d=rv.Int)
+    base.add_column(d=rv.Int | None)
     v = rv.create_view('v', base.select(base.a, base.c).where(base.d == None))  # noqa: E711
     with pytest.raises(
         rv.InvalidValueError,
@@ -558,7 +558,7 @@ def test_revert_of_a_column_a_view_uses_refused(base):
         base.revert()
     assert base.columns() == ['a', 'b', 'c', 'd']
     base.update({'d': 1}, where=base.a == 0)
-    base.add_column(e=rv.Int)
+    base.add_column(e=rv.Int | None)
     base.revert()  # a column no view uses: fine
     base.insert(a=7, print_stats=False)
     assert _col(v, 'c') == [2, 4, 6, 8, 14]

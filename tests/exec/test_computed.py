@@ -156,7 +156,7 @@ def test_type_error_at_definition_touches_nothing(catalog):
     before = t.collect()
     with pytest.raises(
         rv.TypeMismatchError,
-        match=r"Argument 's' of shout\(\) expects Required\[String\], but n has type Int",
+        match=r"Argument 's' of shout\(\) expects String, but n has type Int",
     ):
         t.add_computed_column(bad=shout(t.n))
     with pytest.raises(rv.TypeMismatchError, match="Argument 's' of shout"):

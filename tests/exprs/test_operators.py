@@ -166,5 +166,5 @@ def test_astype_required(docs):
     rs = docs.select(docs.first, docs.first.errormsg).collect()
     assert rs['first'] == [1, None, None]
     assert rs['first_errormsg'][0] is None
-    assert 'cannot become Required[Int]' in rs['first_errormsg'][1]
+    assert 'cannot become Int' in rs['first_errormsg'][1]
     assert docs.j.astype(rv.Required[rv.Int]).col_type == rv.Required[rv.Int]
