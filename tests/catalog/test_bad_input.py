@@ -71,7 +71,8 @@ BAD_ROWS = [
     pytest.param(
         {'prompt': None},
         rv.InvalidValueError,
-        r"Column 'prompt' \(table 'scenes', row 1\) cannot be None: it is String, which is required",
+        r"Column 'prompt' \(table 'scenes', row 1\) cannot be None: it is String, which is "
+        'required',
         id='required-none',
     ),
     pytest.param(

@@ -46,7 +46,9 @@ def _media_files(tmp_path: Path) -> list[Path]:
 
 @pytest.fixture
 def pics(catalog):
-    t = rv.create_table('pics', {'label': rv.String, 'img': rv.Image, 'meta': rv.Json})
+    t = rv.create_table(
+        'pics', {'label': rv.String, 'img': rv.Image | None, 'meta': rv.Json | None}
+    )
     t.insert(label='first', img=_png(), print_stats=False)
     return t
 
