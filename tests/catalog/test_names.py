@@ -73,7 +73,7 @@ def test_sample_is_reproducible_and_bounded(catalog):
 
 
 def test_apply_in_queries_and_computed_columns(catalog):
-    t = rv.create_table('t', {'s': rv.String, 'meta': rv.Json})
+    t = rv.create_table('t', {'s': rv.String, 'meta': rv.Json | None})
     t.insert([{'s': 'ab', 'meta': {'k': 1}}, {'s': 'xyz', 'meta': None}], print_stats=False)
     rs = t.select(t.s.apply(len, col_type=rv.Int), t.s.apply(lambda s: s * 2, col_type=rv.String))
     assert rs.collect().raw_rows() == [(2, 'abab'), (3, 'xyzxyz')]

@@ -26,7 +26,7 @@ fast_backoff = paid.fast_backoff
 
 def _table(name: str) -> rv.Table:
     """k, x, note; y = plus_1000(x) and z = inverse(x), both with error cells."""
-    t = rv.create_table(name, {'k': rv.Int, 'x': rv.Int, 'note': rv.String})
+    t = rv.create_table(name, {'k': rv.Int, 'x': rv.Int, 'note': rv.String | None})
     t.insert(
         [{'k': k, 'x': x, 'note': f'n{k}'} for k, x in enumerate([0, 1, 7, 3, 14, 5])],
         print_stats=False,

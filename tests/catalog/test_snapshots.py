@@ -13,7 +13,7 @@ from tests.catalog import _view_helpers as h
 def base(catalog):
     """t(a, b, img) with rows a = 0..4, and computed column s = a + 1."""
     h.reset_calls()
-    t = rv.create_table('t', {'a': rv.Int, 'b': rv.String, 'img': rv.Image})
+    t = rv.create_table('t', {'a': rv.Int, 'b': rv.String | None, 'img': rv.Image | None})
     t.insert(
         [{'a': i, 'b': f'b{i}', 'img': PIL.Image.new('RGB', (10 + i, 5))} for i in range(5)],
         print_stats=False,
