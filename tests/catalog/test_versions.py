@@ -241,7 +241,7 @@ def test_time_travel_returns_every_version_exactly(
     catalog: Catalog, ops: list[tuple[Any, ...]]
 ) -> None:
     path = f'tt{next(_names)}'
-    t = rv.create_table(path, {'k': rv.Required[rv.Int], 'x': rv.Int})
+    t = rv.create_table(path, {'k': rv.Int, 'x': rv.Int | None})
     model: Model = {'cols': [('k', 'key'), ('x', 'source')], 'rows': {}}
     models = [_copy(model)]  # models[v]: the table at version v
     keys = itertools.count()
