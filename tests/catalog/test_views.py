@@ -30,7 +30,7 @@ def _img(width: int) -> PIL.Image.Image:
 def base(catalog):
     """t(a, b) with rows a = 0..4 and b = 'b0'..'b4'."""
     h.reset_calls()
-    t = rv.create_table('t', {'a': rv.Int, 'b': rv.String})
+    t = rv.create_table('t', {'a': rv.Int, 'b': rv.String | None})
     t.insert([{'a': i, 'b': f'b{i}'} for i in range(5)], print_stats=False)
     return t
 
@@ -70,7 +70,7 @@ def test_sql_filter_rows_enter_and_leave(base):
 
 
 def test_filter_on_image_width_needs_python(catalog):
-    t = rv.create_table('t', {'n': rv.Int, 'img': rv.Image})
+    t = rv.create_table('t', {'n': rv.Int, 'img': rv.Image | None})
     t.insert([{'n': 1, 'img': _img(50)}, {'n': 2, 'img': _img(150)}, {'n': 3}], print_stats=False)
     v = rv.create_view('wide', t.where(t.img.width > 100))
     assert _col(v, 'n') == [2]
