@@ -291,7 +291,7 @@ def _create_derived(
         )
     schema = catalog.schema(base.table_id)
     items = []
-    for name, node in spec.items if spec.items is not None else all_columns(schema):
+    for name, node in spec.items if spec.items is not None else all_columns(schema, unstored=False):
         if not isinstance(node, n.ColumnRef) or node.column_id < 0:
             raise InvalidValueError(
                 f'{kind.capitalize()} column {name!r} is an expression ({render(node)}); select '

@@ -27,7 +27,7 @@ from reverie.errors import InvalidValueError, TypeMismatchError
 from reverie.exec.queries import ROWID_REF, QuerySpec, all_columns, count_rows, run_query
 from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
-from reverie.exprs.expr import Expr, as_node
+from reverie.exprs.expr import Expr, NamedExpr, as_node
 from reverie.exprs.render import render
 from reverie.exprs.similarity import Similarity, has_similarity
 from reverie.exprs.to_sql import split_conjuncts
@@ -110,7 +110,8 @@ class Query:
         taken: set[str] = set()
         for i, e in enumerate(exprs):
             node = self._own(as_node(e))  # a str is a literal, as in Pixeltable
-            items.append((_unique(_default_name(node, i), taken), node))
+            name = e.result_name if isinstance(e, NamedExpr) else _default_name(node, i)
+            items.append((_unique(name, taken), node))
         for name, e in named.items():
             if name in taken:
                 raise InvalidValueError(f'Result column name {name!r} is used twice.')

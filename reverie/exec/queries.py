@@ -73,9 +73,14 @@ class QueryResult:
     pending: list[list[bool] | None] | None = None
 
 
-def all_columns(schema: TableSchema) -> tuple[tuple[str, n.Node], ...]:
-    """``(name, ref)`` of every column of the table, in order."""
-    return tuple((c.name, c.ref(schema.id)) for c in schema.columns)
+def all_columns(schema: TableSchema, *, unstored: bool = True) -> tuple[tuple[str, n.Node], ...]:
+    """``(name, ref)`` of every column of the table, in order.
+
+    ``stored=False`` columns (last) give their expression, unless ``unstored`` is False.
+    """
+    refs = tuple((c.name, c.ref(schema.id)) for c in schema.columns)
+    extra = tuple((c.name, c.expr) for c in schema.unstored if unstored and c.expr is not None)
+    return refs + extra
 
 
 def is_grouped(spec: QuerySpec, items: Sequence[tuple[str, n.Node]]) -> bool:

@@ -274,6 +274,16 @@ def _is_stored_media(node: n.Node) -> bool:
     return isinstance(node, n.ColumnRef) and not node.is_computed and _is(node.col_type, 'is_media')
 
 
+class NamedExpr(Expr):
+    """An expression that ``select()`` names ``result_name``: a ``stored=False`` column."""
+
+    __slots__ = ('result_name',)
+
+    def __init__(self, node: n.Node, result_name: str) -> None:
+        super().__init__(node)
+        self.result_name = result_name
+
+
 def as_node(value: Any) -> n.Node:
     """Turn an Expr or a Python literal (or a list mixing both) into a node."""
     if isinstance(value, Expr):

@@ -136,8 +136,8 @@ def test_wrong_kind_of_path_does_not_paste_a_schema(catalog):
 
 def test_add_computed_column_messages(catalog):
     t = rv.create_table('t', {'x': rv.Int})
-    with pytest.raises(rv.InvalidValueError, match=r'stored=False is not supported yet'):
-        t.add_computed_column(y=t.x + 1, stored=False)
+    with pytest.raises(rv.InvalidValueError, match=r'destination= is not supported'):
+        t.add_computed_column(y=t.x + 1, destination='s3://b/p')
     with pytest.raises(rv.InvalidValueError, match=r"one column at a time; got 2: 'y', 'z'"):
         t.add_computed_column(y=t.x + 1, z=t.x + 2)
     with pytest.raises(rv.InvalidValueError, match=r'needs a name=expression'):
