@@ -602,7 +602,9 @@ def test_view_definition_refusals(base):
     with pytest.raises(rv.InvalidValueError, match='A view cannot replace its own base'):
         rv.create_view('t', base, if_exists='replace')
     assert rv.list_tables() == ['t']
-    v = rv.create_view('v', base, additional_columns={'ten': h.times10(base.a), 'note': rv.String})
+    v = rv.create_view(
+        'v', base, additional_columns={'ten': h.times10(base.a), 'note': rv.String | None}
+    )
     assert v.columns() == ['a', 'b', 'ten', 'note']
     assert _col(v, 'ten') == [0, 10, 20, 30, 40]
     with pytest.raises(rv.InvalidValueError, match="uses column 'a' of another table"):

@@ -92,7 +92,7 @@ def test_incremental_insert_computes_only_new_rows(catalog, capsys):
 
 
 def test_null_input_gives_null_without_call(catalog):
-    t = rv.create_table('nulls', {'w': rv.String})
+    t = rv.create_table('nulls', {'w': rv.String | None})
     t.insert([{'w': None}, {'w': 'a'}], print_stats=False)
     t.add_computed_column(loud=shout(t.w), print_stats=False)
     assert t.collect()['loud'] == [None, 'A']
