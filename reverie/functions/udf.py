@@ -9,6 +9,7 @@ a resource pool whose concurrency and rate limit all columns that use it share.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import textwrap
 import types as pytypes
@@ -144,8 +145,11 @@ class Function:
         if self._call_type is not None:
             known = self._call_type(tuple(arg_nodes), dict(kw_nodes))
             if known is not None:
-                result_type = known.copy(nullable=True)
-        return Expr(n.FunctionCall(self, tuple(arg_nodes), tuple(kw_nodes), result_type))
+                result_type = known
+        call = n.FunctionCall(self, tuple(arg_nodes), tuple(kw_nodes), result_type)
+        # As in Pixeltable: None where the declared result or an argument can be None.
+        nullable = n.may_be_none(call)
+        return Expr(dataclasses.replace(call, result_type=result_type.copy(nullable=nullable)))
 
     def to_json(self) -> dict[str, Any]:
         """What the catalog stores to find this function again."""
