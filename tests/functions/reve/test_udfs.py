@@ -25,7 +25,7 @@ def server(monkeypatch):
 
 @pytest.fixture
 def table(sqlite_catalog, tmp_path: Path):
-    t = rv.create_table('r', {'prompt': rv.String, 'img': rv.Image, 'img2': rv.Image})
+    t = rv.create_table('r', {'prompt': rv.String, 'img': rv.Image | None, 'img2': rv.Image | None})
     a, b = tmp_path / 'a.png', tmp_path / 'b.png'
     PIL.Image.new('RGB', (32, 24), 'red').save(a)
     PIL.Image.new('RGB', (24, 32), 'blue').save(b)
