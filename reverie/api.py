@@ -188,7 +188,7 @@ def _schema_of_source(
     if untyped:
         raise InvalidValueError(
             f'Cannot tell the type of column(s) {", ".join(map(repr, untyped))}: every value is '
-            f'null. Pass schema_overrides={{{untyped[0]!r}: rv.String}} (or another type).'
+            f'null. Pass schema_overrides={{{untyped[0]!r}: rv.String | None}} (or another type).'
         )
     if not schema:
         raise InvalidValueError('The source has no columns; a table needs at least one.')

@@ -36,7 +36,7 @@ def test_optional_and_default_params_are_nullable():
     def f(a: str | None, b: int = 3) -> str:
         return ''
 
-    assert [p.col_type for p in f.params] == [rv.String, rv.Int]
+    assert [p.col_type for p in f.params] == [rv.String | None, rv.Int | None]
     f(None)  # allowed: a is Optional
 
 
