@@ -167,7 +167,7 @@ def update_assignments(
                 )
             assignments[col.sql.value] = clause
         elif isinstance(col.col_type, ts.ImageType):
-            prepared = prepare_rows(schema, [{name: value}], media, skip_bad=False)
+            prepared = prepare_rows(schema, [{name: value}], media, skip_bad=False, partial=True)
             assignments[col.sql.value] = prepared.rows[0][col.sql.value]
         elif value is None:
             if not col.col_type.nullable:

@@ -122,8 +122,9 @@ def computed_column(schema: TableSchema, name: str, value: Any) -> tuple[n.Node,
 
 def computed_type(node: n.Node) -> ts.ColumnType:
     """A computed column's type: the expression's, nullable where it can give None."""
-    assert node.col_type is not None
-    return node.col_type.copy(nullable=n.may_be_none(node))
+    col_type = n.result_type(node)
+    assert col_type is not None
+    return col_type
 
 
 def add_unstored_column(

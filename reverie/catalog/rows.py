@@ -56,8 +56,13 @@ def prepare_rows(
     media: MediaStore,
     *,
     skip_bad: bool,
+    partial: bool = False,
 ) -> PreparedRows:
-    """Validate ``rows``; raise on the first bad one unless ``skip_bad``."""
+    """Validate ``rows``; raise on the first bad one unless ``skip_bad``.
+
+    ``partial``: the rows hold the columns an update sets, not whole rows (a required
+    column may be left out).
+    """
     writable = {c.name: c for c in schema.columns if not c.is_computed}
     # name -> (column, SQL name, is image, plain type, validate, to_db): looked up once
     plan = {
@@ -72,7 +77,7 @@ def prepare_rows(
         for c in writable.values()
     }
     computed = {c.name for c in schema.columns if c.is_computed}
-    required = [c for c in writable.values() if not c.col_type.nullable]
+    required = [] if partial else [c for c in writable.values() if not c.col_type.nullable]
     table = schema.name
     good: list[tuple[int, dict[str, Any]]] = []
     rejected: list[tuple[int, InvalidValueError]] = []
@@ -181,7 +186,8 @@ def convert_value(col_type: ts.ColumnType, value: Any, table: str, column: str, 
         return col_type.to_db(col_type.validate(value))
     except TypeError as e:
         raise InvalidValueError(
-            f'Column {column!r} (table {table!r}, row {row}) expects {col_type}, got '
+            f'Column {column!r} (table {table!r}, row {row}) expects '
+            f'{col_type.copy(nullable=False)}, got '
             f'{type(value).__name__} {_short(value)}. {_hint(col_type, e)}'
         ) from None
     except ValueError as e:

@@ -147,7 +147,10 @@ class _QueryRun:
                 with gc_paused():
                     self._run_streaming(parts, columns, pending)
         return QueryResult(
-            [name for name, _ in items], [node.col_type for _, node in items], columns, pending
+            [name for name, _ in items],
+            [n.result_type(node) for _, node in items],
+            columns,
+            pending,
         )
 
     def _emit(
@@ -396,7 +399,7 @@ def _run_grouped_in_python(
     end = None if spec.max_rows is None else spec.offset + spec.max_rows
     rows = rows[spec.offset : end]
     columns = [[r[j] for r in rows] for j in range(len(items))]
-    return QueryResult(names, [node.col_type for _, node in items], columns)
+    return QueryResult(names, [n.result_type(node) for _, node in items], columns)
 
 
 def _run_grouped(
@@ -472,4 +475,4 @@ def _run_grouped(
         elif t is not None:
             values = [t.from_db(v) for v in values]
         out.append(values)
-    return QueryResult([name for name, _ in items], [node.col_type for _, node in items], out)
+    return QueryResult([name for name, _ in items], [n.result_type(node) for _, node in items], out)

@@ -431,7 +431,7 @@ def _math(fn: str, operand: Expr, digits: Any) -> Expr:
     elif fn == 'round' and digits is None:
         result = ts.Int  # round(2.5) is the int 2, as in Python
     else:
-        result = t.copy(nullable=True)
+        result = t.copy(nullable=False)  # as Int for round(x): may_be_none says None
     return Expr(n.MathCall(fn, operand.node, digits, result))
 
 

@@ -424,3 +424,9 @@ def may_be_none(node: Node) -> bool:
     elif not isinstance(node, BinaryOp | BoolOp | Not | MathCall | ImageProp):
         return True
     return any(may_be_none(child) for child in node.children())
+
+
+def result_type(node: Node) -> ColumnType | None:
+    """``node``'s type with the nullability ``may_be_none`` gives (what its values can be)."""
+    t = node.col_type
+    return None if t is None else t.copy(nullable=may_be_none(node))

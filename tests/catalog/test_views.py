@@ -143,7 +143,7 @@ def test_select_with_renamed_column(base):
     assert v.where(v.a == 2).collect()['bee'] == ['x']
     assert len(v.get_versions()) == versions + 1
     assert 'bee' in v.get_metadata()['columns'] and 'b' not in v.columns()
-    assert 'p.bee' not in repr(v) and '| bee         | String | t.b' in repr(v)
+    assert 'p.bee' not in repr(v) and '| bee         | String | None | t.b' in repr(v)
 
 
 def test_views_of_views_three_levels(base):

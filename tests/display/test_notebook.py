@@ -18,7 +18,7 @@ def shout(s: str) -> str:
 
 @pytest.fixture
 def prompts(catalog):
-    t = rv.create_table('prompts', {'prompt': rv.String, 'n': rv.Int | None})
+    t = rv.create_table('prompts', {'prompt': rv.String | None, 'n': rv.Int | None})
     return t
 
 

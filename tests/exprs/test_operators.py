@@ -21,7 +21,9 @@ _INT = st.integers(min_value=-(2**62), max_value=2**62)
 
 @pytest.fixture
 def nums(catalog):
-    t = rv.create_table('nums', {'a': rv.Int, 'b': rv.Int, 'x': rv.Float, 's': rv.String | None})
+    t = rv.create_table(
+        'nums', {'a': rv.Int, 'b': rv.Int, 'x': rv.Float | None, 's': rv.String | None}
+    )
     t.insert(
         [
             {'a': 7, 'b': 2, 'x': 2.5, 's': 'ab'},

@@ -90,15 +90,15 @@ def test_dataframe_round_trip(original):
     names = [c for c in SCHEMA if c != 'img']
     assert copy.columns() == names
     md = copy.get_metadata()['columns']
-    assert {c: md[c]['type_'] for c in names} == {
-        'name': 'String',
-        'n': 'Int',
-        'k': 'Int',
-        'x': 'Float',
-        'ok': 'Bool',
-        'at': 'Timestamp',
-        'day': 'Date',
-        'meta': 'Json',
+    assert {c: md[c]['type_'] for c in names} == {  # inferred: nullable, as in Pixeltable
+        'name': 'String | None',
+        'n': 'Int | None',
+        'k': 'Int | None',
+        'x': 'Float | None',
+        'ok': 'Bool | None',
+        'at': 'Timestamp | None',
+        'day': 'Date | None',
+        'meta': 'Json | None',
     }
     assert _plain(copy, *names) == _plain(original, *names)
     copy.insert(df, print_stats=False)  # and insert() takes the DataFrame too
@@ -110,7 +110,7 @@ def test_dataframe_with_image_column_by_override(catalog, tmp_path):
     (tmp_path / 'a.png').write_bytes(_png((1, 2, 3)))
     df = pd.DataFrame({'photo': [str(tmp_path / 'a.png'), None], 'label': ['a', 'b']})
     t = rv.create_table('pics', source=df, schema_overrides={'photo': rv.Image | None})
-    assert t.get_metadata()['columns']['photo']['type_'] == 'Image'
+    assert t.get_metadata()['columns']['photo']['type_'] == 'Image | None'
     assert t.select(w=t.photo.width).collect()['w'] == [6, None]
 
 
@@ -121,14 +121,14 @@ def test_csv_round_trip(original, tmp_path):
     # to_pandas() gives an Int column with nulls as float (10.0 in the CSV): say it is Int.
     copy = rv.create_table('copy', source=str(path), schema_overrides={'k': rv.Int | None})
     md = copy.get_metadata()['columns']
-    assert [md[c]['type_'] for c in names] == [
-        'String',
-        'Int',
-        'Int',
-        'Float',
-        'Bool',
-        'Timestamp',
-        'Date',
+    assert [md[c]['type_'] for c in names] == [  # inferred: nullable, as in Pixeltable
+        'String | None',
+        'Int | None',
+        'Int | None',
+        'Float | None',
+        'Bool | None',
+        'Timestamp | None',
+        'Date | None',
     ]
     assert _plain(copy, *names) == _plain(original, *names)
     copy.insert(path, print_stats=False)
@@ -223,4 +223,4 @@ def test_insert_from_json_and_jsonl(catalog, tmp_path):
     t.insert(tmp_path / 'rows.jsonl', print_stats=False)
     assert t.collect().raw_rows() == [('a', {'x': 1}), ('b', None), ('c', [1]), ('d', None)]
     inferred = rv.create_table('u', source=str(tmp_path / 'rows.json'))
-    assert inferred.get_metadata()['columns']['meta']['type_'] == 'Json'
+    assert inferred.get_metadata()['columns']['meta']['type_'] == 'Json | None'
