@@ -390,7 +390,7 @@ def test_metadata_kinds_and_describe(base, capsys):
     v.describe()
     out = capsys.readouterr().out
     assert out.startswith("View 'v' of 't' where a > 1")
-    assert '| a           | Int    | t.a' in out
+    assert '| a           | Int           | t.a' in out
     assert repr(s).startswith("Snapshot 's' of 't' where a < 2 at version 1")
     assert repr(base).startswith("Table 't'")
 
