@@ -2,7 +2,7 @@
 
 >>> import reverie as rv
 >>> rv.String
-StringType(nullable=True)
+StringType(nullable=False)
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ def create_table(
             c for c, t in overrides.items() if isinstance(ts.to_column_type(t), ts.StringType)
         ]
         loaded = load_source(source, as_text)
-        schema = _schema_of_source(loaded.types, overrides)
+        schema = _schema_of_source(loaded.types, overrides, loaded.exact)
     elif schema_overrides:
         raise InvalidValueError('schema_overrides= goes with source=; put the types in schema.')
     if schema is None:
@@ -170,7 +170,7 @@ def create_table(
 
 
 def _schema_of_source(
-    inferred: dict[str, ts.ColumnType | None], overrides: dict[str, Any]
+    inferred: dict[str, ts.ColumnType | None], overrides: dict[str, Any], exact: frozenset[str]
 ) -> dict[str, Any]:
     unknown = [c for c in overrides if c not in inferred]
     if unknown:
@@ -178,12 +178,17 @@ def _schema_of_source(
             f'schema_overrides names {", ".join(map(repr, unknown))}, not columns of the '
             f'source; its columns are {", ".join(map(repr, inferred))}.'
         )
-    schema: dict[str, Any] = {**inferred, **overrides}
+    # As in Pixeltable, inferred columns take None; an override, or a type the file
+    # states, is taken as written.
+    nullable = {
+        c: t if t is None or c in exact else t.copy(nullable=True) for c, t in inferred.items()
+    }
+    schema: dict[str, Any] = {**nullable, **overrides}
     untyped = [c for c, t in schema.items() if t is None]
     if untyped:
         raise InvalidValueError(
             f'Cannot tell the type of column(s) {", ".join(map(repr, untyped))}: every value is '
-            f'null. Pass schema_overrides={{{untyped[0]!r}: rv.String}} (or another type).'
+            f'null. Pass schema_overrides={{{untyped[0]!r}: rv.String | None}} (or another type).'
         )
     if not schema:
         raise InvalidValueError('The source has no columns; a table needs at least one.')
@@ -286,7 +291,7 @@ def _create_derived(
         )
     schema = catalog.schema(base.table_id)
     items = []
-    for name, node in spec.items if spec.items is not None else all_columns(schema):
+    for name, node in spec.items if spec.items is not None else all_columns(schema, unstored=False):
         if not isinstance(node, n.ColumnRef) or node.column_id < 0:
             raise InvalidValueError(
                 f'{kind.capitalize()} column {name!r} is an expression ({render(node)}); select '

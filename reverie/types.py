@@ -1,7 +1,8 @@
 """Column types: small frozen objects with a ``nullable`` flag.
 
-``String``, ``Int``, ... are instances; ``Required[String]`` is the non-null variant and
-``Image[(512, 512), 'RGB']`` an image with a size and mode constraint. Each type
+``String``, ``Int``, ... are instances and, as in Pixeltable 0.7, required (no None);
+``String | None`` is the nullable variant (``Required[String]`` is the same as ``String``)
+and ``Image[(512, 512), 'RGB']`` an image with a size and mode constraint. Each type
 validates and coerces Python values (``validate``), says which SQL type stores it
 (``sql_type``) and converts to and from what the database holds (``to_db``/``from_db``).
 """
@@ -31,7 +32,7 @@ _INT64 = 2**63
 class ColumnType:
     """Base of every column type."""
 
-    nullable: bool = True
+    nullable: bool = False
     name: ClassVar[str] = 'Any'
     # What each type says about itself, so that the engine asks the type instead of
     # listing types (the codec, the planner and the writers read these):
@@ -49,7 +50,23 @@ class ColumnType:
     sql_class: ClassVar[type[sa.types.TypeEngine[Any]] | None] = None
 
     def __str__(self) -> str:
-        return self.name if self.nullable else f'Required[{self.name}]'
+        return self.spelled(self.name)
+
+    def spelled(self, inner: str) -> str:
+        """``inner`` (the type's name with its arguments) with `` | None`` when nullable."""
+        return f'{inner} | None' if self.nullable else inner
+
+    def __or__(self, other: Any) -> ColumnType:
+        """``rv.String | None``: the nullable variant."""
+        if other is None or other is type(None):
+            return self.copy(nullable=True)
+        raise InvalidValueError(
+            f'{self} | {other!r}: a column type can only be joined with None '
+            f'(e.g. rv.String | None for a nullable column).'
+        )
+
+    def __ror__(self, other: Any) -> ColumnType:
+        return self.__or__(other)
 
     def copy(self, *, nullable: bool) -> ColumnType:
         """This type with another ``nullable`` flag."""
@@ -95,7 +112,9 @@ class ColumnType:
     def from_json(d: dict[str, Any]) -> ColumnType:
         """Inverse of ``to_json``."""
         cls = _BY_NAME[d['type']]
-        kwargs = {k: v for k, v in d.items() if k != 'type'}
+        # Every stored type says whether it is nullable; one that does not was written when
+        # every column was nullable.
+        kwargs = {'nullable': True, **{k: v for k, v in d.items() if k != 'type'}}
         if 'size' in kwargs and kwargs['size'] is not None:
             kwargs['size'] = tuple(kwargs['size'])
         if 'shape' in kwargs and kwargs['shape'] is not None:
@@ -343,8 +362,7 @@ class JsonType(ColumnType):
     subscriptable: ClassVar[bool] = True
 
     def __str__(self) -> str:
-        inner = 'Json' if self.type_schema is None else f'Json[{self.type_schema}]'
-        return inner if self.nullable else f'Required[{inner}]'
+        return self.spelled('Json' if self.type_schema is None else f'Json[{self.type_schema}]')
 
     def __getitem__(self, spec: Any) -> JsonType:
         from reverie import json_schema
@@ -385,7 +403,7 @@ class ArrayType(ColumnType):
 
     def __str__(self) -> str:
         inner = f'Array[{self.shape}, {self.dtype}]' if self.shape else f'Array[{self.dtype}]'
-        return inner if self.nullable else f'Required[{inner}]'
+        return self.spelled(inner)
 
     def __getitem__(self, spec: Any) -> ArrayType:
         if isinstance(spec, ColumnType | type):
@@ -461,8 +479,7 @@ class ImageType(ColumnType):
         parts = [str(self.size)] if self.size else []
         if self.mode:
             parts.append(repr(self.mode))
-        inner = f'Image[{", ".join(parts)}]' if parts else 'Image'
-        return inner if self.nullable else f'Required[{inner}]'
+        return self.spelled(f'Image[{", ".join(parts)}]' if parts else 'Image')
 
     def __getitem__(self, spec: Any) -> ImageType:
         items = spec if isinstance(spec, tuple) and not _is_size(spec) else (spec,)
@@ -551,7 +568,11 @@ Image = ImageType()
 
 
 class _RequiredFactory:
-    """``Required[String]``: the non-nullable variant of a column type."""
+    """``Required[String]``: the non-nullable variant of a column type (a bare type already is).
+
+    Kept for code written when bare types were nullable; ``Required[String | None]`` is
+    ``String``.
+    """
 
     def __getitem__(self, t: Any) -> ColumnType:
         return to_column_type(t).copy(nullable=False)
@@ -585,7 +606,7 @@ def to_column_type(t: Any) -> ColumnType:
 
 
 def from_python_type(t: Any) -> ColumnType:
-    """``from_python_type(int)`` is ``Int``; ``str | None`` is ``String`` (nullable).
+    """``from_python_type(int)`` is ``Int`` (required); ``str | None`` is ``String | None``.
 
     A column type (``rv.Image``, ``rv.Array[rv.Float, (6,)]``) is taken as it is, so UDF
     hints can name them.

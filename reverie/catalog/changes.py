@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from reverie import types as ts
-from reverie.catalog.rows import convert_value, prepare_rows
+from reverie.catalog.rows import convert_value, prepare_rows, required_hint
 from reverie.errors import InvalidValueError, TypeMismatchError
 from reverie.exec.queries import sql_resolver
 from reverie.exec.schema import ColumnSchema, TableSchema
@@ -167,11 +167,13 @@ def update_assignments(
                 )
             assignments[col.sql.value] = clause
         elif isinstance(col.col_type, ts.ImageType):
-            prepared = prepare_rows(schema, [{name: value}], media, skip_bad=False)
+            prepared = prepare_rows(schema, [{name: value}], media, skip_bad=False, partial=True)
             assignments[col.sql.value] = prepared.rows[0][col.sql.value]
         elif value is None:
             if not col.col_type.nullable:
-                raise InvalidValueError(f'Column {name!r} is Required and cannot be None.')
+                raise InvalidValueError(
+                    f'Column {name!r} cannot be None: {required_hint(col.col_type)}'
+                )
             assignments[col.sql.value] = None
         else:
             assignments[col.sql.value] = convert_value(col.col_type, value, schema.name, name, 0)

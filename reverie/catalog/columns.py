@@ -32,6 +32,7 @@ from reverie.errors import (
     TypeMismatchError,
 )
 from reverie.exec.evaluator import OnError
+from reverie.exec.planner import is_external
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs.expr import Expr, as_node
@@ -41,7 +42,6 @@ from reverie.store.vector_tables import drop_ann_files
 
 # Pixeltable options of add_computed_column that reverie does not have (yet).
 _UNSUPPORTED_OPTIONS = {
-    'stored': 'every computed column is stored; stored=False is not supported yet',
     'destination': 'media always go to the media store; destination= is not supported',
 }
 
@@ -60,8 +60,9 @@ def add_columns(
     for name, col_type in checked:
         if not col_type.nullable and _has_rows(catalog, schema):  # empty: fine, as in Pixeltable
             raise InvalidValueError(
-                f'Column {name!r} cannot be Required when added to a table with rows '
-                '(existing rows have no value for it).'
+                f'Cannot add non-nullable column {name!r} ({col_type}) to table '
+                f'{name_of(schema.path)!r} with existing rows: they have no value for it. '
+                f'Declare it nullable instead: {name}=rv.{col_type.copy(nullable=True)}.'
             )
         room = make_room(
             catalog, schema.id, name, if_exists, 'to drop it and add it again', current
@@ -118,16 +119,41 @@ def computed_column(schema: TableSchema, name: str, value: Any) -> tuple[n.Node,
         raise TypeMismatchError(
             f'Cannot tell the type of {render(node)!r}; a computed column needs one.'
         )
-    return node, col_type.copy(nullable=True)
+    return node, computed_type(node)
+
+
+def computed_type(node: n.Node) -> ts.ColumnType:
+    """A computed column's type: the expression's, nullable where it can give None."""
+    col_type = n.result_type(node)
+    assert col_type is not None
+    return col_type
+
+
+def add_unstored_column(
+    catalog: Catalog, schema: TableSchema, name: str, node: n.Node
+) -> UpdateStatus:
+    """Add a ``stored=False`` column: its expression is computed whenever it is read.
+
+    Calls of external services (paid functions, pooled UDFs) are refused: they would be
+    sent, and paid for, again on every read.
+    """
+    external = [c for c in node.walk() if isinstance(c, n.FunctionCall) and is_external(c)]
+    if external:
+        raise InvalidValueError(
+            f'Column {name!r} cannot be stored=False: it calls {external[0].fn.name}(), an '
+            'external (paid or rate-limited) service, which would be called and paid for '
+            'again on every read. Add it stored (the default): each cell is paid once.'
+        )
+    definitions.add_column(catalog.store, schema, name, computed_type(node), node, stored=False)
+    print(f'Added unstored column {name!r} to table {name_of(schema.path)!r} (computed when read).')
+    return UpdateStatus(updated_cols=[name])
 
 
 def estimate_computed_column(
     catalog: Catalog, schema: TableSchema, name: str, node: n.Node, op: Operation
 ) -> Any:
     """The dry run of adding a computed column: the column as it would be, on every row."""
-    col_type = node.col_type
-    assert col_type is not None
-    new = ColumnSchema(-1, name, col_type.copy(nullable=True), node, is_computed=True)
+    new = ColumnSchema(-1, name, computed_type(node), node, is_computed=True)
     others = tuple(c for c in schema.columns if c.name != name)
     hypothetical = dataclasses.replace(schema, columns=(*others, new))
     return estimate(catalog, hypothetical, stored_rows(catalog, schema, None), {-1}, op)
@@ -145,10 +171,7 @@ def fill_computed_column(
 ) -> UpdateStatus:
     """Add the computed column ``name`` and compute it for every row (or take it away)."""
     start = time.perf_counter()
-    assert node.col_type is not None
-    version = definitions.add_column(
-        catalog.store, schema, name, node.col_type.copy(nullable=True), node
-    )
+    version = definitions.add_column(catalog.store, schema, name, computed_type(node), node)
     schema = catalog.schema(schema.id)
     try:
         stats = compute(
@@ -198,7 +221,7 @@ def make_room(
     'replace_force' its dependents too. ``schema``: the current one, if just read.
     """
     schema = schema or catalog.schema(table_id)
-    existing = schema.column(name)
+    existing = schema.column(name) or schema.unstored_column(name)
     if existing is None:
         return schema
     taken = (
@@ -224,13 +247,22 @@ def make_room(
 
 def drop_column(catalog: Catalog, schema: TableSchema, name: str) -> None:
     """Drop column ``name``; refused while a computed column or a view uses it."""
+    unstored = schema.unstored_column(name)
+    if unstored is not None:
+        definitions.remove_column(catalog.store, schema, unstored)
+        print(f"Dropped column '{name}' from table '{name_of(schema.path)}'.")
+        return
     col = schema.require(name)
     if len(schema.columns) == 1:
         raise InvalidValueError(
             f'Cannot drop {name!r}, the last column of table {schema.path!r}: a table needs '
             f'at least one column. Add another column first, or rv.drop_table({schema.path!r}).'
         )
-    dependents = schema.dependents(col.id)
+    dependents = schema.dependents(col.id) + [
+        u
+        for u in schema.unstored
+        if u.expr is not None and col.id in {r.column_id for r in n.column_refs(u.expr)}
+    ]
     if dependents:
         names = ', '.join(repr(d.name) for d in dependents)
         raise InvalidValueError(
@@ -254,9 +286,9 @@ def drop_column(catalog: Catalog, schema: TableSchema, name: str) -> None:
 
 def rename_column(catalog: Catalog, schema: TableSchema, old: str, new: str) -> None:
     """Rename a column; expressions that use it keep working."""
-    col = schema.require(old)
+    col = schema.unstored_column(old) or schema.require(old)
     check_column_name(new)
-    if schema.column(new) is not None:
+    if schema.column(new) is not None or schema.unstored_column(new) is not None:
         raise AlreadyExistsError(f'Table {schema.path!r} already has a column {new!r}.')
     definitions.rename_column(catalog.store, schema, col, new)
     print(f"Renamed column '{old}' to '{new}' in table '{name_of(schema.path)}'.")

@@ -25,9 +25,18 @@ from reverie.store.versions import archive_rows, begin_version
 
 
 def add_column(
-    store: Store, schema: TableSchema, name: str, col_type: ts.ColumnType, node: n.Node | None
+    store: Store,
+    schema: TableSchema,
+    name: str,
+    col_type: ts.ColumnType,
+    node: n.Node | None,
+    *,
+    stored: bool = True,
 ) -> int:
-    """Add a stored (``node`` None) or computed column (a new version); returns the version."""
+    """Add a stored (``node`` None) or computed column (a new version); returns the version.
+
+    A computed column with ``stored=False`` is only a catalog row: no SQL column.
+    """
     with store.begin() as conn:
         # The version first: on PostgreSQL its row lock orders this change against
         # inserts (which lock it too) before the ALTER TABLE can wait on them.
@@ -38,13 +47,15 @@ def add_column(
                 id=col_id,
                 table_id=schema.id,
                 name=name,
-                position=len(schema.columns),
+                position=len(schema.columns) + len(schema.unstored),
                 col_type=col_type.to_json(),
-                computed=None if node is None else {'expr': serialize.to_json(node)},
+                computed=None
+                if node is None
+                else {'expr': serialize.to_json(node), **({} if stored else {'stored': False})},
             )
         )
         sql = ColumnSql(col_id, node is not None)
-        for table in (schema.sa_table.name, history_table_name(schema.id)):
+        for table in (schema.sa_table.name, history_table_name(schema.id)) if stored else ():
             store.add_sql_columns(conn, table, sql.sa_columns(col_type.sql_type()))
         return begin_version(
             conn, store, schema.id, 'add_column', columns=columns_json(conn, schema.id)
@@ -63,6 +74,8 @@ def remove_column(store: Store, schema: TableSchema, col: ColumnSchema) -> None:
         version = begin_version(
             conn, store, schema.id, 'drop_column', columns=columns_json(conn, schema.id)
         )
+        if col in schema.unstored:
+            return  # no cells, no SQL column
         assert schema.history is not None
         archive_rows(conn, schema.sa_table, schema.history, None, version)
         conn.execute(sa.update(schema.sa_table).values({VERSION: version}))

@@ -35,11 +35,11 @@ def metadata(catalog: Catalog, schema: TableSchema, pinned: int | None) -> dict[
                 'name': c.name,
                 'type_': str(c.col_type),
                 'computed_with': render(c.expr) if c.expr is not None else None,
-                'is_stored': True,
+                'is_stored': c not in schema.unstored,
                 'is_primary_key': False,
                 'defined_in': schema.name,
             }
-            for c in schema.columns
+            for c in (*schema.columns, *schema.unstored)
         },
     }
 
@@ -50,10 +50,15 @@ def schema_rows(catalog: Catalog, schema: TableSchema, pinned: int | None) -> li
         [c.name, str(c.col_type), render(c.expr) if c.expr is not None else (c.load_error or '')]
         for c in schema.columns
     ]
+    rows += [
+        [c.name, str(c.col_type), f'{render(c.expr)} (not stored)']
+        for c in schema.unstored
+        if c.expr is not None
+    ]
     if schema.base_id is not None:
         base = catalog.schema(schema.base_id)
         names = {c.id: c.name for c in base.columns}
-        for row, c in zip(rows, schema.columns, strict=True):
+        for row, c in zip(rows[: len(schema.columns)], schema.columns, strict=True):
             if c.mirror_of is not None:
                 row[2] = f'{base.path}.{names.get(c.mirror_of, "?")}'
     return rows

@@ -21,12 +21,13 @@ from reverie.catalog.changes import sql_condition
 from reverie.catalog.runs import Operation
 from reverie.catalog.status import UpdateStatus
 from reverie.display.resultset import ResultSet
+from reverie.display.show import show
 from reverie.display.values import ImagePath
 from reverie.errors import InvalidValueError, TypeMismatchError
 from reverie.exec.queries import ROWID_REF, QuerySpec, all_columns, count_rows, run_query
 from reverie.exec.schema import TableSchema
 from reverie.exprs import nodes as n
-from reverie.exprs.expr import Expr, as_node
+from reverie.exprs.expr import Expr, NamedExpr, as_node
 from reverie.exprs.render import render
 from reverie.exprs.similarity import Similarity, has_similarity
 from reverie.exprs.to_sql import split_conjuncts
@@ -46,13 +47,20 @@ class Query:
     sampling: tuple[int, int | None] | None = None  # sample(n, seed): applied last
 
     def __repr__(self) -> str:
-        return self.describe()
+        return self._description()
 
     def _repr_html_(self) -> str:
-        return f'<pre>{html.escape(self.describe())}</pre>'
+        return f'<pre>{html.escape(self._description())}</pre>'
 
-    def describe(self) -> str:
-        """What the query asks for, without running it."""
+    def describe(self) -> None:
+        """Show what the query asks for, without running it (Pixeltable's ``describe()``).
+
+        In a notebook it displays once; elsewhere it prints the text.
+        """
+        show(self)
+
+    def _description(self) -> str:
+        """What the query asks for, as text."""
         spec = self.spec
         at = '' if self.version is None else f' at version {self.version}'
         lines = [f'Query on table {self._path()!r}{at}']
@@ -102,7 +110,8 @@ class Query:
         taken: set[str] = set()
         for i, e in enumerate(exprs):
             node = self._own(as_node(e))  # a str is a literal, as in Pixeltable
-            items.append((_unique(_default_name(node, i), taken), node))
+            name = e.result_name if isinstance(e, NamedExpr) else _default_name(node, i)
+            items.append((_unique(name, taken), node))
         for name, e in named.items():
             if name in taken:
                 raise InvalidValueError(f'Result column name {name!r} is used twice.')

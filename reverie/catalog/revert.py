@@ -29,6 +29,7 @@ from reverie.store.db import (
     data_table_name,
     derived_table,
     history_table_name,
+    is_unstored,
     row_tables,
     tables_table,
     versions_table,
@@ -76,14 +77,12 @@ def revert_latest(
         _check_views(conn, schema, {int(c['id']) for c in added}, v)
         candidates = _refs_written(conn, table_id, current, added, v)
         live_name = data_table_name(table_id)
-        for col in removed:  # a dropped column comes back before its values do
-            sql_cols = column_specs([col])[0]
-            store.add_sql_columns(conn, live_name, sql_cols[0].sa_columns(sql_cols[1]))
+        for sql, sql_type in column_specs(removed):  # a dropped column comes back first
+            store.add_sql_columns(conn, live_name, sql.sa_columns(sql_type))
         both = column_specs([*current, *removed])
         undo_rows(conn, *row_tables(table_id, both), v)
         if latest.columns is not None:
-            for col in added:
-                sql, sql_type = column_specs([col])[0]
+            for sql, sql_type in column_specs(added):
                 store.drop_index(conn, live_name, sql.value)
                 store.drop_sql_columns(conn, live_name, [c.name for c in sql.sa_columns(sql_type)])
             conn.execute(sa.delete(columns_table).where(columns_table.c.table_id == table_id))
@@ -152,7 +151,7 @@ def _image_names(cols: list[dict[str, Any]]) -> list[str]:
     return [
         ColumnSql(c['id'], computed=False).value  # the value column's name, whatever the layout
         for c in cols
-        if isinstance(ts.ColumnType.from_json(c['col_type']), ts.ImageType)
+        if isinstance(ts.ColumnType.from_json(c['col_type']), ts.ImageType) and not is_unstored(c)
     ]
 
 

@@ -42,14 +42,27 @@ class PreparedRows:
         return self.checked
 
 
+def required_hint(col_type: ts.ColumnType) -> str:
+    """Why a column refuses None, and how to declare one that takes it."""
+    return (
+        f'it is {col_type}, which is required (a bare type is; declare it '
+        f'rv.{col_type.copy(nullable=True)} to allow None).'
+    )
+
+
 def prepare_rows(
     schema: TableSchema,
     rows: Sequence[dict[str, Any]],
     media: MediaStore,
     *,
     skip_bad: bool,
+    partial: bool = False,
 ) -> PreparedRows:
-    """Validate ``rows``; raise on the first bad one unless ``skip_bad``."""
+    """Validate ``rows``; raise on the first bad one unless ``skip_bad``.
+
+    ``partial``: the rows hold the columns an update sets, not whole rows (a required
+    column may be left out).
+    """
     writable = {c.name: c for c in schema.columns if not c.is_computed}
     # name -> (column, SQL name, is image, plain type, validate, to_db): looked up once
     plan = {
@@ -64,7 +77,7 @@ def prepare_rows(
         for c in writable.values()
     }
     computed = {c.name for c in schema.columns if c.is_computed}
-    required = [c for c in writable.values() if not c.col_type.nullable]
+    required = [] if partial else [c for c in writable.values() if not c.col_type.nullable]
     table = schema.name
     good: list[tuple[int, dict[str, Any]]] = []
     rejected: list[tuple[int, InvalidValueError]] = []
@@ -91,8 +104,8 @@ def prepare_rows(
                 elif value is None:
                     if not col.col_type.nullable:
                         raise InvalidValueError(
-                            f'Column {name!r} (table {table!r}, row {i}) is Required and cannot '
-                            'be None.'
+                            f'Column {name!r} (table {table!r}, row {i}) cannot be None: '
+                            f'{required_hint(col.col_type)}'
                         )
                     out[key] = None
                 elif is_image:
@@ -105,8 +118,8 @@ def prepare_rows(
             for col in required:
                 if col.name not in row:
                     raise InvalidValueError(
-                        f'Column {col.name!r} (table {table!r}, row {i}) is Required but missing; '
-                        f'every row needs a value for it.'
+                        f'Column {col.name!r} (table {table!r}, row {i}) is missing; every row '
+                        f'needs a value for it: {required_hint(col.col_type)}'
                     )
             good.append((i, out))
         except InvalidValueError as e:
@@ -173,7 +186,8 @@ def convert_value(col_type: ts.ColumnType, value: Any, table: str, column: str, 
         return col_type.to_db(col_type.validate(value))
     except TypeError as e:
         raise InvalidValueError(
-            f'Column {column!r} (table {table!r}, row {row}) expects {col_type}, got '
+            f'Column {column!r} (table {table!r}, row {row}) expects '
+            f'{col_type.copy(nullable=False)}, got '
             f'{type(value).__name__} {_short(value)}. {_hint(col_type, e)}'
         ) from None
     except ValueError as e:
@@ -187,7 +201,9 @@ def _hint(col_type: ts.ColumnType, e: TypeError) -> str:
         return 'Pass a file path, URL, bytes or PIL image.'
     wanted = str(e)
     article = 'an' if wanted[:1].lower() in 'aeiou' else 'a'
-    return f'Pass {article} {wanted} (or None for a missing value).'
+    if col_type.nullable:
+        return f'Pass {article} {wanted} (or None for a missing value).'
+    return f'Pass {article} {wanted}.'
 
 
 def _short(value: Any) -> str:
@@ -204,7 +220,7 @@ def _unknown_column(
         )
     return InvalidValueError(
         f'Table {table!r} has no column {name!r} (row {row}); its columns are '
-        f'{", ".join(map(repr, known))}. Add it first with t.add_column({name}=rv.String).'
+        f'{", ".join(map(repr, known))}. Add it first with t.add_column({name}=rv.String | None).'
     )
 
 

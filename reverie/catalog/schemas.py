@@ -12,7 +12,7 @@ from reverie.errors import NotFoundError
 from reverie.exec.schema import ColumnSchema, TableSchema
 from reverie.exprs import nodes as n
 from reverie.exprs import serialize
-from reverie.store.db import derived_table, row_tables
+from reverie.store.db import derived_table, is_unstored, row_tables
 
 
 def derived_row(conn: sa.Connection, table_id: int) -> Any:
@@ -31,6 +31,7 @@ def build_schema(
 ) -> TableSchema:
     """The schema of a table from its column rows (``cols``) and ``derived`` row."""
     columns: list[ColumnSchema] = []
+    unstored: list[ColumnSchema] = []
     by_id: dict[int, ColumnSchema] = {}
 
     def lookup(column_id: int) -> n.ColumnRef:
@@ -56,6 +57,9 @@ def build_schema(
             is_computed=computed is not None,
             mirror_of=r.get('mirror_of'),
         )
+        if is_unstored(r):
+            unstored.append(col)  # its expression reads stored columns only
+            continue
         columns.append(col)
         by_id[col.id] = col
     data, history = row_tables(table_id, [(c.sql, c.col_type.sql_type()) for c in columns])
@@ -68,4 +72,5 @@ def build_schema(
         history=history,
         kind='table' if derived is None else str(derived.kind),
         base_id=None if derived is None else int(derived.base_id),
+        unstored=tuple(unstored),
     )

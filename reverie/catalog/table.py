@@ -32,7 +32,7 @@ from reverie.exec.evaluator import OnError
 from reverie.exec.schema import TableSchema
 from reverie.exec.worker import Done, Job
 from reverie.exprs import nodes as n
-from reverie.exprs.expr import Expr
+from reverie.exprs.expr import Expr, NamedExpr
 from reverie.functions.paid import UNITS, Budget
 from reverie.io.sources import RowSource
 
@@ -79,8 +79,9 @@ class Table(TableReads, SearchMethods):
         return name_of(self._path)
 
     def columns(self) -> list[str]:
-        """Column names in order."""
-        return [c.name for c in self._schema().columns]
+        """Column names in order (``stored=False`` columns last)."""
+        schema = self._schema()
+        return [c.name for c in (*schema.columns, *schema.unstored)]
 
     def get_metadata(self) -> dict[str, Any]:
         """What Pixeltable's ``get_metadata()`` tells: name, path, version and each column.
@@ -103,6 +104,9 @@ class Table(TableReads, SearchMethods):
 
     def __getitem__(self, name: str) -> Expr:
         schema = self._schema()  # a dropped table: NotFoundError, as in Pixeltable
+        unstored = schema.unstored_column(name)
+        if unstored is not None and unstored.expr is not None:
+            return NamedExpr(unstored.expr, name)  # stored=False: computed when read
         try:
             col = schema.require(name)
         except NotFoundError as e:
@@ -176,7 +180,7 @@ class Table(TableReads, SearchMethods):
         if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
         **columns: Any,
     ) -> UpdateStatus:
-        """Add stored (non-computed) columns: ``t.add_column(caption=rv.String)``.
+        """Add stored (non-computed) columns: ``t.add_column(caption=rv.String | None)``.
 
         ``if_exists``: 'error', 'ignore' (keep the column), 'replace' (drop it and add it
         again, empty; refused while computed columns use it) or 'replace_force' (also drop
@@ -184,7 +188,7 @@ class Table(TableReads, SearchMethods):
         """
         if not columns:
             raise InvalidValueError(
-                'add_column() needs name=type, e.g. t.add_column(caption=rv.String).'
+                'add_column() needs name=type, e.g. t.add_column(caption=rv.String | None).'
             )
         return self.add_columns(columns, if_exists=if_exists)
 
@@ -212,7 +216,9 @@ class Table(TableReads, SearchMethods):
         """Add a column computed from others; existing rows are filled in now.
 
         ``budget`` caps the credits its paid calls may spend; ``dry_run=True`` adds
-        nothing, sends nothing and returns an ``Estimate``.
+        nothing, sends nothing and returns an ``Estimate``. ``stored=False`` (as in
+        Pixeltable) stores nothing: the column is computed whenever it is read (not for
+        paid or rate-limited functions, which would be paid on every read).
 
         Examples:
             >>> t.add_computed_column(loud=shout(t.prompt))  # doctest: +SKIP
@@ -221,8 +227,22 @@ class Table(TableReads, SearchMethods):
         check_on_error(on_error)
         if_exists = check_if_exists(if_exists)
         current = self._writable('add a computed column to')
+        stored = new.pop('stored') if isinstance(new.get('stored'), bool) else True
         name, value = columns.one_computed_column(new)
         op = Operation.of(self._catalog, budget)
+        if not stored:
+            if dry_run:
+                raise InvalidValueError(
+                    'add_computed_column(stored=False, dry_run=True): nothing to price; an '
+                    'unstored column computes nothing now and calls no paid function.'
+                )
+            room = columns.make_room(
+                self._catalog, self._id, name, if_exists, 'to redefine it', current
+            )
+            if room is None:
+                return UpdateStatus()
+            node, _ = columns.computed_column(room, name, value)
+            return columns.add_unstored_column(self._catalog, room, name, node)
         if dry_run:
             node, _ = columns.computed_column(current, name, value)
             return columns.estimate_computed_column(self._catalog, current, name, node, op)
@@ -423,6 +443,8 @@ def _column_name(column: str | Expr, schema: TableSchema, what: str) -> str:
     """The name of a column given by name or as ``t.col`` (of this table)."""
     if isinstance(column, str):
         return column
+    if isinstance(column, NamedExpr):
+        return column.result_name
     node = column.node if isinstance(column, Expr) else None
     if not isinstance(node, n.ColumnRef) or node.table_id != schema.id:
         raise InvalidValueError(

@@ -55,7 +55,8 @@ def encode_result(col_type: ts.ColumnType, column: str, value: Any, media: Media
         checked = col_type.validate(value)
     except (TypeError, ValueError) as e:
         raise TypeError(
-            f'expected {col_type} for column {column!r}, got {type(value).__name__} '
+            f'expected {col_type.copy(nullable=False)} for column {column!r}, got '
+            f'{type(value).__name__} '
             f'{ts.short_repr(value, 60)} ({e})'
         ) from None
     return col_type.to_db(checked)

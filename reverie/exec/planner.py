@@ -223,7 +223,7 @@ def _plan_column(
     fallible = tuple(r for r in inputs if r.is_computed or r.col_type.is_media)
     value = compile_expr(expr, key=key, calls=inline_call)
     sql = None if col.load_error else sql_computable(schema, col)
-    external = any(_is_external(c) for c in calls)
+    external = any(is_external(c) for c in calls)
     return ColumnPlan(col, ref, deps, precompute, value, is_async, external, fallible, sql)
 
 
@@ -251,7 +251,7 @@ def sql_computable(schema: TableSchema, col: ColumnSchema) -> ColumnElement[Any]
     return sql_for(col.expr, resolve, 'value')
 
 
-def _is_external(call: n.FunctionCall) -> bool:
+def is_external(call: n.FunctionCall) -> bool:
     """Whether a call reaches an external service (a paid function, or one with a pool).
 
     A paid function's pool settings come from the open catalog when it runs; looking at

@@ -73,9 +73,14 @@ class QueryResult:
     pending: list[list[bool] | None] | None = None
 
 
-def all_columns(schema: TableSchema) -> tuple[tuple[str, n.Node], ...]:
-    """``(name, ref)`` of every column of the table, in order."""
-    return tuple((c.name, c.ref(schema.id)) for c in schema.columns)
+def all_columns(schema: TableSchema, *, unstored: bool = True) -> tuple[tuple[str, n.Node], ...]:
+    """``(name, ref)`` of every column of the table, in order.
+
+    ``stored=False`` columns (last) give their expression, unless ``unstored`` is False.
+    """
+    refs = tuple((c.name, c.ref(schema.id)) for c in schema.columns)
+    extra = tuple((c.name, c.expr) for c in schema.unstored if unstored and c.expr is not None)
+    return refs + extra
 
 
 def is_grouped(spec: QuerySpec, items: Sequence[tuple[str, n.Node]]) -> bool:
@@ -144,7 +149,10 @@ class _QueryRun:
                 with gc_paused():
                     self._run_streaming(parts, columns, pending)
         return QueryResult(
-            [name for name, _ in items], [node.col_type for _, node in items], columns, pending
+            [name for name, _ in items],
+            [n.result_type(node) for _, node in items],
+            columns,
+            pending,
         )
 
     def _emit(
@@ -393,7 +401,7 @@ def _run_grouped_in_python(
     end = None if spec.max_rows is None else spec.offset + spec.max_rows
     rows = rows[spec.offset : end]
     columns = [[r[j] for r in rows] for j in range(len(items))]
-    return QueryResult(names, [node.col_type for _, node in items], columns)
+    return QueryResult(names, [n.result_type(node) for _, node in items], columns)
 
 
 def _run_grouped(
@@ -469,4 +477,4 @@ def _run_grouped(
         elif t is not None:
             values = [t.from_db(v) for v in values]
         out.append(values)
-    return QueryResult([name for name, _ in items], [node.col_type for _, node in items], out)
+    return QueryResult([name for name, _ in items], [n.result_type(node) for _, node in items], out)

@@ -64,6 +64,8 @@ class TableSchema:
         base_id: the table a view or snapshot is based on.
         views: ids of the views based on this table (making or dropping one changes
             ``version``).
+        unstored: computed columns added with ``stored=False``: not in ``columns`` (no SQL
+            column, no cells); reading one computes its expression.
     """
 
     id: int
@@ -77,6 +79,11 @@ class TableSchema:
     kind: str = 'table'
     base_id: int | None = None
     views: tuple[int, ...] = ()  # views based on this table (they follow its writes)
+    unstored: tuple[ColumnSchema, ...] = ()
+
+    def unstored_column(self, name: str) -> ColumnSchema | None:
+        """The ``stored=False`` column called ``name``, or None."""
+        return next((c for c in self.unstored if c.name == name), None)
 
     @property
     def reads(self) -> sa.FromClause:

@@ -101,7 +101,7 @@ def _math(fn: str, operand: Expr, digits: Any) -> Expr:
     elif fn == 'round' and digits is None:
         result = ts.Int  # round(2.5) is the int 2, as in Python
     else:
-        result = t.copy(nullable=True)
+        result = t.copy(nullable=False)  # as Int for round(x): may_be_none says None
     return Expr(n.MathCall(fn, operand.node, digits, result))
 
 
@@ -272,7 +272,7 @@ class Expr:
     def astype(self, target: Any) -> Expr:
         """Convert to another column type, e.g. ``t.n.astype(rv.String)``.
 
-        A ``Required[...]`` target makes a None value an error of that cell.
+        A bare (required) target makes a None value an error of that cell; ``rv.T | None`` keeps it.
         """
         target_type = ts.to_column_type(target)
         src = self.col_type
@@ -347,6 +347,16 @@ def _is_stored_media(node: n.Node) -> bool:
     return isinstance(node, n.ColumnRef) and not node.is_computed and _is(node.col_type, 'is_media')
 
 
+class NamedExpr(Expr):
+    """An expression that ``select()`` names ``result_name``: a ``stored=False`` column."""
+
+    __slots__ = ('result_name',)
+
+    def __init__(self, node: n.Node, result_name: str) -> None:
+        super().__init__(node)
+        self.result_name = result_name
+
+
 def as_node(value: Any) -> n.Node:
     """Turn an Expr or a Python literal (or a list mixing both) into a node."""
     if isinstance(value, Expr):
@@ -393,7 +403,7 @@ def _refuse_literal_images(items: list[Any] | tuple[Any, ...]) -> None:
                 f'Item {i} of the list is an image value ({_image_text(item)}), not a column: '
                 'images in a list must be image columns or expressions of the table, e.g. '
                 '[t.edited, t.scene]. Store the image in a column first: '
-                "t.add_column(ref=rv.Image), t.update({'ref': '<file path or URL>'}), then "
+                "t.add_column(ref=rv.Image | None), t.update({'ref': '<file path or URL>'}), then "
                 'pass t.ref.'
             )
 

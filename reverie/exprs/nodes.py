@@ -410,3 +410,33 @@ def _cache_hash(cls: type[Node]) -> None:
 
 for _cls in Node.__subclasses__():
     _cache_hash(_cls)
+
+
+def may_be_none(node: Node) -> bool:
+    """Whether ``node`` can give None on some row: the nullability of a computed column.
+
+    As in Pixeltable 0.7: a column or literal says itself; arithmetic, comparisons, math and
+    image properties are None only where an input can be; ``astype`` to a required type
+    never gives None (a None becomes an error) and a function call is None-free when its
+    declared return type is required and no argument can be None. Anything else may be.
+    """
+    if isinstance(node, ColumnRef):
+        return node.ref_type.nullable
+    if isinstance(node, Literal):
+        return node.value is None
+    if isinstance(node, IsNull):
+        return False
+    if isinstance(node, Cast):
+        return node.target.nullable and may_be_none(node.operand)
+    if isinstance(node, FunctionCall):
+        if node.fn.return_type.nullable:
+            return True
+    elif not isinstance(node, BinaryOp | BoolOp | Not | MathCall | ImageProp):
+        return True
+    return any(may_be_none(child) for child in node.children())
+
+
+def result_type(node: Node) -> ColumnType | None:
+    """``node``'s type with the nullability ``may_be_none`` gives (what its values can be)."""
+    t = node.col_type
+    return None if t is None else t.copy(nullable=may_be_none(node))

@@ -30,7 +30,7 @@ def three_valued(op: str, values: list[Any]) -> bool | None:
 
 
 def cast_value(value: Any, target: ts.ColumnType) -> Any:
-    """Convert ``value`` for ``astype``; None stays None unless the target is Required."""
+    """Convert ``value`` for ``astype``; None stays None where the target is ``T | None``."""
     if value is None:
         if not target.nullable:
             raise EvaluationError(f'the value is None, which cannot become {target}')

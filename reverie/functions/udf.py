@@ -9,6 +9,7 @@ a resource pool whose concurrency and rate limit all columns that use it share.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import textwrap
 import types as pytypes
@@ -103,9 +104,7 @@ class Function:
         hints = _hints(py_fn)
         self.param_types = dict(param_types or {})
         self.params = _params(py_fn, hints, self.param_types, batched=batch_size is not None)
-        self.return_type = (return_type or _return_type(self.name, hints, batch_size)).copy(
-            nullable=True
-        )
+        self.return_type = return_type or _return_type(self.name, hints, batch_size)
         self.source = source
         self.source_globals = source_globals
         if source is None and _needs_source(py_fn):
@@ -151,8 +150,11 @@ class Function:
         if self._call_type is not None:
             known = self._call_type(tuple(arg_nodes), dict(kw_nodes))
             if known is not None:
-                result_type = known.copy(nullable=True)
-        return Expr(n.FunctionCall(self, tuple(arg_nodes), tuple(kw_nodes), result_type))
+                result_type = known
+        call = n.FunctionCall(self, tuple(arg_nodes), tuple(kw_nodes), result_type)
+        # As in Pixeltable: None where the declared result or an argument can be None.
+        nullable = n.may_be_none(call)
+        return Expr(dataclasses.replace(call, result_type=result_type.copy(nullable=nullable)))
 
     def to_json(self) -> dict[str, Any]:
         """What the catalog stores to find this function again."""
@@ -244,10 +246,10 @@ def _params(
         elif p.name in hints:
             hint = _unbatch(hints[p.name]) if batched else hints[p.name]
             col_type = ts.to_column_type(hint) if hint is not Any else None
-            if col_type is not None and not _is_optional(hint) and p.default is p.empty:
-                col_type = col_type.copy(nullable=False)
         else:
             col_type = None
+        if col_type is not None and p.default is not p.empty:
+            col_type = col_type.copy(nullable=True)  # a parameter with a default takes None
         kind: Literal['positional', 'keyword', 'varargs'] = (
             'varargs'
             if p.kind is p.VAR_POSITIONAL
@@ -265,10 +267,6 @@ def _params(
             )
         )
     return tuple(params)
-
-
-def _is_optional(hint: Any) -> bool:
-    return type(None) in typing.get_args(hint)
 
 
 def _return_type(name: str, hints: dict[str, Any], batch_size: int | None) -> ts.ColumnType:
@@ -359,7 +357,7 @@ def udf(
         ... def shout(s: str) -> str:
         ...     return s.upper() + '!'
         >>> shout.return_type
-        StringType(nullable=True)
+        StringType(nullable=False)
     """
 
     def wrap(py_fn: Callable[..., Any]) -> Function:

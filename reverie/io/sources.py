@@ -20,6 +20,7 @@ from reverie import types as ts
 from reverie.errors import InvalidValueError
 from reverie.io.deps import require_pandas, require_pyarrow
 from reverie.io.schema import (
+    PARQUET_TYPES_KEY,
     infer_from_arrow,
     infer_from_frame,
     infer_from_values,
@@ -41,6 +42,8 @@ class Loaded:
         folder: the folder of the source file (relative image paths are read from it).
         text: the values came from text (CSV): JSON columns hold JSON text.
         frame: the values came from a DataFrame, where an int column with nulls is float.
+        exact: columns whose types the file states (reverie's own Parquet): kept as they
+            are; the others are inferred and take None.
     """
 
     rows: list[dict[str, Any]]
@@ -48,6 +51,7 @@ class Loaded:
     folder: Path | None = None
     text: bool = False
     frame: bool = False
+    exact: frozenset[str] = frozenset()
 
 
 def is_source(value: object) -> bool:
@@ -203,7 +207,8 @@ def _from_file(path: Path, text_columns: Collection[str] = ()) -> Loaded:
             for i, row in enumerate(rows):
                 if isinstance(row[name], str):
                     row[name] = _parse_json(row[name], name, i)
-        return Loaded(rows, types, folder)
+        stated = json.loads((table.schema.metadata or {}).get(PARQUET_TYPES_KEY, b'{}'))
+        return Loaded(rows, types, folder, exact=frozenset(stated))
     rows = _read_json(path, fmt)
     return Loaded(rows, _types_of_rows(rows), folder)
 

@@ -463,11 +463,18 @@ def columns_json(conn: Connection, table_id: int) -> list[dict[str, Any]]:
 
 
 def column_specs(cols: list[dict[str, Any]]) -> list[tuple[ColumnSql, sa.types.TypeEngine[Any]]]:
-    """SQL names and types of the columns ``columns_json`` describes."""
+    """SQL names and types of the columns ``columns_json`` describes (unstored ones have none)."""
     return [
         (ColumnSql(c['id'], _stores_state(c)), ColumnType.from_json(c['col_type']).sql_type())
         for c in cols
+        if not is_unstored(c)
     ]
+
+
+def is_unstored(col: dict[str, Any]) -> bool:
+    """Whether a column is computed when read (``stored=False``): no SQL column, no cells."""
+    computed = col['computed']
+    return isinstance(computed, dict) and computed.get('stored') is False
 
 
 def _stores_state(col: dict[str, Any]) -> bool:

@@ -39,7 +39,7 @@ def _make_scenes():
     def shout(s: str) -> str:
         return s.upper()
 
-    t = rv.create_table('scenes', {'prompt': rv.Required[rv.String], 'n': rv.Int, 'img': rv.Image})
+    t = rv.create_table('scenes', {'prompt': rv.String, 'n': rv.Int | None, 'img': rv.Image | None})
     t.insert([{'prompt': 'ok', 'n': 1, 'img': _png()}], print_stats=False)
     t.add_computed_column(loud=shout(t.prompt), print_stats=False)
     return t
@@ -65,13 +65,14 @@ BAD_ROWS = [
     pytest.param(
         {'n': 2},
         rv.InvalidValueError,
-        r"Column 'prompt' \(table 'scenes', row 1\) is Required but missing",
+        r"Column 'prompt' \(table 'scenes', row 1\) is missing; every row needs a value",
         id='missing-required',
     ),
     pytest.param(
         {'prompt': None},
         rv.InvalidValueError,
-        r"Column 'prompt' \(table 'scenes', row 1\) is Required and cannot be None",
+        r"Column 'prompt' \(table 'scenes', row 1\) cannot be None: it is String, which is "
+        'required',
         id='required-none',
     ),
     pytest.param(

@@ -11,7 +11,7 @@ from reverie.exec.inserts import COPY_MIN_ROWS
 
 
 def test_bulk_insert_keeps_values_and_nulls() -> None:
-    t = rv.create_table('bulk', {'s': rv.String, 'i': rv.Int, 'f': rv.Float, 'b': rv.Bool})
+    t = rv.create_table('bulk', {'s': rv.String | None, 'i': rv.Int, 'f': rv.Float, 'b': rv.Bool})
     rows = [
         {'s': None if i % 3 == 0 else f'r{i}', 'i': i, 'f': i / 2, 'b': i % 2 == 0}
         for i in range(50)
@@ -27,12 +27,12 @@ def test_bulk_insert_keeps_values_and_nulls() -> None:
     [
         ({'s': 'nul\x00', 'i': 1}, 'NUL'),
         ({'s': 'x', 'i': 2**63}, "'i'"),
-        ({'s': None, 'i': 1}, 'Required'),
+        ({'s': None, 'i': 1}, 'cannot be None'),
         ({'s': 'x', 'i': 'one'}, "'i'"),
     ],
 )
 def test_bulk_insert_refuses_one_bad_row_by_name(bad: dict[str, object], words: str) -> None:
-    t = rv.create_table('bulk_bad', {'s': rv.Required[rv.String], 'i': rv.Int}, if_exists='replace')
+    t = rv.create_table('bulk_bad', {'s': rv.String, 'i': rv.Int}, if_exists='replace')
     rows = [{'s': f'r{k}', 'i': k} for k in range(20)] + [bad]
     with pytest.raises(rv.InvalidValueError, match=words) as e:
         t.insert(rows, print_stats=False)
@@ -49,7 +49,7 @@ def test_bulk_insert_of_non_ascii_strings_goes_through_validate() -> None:
 def test_bulk_insert_past_the_copy_threshold_keeps_every_value(db_url: str, tmp_path: Path) -> None:
     """PostgreSQL takes a large insert through COPY; SQLite through executemany; views follow."""
     rv.init({'db_url': db_url, 'home': str(tmp_path), 'media_dir': str(tmp_path / 'media')})
-    t = rv.create_table('big', {'s': rv.String, 'i': rv.Int, 'f': rv.Float, 'b': rv.Bool})
+    t = rv.create_table('big', {'s': rv.String | None, 'i': rv.Int, 'f': rv.Float, 'b': rv.Bool})
     v = rv.create_view('big_even', t.where(t.i % 2 == 0))
     n = COPY_MIN_ROWS + 7
     rows = [

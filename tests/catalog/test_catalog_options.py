@@ -27,7 +27,7 @@ def test_column_ids_are_not_reused_after_a_drop(catalog):
     t = rv.create_table('t', {'x': rv.Int, 'y': rv.String})
     old_y = t.y
     t.drop_column('y')
-    t.add_column(z=rv.String)
+    t.add_column(z=rv.String | None)
     assert old_y.node.column_id != t.z.node.column_id
 
 
@@ -40,7 +40,9 @@ def test_column_ids_are_not_reused_after_a_drop(catalog):
         pytest.param(lambda: rv.drop_dir('d', if_not_exists='nope'), id='drop_dir'),
         pytest.param(lambda: rv.move('t', 'u', if_exists='replace'), id='move-if_exists'),
         pytest.param(lambda: rv.move('t', 'u', if_not_exists='x'), id='move-if_not_exists'),
-        pytest.param(lambda: rv.get_table('t').add_column(y=rv.Int, if_exists='x'), id='add'),
+        pytest.param(
+            lambda: rv.get_table('t').add_column(y=rv.Int | None, if_exists='x'), id='add'
+        ),
         pytest.param(
             lambda: rv.get_table('t').add_computed_column(y=rv.get_table('t').x, if_exists='x'),
             id='add_computed',
@@ -114,7 +116,7 @@ def test_names_with_hyphens(catalog):
     rv.move('my-dir/my-table', 'my-dir/other-name')
     assert rv.get_table('my-dir.other-name').count() == 1
     with pytest.raises(rv.InvalidValueError, match='Invalid column name'):
-        t.add_column(**{'bad-col': rv.Int})
+        t.add_column(**{'bad-col': rv.Int | None})
     with pytest.raises(rv.InvalidValueError, match='not a valid name'):
         rv.create_table('-lead', {'x': rv.Int})
 
@@ -152,15 +154,15 @@ def test_drop_column_by_reference_and_if_not_exists(catalog):
 def test_add_column_replace_and_add_columns(catalog):
     t = rv.create_table('t', {'x': rv.Int, 'y': rv.String})
     t.insert(x=1, y='a')
-    t.add_column(y=rv.Int, if_exists='replace')
+    t.add_column(y=rv.Int | None, if_exists='replace')
     assert t.columns() == ['x', 'y']
     assert t.collect()['y'] == [None]
     t.add_computed_column(w=t.y + 1)
     with pytest.raises(rv.AlreadyExistsError, match='following columns depend on it: w'):
-        t.add_column(y=rv.Float, if_exists='replace')
-    t.add_column(y=rv.Float, if_exists='replace_force')
+        t.add_column(y=rv.Float | None, if_exists='replace')
+    t.add_column(y=rv.Float | None, if_exists='replace_force')
     assert t.columns() == ['x', 'y']
-    status = t.add_columns({'a': rv.Int, 'b': rv.Json})
+    status = t.add_columns({'a': rv.Int | None, 'b': rv.Json | None})
     assert status.updated_cols == ['a', 'b']
     assert t.columns() == ['x', 'y', 'a', 'b']
-    assert t.add_columns({'a': rv.Int}, if_exists='ignore').updated_cols == []
+    assert t.add_columns({'a': rv.Int | None}, if_exists='ignore').updated_cols == []

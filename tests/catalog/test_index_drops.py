@@ -41,7 +41,7 @@ def test_drop_view_with_force_drops_the_views_index(catalog: Catalog) -> None:
 
 def test_drop_column_hides_the_index_and_revert_brings_it_back(catalog: Catalog) -> None:
     t = _table()
-    t.add_column(extra=rv.Int)
+    t.add_column(extra=rv.Int | None)
     t.drop_column('w')
     assert not hasattr(t, 'w')
     assert len(_index_state(catalog)[0]) == 1  # kept while a revert can bring 'w' back

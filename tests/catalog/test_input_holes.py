@@ -46,7 +46,9 @@ def _media_files(tmp_path: Path) -> list[Path]:
 
 @pytest.fixture
 def pics(catalog):
-    t = rv.create_table('pics', {'label': rv.String, 'img': rv.Image, 'meta': rv.Json})
+    t = rv.create_table(
+        'pics', {'label': rv.String, 'img': rv.Image | None, 'meta': rv.Json | None}
+    )
     t.insert(label='first', img=_png(), print_stats=False)
     return t
 
@@ -104,7 +106,7 @@ def test_column_name_ending_in_a_newline_is_refused(catalog):
         rv.create_table('t', {'x\n': rv.Int})
     t = rv.create_table('u', {'x': rv.Int})
     with pytest.raises(rv.InvalidValueError, match='Invalid column name'):
-        t.add_column(**{'y\n': rv.Int})
+        t.add_column(**{'y\n': rv.Int | None})
     assert t.columns() == ['x']
 
 

@@ -50,7 +50,7 @@ def test_columns_is_a_method_and_get_metadata(catalog):
     assert md['is_view'] is False and md['version'] >= 1
     assert md['columns']['n'] == {
         'name': 'n',
-        'type_': 'Required[Int]',
+        'type_': 'Int',
         'computed_with': None,
         'is_stored': True,
         'is_primary_key': False,
@@ -73,7 +73,7 @@ def test_sample_is_reproducible_and_bounded(catalog):
 
 
 def test_apply_in_queries_and_computed_columns(catalog):
-    t = rv.create_table('t', {'s': rv.String, 'meta': rv.Json})
+    t = rv.create_table('t', {'s': rv.String, 'meta': rv.Json | None})
     t.insert([{'s': 'ab', 'meta': {'k': 1}}, {'s': 'xyz', 'meta': None}], print_stats=False)
     rs = t.select(t.s.apply(len, col_type=rv.Int), t.s.apply(lambda s: s * 2, col_type=rv.String))
     assert rs.collect().raw_rows() == [(2, 'abab'), (3, 'xyzxyz')]
@@ -136,8 +136,8 @@ def test_wrong_kind_of_path_does_not_paste_a_schema(catalog):
 
 def test_add_computed_column_messages(catalog):
     t = rv.create_table('t', {'x': rv.Int})
-    with pytest.raises(rv.InvalidValueError, match=r'stored=False is not supported yet'):
-        t.add_computed_column(y=t.x + 1, stored=False)
+    with pytest.raises(rv.InvalidValueError, match=r'destination= is not supported'):
+        t.add_computed_column(y=t.x + 1, destination='s3://b/p')
     with pytest.raises(rv.InvalidValueError, match=r"one column at a time; got 2: 'y', 'z'"):
         t.add_computed_column(y=t.x + 1, z=t.x + 2)
     with pytest.raises(rv.InvalidValueError, match=r'needs a name=expression'):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 import reverie as rv
@@ -39,7 +41,7 @@ def test_replace_of_a_column_with_dependents_is_already_exists(sqlite_catalog: C
     t.insert([{'c1': 1, 'c2': 2}], print_stats=False)
     t.add_computed_column(c3=t.c1 + 10, print_stats=False)
     with pytest.raises(AlreadyExistsError, match='the following columns depend on it: c3'):
-        t.add_column(c1=rv.Int, if_exists='replace')
+        t.add_column(c1=rv.Int | None, if_exists='replace')
     with pytest.raises(AlreadyExistsError, match='already exists'):
         t.add_computed_column(c1=t.c2 * 2, if_exists='replace')
     assert t.select(t.c1, t.c3).collect()[0] == {'c1': 1, 'c3': 11}
@@ -85,3 +87,21 @@ def test_errors_only_with_several_columns_is_refused(sqlite_catalog: Catalog) ->
     with pytest.raises(InvalidValueError, match='errors_only=True with multiple columns'):
         t.recompute_columns(t.i1, t.i2, errors_only=True)
     t.recompute_columns(t.i1, errors_only=True, print_stats=False)
+
+
+def test_describe_takes_what_pixeltable_takes(
+    sqlite_catalog: Catalog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pixeltable 0.7: ``Table.describe()`` and ``Query.describe()`` take no argument and
+    show the description (print, or display in a notebook), returning None."""
+    t = rv.create_table('t', {'c1': rv.Int, 'c2': rv.String | None})
+    capsys.readouterr()
+    assert list(inspect.signature(rv.Table.describe).parameters) == ['self']
+    assert t.describe() is None
+    assert 'String | None' in capsys.readouterr().out
+    q = t.where(t.c1 > 1).select(t.c2)
+    assert q.describe() is None
+    out = capsys.readouterr().out
+    assert 'where:' in out and 'c1 > 1' in out
+    with pytest.raises(TypeError):
+        t.describe(True)  # type: ignore[call-arg]

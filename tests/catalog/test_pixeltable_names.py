@@ -31,7 +31,7 @@ def _numbers(n: int = 20) -> rv.Table:
 def test_get_versions_has_pixeltables_keys_beside_reveries(catalog):
     t = _numbers(3)
     t.update({'k': 'z'}, where=t.n == 1)
-    t.add_column(extra=rv.Int)
+    t.add_column(extra=rv.Int | None)
     t.delete(where=t.n == 2)
     deleted, added, updated, inserted, created = t.get_versions()
     assert (deleted['change_type'], deleted['deletes'], deleted['deleted']) == ('data', 1, 1)

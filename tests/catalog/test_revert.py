@@ -26,7 +26,7 @@ fast_backoff = paid.fast_backoff
 
 def _table(name: str) -> rv.Table:
     """k, x, note; y = plus_1000(x) and z = inverse(x), both with error cells."""
-    t = rv.create_table(name, {'k': rv.Int, 'x': rv.Int, 'note': rv.String})
+    t = rv.create_table(name, {'k': rv.Int, 'x': rv.Int, 'note': rv.String | None})
     t.insert(
         [{'k': k, 'x': x, 'note': f'n{k}'} for k, x in enumerate([0, 1, 7, 3, 14, 5])],
         print_stats=False,
@@ -49,7 +49,7 @@ OPERATIONS: dict[str, Callable[[rv.Table], Any]] = {
     'update_plain': lambda t: t.update({'note': 'changed'}),
     'delete': lambda t: t.delete(t.x > 4),
     'delete_all': lambda t: t.delete(),
-    'add_column': lambda t: t.add_column(extra=rv.Float),
+    'add_column': lambda t: t.add_column(extra=rv.Float | None),
     'add_computed_column': lambda t: t.add_computed_column(w=plus_1000(t.k), on_error='ignore'),
     'drop_column': lambda t: t.drop_column('note'),
     'drop_computed_column': lambda t: t.drop_column('z'),
@@ -89,7 +89,7 @@ def test_reverts_walk_back_to_version_0_and_stop_there(catalog: Catalog) -> None
         lambda: t.insert([{'k': i, 'x': i} for i in range(8)], print_stats=False),
         lambda: t.add_computed_column(y=plus_1000(t.x), on_error='ignore', print_stats=False),
         lambda: t.update({'x': 7}, where=t.k == 1),
-        lambda: t.add_column(note=rv.String),
+        lambda: t.add_column(note=rv.String | None),
         lambda: t.update({'note': 'a'}, where=t.k > 4),
         lambda: t.rename_column('note', 'remark'),
         lambda: t.delete(t.k == 5),

@@ -7,7 +7,7 @@ import reverie as rv
 
 def test_insert_query_compute(catalog):
     rv.create_dir('d')
-    t = rv.create_table('d/t', {'prompt': rv.String, 'n': rv.Int, 'img': rv.Image})
+    t = rv.create_table('d/t', {'prompt': rv.String, 'n': rv.Int, 'img': rv.Image | None})
 
     @rv.udf
     def shout(s: str) -> str:

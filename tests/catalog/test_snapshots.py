@@ -13,7 +13,7 @@ from tests.catalog import _view_helpers as h
 def base(catalog):
     """t(a, b, img) with rows a = 0..4, and computed column s = a + 1."""
     h.reset_calls()
-    t = rv.create_table('t', {'a': rv.Int, 'b': rv.String, 'img': rv.Image})
+    t = rv.create_table('t', {'a': rv.Int, 'b': rv.String | None, 'img': rv.Image | None})
     t.insert(
         [{'a': i, 'b': f'b{i}', 'img': PIL.Image.new('RGB', (10 + i, 5))} for i in range(5)],
         print_stats=False,
@@ -41,7 +41,7 @@ def test_snapshot_of_table_unchanged_by_later_writes(base):
         base.recompute_columns('s', print_stats=False)
     finally:
         h.SALT[0] = 1
-    base.add_column(extra=rv.Int)
+    base.add_column(extra=rv.Int | None)
     base.revert()  # the add_column
     base.revert()  # the recompute
     assert _frozen(snap) == before
@@ -71,7 +71,7 @@ def test_snapshot_is_read_only(base):
         'update': lambda: snap.update({'a': 1}),
         'delete': lambda: snap.delete(),
         'add_computed_column': lambda: snap.add_computed_column(x=snap.a + 1),
-        'add_column': lambda: snap.add_column(x=rv.Int),
+        'add_column': lambda: snap.add_column(x=rv.Int | None),
         'drop_column': lambda: snap.drop_column('b'),
         'rename_column': lambda: snap.rename_column('b', 'c'),
         'recompute_columns': lambda: snap.recompute_columns('s'),

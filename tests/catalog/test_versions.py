@@ -36,7 +36,7 @@ def test_history_counts_each_kind_of_operation(catalog: Catalog) -> None:
     t.add_computed_column(b=inverse(t.a), on_error='ignore', print_stats=False)  # a=0 fails
     t.update({'a': t.a + 10}, where=t.a < 2)  # cascades to b: 2 updated, 2 computed
     t.delete(t.a == 3)
-    t.add_column(c=rv.String)
+    t.add_column(c=rv.String | None)
     t.rename_column('c', 'cc')
     t.drop_column('cc')
     t.recompute_columns('b', print_stats=False)
@@ -177,7 +177,7 @@ def _apply(t: rv.Table, model: Model, op: tuple[Any, ...], keys: itertools.count
                 r[name] = op[2]
     elif kind == 'add_column':
         name = f'p{next(_names)}'
-        t.add_column(**{name: rv.Int})
+        t.add_column(**{name: rv.Int | None})
         cols.append((name, 'plain'))
         for r in rows.values():
             r[name] = None
@@ -241,7 +241,7 @@ def test_time_travel_returns_every_version_exactly(
     catalog: Catalog, ops: list[tuple[Any, ...]]
 ) -> None:
     path = f'tt{next(_names)}'
-    t = rv.create_table(path, {'k': rv.Required[rv.Int], 'x': rv.Int})
+    t = rv.create_table(path, {'k': rv.Int, 'x': rv.Int | None})
     model: Model = {'cols': [('k', 'key'), ('x', 'source')], 'rows': {}}
     models = [_copy(model)]  # models[v]: the table at version v
     keys = itertools.count()
@@ -274,7 +274,7 @@ def test_old_versions_keep_old_names_values_and_computed_cells(catalog: Catalog)
     t = rv.create_table('tt/t', {'k': rv.Int, 'x': rv.Int})
     t.insert([{'k': i, 'x': i * 7 if i % 2 else i} for i in range(6)], print_stats=False)  # v1
     t.add_computed_column(y=plus_1000(t.x), on_error='ignore', print_stats=False)  # v2
-    t.add_column(note=rv.String)  # v3
+    t.add_column(note=rv.String | None)  # v3
     t.update({'note': 'hi', 'x': 1}, where=t.k == 1)  # v4
     t.rename_column('note', 'remark')  # v5
     t.drop_column('remark')  # v6
@@ -315,7 +315,7 @@ def test_an_old_version_is_read_only(catalog: Catalog) -> None:
         'insert': lambda: old.insert([{'k': 3}]),
         'update': lambda: old.update({'k': 5}),
         'delete': lambda: old.delete(),
-        'add_column': lambda: old.add_column(z=rv.Int),
+        'add_column': lambda: old.add_column(z=rv.Int | None),
         'add_computed_column': lambda: old.add_computed_column(z=old.k + 1),
         'drop_column': lambda: old.drop_column('k'),
         'rename_column': lambda: old.rename_column('k', 'kk'),

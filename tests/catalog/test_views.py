@@ -30,7 +30,7 @@ def _img(width: int) -> PIL.Image.Image:
 def base(catalog):
     """t(a, b) with rows a = 0..4 and b = 'b0'..'b4'."""
     h.reset_calls()
-    t = rv.create_table('t', {'a': rv.Int, 'b': rv.String})
+    t = rv.create_table('t', {'a': rv.Int, 'b': rv.String | None})
     t.insert([{'a': i, 'b': f'b{i}'} for i in range(5)], print_stats=False)
     return t
 
@@ -70,7 +70,7 @@ def test_sql_filter_rows_enter_and_leave(base):
 
 
 def test_filter_on_image_width_needs_python(catalog):
-    t = rv.create_table('t', {'n': rv.Int, 'img': rv.Image})
+    t = rv.create_table('t', {'n': rv.Int, 'img': rv.Image | None})
     t.insert([{'n': 1, 'img': _img(50)}, {'n': 2, 'img': _img(150)}, {'n': 3}], print_stats=False)
     v = rv.create_view('wide', t.where(t.img.width > 100))
     assert _col(v, 'n') == [2]
@@ -136,14 +136,14 @@ def test_select_with_renamed_column(base):
     assert v.columns() == ['a', 'bee']
     assert v.where(v.a == 2).collect()['bee'] == ['b2']
     versions = len(v.get_versions())
-    base.add_column(c=rv.Int)
+    base.add_column(c=rv.Int | None)
     base.update({'c': 5})  # a column the view does not mirror: no view version
     assert len(v.get_versions()) == versions
     base.update({'b': 'x'}, where=base.a == 2)
     assert v.where(v.a == 2).collect()['bee'] == ['x']
     assert len(v.get_versions()) == versions + 1
     assert 'bee' in v.get_metadata()['columns'] and 'b' not in v.columns()
-    assert 'p.bee' not in repr(v) and '| bee         | String | t.b' in repr(v)
+    assert 'p.bee' not in repr(v) and '| bee         | String | None | t.b' in repr(v)
 
 
 def test_views_of_views_three_levels(base):
@@ -245,7 +245,7 @@ def test_view_rows_are_read_only_but_it_takes_columns(base):
             attempt()
     with pytest.raises(rv.InvalidValueError, match="Cannot drop column 'b' of view 'v'"):
         v.drop_column('b')
-    v.add_column(note=rv.String)
+    v.add_column(note=rv.String | None)
     v.add_computed_column(x=v.a + 1, print_stats=False)
     assert _col(v, 'x') == [4, 5]
     assert base.columns() == ['a', 'b']
@@ -364,8 +364,8 @@ def test_replace_base_refused_while_views_depend(base):
 
 
 def test_drop_column_used_by_a_view_refused(base):
-    base.add_column(c=rv.Int)
-    base.add_column(d=rv.Int)
+    base.add_column(c=rv.Int | None)
+    base.add_column(d=rv.Int | None)
     rv.create_view('mirrors_b', base.select(base.a, base.b))
     rv.create_view('filters_c', base.select(base.a).where(base.c > 0))
     with pytest.raises(rv.InvalidValueError, match="view 'mirrors_b' uses it"):
@@ -390,7 +390,7 @@ def test_metadata_kinds_and_describe(base, capsys):
     v.describe()
     out = capsys.readouterr().out
     assert out.startswith("View 'v' of 't' where a > 1")
-    assert '| a           | Int    | t.a' in out
+    assert '| a           | Int           | t.a' in out
     assert repr(s).startswith("Snapshot 's' of 't' where a < 2 at version 1")
     assert repr(base).startswith("Table 't'")
 
@@ -549,7 +549,7 @@ def test_cli_tables_shows_kinds(base, capsys):
 def test_revert_of_a_column_a_view_uses_refused(base):
     """Was a bug: the revert went through, then every sync failed with KeyError."""
     base.add_computed_column(c=base.a * 2, print_stats=False)
-    base.add_column(d=rv.Int)
+    base.add_column(d=rv.Int | None)
     v = rv.create_view('v', base.select(base.a, base.c).where(base.d == None))  # noqa: E711
     with pytest.raises(
         rv.InvalidValueError,
@@ -558,7 +558,7 @@ def test_revert_of_a_column_a_view_uses_refused(base):
         base.revert()
     assert base.columns() == ['a', 'b', 'c', 'd']
     base.update({'d': 1}, where=base.a == 0)
-    base.add_column(e=rv.Int)
+    base.add_column(e=rv.Int | None)
     base.revert()  # a column no view uses: fine
     base.insert(a=7, print_stats=False)
     assert _col(v, 'c') == [2, 4, 6, 8, 14]
@@ -602,7 +602,9 @@ def test_view_definition_refusals(base):
     with pytest.raises(rv.InvalidValueError, match='A view cannot replace its own base'):
         rv.create_view('t', base, if_exists='replace')
     assert rv.list_tables() == ['t']
-    v = rv.create_view('v', base, additional_columns={'ten': h.times10(base.a), 'note': rv.String})
+    v = rv.create_view(
+        'v', base, additional_columns={'ten': h.times10(base.a), 'note': rv.String | None}
+    )
     assert v.columns() == ['a', 'b', 'ten', 'note']
     assert _col(v, 'ten') == [0, 10, 20, 30, 40]
     with pytest.raises(rv.InvalidValueError, match="uses column 'a' of another table"):

@@ -93,7 +93,7 @@ def test_views_equal_their_filter_after_random_base_writes(catalog, first, ops):
         rv.drop_table(path, force=True, if_not_exists='ignore')
     h.SALT[0] = 1
     try:
-        t = rv.create_table('t', {'a': rv.Int, 'b': rv.String})
+        t = rv.create_table('t', {'a': rv.Int, 'b': rv.String | None})
         if first:
             t.insert([{'a': a, 'b': 'p'} for a in first], print_stats=False)
         t.add_computed_column(s=h.salted(t.a), print_stats=False)
@@ -112,7 +112,7 @@ def test_views_equal_their_filter_after_random_base_writes(catalog, first, ops):
 
 def test_check_rejects_a_view_out_of_line(catalog):
     """The invariant check can fail: a view whose rows differ from the filter is caught."""
-    t = rv.create_table('t', {'a': rv.Int, 'b': rv.String})
+    t = rv.create_table('t', {'a': rv.Int, 'b': rv.String | None})
     t.insert([{'a': a} for a in range(8)], print_stats=False)
     t.add_computed_column(s=h.salted(t.a), print_stats=False)
     v = rv.create_view('v', t.where(t.s > 3))

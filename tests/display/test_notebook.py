@@ -18,7 +18,7 @@ def shout(s: str) -> str:
 
 @pytest.fixture
 def prompts(catalog):
-    t = rv.create_table('prompts', {'prompt': rv.String, 'n': rv.Int})
+    t = rv.create_table('prompts', {'prompt': rv.String | None, 'n': rv.Int | None})
     return t
 
 
@@ -86,7 +86,7 @@ def test_status_repr_is_one_short_line(prompts):
         bad=fails(prompts.prompt), on_error='ignore', print_stats=False
     )
     assert repr(status) == '3 values computed, 3 errors (in bad).'
-    assert repr(prompts.add_column(note=rv.String)) == '1 column added.'
+    assert repr(prompts.add_column(note=rv.String | None)) == '1 column added.'
     assert repr(prompts.update({'n': 5}, where=prompts.n == 1)) == '1 row updated.'
     assert repr(prompts.delete(where=prompts.n == 5)) == '1 row deleted.'
     status = prompts.insert(

@@ -13,7 +13,7 @@ import reverie as rv
 
 @pytest.fixture
 def photos(catalog):
-    t = rv.create_table('photos', {'title': rv.String, 'n': rv.Int, 'img': rv.Image})
+    t = rv.create_table('photos', {'title': rv.String, 'n': rv.Int, 'img': rv.Image | None})
     big = PIL.Image.effect_noise((512, 384), 64).convert('RGB')  # noisy, so it compresses badly
     t.insert(
         [

@@ -25,7 +25,7 @@ def picky(x: int) -> bool:
 
 
 def _table() -> rv.Table:
-    t = rv.create_table('cf', {'i': rv.Int, 's': rv.String}, if_exists='replace')
+    t = rv.create_table('cf', {'i': rv.Int | None, 's': rv.String}, if_exists='replace')
     t.insert([{'i': None if k % 4 == 3 else k, 's': f'r{k}'} for k in range(12)], print_stats=False)
     return t
 

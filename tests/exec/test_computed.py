@@ -92,7 +92,7 @@ def test_incremental_insert_computes_only_new_rows(catalog, capsys):
 
 
 def test_null_input_gives_null_without_call(catalog):
-    t = rv.create_table('nulls', {'w': rv.String})
+    t = rv.create_table('nulls', {'w': rv.String | None})
     t.insert([{'w': None}, {'w': 'a'}], print_stats=False)
     t.add_computed_column(loud=shout(t.w), print_stats=False)
     assert t.collect()['loud'] == [None, 'A']
@@ -156,7 +156,7 @@ def test_type_error_at_definition_touches_nothing(catalog):
     before = t.collect()
     with pytest.raises(
         rv.TypeMismatchError,
-        match=r"Argument 's' of shout\(\) expects Required\[String\], but n has type Int",
+        match=r"Argument 's' of shout\(\) expects String, but n has type Int",
     ):
         t.add_computed_column(bad=shout(t.n))
     with pytest.raises(rv.TypeMismatchError, match="Argument 's' of shout"):

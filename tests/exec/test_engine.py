@@ -29,7 +29,7 @@ def describe_required(s: str) -> str:
 
 
 def test_one_null_rule_in_select_and_computed_columns(catalog):
-    t = rv.create_table('nulls', {'s': rv.String})
+    t = rv.create_table('nulls', {'s': rv.String | None})
     t.insert([{'s': 'a'}, {'s': None}], print_stats=False)
     t.add_computed_column(opt=describe_optional(t.s), print_stats=False)
     t.add_computed_column(req=describe_required(t.s), print_stats=False)
@@ -71,7 +71,8 @@ _rows = st.lists(
 @given(rows=_rows)
 def test_sql_pushdown_equals_python_evaluation(catalog, rows):
     t = rv.create_table(
-        f'push{next(_names)}', {'i': rv.Int, 'j': rv.Int, 'f': rv.Float, 's': rv.String}
+        f'push{next(_names)}',
+        {'i': rv.Int | None, 'j': rv.Int | None, 'f': rv.Float | None, 's': rv.String | None},
     )
     t.insert(rows, print_stats=False)
     for name, build in _EXPRESSIONS.items():
@@ -158,7 +159,7 @@ def catalog_table_name(catalog, t) -> str:
 
 
 def test_add_index_and_point_lookup(catalog):
-    t = rv.create_table('idx', {'i': rv.Int, 'meta': rv.Json})
+    t = rv.create_table('idx', {'i': rv.Int, 'meta': rv.Json | None})
     t.insert([{'i': k} for k in range(200)], print_stats=False)
     t.add_index(t.i)
     with pytest.raises(rv.AlreadyExistsError, match='already has an index'):

@@ -35,7 +35,7 @@ def maybe(x: int) -> str | None:
 
 @pytest.fixture
 def t(catalog):
-    t = rv.create_table('plain', {'x': rv.Int})
+    t = rv.create_table('plain', {'x': rv.Int | None})
     t.insert([{'x': v} for v in (1, 2, 3, 4, None)], print_stats=False)
     return t
 

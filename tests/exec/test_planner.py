@@ -63,7 +63,7 @@ def _python(fn, s):
 )
 @given(strings=_strings, pattern=_text, repl=_text, chars=_text)
 def test_string_twins_in_sql_equal_python(catalog, strings, pattern, repl, chars):
-    t = rv.create_table(f'twins{next(_names)}', {'s': rv.String})
+    t = rv.create_table(f'twins{next(_names)}', {'s': rv.String | None})
     t.insert([{'s': s} for s in strings], print_stats=False)
     twins = _twins(pattern, repl, chars)
     for name, (build, _) in twins.items():
@@ -95,7 +95,7 @@ def test_string_twins_in_sql_equal_python(catalog, strings, pattern, repl, chars
     ],
 )
 def test_a_string_filter_runs_in_sql(sqlite_catalog, build, sql_text):
-    t = rv.create_table('filters', {'s': rv.String})
+    t = rv.create_table('filters', {'s': rv.String | None})
     t.insert(
         [{'s': s} for s in ['50%_off', 'a_b', 'ab%', ' x\u3000', 'aa', None]], print_stats=False
     )

@@ -21,7 +21,7 @@ def days_after(ts: datetime.datetime, start: datetime.date) -> int:
 
 @pytest.fixture
 def events(catalog):
-    t = rv.create_table('events', {'label': rv.String, 'ts': rv.Timestamp, 'meta': rv.Json})
+    t = rv.create_table('events', {'label': rv.String, 'ts': rv.Timestamp, 'meta': rv.Json | None})
     t.insert(
         [
             {'label': 'a', 'ts': datetime.datetime(2026, 1, 1, 12, tzinfo=UTC), 'meta': ['a', 2]},

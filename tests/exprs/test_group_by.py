@@ -8,7 +8,7 @@ from reverie.functions import count, max, mean, min, sum
 
 @pytest.fixture
 def t(catalog):
-    t = rv.create_table('g', {'kind': rv.String, 'n': rv.Int, 'x': rv.Float})
+    t = rv.create_table('g', {'kind': rv.String, 'n': rv.Int | None, 'x': rv.Float | None})
     rows = [{'kind': k, 'n': i, 'x': i / 2} for i, k in enumerate('aabbbc')]
     rows.append({'kind': 'c', 'n': None, 'x': None})
     t.insert(rows, print_stats=False)

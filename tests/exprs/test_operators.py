@@ -21,7 +21,9 @@ _INT = st.integers(min_value=-(2**62), max_value=2**62)
 
 @pytest.fixture
 def nums(catalog):
-    t = rv.create_table('nums', {'a': rv.Int, 'b': rv.Int, 'x': rv.Float, 's': rv.String})
+    t = rv.create_table(
+        'nums', {'a': rv.Int, 'b': rv.Int, 'x': rv.Float | None, 's': rv.String | None}
+    )
     t.insert(
         [
             {'a': 7, 'b': 2, 'x': 2.5, 's': 'ab'},
@@ -41,7 +43,9 @@ def nums(catalog):
 )
 @given(pairs=st.lists(st.tuples(_INT, _INT.filter(lambda v: v != 0)), min_size=1, max_size=6))
 def test_floor_div_and_mod_in_sql_equal_python(catalog, pairs):
-    t = rv.create_table(f't{next(_names)}', {'a': rv.Int, 'b': rv.Int, 'q': rv.Int, 'r': rv.Int})
+    t = rv.create_table(
+        f't{next(_names)}', {'a': rv.Int, 'b': rv.Int, 'q': rv.Int | None, 'r': rv.Int | None}
+    )
     t.insert([{'a': a, 'b': b} for a, b in pairs], print_stats=False)
     t.update({'q': t.a // t.b, 'r': t.a % t.b})  # computed by the database
     rs = t.select(t.a, t.b, t.q, t.r, pq=t.a // t.b, pr=t.a % t.b).collect()  # by Python
@@ -109,7 +113,7 @@ def test_computed_columns_with_new_operators_survive_reload(nums, catalog):
 
 @pytest.fixture
 def docs(catalog):
-    t = rv.create_table('docs', {'j': rv.Json, 'n': rv.Int})
+    t = rv.create_table('docs', {'j': rv.Json | None, 'n': rv.Int})
     t.insert(
         [
             {'j': {'items': [{'name': 'a', 'v': 1}, {'name': 'b', 'v': 2}, {'name': 'c'}]}, 'n': 1},
@@ -166,5 +170,5 @@ def test_astype_required(docs):
     rs = docs.select(docs.first, docs.first.errormsg).collect()
     assert rs['first'] == [1, None, None]
     assert rs['first_errormsg'][0] is None
-    assert 'cannot become Required[Int]' in rs['first_errormsg'][1]
+    assert 'cannot become Int' in rs['first_errormsg'][1]
     assert docs.j.astype(rv.Required[rv.Int]).col_type == rv.Required[rv.Int]

@@ -13,7 +13,14 @@ import reverie as rv
 @pytest.fixture
 def pets(catalog):
     t = rv.create_table(
-        'pets', {'kind': rv.String, 'n': rv.Int, 'w': rv.Float, 'meta': rv.Json, 'img': rv.Image}
+        'pets',
+        {
+            'kind': rv.String | None,
+            'n': rv.Int,
+            'w': rv.Float | None,
+            'meta': rv.Json | None,
+            'img': rv.Image | None,
+        },
     )
     t.insert(
         [

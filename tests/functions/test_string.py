@@ -102,7 +102,7 @@ _TEXT = st.text(
 )
 @given(values=st.lists(_TEXT, min_size=1, max_size=5))
 def test_string_functions_equal_python(catalog, values):
-    t = rv.create_table(f's{next(_names)}', {'s': rv.String})
+    t = rv.create_table(f's{next(_names)}', {'s': rv.String | None})
     t.insert([{'s': v} for v in values] + [{'s': None}], print_stats=False)
     rs = t.select(t.s, **{name: build(t.s) for name, (build, _) in CASES.items()}).collect()
     for row in rs:
@@ -131,7 +131,7 @@ def test_string_functions_in_computed_columns_survive_reload(catalog):
 
 
 def test_format_join_and_errors(catalog):
-    t = rv.create_table('t', {'tpl': rv.String, 'n': rv.Int, 'words': rv.Json})
+    t = rv.create_table('t', {'tpl': rv.String, 'n': rv.Int, 'words': rv.Json | None})
     t.insert(tpl='{} has {} legs', n=4, words=['a', 'b'])
     t.insert(tpl='missing {}', n=2, words=None)
     rs = t.select(

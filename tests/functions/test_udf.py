@@ -18,13 +18,13 @@ def test_types_from_hints():
         return []
 
     assert [str(p.col_type) for p in f.params] == [
-        'Required[String]',
-        'Required[Int]',
-        'Required[Float]',
-        'Required[Bool]',
-        'Required[Timestamp]',
-        'Required[Json]',
-        'Required[Image]',
+        'String',
+        'Int',
+        'Float',
+        'Bool',
+        'Timestamp',
+        'Json',
+        'Image',
     ]
     assert f.return_type == rv.Json
     assert not f.is_async
@@ -36,7 +36,7 @@ def test_optional_and_default_params_are_nullable():
     def f(a: str | None, b: int = 3) -> str:
         return ''
 
-    assert [p.col_type for p in f.params] == [rv.String, rv.Int]
+    assert [p.col_type for p in f.params] == [rv.String | None, rv.Int | None]
     f(None)  # allowed: a is Optional
 
 
@@ -94,16 +94,14 @@ def test_repr():
 
     assert repr(fetch) == (
         '<Function async tests.functions.test_udf.test_repr.<locals>.fetch'
-        '(url: Required[String], n: Int) -> String>'
+        '(url: String, n: Int | None) -> String>'
     )
 
 
 @pytest.mark.parametrize(
     ('call', 'match'),
     [
-        pytest.param(
-            lambda f: f(1), r"Argument 's' of f\(\) expects Required\[String\], got 1", id='literal'
-        ),
+        pytest.param(lambda f: f(1), r"Argument 's' of f\(\) expects String, got 1", id='literal'),
         pytest.param(lambda f: f(None), r"Argument 's' of f\(\) must not be None", id='none'),
         pytest.param(lambda f: f('a', 'b'), r'f\(\): too many positional arguments', id='arity'),
         pytest.param(lambda f: f(t='a'), r"f\(\): missing a required argument: 's'", id='keyword'),

@@ -59,15 +59,15 @@ def _rows():
 
 
 SCHEMA = {
-    'name': rv.String,
-    'n': rv.Required[rv.Int],
-    'k': rv.Int,
-    'x': rv.Float,
-    'ok': rv.Bool,
-    'at': rv.Timestamp,
-    'day': rv.Date,
-    'meta': rv.Json,
-    'img': rv.Image,
+    'name': rv.String | None,
+    'n': rv.Int,
+    'k': rv.Int | None,
+    'x': rv.Float | None,
+    'ok': rv.Bool | None,
+    'at': rv.Timestamp | None,
+    'day': rv.Date | None,
+    'meta': rv.Json | None,
+    'img': rv.Image | None,
 }
 
 
@@ -84,19 +84,21 @@ def _plain(t, *names):
 
 def test_dataframe_round_trip(original):
     df = original.select(*(original[c] for c in SCHEMA if c != 'img')).collect().to_pandas()
-    copy = rv.create_table('copy', source=df, schema_overrides={'k': rv.Int, 'day': rv.Date})
+    copy = rv.create_table(
+        'copy', source=df, schema_overrides={'k': rv.Int | None, 'day': rv.Date | None}
+    )
     names = [c for c in SCHEMA if c != 'img']
     assert copy.columns() == names
     md = copy.get_metadata()['columns']
-    assert {c: md[c]['type_'] for c in names} == {
-        'name': 'String',
-        'n': 'Int',
-        'k': 'Int',
-        'x': 'Float',
-        'ok': 'Bool',
-        'at': 'Timestamp',
-        'day': 'Date',
-        'meta': 'Json',
+    assert {c: md[c]['type_'] for c in names} == {  # inferred: nullable, as in Pixeltable
+        'name': 'String | None',
+        'n': 'Int | None',
+        'k': 'Int | None',
+        'x': 'Float | None',
+        'ok': 'Bool | None',
+        'at': 'Timestamp | None',
+        'day': 'Date | None',
+        'meta': 'Json | None',
     }
     assert _plain(copy, *names) == _plain(original, *names)
     copy.insert(df, print_stats=False)  # and insert() takes the DataFrame too
@@ -107,8 +109,8 @@ def test_dataframe_with_image_column_by_override(catalog, tmp_path):
     pd = pytest.importorskip('pandas')
     (tmp_path / 'a.png').write_bytes(_png((1, 2, 3)))
     df = pd.DataFrame({'photo': [str(tmp_path / 'a.png'), None], 'label': ['a', 'b']})
-    t = rv.create_table('pics', source=df, schema_overrides={'photo': rv.Image})
-    assert t.get_metadata()['columns']['photo']['type_'] == 'Image'
+    t = rv.create_table('pics', source=df, schema_overrides={'photo': rv.Image | None})
+    assert t.get_metadata()['columns']['photo']['type_'] == 'Image | None'
     assert t.select(w=t.photo.width).collect()['w'] == [6, None]
 
 
@@ -117,16 +119,16 @@ def test_csv_round_trip(original, tmp_path):
     path = tmp_path / 'rows.csv'
     original.select(*(original[c] for c in names)).collect().to_pandas().to_csv(path, index=False)
     # to_pandas() gives an Int column with nulls as float (10.0 in the CSV): say it is Int.
-    copy = rv.create_table('copy', source=str(path), schema_overrides={'k': rv.Int})
+    copy = rv.create_table('copy', source=str(path), schema_overrides={'k': rv.Int | None})
     md = copy.get_metadata()['columns']
-    assert [md[c]['type_'] for c in names] == [
-        'String',
-        'Int',
-        'Int',
-        'Float',
-        'Bool',
-        'Timestamp',
-        'Date',
+    assert [md[c]['type_'] for c in names] == [  # inferred: nullable, as in Pixeltable
+        'String | None',
+        'Int | None',
+        'Int | None',
+        'Float | None',
+        'Bool | None',
+        'Timestamp | None',
+        'Date | None',
     ]
     assert _plain(copy, *names) == _plain(original, *names)
     copy.insert(path, print_stats=False)
@@ -138,7 +140,9 @@ def test_csv_json_column_and_relative_image_paths(catalog, tmp_path):
     (tmp_path / 'photos' / 'a.png').write_bytes(_png((9, 9, 9)))
     path = tmp_path / 'data.csv'
     path.write_text('photo,meta\nphotos/a.png,"{""k"": [1, 2]}"\n,\n')
-    t = rv.create_table('pics', source=path, schema_overrides={'photo': rv.Image, 'meta': rv.Json})
+    t = rv.create_table(
+        'pics', source=path, schema_overrides={'photo': rv.Image | None, 'meta': rv.Json | None}
+    )
     assert t.select(t.meta, w=t.photo.width).collect().raw_rows() == [
         ({'k': [1, 2]}, 6),
         (None, None),
@@ -156,12 +160,12 @@ def test_parquet_round_trip(original, tmp_path, images):
     def types(t):
         return {c: m['type_'] for c, m in t.get_metadata()['columns'].items()}
 
-    assert types(copy) == types(original)  # Required[Int], Image, Json ... exactly
+    assert types(copy) == types(original)  # Int, Image | None, Json | None ... exactly
     assert _plain(copy, *SCHEMA) == _plain(original, *SCHEMA)  # same images, same media refs
     # A query exports too, expressions included.
     q = original.select(original.name, w=original.img.width).where(original.n > 1)
     q_copy = rv.create_table('q', source=rv.io.export_parquet(q, tmp_path / 'q.parquet'))
-    assert types(q_copy) == {'name': 'String', 'w': 'Int'}
+    assert types(q_copy) == {'name': 'String | None', 'w': 'Int | None'}
     assert sorted(q_copy.collect().raw_rows(), key=repr) == [('cat', None), (None, 3)]
 
 
@@ -195,7 +199,9 @@ def test_image_folder_round_trip(original, tmp_path):
 
 def test_image_folder_loads_in_hugging_face_datasets(sqlite_catalog, tmp_path):
     datasets = pytest.importorskip('datasets')
-    t = rv.create_table('pics', {'img': rv.Image, 'label': rv.String, 'n': rv.Int})
+    t = rv.create_table(
+        'pics', {'img': rv.Image | None, 'label': rv.String | None, 'n': rv.Int | None}
+    )
     t.insert(
         [{'img': _png((i * 40, 0, 0)), 'label': f'l{i}', 'n': i} for i in range(3)],
         print_stats=False,
@@ -210,11 +216,11 @@ def test_image_folder_loads_in_hugging_face_datasets(sqlite_catalog, tmp_path):
 
 
 def test_insert_from_json_and_jsonl(catalog, tmp_path):
-    t = rv.create_table('t', {'s': rv.String, 'meta': rv.Json})
+    t = rv.create_table('t', {'s': rv.String | None, 'meta': rv.Json | None})
     (tmp_path / 'rows.json').write_text(json.dumps([{'s': 'a', 'meta': {'x': 1}}, {'s': 'b'}]))
     (tmp_path / 'rows.jsonl').write_text('{"s": "c", "meta": [1]}\n\n{"s": "d"}\n')
     t.insert(str(tmp_path / 'rows.json'), print_stats=False)
     t.insert(tmp_path / 'rows.jsonl', print_stats=False)
     assert t.collect().raw_rows() == [('a', {'x': 1}), ('b', None), ('c', [1]), ('d', None)]
     inferred = rv.create_table('u', source=str(tmp_path / 'rows.json'))
-    assert inferred.get_metadata()['columns']['meta']['type_'] == 'Json'
+    assert inferred.get_metadata()['columns']['meta']['type_'] == 'Json | None'

@@ -67,7 +67,7 @@ def test_create_table_from_source_refusals(catalog, tmp_path):
     with pytest.raises(rv.InvalidValueError, match=r'mixes values of kinds'):
         rv.create_table('u', source=[{'x': 1}, {'x': rv.String}])
     assert rv.list_tables() == []
-    t = rv.create_table('u', source=rows, schema_overrides={'gone': rv.Int})
+    t = rv.create_table('u', source=rows, schema_overrides={'gone': rv.Int | None})
     assert t.collect().raw_rows() == [('a', None)]
 
 

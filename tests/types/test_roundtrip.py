@@ -76,15 +76,15 @@ _array_2d = st.integers(1, 3).flatmap(
 
 # type id -> (column type, strategy, expected-value function)
 CASES = {
-    'String': (rv.String, _text, lambda v: v),
-    'Int': (rv.Int, st.integers(-(2**63), 2**63 - 1), lambda v: v),
-    'Float': (rv.Float, st.floats(allow_nan=False), lambda v: v),
-    'Bool': (rv.Bool, st.booleans(), lambda v: v),
-    'Timestamp': (rv.Timestamp, _naive_ts | _aware_ts, _utc),
-    'Date': (rv.Date, st.dates(), lambda v: v),
-    'Json': (rv.Json, _json, lambda v: v),
-    'Array': (rv.Array, _array_1d | _array_2d, lambda v: v),
-    'Image': (rv.Image, _images(), _image_key),
+    'String': (rv.String | None, _text, lambda v: v),
+    'Int': (rv.Int | None, st.integers(-(2**63), 2**63 - 1), lambda v: v),
+    'Float': (rv.Float | None, st.floats(allow_nan=False), lambda v: v),
+    'Bool': (rv.Bool | None, st.booleans(), lambda v: v),
+    'Timestamp': (rv.Timestamp | None, _naive_ts | _aware_ts, _utc),
+    'Date': (rv.Date | None, st.dates(), lambda v: v),
+    'Json': (rv.Json | None, _json, lambda v: v),
+    'Array': (rv.Array | None, _array_1d | _array_2d, lambda v: v),
+    'Image': (rv.Image | None, _images(), _image_key),
 }
 
 
@@ -139,15 +139,15 @@ def test_roundtrip_through_new_process(catalog, db_url, tmp_path):
     t = rv.create_table(
         'd/all',
         {
-            's': rv.String,
-            'i': rv.Int,
-            'f': rv.Float,
-            'b': rv.Bool,
-            'ts': rv.Timestamp,
-            'day': rv.Date,
-            'j': rv.Json,
-            'a': rv.Array,
-            'img': rv.Image,
+            's': rv.String | None,
+            'i': rv.Int | None,
+            'f': rv.Float | None,
+            'b': rv.Bool | None,
+            'ts': rv.Timestamp | None,
+            'day': rv.Date | None,
+            'j': rv.Json | None,
+            'a': rv.Array | None,
+            'img': rv.Image | None,
         },
     )
     img = PIL.Image.new('RGB', (4, 3), (10, 20, 30))

@@ -22,7 +22,7 @@ MODELS = {
 
 @pytest.fixture
 def table(sqlite_catalog, tmp_path: Path):
-    t = rv.create_table('scenes', {'prompt': rv.String, 'source_image': rv.Image})
+    t = rv.create_table('scenes', {'prompt': rv.String, 'source_image': rv.Image | None})
     photo = tmp_path / 'fox.png'
     PIL.Image.new('RGB', (96, 64), 'orange').save(photo)
     t.insert(

@@ -25,7 +25,7 @@ def server(monkeypatch):
 
 @pytest.fixture
 def table(sqlite_catalog, tmp_path: Path):
-    t = rv.create_table('r', {'prompt': rv.String, 'img': rv.Image, 'img2': rv.Image})
+    t = rv.create_table('r', {'prompt': rv.String, 'img': rv.Image | None, 'img2': rv.Image | None})
     a, b = tmp_path / 'a.png', tmp_path / 'b.png'
     PIL.Image.new('RGB', (32, 24), 'red').save(a)
     PIL.Image.new('RGB', (24, 32), 'blue').save(b)
@@ -46,7 +46,7 @@ def test_bad_literal_img_reference_refused_at_definition(server, table):
 
 
 def test_bad_reference_from_a_column_is_an_error_cell_without_a_call(server, table):
-    table.add_column(p2=rv.String)
+    table.add_column(p2=rv.String | None)
     table.update({'p2': 'blend <img>0</img> and <img>5</img>'})
     table.add_computed_column(
         mixed=reve.remix(table.p2, images=[table.img, table.img2]), on_error='ignore'
