@@ -18,11 +18,11 @@ from reverie import types as ts
 from reverie.catalog import definitions
 from reverie.catalog.catalog import Catalog
 from reverie.catalog.estimates import estimate, stored_rows
-from reverie.catalog.options import keep_existing
+from reverie.catalog.options import check_if_exists, keep_existing
 from reverie.catalog.paths import check_column_name, name_of
 from reverie.catalog.propagate import views_using
 from reverie.catalog.revert import revert_latest
-from reverie.catalog.runs import Operation, compute, finish
+from reverie.catalog.runs import Operation, check_on_error, compute, finish
 from reverie.catalog.status import UpdateStatus
 from reverie.errors import (
     AlreadyExistsError,
@@ -157,6 +157,65 @@ def estimate_computed_column(
     others = tuple(c for c in schema.columns if c.name != name)
     hypothetical = dataclasses.replace(schema, columns=(*others, new))
     return estimate(catalog, hypothetical, stored_rows(catalog, schema, None), {-1}, op)
+
+
+@dataclasses.dataclass(frozen=True)
+class ComputedRequest:
+    """How ``add_computed_column`` was asked to add its column."""
+
+    if_exists: str
+    op: Operation
+    on_error: OnError
+    print_stats: bool
+    stored: bool = True
+
+    def __post_init__(self) -> None:
+        check_on_error(self.on_error)
+        object.__setattr__(self, 'if_exists', check_if_exists(self.if_exists))
+        if not isinstance(self.stored, bool):
+            raise InvalidValueError(f'stored must be True or False, got {self.stored!r}.')
+
+
+def estimate_new_column(
+    catalog: Catalog,
+    current: TableSchema,
+    name: str,
+    value: Any,
+    request: ComputedRequest,
+) -> Any:
+    """The ``Estimate`` of adding the column (``dry_run=True``): nothing added or sent."""
+    if not request.stored:
+        raise InvalidValueError(
+            'add_computed_column(stored=False, dry_run=True): nothing to price; an '
+            'unstored column computes nothing now and calls no paid function.'
+        )
+    node, _ = computed_column(current, name, value)
+    return estimate_computed_column(catalog, current, name, node, request.op)
+
+
+def add_computed(
+    catalog: Catalog,
+    current: TableSchema,
+    name: str,
+    value: Any,
+    request: ComputedRequest,
+) -> UpdateStatus:
+    """Add the column (replacing one of that name if asked) and fill it, unless unstored."""
+    room = make_room(catalog, current.id, name, request.if_exists, 'to redefine it', current)
+    if room is None:
+        return UpdateStatus()
+    node, _ = computed_column(room, name, value)
+    if not request.stored:
+        return add_unstored_column(catalog, room, name, node)
+    return fill_computed_column(
+        catalog,
+        room,
+        name,
+        node,
+        request.op,
+        on_error=request.on_error,
+        print_stats=request.print_stats,
+    )
 
 
 def fill_computed_column(

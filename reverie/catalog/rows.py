@@ -88,40 +88,7 @@ def prepare_rows(
 
     for i, row in enumerate(rows):
         try:
-            if not isinstance(row, dict):
-                raise InvalidValueError(
-                    f'Row {i} of the insert into {table!r} is a {type(row).__name__}; pass a '
-                    'dict of column name to value.'
-                )
-            out: dict[str, Any] = {}
-            for name, value in row.items():
-                entry = plan.get(name)
-                if entry is None:
-                    raise _unknown_column(table, name, i, computed, list(writable))
-                col, key, is_image, plain, validate, to_db = entry
-                if type(value) is plain and ts.plain_value_ok(value):
-                    out[key] = value  # the common case, without the validator's call
-                elif value is None:
-                    if not col.col_type.nullable:
-                        raise InvalidValueError(
-                            f'Column {name!r} (table {table!r}, row {i}) cannot be None: '
-                            f'{required_hint(col.col_type)}'
-                        )
-                    out[key] = None
-                elif is_image:
-                    pending_images.append((out, key, value, i, name))
-                else:
-                    try:
-                        out[key] = validate(value) if to_db is None else to_db(validate(value))
-                    except (TypeError, ValueError):
-                        out[key] = convert_value(col.col_type, value, table, name, i)
-            for col in required:
-                if col.name not in row:
-                    raise InvalidValueError(
-                        f'Column {col.name!r} (table {table!r}, row {i}) is missing; every row '
-                        f'needs a value for it: {required_hint(col.col_type)}'
-                    )
-            good.append((i, out))
+            good.append((i, _prepare_row(i, row, plan, table, computed, required, pending_images)))
         except InvalidValueError as e:
             if not skip_bad:
                 raise
@@ -133,6 +100,52 @@ def prepare_rows(
     return PreparedRows(
         [r for i, r in good if i not in bad_ids], sorted(rejected, key=lambda x: x[0])
     )
+
+
+def _prepare_row(
+    i: int,
+    row: Any,
+    plan: dict[str, tuple[Any, str, bool, type | None, Any, Any]],
+    table: str,
+    computed: set[str],
+    required: list[Any],
+    pending_images: list[tuple[dict[str, Any], str, Any, int, str]],
+) -> dict[str, Any]:
+    """Row ``i`` as SQL values; its images are queued in ``pending_images`` to load later."""
+    if not isinstance(row, dict):
+        raise InvalidValueError(
+            f'Row {i} of the insert into {table!r} is a {type(row).__name__}; pass a '
+            'dict of column name to value.'
+        )
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        entry = plan.get(name)
+        if entry is None:
+            raise _unknown_column(table, name, i, computed, list(plan))
+        col, key, is_image, plain, validate, to_db = entry
+        if type(value) is plain and ts.plain_value_ok(value):
+            out[key] = value  # the common case, without the validator's call
+        elif value is None:
+            if not col.col_type.nullable:
+                raise InvalidValueError(
+                    f'Column {name!r} (table {table!r}, row {i}) cannot be None: '
+                    f'{required_hint(col.col_type)}'
+                )
+            out[key] = None
+        elif is_image:
+            pending_images.append((out, key, value, i, name))
+        else:
+            try:
+                out[key] = validate(value) if to_db is None else to_db(validate(value))
+            except (TypeError, ValueError):
+                out[key] = convert_value(col.col_type, value, table, name, i)
+    for col in required:
+        if col.name not in row:
+            raise InvalidValueError(
+                f'Column {col.name!r} (table {table!r}, row {i}) is missing; every row '
+                f'needs a value for it: {required_hint(col.col_type)}'
+            )
+    return out
 
 
 def _plain_columns(

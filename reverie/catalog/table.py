@@ -206,6 +206,7 @@ class Table(TableReads, SearchMethods):
     def add_computed_column(
         self,
         *,
+        stored: bool = True,
         on_error: OnError = 'abort',
         if_exists: Literal['error', 'ignore', 'replace', 'replace_force'] = 'error',
         print_stats: bool = True,
@@ -224,37 +225,13 @@ class Table(TableReads, SearchMethods):
             >>> t.add_computed_column(loud=shout(t.prompt))  # doctest: +SKIP
             Added 2 column values with 0 errors in 0.01 s (180.00 rows/s)
         """
-        check_on_error(on_error)
-        if_exists = check_if_exists(if_exists)
-        current = self._writable('add a computed column to')
-        stored = new.pop('stored') if isinstance(new.get('stored'), bool) else True
-        name, value = columns.one_computed_column(new)
         op = Operation.of(self._catalog, budget)
-        if not stored:
-            if dry_run:
-                raise InvalidValueError(
-                    'add_computed_column(stored=False, dry_run=True): nothing to price; an '
-                    'unstored column computes nothing now and calls no paid function.'
-                )
-            room = columns.make_room(
-                self._catalog, self._id, name, if_exists, 'to redefine it', current
-            )
-            if room is None:
-                return UpdateStatus()
-            node, _ = columns.computed_column(room, name, value)
-            return columns.add_unstored_column(self._catalog, room, name, node)
+        request = columns.ComputedRequest(if_exists, op, on_error, print_stats, stored)
+        current = self._writable('add a computed column to')
+        name, value = columns.one_computed_column(new)
         if dry_run:
-            node, _ = columns.computed_column(current, name, value)
-            return columns.estimate_computed_column(self._catalog, current, name, node, op)
-        room = columns.make_room(
-            self._catalog, self._id, name, if_exists, 'to redefine it', current
-        )
-        if room is None:
-            return UpdateStatus()
-        node, _ = columns.computed_column(room, name, value)
-        return columns.fill_computed_column(
-            self._catalog, room, name, node, op, on_error=on_error, print_stats=print_stats
-        )
+            return columns.estimate_new_column(self._catalog, current, name, value, request)
+        return columns.add_computed(self._catalog, current, name, value, request)
 
     def drop_column(
         self, column: str | Expr, *, if_not_exists: Literal['error', 'ignore'] = 'error'

@@ -139,11 +139,10 @@ class Params:
     """The parameters of a paid function, declared once: its signature and column types.
 
     A positional parameter is required unless ``defaults`` names it; a keyword-only one
-    defaults to ``defaults.get(name)`` (None), or is required when its type is not nullable
-    and ``defaults`` does not name it.
+    defaults to ``defaults.get(name)`` (None) and takes None, unless ``required`` names it.
 
     Examples:
-        >>> p = Params({'prompt': ts.Required[ts.String]}, {'model': ts.String}, {'model': 'm'})
+        >>> p = Params({'prompt': ts.String}, {'model': ts.String}, {'model': 'm'})
         >>> p.signature()
         <Signature (prompt, *, model='m')>
     """
@@ -151,19 +150,23 @@ class Params:
     positional: Mapping[str, ts.ColumnType]
     keyword: Mapping[str, ts.ColumnType] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    required: frozenset[str] = frozenset()
 
     @property
     def types(self) -> dict[str, ts.ColumnType]:
-        """The column type of every parameter."""
-        return {**self.positional, **self.keyword}
+        """The column type of every parameter (an optional keyword's takes None)."""
+        keyword = {
+            k: t if k in self.required else t.copy(nullable=True) for k, t in self.keyword.items()
+        }
+        return {**self.positional, **keyword}
 
     def signature(self) -> inspect.Signature:
         """The Python signature: ``(positional..., *, keyword...)``."""
         P = inspect.Parameter
         where = P.POSITIONAL_OR_KEYWORD
         params = [P(k, where, default=self.defaults.get(k, P.empty)) for k in self.positional]
-        for name, col_type in self.keyword.items():
-            required = not col_type.nullable and name not in self.defaults
+        for name in self.keyword:
+            required = name in self.required and name not in self.defaults
             default = P.empty if required else self.defaults.get(name)
             params.append(P(name, P.KEYWORD_ONLY, default=default))
         return inspect.Signature(params)

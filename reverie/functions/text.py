@@ -340,7 +340,11 @@ def paid_text_function(
     return PaidFunction(
         prepare_call,
         pool_for=pool_for,
-        params=Params(dict([arg]), {'model': ts.Required[ts.String], **options, 'cache': ts.Bool}),
+        params=Params(
+            dict([arg]),
+            {'model': ts.String, **options, 'cache': ts.Bool},
+            required=frozenset({'model'}),
+        ),
         name=service.operation,
         path=f'reverie.functions.{service.name}.{service.operation}',
         return_type=service.return_type,

@@ -33,7 +33,7 @@ from reverie.functions.images.registry import (
 from reverie.functions.paid import PaidFunction, Params
 
 _VERBS: tuple[Verb, ...] = ('create', 'edit', 'remix')
-_OPTIONS = {'model': ts.Required[ts.String], 'aspect_ratio': ts.String, 'options': ts.Json}
+_OPTIONS = {'model': ts.String, 'aspect_ratio': ts.String, 'options': ts.Json}
 _POSITIONAL: dict[Verb, dict[str, ts.ColumnType]] = {
     'create': {'prompt': ts.Required[ts.String]},
     'edit': {'image': ts.Required[ts.Image], 'instruction': ts.Required[ts.String]},
@@ -115,7 +115,7 @@ def verb_function(provider_name: str, verb: Verb) -> PaidFunction:
         request_builder(verb),
         name=verb,
         path=f'{__name__}.{provider_name}_{verb}',
-        params=Params(_POSITIONAL[verb], _OPTIONS),
+        params=Params(_POSITIONAL[verb], _OPTIONS, required=frozenset({'model'})),
         check_call=call_checker(provider_name, verb),
     )
 
