@@ -184,6 +184,33 @@ class _Flight:
     source: dict[str, Any]
 
 
+class Once:
+    """An async step run once for all the calls that need it (``fn``; a failed one again).
+
+    The calls waiting for it wake together (not one by one, as behind a lock), so they
+    reach their next step (``Batch``) together.
+    """
+
+    def __init__(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self.fn = fn
+        self.done = False
+        self._task: asyncio.Future[None] | None = None
+
+    async def __call__(self) -> None:
+        if self.done:
+            return
+        if self._task is None:
+            self._task = asyncio.ensure_future(self.fn())
+        task = self._task
+        try:
+            await asyncio.shield(task)
+        except BaseException:
+            if task.done() and self._task is task:  # failed: the next call tries again
+                self._task = None
+            raise
+        self.done = True
+
+
 class Batch(Generic[T, R]):
     """Calls that arrive together share one run of ``fn`` (one transaction: group commit).
 
@@ -205,6 +232,8 @@ class Batch(Generic[T, R]):
         """``fn``'s result for ``item``, computed in a batch with the callers beside it."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
+        if len(self._waiting) == 1 and not self._lock.locked():
+            await asyncio.sleep(0)  # the calls started beside this one join its batch
         async with self._lock:
             if not future.done():
                 batch, self._waiting = self._waiting, []
@@ -284,8 +313,7 @@ class PaidRun:
     in_flight: int = 0
     delivered: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, col) -> call
     _flights: dict[str, asyncio.Future[_Flight]] = field(default_factory=dict)
-    _media_checked: bool = False
-    _media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _check_media: Once = field(init=False)  # one probe, however many first calls start at once
     writes: LedgerWrites = field(init=False)
     holds: BudgetHolds = field(init=False)
     spills: Spills = field(init=False)
@@ -294,6 +322,7 @@ class PaidRun:
         self.writes = LedgerWrites(self.ledger)
         self.holds = BudgetHolds(self.options, self.stats, self.writes, self.table_id)
         self.spills = Spills(self.media, self.writes)
+        self._check_media = Once(self._probe_media)
 
     # -- the call ----------------------------------------------------------------------
     async def call(
@@ -629,13 +658,6 @@ class PaidRun:
             raise
         return prepared.to_cell(done.answer)
 
-    async def _check_media(self) -> None:
-        if self._media_checked:
-            return
-        async with self._media_lock:  # one probe, however many first calls start at once
-            if not self._media_checked:
-                await self._probe_media()
-
     async def _probe_media(self) -> None:
         try:
             await asyncio.to_thread(self.media.check_writable)
@@ -646,7 +668,6 @@ class PaidRun:
                 'REVERIE_MEDIA_DIR), then run `reverie resume`.',
                 reason='storage',
             ) from None
-        self._media_checked = True
 
     def take_delivered(self, keys: list[tuple[int, int]]) -> list[int]:
         """Ledger ids of the answers the cells ``keys`` (row, column) are about to take."""
@@ -717,8 +738,11 @@ class Spills:
 
     media: MediaStore
     writes: LedgerWrites
-    _checked: bool = False
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    take: Once = field(init=False)  # concurrent first calls wait for it together
+    """Move answers noted beside the media files (database was locked) into the journal."""
+
+    def __post_init__(self) -> None:
+        self.take = Once(self._take_spilled)
 
     def note(
         self,
@@ -749,15 +773,6 @@ class Spills:
             return self.media.spill(str(call_id), entry)
         except OSError:
             return None
-
-    async def take(self) -> None:
-        """Move answers noted beside the media files (database was locked) into the journal."""
-        if self._checked:
-            return
-        async with self._lock:  # concurrent first calls wait for it
-            if not self._checked:
-                await self._take_spilled()
-                self._checked = True
 
     async def _take_spilled(self) -> None:
         try:

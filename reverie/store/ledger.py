@@ -335,49 +335,97 @@ class Ledger:
         conn: Connection, fingerprint: str, site: CallSite
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """``find_answers`` inside a transaction the caller holds."""
+        (found,) = Ledger.find_many_in(conn, [(fingerprint, site)])
+        return found
+
+    @staticmethod
+    def find_many_in(
+        conn: Connection, calls: list[tuple[str, CallSite]]
+    ) -> list[tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+        """``find_answers`` of several calls (fingerprint, site), in one query."""
         c = calls_table.c
         answered = sa.and_(
-            c.fingerprint == fingerprint, c.outcome == ANSWERED, c.journal_id.is_not(None)
+            c.fingerprint.in_(sorted({fp for fp, _ in calls})),
+            c.outcome == ANSWERED,
+            c.journal_id.is_not(None),
         )
-        at_site = sa.and_(
-            c.table_id == site.table_id,
-            c.column_id == site.column_id,
-            c.row_id == site.row_id,
-            c.delivered == sa.false(),
+        latest = sa.select(sa.func.max(c.id)).where(answered).group_by(c.fingerprint)
+        query = sa.select(calls_table).where(
+            answered, sa.or_(c.delivered == sa.false(), c.id.in_(latest))
         )
-        latest = sa.select(sa.func.max(c.id)).where(answered).scalar_subquery()
-        query = sa.select(calls_table).where(answered, sa.or_(at_site, c.id == latest))
         rows = [dict(r) for r in conn.execute(query.order_by(c.id.desc())).mappings()]
-        mine = next((r for r in rows if _at(r, site) and not r['delivered']), None)
-        return mine, (rows[0] if rows else None)
+        found = []
+        for fp, site in calls:  # newest first: the cache's answer is the first
+            answers = [r for r in rows if r['fingerprint'] == fp]
+            earlier = next((r for r in answers if _at(r, site) and not r['delivered']), None)
+            found.append((earlier, answers[0] if answers else None))
+        return found
 
     def look_many(
         self, looks: list[Look], gone: Callable[[str], bool], grace: float = CLAIM_GRACE
     ) -> list[Looked]:
         """``find_answers`` and, where asked, ``claim`` for several calls in one transaction.
 
-        A call asking to claim claims only when neither look finds an answer; once claimed,
-        it looks again (the holder journals before it releases: an answer is visible once
-        its claim is free) and gives the claim back if the answer is there now.
+        A call asking to claim claims only when neither look finds an answer. Its claim
+        made, it looks again, as the holder journals before it releases (an answer is
+        visible once its claim is free), and gives the claim back if the answer is there
+        now; on SQLite the write lock, held from the first look, leaves nothing to see.
         """
         with self.store.begin() as conn:
-            return [self._look_in(conn, look, gone, grace) for look in looks]
+            found = self.find_many_in(conn, [(k.fingerprint, k.site) for k in looks])
+            looked = [Looked(*f) for f in found]
+            ask = [i for i, k in enumerate(looks) if k.claim and found[i] == (None, None)]
+            holders = self._claim_many_in(conn, [looks[i] for i in ask], gone, grace)
+            claimed = [i for i, h in zip(ask, holders, strict=True) if h is None]
+            for i, holder in zip(ask, holders, strict=True):
+                looked[i] = Looked(None, None, holder=holder, claimed=holder is None)
+            if claimed and not self.store.is_sqlite:
+                again = self.find_many_in(
+                    conn, [(looks[i].fingerprint, looks[i].site) for i in claimed]
+                )
+                for i, (earlier, hit) in zip(claimed, again, strict=True):
+                    if earlier is not None or hit is not None:
+                        claim = looks[i].claim
+                        assert claim is not None
+                        self.release_in(conn, looks[i].fingerprint, claim[0])
+                        looked[i] = Looked(earlier, hit)
+        return looked
 
-    def _look_in(
-        self, conn: Connection, look: Look, gone: Callable[[str], bool], grace: float
-    ) -> Looked:
-        earlier, hit = self.find_answers_in(conn, look.fingerprint, look.site)
-        if earlier is not None or hit is not None or look.claim is None:
-            return Looked(earlier, hit)
-        owner, stale_before = look.claim
-        holder = self._claim_in(conn, look.fingerprint, owner, stale_before, gone, grace)
-        if holder is not None:
-            return Looked(None, None, holder=holder)
-        earlier, hit = self.find_answers_in(conn, look.fingerprint, look.site)
-        if earlier is not None or hit is not None:
-            self.release_in(conn, look.fingerprint, owner)
-            return Looked(earlier, hit)
-        return Looked(None, None, claimed=True)
+    def _claim_many_in(
+        self, conn: Connection, looks: list[Look], gone: Callable[[str], bool], grace: float
+    ) -> list[str | None]:
+        """``claim`` of several calls (``look.claim`` set) in a write transaction: holders."""
+        if not looks:
+            return []
+        f = flights_table.c
+        fps = [k.fingerprint for k in looks]
+        held = set(conn.execute(sa.select(f.fingerprint).where(f.fingerprint.in_(fps))).scalars())
+        free = [k for k in looks if k.fingerprint not in held]
+        if self.store.is_sqlite and len(set(fps)) == len(fps):  # the write lock is held: no race
+            now = time.time()
+            rows = [
+                {'fingerprint': k.fingerprint, 'owner': k.claim[0], 'claimed_at': now}
+                for k in free
+                if k.claim is not None
+            ]
+            if rows:
+                conn.execute(sa.insert(flights_table), rows)
+            held_now = held
+        else:
+            held_now = set(fps)  # each goes through ``_claim_in``
+        holders: dict[int, str | None] = {}
+        # In fingerprint order: two processes claiming in one transaction each never
+        # wait for each other's rows in a cycle (a deadlock on PostgreSQL).
+        for i in sorted(range(len(looks)), key=lambda i: looks[i].fingerprint):
+            k = looks[i]
+            assert k.claim is not None
+            owner, stale_before = k.claim
+            holders[i] = (
+                self._claim_in(conn, k.fingerprint, owner, stale_before, gone, grace)
+                if k.fingerprint in held_now
+                else None
+            )
+        return [holders[i] for i in range(len(looks))]
 
     def bad_answer(self, journal_id: int) -> None:
         """The journalled answer did not decode: its rows are never served again.
@@ -448,20 +496,20 @@ class Ledger:
                 if sent:
                     return str(row.owner)
             now = time.time()
+            # Whether the row was written is read from RETURNING: psycopg's rowcount of an
+            # INSERT is -1 here (see store/versions.py), which would claim for both.
             if row is None:  # of two claimants, the primary key lets one insert
                 insert = (sqlite_insert if self.store.is_sqlite else pg_insert)(flights_table)
-                done = conn.execute(
-                    insert.values(
-                        fingerprint=fingerprint, owner=owner, claimed_at=now
-                    ).on_conflict_do_nothing()
-                ).rowcount
+                write: Any = insert.values(
+                    fingerprint=fingerprint, owner=owner, claimed_at=now
+                ).on_conflict_do_nothing()
             else:  # compare-and-swap of the stale holder
-                done = conn.execute(
+                write = (
                     sa.update(flights_table)
                     .where(f.fingerprint == fingerprint, f.owner == row.owner)
                     .values(owner=owner, claimed_at=now)
-                ).rowcount
-            if done:
+                )
+            if conn.execute(write.returning(f.fingerprint)).first() is not None:
                 return None
 
     def release(self, fingerprint: str, owner: str) -> None:
