@@ -247,7 +247,8 @@ class Batch(Generic[T, R]):
                     future.exception()  # this caller's: raised here, not awaited below
                     raise
                 for (_, waiting), result in zip(batch, results, strict=True):
-                    waiting.set_result(result)
+                    if not waiting.done():  # a caller cancelled meanwhile: its result goes
+                        waiting.set_result(result)
         return await future
 
 
