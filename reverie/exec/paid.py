@@ -38,12 +38,14 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
@@ -66,7 +68,15 @@ from reverie.functions.paid import (
 )
 from reverie.functions.udf import CellValue
 from reverie.store.budgets import Refusal, start_within_caps
-from reverie.store.ledger import FAILED, MAYBE_CHARGED, CallSite, Ledger
+from reverie.store.ledger import (
+    FAILED,
+    MAYBE_CHARGED,
+    CallSite,
+    Journalled,
+    Ledger,
+    Look,
+    Looked,
+)
 from reverie.store.media import LocalMediaStore, extension_for
 
 if TYPE_CHECKING:
@@ -79,6 +89,8 @@ JOURNAL_WRITE_SECONDS = 300.0  # keep trying to journal a paid answer this long
 INLINE_NOTE_BYTES = 4 * 2**20  # an answer up to this size is noted without a thread hop
 # sa.exc.TimeoutError: no pooled connection came free (threads queue behind a held lock).
 STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError, sa.exc.TimeoutError)
+T = TypeVar('T')
+R = TypeVar('R')
 
 
 @dataclass
@@ -172,46 +184,112 @@ class _Flight:
     source: dict[str, Any]
 
 
+class Once:
+    """An async step run once for all the calls that need it (``fn``; a failed one again).
+
+    The calls waiting for it wake together (not one by one, as behind a lock), so they
+    reach their next step (``Batch``) together.
+    """
+
+    def __init__(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self.fn = fn
+        self.done = False
+        self._task: asyncio.Future[None] | None = None
+
+    async def __call__(self) -> None:
+        if self.done:
+            return
+        if self._task is None:
+            self._task = asyncio.ensure_future(self.fn())
+        task = self._task
+        try:
+            await asyncio.shield(task)
+        except BaseException:
+            if task.done() and self._task is task:  # failed: the next call tries again
+                self._task = None
+            raise
+        self.done = True
+
+
+class Batch(Generic[T, R]):
+    """Calls that arrive together share one run of ``fn`` (one transaction: group commit).
+
+    ``fn`` takes the items of every caller waiting and gives one result per item, in order;
+    it runs in a thread (through ``runner``), one batch at a time, so a batch gathers the
+    callers that came while the one before it ran. Its error is every caller's error.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[list[T]], list[R]],
+        runner: Callable[..., Awaitable[Any]] = asyncio.to_thread,
+    ) -> None:
+        self.fn, self.runner = fn, runner
+        self._lock = asyncio.Lock()
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+
+    async def run(self, item: T) -> R:
+        """``fn``'s result for ``item``, computed in a batch with the callers beside it."""
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if len(self._waiting) == 1 and not self._lock.locked():
+            await asyncio.sleep(0)  # the calls started beside this one join its batch
+        async with self._lock:
+            if not future.done():
+                batch, self._waiting = self._waiting, []
+                try:
+                    results = await self.runner(self.fn, [i for i, _ in batch])
+                except BaseException as e:
+                    error = e if isinstance(e, Exception) else _Stopped()  # Ctrl-C: pending
+                    for _, waiting in batch:
+                        if not waiting.done():
+                            waiting.set_exception(error)
+                    future.exception()  # this caller's: raised here, not awaited below
+                    raise
+                for (_, waiting), result in zip(batch, results, strict=True):
+                    if not waiting.done():  # a caller cancelled meanwhile: its result goes
+                        waiting.set_result(result)
+        return await future
+
+
 @dataclass
 class LedgerWrites:
     """The paid-call layer's ledger writes; a failed write stops the run (``RunStoppedError``).
 
-    Nothing unrecorded is ever sent: an attempt's row is written before it leaves.
+    Nothing unrecorded is ever sent: an attempt's row is written before it leaves. The
+    look-ups and claims, the attempts' rows and the answers' journal of calls arriving
+    together each share one transaction (``Batch``), so the calls of a step never queue one
+    by one behind the database lock.
     """
 
     ledger: Ledger
-    _start_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _starts: list[tuple[CallSite, dict[str, Any], asyncio.Future[int]]] = field(
-        default_factory=list
-    )
+    _starts: Batch[tuple[CallSite, dict[str, Any]], int | Refusal] = field(init=False)
+    _looks: Batch[Look, Looked] = field(init=False)
+    journals: Batch[Journalled, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        from reverie.exec.worker import owner_is_gone  # worker.py imports this module
+
+        self._starts = Batch(functools.partial(start_within_caps, self.ledger), _while_locked)
+        self._looks = Batch(functools.partial(self.ledger.look_many, gone=owner_is_gone))
+        self.journals = Batch(self.ledger.answered_many)
 
     async def start(self, site: CallSite, fields: dict[str, Any]) -> int:
-        """The ledger row of an attempt about to leave.
+        """The ledger row of an attempt about to leave (group-committed with its neighbours)."""
+        try:
+            result = await self._starts.run((site, fields))
+        except STORAGE_ERRORS as e:
+            raise storage_stop(e, 'writing the ledger of paid calls') from None
+        if isinstance(result, Refusal):
+            raise cap_reached(result)
+        return result
 
-        Attempts starting together share one commit (group commit), so recording them never
-        queues the requests one by one behind the database lock.
-        """
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._starts.append((site, fields, future))
-        async with self._start_lock:
-            if not future.done():
-                batch, self._starts = self._starts, []
-                try:
-                    ids = await _while_locked(
-                        start_within_caps, self.ledger, [(s, f) for s, f, _ in batch]
-                    )
-                except STORAGE_ERRORS as e:
-                    error = storage_stop(e, 'writing the ledger of paid calls')
-                    for *_, waiting in batch:
-                        if not waiting.done():
-                            waiting.set_exception(error)
-                else:
-                    for (*_, waiting), result in zip(batch, ids, strict=True):
-                        if isinstance(result, Refusal):
-                            waiting.set_exception(cap_reached(result))
-                        else:
-                            waiting.set_result(result)
-        return await future
+    async def look(self, look: Look) -> Looked:
+        """``Ledger.look_many`` for one call, in a batch with the calls beside it."""
+        try:
+            return await self._looks.run(look)
+        except STORAGE_ERRORS as e:
+            raise storage_stop(e, 'writing the ledger of paid calls') from None
 
     async def write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """A ledger write; a failure stops the run (nothing unrecorded is ever sent)."""
@@ -236,8 +314,7 @@ class PaidRun:
     in_flight: int = 0
     delivered: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, col) -> call
     _flights: dict[str, asyncio.Future[_Flight]] = field(default_factory=dict)
-    _media_checked: bool = False
-    _media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _check_media: Once = field(init=False)  # one probe, however many first calls start at once
     writes: LedgerWrites = field(init=False)
     holds: BudgetHolds = field(init=False)
     spills: Spills = field(init=False)
@@ -246,6 +323,7 @@ class PaidRun:
         self.writes = LedgerWrites(self.ledger)
         self.holds = BudgetHolds(self.options, self.stats, self.writes, self.table_id)
         self.spills = Spills(self.media, self.writes)
+        self._check_media = Once(self._probe_media)
 
     # -- the call ----------------------------------------------------------------------
     async def call(
@@ -258,29 +336,31 @@ class PaidRun:
         fp = self.fingerprint_of(fn, prepared)
         price = prepared.price()
         await self.spills.take()
-        earlier, hit = await self.writes.write(self.ledger.find_answers, fp, site)
-        if earlier is not None:
-            self.stats.recovered += 1
-            return await self._from_journal(prepared, earlier, earlier['id'], site)
-        if cache_allowed and hit is not None:
-            return await self._cached(prepared, hit, site)
         flight = self._flights.get(fp) if cache_allowed else None
-        if flight is not None:  # the same request is in flight: take its answer
-            return await self._cached(prepared, (await asyncio.shield(flight)).source, site)
-        if self.stopping:
-            raise _Stopped
         mine: asyncio.Future[_Flight] | None = None
-        if cache_allowed:  # registered before any await: identical calls wait for this one
+        if cache_allowed and flight is None:  # before any await: identical calls wait for it
             mine = self._flights[fp] = asyncio.get_running_loop().create_future()
         claimed = False
+        source: dict[str, Any] | None = None  # the answer the call takes (None: sent)
         try:
-            elsewhere = None
-            if mine is not None:  # another process may have it in flight: wait for it
-                elsewhere = await self._answer_elsewhere(fn, fp, site)
-                claimed = elsewhere is None
-            if elsewhere is None:
+            # The journal, the cache and (when this call would send it) the claim: one
+            # transaction shared with the calls beside it; another process may have it in
+            # flight, then its answer is waited for.
+            looked = await self._look(fn, fp, site, claim=mine is not None)
+            claimed = looked.claimed
+            if looked.earlier is not None:
+                self.stats.recovered += 1
+                source = looked.earlier
+            elif cache_allowed and looked.hit is not None:
+                source = looked.hit
+            elif flight is not None:  # the same request is in flight here: take its answer
+                source = (await asyncio.shield(flight)).source
+            else:
+                if self.stopping:
+                    raise _Stopped
                 await self._check_media()
-                done = await self._send(fn, prepared, fp, price, site)
+                done = await self._send(fn, prepared, fp, price, site, claimed)
+                claimed = False  # released with its journal
         except BaseException as e:
             if mine is not None:
                 self._flights.pop(fp, None)
@@ -288,14 +368,16 @@ class PaidRun:
                 mine.exception()  # retrieved: no warning when nobody waits for it
             raise
         finally:
-            if claimed:  # answered and journalled, or failed: others may look or ask now
+            if claimed:  # failed: others may look or ask now
                 with contextlib.suppress(*STORAGE_ERRORS):  # a dead claim is taken over
                     await asyncio.to_thread(self.ledger.release, fp, owner_id())
         if mine is not None:
             self._flights.pop(fp, None)
-            mine.set_result(_Flight(done.source if elsewhere is None else elsewhere))
-        if elsewhere is not None:  # another process paid for it
-            return await self._cached(prepared, elsewhere, site)
+            mine.set_result(_Flight(done.source if source is None else source))
+        if source is not None and source is looked.earlier:
+            return await self._from_journal(prepared, source, source['id'], site)
+        if source is not None:
+            return await self._cached(prepared, source, site)
         return await self._finish(prepared, done, site)
 
     async def _cached(
@@ -306,33 +388,21 @@ class PaidRun:
         self.stats.cache_hits += 1
         return await self._from_journal(prepared, {**source, 'credits': 0}, call_id, site)
 
-    async def _answer_elsewhere(
-        self, fn: PaidFunction, fp: str, site: CallSite
-    ) -> dict[str, Any] | None:
-        """Claim the request for this process, or wait for the answer of the one that has it.
+    async def _look(self, fn: PaidFunction, fp: str, site: CallSite, claim: bool) -> Looked:
+        """The call's answers in the journal and the cache, and its claim when ``claim``.
 
-        None: claimed (``rv_flights``), this call is sent and the claim released after it.
-        Else the answer another process paid for. A claim whose process is known dead (same
-        host) is taken over at once; one on another host after the provider's timeout.
+        Claimed (``rv_flights``): this call is sent and the claim released with its answer's
+        journal (or after it failed). Held by another process: its answer is waited for. A
+        claim whose process is known dead (same host) is taken over at once; one on another
+        host after the provider's timeout.
         """
-        from reverie.exec.worker import owner_is_gone  # worker.py imports this module
-
         settings = self.config.providers.get(fn.pool_for(self.config).name)
         timeout = settings.timeout if settings is not None else 180.0
-        me = owner_id()
-        found: tuple[Any, dict[str, Any] | None]
         while True:
-            holder = await self.writes.write(
-                self.ledger.claim, fp, me, stale_before=time.time() - timeout, gone=owner_is_gone
-            )
-            # The holder journals before it releases: an answer is visible once it is free.
-            found = await self.writes.write(self.ledger.find_answers, fp, site)
-            if found[1] is not None:
-                if holder is None:
-                    await self.writes.write(self.ledger.release, fp, me)
-                return found[1]
-            if holder is None:
-                return None
+            mine = (owner_id(), time.time() - timeout) if claim else None
+            looked = await self.writes.look(Look(fp, site, mine))
+            if looked.holder is None:
+                return looked
             await asyncio.sleep(FLIGHT_POLL_SECONDS)
 
     def fingerprint_of(self, fn: PaidFunction, prepared: PaidCall) -> str:
@@ -348,9 +418,15 @@ class PaidRun:
         return await fn.prepare(args, kwargs, self.config), cache_allowed
 
     async def _send(
-        self, fn: PaidFunction, prepared: PaidCall, fp: str, price: Price, site: CallSite
+        self,
+        fn: PaidFunction,
+        prepared: PaidCall,
+        fp: str,
+        price: Price,
+        site: CallSite,
+        claimed: bool,
     ) -> _Answered:
-        """Send through the pool until answered.
+        """Send through the pool until answered (``claimed``: release the claim with it).
 
         A maybe-charged failure is retried at most ``maybe_charged_retries`` times; a
         failure that stops the run (credits exhausted) stops it.
@@ -396,7 +472,8 @@ class PaidRun:
             try:
                 call_id, noted = await pool.run(one_attempt)
                 try:
-                    done = await self._journal(call_id, noted, price)
+                    release = (fp, owner_id()) if claimed else None
+                    done = await self._journal(call_id, noted, price, release)
                 finally:  # held until the spend is counted
                     self.holds.release(price)
                 done.source = {**fields, 'http_status': 200, 'journal_id': done.journal_id}
@@ -508,27 +585,32 @@ class PaidRun:
                 await asyncio.get_running_loop().run_in_executor(_journal_thread(), write)
         return noted
 
-    async def _journal(self, call_id: int, noted: _Noted, price: Price) -> _Answered:
-        """Journal the answer in the database and complete its ledger row, or stop loudly."""
+    async def _journal(
+        self, call_id: int, noted: _Noted, price: Price, release: tuple[str, str] | None
+    ) -> _Answered:
+        """Journal the answer in the database and complete its ledger row, or stop loudly.
+
+        ``release``: the claim (fingerprint, owner) given back in the same transaction.
+        Answers arriving together share it (``LedgerWrites.journals``).
+        """
         answer, ref = noted.answer, noted.ref
         data = answer.data
+        fields = {
+            'sha256': noted.digest,
+            'size': len(data),
+            'media_ref': ref,
+            'data': None if ref is not None else data,
+            'credits': noted.credits,
+            'cost_usd': answer.cost_usd,
+            'request_id': answer.request_id,
+            'model_version': answer.model_version,
+            'http_status': 200,
+            'error': noted.note,
+        }
         deadline = time.monotonic() + JOURNAL_WRITE_SECONDS
         while True:
             try:
-                journal_id = await asyncio.to_thread(
-                    self.ledger.answered,
-                    call_id,
-                    sha256=noted.digest,
-                    size=len(data),
-                    media_ref=ref,
-                    data=None if ref is not None else data,
-                    credits=noted.credits,
-                    cost_usd=answer.cost_usd,
-                    request_id=answer.request_id,
-                    model_version=answer.model_version,
-                    http_status=200,
-                    error=noted.note,
-                )
+                journal_id = await self.writes.journals.run(Journalled(call_id, fields, release))
                 break
             except STORAGE_ERRORS as e:
                 if time.monotonic() > deadline:
@@ -577,13 +659,6 @@ class PaidRun:
             raise
         return prepared.to_cell(done.answer)
 
-    async def _check_media(self) -> None:
-        if self._media_checked:
-            return
-        async with self._media_lock:  # one probe, however many first calls start at once
-            if not self._media_checked:
-                await self._probe_media()
-
     async def _probe_media(self) -> None:
         try:
             await asyncio.to_thread(self.media.check_writable)
@@ -594,7 +669,6 @@ class PaidRun:
                 'REVERIE_MEDIA_DIR), then run `reverie resume`.',
                 reason='storage',
             ) from None
-        self._media_checked = True
 
     def take_delivered(self, keys: list[tuple[int, int]]) -> list[int]:
         """Ledger ids of the answers the cells ``keys`` (row, column) are about to take."""
@@ -665,8 +739,11 @@ class Spills:
 
     media: MediaStore
     writes: LedgerWrites
-    _checked: bool = False
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    take: Once = field(init=False)  # concurrent first calls wait for it together
+    """Move answers noted beside the media files (database was locked) into the journal."""
+
+    def __post_init__(self) -> None:
+        self.take = Once(self._take_spilled)
 
     def note(
         self,
@@ -697,15 +774,6 @@ class Spills:
             return self.media.spill(str(call_id), entry)
         except OSError:
             return None
-
-    async def take(self) -> None:
-        """Move answers noted beside the media files (database was locked) into the journal."""
-        if self._checked:
-            return
-        async with self._lock:  # concurrent first calls wait for it
-            if not self._checked:
-                await self._take_spilled()
-                self._checked = True
 
     async def _take_spilled(self) -> None:
         try:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from reverie.store.shared_columns import created_at_column, id_column
 
@@ -121,6 +123,34 @@ class CallSite:
     table_id: int | None = None
     column_id: int | None = None
     row_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Look:
+    """A call about to be sent: look for its answers; ``claim``: (owner, stale_before)."""
+
+    fingerprint: str
+    site: CallSite
+    claim: tuple[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Looked:
+    """What ``Ledger.look_many`` found for one call (see ``find_answers`` and ``claim``)."""
+
+    earlier: dict[str, Any] | None  # journalled for this site and never delivered
+    hit: dict[str, Any] | None  # the latest answer to the fingerprint
+    holder: str | None = None  # the process that has the request in flight
+    claimed: bool = False  # the claim is this call's now: send it, then release
+
+
+@dataclass(frozen=True)
+class Journalled:
+    """An answer to journal (``Ledger.answered``), and the claim to release with it."""
+
+    call_id: int
+    fields: dict[str, Any]  # ``answered``'s keyword arguments
+    release: tuple[str, str] | None = None  # (fingerprint, owner)
 
 
 @dataclass(frozen=True)
@@ -228,18 +258,39 @@ class Ledger:
         Once only: an attempt already journalled (a note left beside the media by a process
         killed after it wrote this) keeps its entry, whose id is returned.
         """
-        entry = {'sha256': sha256, 'size': size, 'media_ref': media_ref, 'data': data}
-        c = calls_table.c
+        fields.update(sha256=sha256, size=size, media_ref=media_ref, data=data)
+        (journal_id,) = self.answered_many([Journalled(call_id, fields)])
+        return journal_id
+
+    def answered_many(self, answers: list[Journalled]) -> list[int]:
+        """``answered`` for several answers in one transaction, each releasing its claim.
+
+        The claim goes in the transaction that journals the answer: the holder journals
+        before it releases, so a waiter finds the answer once the claim is free.
+        """
         with self.store.begin() as conn:
-            done = conn.execute(
-                sa.select(c.journal_id).where(c.id == call_id).with_for_update()
-            ).scalar()
-            if done is not None:
-                return int(done)
-            journal_id = _insert(conn, journal_table, {**entry, 'created_at': time.time()})
-            self.finish_in(
-                conn, call_id, 'answered', journal_id=journal_id, answer_ref=media_ref, **fields
-            )
+            return [self._answered_in(conn, a) for a in answers]
+
+    def _answered_in(self, conn: Connection, answer: Journalled) -> int:
+        fields = dict(answer.fields)
+        entry = {k: fields.pop(k) for k in ('sha256', 'size', 'media_ref', 'data')}
+        c = calls_table.c
+        if answer.release is not None:
+            self.release_in(conn, *answer.release)
+        done = conn.execute(
+            sa.select(c.journal_id).where(c.id == answer.call_id).with_for_update()
+        ).scalar()
+        if done is not None:
+            return int(done)
+        journal_id = _insert(conn, journal_table, {**entry, 'created_at': time.time()})
+        self.finish_in(
+            conn,
+            answer.call_id,
+            'answered',
+            journal_id=journal_id,
+            answer_ref=entry['media_ref'],
+            **fields,
+        )
         return journal_id
 
     def cache_hit(self, site: CallSite, source: dict[str, Any]) -> int:
@@ -276,22 +327,105 @@ class Ledger:
         One read: the first is what a cell whose write failed takes back; the second is the
         cache's answer to ``fingerprint``.
         """
+        with self.store.read() as conn:
+            return self.find_answers_in(conn, fingerprint, site)
+
+    @staticmethod
+    def find_answers_in(
+        conn: Connection, fingerprint: str, site: CallSite
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """``find_answers`` inside a transaction the caller holds."""
+        (found,) = Ledger.find_many_in(conn, [(fingerprint, site)])
+        return found
+
+    @staticmethod
+    def find_many_in(
+        conn: Connection, calls: list[tuple[str, CallSite]]
+    ) -> list[tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+        """``find_answers`` of several calls (fingerprint, site), in one query."""
         c = calls_table.c
         answered = sa.and_(
-            c.fingerprint == fingerprint, c.outcome == ANSWERED, c.journal_id.is_not(None)
+            c.fingerprint.in_(sorted({fp for fp, _ in calls})),
+            c.outcome == ANSWERED,
+            c.journal_id.is_not(None),
         )
-        at_site = sa.and_(
-            c.table_id == site.table_id,
-            c.column_id == site.column_id,
-            c.row_id == site.row_id,
-            c.delivered == sa.false(),
+        latest = sa.select(sa.func.max(c.id)).where(answered).group_by(c.fingerprint)
+        query = sa.select(calls_table).where(
+            answered, sa.or_(c.delivered == sa.false(), c.id.in_(latest))
         )
-        latest = sa.select(sa.func.max(c.id)).where(answered).scalar_subquery()
-        query = sa.select(calls_table).where(answered, sa.or_(at_site, c.id == latest))
-        with self.store.read() as conn:
-            rows = [dict(r) for r in conn.execute(query.order_by(c.id.desc())).mappings()]
-        mine = next((r for r in rows if _at(r, site) and not r['delivered']), None)
-        return mine, (rows[0] if rows else None)
+        rows = [dict(r) for r in conn.execute(query.order_by(c.id.desc())).mappings()]
+        found = []
+        for fp, site in calls:  # newest first: the cache's answer is the first
+            answers = [r for r in rows if r['fingerprint'] == fp]
+            earlier = next((r for r in answers if _at(r, site) and not r['delivered']), None)
+            found.append((earlier, answers[0] if answers else None))
+        return found
+
+    def look_many(
+        self, looks: list[Look], gone: Callable[[str], bool], grace: float = CLAIM_GRACE
+    ) -> list[Looked]:
+        """``find_answers`` and, where asked, ``claim`` for several calls in one transaction.
+
+        A call asking to claim claims only when neither look finds an answer. Its claim
+        made, it looks again, as the holder journals before it releases (an answer is
+        visible once its claim is free), and gives the claim back if the answer is there
+        now; on SQLite the write lock, held from the first look, leaves nothing to see.
+        """
+        with self.store.begin() as conn:
+            found = self.find_many_in(conn, [(k.fingerprint, k.site) for k in looks])
+            looked = [Looked(*f) for f in found]
+            ask = [i for i, k in enumerate(looks) if k.claim and found[i] == (None, None)]
+            holders = self._claim_many_in(conn, [looks[i] for i in ask], gone, grace)
+            claimed = [i for i, h in zip(ask, holders, strict=True) if h is None]
+            for i, holder in zip(ask, holders, strict=True):
+                looked[i] = Looked(None, None, holder=holder, claimed=holder is None)
+            if claimed and not self.store.is_sqlite:
+                again = self.find_many_in(
+                    conn, [(looks[i].fingerprint, looks[i].site) for i in claimed]
+                )
+                for i, (earlier, hit) in zip(claimed, again, strict=True):
+                    if earlier is not None or hit is not None:
+                        claim = looks[i].claim
+                        assert claim is not None
+                        self.release_in(conn, looks[i].fingerprint, claim[0])
+                        looked[i] = Looked(earlier, hit)
+        return looked
+
+    def _claim_many_in(
+        self, conn: Connection, looks: list[Look], gone: Callable[[str], bool], grace: float
+    ) -> list[str | None]:
+        """``claim`` of several calls (``look.claim`` set) in a write transaction: holders."""
+        if not looks:
+            return []
+        f = flights_table.c
+        fps = [k.fingerprint for k in looks]
+        held = set(conn.execute(sa.select(f.fingerprint).where(f.fingerprint.in_(fps))).scalars())
+        free = [k for k in looks if k.fingerprint not in held]
+        if self.store.is_sqlite and len(set(fps)) == len(fps):  # the write lock is held: no race
+            now = time.time()
+            rows = [
+                {'fingerprint': k.fingerprint, 'owner': k.claim[0], 'claimed_at': now}
+                for k in free
+                if k.claim is not None
+            ]
+            if rows:
+                conn.execute(sa.insert(flights_table), rows)
+            held_now = held
+        else:
+            held_now = set(fps)  # each goes through ``_claim_in``
+        holders: dict[int, str | None] = {}
+        # In fingerprint order: two processes claiming in one transaction each never
+        # wait for each other's rows in a cycle (a deadlock on PostgreSQL).
+        for i in sorted(range(len(looks)), key=lambda i: looks[i].fingerprint):
+            k = looks[i]
+            assert k.claim is not None
+            owner, stale_before = k.claim
+            holders[i] = (
+                self._claim_in(conn, k.fingerprint, owner, stale_before, gone, grace)
+                if k.fingerprint in held_now
+                else None
+            )
+        return [holders[i] for i in range(len(looks))]
 
     def bad_answer(self, journal_id: int) -> None:
         """The journalled answer did not decode: its rows are never served again.
@@ -325,8 +459,21 @@ class Ledger:
         under the primary key, or a compare-and-swap of the stale holder, so of two
         claimants exactly one wins.
         """
+        with self.store.begin() as conn:
+            return self._claim_in(conn, fingerprint, owner, stale_before, gone, grace)
+
+    def _claim_in(
+        self,
+        conn: Connection,
+        fingerprint: str,
+        owner: str,
+        stale_before: float,
+        gone: Callable[[str], bool],
+        grace: float,
+    ) -> str | None:
+        """``claim`` inside a write transaction the caller holds."""
         f, c = flights_table.c, calls_table.c
-        with self.store.read() as conn:
+        while True:
             row = conn.execute(
                 sa.select(f.owner, f.claimed_at).where(f.fingerprint == fingerprint)
             ).one_or_none()
@@ -348,34 +495,33 @@ class Ledger:
                 )
                 if sent:
                     return str(row.owner)
-        now = time.time()
-        try:
-            with self.store.begin() as conn:
-                if row is None:
-                    conn.execute(
-                        sa.insert(flights_table).values(
-                            fingerprint=fingerprint, owner=owner, claimed_at=now
-                        )
-                    )
-                    return None
-                swapped = conn.execute(
+            now = time.time()
+            # Whether the row was written is read from RETURNING: psycopg's rowcount of an
+            # INSERT is -1 here (see store/versions.py), which would claim for both.
+            if row is None:  # of two claimants, the primary key lets one insert
+                insert = (sqlite_insert if self.store.is_sqlite else pg_insert)(flights_table)
+                write: Any = insert.values(
+                    fingerprint=fingerprint, owner=owner, claimed_at=now
+                ).on_conflict_do_nothing()
+            else:  # compare-and-swap of the stale holder
+                write = (
                     sa.update(flights_table)
                     .where(f.fingerprint == fingerprint, f.owner == row.owner)
                     .values(owner=owner, claimed_at=now)
-                ).rowcount
-        except sa.exc.IntegrityError:  # another claimant inserted first: look again
-            swapped = 0
-        if swapped:
-            return None
-        return self.claim(fingerprint, owner, stale_before=stale_before, gone=gone, grace=grace)
+                )
+            if conn.execute(write.returning(f.fingerprint)).first() is not None:
+                return None
 
     def release(self, fingerprint: str, owner: str) -> None:
         """End ``owner``'s claim of ``fingerprint`` (its answer is journalled, or it failed)."""
-        f = flights_table.c
         with self.store.begin() as conn:
-            conn.execute(
-                sa.delete(flights_table).where(f.fingerprint == fingerprint, f.owner == owner)
-            )
+            self.release_in(conn, fingerprint, owner)
+
+    @staticmethod
+    def release_in(conn: Connection, fingerprint: str, owner: str) -> None:
+        """``release`` inside a transaction the caller holds."""
+        f = flights_table.c
+        conn.execute(sa.delete(flights_table).where(f.fingerprint == fingerprint, f.owner == owner))
 
     def journal(self, journal_id: int) -> JournalEntry | None:
         """A journalled answer (None once pruned: its bytes are the ledger's ``answer_ref``)."""
