@@ -173,7 +173,10 @@ class ComputedRequest:
         check_on_error(self.on_error)
         object.__setattr__(self, 'if_exists', check_if_exists(self.if_exists))
         if not isinstance(self.stored, bool):
-            raise InvalidValueError(f'stored must be True or False, got {self.stored!r}.')
+            raise InvalidValueError(
+                f'stored must be True or False, got {self.stored!r} (stored is '
+                "add_computed_column's own keyword, as in Pixeltable: name the column otherwise)."
+            )
 
 
 def estimate_new_column(

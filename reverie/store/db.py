@@ -317,12 +317,16 @@ class Store:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
-    def next_id(self, conn: Connection, table: sa.Table) -> int:
-        """A fresh id for a row of ``table`` (rv_tables or rv_columns), never handed out before.
+    def next_id(
+        self, conn: Connection, table: sa.Table, referenced: sa.Column[Any] | None = None
+    ) -> int:
+        """A fresh id for a row of ``table`` (catalog tables, the journal), never given before.
 
         SQLite reuses the largest rowid after its row is deleted, so a handle to a dropped
-        table (or a query holding a dropped column) would reach a newer one; ids therefore
-        come from a counter in rv_meta that only grows. Call inside a write transaction.
+        table (or a query holding a dropped column, a ledger row naming a pruned journal
+        entry) would reach a newer one; ids therefore come from a counter in rv_meta that
+        only grows. ``referenced``: a column elsewhere holding ids of ``table``, counted when
+        the counter starts. Call inside a write transaction.
         """
         key = f'next_id:{table.name}'
         select = sa.select(meta_table.c.value).where(meta_table.c.key == key)
@@ -331,6 +335,9 @@ class Store:
             select = select.with_for_update()
         stored = conn.execute(select).scalar()
         highest = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()
+        if stored is None and referenced is not None:  # the counter starts past every use
+            held = conn.execute(sa.select(sa.func.max(referenced))).scalar()
+            highest = max(int(highest or 0), int(held or 0))
         new_id = max(int(stored or 1), int(highest or 0) + 1)
         if stored is None:
             conn.execute(sa.insert(meta_table).values(key=key, value=str(new_id + 1)))

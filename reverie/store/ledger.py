@@ -282,7 +282,10 @@ class Ledger:
         ).scalar()
         if done is not None:
             return int(done)
-        journal_id = _insert(conn, journal_table, {**entry, 'created_at': time.time()})
+        row = {**entry, 'created_at': time.time()}
+        if self.store.is_sqlite:  # SQLite would hand a pruned entry's id out again
+            row['id'] = self.store.next_id(conn, journal_table, referenced=c.journal_id)
+        journal_id = _insert(conn, journal_table, row)
         self.finish_in(
             conn,
             answer.call_id,

@@ -292,7 +292,7 @@ class _Pages:
             raise InvalidValueError(f'{value!r} is not a column of {opened.spec}.')
         existing = opened.schema.column(column)
         if existing is None:
-            opened.table.add_columns({column: String})
+            opened.table.add_columns({column: String.copy(nullable=True)})
         elif existing.is_computed or not isinstance(existing.col_type, type(String)):
             raise InvalidValueError(
                 f'Column {column!r} is not a plain String column; name another one for marks.'

@@ -52,5 +52,6 @@ def test_an_unstored_column_of_a_paid_function_is_refused(sqlite_catalog: Catalo
     with pytest.raises(rv.InvalidValueError, match='paid for again on every read'):
         t.add_computed_column(scene=reve.create(t.prompt), stored=False)
     assert t.columns() == ['prompt']
-    t.add_computed_column(stored=t.prompt.upper(), print_stats=False)  # a column named stored
-    assert t.columns() == ['prompt', 'stored']
+    with pytest.raises(rv.InvalidValueError, match="stored is add_computed_column's own keyword"):
+        t.add_computed_column(stored=t.prompt.upper())  # as in Pixeltable: not a column name
+    assert t.columns() == ['prompt']

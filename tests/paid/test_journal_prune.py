@@ -64,3 +64,23 @@ def test_a_run_leaves_no_journal_rows_and_the_cache_still_answers(
     kept = sqlite_catalog.exec.ledger.journal_refs()
     assert len(kept) == N and all(sqlite_catalog.media.exists(r) for r in kept)
     assert ledger_credits(sqlite_catalog) == server.charged() == N * 18
+
+
+def test_a_pruned_entry_s_id_is_never_given_again(
+    sqlite_catalog: Catalog, service, tmp_path: Path
+) -> None:
+    """SQLite hands out the largest rowid again once its row is deleted: a new journal entry
+    took a pruned entry's id, and the ledger rows still naming that id were then marked
+    ``bad_answer`` with the new answer (seen: 3 bad answers for 1 in the UI's site)."""
+    service()
+    db = tmp_path / 'reverie.db'
+    t = _table('good', 3)
+    t.add_computed_column(img=reve.create(t.prompt), print_stats=False)
+    assert _count(db, 'SELECT count(*) FROM rv_journal') == 0  # pruned
+    service(answer_fault='truncated')
+    b = _table('broken', 1)
+    status = b.add_computed_column(img=reve.create(b.prompt), on_error='ignore', print_stats=False)
+    assert status.num_excs == 1
+    assert _count(db, "SELECT count(*) FROM rv_calls WHERE outcome = 'bad_answer'") == 1
+    ids = _count(db, 'SELECT count(DISTINCT journal_id) FROM rv_calls')
+    assert ids == _count(db, 'SELECT count(*) FROM rv_calls WHERE journal_id IS NOT NULL') == 4

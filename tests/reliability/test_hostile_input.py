@@ -22,7 +22,13 @@ from reverie.catalog.catalog import Catalog
 
 COUNTS: dict[str, int] = {}
 
-SCHEMA = {'s': rv.String, 'i': rv.Int, 'f': rv.Float, 'j': rv.Json, 'img': rv.Image}
+SCHEMA = {
+    's': rv.String | None,
+    'i': rv.Int | None,
+    'f': rv.Float | None,
+    'j': rv.Json | None,
+    'img': rv.Image | None,
+}
 HSETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -172,7 +178,7 @@ def test_hypothesis_names(catalog: Catalog, name: str) -> None:
         rv.drop_table(name)
     t = rv.create_table('names_probe', {'x': rv.Int}, if_exists='replace')
     try:
-        t.add_column(**{name: rv.String})
+        t.add_column(**{name: rv.String | None})
     except rv.Error:
         assert t.columns() == ['x']
     else:

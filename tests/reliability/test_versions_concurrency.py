@@ -23,7 +23,7 @@ import reverie as rv
 t = rv.get_table('vc/t')
 t.insert([{'a': 10}, {'a': 20}], print_stats=False)
 t.update({'a': 11}, where=t.a == 10)
-t.add_column(note=rv.String)
+t.add_column(note=rv.String | None)
 """
 
 READER = r"""

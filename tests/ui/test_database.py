@@ -27,7 +27,9 @@ def parity(n: int) -> str:
 @pytest.fixture
 def table(catalog):
     rv.create_dir('d')
-    t = rv.create_table('d/nums', {'n': rv.Int, 'label': rv.String, 'photo': rv.Image})
+    t = rv.create_table(
+        'd/nums', {'n': rv.Int, 'label': rv.String | None, 'photo': rv.Image | None}
+    )
     rows = [
         {'n': i, 'label': None if i % 4 == 0 else f'label {i % 5}', 'photo': None}
         for i in range(1, 31)
