@@ -22,7 +22,8 @@ import pytest
 
 from tests.reliability.test_round2_kill import _kill_and_resume
 
-N = 150
+N = 400  # with the pool at 64 and 0.5 s per call the run outlasts the kill at 2-5 s
+LATENCY = 0.5
 MEGAPIXELS = 0.01  # small answers: the lag measured is the process, not the transfer
 BOUND = 0.5  # seconds: what docs/reliability.md promises
 
@@ -34,7 +35,7 @@ def test_a_random_kill_under_cpu_load_re_pays_no_answer_older_than_half_a_second
 ) -> None:
     kill_after = random.uniform(2.0, 5.0)
     entries, kill_wall, resume_started, _ = _kill_and_resume(
-        tmp_path, latency=0.3, kill_after=kill_after, busy=2, n=N, megapixels=MEGAPIXELS
+        tmp_path, latency=LATENCY, kill_after=kill_after, busy=2, n=N, megapixels=MEGAPIXELS
     )
     resumed = {e['prompt'] for e in entries if e['t_start'] >= resume_started}
     answered = [e for e in entries if e['t_start'] < resume_started and e['status'] == 200]
@@ -47,7 +48,7 @@ def test_a_random_kill_under_cpu_load_re_pays_no_answer_older_than_half_a_second
     finally:
         con.close()
     print(
-        f'RELIABILITY kill -9 {kill_after:.2f} s into a 150-cell run (0.3 s latency, 2 busy '
+        f'RELIABILITY kill -9 {kill_after:.2f} s into a {N}-cell run ({LATENCY} s latency, 2 busy '
         f'processes): {len(answered)} answered before the kill, {len(resumed)} paid by resume, '
         f'{sum(a >= BOUND for a in repaid)} of them answered >= {BOUND} s before the kill '
         f'(oldest re-paid answer {repaid[-1] if repaid else 0:.2f} s old); journal rows after '
