@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench.piece import MARK
+from bench.piece import read_result
 from bench.search import piece_names as search_pieces
 from bench.tables import import_time
 from bench.versions import piece_names as versions_pieces
@@ -52,9 +52,9 @@ def run_piece(name: str) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, '-m', 'bench.piece', name], capture_output=True, text=True, env=env
     )
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(MARK):
-            return dict(json.loads(line[len(MARK) :]))
+    result = read_result(proc.stdout)
+    if result is not None:
+        return result
     sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-4000:])
     raise SystemExit(f'bench piece {name!r} failed (exit {proc.returncode})')
 

@@ -10,7 +10,6 @@ figure more than ``--tolerance`` worse.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -19,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.piece import MARK
+from bench.piece import read_result
 
 HERE = Path(__file__).resolve().parents[1]
 DEFAULT_PIECES = 'tables,udf,async_udf,pool,bcd,seed_insert,seed_add,scale_100000,versions_100000'
@@ -60,9 +59,9 @@ def run_piece(tree: Path, name: str) -> dict[str, float]:
         env=env,
         check=False,
     )
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(MARK):
-            return flatten('', json.loads(line[len(MARK) :]))
+    result = read_result(proc.stdout)
+    if result is not None:
+        return flatten('', result)
     sys.stderr.write(proc.stdout[-1000:] + proc.stderr[-2000:])
     raise SystemExit(f'piece {name!r} failed in {tree} (exit {proc.returncode})')
 

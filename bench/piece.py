@@ -16,6 +16,14 @@ from typing import Any
 MARK = 'BENCH-RESULT '
 
 
+def read_result(stdout: str, mark: str = MARK) -> dict[str, Any] | None:
+    """The figures a child process printed (its last ``mark`` line); None if it printed none."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(mark):
+            return dict(json.loads(line[len(mark) :]))
+    return None
+
+
 def _mod(name: str) -> Any:
     """A bench module, imported only for the piece that runs (its imports count in its RSS)."""
     return importlib.import_module(f'bench.{name}')

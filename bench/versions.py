@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Timer, fresh_home, rss_mib
+from bench.piece import read_result
 
 BEFORE = '85e3a43'  # main's last commit before versioning (issue 11)
 REPO = Path(__file__).resolve().parents[1]
@@ -128,12 +129,11 @@ def _run_timing(root: Path, n_rows: int, repeats: int, singles: int) -> dict[str
             env=env,
             cwd=cwd,
         )
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(MARK):
-            result = dict(json.loads(line[len(MARK) :]))
-            if Path(result['reverie']) != (root / 'reverie').resolve():
-                raise RuntimeError(f'timing child imported {result["reverie"]}, not {root}')
-            return result
+    result = read_result(proc.stdout, MARK)
+    if result is not None:
+        if Path(result['reverie']) != (root / 'reverie').resolve():
+            raise RuntimeError(f'timing child imported {result["reverie"]}, not {root}')
+        return result
     sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-4000:])
     raise RuntimeError(f'timing child failed (exit {proc.returncode})')
 
