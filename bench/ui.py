@@ -79,7 +79,9 @@ def ui_piece(rows: int = ROWS) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with fresh_home() as home:
         rv.create_dir('bench')
-        t = rv.create_table('bench/big', {'prompt': rv.String, 'n': rv.Int, 'photo': rv.Image})
+        t = rv.create_table(
+            'bench/big', {'prompt': rv.String, 'n': rv.Int, 'photo': rv.Image | None}
+        )
         start = time.perf_counter()
         t.insert(
             [{'prompt': f'image row {i}', 'n': i % 997, 'photo': _image(i)} for i in range(IMAGES)],
