@@ -10,6 +10,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -662,6 +663,23 @@ def render(rows: list[Row]) -> str:
     return '\n'.join(out)
 
 
+def run_pieces(names: list[str], results: dict[str, Any]) -> dict[str, Any]:
+    """Run each piece in its own process, saying how long it took; ``results`` filled."""
+    for name in names:
+        t0 = time.perf_counter()
+        results[name] = run_piece(name)
+        print(f'  ran {name:<16} {time.perf_counter() - t0:6.1f} s', flush=True)
+    return results
+
+
+def run_section(names: list[str], rows_of: Callable[[dict[str, Any]], list[Row]]) -> None:
+    """One section's pieces alone (``python -m bench.search``/``bench.versions``): its rows."""
+    results = run_pieces(names, {})
+    print()
+    print(render(rows_of(results)))
+    print('raw: ' + json.dumps(results, sort_keys=True))
+
+
 def main() -> None:
     start = time.perf_counter()
     print(
@@ -673,14 +691,10 @@ def main() -> None:
     names = PIECES + [f'scale_{n}' for n in (SCALES[:-1] if quick else SCALES)]
     names += versions_pieces(quick)  # without the 1M-row runs when quick
     names += search_pieces(quick)  # issue 23: without 1M vectors when quick
-    names += [] if quick else ['ui_1000000']
     names += [f'insert_{n}' for n in (SCALES[:-1] if quick else SCALES)]
     names += ['insert_pg_100000'] + ([] if quick else ['insert_pg_1000000'])
     names += [] if quick else ['ui_1000000', 'workers_rss']
-    for name in names:
-        t0 = time.perf_counter()
-        results[name] = run_piece(name)
-        print(f'  ran {name:<16} {time.perf_counter() - t0:6.1f} s', flush=True)
+    run_pieces(names, results)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results['whole_rss_mib'] = max(children, own)

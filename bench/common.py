@@ -107,12 +107,31 @@ class ServerProcess:
         return peak
 
 
+def free_port() -> int:
+    """A free TCP port on loopback (for a server started next)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(proc: subprocess.Popen[bytes], port: int, what: str, timeout: float) -> None:
+    """Wait until ``proc`` listens on ``port``; raise if it exits or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=0.5).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ''
+                raise RuntimeError(f'{what} did not start' + (f': {err}' if err else '')) from None
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def server_process(*flags: str) -> Iterator[ServerProcess]:
     """Start ``python -m reverie.reve_server`` on a free loopback port with ``flags``."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix='reverie-bench-server-'))
     log = tmp / 'requests.jsonl'
     cmd = [
@@ -129,16 +148,7 @@ def server_process(*flags: str) -> Iterator[ServerProcess]:
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(('127.0.0.1', port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ''
-                    raise RuntimeError(f'reve server did not start: {err}') from None
-                time.sleep(0.05)
+        wait_for_port(proc, port, 'reve server', 20)
         yield ServerProcess(f'http://127.0.0.1:{port}', log)
     finally:
         proc.terminate()

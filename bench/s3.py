@@ -12,11 +12,9 @@ import contextlib
 import hashlib
 import io
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Any
 import PIL.Image
 
 from bench import reve
-from bench.common import Timer
+from bench.common import Timer, free_port, wait_for_port
 
 N_UPLOADS = 200
 THREADS = 8
@@ -39,21 +37,11 @@ _AWS = {
 @contextlib.contextmanager
 def moto_process() -> Iterator[str]:
     """moto's S3 server in its own interpreter on a free loopback port; yields its URL."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [sys.executable, '-m', 'moto.server', '-H', '127.0.0.1', '-p', str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(('127.0.0.1', port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError('moto server did not start') from None
-                time.sleep(0.05)
+        wait_for_port(proc, port, 'moto server', 30)
         yield f'http://127.0.0.1:{port}'
     finally:
         proc.terminate()

@@ -20,7 +20,6 @@ table, ``add_embedding_index`` with a 512-d UDF (embedding and storing every row
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -235,16 +234,9 @@ def piece_names(quick: bool) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
-    from bench.__main__ import render, run_piece, search_rows
+    from bench.__main__ import run_section, search_rows
 
-    results: dict[str, Any] = {}
-    for name in piece_names('--quick' in argv):
-        t0 = time.perf_counter()
-        results[name] = run_piece(name)
-        print(f'  ran {name:<16} {time.perf_counter() - t0:6.1f} s', flush=True)
-    print()
-    print(render(search_rows(results)))
-    print('raw: ' + json.dumps(results, sort_keys=True))
+    run_section(piece_names('--quick' in argv), search_rows)
 
 
 if __name__ == '__main__':

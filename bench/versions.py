@@ -280,16 +280,9 @@ def main(argv: list[str]) -> None:
         result = timing(n_rows, repeats, singles)
         print(MARK + json.dumps(result), flush=True)
         return
-    from bench.__main__ import render, run_piece, versions_rows
+    from bench.__main__ import run_section, versions_rows
 
-    results: dict[str, Any] = {}
-    for name in piece_names('--quick' in argv):
-        t0 = time.perf_counter()
-        results[name] = run_piece(name)
-        print(f'  ran {name:<16} {time.perf_counter() - t0:6.1f} s', flush=True)
-    print()
-    print(render(versions_rows(results)))
-    print('raw: ' + json.dumps(results, sort_keys=True))
+    run_section(piece_names('--quick' in argv), versions_rows)
 
 
 if __name__ == '__main__':
