@@ -134,6 +134,21 @@ def tables() -> dict[str, Any]:
     return out
 
 
+def _best_insert(n: int, repeats: int) -> float:
+    """Seconds of the fastest of ``repeats`` inserts of ``n`` rows, each into a new table."""
+    import reverie as rv
+
+    best = float('inf')
+    for k in range(repeats):
+        t = rv.create_table(f'rows_{k}', {'s': rv.String, 'i': rv.Int, 'f': rv.Float})
+        rows = _rows(n)
+        with Timer() as tm:
+            t.insert(rows, print_stats=False)
+        best = min(best, tm.seconds)
+        del rows
+    return best
+
+
 def insert_vs_raw(n: int) -> dict[str, Any]:
     """Issue 20: ``t.insert`` of n (String, Int, Float) rows against raw
     ``sqlite3.executemany`` of the same values (tuples built before the clock starts) into a
@@ -141,18 +156,10 @@ def insert_vs_raw(n: int) -> dict[str, Any]:
     one run at 1M. The ratio is ours / raw."""
     import sqlite3
 
-    import reverie as rv
-
     repeats = 1 if n >= 1_000_000 else 2 if n >= 100_000 else 5
-    ours = raw = float('inf')
+    raw = float('inf')
     with fresh_home() as home:
-        for k in range(repeats):
-            t = rv.create_table(f'rows_{k}', {'s': rv.String, 'i': rv.Int, 'f': rv.Float})
-            rows = _rows(n)
-            with Timer() as tm:
-                t.insert(rows, print_stats=False)
-            ours = min(ours, tm.seconds)
-            del rows
+        ours = _best_insert(n, repeats)
         db = sqlite3.connect(home / 'r.db', isolation_level=None)
         (ddl,) = db.execute(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name LIKE 'rvt_%'"
@@ -190,20 +197,14 @@ def insert_vs_raw_copy(n: int) -> dict[str, Any]:
     if bin_dir is None:
         return {}
     repeats = 1 if n >= 1_000_000 else 2
-    ours = raw = float('inf')
+    raw = float('inf')
     cluster = PgCluster(bin_dir)
     cluster.start()
     try:
         url = cluster.create_database('bench')
         with fresh_home():
             rv.init({'db_url': url})
-            for k in range(repeats):
-                t = rv.create_table(f'rows_{k}', {'s': rv.String, 'i': rv.Int, 'f': rv.Float})
-                rows = _rows(n)
-                with Timer() as tm:
-                    t.insert(rows, print_stats=False)
-                ours = min(ours, tm.seconds)
-                del rows
+            ours = _best_insert(n, repeats)
         dsn = f'host=127.0.0.1 port={cluster.port} user={cluster.user} dbname=bench'
         with psycopg.connect(dsn) as db:
             (name,) = db.execute(

@@ -26,6 +26,7 @@ import io
 import itertools
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import PIL.Image
@@ -196,11 +197,17 @@ class OpenAIStandIn(StandIn):
         return reply
 
     def _chat(self, request: Request) -> Reply:
+        return self._json_call(request, self._chat_answer)
+
+    def _json_call(
+        self, request: Request, answer: Callable[[dict[str, Any]], tuple[Reply, float]]
+    ) -> Reply:
+        """A JSON endpoint (chat, embeddings): the key checked, the answer logged."""
         if request.headers.get('authorization', '') != f'Bearer {self.key}':
             self.log(Call(request.method, request.path, 401))
             return _error(401, 'Incorrect API key provided.', 'invalid_api_key')
         fields = request.json()
-        reply, charged = self._chat_answer(fields)
+        reply, charged = answer(fields)
         self.log(Call('POST', request.path, reply.status, charged, fields, dict(request.headers)))
         return reply
 
@@ -241,13 +248,7 @@ class OpenAIStandIn(StandIn):
         return Reply.json(200, body, **{'x-request-id': f'req_{n}'}), charged
 
     def _embeddings(self, request: Request) -> Reply:
-        if request.headers.get('authorization', '') != f'Bearer {self.key}':
-            self.log(Call(request.method, request.path, 401))
-            return _error(401, 'Incorrect API key provided.', 'invalid_api_key')
-        fields = request.json()
-        reply, charged = self._embedding_answer(fields)
-        self.log(Call('POST', request.path, reply.status, charged, fields, dict(request.headers)))
-        return reply
+        return self._json_call(request, self._embedding_answer)
 
     def _embedding_answer(self, fields: dict[str, Any]) -> tuple[Reply, float]:
         refused, outcome = self._refused(_embedding_problem(fields))
