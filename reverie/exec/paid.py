@@ -17,7 +17,7 @@ One call, step by step:
 6. ledger row (``maybe_charged``) written *before* the request leaves, then the pool,
    ``call.send`` (one attempt), and the row completed.
 7. journal: the answer's bytes are durable before they are interpreted: first its media
-   file and a note beside it (``_note``, before anything that waits), then the database
+   file and a note beside it (``exec/answers.py``, before anything that waits), then the database
    journal (or a blob there when the media store cannot take them). The entry is pruned
    in the transaction that writes its cell; the ledger row keeps the media file.
 8. finish: ``call.check_answer`` (an image decodes under size limits, a JSON body has its
@@ -35,19 +35,12 @@ stop the run (``RunStoppedError``) with the cells pending.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import dataclasses
-import functools
 import hashlib
 import json
-import re
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from reverie.errors import (
     ContentViolationError,
@@ -55,7 +48,10 @@ from reverie.errors import (
     RunStoppedError,
     ServiceError,
 )
+from reverie.exec.answers import Answered, AnswerKeeper, Noted
 from reverie.exec.cells import owner_id
+from reverie.exec.group_commit import Once, Stopping
+from reverie.exec.ledger_writes import STORAGE_ERRORS, LedgerWrites, amount_of
 from reverie.functions.paid import (
     UNITS,
     Answer,
@@ -67,17 +63,7 @@ from reverie.functions.paid import (
     number,
 )
 from reverie.functions.udf import CellValue
-from reverie.store.budgets import Refusal, start_within_caps
-from reverie.store.ledger import (
-    FAILED,
-    MAYBE_CHARGED,
-    CallSite,
-    Journalled,
-    Ledger,
-    Look,
-    Looked,
-)
-from reverie.store.media import LocalMediaStore, extension_for
+from reverie.store.ledger import FAILED, MAYBE_CHARGED, CallSite, Ledger, Look, Looked
 
 if TYPE_CHECKING:
     from reverie.config import Config
@@ -85,12 +71,6 @@ if TYPE_CHECKING:
     from reverie.store.media import MediaStore
 
 FLIGHT_POLL_SECONDS = 0.25  # how often a call waiting for another process's answer looks
-JOURNAL_WRITE_SECONDS = 300.0  # keep trying to journal a paid answer this long
-INLINE_NOTE_BYTES = 4 * 2**20  # an answer up to this size is noted without a thread hop
-# sa.exc.TimeoutError: no pooled connection came free (threads queue behind a held lock).
-STORAGE_ERRORS = (OSError, sa.exc.OperationalError, sa.exc.DBAPIError, sa.exc.TimeoutError)
-T = TypeVar('T')
-R = TypeVar('R')
 
 
 @dataclass
@@ -155,148 +135,11 @@ class PaidStats:
         return ', '.join(parts)
 
 
-@dataclass
-class _Answered:
-    call_id: int
-    answer: Answer
-    journal_id: int
-    ref: str | None = None  # the media file of the answer's bytes (None: a journal blob)
-    source: dict[str, Any] = field(default_factory=dict)  # the ledger fields a cache hit copies
-
-
-@dataclass
-class _Noted:
-    """An answer made durable (``PaidRun._note``), on its way into the database journal."""
-
-    answer: Answer
-    digest: str
-    credits: float  # booked in the ledger's credits column (0 for a USD provider)
-    spent: float  # in the price's unit
-    note: str | None  # the ledger row's remark (no valid cost figure)
-    ref: str | None = None  # the media file of the bytes (None: a database blob)
-    kept: str | None = None  # where the spill note is (None: none written)
-
-
 @dataclass(frozen=True)
 class _Flight:
     """A paid call's answer, for the identical calls that waited for it (single flight)."""
 
     source: dict[str, Any]
-
-
-class Once:
-    """An async step run once for all the calls that need it (``fn``; a failed one again).
-
-    The calls waiting for it wake together (not one by one, as behind a lock), so they
-    reach their next step (``Batch``) together.
-    """
-
-    def __init__(self, fn: Callable[[], Awaitable[None]]) -> None:
-        self.fn = fn
-        self.done = False
-        self._task: asyncio.Future[None] | None = None
-
-    async def __call__(self) -> None:
-        if self.done:
-            return
-        if self._task is None:
-            self._task = asyncio.ensure_future(self.fn())
-        task = self._task
-        try:
-            await asyncio.shield(task)
-        except BaseException:
-            if task.done() and self._task is task:  # failed: the next call tries again
-                self._task = None
-            raise
-        self.done = True
-
-
-class Batch(Generic[T, R]):
-    """Calls that arrive together share one run of ``fn`` (one transaction: group commit).
-
-    ``fn`` takes the items of every caller waiting and gives one result per item, in order;
-    it runs in a thread (through ``runner``), one batch at a time, so a batch gathers the
-    callers that came while the one before it ran. Its error is every caller's error.
-    """
-
-    def __init__(
-        self,
-        fn: Callable[[list[T]], list[R]],
-        runner: Callable[..., Awaitable[Any]] = asyncio.to_thread,
-    ) -> None:
-        self.fn, self.runner = fn, runner
-        self._lock = asyncio.Lock()
-        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
-
-    async def run(self, item: T) -> R:
-        """``fn``'s result for ``item``, computed in a batch with the callers beside it."""
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
-        if len(self._waiting) == 1 and not self._lock.locked():
-            await asyncio.sleep(0)  # the calls started beside this one join its batch
-        async with self._lock:
-            if not future.done():
-                batch, self._waiting = self._waiting, []
-                try:
-                    results = await self.runner(self.fn, [i for i, _ in batch])
-                except BaseException as e:
-                    error = e if isinstance(e, Exception) else _Stopped()  # Ctrl-C: pending
-                    for _, waiting in batch:
-                        if not waiting.done():
-                            waiting.set_exception(error)
-                    future.exception()  # this caller's: raised here, not awaited below
-                    raise
-                for (_, waiting), result in zip(batch, results, strict=True):
-                    if not waiting.done():  # a caller cancelled meanwhile: its result goes
-                        waiting.set_result(result)
-        return await future
-
-
-@dataclass
-class LedgerWrites:
-    """The paid-call layer's ledger writes; a failed write stops the run (``RunStoppedError``).
-
-    Nothing unrecorded is ever sent: an attempt's row is written before it leaves. The
-    look-ups and claims, the attempts' rows and the answers' journal of calls arriving
-    together each share one transaction (``Batch``), so the calls of a step never queue one
-    by one behind the database lock.
-    """
-
-    ledger: Ledger
-    _starts: Batch[tuple[CallSite, dict[str, Any]], int | Refusal] = field(init=False)
-    _looks: Batch[Look, Looked] = field(init=False)
-    journals: Batch[Journalled, int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        from reverie.exec.worker import owner_is_gone  # worker.py imports this module
-
-        self._starts = Batch(functools.partial(start_within_caps, self.ledger), _while_locked)
-        self._looks = Batch(functools.partial(self.ledger.look_many, gone=owner_is_gone))
-        self.journals = Batch(self.ledger.answered_many)
-
-    async def start(self, site: CallSite, fields: dict[str, Any]) -> int:
-        """The ledger row of an attempt about to leave (group-committed with its neighbours)."""
-        try:
-            result = await self._starts.run((site, fields))
-        except STORAGE_ERRORS as e:
-            raise storage_stop(e, 'writing the ledger of paid calls') from None
-        if isinstance(result, Refusal):
-            raise cap_reached(result)
-        return result
-
-    async def look(self, look: Look) -> Looked:
-        """``Ledger.look_many`` for one call, in a batch with the calls beside it."""
-        try:
-            return await self._looks.run(look)
-        except STORAGE_ERRORS as e:
-            raise storage_stop(e, 'writing the ledger of paid calls') from None
-
-    async def write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """A ledger write; a failure stops the run (nothing unrecorded is ever sent)."""
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except STORAGE_ERRORS as e:
-            raise storage_stop(e, 'writing the ledger of paid calls') from None
 
 
 @dataclass
@@ -317,12 +160,12 @@ class PaidRun:
     _check_media: Once = field(init=False)  # one probe, however many first calls start at once
     writes: LedgerWrites = field(init=False)
     holds: BudgetHolds = field(init=False)
-    spills: Spills = field(init=False)
+    keeper: AnswerKeeper = field(init=False)
 
     def __post_init__(self) -> None:
         self.writes = LedgerWrites(self.ledger)
         self.holds = BudgetHolds(self.options, self.stats, self.writes, self.table_id)
-        self.spills = Spills(self.media, self.writes)
+        self.keeper = AnswerKeeper(self.media, self.writes)
         self._check_media = Once(self._probe_media)
 
     # -- the call ----------------------------------------------------------------------
@@ -335,7 +178,7 @@ class PaidRun:
             return None
         fp = self.fingerprint_of(fn, prepared)
         price = prepared.price()
-        await self.spills.take()
+        await self.keeper.spills.take()
         flight = self._flights.get(fp) if cache_allowed else None
         mine: asyncio.Future[_Flight] | None = None
         if cache_allowed and flight is None:  # before any await: identical calls wait for it
@@ -357,14 +200,14 @@ class PaidRun:
                 source = (await asyncio.shield(flight)).source
             else:
                 if self.stopping:
-                    raise _Stopped
+                    raise Stopping
                 await self._check_media()
                 done = await self._send(fn, prepared, fp, price, site, claimed)
                 claimed = False  # released with its journal
         except BaseException as e:
             if mine is not None:
                 self._flights.pop(fp, None)
-                mine.set_exception(e if isinstance(e, Exception) else _Stopped())
+                mine.set_exception(e if isinstance(e, Exception) else Stopping())
                 mine.exception()  # retrieved: no warning when nobody waits for it
             raise
         finally:
@@ -425,7 +268,7 @@ class PaidRun:
         price: Price,
         site: CallSite,
         claimed: bool,
-    ) -> _Answered:
+    ) -> Answered:
         """Send through the pool until answered (``claimed``: release the claim with it).
 
         A maybe-charged failure is retried at most ``maybe_charged_retries`` times; a
@@ -452,16 +295,16 @@ class PaidRun:
         }
         attempts: list[int] = []
 
-        async def one_attempt() -> tuple[int, _Noted]:
+        async def one_attempt() -> tuple[int, Noted]:
             if self.stopping:
-                raise _Stopped
+                raise Stopping
             await self.holds.reserve(price)  # every attempt that may be charged, retries included
             try:
                 attempts.append(len(attempts) + 1)
                 call_id = await self.writes.start(site, {**fields, 'attempt': len(attempts)})
                 answer = await self._attempt(prepared, call_id, price, pool.note_sending)
                 # Durable first, before the pool's bookkeeping and any waiting for the database.
-                noted = await self._note(call_id, answer, price)
+                noted = await self.keeper.note(call_id, answer, price)
             except BaseException:
                 self.holds.release(price)
                 raise
@@ -473,9 +316,11 @@ class PaidRun:
                 call_id, noted = await pool.run(one_attempt)
                 try:
                     release = (fp, owner_id()) if claimed else None
-                    done = await self._journal(call_id, noted, price, release)
+                    journal_id = await self.keeper.journal(call_id, noted, release)
+                    self.stats.add(price.unit, noted.spent)
                 finally:  # held until the spend is counted
                     self.holds.release(price)
+                done = Answered(call_id, noted.answer, journal_id, noted.ref)
                 done.source = {**fields, 'http_status': 200, 'journal_id': done.journal_id}
                 done.source.update(answer_ref=done.ref)
                 done.source.update(request_id=noted.answer.request_id)
@@ -541,92 +386,6 @@ class PaidRun:
         self.stats.maybe_charged += 1
         self.stats.add(price.unit, price.high)
 
-    # -- after the answer ----------------------------------------------------------------
-    async def _note(self, call_id: int, answer: Answer, price: Price) -> _Noted:
-        """Make the answer durable at once: its media file and a note beside it (the spill).
-
-        This comes before anything that waits: the pool's bookkeeping, the database lock
-        (cell writes hold it), the default thread pool (its threads may all be waiting for
-        that lock). The note is what a kill -9 leaves; the next run moves it into the
-        journal (``Spills.take``). An answer that is not an image file, or that the media
-        store cannot take, has no note: the database journal (a blob) is its first copy.
-        """
-        note = None
-        usd = price.unit == 'usd'  # the provider's own credits (BFL) stay in the cell's meta
-        spent = answer.cost_usd if usd else answer.credits
-        if spent is None:
-            spent = price.high
-            note = (
-                'the answer gave no valid cost figure; recorded the price table figure '
-                f'({money(price.high, price.unit)}, {price.source})'
-            )
-            if usd:
-                answer = dataclasses.replace(answer, cost_usd=spent)
-            else:
-                answer = dataclasses.replace(answer, credits=spent)
-        credits = 0.0 if usd else spent
-        data = answer.data
-        noted = _Noted(answer, hashlib.sha256(data).hexdigest(), credits, spent, note)
-        ext = _sniff_extension(data)
-        if ext is None:
-            return noted
-        booked = dataclasses.replace(answer, credits=credits)
-
-        def write() -> None:
-            noted.ref = self.media.put(data, ext)
-            noted.kept = self.spills.note(call_id, noted.digest, len(data), noted.ref, booked, note)
-
-        with contextlib.suppress(OSError):  # the media store cannot take it: a database blob
-            if isinstance(self.media, LocalMediaStore) and len(data) <= INLINE_NOTE_BYTES:
-                # A few system calls: done here, as a hop to a thread waits for the GIL under
-                # load (measured with 2 busy processes: up to 0.23 s, here up to 0.06 s).
-                write()
-            else:  # an object store's PUT, or a large file: not on the event loop
-                await asyncio.get_running_loop().run_in_executor(_journal_thread(), write)
-        return noted
-
-    async def _journal(
-        self, call_id: int, noted: _Noted, price: Price, release: tuple[str, str] | None
-    ) -> _Answered:
-        """Journal the answer in the database and complete its ledger row, or stop loudly.
-
-        ``release``: the claim (fingerprint, owner) given back in the same transaction.
-        Answers arriving together share it (``LedgerWrites.journals``).
-        """
-        answer, ref = noted.answer, noted.ref
-        data = answer.data
-        fields = {
-            'sha256': noted.digest,
-            'size': len(data),
-            'media_ref': ref,
-            'data': None if ref is not None else data,
-            'credits': noted.credits,
-            'cost_usd': answer.cost_usd,
-            'request_id': answer.request_id,
-            'model_version': answer.model_version,
-            'http_status': 200,
-            'error': noted.note,
-        }
-        deadline = time.monotonic() + JOURNAL_WRITE_SECONDS
-        while True:
-            try:
-                journal_id = await self.writes.journals.run(Journalled(call_id, fields, release))
-                break
-            except STORAGE_ERRORS as e:
-                if time.monotonic() > deadline:
-                    what = f'journalling the answer of paid call {call_id}'
-                    if noted.kept is not None:
-                        what += f' (its answer is kept in {str(noted.kept)!r} for the next run)'
-                    raise storage_stop(e, what) from None
-                await asyncio.sleep(1.0)
-        if noted.kept is not None:  # in the journal now; a note left behind is harmless
-            with contextlib.suppress(OSError):
-                await asyncio.get_running_loop().run_in_executor(
-                    _journal_thread(), self.media.unspill, str(call_id)
-                )
-        self.stats.add(price.unit, noted.spent)
-        return _Answered(call_id, answer, journal_id, ref)
-
     async def _from_journal(
         self, prepared: PaidCall, row: dict[str, Any], call_id: int, site: CallSite
     ) -> CellValue | None:
@@ -645,11 +404,9 @@ class PaidRun:
             credits=float(row['credits'] or 0),
             cost_usd=row.get('cost_usd'),
         )
-        return await self._finish(prepared, _Answered(call_id, answer, journal_id), site)
+        return await self._finish(prepared, Answered(call_id, answer, journal_id), site)
 
-    async def _finish(
-        self, prepared: PaidCall, done: _Answered, site: CallSite
-    ) -> CellValue | None:
+    async def _finish(self, prepared: PaidCall, done: Answered, site: CallSite) -> CellValue | None:
         if site.row_id is not None and site.column_id is not None:
             self.delivered[(site.row_id, site.column_id)] = done.call_id
         try:
@@ -695,7 +452,7 @@ class BudgetHolds:
         spent, held = self.stats.spent(unit), self._reserved[unit]
         if limit is not None and spent + held + price.high > limit:
             raise RunStoppedError(
-                f'Budget reached: {_of(spent + held, limit, unit)} spent or '
+                f'Budget reached: {amount_of(spent + held, limit, unit)} spent or '
                 f'held by calls in flight ({money(spent, unit)} settled) and the next call '
                 f'could cost up to {money(price.high, unit)} ({price.source}); nothing more '
                 'was sent. Finished cells are kept and the rest stay pending: continue with a '
@@ -727,137 +484,6 @@ class BudgetHolds:
         self._reserved[price.unit] -= price.high
 
 
-@dataclass
-class Spills:
-    """Answers noted in the media store's spill before the database journal has them.
-
-    Every answer whose bytes are a media file is noted there first (fast, no database
-    lock) and the note is removed once the journal has it; notes left by a kill -9 or by a
-    database that stayed locked are moved into the journal by the next run (``take``), so
-    no answer is paid twice.
-    """
-
-    media: MediaStore
-    writes: LedgerWrites
-    take: Once = field(init=False)  # concurrent first calls wait for it together
-    """Move answers noted beside the media files (database was locked) into the journal."""
-
-    def __post_init__(self) -> None:
-        self.take = Once(self._take_spilled)
-
-    def note(
-        self,
-        call_id: int,
-        digest: str,
-        size: int,
-        ref: str,
-        answer: Answer,
-        error: str | None,
-    ) -> str | None:
-        """Note an answer whose bytes are the media file ``ref`` beside the media (the spill).
-
-        Runs in a thread. The next run (``take``) moves the note into the journal, so the
-        cell is finished without paying again; None when the media store refused the note.
-        """
-        entry = {
-            'call_id': call_id,
-            'sha256': digest,
-            'size': size,
-            'media_ref': ref,
-            'credits': answer.credits,
-            'cost_usd': answer.cost_usd,
-            'request_id': answer.request_id,
-            'model_version': answer.model_version,
-            'error': error,
-        }
-        try:
-            return self.media.spill(str(call_id), entry)
-        except OSError:
-            return None
-
-    async def _take_spilled(self) -> None:
-        try:
-            spilled = await asyncio.to_thread(lambda: list(self.media.spilled()))
-        except OSError as e:  # the media store is unreachable: nothing is sent
-            raise storage_stop(e, 'reading the answers kept beside the media') from None
-        for key, entry in spilled:
-            await self.writes.write(
-                self.writes.ledger.answered,
-                int(entry['call_id']),
-                sha256=entry['sha256'],
-                size=int(entry['size']),
-                media_ref=entry['media_ref'],
-                data=None,
-                credits=entry['credits'],
-                cost_usd=entry['cost_usd'],
-                request_id=entry['request_id'],
-                model_version=entry['model_version'],
-                http_status=200,
-                error=entry['error'],
-            )
-            await asyncio.to_thread(self.media.unspill, key)
-
-
-class _Stopped(Exception):
-    """Internal: the run is stopping (first Ctrl-C); the cell stays pending."""
-
-
-def is_pending_marker(e: BaseException) -> bool:
-    """Whether ``e`` means "leave the cell pending" (the run is stopping)."""
-    return isinstance(e, _Stopped)
-
-
-async def _while_locked(fn: Any, *args: Any) -> Any:
-    """``fn(*args)`` in a thread, tried again while the database is locked.
-
-    The write is retried (never the paid call), for up to ``JOURNAL_WRITE_SECONDS``.
-    """
-    deadline = time.monotonic() + JOURNAL_WRITE_SECONDS
-    while True:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except STORAGE_ERRORS as e:
-            locked = isinstance(e, sa.exc.TimeoutError) or 'locked' in str(e)
-            if not locked or time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.25)
-
-
-def cap_reached(refusal: Refusal) -> RunStoppedError:
-    """The run-stopping error for an attempt a stored cap (``rv.set_budget``) refused."""
-    cap, unit = refusal.cap, refusal.cap.unit
-    scope = 'all tables' if cap.table_id is None else 'this table'
-    period = ' today (UTC)' if cap.per == 'day' else ''
-    raise_it = f'rv.set_budget({unit}=...' + ('' if cap.table_id is None else ', table=...')
-    return RunStoppedError(
-        f'Budget cap reached: {_of(refusal.spent, cap.cap, unit)} spent{period} or held by '
-        f'calls in flight (the cap of {scope}, set with rv.set_budget, shared by every '
-        f'process), and the next call could cost up to {money(refusal.price, unit)}; '
-        f'nothing more was sent. Raise it with {raise_it}, per={cap.per!r}) and run '
-        '`reverie resume`; rv.budgets() shows caps and spend.',
-        reason='budget',
-    )
-
-
-def storage_stop(e: BaseException, what: str) -> RunStoppedError:
-    """The run-stopping error for a failed write (database locked, disk full, read-only)."""
-    detail = (str(e).splitlines() or [''])[0].split(' (Background on this error')[0]
-    detail = re.sub(r'^\([\w.]+\) ', '', detail) or type(e).__name__  # '(sqlite3.X) '
-    if isinstance(e, sa.exc.TimeoutError):  # not SQLAlchemy's words: what it means
-        detail = 'the database stayed locked; no connection came free in time'
-    hint = 'free space or fix its permissions'
-    if 'locked' in detail or 'busy' in detail:
-        hint = 'another process holds the database lock; close it'
-    elif detail.startswith('object store'):  # reverie.store.s3.ObjectStoreError
-        hint = 'check the bucket, AWS_ENDPOINT_URL and the credentials'
-    return RunStoppedError(
-        f'Storage failed while {what} ({detail}): {hint}, then run `reverie resume`. '
-        'Cells not written stay pending; answers already journalled finish them without '
-        'paying again.',
-        reason='storage',
-    )
-
-
 def fingerprint(call: PaidCall, account: str = '') -> str:
     """sha256 over the call's fingerprint fields and the ``account`` it is sent to.
 
@@ -880,35 +506,3 @@ def account(config: Config, provider: str) -> str:
         return ''
     key = hashlib.sha256((settings.api_key or '').encode()).hexdigest()[:16]
     return f'{settings.base_url.rstrip("/")}#{key}'
-
-
-def _journal_thread() -> concurrent.futures.ThreadPoolExecutor:
-    """The threads that make answers durable, apart from the default thread pool.
-
-    The default pool's threads may all be waiting for the database lock (cell and ledger
-    writes); an answer's media file and note must not queue behind them.
-    """
-    global _JOURNAL_THREADS
-    if _JOURNAL_THREADS is None:
-        _JOURNAL_THREADS = concurrent.futures.ThreadPoolExecutor(2, 'reverie-journal')
-    return _JOURNAL_THREADS
-
-
-_JOURNAL_THREADS: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def _sniff_extension(data: bytes) -> str | None:
-    if data.startswith(b'\x89PNG\r\n\x1a\n'):
-        return extension_for('PNG')
-    if data.startswith(b'\xff\xd8\xff'):
-        return extension_for('JPEG')
-    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
-        return extension_for('WEBP')
-    return None
-
-
-def _of(amount: float, limit: float, unit: str) -> str:
-    """``54 of 60 credits``, ``$0.54 of $5``."""
-    if unit == 'usd':
-        return f'{money(amount, unit)} of {money(limit, unit)}'
-    return f'{number(amount)} of {money(limit, unit)}'

@@ -17,8 +17,9 @@ from reverie.errors import RunStoppedError
 from reverie.exec.batches import SyncBatches
 from reverie.exec.caller import unwrap
 from reverie.exec.cells import fetch_rows
+from reverie.exec.group_commit import is_pending_marker
 from reverie.exec.inputs import Env, Inputs, close_images, input_error, set_cell
-from reverie.exec.paid import STORAGE_ERRORS, is_pending_marker, storage_stop
+from reverie.exec.ledger_writes import STORAGE_ERRORS, storage_stop
 from reverie.exec.planner import ColumnPlan
 from reverie.exec.runstate import RunState
 from reverie.exec.worker import Claimer

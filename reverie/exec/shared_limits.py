@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from reverie.exec.cells import owner_id
-from reverie.exec.paid import STORAGE_ERRORS
+from reverie.exec.ledger_writes import STORAGE_ERRORS
 from reverie.exec.pools import GROWTH_ROUNDS, START_WINDOW, PoolRegistry
 from reverie.exec.worker import owner_is_gone
 from reverie.store.db import Store, limit_slots_table, limit_windows_table

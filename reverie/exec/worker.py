@@ -36,7 +36,7 @@ import sqlalchemy as sa
 
 from reverie.errors import Error
 from reverie.exec.cells import owner_id, pending_condition, rowid_condition
-from reverie.exec.paid import STORAGE_ERRORS
+from reverie.exec.ledger_writes import STORAGE_ERRORS
 from reverie.exec.schema import TableSchema
 from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL, ROWID, Store, workers_table
 

@@ -16,7 +16,7 @@ from reverie.errors import RunStoppedError, ServiceError
 from reverie.exec.cells import CellResult, write_results
 from reverie.exec.codec import encode_result
 from reverie.exec.inputs import InputError
-from reverie.exec.paid import STORAGE_ERRORS, storage_stop
+from reverie.exec.ledger_writes import STORAGE_ERRORS, storage_stop
 from reverie.exec.runstate import RunState
 from reverie.exec.schema import ColumnSchema
 from reverie.exec.worker import release_claims

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import reverie as rv
-from reverie.exec import paid
+from reverie.exec import ledger_writes
 from reverie.functions import reve
 from reverie.store import db
 from reverie.store.media import SPILL_DIR
@@ -52,7 +52,7 @@ def test_a_lock_past_the_pool_timeout_loses_no_answer_and_resume_pays_nothing(
 ) -> None:
     monkeypatch.setattr(db, 'BUSY_TIMEOUT_MS', 1000)  # 60 s in production
     monkeypatch.setattr(db, 'POOL_TIMEOUT_SECONDS', 0.5)  # 30 s in production
-    monkeypatch.setattr(paid, 'JOURNAL_WRITE_SECONDS', window_s)
+    monkeypatch.setattr(ledger_writes, 'JOURNAL_WRITE_SECONDS', window_s)
     monkeypatch.setenv('REVE_MAX_CONCURRENCY', str(N))
     server = service(latency=1.0)
     path, media = tmp_path / 'reverie.db', tmp_path / 'media'

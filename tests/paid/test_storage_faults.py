@@ -21,7 +21,7 @@ import pytest
 
 import reverie as rv
 from reverie.catalog.catalog import Catalog
-from reverie.exec import paid
+from reverie.exec import ledger_writes
 from reverie.functions import reve
 from reverie.store import db, media
 from tests.paid.conftest import ledger_credits
@@ -42,7 +42,7 @@ def test_a_lock_held_past_the_busy_timeout_loses_no_answer(
 ) -> None:
     """Issue: BEGIN EXCLUSIVE past the busy timeout dropped a paid result; resume paid again."""
     monkeypatch.setattr(db, 'BUSY_TIMEOUT_MS', 300)  # the 60 s of production, scaled down
-    monkeypatch.setattr(paid, 'JOURNAL_WRITE_SECONDS', 30.0)
+    monkeypatch.setattr(ledger_writes, 'JOURNAL_WRITE_SECONDS', 30.0)
     server = service(latency=1.0)
     monkeypatch.setenv('REVE_MAX_CONCURRENCY', '10')
     catalog = _open(tmp_path, tmp_path / 'media')
@@ -91,7 +91,7 @@ def test_a_lock_held_past_the_journal_window_stops_the_run_and_keeps_the_answers
     """The database stays locked after the answers came: the run stops loudly, the answers
     wait beside the media files, and the next run finishes the cells without paying."""
     monkeypatch.setattr(db, 'BUSY_TIMEOUT_MS', 200)
-    monkeypatch.setattr(paid, 'JOURNAL_WRITE_SECONDS', 0.5)
+    monkeypatch.setattr(ledger_writes, 'JOURNAL_WRITE_SECONDS', 0.5)
     server = service(latency=0.5)
     catalog = _open(tmp_path, tmp_path / 'media')
     t = _table(5)
