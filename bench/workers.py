@@ -42,7 +42,8 @@ from reverie.exec.schema import TableSchema
 from reverie.exec.shared_limits import SharedLimits
 from reverie.exec.worker import Claimer, renew_claims
 from reverie.store.db import VALUE, Store
-from reverie.store.ledger import CallSite, Ledger
+from reverie.store.ledger import Ledger
+from reverie.store.ledger_tables import CallSite
 
 CELLS = 128
 LATENCY = 1.0

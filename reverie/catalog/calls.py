@@ -26,7 +26,8 @@ from reverie.display.resultset import ResultSet
 from reverie.errors import InvalidValueError
 from reverie.functions.paid import money
 from reverie.store.db import columns_table, tables_table
-from reverie.store.ledger import CALL_COLUMNS, Ledger
+from reverie.store.ledger import Ledger
+from reverie.store.ledger_tables import CALL_COLUMNS
 
 Row = dict[str, Any]
 _TYPES: dict[str, ts.ColumnType] = {
@@ -126,7 +127,7 @@ class CallsQuery:
     def _rows(self) -> list[Row]:
         names = self.names()
         rows = []
-        for raw in self.ledger.rows(self.table_id):
+        for raw in self.ledger.report.rows(self.table_id):
             table, column = names.get((raw['table_id'], raw['column_id']), (None, None))
             row = {'table': table, 'column': column, **_readable(raw)}
             if all(test(row) for test in self.filters):

@@ -90,7 +90,7 @@ def _paid_calls_per_version(
     times = [t for t, _ in starts]
     created = dict((v, t) for t, v in starts)
     counts: dict[int, int] = {}
-    for when, version in ledger.paid_calls(table_id):
+    for when, version in ledger.report.paid_calls(table_id):
         if version is None:
             i = bisect.bisect_right(times, when) - 1
             version = starts[i][1] if i >= 0 else None

@@ -203,7 +203,7 @@ def referenced_media(catalog: Catalog, among: set[str] | None = None) -> set[str
                 for name in names:
                     found |= _refs_in(conn, t.c[name], among)
     if catalog.exec.ledger is not None:  # paid-call layer: journalled answers stay
-        found |= catalog.exec.ledger.journal_refs()
+        found |= catalog.exec.ledger.report.journal_refs()
     return found if among is None else found & among
 
 

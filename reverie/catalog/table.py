@@ -363,7 +363,7 @@ class Table(TableReads, SearchMethods):
         Reve bills credits, OpenAI, Gemini and BFL bill USD; the two are never added.
         """
         ledger = self._catalog.exec.ledger
-        spend = ledger.spend(self._id) if ledger is not None else dict.fromkeys(UNITS, 0.0)
+        spend = ledger.report.spend(self._id) if ledger is not None else dict.fromkeys(UNITS, 0.0)
         return {u: int(v) if v.is_integer() else v for u, v in spend.items()}
 
     # -- versions, views -----------------------------------------------------------------

@@ -24,7 +24,7 @@ from reverie.exprs import nodes as n
 from reverie.exprs.compile import Getter
 from reverie.functions.paid import PaidFunction
 from reverie.functions.udf import CellValue, Function, PoolSettings
-from reverie.store.ledger import CallSite
+from reverie.store.ledger_tables import CallSite
 
 Args = tuple[tuple[Any, ...], dict[str, Any]]
 

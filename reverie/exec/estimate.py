@@ -29,7 +29,7 @@ from reverie.exprs import nodes as n
 from reverie.exprs.compile import Getter
 from reverie.functions.paid import PaidFunction, money
 from reverie.store.db import ERROR, PENDING, ROWID, VALUE
-from reverie.store.ledger import CallSite, calls_table
+from reverie.store.ledger_tables import CallSite, calls_table
 
 DEFAULT_LATENCY = 20.0  # seconds per call when nothing was observed (Reve: 15-30 s)
 

@@ -20,7 +20,9 @@ from reverie.errors import RunStoppedError
 from reverie.exec.group_commit import GroupCommit
 from reverie.functions.paid import money, number
 from reverie.store.budgets import Refusal, start_within_caps
-from reverie.store.ledger import CallSite, Journalled, Ledger, Look, Looked
+from reverie.store.flights import Look
+from reverie.store.ledger import Journalled, Ledger, Looked
+from reverie.store.ledger_tables import CallSite
 
 JOURNAL_WRITE_SECONDS = 300.0  # keep trying to journal a paid answer this long
 # sa.exc.TimeoutError: no pooled connection came free (threads queue behind a held lock).

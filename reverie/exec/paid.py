@@ -63,7 +63,9 @@ from reverie.functions.paid import (
     number,
 )
 from reverie.functions.udf import CellValue
-from reverie.store.ledger import FAILED, MAYBE_CHARGED, CallSite, Ledger, Look, Looked
+from reverie.store.flights import Look
+from reverie.store.ledger import Ledger, Looked
+from reverie.store.ledger_tables import FAILED, MAYBE_CHARGED, CallSite
 
 if TYPE_CHECKING:
     from reverie.config import Config
@@ -213,7 +215,7 @@ class PaidRun:
         finally:
             if claimed:  # failed: others may look or ask now
                 with contextlib.suppress(*STORAGE_ERRORS):  # a dead claim is taken over
-                    await asyncio.to_thread(self.ledger.release, fp, owner_id())
+                    await asyncio.to_thread(self.ledger.flights.release, fp, owner_id())
         if mine is not None:
             self._flights.pop(fp, None)
             mine.set_result(_Flight(done.source if source is None else source))
@@ -282,7 +284,7 @@ class PaidRun:
             max_retries=settings.max_retries,
         )
         if not pool.learned:  # once per pool and process: start where earlier runs ended
-            pool.learn(*self.ledger.concurrency(settings.name))
+            pool.learn(*self.ledger.report.concurrency(settings.name))
         usd = price.unit == 'usd'
         fields = {  # booked at the worst case until the answer says what it cost
             'function': fn.path,
@@ -468,7 +470,7 @@ class BudgetHolds:
         """
         other = self._bare_unit
         if other is None and self.table_id is not None:
-            spend = await self.writes.write(self.writes.ledger.spend, self.table_id)
+            spend = await self.writes.write(self.writes.ledger.report.spend, self.table_id)
             other = next((u for u, v in spend.items() if v and u != unit), None)
         if other is not None and other != unit:
             raise RunStoppedError(

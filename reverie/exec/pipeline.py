@@ -25,7 +25,7 @@ from reverie.exec.runstate import RunState
 from reverie.exec.worker import Claimer
 from reverie.exec.writer import CellWriter
 from reverie.store.db import PENDING, ROWID
-from reverie.store.ledger import CallSite
+from reverie.store.ledger_tables import CallSite
 
 ASYNC_ROWS_IN_FLIGHT = 256  # at most, per process; less when the pools are small
 

@@ -41,7 +41,7 @@ from reverie.exprs.to_sql import to_sql
 from reverie.exprs.values import EvaluationError
 from reverie.functions.udf import CellValue
 from reverie.store.db import PENDING, ROWID
-from reverie.store.ledger import CallSite
+from reverie.store.ledger_tables import CallSite
 
 ASYNC_ROWS_AT_ONCE = 1024  # rows whose async calls are started together
 FETCH_ROWS = 20_000  # rows read from the database at a time

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from reverie.store.ledger import CallSite, Ledger, budgets_table, calls_table
+from reverie.store.ledger import Ledger
+from reverie.store.ledger_tables import CallSite, budgets_table, calls_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

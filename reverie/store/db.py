@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 
 from reverie.errors import DatabaseUnavailableError, InvalidValueError
-from reverie.store.ledger import ledger_metadata, usd_apart_in
+from reverie.store.ledger_tables import ledger_metadata, usd_apart_in
 from reverie.store.shared_columns import created_at_column, id_column
 from reverie.store.vector_tables import vector_metadata
 from reverie.types import ColumnType

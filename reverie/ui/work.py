@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from reverie.exec.worker import WorkerInfo, read_workers
 from reverie.store.db import CLAIM_OWNER, CLAIM_UNTIL
-from reverie.store.ledger import MAYBE_CHARGED, calls_table
+from reverie.store.ledger_tables import MAYBE_CHARGED, calls_table
 from reverie.ui.tables import open_table, state_counts
 
 if TYPE_CHECKING:

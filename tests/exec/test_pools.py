@@ -87,7 +87,8 @@ def test_a_pool_that_learned_no_refusals_starts_where_slow_start_had_got_to():
 def test_the_ledger_gives_the_answered_concurrency_and_the_refusals(tmp_path):
     """Per provider: every endpoint ``'<provider>/...'`` counts, whichever function sent it."""
     from reverie.store.db import Store
-    from reverie.store.ledger import Ledger, calls_table
+    from reverie.store.ledger import Ledger
+    from reverie.store.ledger_tables import calls_table
 
     store = Store(f'sqlite:///{tmp_path / "l.db"}')
     base = {'fingerprint': 'x', 'attempt': 1}
@@ -107,6 +108,6 @@ def test_the_ledger_gives_the_answered_concurrency_and_the_refusals(tmp_path):
             row = {**base, 'started_at': start, 'finished_at': end, 'http_status': status}
             row.update(endpoint=endpoint, function=function)
             conn.execute(sa.insert(calls_table), {**row, 'id': i + 1, 'outcome': outcome})
-    assert Ledger(store).concurrency('reve') == (3, True)
-    assert Ledger(store).concurrency('revel') == (1, False)
-    assert Ledger(store).concurrency('other') == (0, False)
+    assert Ledger(store).report.concurrency('reve') == (3, True)
+    assert Ledger(store).report.concurrency('revel') == (1, False)
+    assert Ledger(store).report.concurrency('other') == (0, False)

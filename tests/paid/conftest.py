@@ -70,4 +70,4 @@ def service(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callabl
 
 def ledger_credits(catalog: Catalog) -> float:
     assert catalog.exec.ledger is not None
-    return catalog.exec.ledger.spent()
+    return catalog.exec.ledger.report.spent()

@@ -61,7 +61,7 @@ def test_a_run_leaves_no_journal_rows_and_the_cache_still_answers(
     assert _count(db, 'SELECT count(*) FROM rv_journal') == 0
     # `reverie gc` keeps every answer the cache may serve.
     assert sqlite_catalog.exec.ledger is not None
-    kept = sqlite_catalog.exec.ledger.journal_refs()
+    kept = sqlite_catalog.exec.ledger.report.journal_refs()
     assert len(kept) == N and all(sqlite_catalog.media.exists(r) for r in kept)
     assert ledger_credits(sqlite_catalog) == server.charged() == N * 18
 

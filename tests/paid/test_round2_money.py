@@ -17,7 +17,7 @@ from reverie.catalog.catalog import Catalog
 from reverie.cli import main
 from reverie.functions import images, reve
 from reverie.store.db import meta_table
-from reverie.store.ledger import calls_table
+from reverie.store.ledger_tables import calls_table
 from tests.functions.providers.openai_server import OpenAIStandIn
 from tests.paid.conftest import ledger_credits
 

@@ -112,7 +112,7 @@ def test_a_request_in_flight_in_another_process_is_not_sent_again(
     ledger = catalog.exec.ledger
     assert ledger is not None
     deadline = time.monotonic() + 60
-    while not ledger.rows() and time.monotonic() < deadline:  # its call has left
+    while not ledger.report.rows() and time.monotonic() < deadline:  # its call has left
         time.sleep(0.05)
     t = rv.create_table('second', {'prompt': rv.String})
     t.add_computed_column(img=reve.create(t.prompt), print_stats=False)
