@@ -13,7 +13,7 @@ child does the same work through its library's public API:
 - ``import pixeltable`` / ``import reverie`` (the child's first statement);
 - insert 100, then 1,000 distinct 512x512 PNG files by path into a new table with an Image
   column: ``bench.tables._write_pngs``' drawings (~2.6 KB each: the per-file cost), then 100
-  of ``bench.s3._pngs``' noise (~790 KB each: the per-byte cost, as a photo has); all
+  of ``bench.s3._pngs``' noise (~390 KB each: the per-byte cost, as a photo has); all
   written once before the rounds;
 - insert 10,000, then 100,000 (int, string) rows into a new table, in batches of 100,000;
 - ``t.where(is_even(t.i)).collect()`` over the 100,000-row table (a Python UDF filter).
