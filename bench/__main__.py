@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.piece import read_result
+from bench.pixeltable_compare import bench_rows as pixeltable_rows
+from bench.pixeltable_compare import bench_section as pixeltable_section
 from bench.search import piece_names as search_pieces
 from bench.tables import import_time
 from bench.versions import piece_names as versions_pieces
@@ -252,6 +254,8 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
     rows += ui_rows(r['ui'], r.get('ui_1000000'))
     rows += s3_rows(r['s3'])
     rows += workers_rows(r)
+    if r.get('pixeltable'):  # issue 20: measured in this run, where a Pixeltable venv exists
+        rows += [Row('20 vs pxt', *row) for row in pixeltable_rows(r['pixeltable'])]
     return rows
 
 
@@ -695,6 +699,7 @@ def main() -> None:
     names += ['insert_pg_100000'] + ([] if quick else ['insert_pg_1000000'])
     names += [] if quick else ['ui_1000000', 'workers_rss']
     run_pieces(names, results)
+    results['pixeltable'] = pixeltable_section()
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results['whole_rss_mib'] = max(children, own)
@@ -702,7 +707,10 @@ def main() -> None:
     print()
     print(render(rows))
     print()
-    print('* Pixeltable figures are quoted from the issues, not measured here.')
+    print(
+        '* Pixeltable figures are quoted from the issues, not measured here; the "20 vs pxt" '
+        'rows are measured in this run (bench/pixeltable_compare.py).'
+    )
     print('  Reve rows run with default settings (the pool starts at 8 and finds its limit).')
     misses = sum(1 for x in rows if x.ok is False)
     passes = sum(1 for x in rows if x.ok)
