@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from reverie.errors import DatabaseUnavailableError, InvalidValueError
 from reverie.store.ledger_tables import ledger_metadata, usd_apart_in
-from reverie.store.shared_columns import created_at_column, id_column
+from reverie.store.shared_columns import catalog_table, created_at_column
 from reverie.store.vector_tables import vector_metadata
 from reverie.types import ColumnType
 
@@ -41,27 +41,22 @@ meta_table = sa.Table(
     sa.Column('value', sa.Text, nullable=False),
 )
 
-dirs_table = sa.Table(
+dirs_table = catalog_table(
     'rv_dirs',
     metadata,
-    id_column(),
     sa.Column('path', sa.Text, nullable=False, unique=True),
-    created_at_column(),
 )
 
-tables_table = sa.Table(
+tables_table = catalog_table(
     'rv_tables',
     metadata,
-    id_column(),
     sa.Column('path', sa.Text, nullable=False, unique=True),
     sa.Column('version', sa.Integer, nullable=False),
-    created_at_column(),
 )
 
-columns_table = sa.Table(
+columns_table = catalog_table(
     'rv_columns',
     metadata,
-    id_column(),
     sa.Column('table_id', sa.Integer, nullable=False, index=True),
     sa.Column('name', sa.Text, nullable=False),
     sa.Column('position', sa.Integer, nullable=False),
@@ -70,6 +65,7 @@ columns_table = sa.Table(
     # A column of a view or snapshot that mirrors a column of its base (its id there).
     sa.Column('mirror_of', sa.Integer, nullable=True),
     sa.UniqueConstraint('table_id', 'name'),
+    created=False,
 )
 
 versions_table = sa.Table(

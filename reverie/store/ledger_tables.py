@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
-from reverie.store.shared_columns import created_at_column, id_column
+from reverie.store.shared_columns import catalog_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -25,10 +25,9 @@ MAYBE_CHARGED: Outcome = 'maybe_charged'
 
 ledger_metadata = sa.MetaData()
 
-calls_table = sa.Table(
+calls_table = catalog_table(
     'rv_calls',
     ledger_metadata,
-    id_column(),
     sa.Column('table_id', sa.Integer, nullable=True, index=True),
     sa.Column('column_id', sa.Integer, nullable=True),
     sa.Column('row_id', sa.BigInteger, nullable=True),
@@ -55,17 +54,16 @@ calls_table = sa.Table(
     # The media file holding the answer's bytes (catalog 4): the cache reads it once the
     # journal entry is pruned.
     sa.Column('answer_ref', sa.Text, nullable=True),
+    created=False,
 )
 
-journal_table = sa.Table(
+journal_table = catalog_table(
     'rv_journal',
     ledger_metadata,
-    id_column(),
     sa.Column('sha256', sa.String(64), nullable=False, index=True),
     sa.Column('size', sa.BigInteger, nullable=False),
     sa.Column('media_ref', sa.Text, nullable=True),
     sa.Column('data', sa.LargeBinary, nullable=True),
-    created_at_column(),
 )
 
 # Single flight across processes: one row per fingerprint whose call is in flight, inserted
@@ -81,15 +79,13 @@ flights_table = sa.Table(
 
 # Spend caps shared by every process on this database (``store/budgets.py``): one row per
 # scope (a table, or None: all tables) and unit.
-budgets_table = sa.Table(
+budgets_table = catalog_table(
     'rv_budgets',
     ledger_metadata,
-    id_column(),
     sa.Column('table_id', sa.Integer, nullable=True),
     sa.Column('unit', sa.String(8), nullable=False),  # 'credits' or 'usd'
     sa.Column('cap', sa.Float, nullable=False),
     sa.Column('per', sa.String(8), nullable=True),  # 'day' (UTC) or None: for ever
-    created_at_column(),
 )
 
 CALL_COLUMNS = tuple(

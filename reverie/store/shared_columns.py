@@ -1,4 +1,4 @@
-"""Columns that many catalog tables declare alike: a row id and a creation time."""
+"""What many catalog tables declare alike: a row id and a creation time."""
 
 from __future__ import annotations
 
@@ -15,3 +15,14 @@ def id_column() -> sa.Column[Any]:
 def created_at_column() -> sa.Column[Any]:
     """``created_at``: when the row was written (``time.time()``)."""
     return sa.Column('created_at', sa.Float, nullable=False)
+
+
+def catalog_table(
+    name: str, metadata: sa.MetaData, *columns: Any, created: bool = True, **options: Any
+) -> sa.Table:
+    """A catalog table: an ``id`` key, ``columns``, then ``created_at`` (when ``created``).
+
+    ``options`` go to ``sa.Table`` (e.g. ``sqlite_autoincrement=True``).
+    """
+    created_at = [created_at_column()] if created else []
+    return sa.Table(name, metadata, id_column(), *columns, *created_at, **options)

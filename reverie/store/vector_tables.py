@@ -14,20 +14,18 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reverie.store.shared_columns import created_at_column, id_column
+from reverie.store.shared_columns import catalog_table
 
 vector_metadata = sa.MetaData()
 
-indexes_table = sa.Table(
+indexes_table = catalog_table(
     'rv_indexes',
     vector_metadata,
-    id_column(),
     sa.Column('table_id', sa.Integer, nullable=False, index=True),
     sa.Column('column_id', sa.Integer, nullable=False),
     sa.Column('name', sa.Text, nullable=False),
     sa.Column('metric', sa.String(16), nullable=False),
     sa.Column('embed', sa.JSON, nullable=False),  # {'string': call JSON, 'image': call JSON}
-    created_at_column(),
     sa.UniqueConstraint('table_id', 'name'),
     # Ids are never handed out twice: another process may still hold a dropped index's
     # vectors in memory, and its ANN file under that id.
