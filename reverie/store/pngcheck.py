@@ -8,12 +8,21 @@ a quarter less work. The inflated bytes go by in small pieces and are dropped, s
 stays flat whatever the image size.
 
 Interlaced images and unusual headers return None: the caller decodes them fully.
+
+Inflating is most of the cost; zlib-ng does it faster than the standard zlib (a 512x512 RGB
+PNG, same run: 1.15 -> 0.07 ms for a drawn 2.5 kB one, 2.45 -> 1.89 ms for 788 kB of noise).
 """
 
 from __future__ import annotations
 
 import struct
-import zlib
+
+try:  # zlib-ng: the same interface, inflates 1.3-16x faster (see below); zlib if it is missing
+    from zlib_ng import zlib_ng as zlib
+except ImportError:  # pragma: no cover
+    import zlib  # type: ignore[no-redef]
+
+_ZLIB_ERROR: type[Exception] = zlib.error  # type: ignore[assignment]  # its stub says an instance
 
 SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _STEP = 1 << 16  # inflated bytes per zlib call: small enough to stay in the allocator's pool
@@ -78,7 +87,7 @@ def _inflate_image_data(view: memoryview, expected: int, stride: int) -> None:
                 break
             pos = body_end + 4
         scanlines.finish()
-    except zlib.error as e:
+    except _ZLIB_ERROR as e:
         raise PngError(f'the image data is not a valid zlib stream ({e})') from None
 
 
