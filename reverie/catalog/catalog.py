@@ -77,6 +77,7 @@ class Catalog:
             self.store, self.media, self.pools, config, config.progress, Ledger(self.store)
         )
         self._schemas: dict[int, TableSchema] = {}
+        self._read_at: dict[int, int] = {}  # store.writes when each schema was last read
 
     def __repr__(self) -> str:
         return f'<Catalog {self.store!r} media={self.media.location!r}>'
@@ -323,6 +324,7 @@ class Catalog:
     # -- schemas -----------------------------------------------------------------
     def schema(self, table_id: int) -> TableSchema:
         """The table's current schema (cached until its version changes)."""
+        writes = self.store.writes  # before the read: a write during it leaves it stale
         with self.store.read() as conn:
             row = conn.execute(
                 sa.select(tables_table.c.path, tables_table.c.version).where(
@@ -335,6 +337,7 @@ class Catalog:
                 )
             cached = self._schemas.get(table_id)
             if cached is not None and cached.version == row.version and cached.path == row.path:
+                self._read_at[table_id] = writes
                 return cached
             cols = columns_json(conn, table_id)
             derived = derived_row(conn, table_id)
@@ -345,8 +348,21 @@ class Catalog:
             ).scalars()
             schema = build_schema(table_id, row.path, row.version, cols, derived)
             schema = dataclasses.replace(schema, views=tuple(int(v) for v in views))
-        self._schemas[table_id] = schema
+        self._schemas[table_id], self._read_at[table_id] = schema, writes
         return schema
+
+    def schema_having(self, table_id: int, name: str) -> TableSchema:
+        """The schema last read if it has ``name`` and nothing was written since; else current.
+
+        The first needs no database read ("written": by this process). For building
+        expressions: what runs them reads the current schema and refuses a column that
+        another process dropped since.
+        """
+        known = self._schemas.get(table_id)
+        fresh = self._read_at.get(table_id) == self.store.writes
+        if known is not None and fresh and (known.column(name) or known.unstored_column(name)):
+            return known
+        return self.schema(table_id)
 
     def schema_at(self, table_id: int, version: int) -> TableSchema:
         """The table as it was at ``version``: read-only, its rows read from the history."""

@@ -103,7 +103,8 @@ class Table(TableReads, SearchMethods):
         return self[name]
 
     def __getitem__(self, name: str) -> Expr:
-        schema = self._schema()  # a dropped table: NotFoundError, as in Pixeltable
+        schema = self._catalog.schema_having(self._id, name) if self._version is None else None
+        schema = schema or self._schema()  # a dropped table: NotFoundError, as in Pixeltable
         unstored = schema.unstored_column(name)
         if unstored is not None and unstored.expr is not None:
             return NamedExpr(unstored.expr, name)  # stored=False: computed when read

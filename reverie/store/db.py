@@ -290,6 +290,7 @@ class Store:
         self.url = url
         self.engine = _make_engine(url)
         self.is_sqlite = self.engine.dialect.name == 'sqlite'
+        self.writes = 0  # write transactions this process has ended (see ``begin``)
         try:
             self._ensure_catalog()
         except sa.exc.OperationalError as e:
@@ -301,11 +302,17 @@ class Store:
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(reverie_write=True)
-            with conn.begin():
-                yield conn
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success.
+
+        Each one ended counts in ``writes``: what this process read before may be stale.
+        """
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(reverie_write=True)
+                with conn.begin():
+                    yield conn
+        finally:
+            self.writes += 1
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
