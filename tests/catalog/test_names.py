@@ -4,14 +4,13 @@ sample(), expr.apply(), get_table(if_not_exists=), Table objects where paths go.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import reverie as rv
 from reverie.catalog.paths import RESERVED_NAMES
+from tests.child import OPEN_CATALOG, run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,20 +87,12 @@ def test_apply_in_queries_and_computed_columns(catalog):
 def test_apply_column_is_computed_in_a_new_process(catalog, db_url, tmp_path):
     t = rv.create_table('t', {'s': rv.String})
     t.add_computed_column(n=t.s.apply(len, col_type=rv.Int), print_stats=False)
-    script = (
-        'import reverie as rv, sys\n'
-        "rv.init({'db_url': sys.argv[1], 'media_dir': sys.argv[2]})\n"
+    script = OPEN_CATALOG + (
         "t = rv.get_table('t')\n"
         "t.insert(s='four', print_stats=False)\n"
         "print(t.select(t.n).collect()['n'])\n"
     )
-    proc = subprocess.run(
-        [sys.executable, '-c', script, db_url, str(tmp_path / 'media')],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    proc = run_python(script, db_url, str(tmp_path / 'media'))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == '[4]'
 

@@ -6,8 +6,6 @@ database four times (once per column named, once to run); it now reads it once, 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +15,7 @@ import sqlalchemy as sa
 
 import reverie as rv
 from reverie.catalog.catalog import Catalog
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.child import OPEN_CATALOG, run_python
 
 
 @contextmanager
@@ -63,17 +60,8 @@ def test_a_column_another_process_dropped_fails_when_run(
     t = rv.create_table('t', {'s': rv.String, 'w': rv.String | None})
     t.insert(s='a', print_stats=False)
     assert t.collect()['w'] == [None]  # the schema with 'w' is read
-    script = (
-        'import reverie as rv, sys\n'
-        "rv.init({'db_url': sys.argv[1], 'media_dir': sys.argv[2]})\n"
-        "rv.get_table('t').drop_column('w')\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, '-c', script, db_url, str(tmp_path / 'media2')],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
+    proc = run_python(
+        OPEN_CATALOG + "rv.get_table('t').drop_column('w')\n", db_url, str(tmp_path / 'media2')
     )
     assert proc.returncode == 0, proc.stderr
     query = t.select(t.w)  # built from the schema this process read: no database read
