@@ -27,6 +27,8 @@ N = 60
 CHILD = r"""
 import os
 from pathlib import Path
+if os.environ.get('KILL_TRACE'):  # measurements only: where each answer's lag goes
+    import tests.reliability._trace
 import reverie as rv
 from reverie.functions import reve
 
@@ -45,8 +47,12 @@ def _kill_and_resume(
     busy: int = 0,
     n: int = N,
     megapixels: float = 0.01,
+    trace: Path | None = None,
 ) -> tuple[list[dict], float, float, list[float]]:
-    """Run the child, SIGKILL it ``kill_after`` s into the backfill, resume; the log."""
+    """Run the child, SIGKILL it ``kill_after`` s into the backfill, resume; the log.
+
+    ``trace``: a file the child appends each answer's steps to (``_trace``).
+    """
     home, log = tmp_path / 'home', tmp_path / 'requests.jsonl'
     (tmp_path / 'child.py').write_text(CHILD)
     marker = tmp_path / 'marker'
@@ -61,6 +67,7 @@ def _kill_and_resume(
                 REVE_API_URL=server.url,
                 N=str(n),
                 MARKER=str(marker),
+                **({'KILL_TRACE': str(trace)} if trace is not None else {}),
             )
             child = spawn(env, str(tmp_path / 'child.py'))
             deadline = time.monotonic() + 60
