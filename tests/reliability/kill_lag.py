@@ -98,6 +98,8 @@ def one_run(args: argparse.Namespace, bound: float = 0.5) -> tuple[float, int]:
         previous = stage
     total = [steps[e['request_id']]['noted'] - e['t_end'] for e in noted]
     print(f'  t_end -> noted: {_spread(total)} over {len(noted)} answers')
+    child = [s['noted'] - s['sent'] for e in noted if 'sent' in (s := steps[e['request_id']])]
+    print(f'  sent -> noted (the child alone): {_spread(child)}')
     if samples:
         total_samples = sum(samples.values())
         print(f'  event loop thread, {total_samples} samples:')
