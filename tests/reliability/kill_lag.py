@@ -22,7 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from PIL import Image, ImageChops
+
 from reverie.reve_server import app
+from reverie.reve_server.backend import DeterministicBackend
 from tests.reliability.test_round2_kill import _kill_and_resume
 
 STAGES = ('sending', 'sent', 'headers', 'received', 'decoded', 'noted')
@@ -43,6 +46,16 @@ def _timed_send(self: app._Handler, answer: Any) -> None:
 app._Handler._send = _timed_send  # type: ignore[method-assign]
 
 
+class NoisyBackend(DeterministicBackend):
+    """Drawn images with noise added: PNGs of a photo's size (1 MP: about 2.3 MB, 3.1 MB as
+    base64 JSON; the drawn ones are 0.14-0.26 MB)."""
+
+    def create(self, prompt: str, aspect_ratio: str, version: str) -> Image.Image:
+        img = super().create(prompt, aspect_ratio, version).convert('RGB')
+        noise = Image.merge('RGB', [Image.effect_noise(img.size, 8) for _ in range(3)])
+        return ImageChops.add(img, noise, scale=1.0, offset=-128)
+
+
 def _spread(values: list[float]) -> str:
     if not values:
         return 'none'
@@ -55,7 +68,7 @@ def one_run(args: argparse.Namespace, bound: float = 0.5) -> tuple[float, int]:
     """One kill and resume; prints its figures and returns (oldest re-paid, re-paid >= bound)."""
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / 'trace.tsv'
-        kill_after = random.uniform(2.0, 5.0)
+        kill_after = random.uniform(args.kill_from, args.kill_to)
         entries, kill_wall, resume_started, _ = _kill_and_resume(
             Path(tmp),
             latency=args.latency,
@@ -64,6 +77,7 @@ def one_run(args: argparse.Namespace, bound: float = 0.5) -> tuple[float, int]:
             n=args.n,
             megapixels=args.megapixels,
             trace=trace,
+            backend=NoisyBackend(args.megapixels) if args.noisy else None,
         )
         steps: dict[str, dict[str, float]] = collections.defaultdict(dict)
         samples: collections.Counter[str] = collections.Counter()
@@ -112,7 +126,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--busy', type=int, default=2, help='busy processes beside the child')
     parser.add_argument('--megapixels', type=float, default=0.01, help='size of each answer')
+    parser.add_argument('--noisy', action='store_true', help='photo-sized PNGs (NoisyBackend)')
     parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--kill-from', type=float, default=2.0, help='earliest kill, seconds')
+    parser.add_argument('--kill-to', type=float, default=5.0, help='latest kill, seconds')
     parser.add_argument('--n', type=int, default=400, help='cells in the run')
     parser.add_argument('--latency', type=float, default=0.5)
     args = parser.parse_args()

@@ -21,6 +21,7 @@ import pytest
 
 from reverie.exec.pools import START_WINDOW
 from reverie.reve_server import ServerOptions, serve_in_thread
+from reverie.reve_server.backend import Backend
 from tests.reliability._util import child_env, read_log, run_cli, spawn
 
 N = 60
@@ -48,10 +49,12 @@ def _kill_and_resume(
     n: int = N,
     megapixels: float = 0.01,
     trace: Path | None = None,
+    backend: Backend | None = None,
 ) -> tuple[list[dict], float, float, list[float]]:
     """Run the child, SIGKILL it ``kill_after`` s into the backfill, resume; the log.
 
-    ``trace``: a file the child appends each answer's steps to (``_trace``).
+    ``trace``: a file the child appends each answer's steps to (``_trace``); ``backend``: the
+    stand-in's images (default: drawn ones of ``megapixels``).
     """
     home, log = tmp_path / 'home', tmp_path / 'requests.jsonl'
     (tmp_path / 'child.py').write_text(CHILD)
@@ -59,7 +62,7 @@ def _kill_and_resume(
     burners = [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(busy)]
     try:
         with serve_in_thread(
-            ServerOptions(latency=latency, megapixels=megapixels, request_log=log)
+            ServerOptions(latency=latency, megapixels=megapixels, request_log=log, backend=backend)
         ) as server:
             env = child_env(
                 home,
