@@ -99,6 +99,14 @@ def one_run(args: argparse.Namespace, bound: float = 0.5) -> tuple[float, int]:
         f'kill at {kill_after:.2f} s: {len(before)} answered before it, {len(repaid)} of them '
         f're-paid, {old} >= {bound} s old (oldest {repaid[-1] if repaid else 0:.2f} s)'
     )
+    rid = {e['prompt']: e['request_id'] for e in before}
+    for p in sorted((p for p in resumed if p in age and age[p] >= bound), key=age.get):
+        s = steps.get(rid[p], {})
+        when = [f'{kill_wall - s[k]:.2f}' if k in s else '?' for k in ('sending', 'sent')]
+        print(
+            f'  re-paid, {age[p]:.2f} s old by t_end: the stand-in started sending it {when[0]} s '
+            f'and had written it {when[1]} s before the kill (negative: after)'
+        )
     noted = [e for e in before if 'noted' in steps.get(e['request_id'], {})]
     previous = 't_end'
     for stage in STAGES:
