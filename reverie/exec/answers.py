@@ -94,7 +94,7 @@ class AnswerKeeper:
         booked = dataclasses.replace(answer, credits=credits)
 
         def write() -> None:
-            noted.ref = self.media.put(data, ext)
+            noted.ref = self.media.put(data, ext, digest=noted.digest)
             noted.kept = self.spills.note(call_id, noted.digest, len(data), noted.ref, booked, note)
 
         with contextlib.suppress(OSError):  # the media store cannot take it: a database blob

@@ -206,9 +206,12 @@ class MediaStore(abc.ABC):
         """Forget a spilled entry."""
 
     # -- the interface, built on those ----------------------------------------------------
-    def put(self, data: bytes, ext: str) -> str:
-        """Store ``data`` (already validated file bytes) and return its reference."""
-        ref = reference(hashlib.sha256(data).hexdigest(), ext)
+    def put(self, data: bytes, ext: str, *, digest: str | None = None) -> str:
+        """Store ``data`` (already validated file bytes) and return its reference.
+
+        ``digest``: the sha256 hex digest of ``data`` when the caller has it (not recomputed).
+        """
+        ref = reference(digest or hashlib.sha256(data).hexdigest(), ext)
         if not self._touch(ref):  # reused: fresh again, so gc and revert keep it
             self._write(ref, io.BytesIO(data))
         return ref

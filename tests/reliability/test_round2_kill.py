@@ -21,12 +21,15 @@ import pytest
 
 from reverie.exec.pools import START_WINDOW
 from reverie.reve_server import ServerOptions, serve_in_thread
+from reverie.reve_server.backend import Backend
 from tests.reliability._util import child_env, read_log, run_cli, spawn
 
 N = 60
 CHILD = r"""
 import os
 from pathlib import Path
+if os.environ.get('KILL_TRACE'):  # measurements only: where each answer's lag goes
+    import tests.reliability._trace
 import reverie as rv
 from reverie.functions import reve
 
@@ -45,15 +48,21 @@ def _kill_and_resume(
     busy: int = 0,
     n: int = N,
     megapixels: float = 0.01,
+    trace: Path | None = None,
+    backend: Backend | None = None,
 ) -> tuple[list[dict], float, float, list[float]]:
-    """Run the child, SIGKILL it ``kill_after`` s into the backfill, resume; the log."""
+    """Run the child, SIGKILL it ``kill_after`` s into the backfill, resume; the log.
+
+    ``trace``: a file the child appends each answer's steps to (``_trace``); ``backend``: the
+    stand-in's images (default: drawn ones of ``megapixels``).
+    """
     home, log = tmp_path / 'home', tmp_path / 'requests.jsonl'
     (tmp_path / 'child.py').write_text(CHILD)
     marker = tmp_path / 'marker'
     burners = [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(busy)]
     try:
         with serve_in_thread(
-            ServerOptions(latency=latency, megapixels=megapixels, request_log=log)
+            ServerOptions(latency=latency, megapixels=megapixels, request_log=log, backend=backend)
         ) as server:
             env = child_env(
                 home,
@@ -61,6 +70,7 @@ def _kill_and_resume(
                 REVE_API_URL=server.url,
                 N=str(n),
                 MARKER=str(marker),
+                **({'KILL_TRACE': str(trace)} if trace is not None else {}),
             )
             child = spawn(env, str(tmp_path / 'child.py'))
             deadline = time.monotonic() + 60

@@ -18,15 +18,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import importlib.util
 import io
 import json
 import re
+import sys
 import tempfile
 import weakref
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Unpack
 
+import httpcore
 import httpx
 import PIL.Image
 
@@ -39,6 +42,35 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_ANSWER_BYTES = 256 * 2**20  # on the wire: a 4K PNG in base64 JSON is about 40 MB
 MAX_INFLATED_BYTES = 256 * 2**20  # once gzip/deflate is undone
 SPOOL_BYTES = 8 * 2**20  # an answer past this size streams to a temporary file
+
+
+def _mark_sniffio_absent() -> None:
+    """Make httpcore's per-request look for ``sniffio`` cheap when it is not installed.
+
+    httpcore imports ``sniffio`` each time it sets up a lock or semaphore (several times per
+    request); without it each is a failed import that searches ``sys.path`` afresh, a stat
+    per entry. Each stat lets the GIL go, and under CPU load the event loop then waits for
+    it again behind busy threads, so the answers of every call in flight are read late.
+    Marked absent once here, the import fails at once (the same outcome, no search).
+    """
+    if 'sniffio' not in sys.modules and importlib.util.find_spec('sniffio') is None:
+        sys.modules['sniffio'] = None  # type: ignore[assignment]
+
+
+_mark_sniffio_absent()
+
+READ_BYTES = 2**20
+"""The most httpcore takes off a connection per read (its default: 64 KiB).
+
+Each read is a trip round the event loop; under CPU load a trip can take tens of
+milliseconds: read 64 KiB at a time, a 0.3 MB answer took 5 of them and a 2 MB one 32 (up
+to 0.53 s from headers to last byte with a busy process beside it: docs/reliability.md). A read
+still returns only what the socket had (asyncio reads at most 256 KiB at once), so memory
+does not grow.
+"""
+httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = max(
+    httpcore.AsyncHTTP11Connection.READ_NUM_BYTES, READ_BYTES
+)
 
 _clients: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[str, float], httpx.AsyncClient]

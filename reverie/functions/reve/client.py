@@ -49,8 +49,13 @@ logger = logging.getLogger('reverie.reve')
 DEFAULT_TIMEOUT = httpx.Timeout(180.0, connect=10.0)
 """Connect 10 s; read, write and pool 180 s (Reve takes 15-30 s per image)."""
 
-# Above this size, base64 and JSON work runs in a thread so the event loop stays responsive.
+# Above this size, base64 and JSON work of a request runs in a thread so the event loop
+# stays responsive.
 OFFLOAD_BYTES = 256 * 1024
+# An answer up to this size is parsed (JSON, base64) on the event loop: the work holds the GIL
+# wherever it runs (about 7 ms for a 2 MB answer), and a hop to the default thread pool waited
+# behind its threads (which may all wait for the database lock) before the answer was noted.
+PARSE_INLINE_BYTES = 4 * 2**20
 
 EFFECT_SOURCES = ('all', 'project', 'preset')
 
@@ -227,7 +232,7 @@ class ReveClient:
             content = _dump_json(body)
         response = await self._send(op, 'POST', f'/v1/image/{op}', content=content, json_body=True)
         raise_for_error(self._fail(op), response)
-        if len(response.content) > OFFLOAD_BYTES:
+        if len(response.content) > PARSE_INLINE_BYTES:
             return await asyncio.to_thread(parse_result, self._fail(op), response)
         return parse_result(self._fail(op), response)
 

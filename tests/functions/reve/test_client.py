@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib.machinery
 import io
 import json
 import logging
@@ -28,6 +29,7 @@ from reverie.errors import ContentViolationError, InvalidValueError, ServiceErro
 from reverie.functions.reve.client import (
     DEFAULT_TIMEOUT,
     OFFLOAD_BYTES,
+    PARSE_INLINE_BYTES,
     ReveClient,
     ReveResult,
     client_from_settings,
@@ -303,6 +305,7 @@ def test_image_inputs_are_checked_before_sending() -> None:
 
 def test_large_payloads_are_coded_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     big = png(600, 600) + bytes(OFFLOAD_BYTES)  # trailing bytes: the client never decodes images
+    huge = png(600, 600) + bytes(PARSE_INLINE_BYTES)
     offloaded: list[str] = []
     real_to_thread = asyncio.to_thread
 
@@ -311,18 +314,30 @@ def test_large_payloads_are_coded_off_the_event_loop(monkeypatch: pytest.MonkeyP
         return await real_to_thread(func, *args)
 
     monkeypatch.setattr(asyncio, 'to_thread', spy)
-    rec = Recorder(answer(body=success(big)))
+    rec = Recorder(answer(body=success(huge)))
 
     async def main() -> ReveResult:
         async with mock_client(rec) as client:
             small = await client.create('small')
-            assert small.image == big  # the answer is big: decoded in a thread
+            assert small.image == huge  # the answer is over 4 MiB: parsed in a thread
             return await client.edit(big, 'x')
 
     result = run(main())
-    assert result.image == big
+    assert result.image == huge
     assert base64.b64decode(rec.body['reference_image']) == big
     assert offloaded == ['parse_result', '_b64_all', '_dump_json', 'parse_result']
+
+
+def test_answers_up_to_4_mib_are_parsed_on_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hop to the default thread pool waited behind its threads before the answer was noted;
+    the JSON and base64 work holds the GIL wherever it runs."""
+    big = png(600, 600) + bytes(2 * 2**20)
+
+    def forbidden(*args: Any) -> None:
+        raise AssertionError('to_thread used for an answer under PARSE_INLINE_BYTES')
+
+    monkeypatch.setattr(asyncio, 'to_thread', forbidden)
+    assert call(answer(body=success(big)), 'create').image == big
 
 
 def test_small_payloads_stay_inline(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -752,6 +767,27 @@ def is_png(data: bytes) -> bool:
 def server() -> Iterator[Any]:
     with local_server() as srv:
         yield srv
+
+
+def test_a_request_searches_no_module_path(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpcore imports ``sniffio`` for each lock it sets up; not installed, every import was a
+    search of ``sys.path`` (4 per request, a stat per entry, each letting the GIL go): under
+    CPU load the event loop waited for the GIL after each, and answers were read late."""
+    searched: list[str] = []
+    real = importlib.machinery.PathFinder.find_spec
+
+    def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
+        searched.append(name)
+        return real(name, path, target)
+
+    async def use(client: ReveClient) -> None:
+        await client.create('warm')  # first use may import what it needs, once
+        monkeypatch.setattr(importlib.machinery.PathFinder, 'find_spec', find_spec)
+        for i in range(3):
+            await client.create(f'prompt {i}')
+
+    against(server, use)
+    assert searched == []
 
 
 def test_server_accepts_every_field(server: Any, caplog: pytest.LogCaptureFixture) -> None:
