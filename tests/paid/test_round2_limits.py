@@ -97,13 +97,9 @@ def test_a_dripping_image_url_stops_within_the_download_deadline(monkeypatch):
 
 
 BOMB = r"""
-import asyncio, gzip, resource, sys, time, zlib
-from reverie.config import Config
+import asyncio, resource, time, zlib
 from reverie.errors import ServiceError
-from reverie.functions.gemini import provider
 from reverie.functions.images import http
-from reverie.functions.images.provider import ImageRequest
-from tests.functions.providers.gemini_server import GeminiStandIn
 import os
 
 CAP = int(os.environ['CAP'])
@@ -119,37 +115,81 @@ def bomb() -> bytes:
 def peak() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
-async def send(config):
-    return await provider().send(
-        ImageRequest('create', 'gemini-3.1-flash-image', 'a fox', (), None, {}), config)
+def measure(send, arm) -> None:
+    try:
+        asyncio.run(send())  # warm up: one ordinary answer
+    except ServiceError:
+        pass
+    before = peak()
+    arm()
+    start = time.monotonic()
+    try:
+        asyncio.run(send())
+        outcome = 'accepted'
+    except ServiceError as e:
+        outcome = f'refused maybe_charged={e.maybe_charged} {e}'
+    except MemoryError:
+        outcome = 'MemoryError'
+    print('WIRE', len(bomb()))
+    print('GROWTH', peak() - before)
+    print('SECONDS', time.monotonic() - start)
+    print('OUTCOME', outcome)
+"""
+
+GEMINI_BOMB = r"""
+from reverie.config import Config
+from reverie.functions.gemini import provider
+from reverie.functions.images.provider import ImageRequest
+from tests.functions.providers.gemini_server import GeminiStandIn
 
 with GeminiStandIn() as server:
     server.bomb = bomb()
     os.environ['GEMINI_API_KEY'] = server.key
     os.environ['GEMINI_BASE_URL'] = server.url
     config = Config.load()
-    asyncio.run(send(config))  # warm up: one ordinary answer
-    before = peak()
-    server.script.append('gzip-bomb')
-    start = time.monotonic()
-    try:
-        asyncio.run(send(config))
-        outcome = 'accepted'
-    except ServiceError as e:
-        outcome = f'refused maybe_charged={e.maybe_charged} {e}'
-    except MemoryError:
-        outcome = 'MemoryError'
-    print('WIRE', len(server.bomb))
-    print('GROWTH', peak() - before)
-    print('SECONDS', time.monotonic() - start)
-    print('OUTCOME', outcome)
+    request = ImageRequest('create', 'gemini-3.1-flash-image', 'a fox', (), None, {})
+    measure(lambda: provider().send(request, config), lambda: server.script.append('gzip-bomb'))
+"""
+
+# The Reve client read its answers whole, past every cap (found in this round's review).
+REVE_BOMB = r"""
+import http.server, threading
+from reverie.functions.reve.client import ReveClient
+
+answers = [zlib.compress(b'{}', wbits=16 + zlib.MAX_WBITS)]
+
+class Bomb(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers['Content-Length']))
+        body = answers[-1]
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Encoding', 'gzip')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Bomb)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+
+async def send() -> None:
+    async with ReveClient('papi.bomb', f'http://127.0.0.1:{server.server_port}') as client:
+        await client.create('a fox')
+
+measure(send, lambda: answers.append(bomb()))
 """
 
 
-def test_a_gzip_bomb_is_refused_at_the_cap_with_memory_under_twice_the_cap(tmp_path: Path):
+@pytest.mark.parametrize('provider_script', [GEMINI_BOMB, REVE_BOMB], ids=['gemini', 'reve'])
+def test_a_gzip_bomb_is_refused_at_the_cap_with_memory_under_twice_the_cap(
+    tmp_path: Path, provider_script: str
+) -> None:
     cap, inflated = 32 * 2**20, 1024 * 2**20
     script = tmp_path / 'bomb.py'
-    script.write_text(BOMB)
+    script.write_text(BOMB + provider_script)
     done = subprocess.run(
         [PYTHON, str(script)],
         env=child_env(tmp_path / 'home', CAP=str(cap), INFLATED=str(inflated)),

@@ -42,6 +42,7 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_ANSWER_BYTES = 256 * 2**20  # on the wire: a 4K PNG in base64 JSON is about 40 MB
 MAX_INFLATED_BYTES = 256 * 2**20  # once gzip/deflate is undone
 SPOOL_BYTES = 8 * 2**20  # an answer past this size streams to a temporary file
+ACCEPT_ENCODING = 'gzip, deflate'  # what ``read_capped`` can inflate under its cap
 
 
 def _mark_sniffio_absent() -> None:
@@ -170,14 +171,16 @@ async def send(
         **kwargs: passed to ``httpx.AsyncClient.stream`` (headers, json, content, files...).
     """
     limit = total if total is not None else client.timeout.read
-    headers = {**(kwargs.pop('headers', None) or {}), 'Accept-Encoding': 'gzip, deflate'}
+    headers = {**(kwargs.pop('headers', None) or {}), 'Accept-Encoding': ACCEPT_ENCODING}
     failure: ServiceError | None = None
     response: httpx.Response | None = None
+    status: int | None = None  # of an answer refused while it was read
     charged = 'It may have been charged. ' if paid else ''
     try:
         async with asyncio.timeout(limit):
             async with client.stream(method, url, headers=headers, **kwargs) as streamed:
-                response = await _read_capped(streamed)
+                status = streamed.status_code
+                response = await read_capped(streamed)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
         failure = fail(
             f'could not reach {_origin(url)!r} ({type(e).__name__}); the request was not '
@@ -196,9 +199,12 @@ async def send(
             f'the answer from {_origin(url)!r} was refused: {e} (the limit for one answer). '
             f'{charged}Check the base URL setting.',
             maybe_charged=paid,
+            status=status,
         )
     except ValueError as e:  # an encoding we did not ask for
-        failure = fail(f'the answer from {_origin(url)!r} was refused: {e}.', maybe_charged=paid)
+        failure = fail(
+            f'the answer from {_origin(url)!r} was refused: {e}.', maybe_charged=paid, status=status
+        )
     except httpx.TransportError as e:
         # Read timeouts, resets after sending: the provider may have done (and billed) it.
         failure = fail(
@@ -216,8 +222,17 @@ async def send(
     return response
 
 
-async def _read_capped(streamed: httpx.Response) -> httpx.Response:
-    """``streamed``'s body read under the caps, as an ordinary (already read) response."""
+async def read_capped(streamed: httpx.Response) -> httpx.Response:
+    """``streamed``'s body read under the caps, as an ordinary (already read) response.
+
+    Raises:
+        BodyTooLarge: past ``MAX_ANSWER_BYTES`` on the wire or ``MAX_INFLATED_BYTES`` inflated.
+        ValueError: a content encoding other than gzip or deflate.
+    """
+    if streamed.is_stream_consumed:  # read already (a transport that answers in memory)
+        if len(streamed.content) > MAX_INFLATED_BYTES:
+            raise BodyTooLarge(f'more than {MAX_INFLATED_BYTES} bytes once inflated')
+        return streamed
     declared = streamed.headers.get('content-length', '')
     if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
         raise BodyTooLarge(f'{declared} bytes announced, more than {MAX_ANSWER_BYTES}')

@@ -25,7 +25,7 @@ import httpx
 
 from reverie.config import DEFAULT_REVE_URL, ProviderSettings
 from reverie.errors import InvalidValueError, ServiceError
-from reverie.functions.images.http import Failure, json_object
+from reverie.functions.images.http import ACCEPT_ENCODING, Failure, json_object, read_capped
 from reverie.functions.reve.answers import (
     ReveResult,
     describe_body,
@@ -270,12 +270,28 @@ class ReveClient:
         json_body: bool = False,
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
-        headers = {'Content-Type': 'application/json'} if json_body else None
+        headers = {'Accept-Encoding': ACCEPT_ENCODING}
+        if json_body:
+            headers['Content-Type'] = 'application/json'
         start = time.monotonic()
         failure: ServiceError | None = None
+        status: int | None = None  # of an answer refused while it was read
         try:
-            response = await self._http.request(
+            request = self._http.build_request(
                 method, path, content=content, params=params, headers=headers
+            )
+            streamed = await self._http.send(request, stream=True)
+            status = streamed.status_code
+            try:  # read under the caps on size, wire and inflated
+                response = await read_capped(streamed)
+            finally:
+                await streamed.aclose()
+        except ValueError as e:  # BodyTooLarge, or an encoding not asked for
+            failure = self._fail(op)(
+                f'the answer from {self._base_url!r} was refused: {e} (the limit for one '
+                f'answer).{" The request may have been charged." if method == "POST" else ""}',
+                maybe_charged=method == 'POST',
+                status=status,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
             # Nothing reached the service: calling again is safe and costs nothing.
