@@ -189,6 +189,13 @@ class ServerState:
         if seconds > 0:
             self.stopping.wait(seconds)
 
+    def log_sent(self, request_id: str, log: Path | None) -> None:
+        """Note when an answer was handed over whole (``ServerOptions.sent_log``)."""
+        if log is not None:
+            line = json.dumps({'request_id': request_id, 't_sent': time.time()})
+            with self.log_lock, open(log, 'a', encoding='utf-8') as file:
+                file.write(line + '\n')
+
     def record(self, entry: RequestRecord, log: Path | None) -> None:
         with self.lock:
             self.records.append(entry)
@@ -266,6 +273,8 @@ class _Handler(BaseHTTPRequestHandler):
             )  # fmt: skip
             state.record(entry, options.request_log)
         self._send(answer)
+        if endpoint is not None and answer.status == 200 and answer.fault != 'reset':
+            state.log_sent(call.request_id, options.sent_log)
 
     def _read_body(self) -> bytes:
         if 'Transfer-Encoding' in self.headers:

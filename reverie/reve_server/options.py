@@ -116,7 +116,10 @@ class ServerOptions:
         stall_seconds: Length of an injected stall.
         seed: Seed of the fault-injection random generator.
         megapixels: Output size of the default backend, in units of 1024 x 1024 pixels.
-        request_log: File that receives one JSON line per image request.
+        request_log: File that receives one JSON line per image request (written before
+            the answer leaves, so a charged call is logged whatever happens to the client).
+        sent_log: File that receives ``{"request_id", "t_sent"}`` once a successful image
+            answer's last byte was handed to the connection (never for one cut short).
         backend: Image backend; None means `DeterministicBackend(megapixels)`.
         answer_fault: A fault injected after charging (see `faults.py`): `'drip'`,
             `'reset'`, `'truncated'`, `'broken_zlib'` or `'oversized_header'`; None for none.
@@ -143,6 +146,7 @@ class ServerOptions:
     seed: int = 0
     megapixels: float = 1.0
     request_log: Path | None = None
+    sent_log: Path | None = None
     backend: Backend | None = None
     answer_fault: str | None = None
     raw_answers: bool = False
