@@ -129,9 +129,12 @@ class AnswerKeeper:
         journal_id = await self.writes.journal(Journalled(call_id, fields, release), noted.kept)
         if noted.kept is not None:  # in the journal now; a note left behind is harmless
             with contextlib.suppress(OSError):
-                await asyncio.get_running_loop().run_in_executor(
-                    journal_thread(), self.media.unspill, str(call_id)
-                )
+                if isinstance(self.media, LocalMediaStore):  # one unlink: no thread hop
+                    self.media.unspill(str(call_id))
+                else:
+                    await asyncio.get_running_loop().run_in_executor(
+                        journal_thread(), self.media.unspill, str(call_id)
+                    )
         return journal_id
 
 

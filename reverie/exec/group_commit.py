@@ -36,12 +36,18 @@ class Once:
         self.done = False
         self._task: asyncio.Future[None] | None = None
 
+    def start(self) -> None:
+        """Start the step now, without waiting for it (a caller awaits it, and its error)."""
+        if not self.done and self._task is None:
+            self._task = asyncio.ensure_future(self.fn())
+            self._task.add_done_callback(retrieved)
+
     async def __call__(self) -> None:
         if self.done:
             return
-        if self._task is None:
-            self._task = asyncio.ensure_future(self.fn())
+        self.start()
         task = self._task
+        assert task is not None
         try:
             await asyncio.shield(task)
         except BaseException:
@@ -49,6 +55,12 @@ class Once:
                 self._task = None
             raise
         self.done = True
+
+
+def retrieved(task: asyncio.Future[Any]) -> None:
+    """Mark a background step's failure as seen: it is raised to the callers awaiting it."""
+    if not task.cancelled():
+        task.exception()
 
 
 class GroupCommit(Generic[T, R]):

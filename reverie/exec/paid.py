@@ -50,7 +50,7 @@ from reverie.errors import (
 )
 from reverie.exec.answers import Answered, AnswerKeeper, Noted
 from reverie.exec.cells import owner_id
-from reverie.exec.group_commit import Once, Stopping
+from reverie.exec.group_commit import Once, Stopping, retrieved
 from reverie.exec.ledger_writes import STORAGE_ERRORS, LedgerWrites, amount_of
 from reverie.functions.paid import (
     UNITS,
@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from reverie.store.media import MediaStore
 
 FLIGHT_POLL_SECONDS = 0.25  # how often a call waiting for another process's answer looks
+INLINE_CHECK_BYTES = 64 * 1024  # an answer up to this size is checked on the event loop
 
 
 @dataclass
@@ -160,6 +161,7 @@ class PaidRun:
     delivered: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, col) -> call
     _flights: dict[str, asyncio.Future[_Flight]] = field(default_factory=dict)
     _check_media: Once = field(init=False)  # one probe, however many first calls start at once
+    _learning: dict[str, asyncio.Future[tuple[int, bool]]] = field(default_factory=dict)
     writes: LedgerWrites = field(init=False)
     holds: BudgetHolds = field(init=False)
     keeper: AnswerKeeper = field(init=False)
@@ -169,6 +171,30 @@ class PaidRun:
         self.holds = BudgetHolds(self.options, self.stats, self.writes, self.table_id)
         self.keeper = AnswerKeeper(self.media, self.writes)
         self._check_media = Once(self._probe_media)
+
+    def warm(self, pools: list[str]) -> None:
+        """Start the run's first steps while its rows are claimed and read.
+
+        The spill, the media probe, and what the ledger learned about each pool in
+        ``pools`` not yet used in this process; ``call`` still waits for each.
+        """
+        self.keeper.spills.take.start()
+        self._check_media.start()
+        for name in pools:
+            if not (name in self.pools and self.pools[name].learned):
+                self._learned(name)
+
+    def _learned(self, pool: str) -> asyncio.Future[tuple[int, bool]]:
+        """What earlier runs showed about ``pool`` (``LedgerReport.concurrency``).
+
+        Read in a thread, off the event loop, once per run.
+        """
+        known = self._learning.get(pool)
+        if known is None:
+            read = asyncio.to_thread(self.ledger.report.concurrency, pool)
+            known = self._learning[pool] = asyncio.ensure_future(read)
+            known.add_done_callback(retrieved)
+        return known
 
     # -- the call ----------------------------------------------------------------------
     async def call(
@@ -284,7 +310,14 @@ class PaidRun:
             max_retries=settings.max_retries,
         )
         if not pool.learned:  # once per pool and process: start where earlier runs ended
-            pool.learn(*self.ledger.report.concurrency(settings.name))
+            learned = self._learned(settings.name)
+            try:
+                shown = await asyncio.shield(learned)
+            except Exception:
+                self._learning.pop(settings.name, None)  # the next call reads again
+                raise
+            if not pool.learned:
+                pool.learn(*shown)
         usd = price.unit == 'usd'
         fields = {  # booked at the worst case until the answer says what it cost
             'function': fn.path,
@@ -412,7 +445,10 @@ class PaidRun:
         if site.row_id is not None and site.column_id is not None:
             self.delivered[(site.row_id, site.column_id)] = done.call_id
         try:
-            await asyncio.to_thread(prepared.check_answer, done.answer.data, done.call_id)
+            if len(done.answer.data) <= INLINE_CHECK_BYTES:  # a hop waits longer than this
+                prepared.check_answer(done.answer.data, done.call_id)
+            else:
+                await asyncio.to_thread(prepared.check_answer, done.answer.data, done.call_id)
         except ServiceError:  # paid for, but never served again (cache, resume)
             await self.writes.write(self.ledger.bad_answer, done.journal_id)
             raise

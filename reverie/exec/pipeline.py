@@ -24,10 +24,13 @@ from reverie.exec.planner import ColumnPlan
 from reverie.exec.runstate import RunState
 from reverie.exec.worker import Claimer
 from reverie.exec.writer import CellWriter
+from reverie.functions.udf import PoolSettings
 from reverie.store.db import PENDING, ROWID
 from reverie.store.ledger_tables import CallSite
+from reverie.store.media import source_bytes
 
 ASYNC_ROWS_IN_FLIGHT = 256  # at most, per process; less when the pools are small
+INLINE_STORE_BYTES = 256 * 1024  # an image file up to this size is stored without a thread hop
 
 
 class RowPipeline:
@@ -49,15 +52,16 @@ class RowPipeline:
         the backfill; claiming fewer would leave the pools idle.
         """
         caller = self.run.caller
-        limits: list[int] = []
-        for plan in self.run.plan.in_python:
-            for call, _ in plan.precompute:
-                settings = caller.pool_settings(call)
-                if settings is not None:
-                    limits.append(caller.pool(settings).ceiling)
+        limits = [caller.pool(settings).ceiling for settings in self._pool_settings()]
         if not limits:
             return ASYNC_ROWS_IN_FLIGHT
         return max(16, min(ASYNC_ROWS_IN_FLIGHT, 2 * sum(limits)))
+
+    def _pool_settings(self) -> list[PoolSettings]:
+        """The pools the run's calls go through (one entry per call)."""
+        caller = self.run.caller
+        found = (caller.pool_settings(c) for p in self.run.plan.in_python for c, _ in p.precompute)
+        return [settings for settings in found if settings is not None]
 
     async def execute(self, claimer: Claimer) -> None:
         """Claim rows batch after batch and run each as a coroutine until none are left."""
@@ -67,17 +71,19 @@ class RowPipeline:
         async_plans = [p for p in python if p.is_async]
         rows_in_flight = asyncio.Semaphore(self.rows_ahead)
         tasks: set[asyncio.Task[None]] = set()
+        if run.paid is not None:  # its first steps run while the rows are claimed and read
+            run.paid.warm([s.name for s in self._pool_settings() if s.paid])
         try:
             while not run.aborted:
                 try:
                     batch = await asyncio.to_thread(claimer.next_batch)
+                    if not batch:
+                        break
                     rows = await asyncio.to_thread(
                         fetch_rows, run.ctx.store, run.schema, batch, run.plan.fetch
                     )
                 except STORAGE_ERRORS as e:  # paid-call layer: let the calls in flight end
                     run.stop(storage_stop(e, 'claiming rows'))
-                    break
-                if not batch:
                     break
                 envs = [self.inputs.env(row) for row in rows]
                 self.sync.compute(sync_plans, rows, envs)
@@ -94,6 +100,10 @@ class RowPipeline:
                         rows_in_flight.release()
 
                     task.add_done_callback(finished)
+                if len(batch) < claimer.batch and tasks:
+                    # Short: no row was left to claim. Claiming again (for rows another
+                    # process gives up) waits for these rows, whose calls it would delay.
+                    await asyncio.wait(set(tasks))
             if tasks:
                 await asyncio.gather(*tasks)
         except BaseException:
@@ -110,14 +120,15 @@ class RowPipeline:
         }
 
         async def cell(plan: ColumnPlan) -> None:
+            ready = done[plan.column.id]
             try:
                 for dep in plan.deps:
                     if dep in done:
                         await done[dep]
-                await self._compute_cell(plan, rid, env)
+                await self._compute_cell(plan, rid, env, ready)
             finally:
-                if not done[plan.column.id].done():
-                    done[plan.column.id].set_result(None)
+                if not ready.done():
+                    ready.set_result(None)
 
         try:
             await asyncio.gather(*(cell(p) for p in pending))
@@ -126,7 +137,10 @@ class RowPipeline:
         self.writer.done_rows.append(rid)
         await self.writer.maybe_flush()
 
-    async def _compute_cell(self, plan: ColumnPlan, rid: int, env: Env) -> None:
+    async def _compute_cell(
+        self, plan: ColumnPlan, rid: int, env: Env, ready: asyncio.Future[None]
+    ) -> None:
+        """Compute one cell; ``ready`` is set once the cells that read it can start."""
         run, writer = self.run, self.writer
         if run.aborted:
             return
@@ -147,7 +161,8 @@ class RowPipeline:
                     meta = call_meta or meta
                 value, own_meta = unwrap(plan.value(env))
                 meta = own_meta or meta
-                if isinstance(value, PIL.Image.Image):  # encoding and writing take a while
+                if isinstance(value, PIL.Image.Image) and not _small_file(value):
+                    # encoding and writing take a while (a small file's bytes are only hashed)
                     result = await asyncio.to_thread(
                         writer.value_result, rid, plan.column, value, meta
                     )
@@ -164,6 +179,15 @@ class RowPipeline:
                 result = writer.error_result(rid, plan.column, e)
         set_cell(env, plan, result, value)
         writer.record(result)
+        # The cells that read this one start now, not after its commit: its answer is in
+        # the journal already, and their calls are recorded before they leave.
+        ready.set_result(None)
         # An answer of a service (maybe paid for) is committed now, not with the next batch,
         # so a crash loses at most the calls still in flight; free functions batch.
         await writer.maybe_flush(force=plan.external, mine=result)
+
+
+def _small_file(img: PIL.Image.Image) -> bool:
+    """Whether storing ``img`` is cheap enough for the event loop: a small file's bytes."""
+    data = source_bytes(img)
+    return data is not None and len(data) <= INLINE_STORE_BYTES
