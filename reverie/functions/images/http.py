@@ -80,20 +80,6 @@ _DURATION = re.compile(r'(\d+(?:\.\d+)?)(ms|h|m|s)')
 _UNIT_SECONDS = {'ms': 0.001, 's': 1.0, 'm': 60.0, 'h': 3600.0}
 
 
-def _fail_sniffio_at_once() -> None:
-    """Make httpcore's ``import sniffio`` (several per request) fail without a search.
-
-    httpcore tries the import on every request and answer; without sniffio installed (httpx
-    and anyio no longer need it) each try searched ``sys.path`` again: 7 % of the event
-    loop's time in the seed workflow. A None entry in ``sys.modules`` fails it at once.
-    """
-    if 'sniffio' not in sys.modules and importlib.util.find_spec('sniffio') is None:
-        sys.modules['sniffio'] = None  # type: ignore[assignment]
-
-
-_fail_sniffio_at_once()
-
-
 def http_client(settings: ProviderSettings) -> httpx.AsyncClient:
     """One connection pool per event loop and service (the key travels per request)."""
     if not settings.base_url.startswith(('http://', 'https://')):
