@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ CATALOG_VERSION = 4  # 2: table versions (rv_versions, rvh_<id>, _v), views and 
 # 4: each answered call keeps its media file (answer_ref), so journal entries are pruned
 BUSY_TIMEOUT_MS = 60_000  # how long a write waits for another process's lock (SQLite)
 POOL_TIMEOUT_SECONDS = 30.0  # how long a thread waits for a free pooled connection
+WRITE_QUEUE_SECONDS = 0.25  # a write waits this long behind this process's others (SQLite)
 
 metadata = sa.MetaData()
 
@@ -291,6 +293,7 @@ class Store:
         self.engine = _make_engine(url)
         self.is_sqlite = self.engine.dialect.name == 'sqlite'
         self.writes = 0  # write transactions this process has ended (see ``begin``)
+        self._writers = threading.RLock()  # this process's SQLite writers, one at a time
         try:
             self._ensure_catalog()
         except sa.exc.OperationalError as e:
@@ -305,7 +308,12 @@ class Store:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success.
 
         Each one ended counts in ``writes``: what this process read before may be stale.
+        On SQLite this process's writers queue on a lock first (for up to
+        ``WRITE_QUEUE_SECONDS``, then on SQLite's own): one that found the database lock
+        taken slept by SQLite's busy schedule (1, 2, 5, 10 ms...), up to 20 ms past the
+        moment another thread's transaction ended, where the queue wakes it at once.
         """
+        queued = self.is_sqlite and self._writers.acquire(timeout=WRITE_QUEUE_SECONDS)
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(reverie_write=True)
@@ -313,6 +321,8 @@ class Store:
                     yield conn
         finally:
             self.writes += 1
+            if queued:
+                self._writers.release()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
