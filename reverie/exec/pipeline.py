@@ -102,8 +102,9 @@ class RowPipeline:
                     task.add_done_callback(finished)
                 if len(batch) < claimer.batch and tasks:
                     # Short: no row was left to claim. Claiming again (for rows another
-                    # process gives up) waits for these rows, whose calls it would delay.
-                    await asyncio.wait(set(tasks))
+                    # process gives up) waits until one of these rows is done: it would
+                    # delay their calls leaving, and not the answers of the others.
+                    await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
             if tasks:
                 await asyncio.gather(*tasks)
         except BaseException:
