@@ -69,7 +69,7 @@ from reverie.store.ledger_tables import FAILED, MAYBE_CHARGED, CallSite
 
 if TYPE_CHECKING:
     from reverie.config import Config
-    from reverie.exec.pools import PoolRegistry
+    from reverie.exec.pools import Pool, PoolRegistry
     from reverie.store.media import MediaStore
 
 FLIGHT_POLL_SECONDS = 0.25  # how often a call waiting for another process's answer looks
@@ -302,22 +302,7 @@ class PaidRun:
         A maybe-charged failure is retried at most ``maybe_charged_retries`` times; a
         failure that stops the run (credits exhausted) stops it.
         """
-        settings = fn.pool_for(self.config)
-        pool = self.pools.get(
-            settings.name,
-            max_concurrency=settings.max_concurrency,
-            requests_per_minute=settings.requests_per_minute,
-            max_retries=settings.max_retries,
-        )
-        if not pool.learned:  # once per pool and process: start where earlier runs ended
-            learned = self._learned(settings.name)
-            try:
-                shown = await asyncio.shield(learned)
-            except Exception:
-                self._learning.pop(settings.name, None)  # the next call reads again
-                raise
-            if not pool.learned:
-                pool.learn(*shown)
+        pool = await self._pool(fn)
         usd = price.unit == 'usd'
         fields = {  # booked at the worst case until the answer says what it cost
             'function': fn.path,
@@ -373,6 +358,29 @@ class PaidRun:
                     maybe_charged_left -= 1
                     continue
                 raise
+
+    async def _pool(self, fn: PaidFunction) -> Pool:
+        """The pool ``fn``'s calls go through, started where earlier runs ended.
+
+        What the ledger learned is read at its first use in this process.
+        """
+        settings = fn.pool_for(self.config)
+        pool = self.pools.get(
+            settings.name,
+            max_concurrency=settings.max_concurrency,
+            requests_per_minute=settings.requests_per_minute,
+            max_retries=settings.max_retries,
+        )
+        if not pool.learned:
+            learned = self._learned(settings.name)
+            try:
+                shown = await asyncio.shield(learned)
+            except Exception:
+                self._learning.pop(settings.name, None)  # the next call reads again
+                raise
+            if not pool.learned:
+                pool.learn(*shown)
+        return pool
 
     async def _attempt(
         self, prepared: PaidCall, call_id: int, price: Price, sending: Any
