@@ -73,14 +73,14 @@ def arm():
         import tempfile
         from reverie.store.media import MediaStore
         orig_put = MediaStore.put
-        def put(self, data, ext):
+        def put(self, data, ext, **kw):
             if hook == 'media_partial' and hit():
                 d = self.root / 'ab'
                 d.mkdir(exist_ok=True)
                 fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=d)
                 os.write(fd, data[: len(data) // 2])
                 die()
-            ref = orig_put(self, data, ext)
+            ref = orig_put(self, data, ext, **kw)
             if hook == 'media_after' and hit():
                 die()
             return ref
