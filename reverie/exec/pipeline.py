@@ -71,8 +71,9 @@ class RowPipeline:
         async_plans = [p for p in python if p.is_async]
         rows_in_flight = asyncio.Semaphore(self.rows_ahead)
         tasks: set[asyncio.Task[None]] = set()
-        if run.paid is not None:  # its first steps run while the rows are claimed and read
-            run.paid.warm([s.name for s in self._pool_settings() if s.paid])
+        paid_pools = [s.name for s in self._pool_settings() if s.paid]
+        if run.paid is not None and paid_pools:  # first steps run while rows are claimed
+            run.paid.warm(paid_pools)
         try:
             while not run.aborted:
                 try:
