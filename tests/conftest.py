@@ -104,25 +104,26 @@ def sqlite_catalog(tmp_path: Path, media_settings: dict[str, str]) -> Iterator[C
 
 
 # Each provider's stand-in on loopback (tests/functions/providers), reverie pointed at it.
+def _pointed_at(
+    monkeypatch: pytest.MonkeyPatch, server: Any, key_var: str, url_var: str, path: str = ''
+) -> Iterator[Any]:
+    """Start ``server``, set its key and URL (plus ``path``) in the environment, yield it."""
+    with server:
+        monkeypatch.setenv(key_var, server.key)
+        monkeypatch.setenv(url_var, f'{server.url}{path}')
+        yield server
+
+
 @pytest.fixture
 def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIStandIn]:
-    with OpenAIStandIn() as server:
-        monkeypatch.setenv('OPENAI_API_KEY', server.key)
-        monkeypatch.setenv('OPENAI_BASE_URL', f'{server.url}/v1')
-        yield server
+    yield from _pointed_at(monkeypatch, OpenAIStandIn(), 'OPENAI_API_KEY', 'OPENAI_BASE_URL', '/v1')
 
 
 @pytest.fixture
 def gemini_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[GeminiStandIn]:
-    with GeminiStandIn() as server:
-        monkeypatch.setenv('GEMINI_API_KEY', server.key)
-        monkeypatch.setenv('GEMINI_BASE_URL', server.url)
-        yield server
+    yield from _pointed_at(monkeypatch, GeminiStandIn(), 'GEMINI_API_KEY', 'GEMINI_BASE_URL')
 
 
 @pytest.fixture
 def bfl_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[BFLStandIn]:
-    with BFLStandIn() as server:
-        monkeypatch.setenv('BFL_API_KEY', server.key)
-        monkeypatch.setenv('BFL_API_URL', server.url)
-        yield server
+    yield from _pointed_at(monkeypatch, BFLStandIn(), 'BFL_API_KEY', 'BFL_API_URL')

@@ -103,8 +103,8 @@ class Table(TableReads, SearchMethods):
         return self[name]
 
     def __getitem__(self, name: str) -> Expr:
-        schema = self._catalog.schema_having(self._id, name) if self._version is None else None
-        schema = schema or self._schema()  # a dropped table: NotFoundError, as in Pixeltable
+        at = self._version  # a dropped table: NotFoundError, as in Pixeltable
+        schema = self._schema() if at is not None else self._catalog.schema_having(self._id, name)
         unstored = schema.unstored_column(name)
         if unstored is not None and unstored.expr is not None:
             return NamedExpr(unstored.expr, name)  # stored=False: computed when read
