@@ -277,15 +277,11 @@ class ReveClient:
         failure: ServiceError | None = None
         status: int | None = None  # of an answer refused while it was read
         try:
-            request = self._http.build_request(
+            async with self._http.stream(
                 method, path, content=content, params=params, headers=headers
-            )
-            streamed = await self._http.send(request, stream=True)
-            status = streamed.status_code
-            try:  # read under the caps on size, wire and inflated
+            ) as streamed:  # read under the caps on size, wire and inflated
+                status = streamed.status_code
                 response = await read_capped(streamed)
-            finally:
-                await streamed.aclose()
         except ValueError as e:  # BodyTooLarge, or an encoding not asked for
             failure = self._fail(op)(
                 f'the answer from {self._base_url!r} was refused: {e} (the limit for one '
