@@ -24,6 +24,7 @@ from reverie.config import Config
 from reverie.errors import ContentViolationError, InvalidValueError, ServiceError
 from reverie.functions.images import http, prices, refs
 from reverie.functions.images.provider import ImageAnswer, ImageRequest, Price
+from reverie.functions.images.spread import SpreadClient
 
 LABEL = 'BFL'
 MODELS = {  # model -> most input images
@@ -228,7 +229,7 @@ def _failure(fail: http.Failure, response: httpx.Response) -> ServiceError:
 
 async def _poll(
     fail: http.Failure,
-    client: httpx.AsyncClient,
+    client: SpreadClient,
     url: str,
     headers: dict[str, str],
     task_id: str,
@@ -287,7 +288,7 @@ async def _poll(
 
 async def _download(
     fail: http.Failure,
-    client: httpx.AsyncClient,
+    client: SpreadClient,
     result: dict[str, Any],
     task_id: str,
     *,

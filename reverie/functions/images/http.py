@@ -36,6 +36,7 @@ import PIL.Image
 from reverie.config import ProviderSettings
 from reverie.errors import InvalidValueError, ServiceError, ServiceErrorFacts
 from reverie.functions import limits
+from reverie.functions.images.spread import SpreadClient, verify_for
 from reverie.store.images import BodyTooLarge, CappedBody
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -74,14 +75,14 @@ httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = max(
 )
 
 _clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, float], httpx.AsyncClient]
+    asyncio.AbstractEventLoop, dict[tuple[str, float], SpreadClient]
 ] = weakref.WeakKeyDictionary()
 _DURATION = re.compile(r'(\d+(?:\.\d+)?)(ms|h|m|s)')
 _UNIT_SECONDS = {'ms': 0.001, 's': 1.0, 'm': 60.0, 'h': 3600.0}
 
 
-def http_client(settings: ProviderSettings) -> httpx.AsyncClient:
-    """One connection pool per event loop and service (the key travels per request)."""
+def http_client(settings: ProviderSettings) -> SpreadClient:
+    """One set of connection pools per event loop and service (the key travels per request)."""
     if not settings.base_url.startswith(('http://', 'https://')):
         raise InvalidValueError(
             f'{settings.name} base URL {settings.base_url!r} is not an http(s) URL; fix '
@@ -91,12 +92,14 @@ def http_client(settings: ProviderSettings) -> httpx.AsyncClient:
     key = (settings.base_url, settings.timeout)
     client = per_loop.get(key)
     if client is None or client.is_closed:
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-            follow_redirects=False,
-            # Plain http (a local stand-in) has no TLS: skip loading the certificate store.
-            verify=settings.base_url.startswith('https://'),
+        client = SpreadClient(
+            lambda limits: httpx.AsyncClient(
+                timeout=httpx.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
+                limits=limits,
+                follow_redirects=False,
+                verify=verify_for(settings.base_url),
+            ),
+            max_connections=64,
         )
         per_loop[key] = client
     return client
@@ -149,7 +152,7 @@ class Failure:
 
 async def send(
     fail: Failure,
-    client: httpx.AsyncClient,
+    client: SpreadClient,
     method: str,
     url: str,
     *,
@@ -161,7 +164,7 @@ async def send(
 
     Args:
         fail: builds the error for this operation.
-        client: the connection pool.
+        client: the connection pools.
         method: HTTP method.
         url: absolute URL.
         paid: whether the provider charges for this request once it arrives (a submission,

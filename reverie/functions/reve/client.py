@@ -26,6 +26,7 @@ import httpx
 from reverie.config import DEFAULT_REVE_URL, ProviderSettings
 from reverie.errors import InvalidValueError, ServiceError
 from reverie.functions.images.http import ACCEPT_ENCODING, Failure, json_object, read_capped
+from reverie.functions.images.spread import SpreadClient, verify_for
 from reverie.functions.reve.answers import (
     ReveResult,
     describe_body,
@@ -112,23 +113,22 @@ class ReveClient:
             raise InvalidValueError(f'max_connections must be at least 1, got {max_connections!r}.')
         self._api_key = key
         self._base_url = base_url.rstrip('/')
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        self._http = httpx.AsyncClient(
-            base_url=self._base_url,
-            headers={
-                'Authorization': f'Bearer {key}',
-                'Accept': 'application/json',
-                'User-Agent': 'reverie',
-            },
-            timeout=timeout or DEFAULT_TIMEOUT,
-            limits=limits,
-            transport=transport,
-            follow_redirects=False,
-            # Plain http (a local Reve-compatible server) has no TLS: skip building the
-            # certificate store, which costs ~0.1 s. https keeps full verification.
-            verify=self._base_url.startswith('https://'),
+        base = self._base_url
+        self._http = SpreadClient(
+            lambda limits: httpx.AsyncClient(
+                base_url=base,
+                headers={
+                    'Authorization': f'Bearer {key}',
+                    'Accept': 'application/json',
+                    'User-Agent': 'reverie',
+                },
+                timeout=timeout or DEFAULT_TIMEOUT,
+                limits=limits,
+                transport=transport,
+                follow_redirects=False,
+                verify=verify_for(base),
+            ),
+            max_connections,
         )
 
     @property
@@ -151,7 +151,7 @@ class ReveClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
         await self._http.aclose()
 
     async def create(self, prompt: str, **options: Unpack[ReveOptions]) -> ReveResult:
