@@ -331,7 +331,11 @@ class Store:
             yield conn
 
     def next_id(
-        self, conn: Connection, table: sa.Table, referenced: sa.Column[Any] | None = None
+        self,
+        conn: Connection,
+        table: sa.Table,
+        referenced: sa.Column[Any] | None = None,
+        count: int = 1,
     ) -> int:
         """A fresh id for a row of ``table`` (catalog tables, the journal), never given before.
 
@@ -339,7 +343,8 @@ class Store:
         table (or a query holding a dropped column, a ledger row naming a pruned journal
         entry) would reach a newer one; ids therefore come from a counter in rv_meta that
         only grows. ``referenced``: a column elsewhere holding ids of ``table``, counted when
-        the counter starts. Call inside a write transaction.
+        the counter starts. ``count``: ids for that many rows, this one and the ones after
+        it. Call inside a write transaction.
         """
         key = f'next_id:{table.name}'
         select = sa.select(meta_table.c.value).where(meta_table.c.key == key)
@@ -353,10 +358,12 @@ class Store:
             highest = max(int(highest or 0), int(held or 0))
         new_id = max(int(stored or 1), int(highest or 0) + 1)
         if stored is None:
-            conn.execute(sa.insert(meta_table).values(key=key, value=str(new_id + 1)))
+            conn.execute(sa.insert(meta_table).values(key=key, value=str(new_id + count)))
         else:
             conn.execute(
-                sa.update(meta_table).where(meta_table.c.key == key).values(value=str(new_id + 1))
+                sa.update(meta_table)
+                .where(meta_table.c.key == key)
+                .values(value=str(new_id + count))
             )
         return new_id
 

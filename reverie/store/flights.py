@@ -121,8 +121,17 @@ class Flights:
     @staticmethod
     def release_in(conn: Connection, fingerprint: str, owner: str) -> None:
         """``release`` inside a transaction the caller holds."""
+        Flights.release_many_in(conn, [(fingerprint, owner)])
+
+    @staticmethod
+    def release_many_in(conn: Connection, claims: list[tuple[str, str]]) -> None:
+        """``release`` of several (fingerprint, owner) claims, one statement per owner."""
         f = flights_table.c
-        conn.execute(sa.delete(flights_table).where(f.fingerprint == fingerprint, f.owner == owner))
+        by_owner: dict[str, list[str]] = {}
+        for fingerprint, owner in claims:
+            by_owner.setdefault(owner, []).append(fingerprint)
+        for owner, fps in by_owner.items():
+            conn.execute(sa.delete(flights_table).where(f.owner == owner, f.fingerprint.in_(fps)))
 
     def claim_many_in(
         self, conn: Connection, looks: list[Look], gone: Callable[[str], bool], grace: float

@@ -181,35 +181,65 @@ class Ledger:
         """``answered`` for several answers in one transaction, each releasing its claim.
 
         The claim goes in the transaction that journals the answer: the holder journals
-        before it releases, so a waiter finds the answer once the claim is free.
+        before it releases, so a waiter finds the answer once the claim is free. A fixed
+        number of statements for the whole batch, not a few per answer.
         """
         with self.store.begin() as conn:
-            return [self._answered_in(conn, a) for a in answers]
+            return self._answered_in(conn, answers)
 
-    def _answered_in(self, conn: Connection, answer: Journalled) -> int:
-        fields = dict(answer.fields)
-        entry = {k: fields.pop(k) for k in ('sha256', 'size', 'media_ref', 'data')}
+    def _answered_in(self, conn: Connection, answers: list[Journalled]) -> list[int]:
         c = calls_table.c
-        if answer.release is not None:
-            self.flights.release_in(conn, *answer.release)
-        done = conn.execute(
-            sa.select(c.journal_id).where(c.id == answer.call_id).with_for_update()
-        ).scalar()
-        if done is not None:
-            return int(done)
-        row = {**entry, 'created_at': time.time()}
+        claims = [a.release for a in answers if a.release is not None]
+        if claims:
+            self.flights.release_many_in(conn, claims)
+        ids = sorted({a.call_id for a in answers})
+        done: dict[int, int] = {
+            int(call): int(journal)
+            for call, journal in conn.execute(
+                sa.select(c.id, c.journal_id)
+                .where(c.id.in_(ids), c.journal_id.is_not(None))
+                .with_for_update()
+            )
+        }
+        fresh: dict[int, Journalled] = {}
+        for answer in answers:  # once only: an answer already journalled keeps its entry
+            if answer.call_id not in done:
+                fresh.setdefault(answer.call_id, answer)
+        if fresh:
+            done.update(self._journal_in(conn, list(fresh.values())))
+        return [done[a.call_id] for a in answers]
+
+    def _journal_in(self, conn: Connection, answers: list[Journalled]) -> dict[int, int]:
+        """Journal entries for ``answers`` (none journalled yet), their attempts completed."""
+        c = calls_table.c
+        now = time.time()
+        entries, finished = [], []
+        for answer in answers:
+            fields = dict(answer.fields)
+            entry = {k: fields.pop(k) for k in ('sha256', 'size', 'media_ref', 'data')}
+            entries.append({**entry, 'created_at': now})
+            finished.append({**fields, 'answer_ref': entry['media_ref']})
         if self.store.is_sqlite:  # SQLite would hand a pruned entry's id out again
-            row['id'] = self.store.next_id(conn, journal_table, referenced=c.journal_id)
-        journal_id = insert_row(conn, journal_table, row)
-        self.finish_in(
-            conn,
-            answer.call_id,
-            'answered',
-            journal_id=journal_id,
-            answer_ref=entry['media_ref'],
-            **fields,
-        )
-        return journal_id
+            first = self.store.next_id(
+                conn, journal_table, referenced=c.journal_id, count=len(entries)
+            )
+            for i, entry in enumerate(entries):
+                entry['id'] = first + i
+            conn.execute(sa.insert(journal_table), entries)
+            journal_ids = [int(e['id']) for e in entries]
+        else:
+            stmt = sa.insert(journal_table).returning(
+                journal_table.c.id, sort_by_parameter_order=True
+            )
+            journal_ids = [int(i) for i in conn.execute(stmt, entries).scalars().all()]
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for answer, journal_id, fields in zip(answers, journal_ids, finished, strict=True):
+            row = {**fields, 'outcome': 'answered', 'finished_at': now, 'journal_id': journal_id}
+            by_keys.setdefault(tuple(sorted(row)), []).append({**row, 'call_id_': answer.call_id})
+        update = sa.update(calls_table).where(c.id == sa.bindparam('call_id_'))
+        for rows in by_keys.values():  # the SET clause: the keys of the rows
+            conn.execute(update, rows)
+        return {a.call_id: j for a, j in zip(answers, journal_ids, strict=True)}
 
     def cache_hit(self, site: CallSite, source: dict[str, Any]) -> int:
         """Record a call served from an earlier answer (``source``, a ledger row): 0 credits."""

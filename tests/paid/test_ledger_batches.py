@@ -61,3 +61,74 @@ def test_twenty_calls_starting_together_share_their_ledger_transactions(
     # per call (2 look-ups, the claim's 2, the attempt, the journal, the release); now under
     # 3 (on PostgreSQL the pool's shared slots let attempts start apart, so fewer share).
     assert len(ledger) <= 3 * CELLS, len(ledger)
+
+
+def test_answers_journalled_together_take_a_fixed_number_of_statements(catalog: Catalog) -> None:
+    """A batch of 20 answers is journalled in as many statements as a batch of 2.
+
+    Each answer took about 7 statements (its claim's release, the look for an earlier entry,
+    the journal's id counter, the entry, the attempt's completion); a batch now takes them
+    once. An answer journalled already keeps its entry, in a batch or on its own.
+    """
+    from reverie.store.ledger import Journalled
+    from reverie.store.ledger_tables import CallSite, calls_table, journal_table
+
+    ledger = catalog.exec.ledger
+    assert ledger is not None
+    engine = ledger.store.engine
+    site = CallSite(1, 1, 1)
+
+    def answers(n: int, first: int) -> list[Journalled]:
+        fields = {'function': 'f', 'endpoint': 'e', 'attempt': 1, 'credits': 1.0}
+        ids = ledger.start_many(
+            [(site, {**fields, 'fingerprint': f'fp{first + i}'}) for i in range(n)]
+        )
+        return [
+            Journalled(
+                call_id,
+                {
+                    'sha256': f'{call_id:064x}',
+                    'size': 3,
+                    'media_ref': None,
+                    'data': b'abc',
+                    'credits': 2.0,
+                    'request_id': f'req-{call_id}',
+                },
+            )
+            for call_id in ids
+        ]
+
+    def statements(batch: list[Journalled]) -> tuple[list[int], int]:
+        seen: list[str] = []
+
+        def on_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            seen.append(statement)
+
+        sa.event.listen(engine, 'before_cursor_execute', on_statement)
+        try:
+            ids = ledger.answered_many(batch)
+        finally:
+            sa.event.remove(engine, 'before_cursor_execute', on_statement)
+        return ids, len(seen)
+
+    small, large = answers(2, 0), answers(20, 2)
+    small_ids, small_count = statements(small)
+    large_ids, large_count = statements(large)
+    # (the first batch also starts the journal's id counter)
+    assert large_count <= small_count <= 8, (small_count, large_count)
+    assert len(set(small_ids + large_ids)) == 22
+    with ledger.store.read() as conn:
+        c = calls_table.c
+        rows = conn.execute(sa.select(c.id, c.outcome, c.journal_id, c.credits, c.request_id)).all()
+        entries = conn.execute(sa.select(sa.func.count()).select_from(journal_table)).scalar()
+    by_id = {r.id: r for r in rows}
+    for answer, journal_id in zip(small + large, small_ids + large_ids, strict=True):
+        row = by_id[answer.call_id]
+        assert (row.outcome, row.journal_id, row.credits) == ('answered', journal_id, 2.0)
+        assert row.request_id == f'req-{answer.call_id}'
+    assert entries == 22
+    # Again, with one answer twice: the entries stay, no new one is written.
+    again = [large[3], *small, large[3]]
+    assert ledger.answered_many(again) == [large_ids[3], *small_ids, large_ids[3]]
+    with ledger.store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(journal_table)).scalar() == 22
