@@ -69,7 +69,8 @@ async def compute_pending(
     beat = asyncio.ensure_future(heartbeat(ctx.store, schema))
     claimer = Claimer(ctx.store, schema, rowids, batch=rows.rows_ahead)
     try:
-        await asyncio.to_thread(sync.compute_in_sql, rowids)
+        if plan.in_sql:  # a hop to a thread for nothing costs a trip round the loop
+            await asyncio.to_thread(sync.compute_in_sql, rowids)
         if any(p.is_async for p in plan.in_python):
             await rows.execute(claimer)
         elif plan.in_python:
