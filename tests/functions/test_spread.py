@@ -1,12 +1,14 @@
 """Requests spread over small connection pools (issue 20), seen from a server on loopback.
 
-The server counts the connections it accepts and the requests it holds at once; each
-answer waits a little, so the requests of a wave are in flight together.
+The server counts the connections it accepts and the requests it holds at once. It holds
+the requests of a wave until as many as it expects are in flight together, so the counts do
+not depend on how fast a loaded machine sends them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -16,14 +18,19 @@ from reverie.functions.images.spread import SpreadClient
 
 
 class CountingServer:
-    """HTTP/1.1 keep-alive answers after ``delay`` seconds; connections and peak load."""
+    """HTTP/1.1 keep-alive answers, held until ``expect(n)`` requests are in flight at once."""
 
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
+    def __init__(self) -> None:
         self.connections = 0
         self.in_flight = 0
         self.peak = 0
         self.url = ''
+        self._all_in = asyncio.Event()
+        self._hold = 0
+
+    def expect(self, n: int) -> None:
+        """Hold the next requests until ``n`` are in flight (then answer them all at once)."""
+        self._all_in, self._hold, self.peak = asyncio.Event(), n, 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -31,7 +38,11 @@ class CountingServer:
             while await reader.readuntil(b'\r\n\r\n'):
                 self.in_flight += 1
                 self.peak = max(self.peak, self.in_flight)
-                await asyncio.sleep(self.delay)
+                if self.in_flight >= self._hold:
+                    self._all_in.set()
+                # a wave that never gathers is answered anyway; its counts then say so
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._all_in.wait(), 10)
                 self.in_flight -= 1
                 writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
                 await writer.drain()
@@ -45,7 +56,7 @@ def _serving(test: Callable[[CountingServer], Awaitable[None]]) -> None:
     """Run ``test`` against a fresh server on loopback, in an event loop of its own."""
 
     async def main() -> None:
-        counting = CountingServer(delay=0.2)
+        counting = CountingServer()
         listening = await asyncio.start_server(counting.handle, '127.0.0.1', 0)
         counting.url = f'http://127.0.0.1:{listening.sockets[0].getsockname()[1]}/'
         async with listening:
@@ -74,10 +85,12 @@ async def _spread_and_kept(server: CountingServer) -> None:
     client = _client(max_connections=64, per_pool=4)
     try:
         assert client.pools == 1  # the first, for its timeout
+        server.expect(10)
         assert await _wave(client, server.url, 10) == [b'ok'] * 10
         assert client.pools == 3  # 4 + 4 + 2: a pool is made only when the others are full
         assert server.peak == 10  # none waited for a connection
         assert server.connections == 10
+        server.expect(10)
         assert await _wave(client, server.url, 10) == [b'ok'] * 10
         assert server.connections == 10  # the second wave reused them (keep-alive)
         assert client.pools == 3
@@ -96,6 +109,7 @@ def test_past_max_connections_requests_wait_for_a_free_one() -> None:
 async def _queued(server: CountingServer) -> None:
     client = _client(max_connections=6, per_pool=4)
     try:
+        server.expect(6)  # the first 6 wait for each other; the other 9 wait for them
         assert await _wave(client, server.url, 15) == [b'ok'] * 15
         assert client.pools == 2  # 4 + 2
         assert server.peak == 6
