@@ -193,14 +193,10 @@ class Ledger:
         if claims:
             self.flights.release_many_in(conn, claims)
         ids = sorted({a.call_id for a in answers})
-        done: dict[int, int] = {
-            int(call): int(journal)
-            for call, journal in conn.execute(
-                sa.select(c.id, c.journal_id)
-                .where(c.id.in_(ids), c.journal_id.is_not(None))
-                .with_for_update()
-            )
-        }
+        # Every attempt's row is locked (PostgreSQL), journalled or not, so a process taking
+        # the same answer from its note waits here and then finds the entry.
+        rows = conn.execute(sa.select(c.id, c.journal_id).where(c.id.in_(ids)).with_for_update())
+        done = {int(call): int(journal) for call, journal in rows if journal is not None}
         fresh: dict[int, Journalled] = {}
         for answer in answers:  # once only: an answer already journalled keeps its entry
             if answer.call_id not in done:

@@ -132,3 +132,46 @@ def test_answers_journalled_together_take_a_fixed_number_of_statements(catalog: 
     assert ledger.answered_many(again) == [large_ids[3], *small_ids, large_ids[3]]
     with ledger.store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(journal_table)).scalar() == 22
+
+
+def test_two_processes_journalling_one_answer_leave_one_entry(catalog: Catalog) -> None:
+    """The answer's owner and a process taking it from its note journal it at the same time.
+
+    The first holds its transaction open after writing the entry (0.5 s); the second must
+    wait for it and find that entry, not write a second one for the same attempt.
+    """
+    import threading
+    import time
+
+    from reverie.store.ledger import Journalled
+    from reverie.store.ledger_tables import CallSite, journal_table
+
+    ledger = catalog.exec.ledger
+    assert ledger is not None
+    fields = {'function': 'f', 'endpoint': 'e', 'attempt': 1, 'credits': 1.0, 'fingerprint': 'x'}
+    (call_id,) = ledger.start_many([(CallSite(1, 1, 1), fields)])
+    answer = Journalled(
+        call_id, {'sha256': 'a' * 64, 'size': 3, 'media_ref': None, 'data': b'abc', 'credits': 1.0}
+    )
+    engine = ledger.store.engine
+    first = threading.current_thread()
+    entry_written = threading.Event()
+
+    def hold_after_entry(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if 'INSERT INTO rv_journal' in statement and threading.current_thread() is not first:
+            entry_written.set()
+            time.sleep(0.5)
+
+    results: list[int] = []
+    sa.event.listen(engine, 'after_cursor_execute', hold_after_entry)
+    try:
+        owner = threading.Thread(target=lambda: results.extend(ledger.answered_many([answer])))
+        owner.start()
+        assert entry_written.wait(10)
+        taker = ledger.answered_many([answer])  # while the owner's transaction is open
+        owner.join(10)
+    finally:
+        sa.event.remove(engine, 'after_cursor_execute', hold_after_entry)
+    assert taker == results
+    with ledger.store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(journal_table)).scalar() == 1
