@@ -43,6 +43,7 @@ class RowPipeline:
         self.writer = writer
         self.inputs = inputs
         self.sync = sync
+        self.pools = self._pool_settings()  # one entry per call of the run
         self.rows_ahead = self._rows_ahead()
 
     def _rows_ahead(self) -> int:
@@ -52,7 +53,7 @@ class RowPipeline:
         the backfill; claiming fewer would leave the pools idle.
         """
         caller = self.run.caller
-        limits = [caller.pool(settings).ceiling for settings in self._pool_settings()]
+        limits = [caller.pool(settings).ceiling for settings in self.pools]
         if not limits:
             return ASYNC_ROWS_IN_FLIGHT
         return max(16, min(ASYNC_ROWS_IN_FLIGHT, 2 * sum(limits)))
@@ -71,7 +72,7 @@ class RowPipeline:
         async_plans = [p for p in python if p.is_async]
         rows_in_flight = asyncio.Semaphore(self.rows_ahead)
         tasks: set[asyncio.Task[None]] = set()
-        paid_pools = [s.name for s in self._pool_settings() if s.paid]
+        paid_pools = [s.name for s in self.pools if s.paid]
         if run.paid is not None and paid_pools:  # first steps run while rows are claimed
             run.paid.warm(paid_pools)
         try:
