@@ -43,6 +43,7 @@ from typing import Any, BinaryIO
 import PIL.Image
 
 from reverie.errors import InvalidValueError
+from reverie.store.spill_log import SpillLog
 
 _REF = re.compile(r'\A[0-9a-f]{2}/[0-9a-f]{64}\.(png|jpg|webp|gif|tiff|bmp|avif)\Z')
 _EXT_BY_FORMAT = {
@@ -395,31 +396,30 @@ class LocalMediaStore(MediaStore):
             probe.unlink(missing_ok=True)
 
     def spill(self, key: str, entry: dict[str, Any]) -> str:
-        path = self._spill_path(key)
-        path.parent.mkdir(exist_ok=True)
-        # Written under a temp name in a store folder: if the process dies before the rename
-        # (a kill -9 mid-note), gc removes it as a partial write.
-        folder = self.root / '00'
-        folder.mkdir(exist_ok=True)
-        tmp = folder / f'{_TMP_PREFIX}note-{key}'
-        tmp.write_text(json.dumps(entry))
-        tmp.replace(path)
-        return str(path)
+        _check_spill_key(key)
+        return self._spill_log().add(key, entry)
 
     def spilled(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        notes = dict(self._spill_log().pending())
         folder = self.root / SPILL_DIR
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob('*.json')):
-            yield path.stem, json.loads(path.read_text())
+        if folder.is_dir():  # a note per file: written by versions before the log
+            for path in folder.glob('*.json'):
+                with contextlib.suppress(FileNotFoundError, ValueError):
+                    notes.setdefault(path.stem, json.loads(path.read_text()))
+        yield from sorted(notes.items())
 
     def unspill(self, key: str) -> None:
-        self._spill_path(key).unlink(missing_ok=True)
+        _check_spill_key(key)
+        if not self._spill_log().remove(key):
+            (self.root / SPILL_DIR / f'{key}.json').unlink(missing_ok=True)
 
-    def _spill_path(self, key: str) -> Path:
-        if not re.fullmatch(r'[\w-]+', key):
-            raise InvalidValueError(f'Spill key {key!r} must be letters, digits, - or _.')
-        return self.root / SPILL_DIR / f'{key}.json'
+    def _spill_log(self) -> SpillLog:
+        return SpillLog.of(self.root / SPILL_DIR)
+
+
+def _check_spill_key(key: str) -> None:
+    if not re.fullmatch(r'[\w-]+', key):
+        raise InvalidValueError(f'Spill key {key!r} must be letters, digits, - or _.')
 
 
 _SOURCE_ATTR = 'reverie_source_bytes'

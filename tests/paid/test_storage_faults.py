@@ -24,6 +24,7 @@ from reverie.catalog.catalog import Catalog
 from reverie.exec import ledger_writes
 from reverie.functions import reve
 from reverie.store import db, media
+from reverie.store.spill_log import notes_in
 from tests.paid.conftest import ledger_credits
 
 
@@ -120,14 +121,14 @@ def test_a_lock_held_past_the_journal_window_stops_the_run_and_keeps_the_answers
     assert 'kept in' in str(info.value)
     server.wait_for(5)
     assert all(r['img'] is None for r in t.select(t.img).collect())  # pending, not lost
-    spilled = sorted((tmp_path / 'media' / media.SPILL_DIR).glob('*.json'))
+    spilled = notes_in(tmp_path / 'media' / media.SPILL_DIR)  # read from the files
     t.recompute_columns()  # `reverie resume`
     assert all(r['img'] is not None for r in t.select(t.img).collect())
     assert len(spilled) == 5
     print(f'PAID lock past the journal window: 5 cells, 5 calls, {len(spilled)} answers kept')
     assert set(server.calls_per_prompt().values()) == {1}  # nothing paid twice
     assert ledger_credits(catalog) == server.charged() == 5 * 18
-    assert not list((tmp_path / 'media' / media.SPILL_DIR).glob('*.json'))
+    assert not notes_in(tmp_path / 'media' / media.SPILL_DIR)
     catalog.close()
 
 
