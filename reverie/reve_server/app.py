@@ -212,6 +212,10 @@ def _generate(backend: Backend, req: ImageRequest) -> Image.Image:
     return backend.remix(req.text, list(req.images), req.aspect_ratio, req.version)
 
 
+class _Stopped(Exception):
+    """The server stopped while an image call waited; it ends without an answer."""
+
+
 @dataclass
 class _Call:
     """What the request log needs to know about one image request."""
@@ -257,6 +261,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
             answer = self._route(path, url.query, endpoint, body, options, fmt, call)
+        except _Stopped:  # the server stopped while the call waited: no answer, no charge
+            self.close_connection = True
+            return
         except ApiError as err:
             answer = _error_answer(err, call.request_id, fmt)
         except Exception:
@@ -343,22 +350,29 @@ class _Handler(BaseHTTPRequestHandler):
         call: _Call,
     ) -> _Answer:
         state = self.server.state
+        began = time.monotonic()
         data = parse_json_body(self.headers.get('Content-Type'), body)
         call.prompt = text_of(endpoint, data)
         req = parse_request(endpoint, data)
         if 'content-violation' in req.text.lower():
             return _success(req.version, None, 0, state.credits, call.request_id, fmt)
         cost = req.cost
+        # The call takes its latency in all, reading and drawing included, as a real
+        # service's does: the picture is drawn while the call waits, not after.
+        due = began + options.latency_for(req.version)
         with state.admitted(options) as faults:
             remaining = state.charge(cost)
             try:
                 if faults.stall:
                     state.sleep(options.stall_seconds)
+                    due += options.stall_seconds
                 if faults.fail:
                     raise ApiError(500, 'INTERNAL_SERVER_ERROR', 'Injected server error.')
-                state.sleep(options.latency_for(req.version))
                 image = render.postprocess(_generate(state.backend, req), req.steps)
                 payload = render.encode(image, fmt or 'png')
+                state.sleep(due - time.monotonic())
+                if state.stopping.is_set():
+                    raise _Stopped
             except BaseException:
                 state.refund(cost)
                 raise

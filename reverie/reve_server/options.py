@@ -103,7 +103,7 @@ class ServerOptions:
     Args:
         host: Interface to bind.
         port: TCP port; 0 picks a free ephemeral port.
-        latency: Seconds each standard create/edit/remix call takes.
+        latency: Seconds each standard create/edit/remix call takes, drawing included.
         fast_latency: Seconds for `-fast` versions; None means `latency / 2`.
         max_concurrency: Image calls in flight beyond this get 429; None means no limit.
         retry_after: Seconds sent in `Retry-After` on 429.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from reverie.reve_server import ReveServer, ServerOptions, serve_in_thread
 from tests.reve_server.conftest import MakeServer
@@ -76,6 +77,38 @@ def test_fast_versions_take_half_the_latency(make_server: MakeServer) -> None:
         start = time.perf_counter()
         client.post('/v1/image/edit', json={**body, 'version': 'latest-fast'})
         assert time.perf_counter() - start < 0.15
+
+
+class _SlowDrawing:
+    """A backend whose drawing takes ``seconds`` (a model's own compute)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def create(self, prompt: str, aspect_ratio: str, version: str) -> Image.Image:
+        time.sleep(self.seconds)
+        return Image.new('RGB', (8, 8), 'white')
+
+    def edit(self, *args: object) -> Image.Image:
+        raise NotImplementedError
+
+    def remix(self, *args: object) -> Image.Image:
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize(('drawing', 'latency', 'takes'), [(0.3, 0.6, 0.6), (0.6, 0.3, 0.6)])
+def test_a_call_takes_its_latency_with_the_drawing_inside_it(
+    make_server: MakeServer, drawing: float, latency: float, takes: float
+) -> None:
+    """The latency is the whole call (what ``1 s per call`` means), not latency + drawing."""
+    server = make_server(latency=latency, backend=_SlowDrawing(drawing))
+    with make_client(server) as client:
+        start = time.perf_counter()
+        assert client.post('/v1/image/create', json={'prompt': 'p'}).status_code == 200
+        elapsed = time.perf_counter() - start
+    assert takes <= elapsed < takes + 0.15, elapsed
+    (record,) = server.requests
+    assert takes - 0.01 <= record.t_end - record.t_start < takes + 0.1
 
 
 def test_injected_500_refunds_credits(make_server: MakeServer) -> None:
