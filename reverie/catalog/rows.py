@@ -7,10 +7,7 @@ at once, in threads) and only then written to the media store. A bad value raise
 
 from __future__ import annotations
 
-import concurrent.futures
 import operator
-import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,27 +15,13 @@ from typing import Any
 from reverie import types as ts
 from reverie.errors import InvalidValueError
 from reverie.exec.inserts import PlainRows
+from reverie.exec.loop import threads
 from reverie.exec.memory import gc_paused
 from reverie.exec.schema import TableSchema
 from reverie.store.images import CheckedImage, ImageInputError, load_image_input
 from reverie.store.media import MediaStore
 
 _IMAGE_WORKERS = 8
-_threads_lock = threading.Lock()
-_threads: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
-
-
-def _image_threads() -> concurrent.futures.ThreadPoolExecutor:
-    """The process's threads that read, check and store inserted images.
-
-    Made once (a forked child makes its own): starting 16 threads per insert cost ~10 ms.
-    """
-    global _threads
-    with _threads_lock:
-        if _threads is None or _threads[0] != os.getpid():
-            pool = concurrent.futures.ThreadPoolExecutor(_IMAGE_WORKERS, 'reverie-images')
-            _threads = (os.getpid(), pool)
-        return _threads[1]
 
 
 @dataclass
@@ -295,7 +278,7 @@ def _load_images(
     if len(pending) == 1:
         results = [check(pending[0])]
     else:
-        results = list(_image_threads().map(check, pending))
+        results = list(threads('reverie-images', _IMAGE_WORKERS).map(check, pending))
     bad: dict[int, InvalidValueError] = {}
     for item, result in zip(pending, results, strict=True):
         if isinstance(result, InvalidValueError):
@@ -314,7 +297,7 @@ def _load_images(
         return media.put(item[2].data, item[2].ext)
 
     if len(to_store) > 1:
-        refs = list(_image_threads().map(store, to_store))
+        refs = list(threads('reverie-images', _IMAGE_WORKERS).map(store, to_store))
     else:
         refs = [store(item) for item in to_store]
     for (out, key, _), ref in zip(to_store, refs, strict=True):

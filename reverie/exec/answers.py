@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.exec.group_commit import Once
 from reverie.exec.ledger_writes import LedgerWrites, storage_stop
+from reverie.exec.loop import threads
 from reverie.functions.paid import Answer, Price, money
 from reverie.store.ledger import Journalled
 from reverie.store.media import LocalMediaStore, extension_for
@@ -215,13 +216,7 @@ def journal_thread() -> concurrent.futures.ThreadPoolExecutor:
     The default pool's threads may all be waiting for the database lock (cell and ledger
     writes); an answer's media file and note must not queue behind them.
     """
-    global _JOURNAL_THREADS
-    if _JOURNAL_THREADS is None:
-        _JOURNAL_THREADS = concurrent.futures.ThreadPoolExecutor(2, 'reverie-journal')
-    return _JOURNAL_THREADS
-
-
-_JOURNAL_THREADS: concurrent.futures.ThreadPoolExecutor | None = None
+    return threads('reverie-journal', 2)
 
 
 def sniff_extension(data: bytes) -> str | None:
