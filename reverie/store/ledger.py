@@ -230,7 +230,7 @@ class Ledger:
             journal_ids = [int(i) for i in conn.execute(stmt, entries).scalars().all()]
         by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for answer, journal_id, fields in zip(answers, journal_ids, finished, strict=True):
-            row = {**fields, 'outcome': 'answered', 'finished_at': now, 'journal_id': journal_id}
+            row = {**fields, 'outcome': ANSWERED, 'finished_at': now, 'journal_id': journal_id}
             by_keys.setdefault(tuple(sorted(row)), []).append({**row, 'call_id_': answer.call_id})
         update = sa.update(calls_table).where(c.id == sa.bindparam('call_id_'))
         for rows in by_keys.values():  # the SET clause: the keys of the rows

@@ -400,7 +400,7 @@ class LocalMediaStore(MediaStore):
         return self._spill_log().add(key, entry)
 
     def spilled(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        notes = dict(self._spill_log().pending())
+        notes = self._spill_log().pending()
         folder = self.root / SPILL_DIR
         if folder.is_dir():  # a note per file: written by versions before the log
             for path in folder.glob('*.json'):

@@ -20,7 +20,6 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -87,8 +86,8 @@ class SpillLog:
                 self._write(json.dumps({'gone': key}))
             return True
 
-    def pending(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every pending note in ``folder``, by key: this process's, then others' files.
+    def pending(self) -> dict[str, dict[str, Any]]:
+        """Every pending note in ``folder``, by key: others' files, then this process's.
 
         A file whose owner is gone is adopted (its notes copied into this process's file,
         then the file removed); a live process's notes are listed and left where they are.
@@ -101,11 +100,11 @@ class SpillLog:
                     found.update(self._read_other(path))
         with self._lock:
             found.update(self._state.pending)
-        return sorted(found.items())
+        return found
 
     # -- inside the lock ----------------------------------------------------------------
     def _add(self, key: str, entry: dict[str, Any]) -> str:
-        self._write(json.dumps({'key': key, 'entry': entry}))
+        self._write(_note_line(key, entry))
         self._state.pending[key] = entry
         assert self._state.path is not None
         return str(self._state.path)
@@ -132,7 +131,7 @@ class SpillLog:
         state.fd, state.path = _create(state.folder)
         state.size = 0
         for key, entry in state.pending.items():
-            self._write(json.dumps({'key': key, 'entry': entry}))
+            self._write(_note_line(key, entry))
         if old_path is not None:
             old_path.unlink(missing_ok=True)
         if old_fd is not None:
@@ -147,7 +146,7 @@ class SpillLog:
         try:
             gone = fcntl is not None and _try_lock(fd)
             with open(fd, 'rb', closefd=False) as f:
-                notes = dict(_parse(f.read()))
+                notes = _parse(f.read())
             if not gone:
                 return notes
             with self._lock:
@@ -195,8 +194,12 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def _parse(data: bytes) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The pending ``(key, entry)`` notes of a file's lines; a torn last line is skipped."""
+def _note_line(key: str, entry: dict[str, Any]) -> str:
+    return json.dumps({'key': key, 'entry': entry})
+
+
+def _parse(data: bytes) -> dict[str, dict[str, Any]]:
+    """The pending notes (key: entry) of a file's lines; a torn last line is skipped."""
     notes: dict[str, dict[str, Any]] = {}
     for raw in data.splitlines():
         try:
@@ -209,7 +212,7 @@ def _parse(data: bytes) -> Iterator[tuple[str, dict[str, Any]]]:
             notes.pop(line['gone'], None)
         elif isinstance(line.get('key'), str) and isinstance(line.get('entry'), dict):
             notes[line['key']] = line['entry']
-    yield from notes.items()
+    return notes
 
 
 def _close(state: _State) -> None:
