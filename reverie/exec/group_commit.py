@@ -84,8 +84,12 @@ class GroupCommit(Generic[T, R]):
         """``fn``'s result for ``item``, computed in a batch with the callers beside it."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if len(self._waiting) == 1 and not self._lock.locked():
-            await asyncio.sleep(0)  # the calls started beside this one join its batch
+        if not self._lock.locked():
+            # Every caller finding no batch running yields once, not only the first: the
+            # first to wake takes all that arrived in the meantime. (When only the first
+            # yielded, the second found the lock free and ran a batch of two, and the rest
+            # of the step waited for that transaction.)
+            await asyncio.sleep(0)
         async with self._lock:
             if not future.done():
                 batch, self._waiting = self._waiting, []
