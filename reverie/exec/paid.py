@@ -473,6 +473,14 @@ class PaidRun:
                 reason='storage',
             ) from None
 
+    def journalled(self, row_id: int, column_id: int) -> bool:
+        """Whether the cell (row, column) takes an answer that is in the journal already.
+
+        A crash before such a cell is written loses nothing: the next run takes the answer
+        from the journal without paying again.
+        """
+        return (row_id, column_id) in self.delivered
+
     def take_delivered(self, keys: list[tuple[int, int]]) -> list[int]:
         """Ledger ids of the answers the cells ``keys`` (row, column) are about to take."""
         return [self.delivered.pop(k) for k in keys if k in self.delivered]

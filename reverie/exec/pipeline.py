@@ -25,7 +25,7 @@ from reverie.exec.runstate import RunState
 from reverie.exec.worker import Claimer
 from reverie.exec.writer import CellWriter
 from reverie.functions.udf import PoolSettings
-from reverie.store.db import PENDING, ROWID
+from reverie.store.db import PENDING, ROWID, VALUE
 from reverie.store.ledger_tables import CallSite
 from reverie.store.media import source_bytes
 
@@ -186,8 +186,16 @@ class RowPipeline:
         # the journal already, and their calls are recorded before they leave.
         ready.set_result(None)
         # An answer of a service (maybe paid for) is committed now, not with the next batch,
-        # so a crash loses at most the calls still in flight; free functions batch.
-        await writer.maybe_flush(force=plan.external, mine=result)
+        # so a crash loses at most the calls still in flight; free functions batch, as do
+        # paid answers already in the journal (their cells are written within
+        # FLUSH_SECONDS): a transaction per answer would hold the database (and the
+        # interpreter) while the calls that read these cells wait to record theirs.
+        kept = (
+            result.state == VALUE
+            and run.paid is not None
+            and run.paid.journalled(rid, plan.column.id)
+        )
+        await writer.maybe_flush(force=plan.external and not kept, mine=result)
 
 
 def _small_file(img: PIL.Image.Image) -> bool:

@@ -8,6 +8,7 @@ A storage failure stops the run with ``RunStoppedError`` and leaves the cells pe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from typing import Any
@@ -36,6 +37,8 @@ class CellWriter:
         self.batch_lock = threading.Lock()  # held by a synchronous batch writing its own
         self._last_flush = time.monotonic()
         self._flush_lock = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None  # a flush of what waits, due later
+        self._timed: asyncio.Task[None] | None = None  # the flush that timer started
 
     def value_result(
         self, rid: int, col: ColumnSchema, value: Any, meta: dict[str, Any] | None
@@ -91,7 +94,10 @@ class CellWriter:
         soon as they come (group commit) without a transaction per cell: a forced flush
         whose cell (``mine``) an earlier one wrote has nothing to do.
         """
-        if not (force or self._flush_due()) or not (self.buffer or self.done_rows):
+        if not (self.buffer or self.done_rows):
+            return
+        if not (force or self._flush_due()):
+            self._flush_later()
             return
         async with self._flush_lock:
             if not (self.buffer or self.done_rows):
@@ -108,6 +114,30 @@ class CellWriter:
             except RunStoppedError as e:  # paid-call layer: keep them for the final flush
                 self.buffer[:0], self.done_rows[:0] = results, rows
                 self.run.stop(e)
+            except Exception:  # kept for the final flush, which raises it again
+                self.buffer[:0], self.done_rows[:0] = results, rows
+                raise
+
+    def _flush_later(self) -> None:
+        """Write what waits in the buffer within ``FLUSH_SECONDS``, even if nothing follows."""
+        if self._timer is None and (self._timed is None or self._timed.done()):
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._timer_due)
+
+    def _timer_due(self) -> None:
+        self._timer = None
+        self._timed = asyncio.ensure_future(self._timed_flush())
+
+    async def _timed_flush(self) -> None:
+        with contextlib.suppress(Exception):  # its results wait for the final flush
+            await self.maybe_flush(force=True)
+
+    async def settle(self) -> None:
+        """End the timed flush: cancel it, or wait for it if it is writing (before the end)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._timed is not None:
+            await asyncio.wait([self._timed])
 
     def _write(self, results: list[CellResult], rows: list[int]) -> None:
         """Write results; a storage failure becomes ``RunStoppedError`` (cells stay pending)."""
