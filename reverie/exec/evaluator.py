@@ -6,8 +6,8 @@
   lists) and written in one transaction that locks them; batches are sized to ~0.1 s.
 - Async functions (API calls): rows are claimed (owner + lease, see ``cells.py``) a few at a
   time, and each row runs as one coroutine: a cell starts as soon as the cells it reads are
-  done, and calls go through their resource pool. Each paid result is committed as soon as
-  it arrives (concurrent ones share a commit).
+  done, and calls go through their resource pool. Each paid answer is journalled as soon as
+  it arrives (concurrent ones share a commit); its cell follows within ``FLUSH_SECONDS``.
 
 A failing cell becomes an error cell and never stops the others, unless
 ``on_error='abort'``, which stops starting new calls, keeps everything finished, and reports

@@ -1,7 +1,8 @@
 """Columns that call services: rows claimed a few at a time, one coroutine per row.
 
 A cell starts as soon as the cells it reads are done, and its calls go through their
-resource pool; each answer of a service is committed as soon as it arrives. Rows are
+resource pool; each answer of a service is kept as soon as it arrives (a paid one in the
+journal, its cell with the next batch; any other committed at once). Rows are
 claimed ahead of the pools (twice what they can run at once), never more, so workers
 sharing a backfill each get their part.
 """

@@ -1,7 +1,8 @@
 """Results of a computation on their way to the database: recorded, buffered, committed.
 
-Free functions' results are written in batches; an answer of a service (maybe paid for)
-is committed as soon as it arrives, concurrent ones sharing one commit (group commit).
+Free functions' results are written in batches, as are the cells of paid answers already in
+the journal (within ``FLUSH_SECONDS``, by a timer when nothing else comes); any other answer
+of a service is committed as soon as it arrives, concurrent ones sharing one commit.
 A storage failure stops the run with ``RunStoppedError`` and leaves the cells pending.
 """
 

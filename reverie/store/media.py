@@ -347,8 +347,11 @@ class LocalMediaStore(MediaStore):
 
     def _write(self, ref: str, source: BinaryIO) -> None:
         target = self.root / ref
-        target.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
+        except FileNotFoundError:  # the first file of its folder (a system call saved per put)
+            target.parent.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
         try:
             with os.fdopen(fd, 'wb') as f:
                 shutil.copyfileobj(source, f, _CHUNK)
