@@ -69,6 +69,13 @@ class GroupCommit(Generic[T, R]):
     ``fn`` takes the items of every caller waiting and gives one result per item, in order;
     it runs in a thread (through ``runner``), one batch at a time, so a batch gathers the
     callers that came while the one before it ran. Its error is every caller's error.
+
+    The callers of a batch leave one per trip round the event loop (behind the lock), so
+    their next steps split into smaller batches. Waking them all at once (tried) joined
+    those batches but not the seed workflow's time, and it let answers wait longer to be
+    noted under CPU load (kill -9 test, 1 MP answers: oldest answer paid again median 0.21 s
+    against 0.14 s, 2 of 29 runs past the 0.5 s bound): the loop read no socket until the
+    whole wave of callers had run.
     """
 
     def __init__(
