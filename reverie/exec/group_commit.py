@@ -74,7 +74,7 @@ class GroupCommit(Generic[T, R]):
     their next steps split into smaller batches. Waking them all at once (tried) joined
     those batches but not the seed workflow's time, and it let answers wait longer to be
     noted under CPU load (kill -9 test, 1 MP answers: oldest answer paid again median 0.21 s
-    against 0.14 s, 2 of 29 runs past the 0.5 s bound): the loop read no socket until the
+    against 0.14 s, 3 of 29 runs past the 0.5 s bound): the loop read no socket until the
     whole wave of callers had run.
     """
 
