@@ -28,9 +28,9 @@ PIECES = [
     'pool',
     'bcd',
     'reve_limited',
-    'seed_insert',
+    'seed_insert_again',
     'seed_insert_no_ledger',
-    'seed_add',
+    'seed_add_again',
     'ui',
     's3',
     'workers_throughput',
@@ -157,7 +157,9 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
             None,
         )
     )
-    with_ledger, without = r['seed_insert']['wall_s'], r['seed_insert_no_ledger']['wall_s']
+    # The later run (pools start where the last run ended), as the plain UDFs start at their
+    # ceiling: the first run's starting window is a choice of the paid-call layer, not a cost.
+    with_ledger, without = r['seed_insert_again']['wall_s'], r['seed_insert_no_ledger']['wall_s']
     rows.append(
         Row(
             '8 paid',
@@ -217,36 +219,7 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
             rejected_share <= 0.10,
         )
     )
-    for key, label in (
-        ('seed_insert', 'insert 20 rows, 3 cols ready'),
-        ('seed_add', 'add 3 cols to 20 rows'),
-    ):
-        s = r[key]
-        one_each = s['ok_calls'] == 60 and s['calls'] == 60
-        steps = ' + '.join(f'{x:.2f}' for x in s['steps_s'])
-        rows.append(
-            Row(
-                '4 reve seed',
-                f'{label} (1 s latency, default settings)',
-                f'{s["wall_s"]:.2f} s (eff {_pct(s["bound_s"] / s["wall_s"])})'
-                + (f' ({steps})' if steps else ''),
-                f'{s["bound_s"]:.1f} s',
-                'eff >= 85%',
-                s['bound_s'] / s['wall_s'] >= 0.85,
-                '9.3 s' if key == 'seed_add' else '',
-            )
-        )
-        rows.append(
-            Row(
-                '4 reve seed',
-                '  calls / server peak concurrency',
-                f'{s["calls"]} calls, peak {s["server_peak"]}, '
-                f'server-side {s["server_mean_call_s"]:.2f} s/call',
-                '60 cells',
-                'one call per cell',
-                one_each,
-            )
-        )
+    rows += seed_rows(r)
     rows += scale_rows(r)
     rows += speed_rows(r)
     rows += versions_rows(r)
@@ -256,6 +229,54 @@ def rows_for(r: dict[str, dict[str, Any]]) -> list[Row]:
     rows += workers_rows(r)
     if r.get('pixeltable'):  # issue 20: measured in this run, where a Pixeltable venv exists
         rows += [Row('20 vs pxt', *row) for row in pixeltable_rows(r['pixeltable'])]
+    return rows
+
+
+def seed_rows(r: dict[str, Any]) -> list[Row]:
+    """Issues 4 and 20: the Reve seed workflow, later run (learned pools) and first run."""
+    rows: list[Row] = []
+    for key, label in (
+        ('seed_insert_again', 'insert 20 rows, 3 cols ready'),
+        ('seed_add_again', 'add 3 cols to 20 rows'),
+    ):
+        s = r[key]
+        one_each = s['ok_calls'] == 60 and s['calls'] == 60
+        steps = ' + '.join(f'{x:.2f}' for x in s['steps_s'])
+        eff = s['bound_s'] / s['wall_s']
+        rows.append(
+            Row(
+                '4 reve seed',
+                f'{label} (1 s latency, default settings), later run',
+                f'{s["wall_s"]:.2f} s (eff {_pct(eff)})' + (f' ({steps})' if steps else ''),
+                f'{s["bound_s"]:.1f} s',
+                'eff >= 90% (issue 20)',
+                eff >= 0.9,
+                '9.3 s' if key == 'seed_add_again' else '',
+            )
+        )
+        first_steps = ' + '.join(f'{x:.2f}' for x in s['first_run_steps_s'])
+        rows.append(
+            Row(
+                '4 reve seed',
+                '  first run (empty ledger: at most 8 paid calls before the first answer)',
+                f'{s["first_run_wall_s"]:.2f} s (eff {_pct(s["bound_s"] / s["first_run_wall_s"])})'
+                + (f' ({first_steps})' if first_steps else ''),
+                f'{s["bound_s"]:.1f} s',
+                '(info)',
+                None,
+            )
+        )
+        rows.append(
+            Row(
+                '4 reve seed',
+                '  calls / server peak concurrency (later run)',
+                f'{s["calls"]} calls, peak {s["server_peak"]}, '
+                f'server-side {s["server_mean_call_s"]:.2f} s/call',
+                '60 cells',
+                'one call per cell',
+                one_each,
+            )
+        )
     return rows
 
 

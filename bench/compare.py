@@ -21,7 +21,9 @@ from typing import Any
 from bench.piece import read_result
 
 HERE = Path(__file__).resolve().parents[1]
-DEFAULT_PIECES = 'tables,udf,async_udf,pool,bcd,seed_insert,seed_add,scale_100000,versions_100000'
+DEFAULT_PIECES = (
+    'tables,udf,async_udf,pool,bcd,seed_insert_again,seed_add_again,scale_100000,versions_100000'
+)
 
 
 def flatten(prefix: str, value: Any) -> dict[str, float]:
