@@ -83,7 +83,7 @@ async def compute_pending(
         with contextlib.suppress(asyncio.CancelledError):
             await beat
         run.progress.close()
-        await asyncio.shield(writer.settle())  # its timed flush ends before the claims go
+        await writer.settle()  # its timed flush ends before the claims go
         await asyncio.shield(asyncio.to_thread(writer.flush_and_release))
         run.stats.busy_elsewhere = claimer.busy_elsewhere
     if run.stop_error is not None:  # paid-call layer: cells left pending, loudly

@@ -137,7 +137,7 @@ class CellWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._timed is not None:
+        if self._timed is not None and not self._timed.done():  # else no suspension here
             await asyncio.wait([self._timed])
 
     def _write(self, results: list[CellResult], rows: list[int]) -> None:
