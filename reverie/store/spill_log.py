@@ -9,7 +9,8 @@ and the file is emptied whenever nothing in it is pending.
 
 A file whose lock can be taken belongs to a process that is gone: the next reader adopts its
 pending notes (copies them into its own file, then removes it), so the notes a kill -9 leaves
-are taken by the next run. Files appear under their ``.log`` name already locked.
+are taken by the next run. Files appear under their ``.log`` name already locked; an empty
+``.new`` file a kill -9 left before that rename is removed once it is old and unlocked.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ except ImportError:  # pragma: no cover - not POSIX: every other process's file 
     fcntl = None  # type: ignore[assignment]
 
 LOG_SUFFIX = '.log'
+NEW_SUFFIX = '.new'  # a file being made: locked, then renamed to its ``.log`` name
+STRAY_NEW_SECONDS = 60.0  # a ``.new`` file this old and unlocked was left by a kill -9
 COMPACT_BYTES = 1 << 20  # a file this large is rewritten with only its pending notes
 
 
@@ -98,6 +102,8 @@ class SpillLog:
             for path in sorted(folder.glob(f'*{LOG_SUFFIX}')):
                 if path != self._state.path:
                     found.update(self._read_other(path))
+            for path in folder.glob(f'*{NEW_SUFFIX}'):
+                _remove_stray(path)
         with self._lock:
             found.update(self._state.pending)
         return found
@@ -171,7 +177,7 @@ def _create(folder: Path) -> tuple[int, Path]:
     """A new file of this process, locked before it appears under its ``.log`` name."""
     folder.mkdir(parents=True, exist_ok=True)
     name = f'{os.getpid()}-{uuid.uuid4().hex[:12]}'
-    tmp = folder / f'{name}.new'
+    tmp = folder / f'{name}{NEW_SUFFIX}'
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
     try:
         if fcntl is not None:
@@ -183,6 +189,24 @@ def _create(folder: Path) -> tuple[int, Path]:
         tmp.unlink(missing_ok=True)
         raise
     return fd, path
+
+
+def _remove_stray(path: Path) -> None:
+    """Remove a ``.new`` file a killed process left before renaming it (it holds no note).
+
+    Only an old one whose lock is free: a live process locks its file right after making it,
+    and may not have done so yet.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        old = time.time() - os.fstat(fd).st_mtime > STRAY_NEW_SECONDS
+        if old and fcntl is not None and _try_lock(fd):
+            path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
 
 
 def _try_lock(fd: int) -> bool:

@@ -137,3 +137,42 @@ def test_notes_written_by_older_versions_are_still_taken(tmp_path: Path) -> None
     assert list(store.spilled()) == [('51', {'call_id': 51})]
     store.unspill('51')
     assert not old.exists() and list(store.spilled()) == []
+
+
+def test_a_file_a_kill_left_before_its_rename_is_removed_once_old(tmp_path: Path) -> None:
+    """A kill -9 between making a file and renaming it leaves an empty ``.new`` file.
+
+    The next reader removes it once it is old and unlocked; a fresh one may belong to a
+    process that has not locked it yet, and a locked one to a live process: both stay.
+    """
+    folder = tmp_path / 'm' / SPILL_DIR
+    folder.mkdir(parents=True)
+    stray, fresh, held = (folder / f'{n}{spill_log.NEW_SUFFIX}' for n in ('1-a', '2-b', '3-c'))
+    for path in (stray, fresh, held):
+        path.touch()
+    old = os.stat(stray).st_mtime - 2 * spill_log.STRAY_NEW_SECONDS
+    os.utime(stray, (old, old))
+    os.utime(held, (old, old))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            '-c',
+            'import fcntl, os, sys, time\n'
+            'fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX)\n'
+            'print("held", flush=True); time.sleep(60)',
+            str(held),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        with holder.stdout:
+            assert holder.stdout.readline().strip() == 'held'
+        store = LocalMediaStore(tmp_path / 'm')
+        assert list(store.spilled()) == []
+        assert not stray.exists()
+        assert fresh.exists() and held.exists()
+    finally:
+        holder.kill()
+        holder.wait()
