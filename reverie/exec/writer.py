@@ -39,7 +39,7 @@ class CellWriter:
         self._last_flush = time.monotonic()
         self._flush_lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None  # a flush of what waits, due later
-        self._timed: asyncio.Task[None] | None = None  # the flush that timer started
+        self._timed: set[asyncio.Task[None]] = set()  # flushes a timer started, still writing
 
     def value_result(
         self, rid: int, col: ColumnSchema, value: Any, meta: dict[str, Any] | None
@@ -110,6 +110,9 @@ class CellWriter:
             results, self.buffer = self.buffer, []
             rows, self.done_rows = self.done_rows, []
             self._last_flush = time.monotonic()
+            if self._timer is not None:  # this write takes what it was set for
+                self._timer.cancel()
+                self._timer = None
             try:
                 await asyncio.shield(asyncio.to_thread(self._write, results, rows))
             except RunStoppedError as e:  # paid-call layer: keep them for the final flush
@@ -121,24 +124,26 @@ class CellWriter:
 
     def _flush_later(self) -> None:
         """Write what waits in the buffer within ``FLUSH_SECONDS``, even if nothing follows."""
-        if self._timer is None and (self._timed is None or self._timed.done()):
+        if self._timer is None:  # (also while a timed flush writes: what came since waits)
             self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._timer_due)
 
     def _timer_due(self) -> None:
         self._timer = None
-        self._timed = asyncio.ensure_future(self._timed_flush())
+        task = asyncio.ensure_future(self._timed_flush())
+        self._timed.add(task)
+        task.add_done_callback(self._timed.discard)
 
     async def _timed_flush(self) -> None:
         with contextlib.suppress(Exception):  # its results wait for the final flush
             await self.maybe_flush(force=True)
 
     async def settle(self) -> None:
-        """End the timed flush: cancel it, or wait for it if it is writing (before the end)."""
+        """End the timed flushes: cancel the next, wait for any writing (before the end)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._timed is not None and not self._timed.done():  # else no suspension here
-            await asyncio.wait([self._timed])
+        if self._timed:  # else no suspension here
+            await asyncio.wait(set(self._timed))
 
     def _write(self, results: list[CellResult], rows: list[int]) -> None:
         """Write results; a storage failure becomes ``RunStoppedError`` (cells stay pending)."""
