@@ -110,9 +110,7 @@ class CellWriter:
             results, self.buffer = self.buffer, []
             rows, self.done_rows = self.done_rows, []
             self._last_flush = time.monotonic()
-            if self._timer is not None:  # this write takes what it was set for
-                self._timer.cancel()
-                self._timer = None
+            self._cancel_timer()  # this write takes what it was set for
             try:
                 await asyncio.shield(asyncio.to_thread(self._write, results, rows))
             except RunStoppedError as e:  # paid-call layer: keep them for the final flush
@@ -137,11 +135,14 @@ class CellWriter:
         with contextlib.suppress(Exception):  # its results wait for the final flush
             await self.maybe_flush(force=True)
 
-    async def settle(self) -> None:
-        """End the timed flushes: cancel the next, wait for any writing (before the end)."""
+    def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    async def settle(self) -> None:
+        """End the timed flushes: cancel the next, wait for any writing (before the end)."""
+        self._cancel_timer()
         if self._timed:  # else no suspension here
             await asyncio.wait(set(self._timed))
 
